@@ -1,0 +1,492 @@
+//! The TUI's state and its pure update function: a message in, a new state and commands
+//! out. No I/O happens here, which is what makes every behaviour unit-testable.
+//!
+//! Requests to the daemon leave as [`Cmd::Request`] with an id and come back as
+//! [`Msg::Reply`] with the same id; [`App::pending`] remembers what each one was for, so
+//! input never waits on the daemon and every outcome is shown.
+pub mod dashboard;
+pub mod form;
+pub mod mapping;
+pub mod objects;
+mod pending;
+pub mod register;
+mod replies;
+pub mod settings;
+
+use std::collections::BTreeMap;
+
+use crossterm::event::KeyEvent;
+use datenator_shared::model::{DaemonStatus, Event, ObjectStatus, OrgSummary};
+use datenator_shared::protocol::{Call, DeleteOrg, HandshakeOk, OrgRef, SetSync};
+use serde_json::Value;
+
+use crate::commands::{self, Action};
+pub use dashboard::Dashboard;
+pub use mapping::MappingEditor;
+pub use objects::Objects;
+pub use pending::Pending;
+pub use register::Register;
+pub use settings::Settings;
+
+/// The screen on show, with its own state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Orgs,
+    Register(Register),
+    Settings(Box<Settings>),
+    Objects(Objects),
+    Mapping(Box<MappingEditor>),
+    Dashboard(Dashboard),
+}
+
+impl Screen {
+    pub fn title(&self) -> String {
+        match self {
+            Screen::Orgs => "Orgs".into(),
+            Screen::Register(r) => r.title(),
+            Screen::Settings(s) => format!("Settings · {}", s.org),
+            Screen::Objects(o) => format!("Objects · {}", o.org),
+            Screen::Mapping(m) => format!("Mapping · {} · {}", m.org, m.object),
+            Screen::Dashboard(_) => "Sync".into(),
+        }
+    }
+}
+
+/// The link to the daemon as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Connected { daemon_version: String },
+    Disconnected { reason: String, retry_in_secs: u64 },
+}
+
+impl ConnState {
+    pub fn is_connected(&self) -> bool {
+        matches!(self, ConnState::Connected { .. })
+    }
+}
+
+/// Everything that can happen to the TUI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste).
+    Paste(String),
+    Connected(HandshakeOk),
+    Disconnected {
+        reason: String,
+        retry_in_secs: u64,
+    },
+    Event(Event),
+    /// The daemon's answer to [`Cmd::Request`] `id`: the result, or the error text.
+    Reply {
+        id: u64,
+        result: Result<Value, String>,
+    },
+    /// Time passes (animates the pending marker).
+    Tick,
+}
+
+/// What the update asks the outside world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cmd {
+    Quit,
+    /// Skip the reconnection backoff and try now.
+    ReconnectNow,
+    /// Send `call` to the daemon; answer with [`Msg::Reply`] carrying `id`.
+    Request {
+        id: u64,
+        call: Call,
+    },
+}
+
+/// How a message in the status line reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Ok,
+    Warn,
+    Error,
+}
+
+/// The last outcome, shown in the status line until the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub tone: Tone,
+    pub text: String,
+}
+
+/// A window over the current screen that takes the keys until closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    /// Deleting an org: the user must type its name.
+    Delete { org: String, typed: String },
+    /// A multi-line outcome (metadata report, delete report).
+    Report {
+        title: String,
+        lines: Vec<(Tone, String)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub socket_path: String,
+    pub conn: ConnState,
+    pub status: Option<DaemonStatus>,
+    /// `None` until the first org list arrives (shown as loading).
+    pub orgs: Option<Vec<OrgSummary>>,
+    /// Every mapped object's sync status, from the `sync` topic.
+    pub sync: Vec<ObjectStatus>,
+    /// Whether the first `sync` event arrived (before it, the dashboard is loading).
+    pub sync_loaded: bool,
+    /// Rows moved per `sync` event, per object (the dashboard's sparklines).
+    pub throughput: dashboard::Throughput,
+    pub screen: Screen,
+    /// The selected row of the Orgs screen.
+    pub selected: usize,
+    pub show_help: bool,
+    pub dialog: Option<Dialog>,
+    pub notice: Option<Notice>,
+    /// Requests in flight, by id.
+    pub pending: BTreeMap<u64, Pending>,
+    next_id: u64,
+    /// Advanced by [`Msg::Tick`] while requests are in flight.
+    pub tick: u64,
+    /// Render without colours (`NO_COLOR`).
+    pub no_color: bool,
+}
+
+impl App {
+    pub fn new(socket_path: impl Into<String>, no_color: bool) -> App {
+        App {
+            socket_path: socket_path.into(),
+            conn: ConnState::Connecting,
+            status: None,
+            orgs: None,
+            sync: Vec::new(),
+            sync_loaded: false,
+            throughput: Default::default(),
+            screen: Screen::Orgs,
+            selected: 0,
+            show_help: false,
+            dialog: None,
+            notice: None,
+            pending: BTreeMap::new(),
+            next_id: 1,
+            tick: 0,
+            no_color,
+        }
+    }
+
+    /// The org selected on the Orgs screen.
+    pub fn selected_org(&self) -> Option<&OrgSummary> {
+        self.orgs.as_ref()?.get(self.selected)
+    }
+
+    /// The org called `name`, as last pushed by the daemon.
+    pub fn org(&self, name: &str) -> Option<&OrgSummary> {
+        self.orgs.as_ref()?.iter().find(|o| o.name == name)
+    }
+
+    /// Whether a request of this kind is in flight.
+    pub fn is_pending(&self, p: &Pending) -> bool {
+        self.pending.values().any(|q| q == p)
+    }
+
+    /// Records a request and returns the command that sends it.
+    pub(crate) fn request(&mut self, call: Call, what: Pending) -> Cmd {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, what);
+        Cmd::Request { id, call }
+    }
+
+    pub(crate) fn say(&mut self, tone: Tone, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            tone,
+            text: text.into(),
+        });
+    }
+
+    fn orgs_len(&self) -> usize {
+        self.orgs.as_ref().map_or(0, Vec::len)
+    }
+
+    fn clamp_selection(&mut self) {
+        let len = self.orgs_len();
+        self.selected = if len == 0 {
+            0
+        } else {
+            self.selected.min(len - 1)
+        };
+    }
+
+    /// Whether something on screen moves: a request in flight, or a flow waiting for the
+    /// user (the main loop sends [`Msg::Tick`] only then).
+    pub fn animating(&self) -> bool {
+        !self.pending.is_empty()
+            || matches!(&self.screen, Screen::Register(r)
+                if matches!(&r.phase, register::Phase::Authorizing { org, .. }
+                    if matches!(org.auth, datenator_shared::model::AuthState::Pending { .. })))
+    }
+
+    /// Whether typed characters are text (a form field, a filter) rather than commands.
+    pub fn typing(&self) -> bool {
+        if self.show_help {
+            return false;
+        }
+        match &self.dialog {
+            Some(Dialog::Delete { .. }) => return true,
+            Some(Dialog::Report { .. }) => return false,
+            None => {}
+        }
+        match &self.screen {
+            Screen::Orgs => false,
+            Screen::Register(r) => r.typing(),
+            Screen::Settings(s) => s.typing(),
+            Screen::Objects(o) => o.filtering,
+            Screen::Mapping(m) => m.typing(),
+            Screen::Dashboard(_) => false,
+        }
+    }
+}
+
+/// Applies `msg` to `app`.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
+    match msg {
+        Msg::Key(key) => match commands::action_for(app, key) {
+            Some(action) => apply(app, action),
+            None => vec![],
+        },
+        // A paste is text only where text is typed; elsewhere it must not act as keys.
+        Msg::Paste(_) if !app.typing() => vec![],
+        Msg::Paste(text) => {
+            let text = text.replace(['\r', '\n'], "");
+            text.chars()
+                .flat_map(|c| apply(app, Action::Type(c)))
+                .collect()
+        }
+        Msg::Connected(ok) => {
+            app.conn = ConnState::Connected {
+                daemon_version: ok.daemon_version,
+            };
+            vec![]
+        }
+        Msg::Disconnected {
+            reason,
+            retry_in_secs,
+        } => {
+            app.conn = ConnState::Disconnected {
+                reason,
+                retry_in_secs,
+            };
+            vec![]
+        }
+        Msg::Event(Event::Status(s)) => {
+            app.status = Some(s);
+            vec![]
+        }
+        Msg::Event(Event::Orgs(orgs)) => {
+            app.orgs = Some(orgs);
+            app.clamp_selection();
+            register::on_orgs(app);
+            vec![]
+        }
+        Msg::Event(Event::Sync(objects)) => {
+            dashboard::record(&mut app.throughput, &app.sync, &objects);
+            app.sync = objects;
+            app.sync_loaded = true;
+            if let Screen::Dashboard(d) = &mut app.screen {
+                d.selected = d.selected.min(app.sync.len().saturating_sub(1));
+            }
+            vec![]
+        }
+        Msg::Reply { id, result } => replies::on_reply(app, id, result),
+        Msg::Tick => {
+            if app.animating() {
+                app.tick = app.tick.wrapping_add(1);
+            }
+            vec![]
+        }
+    }
+}
+
+fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
+    match action {
+        Action::Quit => return vec![Cmd::Quit],
+        Action::ToggleHelp => {
+            app.show_help = !app.show_help;
+            return vec![];
+        }
+        Action::Reconnect => {
+            app.conn = ConnState::Connecting;
+            return vec![Cmd::ReconnectNow];
+        }
+        _ => {}
+    }
+    if app.dialog.is_some() {
+        return apply_dialog(app, action);
+    }
+    match &app.screen {
+        Screen::Orgs => apply_orgs(app, action),
+        Screen::Register(_) => register::apply(app, action),
+        Screen::Settings(_) => settings::apply(app, action),
+        Screen::Objects(_) => objects::apply(app, action),
+        Screen::Mapping(_) => mapping::apply(app, action),
+        Screen::Dashboard(_) => dashboard::apply(app, action),
+    }
+}
+
+fn apply_orgs(app: &mut App, action: Action) -> Vec<Cmd> {
+    let len = app.orgs_len();
+    let org = app.selected_org().map(|o| o.name.clone());
+    match action {
+        Action::Up => app.selected = app.selected.saturating_sub(1),
+        Action::Down if len > 0 => app.selected = (app.selected + 1).min(len - 1),
+        Action::Top => app.selected = 0,
+        Action::Bottom => app.selected = len.saturating_sub(1),
+        Action::Register => app.screen = Screen::Register(Register::new()),
+        Action::OpenObjects => {
+            // An org still being authorized shows its flow (the code, the paste field).
+            if let Some(o) = app
+                .selected_org()
+                .filter(|o| matches!(o.auth, datenator_shared::model::AuthState::Pending { .. }))
+            {
+                app.screen = Screen::Register(Register::following(o.clone()));
+                return vec![];
+            }
+            if let Some(org) = org {
+                return objects::open(app, org);
+            }
+        }
+        Action::Reauthorize => {
+            if let Some(org) = org {
+                app.screen = Screen::Register(Register::reauthorize(&org));
+            }
+        }
+        Action::OpenSettings => {
+            if let Some(org) = org {
+                return settings::open(app, org);
+            }
+        }
+        Action::DownloadMetadata => {
+            if let Some(org) = org {
+                return download_metadata(app, org);
+            }
+        }
+        Action::DeleteOrg => {
+            if let Some(org) = org {
+                open_delete(app, org);
+            }
+        }
+        Action::ToggleSync => {
+            if let Some(o) = app.selected_org() {
+                let (org, enabled) = (o.name.clone(), !o.sync_enabled);
+                return set_sync(app, org, enabled);
+            }
+        }
+        Action::SyncNow => {
+            if let Some(org) = org {
+                return sync_now(app, org);
+            }
+        }
+        Action::OpenDashboard => app.screen = Screen::Dashboard(Dashboard::default()),
+        _ => {}
+    }
+    vec![]
+}
+
+/// Asks the daemon to pull `org`'s mapped objects now (once at a time).
+pub(crate) fn sync_now(app: &mut App, org: String) -> Vec<Cmd> {
+    let what = Pending::SyncNow { org: org.clone() };
+    if app.is_pending(&what) {
+        return vec![];
+    }
+    vec![app.request(Call::OrgSyncNow(OrgRef { name: org }), what)]
+}
+
+/// Turns an org's sync on or off (once at a time).
+pub(crate) fn set_sync(app: &mut App, org: String, enabled: bool) -> Vec<Cmd> {
+    if app
+        .pending
+        .values()
+        .any(|p| matches!(p, Pending::SetSync { org: o, .. } if *o == org))
+    {
+        return vec![];
+    }
+    vec![app.request(
+        Call::OrgSetSync(SetSync {
+            name: org.clone(),
+            enabled,
+        }),
+        Pending::SetSync { org, enabled },
+    )]
+}
+
+/// Starts (or updates) the org's metadata download, unless one is already running.
+pub(crate) fn download_metadata(app: &mut App, org: String) -> Vec<Cmd> {
+    let what = Pending::MetadataDownload { org: org.clone() };
+    if app.is_pending(&what) {
+        app.say(
+            Tone::Info,
+            format!("The metadata of {org} is already downloading."),
+        );
+        return vec![];
+    }
+    vec![app.request(Call::MetadataDownload(OrgRef { name: org }), what)]
+}
+
+pub(crate) fn open_delete(app: &mut App, org: String) {
+    app.dialog = Some(Dialog::Delete {
+        org,
+        typed: String::new(),
+    });
+}
+
+fn apply_dialog(app: &mut App, action: Action) -> Vec<Cmd> {
+    let Some(dialog) = app.dialog.as_mut() else {
+        return vec![];
+    };
+    match dialog {
+        Dialog::Report { .. } => {
+            if matches!(action, Action::Back | Action::Submit) {
+                app.dialog = None;
+            }
+            vec![]
+        }
+        Dialog::Delete { org, typed } => match action {
+            Action::Back => {
+                app.dialog = None;
+                vec![]
+            }
+            Action::Type(c) => {
+                typed.push(c);
+                vec![]
+            }
+            Action::Backspace => {
+                typed.pop();
+                vec![]
+            }
+            Action::Submit => {
+                if typed != org {
+                    let text = format!("Type the org's name, {org}, exactly to delete it.");
+                    app.say(Tone::Warn, text);
+                    return vec![];
+                }
+                let org = org.clone();
+                app.dialog = None;
+                vec![app.request(
+                    Call::OrgDelete(DeleteOrg {
+                        name: org.clone(),
+                        confirm: org.clone(),
+                    }),
+                    Pending::Delete { org },
+                )]
+            }
+            _ => vec![],
+        },
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

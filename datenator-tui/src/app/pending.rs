@@ -1,0 +1,148 @@
+//! What each request in flight was for: how the status line names it while it runs,
+//! and how its failure is worded.
+/// What a request in flight was for: how its reply is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Register {
+        org: String,
+    },
+    Reauthorize {
+        org: String,
+    },
+    CompleteAuthorization {
+        org: String,
+    },
+    Delete {
+        org: String,
+    },
+    MetadataDownload {
+        org: String,
+    },
+    MetadataObjects {
+        org: String,
+    },
+    DatasourceGet {
+        org: String,
+    },
+    DatasourceSet {
+        org: String,
+    },
+    DatasourceCheck {
+        org: String,
+    },
+    SchemaGenerate {
+        org: String,
+    },
+    SetSync {
+        org: String,
+        enabled: bool,
+    },
+    SyncNow {
+        org: String,
+    },
+    OrgSettings {
+        org: String,
+    },
+    MappingList {
+        org: String,
+    },
+    MetadataFields {
+        org: String,
+        object: String,
+    },
+    MappingPlan {
+        org: String,
+        object: String,
+        remove: bool,
+    },
+    MappingApply {
+        org: String,
+        object: String,
+        remove: bool,
+    },
+}
+
+impl Pending {
+    /// What the status line says while waiting.
+    pub fn label(&self) -> String {
+        match self {
+            Pending::Register { org } => format!("registering {org}"),
+            Pending::Reauthorize { org } => format!("starting authorization of {org}"),
+            Pending::CompleteAuthorization { org } => format!("completing authorization of {org}"),
+            Pending::Delete { org } => format!("deleting {org}"),
+            Pending::MetadataDownload { org } => format!("downloading metadata of {org}"),
+            Pending::MetadataObjects { org } => format!("loading objects of {org}"),
+            Pending::DatasourceGet { org } => format!("loading the datasource of {org}"),
+            Pending::DatasourceSet { org } => format!("saving the datasource of {org}"),
+            Pending::DatasourceCheck { org } => format!("checking the datasource of {org}"),
+            Pending::SchemaGenerate { org } => format!("generating the DB schema of {org}"),
+            Pending::SetSync { org, enabled: true } => format!("turning sync of {org} on"),
+            Pending::SetSync {
+                org,
+                enabled: false,
+            } => format!("turning sync of {org} off"),
+            Pending::SyncNow { org } => format!("asking {org} to sync now"),
+            Pending::OrgSettings { org } => format!("saving the settings of {org}"),
+            Pending::MappingList { org } => format!("loading the mappings of {org}"),
+            Pending::MetadataFields { object, .. } => format!("loading the fields of {object}"),
+            Pending::MappingPlan { object, .. } => format!("planning the DDL for {object}"),
+            Pending::MappingApply {
+                object,
+                remove: false,
+                ..
+            } => {
+                format!("generating the DB objects of {object}")
+            }
+            Pending::MappingApply {
+                object,
+                remove: true,
+                ..
+            } => {
+                format!("removing the mapping of {object}")
+            }
+        }
+    }
+
+    pub(crate) fn failure(&self) -> String {
+        match self {
+            Pending::Register { org } => format!("Registering {org} failed"),
+            Pending::Reauthorize { org } => format!("Authorizing {org} failed"),
+            Pending::CompleteAuthorization { org } => {
+                format!("Completing {org}'s authorization failed")
+            }
+            Pending::Delete { org } => format!("Deleting {org} failed"),
+            Pending::MetadataDownload { org } => format!("Downloading {org}'s metadata failed"),
+            Pending::MetadataObjects { org } => format!("Loading {org}'s objects failed"),
+            Pending::DatasourceGet { org } => format!("Loading {org}'s datasource failed"),
+            Pending::DatasourceSet { org } => format!("Saving {org}'s datasource failed"),
+            Pending::DatasourceCheck { org } => format!("Checking {org}'s datasource failed"),
+            Pending::SchemaGenerate { org } => format!("Generating {org}'s DB schema failed"),
+            Pending::SetSync { org, enabled: true } => format!("Turning sync of {org} on failed"),
+            Pending::SetSync {
+                org,
+                enabled: false,
+            } => {
+                format!("Turning sync of {org} off failed")
+            }
+            Pending::SyncNow { org } => format!("Syncing {org} now failed"),
+            Pending::OrgSettings { org } => format!("Saving the settings of {org} failed"),
+            Pending::MappingList { org } => format!("Loading the mappings of {org} failed"),
+            Pending::MetadataFields { object, .. } => {
+                format!("Loading the fields of {object} failed")
+            }
+            Pending::MappingPlan { object, .. } => format!("Planning the DDL for {object} failed"),
+            Pending::MappingApply {
+                object,
+                remove: false,
+                ..
+            } => format!("DB objects generated for {object}: no —"),
+            Pending::MappingApply {
+                object,
+                remove: true,
+                ..
+            } => {
+                format!("Removing the mapping of {object} failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! Key bindings. Each screen lists its commands once; the footer, the `?` help popup and
+//! key dispatch all read that list, so help can never drift from the real bindings.
+//!
+//! Where the user is typing (a form's text field, a filter, a confirmation), printable
+//! keys are text: those contexts bind no character keys, and [`action_for`] turns any
+//! unbound character into [`Action::Type`].
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::app::register::Phase;
+use crate::app::{App, Dialog, Screen};
+
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    ToggleHelp,
+    Up,
+    Down,
+    Top,
+    Bottom,
+    Reconnect,
+    /// Esc: close, cancel, or go back one screen.
+    Back,
+    Register,
+    OpenObjects,
+    OpenSettings,
+    DownloadMetadata,
+    DeleteOrg,
+    ToggleSync,
+    SyncNow,
+    OpenDashboard,
+    Reauthorize,
+    NextField,
+    PrevField,
+    /// ←: the previous choice.
+    Left,
+    /// →: the next choice.
+    Right,
+    /// Enter: press the focused button, or go to the next field.
+    Submit,
+    /// Space: cycle a choice or press a button.
+    Toggle,
+    Type(char),
+    Backspace,
+    /// Ctrl-U: empty the focused field.
+    ClearField,
+    NextTab,
+    PrevTab,
+    /// `/`: start filtering a list.
+    Filter,
+    SelectAll,
+    SelectNone,
+    /// `D`: run a plan that loses data.
+    ApplyDestructive,
+}
+
+/// One binding: the keys that trigger it, how the footer shows them, what it does.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub keys: &'static [KeyCode],
+    /// The key as shown to the user, e.g. "↑/k".
+    pub hint: &'static str,
+    pub description: &'static str,
+    pub action: Action,
+    /// Shown in the footer (the help popup lists every command).
+    pub in_footer: bool,
+}
+
+const fn cmd(
+    keys: &'static [KeyCode],
+    hint: &'static str,
+    description: &'static str,
+    action: Action,
+    in_footer: bool,
+) -> Command {
+    Command {
+        keys,
+        hint,
+        description,
+        action,
+        in_footer,
+    }
+}
+
+const HELP: Command = cmd(
+    &[KeyCode::Char('?'), KeyCode::F(1)],
+    "?",
+    "help",
+    Action::ToggleHelp,
+    true,
+);
+const HELP_F1: Command = cmd(&[KeyCode::F(1)], "F1", "help", Action::ToggleHelp, true);
+const QUIT: Command = cmd(&[KeyCode::Char('q')], "q", "quit", Action::Quit, true);
+const QUIT_CTRL_C: Command = cmd(&[], "C-c", "quit", Action::Quit, true);
+const BACK: Command = cmd(&[KeyCode::Esc], "Esc", "back", Action::Back, true);
+
+const LIST: &[Command] = &[
+    cmd(
+        &[KeyCode::Up, KeyCode::Char('k')],
+        "↑/k",
+        "previous",
+        Action::Up,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Down, KeyCode::Char('j')],
+        "↓/j",
+        "next",
+        Action::Down,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Home, KeyCode::Char('g')],
+        "Home/g",
+        "first",
+        Action::Top,
+        false,
+    ),
+    cmd(
+        &[KeyCode::End, KeyCode::Char('G')],
+        "End/G",
+        "last",
+        Action::Bottom,
+        false,
+    ),
+];
+
+const ORG_ACTIONS: &[Command] = &[
+    cmd(
+        &[KeyCode::Char('n'), KeyCode::Char('r')],
+        "n",
+        "register",
+        Action::Register,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Enter, KeyCode::Char('o')],
+        "Enter",
+        "objects",
+        Action::OpenObjects,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Char('s')],
+        "s",
+        "settings",
+        Action::OpenSettings,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Char('m')],
+        "m",
+        "metadata",
+        Action::DownloadMetadata,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Char('w')],
+        "w",
+        "watch sync",
+        Action::OpenDashboard,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Char('e')],
+        "e",
+        "sync on/off",
+        Action::ToggleSync,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('y')],
+        "y",
+        "sync now",
+        Action::SyncNow,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('a')],
+        "a",
+        "authorize again",
+        Action::Reauthorize,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('d')],
+        "d",
+        "delete org",
+        Action::DeleteOrg,
+        false,
+    ),
+];
+
+/// Moving through a form where fields are reached with Tab (the Register screen).
+const FORM_TAB_NAV: &[Command] = &[
+    cmd(
+        &[KeyCode::Tab, KeyCode::Down],
+        "Tab/↓",
+        "next field",
+        Action::NextField,
+        true,
+    ),
+    cmd(
+        &[KeyCode::BackTab, KeyCode::Up],
+        "S-Tab/↑",
+        "previous field",
+        Action::PrevField,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Enter],
+        "Enter",
+        "next / press",
+        Action::Submit,
+        true,
+    ),
+];
+
+/// Moving through a form inside tabs (Settings): Tab changes the tab.
+const FORM_TABBED_NAV: &[Command] = &[
+    cmd(&[KeyCode::Down], "↓", "next field", Action::NextField, true),
+    cmd(
+        &[KeyCode::Up],
+        "↑",
+        "previous field",
+        Action::PrevField,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Enter],
+        "Enter",
+        "next / press",
+        Action::Submit,
+        true,
+    ),
+    cmd(&[KeyCode::Tab], "Tab", "next tab", Action::NextTab, true),
+    cmd(
+        &[KeyCode::BackTab],
+        "S-Tab",
+        "previous tab",
+        Action::PrevTab,
+        false,
+    ),
+];
+
+/// Extra keys on a choice or a button (nothing is being typed there).
+const FORM_CHOICE: &[Command] = &[
+    cmd(
+        &[KeyCode::Left, KeyCode::Char('h')],
+        "←/h",
+        "previous choice",
+        Action::Left,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Right, KeyCode::Char('l')],
+        "→/l",
+        "next choice",
+        Action::Right,
+        true,
+    ),
+    cmd(
+        &[KeyCode::Char(' ')],
+        "Space",
+        "change / press",
+        Action::Toggle,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('j')],
+        "j",
+        "next field",
+        Action::NextField,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('k')],
+        "k",
+        "previous field",
+        Action::PrevField,
+        false,
+    ),
+];
+
+const TEXT_EDIT: &[Command] = &[
+    cmd(
+        &[KeyCode::Backspace],
+        "Bksp",
+        "delete a character",
+        Action::Backspace,
+        false,
+    ),
+    cmd(&[], "C-u", "clear the field", Action::ClearField, false),
+];
+
+const DISCONNECTED: &[Command] = &[cmd(
+    &[KeyCode::Char('R')],
+    "R",
+    "reconnect now",
+    Action::Reconnect,
+    true,
+)];
+
+/// The commands available right now, screen-specific first.
+pub fn commands(app: &App) -> Vec<Command> {
+    let mut out = Vec::new();
+    if app.show_help {
+        out.push(cmd(
+            &[KeyCode::Esc, KeyCode::Char('?'), KeyCode::F(1)],
+            "Esc/?",
+            "close help",
+            Action::ToggleHelp,
+            true,
+        ));
+        out.push(QUIT);
+        return out;
+    }
+    let typing = app.typing();
+    match &app.dialog {
+        Some(Dialog::Delete { .. }) => {
+            out.push(cmd(
+                &[KeyCode::Enter],
+                "Enter",
+                "delete the org",
+                Action::Submit,
+                true,
+            ));
+            out.push(cmd(&[KeyCode::Esc], "Esc", "cancel", Action::Back, true));
+            out.extend_from_slice(TEXT_EDIT);
+        }
+        Some(Dialog::Report { .. }) => {
+            out.push(cmd(
+                &[KeyCode::Enter, KeyCode::Esc],
+                "Enter/Esc",
+                "close",
+                Action::Back,
+                true,
+            ));
+        }
+        None => screen_commands(app, &mut out),
+    }
+    if !app.conn.is_connected() && !typing {
+        out.extend_from_slice(DISCONNECTED);
+    }
+    if typing {
+        out.push(HELP_F1);
+        out.push(QUIT_CTRL_C);
+    } else {
+        out.push(HELP);
+        out.push(QUIT);
+    }
+    out
+}
+
+fn form_commands(out: &mut Vec<Command>, typing: bool, tabbed: bool) {
+    out.extend_from_slice(if tabbed {
+        FORM_TABBED_NAV
+    } else {
+        FORM_TAB_NAV
+    });
+    if typing {
+        out.extend_from_slice(TEXT_EDIT);
+    } else {
+        out.extend_from_slice(FORM_CHOICE);
+    }
+    out.push(BACK);
+}
+
+fn screen_commands(app: &App, out: &mut Vec<Command>) {
+    match &app.screen {
+        Screen::Orgs => {
+            out.extend_from_slice(ORG_ACTIONS);
+            out.extend_from_slice(LIST);
+        }
+        Screen::Register(r) => match &r.phase {
+            Phase::Editing => form_commands(out, r.form.typing(), false),
+            Phase::Authorizing { .. } if r.wants_paste() => {
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "complete authorization",
+                    Action::Submit,
+                    true,
+                ));
+                out.extend_from_slice(TEXT_EDIT);
+                out.push(BACK);
+            }
+            // Finished (authorized or failed): Enter goes back too.
+            Phase::Authorizing { org, .. }
+                if !matches!(org.auth, datenator_shared::model::AuthState::Pending { .. }) =>
+            {
+                out.push(cmd(
+                    &[KeyCode::Esc, KeyCode::Enter],
+                    "Esc",
+                    "back to orgs",
+                    Action::Back,
+                    true,
+                ))
+            }
+            // Waiting: only Esc leaves, so a second Enter on the button cannot.
+            _ => out.push(cmd(
+                &[KeyCode::Esc],
+                "Esc",
+                "back to orgs",
+                Action::Back,
+                true,
+            )),
+        },
+        Screen::Settings(s) => {
+            form_commands(out, s.typing(), true);
+        }
+        Screen::Mapping(m) => mapping_commands(m, out),
+        Screen::Dashboard(_) => {
+            out.push(cmd(
+                &[KeyCode::Enter],
+                "Enter",
+                "its object",
+                Action::Submit,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::Char('y')],
+                "y",
+                "sync its org now",
+                Action::SyncNow,
+                true,
+            ));
+            out.push(BACK);
+            out.extend_from_slice(LIST);
+        }
+        Screen::Objects(o) => {
+            if o.filtering {
+                out.push(cmd(&[KeyCode::Up], "↑", "previous", Action::Up, false));
+                out.push(cmd(&[KeyCode::Down], "↓", "next", Action::Down, false));
+                out.push(cmd(
+                    &[KeyCode::Enter, KeyCode::Esc],
+                    "Enter/Esc",
+                    "done filtering",
+                    Action::Back,
+                    true,
+                ));
+                out.extend_from_slice(TEXT_EDIT);
+            } else {
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "map / edit",
+                    Action::Submit,
+                    true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Char('/')],
+                    "/",
+                    "filter",
+                    Action::Filter,
+                    true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Char('m')],
+                    "m",
+                    "download metadata",
+                    Action::DownloadMetadata,
+                    true,
+                ));
+                out.push(BACK);
+                out.extend_from_slice(LIST);
+            }
+        }
+    }
+}
+
+fn mapping_commands(m: &crate::app::MappingEditor, out: &mut Vec<Command>) {
+    use crate::app::mapping::{Pane, Phase};
+    match &m.phase {
+        Phase::Planning { .. } | Phase::Applying { .. } => out.push(BACK),
+        Phase::Review { plan, .. } => {
+            if plan.destructive {
+                out.push(cmd(
+                    &[KeyCode::Char('D')],
+                    "D",
+                    "run it, losing data",
+                    Action::ApplyDestructive,
+                    true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "(refused: loses data)",
+                    Action::Submit,
+                    false,
+                ));
+            } else {
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "run it",
+                    Action::Submit,
+                    true,
+                ));
+            }
+            out.push(cmd(
+                &[KeyCode::Esc],
+                "Esc",
+                "change the mapping",
+                Action::Back,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::Up, KeyCode::Char('k')],
+                "↑/k",
+                "scroll up",
+                Action::Up,
+                false,
+            ));
+            out.push(cmd(
+                &[KeyCode::Down, KeyCode::Char('j')],
+                "↓/j",
+                "scroll down",
+                Action::Down,
+                false,
+            ));
+            out.push(cmd(
+                &[KeyCode::Home, KeyCode::Char('g')],
+                "Home/g",
+                "top of the plan",
+                Action::Top,
+                false,
+            ));
+        }
+        Phase::Editing => match m.pane {
+            Pane::Options => {
+                form_commands(out, m.options.typing(), true);
+                // Tab switches panes here.
+                for c in out.iter_mut() {
+                    if c.action == Action::NextTab {
+                        c.description = "fields";
+                    }
+                }
+            }
+            Pane::Fields if m.filtering => {
+                out.push(cmd(&[KeyCode::Up], "↑", "previous", Action::Up, false));
+                out.push(cmd(&[KeyCode::Down], "↓", "next", Action::Down, false));
+                out.push(cmd(
+                    &[KeyCode::Enter, KeyCode::Esc],
+                    "Enter/Esc",
+                    "done filtering",
+                    Action::Back,
+                    true,
+                ));
+                out.extend_from_slice(TEXT_EDIT);
+            }
+            Pane::Fields => {
+                out.push(cmd(
+                    &[KeyCode::Char(' ')],
+                    "Space",
+                    "toggle",
+                    Action::Toggle,
+                    true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "save…",
+                    Action::Submit,
+                    true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Tab, KeyCode::BackTab],
+                    "Tab",
+                    "direction…",
+                    Action::NextTab,
+                    true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Char('/')],
+                    "/",
+                    "filter",
+                    Action::Filter,
+                    false,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Char('a')],
+                    "a",
+                    "select all shown",
+                    Action::SelectAll,
+                    false,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Char('n')],
+                    "n",
+                    "select none",
+                    Action::SelectNone,
+                    false,
+                ));
+                out.push(BACK);
+                out.extend_from_slice(LIST);
+            }
+        },
+    }
+}
+
+/// The action bound to `key` on the current screen, if any.
+pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    let typing = app.typing();
+    if ctrl {
+        return (typing && key.code == KeyCode::Char('u')).then_some(Action::ClearField);
+    }
+    if let Some(c) = commands(app)
+        .into_iter()
+        .find(|c| c.keys.contains(&key.code))
+    {
+        return Some(c.action);
+    }
+    match key.code {
+        KeyCode::Char(c) if typing && !key.modifiers.contains(KeyModifiers::ALT) => {
+            Some(Action::Type(c))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,9 @@
+//! datenator-tui as a library: the pure state machine ([`app`]), its key bindings
+//! ([`commands`]), rendering ([`ui`]) and the daemon connection task ([`net`]). The binary
+//! wires them to a real terminal; tests drive them with `TestBackend`.
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod net;
+pub mod ui;

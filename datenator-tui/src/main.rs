@@ -1,0 +1,171 @@
+//! datenator-tui: the terminal UI for datenatord.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use crossterm::event::{
+    DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream, KeyEventKind,
+};
+use datenator_shared::paths::{self, Side};
+use datenator_tui::app::{self, App, Cmd, Msg};
+use datenator_tui::{net, ui};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+/// datenator-tui — manage datenatord from a terminal.
+///
+/// Connects to the local datenatord over its socket, shows registered Salesforce orgs and
+/// their sync state, and follows changes live. Keyboard only; press ? for the keys.
+/// If the daemon is not running the TUI says so and keeps retrying.
+#[derive(Debug, Parser)]
+#[command(name = "datenator-tui", version, about, long_about)]
+struct Cli {
+    /// The daemon's socket. Default: $DATENATOR_SOCKET, else
+    /// $XDG_RUNTIME_DIR/datenator/datenatord.sock, else the system service's
+    /// /run/datenator/datenatord.sock.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+
+    /// Where to write the TUI's own log (never to the screen). Default:
+    /// ~/.cache/datenator/datenator-tui.log
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+
+    /// Try Datenator without any account: start a demo daemon with an embedded simulated
+    /// Salesforce org (sample data and a trickle of changes) syncing into SQLite, open the
+    /// TUI on it, and stop it all when you quit.
+    #[arg(long, conflicts_with = "socket")]
+    demo: bool,
+
+    /// With --demo: sync into this database instead of SQLite
+    /// (postgres://user:pass@host/db or mysql://user:pass@host/db).
+    #[arg(long, value_name = "URL", requires = "demo")]
+    demo_target: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<datenator_tui::cli::Command>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        let socket = paths::socket_path(cli.socket.as_deref(), Side::Client)?;
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        return runtime.block_on(datenator_tui::cli::run(command, &socket));
+    }
+    // Started before the terminal switches to the UI, so its progress and errors are readable;
+    // dropped (stopped and cleaned up) after the UI has restored the terminal.
+    let demo = if cli.demo {
+        Some(datenator_tui::demo::DemoDaemon::start(
+            cli.demo_target.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let explicit = demo
+        .as_ref()
+        .map(|d| d.socket.clone())
+        .or(cli.socket.clone());
+    let socket = paths::socket_path(explicit.as_deref(), Side::Client)?;
+    let _log_guard = init_logging(cli.log_file.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let app = App::new(socket.display().to_string(), no_color);
+    // ratatui::init puts the terminal in raw mode and restores it on panic.
+    let mut terminal = ratatui::init();
+    // Pasted text (a redirect URL) arrives as one event instead of a key per character.
+    let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+    let result = runtime.block_on(run(&mut terminal, app, socket));
+    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+    ratatui::restore();
+    result
+}
+
+async fn run(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    socket: PathBuf,
+) -> anyhow::Result<()> {
+    let (msg_tx, mut msg_rx) = mpsc::channel::<Msg>(256);
+    let (poke_tx, poke_rx) = mpsc::channel(1);
+    let (req_tx, req_rx) = mpsc::unbounded_channel();
+    let net = tokio::spawn(net::run(socket, msg_tx, poke_rx, req_rx));
+    let mut term_events = EventStream::new();
+    // Redraw at most this often while messages stream in.
+    let mut frame_tick = tokio::time::interval(Duration::from_millis(50));
+    let mut ticks: u64 = 0;
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|f| ui::draw(f, &app))?;
+            dirty = false;
+        }
+        let msg = tokio::select! {
+            ev = term_events.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+                Some(Ok(TermEvent::Paste(text))) => Some(Msg::Paste(text)),
+                Some(Ok(TermEvent::Resize(..))) => { dirty = true; None }
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(e).context("reading the terminal failed"),
+                None => break,
+            },
+            m = msg_rx.recv() => m,
+            _ = frame_tick.tick() => {
+                ticks += 1;
+                // The pending marker turns every 100 ms while requests are in flight.
+                (ticks.is_multiple_of(2) && app.animating()).then_some(Msg::Tick)
+            }
+        };
+        let Some(msg) = msg else { continue };
+        dirty = true;
+        for cmd in app::update(&mut app, msg) {
+            match cmd {
+                Cmd::Quit => {
+                    net.abort();
+                    return Ok(());
+                }
+                Cmd::ReconnectNow => {
+                    let _ = poke_tx.try_send(net::ReconnectNow);
+                }
+                Cmd::Request { id, call } => {
+                    if req_tx.send((id, call)).is_err() {
+                        let result = Err("the connection task stopped: restart the TUI".into());
+                        app::update(&mut app, Msg::Reply { id, result });
+                    }
+                }
+            }
+        }
+    }
+    net.abort();
+    Ok(())
+}
+
+fn init_logging(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => directories::ProjectDirs::from("", "", "datenator")
+            .map(|d| d.cache_dir().join("datenator-tui.log"))
+            .unwrap_or_else(|| std::env::temp_dir().join("datenator-tui.log")),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    Ok(guard)
+}

@@ -1,0 +1,203 @@
+//! The sync dashboard: API usage per org against its budget, then every mapped object's
+//! direction, state, lags, queue, failures, rows and recent activity.
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use datenator_shared::model::{ObjectState, ObjectStatus, OrgSummary};
+
+use super::{Theme, state_span};
+use crate::app::dashboard::{human_secs, spark};
+use crate::app::{App, Dashboard};
+
+/// Width of the usage bar in the API lines.
+const BAR: usize = 24;
+
+/// `acme  ██████░░░░|░░░  25% of 15000 calls today · budget 50%`
+pub(super) fn api_line(org: &OrgSummary, theme: &Theme) -> Line<'static> {
+    let Some(u) = org.api_usage else {
+        return Line::from(vec![
+            Span::styled(format!("{:<14}", org.name), theme.bold()),
+            Span::styled("API usage not reported yet", theme.dim()),
+        ]);
+    };
+    let ratio = u.ratio();
+    let filled = (ratio * BAR as f64).round() as usize;
+    let budget = (org.api_budget_percent as usize * BAR)
+        .div_ceil(100)
+        .min(BAR);
+    let bar: String = (0..BAR)
+        .map(|i| {
+            if i == budget && i >= filled {
+                '|'
+            } else if i < filled {
+                '█'
+            } else {
+                '░'
+            }
+        })
+        .collect();
+    let over = ratio * 100.0 >= org.api_budget_percent as f64;
+    Line::from(vec![
+        Span::styled(format!("{:<14}", org.name), theme.bold()),
+        Span::styled(bar, if over { theme.error() } else { theme.ok() }),
+        Span::raw(format!(
+            " {:>3.0}% of {} calls today · budget {}%",
+            ratio * 100.0,
+            u.max,
+            org.api_budget_percent
+        )),
+        Span::styled(
+            if over {
+                " · over budget: sync waits"
+            } else {
+                ""
+            },
+            theme.error(),
+        ),
+    ])
+}
+
+fn state_cell(s: &ObjectStatus, theme: &Theme) -> Span<'static> {
+    match (s.state, s.initial_load) {
+        (ObjectState::InitialLoad, Some((done, total))) if total > 0 => {
+            Span::styled(format!("load {}%", done * 100 / total), theme.warn())
+        }
+        (state, _) => state_span(state, theme),
+    }
+}
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, theme: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Sync — live from the daemon ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let orgs: Vec<&OrgSummary> = app.orgs.iter().flatten().collect();
+    let api_rows = (orgs.len() as u16).min(4);
+    let [api, table_area, detail] = Layout::vertical([
+        Constraint::Length(api_rows + 1),
+        Constraint::Min(3),
+        Constraint::Length(3),
+    ])
+    .areas(inner);
+    let mut lines: Vec<Line> = orgs.iter().take(4).map(|o| api_line(o, theme)).collect();
+    if orgs.is_empty() {
+        lines.push(Line::from(Span::styled("No orgs registered.", theme.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), api);
+
+    if !app.sync_loaded {
+        frame.render_widget(
+            Paragraph::new(Span::styled("Waiting for the sync status…", theme.dim())),
+            table_area,
+        );
+        return;
+    }
+    if app.sync.is_empty() {
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from(Span::styled("Nothing syncs yet.", theme.bold())),
+                Line::from(""),
+                Line::from("Map an object: on Orgs press Enter for the org's objects, then Enter"),
+                Line::from("on one. It shows here with its lag, queue and failures as it syncs."),
+            ])
+            .wrap(Wrap { trim: false }),
+            table_area,
+        );
+        return;
+    }
+    let wide = inner.width >= 110;
+    let rows: Vec<Row> = app
+        .sync
+        .iter()
+        .map(|s| {
+            let mut cells = Vec::new();
+            if wide {
+                cells.push(Cell::from(s.org.clone()));
+            }
+            cells.extend([
+                Cell::from(s.object.clone()),
+                Cell::from(s.direction.label()),
+                Cell::from(state_cell(s, theme)),
+                Cell::from(format!("{:>7}", human_secs(s.pull_lag_secs))),
+                Cell::from(format!("{:>7}", human_secs(s.push_lag_secs))),
+                Cell::from(format!("{:>7}", s.pending_events)),
+                Cell::from(Span::styled(
+                    format!("{:>6}", s.failed_records),
+                    if s.failed_records > 0 {
+                        theme.error()
+                    } else {
+                        theme.bar()
+                    },
+                )),
+                Cell::from(format!("{:>9}", s.pulled_total + s.pushed_total)),
+            ]);
+            if wide {
+                let key = (s.org.clone(), s.object.clone());
+                let activity = app
+                    .throughput
+                    .get(&key)
+                    .map(|h| spark(h, 16))
+                    .unwrap_or_default();
+                cells.push(Cell::from(Span::styled(activity, theme.accent())));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut header = Vec::new();
+    let mut widths = Vec::new();
+    if wide {
+        header.push("Org");
+        widths.push(Constraint::Length(14));
+    }
+    header.extend([
+        "Object", "Dir", "State", "Pull lag", "Push lag", "Pending", "Failed", "Rows",
+    ]);
+    widths.extend([
+        Constraint::Min(10),
+        Constraint::Length(7),
+        Constraint::Length(12),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(9),
+    ]);
+    if wide {
+        header.push("Activity");
+        widths.push(Constraint::Length(16));
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.bold()))
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default().with_selected(Some(d.selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+
+    if let Some(s) = app.sync.get(d.selected) {
+        let mut spans = vec![Span::styled(
+            format!("{} ({}): ", s.object, s.org),
+            theme.bold(),
+        )];
+        if let Some((done, total)) = s.initial_load {
+            spans.push(Span::raw(format!("initial load {done} of {total} rows · ")));
+        }
+        spans.push(Span::raw(format!(
+            "{} pulled, {} pushed · last sync {}",
+            s.pulled_total,
+            s.pushed_total,
+            s.last_sync_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "never".into())
+        )));
+        let mut lines = vec![Line::from(spans)];
+        if let Some(e) = &s.last_error {
+            lines.push(Line::from(Span::styled(
+                format!("Last error: {e}"),
+                theme.error(),
+            )));
+        }
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), detail);
+    }
+}

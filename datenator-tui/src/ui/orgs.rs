@@ -1,0 +1,154 @@
+//! The Orgs screen: every registered org with its sync and setup state.
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use datenator_shared::model::{AuthState, OrgType};
+
+use super::Theme;
+use crate::app::App;
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::default().borders(Borders::ALL).title(" Orgs ");
+    let Some(orgs) = &app.orgs else {
+        let text = if app.conn.is_connected() {
+            "Loading orgs…"
+        } else {
+            "Waiting for the daemon…"
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
+        return;
+    };
+    if orgs.is_empty() {
+        let lines = vec![
+            Line::from(Span::styled(
+                "No Salesforce orgs are registered yet.",
+                theme.bold(),
+            )),
+            Line::from(""),
+            Line::from("An org is a Salesforce production, sandbox or My Domain login that"),
+            Line::from("Datenator keeps in sync with a database. Once one is registered it"),
+            Line::from("appears here with its sync state, datasource and API usage."),
+            Line::from(""),
+            Line::from(vec![
+                Span::raw("Press "),
+                Span::styled(" n ", theme.key()),
+                Span::raw(" to register one."),
+            ]),
+        ];
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block),
+            area,
+        );
+        return;
+    }
+    let yes_no = |b: bool| {
+        if b {
+            Span::styled("yes", theme.ok())
+        } else {
+            Span::styled("no", theme.dim())
+        }
+    };
+    let rows: Vec<Row> = orgs
+        .iter()
+        .map(|o| {
+            let sync = match &o.auth {
+                AuthState::NeedsReauthorization { .. } => Span::styled("re-auth!", theme.error()),
+                AuthState::Failed { .. } => Span::styled("auth failed", theme.error()),
+                AuthState::Pending { .. } => Span::styled("authorizing", theme.warn()),
+                AuthState::Authorized if o.sync_enabled => Span::styled("on", theme.ok()),
+                AuthState::Authorized => Span::styled("off", theme.dim()),
+            };
+            let api = match o.api_usage {
+                Some(u) => {
+                    let filled = (u.ratio() * 8.0).round() as usize;
+                    format!(
+                        "{}{} {:>3.0}%",
+                        "█".repeat(filled),
+                        "░".repeat(8 - filled),
+                        u.ratio() * 100.0
+                    )
+                }
+                None => "–".into(),
+            };
+            let metadata = match o.metadata_downloaded_at {
+                Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+                None => "never".into(),
+            };
+            Row::new(vec![
+                Cell::from(o.name.clone()),
+                // The domain is on the Manage tab; the column only has room for the kind.
+                Cell::from(match &o.org_type {
+                    OrgType::Custom(_) => "custom".to_owned(),
+                    t => t.label(),
+                }),
+                Cell::from(sync),
+                Cell::from(yes_no(o.datasource_checked)),
+                Cell::from(yes_no(o.schema_generated)),
+                Cell::from(metadata),
+                Cell::from(api),
+            ])
+        })
+        .collect();
+    let header = Row::new([
+        "Name",
+        "Type",
+        "Sync",
+        "DS ok",
+        "Schema",
+        "Metadata",
+        "API usage",
+    ])
+    .style(theme.bold());
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(12),
+            Constraint::Length(11),
+            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(16),
+            Constraint::Length(18),
+        ],
+    )
+    .header(header)
+    .row_highlight_style(theme.selected());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    // What the selected org needs, when it needs something.
+    let advice = app.selected_org().and_then(|o| match &o.auth {
+        AuthState::NeedsReauthorization { reason } => Some(Line::from(vec![
+            Span::styled(
+                format!("{} needs authorizing again: ", o.name),
+                theme.error(),
+            ),
+            Span::raw(format!("{reason} — press a.")),
+        ])),
+        AuthState::Failed { error } => Some(Line::from(vec![
+            Span::styled(format!("Authorizing {} failed: ", o.name), theme.error()),
+            Span::raw(format!("{error} — press a to try again.")),
+        ])),
+        AuthState::Pending { .. } => Some(Line::from(Span::styled(
+            format!(
+                "{} waits for you to finish its authorization: press Enter.",
+                o.name
+            ),
+            theme.warn(),
+        ))),
+        AuthState::Authorized => None,
+    });
+    let [list, detail] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(if advice.is_some() { 2 } else { 0 }),
+    ])
+    .areas(inner);
+    let mut state = TableState::default().with_selected(Some(app.selected));
+    frame.render_stateful_widget(table, list, &mut state);
+    if let Some(line) = advice {
+        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), detail);
+    }
+}

@@ -1,0 +1,227 @@
+//! Org settings: the Datasource tab (form, stored state, check results) and the Manage
+//! tab (org facts, refresh credentials, delete).
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Tabs, Wrap};
+
+use datenator_shared::datasource::{CheckReport, CheckStatus};
+use datenator_shared::model::AuthState;
+
+use super::{Theme, form};
+use crate::app::App;
+use crate::app::objects::Load;
+use crate::app::settings::{Settings, Tab};
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings, theme: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" Settings of {} ", s.org));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [api_area, tabs_area, body] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    // API limits at the top, whatever the tab.
+    if let Some(o) = app.org(&s.org) {
+        frame.render_widget(
+            Paragraph::new(super::dashboard::api_line(o, theme)),
+            api_area,
+        );
+    }
+    let selected = match s.tab {
+        Tab::Datasource => 0,
+        Tab::Manage => 1,
+    };
+    frame.render_widget(
+        Tabs::new(["Datasource", "Manage org"])
+            .select(selected)
+            .highlight_style(theme.selected().patch(theme.bold()))
+            .block(
+                Block::default()
+                    .borders(Borders::BOTTOM)
+                    .border_style(theme.dim()),
+            ),
+        tabs_area,
+    );
+    match s.tab {
+        Tab::Datasource => draw_datasource(frame, body, s, theme),
+        Tab::Manage => draw_manage(frame, body, app, s, theme),
+    }
+}
+
+fn stored_line(s: &Settings, theme: &Theme) -> Vec<Line<'static>> {
+    match &s.view {
+        Load::Loading => vec![Line::from(Span::styled(
+            "Loading the stored datasource…",
+            theme.dim(),
+        ))],
+        Load::Failed(e) => vec![Line::from(Span::styled(
+            format!("Could not load the stored datasource: {e}"),
+            theme.error(),
+        ))],
+        Load::Loaded(None) => vec![Line::from(Span::styled(
+            "No datasource yet: fill in the form, Save, then Check datasource.",
+            theme.warn(),
+        ))],
+        Load::Loaded(Some(v)) => {
+            let generated = if v.schema_generated {
+                Span::styled("yes", theme.ok())
+            } else {
+                Span::styled("no", theme.warn())
+            };
+            let mut lines = vec![Line::from(vec![
+                Span::raw(format!(
+                    "Stored: {} · schema {} · ",
+                    v.settings.kind, v.schema
+                )),
+                Span::raw("DB schema generated: "),
+                generated,
+            ])];
+            if let Some(e) = &v.schema_error {
+                lines.push(Line::from(Span::styled(
+                    format!("Schema error: {e}"),
+                    theme.error(),
+                )));
+            }
+            lines
+        }
+    }
+}
+
+/// Every result (wide), or a count and only what needs attention (narrow).
+fn check_lines(report: &CheckReport, all: bool, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(Span::styled(
+        match &report.server_version {
+            Some(v) => format!("Check datasource (server {v}):"),
+            None => "Check datasource:".into(),
+        },
+        theme.bold(),
+    ))];
+    if !all {
+        let count = |st: CheckStatus| report.results.iter().filter(|r| r.status == st).count();
+        lines[0].spans.push(Span::raw(format!(
+            " {} ok, {} warning(s), {} failed, {} skipped",
+            count(CheckStatus::Ok),
+            count(CheckStatus::Warning),
+            count(CheckStatus::Failed),
+            count(CheckStatus::Skipped)
+        )));
+    }
+    for r in &report.results {
+        if !all && matches!(r.status, CheckStatus::Ok | CheckStatus::Skipped) {
+            continue;
+        }
+        let (mark, style) = match r.status {
+            CheckStatus::Ok => ("✓ ok  ", theme.ok()),
+            CheckStatus::Warning => ("! warn", theme.warn()),
+            CheckStatus::Failed => ("✗ fail", theme.error()),
+            CheckStatus::Skipped => ("- skip", theme.dim()),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark} "), style),
+            Span::styled(format!("{}: ", r.check), theme.bold()),
+            Span::raw(r.message.clone()),
+        ]));
+        if let Some(fix) = &r.fix {
+            lines.push(Line::from(vec![
+                Span::styled("       fix: ", theme.dim()),
+                Span::styled(fix.clone(), theme.accent()),
+            ]));
+        }
+    }
+    lines
+}
+
+fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
+    let mut left = stored_line(s, theme);
+    left.extend(form::lines(&s.datasource, true, theme));
+    let wide = area.width >= 120;
+    let checks = s.check.as_ref().map(|c| check_lines(c, wide, theme));
+    match checks {
+        // Wide: the check results beside the form.
+        Some(checks) if wide => {
+            let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Min(30)])
+                .spacing(1)
+                .areas(area);
+            frame.render_widget(Paragraph::new(left), l);
+            frame.render_widget(
+                Paragraph::new(checks).wrap(Wrap { trim: false }).block(
+                    Block::default()
+                        .borders(Borders::LEFT)
+                        .border_style(theme.dim()),
+                ),
+                r,
+            );
+        }
+        Some(checks) => {
+            left.push(Line::from(""));
+            left.extend(checks);
+            frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), area);
+        }
+        None => frame.render_widget(Paragraph::new(left), area),
+    }
+}
+
+fn draw_manage(frame: &mut Frame, area: Rect, app: &App, s: &Settings, theme: &Theme) {
+    let mut lines = Vec::new();
+    match app.org(&s.org) {
+        Some(o) => {
+            let auth = match &o.auth {
+                AuthState::Authorized => Span::styled("authorized", theme.ok()),
+                AuthState::Pending { .. } => Span::styled("waiting for the user", theme.warn()),
+                AuthState::Failed { error } => {
+                    Span::styled(format!("failed: {error}"), theme.error())
+                }
+                AuthState::NeedsReauthorization { reason } => {
+                    Span::styled(format!("needs re-authorization: {reason}"), theme.error())
+                }
+            };
+            let sync = if o.sync_enabled {
+                Span::styled("on", theme.ok())
+            } else {
+                Span::styled("off", theme.dim())
+            };
+            lines.push(Line::from(vec![
+                Span::raw("Sync: "),
+                sync,
+                Span::raw(" · credentials: "),
+                auth,
+            ]));
+            lines.push(Line::from(format!(
+                "Type: {} · instance {} · org id {}",
+                o.org_type.label(),
+                o.instance_url.as_deref().unwrap_or("–"),
+                o.org_id.as_deref().unwrap_or("–")
+            )));
+            let api = match o.api_usage {
+                Some(u) => format!(
+                    "{}/{} calls today ({:.0}%)",
+                    u.used,
+                    u.max,
+                    u.ratio() * 100.0
+                ),
+                None => "not reported yet".into(),
+            };
+            lines.push(Line::from(format!(
+                "API usage: {api} · budget {}% · polling every {} s",
+                o.api_budget_percent, o.polling_interval_secs
+            )));
+        }
+        None => lines.push(Line::from(Span::styled(
+            format!("{} is not in the daemon's org list (deleted?).", s.org),
+            theme.warn(),
+        ))),
+    }
+    lines.push(Line::from(""));
+    lines.extend(form::lines(&s.manage, true, theme));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "Deleting asks you to type the org's name and says what will be removed.",
+        theme.dim(),
+    )));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}

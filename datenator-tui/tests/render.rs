@@ -1,0 +1,905 @@
+//! Snapshot tests of every screen state, rendered into ratatui's TestBackend.
+use chrono::TimeZone;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use datenator_shared::datasource::{
+    CheckKind, CheckReport, CheckResult, CheckStatus, DatasourceKind, DatasourceSettings, Secret,
+    TlsMode,
+};
+use datenator_shared::model::{
+    ApiUsage, AuthState, ConflictPolicy, DaemonStatus, DatasourceView, Direction, Event, Mapping,
+    ObjectInfo, ObjectState, ObjectStatus, OrgSummary, OrgType, PendingStep, PlanStepView,
+    PlanView,
+};
+use datenator_shared::protocol::HandshakeOk;
+use datenator_tui::app::{self, App, Msg, Register, Screen};
+use datenator_tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn connected() -> App {
+    let mut app = App::new("/run/user/1000/datenator/datenatord.sock", false);
+    app::update(
+        &mut app,
+        Msg::Connected(HandshakeOk {
+            protocol: 1,
+            daemon_version: "0.1.0".into(),
+        }),
+    );
+    app::update(
+        &mut app,
+        Msg::Event(Event::Status(DaemonStatus {
+            version: "0.1.0".into(),
+            protocol: 1,
+            pid: 42,
+            started_at: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+                .unwrap(),
+            uptime_secs: 5,
+            socket_path: "/run/user/1000/datenator/datenatord.sock".into(),
+            state_dir: "/var/lib/datenator".into(),
+            config_file: None,
+            orgs: 0,
+            connections: 1,
+        })),
+    );
+    app
+}
+
+fn sample_orgs() -> Vec<OrgSummary> {
+    vec![
+        OrgSummary {
+            name: "acme-prod".into(),
+            org_id: Some("00D000000000001AAA".into()),
+            org_type: OrgType::Production,
+            instance_url: Some("https://acme.my.salesforce.com".into()),
+            sync_enabled: true,
+            datasource_checked: true,
+            schema_generated: true,
+            metadata_downloaded_at: Some(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 20, 9, 30, 0)
+                    .unwrap(),
+            ),
+            auth: AuthState::Authorized,
+            api_usage: Some(ApiUsage {
+                used: 1234,
+                max: 15000,
+            }),
+            polling_interval_secs: 60,
+            api_budget_percent: 50,
+        },
+        OrgSummary {
+            name: "acme-uat".into(),
+            org_id: None,
+            org_type: OrgType::Sandbox,
+            instance_url: None,
+            sync_enabled: false,
+            datasource_checked: false,
+            schema_generated: false,
+            metadata_downloaded_at: None,
+            auth: AuthState::NeedsReauthorization {
+                reason: "refresh token revoked".into(),
+            },
+            api_usage: None,
+            polling_interval_secs: 60,
+            api_budget_percent: 50,
+        },
+    ]
+}
+
+#[test]
+fn orgs_empty_state() {
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(vec![])));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn orgs_loading() {
+    insta::assert_snapshot!(render(&connected(), 80, 24));
+}
+
+#[test]
+fn orgs_list_80x24_and_wide() {
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(sample_orgs())));
+    insta::assert_snapshot!("orgs_list_80x24", render(&app, 80, 24));
+    insta::assert_snapshot!("orgs_list_140x30", render(&app, 140, 30));
+}
+
+#[test]
+fn disconnected_banner() {
+    let mut app = App::new("/run/user/1000/datenator/datenatord.sock", false);
+    app::update(
+        &mut app,
+        Msg::Disconnected {
+            reason: "no daemon is listening on /run/user/1000/datenator/datenatord.sock: start it (`datenatord`, or `systemctl start datenatord` for the service) or point to its socket with --socket / DATENATOR_SOCKET".into(),
+            retry_in_secs: 4,
+        },
+    );
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn help_popup() {
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(vec![])));
+    app.show_help = true;
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(sample_orgs())));
+    app.show_help = true;
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (80, 4)] {
+        render(&app, w, h);
+    }
+}
+
+#[test]
+fn no_color_renders_the_same_text() {
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(sample_orgs())));
+    let coloured = render(&app, 80, 24);
+    app.no_color = true;
+    assert_eq!(render(&app, 80, 24), coloured);
+}
+
+// ---- helpers for the screens below ----
+
+fn key(app: &mut App, code: KeyCode) {
+    app::update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+/// Answers the oldest request in flight with `value`.
+fn answer(app: &mut App, value: serde_json::Value) {
+    let id = *app.pending.keys().next().expect("a request in flight");
+    app::update(
+        app,
+        Msg::Reply {
+            id,
+            result: Ok(value),
+        },
+    );
+}
+
+fn fail(app: &mut App, error: &str) {
+    let id = *app.pending.keys().next().expect("a request in flight");
+    app::update(
+        app,
+        Msg::Reply {
+            id,
+            result: Err(error.into()),
+        },
+    );
+}
+
+fn with_orgs() -> App {
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(sample_orgs())));
+    app
+}
+
+fn device_pending() -> OrgSummary {
+    let mut o = sample_orgs().remove(0);
+    o.name = "acme-dev".into();
+    o.org_type = OrgType::Custom("https://acme-dev.my.salesforce.com".into());
+    o.org_id = None;
+    o.auth = AuthState::Pending {
+        step: PendingStep::Device {
+            verification_uri: "https://acme-dev.my.salesforce.com/setup/connect".into(),
+            user_code: "WXYZ-1234".into(),
+            expires_at: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 24, 12, 10, 0)
+                .unwrap(),
+        },
+    };
+    o
+}
+
+fn object(name: &str, label: &str, fields: usize) -> ObjectInfo {
+    ObjectInfo {
+        name: name.into(),
+        label: label.into(),
+        custom: name.ends_with("__c"),
+        createable: true,
+        updateable: true,
+        deletable: true,
+        fields: Some(fields),
+    }
+}
+
+fn objects() -> serde_json::Value {
+    serde_json::to_value(vec![
+        object("Account", "Account", 58),
+        object("AccountContactRelation", "Account Contact Relationship", 17),
+        object("Contact", "Contact", 62),
+        object("Invoice__c", "Invoice", 9),
+        object("Opportunity", "Opportunity", 44),
+    ])
+    .unwrap()
+}
+
+fn pg_view() -> DatasourceView {
+    DatasourceView {
+        settings: DatasourceSettings {
+            kind: DatasourceKind::Postgres,
+            host: "db.internal".into(),
+            port: Some(5433),
+            database: "sync".into(),
+            user: "admin".into(),
+            password: Secret::default(),
+            tls: TlsMode::Require,
+            schema: None,
+            sqlite_path: None,
+        },
+        password_set: true,
+        schema: "datenator_acme_prod".into(),
+        last_check: None,
+        schema_generated: false,
+        schema_error: None,
+    }
+}
+
+fn check_report() -> CheckReport {
+    CheckReport {
+        results: vec![
+            CheckResult {
+                check: CheckKind::HostReachable,
+                status: CheckStatus::Ok,
+                message: "db.internal:5433 accepts connections".into(),
+                fix: None,
+            },
+            CheckResult {
+                check: CheckKind::Authentication,
+                status: CheckStatus::Ok,
+                message: "admin logged in".into(),
+                fix: None,
+            },
+            CheckResult {
+                check: CheckKind::CreateUser,
+                status: CheckStatus::Failed,
+                message: "admin may not create roles".into(),
+                fix: Some("ALTER ROLE admin CREATEROLE;".into()),
+            },
+            CheckResult {
+                check: CheckKind::CreateTrigger,
+                status: CheckStatus::Skipped,
+                message: "not run: an earlier check failed".into(),
+                fix: None,
+            },
+        ],
+        server_version: Some("16.4".into()),
+        writer_mode: None,
+    }
+}
+
+fn both(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
+    insta::assert_snapshot!(format!("{name}_140x40"), render(app, 140, 40));
+}
+
+// ---- status line, dialogs ----
+
+#[test]
+fn pending_marker_and_outcome_in_the_status_line() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('m'));
+    insta::assert_snapshot!("status_pending", render(&app, 80, 24));
+    fail(
+        &mut app,
+        "acme-prod is not authorized: run the flow again (s, Manage, Refresh credentials)",
+    );
+    insta::assert_snapshot!("status_error", render(&app, 80, 24));
+}
+
+#[test]
+fn metadata_report_dialog() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('m'));
+    answer(
+        &mut app,
+        serde_json::json!({
+            "objects": 50, "described": 50, "added": ["Account", "Contact", "Invoice__c"],
+            "removed": ["Legacy__c"], "changed": [], "api_calls": 3,
+            "downloaded_at": "2026-11-24T12:00:00Z"
+        }),
+    );
+    both("metadata_report", &app);
+}
+
+#[test]
+fn delete_dialog() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('d'));
+    type_str(&mut app, "acme-pro");
+    both("delete_dialog", &app);
+    type_str(&mut app, "d");
+    insta::assert_snapshot!("delete_dialog_confirmed", render(&app, 80, 24));
+    key(&mut app, KeyCode::Enter);
+    answer(
+        &mut app,
+        serde_json::json!({"name": "acme-prod", "token_revoked": false, "schema_dropped": true,
+            "warnings": ["could not revoke the token (Salesforce unreachable): revoke it in Setup → Connected Apps OAuth Usage"]}),
+    );
+    insta::assert_snapshot!("delete_report", render(&app, 80, 24));
+}
+
+// ---- register ----
+
+#[test]
+fn register_form() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('n'));
+    type_str(&mut app, "acme-dev");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Tab);
+    type_str(&mut app, "acme-dev");
+    key(&mut app, KeyCode::Tab);
+    both("register_form", &app);
+    // Help lists the form's keys (F1 while typing).
+    key(&mut app, KeyCode::F(1));
+    insta::assert_snapshot!("register_help", render(&app, 80, 24));
+}
+
+#[test]
+fn register_submitting_and_refused() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('n'));
+    type_str(&mut app, "acme-prod");
+    for _ in 0..6 {
+        key(&mut app, KeyCode::Enter);
+    }
+    insta::assert_snapshot!("register_submitting", render(&app, 80, 24));
+    fail(
+        &mut app,
+        "an org called acme-prod already exists: pick another name, or delete the old one first",
+    );
+    insta::assert_snapshot!("register_refused", render(&app, 80, 24));
+}
+
+fn authorizing() -> App {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('n'));
+    type_str(&mut app, "acme-dev");
+    for _ in 0..6 {
+        key(&mut app, KeyCode::Enter);
+    }
+    answer(&mut app, serde_json::to_value(device_pending()).unwrap());
+    app
+}
+
+#[test]
+fn register_device_flow() {
+    let app = authorizing();
+    both("register_device", &app);
+}
+
+#[test]
+fn register_device_flow_outcomes() {
+    let mut app = authorizing();
+    let mut orgs = sample_orgs();
+    let mut done = device_pending();
+    done.auth = AuthState::Authorized;
+    done.org_id = Some("00D000000000002AAA".into());
+    done.instance_url = Some("https://acme-dev.my.salesforce.com".into());
+    orgs.push(done.clone());
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs.clone())));
+    insta::assert_snapshot!("register_authorized", render(&app, 80, 24));
+
+    let mut app = authorizing();
+    done.auth = AuthState::Failed {
+        error: "the user denied access on the verification page: run the flow again".into(),
+    };
+    orgs.pop();
+    orgs.push(done);
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
+    insta::assert_snapshot!("register_failed", render(&app, 80, 24));
+}
+
+#[test]
+fn register_web_server_flow() {
+    let mut app = with_orgs();
+    app.screen = Screen::Register(Register::reauthorize("acme-uat"));
+    key(&mut app, KeyCode::Right);
+    insta::assert_snapshot!("reauthorize_form", render(&app, 80, 24));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Enter);
+    let mut o = sample_orgs().remove(1);
+    o.auth = AuthState::Pending {
+        step: PendingStep::Browser {
+            authorize_url: "https://test.salesforce.com/services/oauth2/authorize?response_type=code&client_id=3MVG9abc&redirect_uri=http%3A%2F%2Flocalhost%3A1717%2Fcallback&code_challenge=xyz&state=s1".into(),
+        },
+    };
+    answer(&mut app, serde_json::to_value(o).unwrap());
+    app::update(
+        &mut app,
+        Msg::Paste("http://localhost:1717/callback?code=aPrx&state=s1".into()),
+    );
+    both("register_web_server", &app);
+}
+
+// ---- settings ----
+
+fn settings(view: Option<DatasourceView>) -> App {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('s'));
+    answer(&mut app, serde_json::to_value(view).unwrap());
+    app
+}
+
+#[test]
+fn settings_loading_and_error() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('s'));
+    insta::assert_snapshot!("settings_loading", render(&app, 80, 24));
+    fail(&mut app, "the daemon's store is busy: try again");
+    insta::assert_snapshot!("settings_load_error", render(&app, 80, 24));
+}
+
+#[test]
+fn settings_empty_datasource() {
+    let app = settings(None);
+    both("settings_empty", &app);
+}
+
+#[test]
+fn settings_sqlite() {
+    let mut app = settings(None);
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Down);
+    type_str(&mut app, "/var/lib/datenator/acme.db");
+    insta::assert_snapshot!("settings_sqlite", render(&app, 80, 24));
+}
+
+#[test]
+fn settings_with_check_results() {
+    let mut app = settings(Some(pg_view()));
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("check");
+    }
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, serde_json::to_value(check_report()).unwrap());
+    both("settings_checked", &app);
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("generate");
+    }
+    key(&mut app, KeyCode::Enter);
+    let mut view = pg_view();
+    view.schema_error =
+        Some("permission denied to create role: grant CREATEROLE (see the check)".into());
+    answer(&mut app, serde_json::to_value(view).unwrap());
+    insta::assert_snapshot!("settings_schema_error", render(&app, 80, 24));
+}
+
+#[test]
+fn settings_manage_tab() {
+    let mut app = settings(None);
+    key(&mut app, KeyCode::Tab);
+    both("settings_manage", &app);
+}
+
+// ---- objects ----
+
+#[test]
+fn objects_loading_empty_and_error() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!("objects_loading", render(&app, 80, 24));
+    answer(&mut app, serde_json::json!([]));
+    answer(&mut app, serde_json::json!([]));
+    both("objects_empty", &app);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('o'));
+    fail(
+        &mut app,
+        "no org called acme-prod: it may have been deleted",
+    );
+    fail(
+        &mut app,
+        "no org called acme-prod: it may have been deleted",
+    );
+    insta::assert_snapshot!("objects_error", render(&app, 80, 24));
+}
+
+#[test]
+fn objects_list_and_filter() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, objects());
+    answer(
+        &mut app,
+        serde_json::to_value(vec![account_mapping()]).unwrap(),
+    );
+    app::update(&mut app, Msg::Event(Event::Sync(vec![account_status()])));
+    both("objects_list", &app);
+    key(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "acc");
+    insta::assert_snapshot!("objects_filtered", render(&app, 80, 24));
+    type_str(&mut app, "zz");
+    insta::assert_snapshot!("objects_no_match", render(&app, 80, 24));
+}
+
+#[test]
+fn every_screen_survives_tiny_terminals() {
+    let mut screens = vec![authorizing(), settings(Some(pg_view())), with_orgs()];
+    let mut objects_app = with_orgs();
+    key(&mut objects_app, KeyCode::Enter);
+    answer(&mut objects_app, objects());
+    answer(&mut objects_app, serde_json::json!([]));
+    screens.push(objects_app.clone());
+    key(&mut objects_app, KeyCode::Enter);
+    answer(&mut objects_app, account_fields());
+    screens.push(objects_app.clone());
+    key(&mut objects_app, KeyCode::Enter);
+    answer(&mut objects_app, serde_json::to_value(plan(true)).unwrap());
+    screens.push(objects_app);
+    let mut dialog = with_orgs();
+    key(&mut dialog, KeyCode::Char('d'));
+    screens.push(dialog);
+    for app in &screens {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (80, 4), (40, 10)] {
+            render(app, w, h);
+        }
+    }
+}
+
+// ---- mapping editor ----
+
+fn account_mapping() -> Mapping {
+    Mapping {
+        object: "Account".into(),
+        fields: vec!["Id".into(), "Name".into(), "Industry".into()],
+        direction: Direction::Bidirectional,
+        conflict_policy: ConflictPolicy::NewestWins,
+        row_filter: None,
+    }
+}
+
+fn account_status() -> ObjectStatus {
+    ObjectStatus {
+        org: "acme-prod".into(),
+        object: "Account".into(),
+        direction: Direction::Bidirectional,
+        state: ObjectState::Synced,
+        initial_load: None,
+        pull_lag_secs: Some(4.0),
+        push_lag_secs: Some(1.5),
+        pending_events: 0,
+        failed_records: 0,
+        pulled_total: 1200,
+        pushed_total: 31,
+        last_error: None,
+        last_sync_at: None,
+    }
+}
+
+fn field(name: &str, label: &str, ty: &str, required: bool) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "label": label, "type": ty, "length": 255, "precision": null,
+        "scale": null, "nillable": !required, "createable": true, "updateable": true,
+        "defaulted_on_create": false, "external_id": false, "custom": name.ends_with("__c"),
+        "calculated": false, "reference_to": []
+    })
+}
+
+fn account_fields() -> serde_json::Value {
+    serde_json::Value::Array(vec![
+        field("Id", "Account ID", "id", false),
+        field("Name", "Account Name", "string", true),
+        field("Industry", "Industry", "picklist", false),
+        field("AnnualRevenue", "Annual Revenue", "currency", false),
+        field("BillingCity", "Billing City", "string", false),
+        field("Tier__c", "Tier", "string", false),
+        field("SystemModstamp", "System Modstamp", "datetime", false),
+    ])
+}
+
+fn plan(destructive: bool) -> PlanView {
+    PlanView {
+        steps: vec![
+            PlanStepView {
+                description: "add column industry to account".into(),
+                destructive: None,
+                sql: vec![
+                    "ALTER TABLE \"datenator_acme_prod\".\"account\" ADD COLUMN \"industry\" text"
+                        .into(),
+                ],
+            },
+            PlanStepView {
+                description: "drop column tier__c from account".into(),
+                destructive: destructive.then(|| "every value of tier__c is lost".into()),
+                sql: vec![
+                    "ALTER TABLE \"datenator_acme_prod\".\"account\" DROP COLUMN \"tier__c\""
+                        .into(),
+                ],
+            },
+        ],
+        destructive,
+        applied: false,
+    }
+}
+
+/// The editor for Account of acme-prod, which is mapped already.
+fn editor() -> App {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, objects());
+    answer(
+        &mut app,
+        serde_json::to_value(vec![account_mapping()]).unwrap(),
+    );
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn mapping_editor_loading_and_fields() {
+    let mut app = editor();
+    insta::assert_snapshot!("mapping_loading", render(&app, 80, 24));
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' '));
+    both("mapping_fields", &app);
+    key(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "bill");
+    insta::assert_snapshot!("mapping_filtered", render(&app, 80, 24));
+}
+
+#[test]
+fn mapping_editor_options() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    type_str(&mut app, "Industry = 'Banking'");
+    both("mapping_options", &app);
+}
+
+#[test]
+fn mapping_plan_review() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!("mapping_planning", render(&app, 80, 24));
+    answer(&mut app, serde_json::to_value(plan(false)).unwrap());
+    insta::assert_snapshot!("mapping_plan", render(&app, 80, 24));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, serde_json::to_value(plan(true)).unwrap());
+    both("mapping_plan_destructive", &app);
+    key(&mut app, KeyCode::Char('D'));
+    fail(
+        &mut app,
+        "the DDL failed: permission denied for schema datenator_acme_prod: run Check datasource",
+    );
+    insta::assert_snapshot!("mapping_apply_failed", render(&app, 80, 24));
+}
+
+// ---- sync dashboard ----
+
+fn statuses(pulled: u64) -> Vec<ObjectStatus> {
+    let mut contact = account_status();
+    contact.object = "Contact".into();
+    contact.direction = Direction::SfToDb;
+    contact.state = ObjectState::InitialLoad;
+    contact.initial_load = Some((2500, 10000));
+    contact.pull_lag_secs = None;
+    contact.push_lag_secs = None;
+    contact.pulled_total = 2500;
+    contact.pushed_total = 0;
+    let mut invoice = account_status();
+    invoice.org = "acme-uat".into();
+    invoice.object = "Invoice__c".into();
+    invoice.state = ObjectState::Error;
+    invoice.failed_records = 3;
+    invoice.pending_events = 12;
+    invoice.pull_lag_secs = Some(3720.0);
+    invoice.push_lag_secs = Some(95.0);
+    invoice.last_error =
+        Some("INVALID_FIELD_FOR_INSERT_UPDATE: Tier__c is read-only: unmap it or fix the field's permissions".into());
+    let mut account = account_status();
+    account.pulled_total = pulled;
+    vec![account, contact, invoice]
+}
+
+#[test]
+fn dashboard_loading_empty_and_live() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    insta::assert_snapshot!("dashboard_loading", render(&app, 80, 24));
+    app::update(&mut app, Msg::Event(Event::Sync(vec![])));
+    insta::assert_snapshot!("dashboard_empty", render(&app, 80, 24));
+    for pulled in [1200, 1260, 1290, 1400, 1410] {
+        app::update(&mut app, Msg::Event(Event::Sync(statuses(pulled))));
+    }
+    key(&mut app, KeyCode::Char('G'));
+    both("dashboard", &app);
+}
+
+#[test]
+fn a_long_plan_scrolls_and_keeps_the_confirmation_in_view() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Enter);
+    let mut long = plan(false);
+    long.steps = (1..=30)
+        .map(|i| PlanStepView {
+            description: format!("step {i}"),
+            destructive: None,
+            sql: vec![format!("CREATE INDEX \"i{i}\" ON \"account\" (\"c{i}\")")],
+        })
+        .collect();
+    answer(&mut app, serde_json::to_value(long).unwrap());
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!("mapping_plan_scrolled", render(&app, 80, 24));
+}
+
+#[test]
+fn every_screen_renders_the_same_text_without_colour() {
+    let mut screens = vec![authorizing(), settings(Some(pg_view())), with_orgs()];
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    screens.push(app.clone());
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, serde_json::to_value(plan(true)).unwrap());
+    screens.push(app);
+    let mut dash = with_orgs();
+    key(&mut dash, KeyCode::Char('w'));
+    app::update(&mut dash, Msg::Event(Event::Sync(statuses(1200))));
+    screens.push(dash);
+    for mut app in screens {
+        for (w, h) in [(80, 24), (140, 40)] {
+            app.no_color = false;
+            let coloured = render(&app, w, h);
+            app.no_color = true;
+            assert_eq!(render(&app, w, h), coloured);
+        }
+    }
+}
+
+#[test]
+fn no_color_uses_no_colours_at_all() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    app::update(&mut app, Msg::Event(Event::Sync(statuses(1200))));
+    app.no_color = true;
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal.draw(|f| ui::draw(f, &app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    for cell in buffer.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+}
+
+/// Every key on every screen, in a long deterministic mix, with replies and events in
+/// between: the update never panics and every state draws at 80×24 and at a tiny size.
+#[test]
+fn key_mash_never_panics() {
+    let keys = [
+        KeyCode::Char('n'),
+        KeyCode::Char('a'),
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Right,
+        KeyCode::Left,
+        KeyCode::Enter,
+        KeyCode::Char(' '),
+        KeyCode::Char('/'),
+        KeyCode::Char('x'),
+        KeyCode::Backspace,
+        KeyCode::Down,
+        KeyCode::Up,
+        KeyCode::Char('G'),
+        KeyCode::Char('g'),
+        KeyCode::Char('s'),
+        KeyCode::Char('m'),
+        KeyCode::Char('w'),
+        KeyCode::Char('d'),
+        KeyCode::Char('D'),
+        KeyCode::Char('e'),
+        KeyCode::Char('y'),
+        KeyCode::Char('?'),
+        KeyCode::F(1),
+        KeyCode::Esc,
+        KeyCode::Char('j'),
+        KeyCode::Char('k'),
+        KeyCode::Home,
+        KeyCode::End,
+    ];
+    let replies = [
+        serde_json::Value::Null,
+        serde_json::json!([]),
+        objects(),
+        account_fields(),
+        serde_json::to_value(plan(true)).unwrap(),
+        serde_json::to_value(device_pending()).unwrap(),
+        serde_json::to_value(Some(pg_view())).unwrap(),
+        serde_json::to_value(check_report()).unwrap(),
+    ];
+    let mut editor_app = editor();
+    answer(&mut editor_app, account_fields());
+    let mut dash = with_orgs();
+    key(&mut dash, KeyCode::Char('w'));
+    let starts = [
+        with_orgs(),
+        authorizing(),
+        settings(Some(pg_view())),
+        editor_app,
+        dash,
+    ];
+    let mut step: usize = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for start in starts {
+        let mut app = start;
+        app::update(&mut app, Msg::Event(Event::Sync(statuses(10))));
+        for round in 0..4 {
+            for i in 0..keys.len() {
+                // A different stride each round visits the keys in a different order.
+                key(&mut app, keys[(i * (round * 2 + 1) + round) % keys.len()]);
+                step += 1;
+                if step.is_multiple_of(3) && !app.pending.is_empty() {
+                    let reply = replies[step % replies.len()].clone();
+                    if step.is_multiple_of(2) {
+                        answer(&mut app, reply);
+                    } else {
+                        fail(&mut app, "refused: try something else");
+                    }
+                }
+                if step.is_multiple_of(11) {
+                    app::update(&mut app, Msg::Event(Event::Orgs(sample_orgs())));
+                }
+                render(&app, 80, 24);
+                render(&app, 12, 4);
+                seen.insert(
+                    app.screen
+                        .title()
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    // The mix reached every kind of screen.
+    for title in [
+        "Orgs",
+        "Register",
+        "Authorize",
+        "Settings",
+        "Objects",
+        "Mapping",
+        "Sync",
+    ] {
+        assert!(seen.contains(title), "never visited {title}: {seen:?}");
+    }
+}
+
+#[test]
+fn orgs_list_says_what_an_org_needs() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!("orgs_needs_reauthorization", render(&app, 80, 24));
+}

@@ -1,0 +1,257 @@
+//! The daemon's configuration file (TOML) and how it combines with command-line options.
+//!
+//! ```toml
+//! # /etc/datenator/datenatord.toml (system service) or
+//! # ~/.config/datenator/datenatord.toml (a user's daemon). Every key is optional.
+//! [daemon]
+//! socket = "/run/datenator/datenatord.sock" # default: see `datenator_shared::paths`
+//! state_dir = "/var/lib/datenator"          # default: $STATE_DIRECTORY or the XDG data dir
+//! group = "datenator"                       # members may use the socket
+//! log_format = "auto"                       # auto | text | json | journald
+//! log_level = "info"                        # a tracing filter, e.g. "info,datenatord=debug"
+//! shutdown_grace_secs = 10                  # how long to wait for in-flight work on stop
+//!
+//! [sync]
+//! push_poll_ms = 1000                       # how often database changes are looked for
+//! overlap_secs = 120                        # re-read window behind the pull cursor
+//! bulk_threshold = 10000                    # first loads above this use Bulk API 2.0
+//!
+//! [salesforce]
+//! client_id = "3MVG9…"                      # the connected app used to register orgs
+//! client_secret = "…"                       # only if the app requires one
+//! jwt_key_file = "/etc/datenator/jwt.key"   # for the JWT bearer flow
+//! redirect_uri = "http://localhost:1717/OauthRedirect" # web-server flow callback
+//! ```
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the system service reads its configuration.
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/datenator/datenatord.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}", path = .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("error in the configuration file {path}: {message}", path = .path.display())]
+    Parse { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// journald when started by systemd (JOURNAL_STREAM is set), text otherwise.
+    #[default]
+    Auto,
+    /// Readable text lines on stderr.
+    Text,
+    /// One JSON object per line on stderr.
+    Json,
+    /// Structured records straight to the systemd journal.
+    Journald,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub daemon: DaemonSection,
+    #[serde(default)]
+    pub salesforce: SalesforceSection,
+    #[serde(default)]
+    pub sync: SyncSection,
+}
+
+/// `[sync]`: engine tuning; the defaults suit most orgs.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// How often pending database changes are looked for, in milliseconds (no API cost).
+    pub push_poll_ms: u64,
+    /// How far each pull re-reads behind its cursor, in seconds, for late-visible changes.
+    pub overlap_secs: u64,
+    /// Above this many records a first load uses a Bulk API query.
+    pub bulk_threshold: u64,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        let d = crate::engine::EngineConfig::default();
+        SyncSection {
+            push_poll_ms: d.push_poll.as_millis() as u64,
+            overlap_secs: d.overlap.as_secs(),
+            bulk_threshold: d.bulk_threshold,
+        }
+    }
+}
+
+impl SyncSection {
+    pub fn engine_config(&self) -> crate::engine::EngineConfig {
+        crate::engine::EngineConfig {
+            push_poll: std::time::Duration::from_millis(self.push_poll_ms.max(50)),
+            overlap: std::time::Duration::from_secs(self.overlap_secs),
+            bulk_threshold: self.bulk_threshold,
+            ..crate::engine::EngineConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub group: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            socket: None,
+            state_dir: None,
+            group: "datenator".into(),
+            log_format: LogFormat::Auto,
+            log_level: "info".into(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SalesforceSection {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub jwt_key_file: Option<PathBuf>,
+    /// The web-server flow's callback URL (one of the connected app's callback URLs).
+    pub redirect_uri: Option<String>,
+}
+
+impl std::fmt::Debug for SalesforceSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceSection")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt_key_file", &self.jwt_key_file)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Parses `text` as read from `path` (the path only names the file in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    /// Loads the configuration: `explicit` must exist; otherwise the default file is read
+    /// when it exists, and built-in defaults apply when it does not. Returns the file used.
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => match default_config_path() {
+                Some(p) => (p, false),
+                None => return Ok((Config::default(), None)),
+            },
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((Config::parse(&text, &path)?, Some(path))),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok((Config::default(), None))
+            }
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+}
+
+/// The configuration file read when `--config` is not given: the system one under
+/// systemd, the user's XDG config file otherwise.
+pub fn default_config_path() -> Option<PathBuf> {
+    if std::env::var_os("RUNTIME_DIRECTORY").is_some()
+        || std::env::var_os("INVOCATION_ID").is_some()
+    {
+        return Some(PathBuf::from(SYSTEM_CONFIG_PATH));
+    }
+    directories::ProjectDirs::from("", "", "datenator")
+        .map(|d| d.config_dir().join("datenatord.toml"))
+}
+
+/// The state directory: `--state-dir`, else the config file's, else `$STATE_DIRECTORY`
+/// (systemd), else the user's XDG data directory.
+pub fn state_dir(cli: Option<&Path>, config: &Config) -> Option<PathBuf> {
+    cli.map(Path::to_path_buf)
+        .or_else(|| config.daemon.state_dir.clone())
+        .or_else(|| {
+            std::env::var_os("STATE_DIRECTORY")
+                .filter(|v| !v.is_empty())
+                .map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default()))
+        })
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "datenator").map(|d| d.data_dir().to_path_buf())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.daemon.group, "datenator");
+        assert_eq!(c.daemon.shutdown_grace_secs, 10);
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = Config::parse(
+            r#"
+            [daemon]
+            socket = "/tmp/s.sock"
+            log_format = "json"
+            group = "ops"
+            [salesforce]
+            client_id = "abc"
+            client_secret = "hush"
+            "#,
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.daemon.log_format, LogFormat::Json);
+        assert_eq!(c.daemon.group, "ops");
+        assert!(
+            !format!("{c:?}").contains("hush"),
+            "secrets must not show in Debug"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_the_file() {
+        let err =
+            Config::parse("[daemon]\nsokcet = \"/x\"\n", Path::new("/etc/d.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sokcet"), "{msg}");
+        assert!(msg.contains("/etc/d.toml"), "{msg}");
+        let err = Config::parse("[deamon]\n", Path::new("/etc/d.toml")).unwrap_err();
+        assert!(err.to_string().contains("deamon"), "{err}");
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/datenatord.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/datenatord.toml"));
+    }
+}

@@ -1,0 +1,210 @@
+//! The daemon's life: load config, open the store, bind the socket, tell systemd we are
+//! ready, serve until told to stop, then shut down in order.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use datenator_shared::paths::{self, Side};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::Cli;
+use crate::config::{self, Config};
+use crate::ipc::{self, access::AccessPolicy};
+use crate::logging::{self, LogHandle};
+use crate::state::{DaemonState, Paths, State};
+use crate::store::Store;
+
+/// What the outside world asks of a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Shutdown,
+    Reload,
+}
+
+/// Everything the daemon needs to start, resolved from the command line and config file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub config_file: Option<PathBuf>,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
+        let (config, config_file) = Config::load(cli.config.as_deref())?;
+        let socket = paths::socket_path(
+            cli.socket.as_deref().or(config.daemon.socket.as_deref()),
+            Side::Daemon,
+        )?;
+        let state_dir = config::state_dir(cli.state_dir.as_deref(), &config).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no state directory: pass --state-dir or set state_dir in the [daemon] section"
+            )
+        })?;
+        Ok(Settings {
+            config,
+            config_file,
+            socket,
+            state_dir,
+        })
+    }
+}
+
+/// The binary's entry point after argument parsing.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::resolve(&cli)?;
+    let format = cli.log_format.unwrap_or(settings.config.daemon.log_format);
+    let log = logging::init(format, &settings.config.daemon.log_level);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(forward_signals(tx));
+    let demo = cli.demo.then(|| Demo {
+        target: cli.demo_target.clone(),
+    });
+    run(settings, Some(log), rx, demo).await
+}
+
+/// Demo mode's options.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub target: Option<String>,
+}
+
+async fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        let control = tokio::select! {
+            _ = term.recv() => Control::Shutdown,
+            _ = int.recv() => Control::Shutdown,
+            _ = hup.recv() => Control::Reload,
+        };
+        if tx.send(control).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the daemon until a [`Control::Shutdown`] arrives (or the sender is dropped).
+pub async fn run(
+    settings: Settings,
+    log: Option<LogHandle>,
+    mut control: tokio::sync::mpsc::Receiver<Control>,
+    demo: Option<Demo>,
+) -> anyhow::Result<()> {
+    // Files we create (state database, WAL) are private; the socket's mode is set explicitly.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let store = Store::open(&settings.state_dir).await?;
+    let listener = ipc::bind_socket(&settings.socket).await?;
+    let access = AccessPolicy::for_group(&settings.config.daemon.group);
+    let state = DaemonState::new(
+        Paths {
+            socket: settings.socket.clone(),
+            state_dir: settings.state_dir.clone(),
+            config_file: settings.config_file.clone(),
+        },
+        store.clone(),
+        access,
+        settings.config.salesforce.clone(),
+        settings.config.sync.engine_config(),
+    )
+    .await?;
+    crate::orgs::registration::fail_interrupted_flows(&state).await;
+    crate::engine::start_enabled(&state).await;
+
+    // Demo mode: the simulated org lives as long as the daemon.
+    let demo_sim = match &demo {
+        Some(d) => {
+            let sim = crate::demo::start_sim().await?;
+            // A fresh simulated org each start: forget a demo org left from an earlier run.
+            if state.orgs().iter().any(|o| o.name == crate::demo::DEMO_ORG) {
+                let _ =
+                    crate::orgs::delete(&state, crate::demo::DEMO_ORG, crate::demo::DEMO_ORG).await;
+            }
+            crate::demo::setup(&state, &sim, d.target.as_deref()).await?;
+            Some(sim)
+        }
+        None => None,
+    };
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let server = tokio::spawn(ipc::serve(
+        listener,
+        state.clone(),
+        shutdown.clone(),
+        tasks.clone(),
+    ));
+    tracing::info!(
+        version = crate::state::DAEMON_VERSION,
+        socket = %settings.socket.display(),
+        state_dir = %settings.state_dir.display(),
+        "datenatord is ready"
+    );
+    notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut settings = settings;
+    // A dropped sender counts as a shutdown request.
+    while let Some(Control::Reload) = control.recv().await {
+        reload(&mut settings, &state, log.as_ref());
+    }
+
+    tracing::info!("shutting down");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    shutdown.cancel();
+    state.engine.stop_all().await;
+    tasks.close();
+    let grace = Duration::from_secs(settings.config.daemon.shutdown_grace_secs);
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!("in-flight work did not finish within {grace:?}; stopping anyway");
+    }
+    let _ = server.await;
+    if settings.socket.exists() {
+        let _ = std::fs::remove_file(&settings.socket);
+    }
+    if let Some(sim) = demo_sim {
+        let _ = sim.shutdown().await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP: re-read the config file; keep the old one if the new one is invalid.
+fn reload(settings: &mut Settings, state: &State, log: Option<&LogHandle>) {
+    notify(&[sd_notify::NotifyState::Reloading]);
+    match Config::load(settings.config_file.as_deref()) {
+        Ok((config, _)) => {
+            if config.daemon.socket != settings.config.daemon.socket
+                || config.daemon.state_dir != settings.config.daemon.state_dir
+            {
+                tracing::warn!("socket and state_dir changes take effect only after a restart");
+            }
+            if let Some(log) = log
+                && let Err(e) = log.set_level(&config.daemon.log_level)
+            {
+                tracing::error!("{e}; keeping the previous log level");
+            }
+            state.set_access(AccessPolicy::for_group(&config.daemon.group));
+            state.set_salesforce(config.salesforce.clone());
+            settings.config = config;
+            tracing::info!("configuration reloaded");
+        }
+        Err(e) => tracing::error!("{e}; keeping the previous configuration"),
+    }
+    notify(&[sd_notify::NotifyState::Ready]);
+}
+
+fn notify(state: &[sd_notify::NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(state)
+    {
+        tracing::warn!("cannot notify systemd: {e}");
+    }
+}

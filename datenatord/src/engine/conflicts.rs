@@ -1,0 +1,240 @@
+//! Conflicts: a field changed in the database and in Salesforce since the last sync. Before
+//! a bidirectional mapping pushes updates (unless the database always wins), the current
+//! Salesforce values of those records are read — a call per 1,000 — and each field changed
+//! on both sides is settled by the mapping's policy and written to the conflict log. Fields
+//! changed on one side only merge: the push sends the database's, the next pull brings
+//! Salesforce's.
+use chrono::{DateTime, Utc};
+use datenator_shared::model::{ConflictPolicy, ConflictRecord};
+use serde_json::{Map, Value};
+
+use super::worker::{Ctx, StepError};
+use crate::mappings::StoredMapping;
+use crate::salesforce::Api;
+use crate::salesforce::rest::{QueryPage, SubRequest, check_id, encode};
+
+/// An update about to be pushed, with what conflict detection needs.
+pub struct PendingUpdate {
+    pub events: Vec<i64>,
+    /// `Id` plus the changed fields' new database values.
+    pub record: Map<String, Value>,
+    /// Each changed field's value before the database change (the last synced value).
+    pub base: Map<String, Value>,
+    /// When each field was last changed in the database.
+    pub changed_at: std::collections::HashMap<String, DateTime<Utc>>,
+}
+
+/// Loose equality for values that may differ only in representation (10 vs 10.0).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+        _ => a == b,
+    }
+}
+
+/// Settles conflicts in `updates` in place: fields Salesforce wins are removed from the
+/// record (the next pull writes Salesforce's value into the row). Returns the log entries.
+pub async fn settle(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    updates: &mut [PendingUpdate],
+) -> Result<Vec<ConflictRecord>, StepError> {
+    let policy = m.mapping.conflict_policy;
+    if policy == ConflictPolicy::DatabaseWins || updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let object = &m.resolved.object;
+    let mut fields: Vec<String> = updates
+        .iter()
+        .flat_map(|u| u.record.keys().filter(|k| *k != "Id").cloned())
+        .collect();
+    fields.sort();
+    fields.dedup();
+    if fields.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One query per 200 records, five queries per composite request: a call per 1,000.
+    let mut current: std::collections::HashMap<String, Map<String, Value>> =
+        std::collections::HashMap::new();
+    let queries: Vec<String> = updates
+        .chunks(200)
+        .filter_map(|chunk| {
+            let ids: Vec<String> = chunk
+                .iter()
+                .filter_map(|u| u.record.get("Id").and_then(Value::as_str))
+                .filter(|id| check_id(id).is_ok())
+                .map(|id| format!("'{id}'"))
+                .collect();
+            (!ids.is_empty()).then(|| {
+                format!(
+                    "SELECT Id, SystemModstamp, {} FROM {object} WHERE Id IN ({})",
+                    fields.join(", "),
+                    ids.join(", ")
+                )
+            })
+        })
+        .collect();
+    for batch in queries.chunks(5) {
+        let requests = batch
+            .iter()
+            .enumerate()
+            .map(|(i, soql)| SubRequest {
+                method: "GET".into(),
+                url: Api::data_path(&format!("/query?q={}", encode(soql))),
+                reference_id: format!("c{i}"),
+                body: None,
+            })
+            .collect();
+        for answer in ctx.api.composite(requests, false).await? {
+            let page: QueryPage = serde_json::from_value(answer.body.clone()).map_err(|e| {
+                StepError::Salesforce(crate::salesforce::SalesforceError::Protocol(format!(
+                    "conflict check query answered {}: {e}",
+                    answer.http_status_code
+                )))
+            })?;
+            for mut r in page.records {
+                r.remove("attributes");
+                if let Some(id) = r.get("Id").and_then(Value::as_str).map(str::to_owned) {
+                    current.insert(id, r);
+                }
+            }
+        }
+    }
+    let mut log = Vec::new();
+    let now = Utc::now();
+    for u in updates.iter_mut() {
+        let Some(sfid) = u
+            .record
+            .get("Id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let Some(sf) = current.get(&sfid) else {
+            continue;
+        }; // deleted in Salesforce: the update fails on its own
+        let sf_stamp = sf
+            .get("SystemModstamp")
+            .and_then(Value::as_str)
+            .and_then(super::pull::parse_sf_datetime);
+        let changed: Vec<String> = u.record.keys().filter(|k| *k != "Id").cloned().collect();
+        for f in changed {
+            let db_value = u.record.get(&f).cloned().unwrap_or(Value::Null);
+            let sf_value = sf.get(&f).cloned().unwrap_or(Value::Null);
+            let base = u.base.get(&f).cloned().unwrap_or(Value::Null);
+            if same(&sf_value, &base) || same(&sf_value, &db_value) {
+                continue; // Salesforce did not change it, or both agree
+            }
+            let salesforce_wins = match policy {
+                ConflictPolicy::SalesforceWins => true,
+                ConflictPolicy::DatabaseWins => false,
+                ConflictPolicy::NewestWins => match (sf_stamp, u.changed_at.get(&f)) {
+                    (Some(sf_at), Some(db_at)) => sf_at > *db_at,
+                    _ => false,
+                },
+            };
+            if salesforce_wins {
+                u.record.remove(&f);
+            }
+            log.push(ConflictRecord {
+                object: object.clone(),
+                sfid: sfid.clone(),
+                field: f.clone(),
+                db_value,
+                sf_value,
+                winner: if salesforce_wins {
+                    "salesforce"
+                } else {
+                    "database"
+                }
+                .into(),
+                policy,
+                at: now,
+            });
+        }
+    }
+    if !log.is_empty() {
+        store_log(ctx, &log).await?;
+        tracing::info!(
+            conflicts = log.len(),
+            "fields changed on both sides settled by the mapping's policy"
+        );
+    }
+    Ok(log)
+}
+
+async fn store_log(ctx: &Ctx<'_>, log: &[ConflictRecord]) -> Result<(), StepError> {
+    let store_err = |e: sqlx::Error| StepError::Daemon(crate::orgs::store_error(e.into()));
+    let mut tx = ctx.state.store.pool().begin().await.map_err(store_err)?;
+    for c in log {
+        sqlx::query(
+            "INSERT INTO conflicts (org_name, object_name, sfid, field, db_value, sf_value, winner, policy, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ctx.org)
+        .bind(&c.object)
+        .bind(&c.sfid)
+        .bind(&c.field)
+        .bind(c.db_value.to_string())
+        .bind(c.sf_value.to_string())
+        .bind(&c.winner)
+        .bind(serde_json::to_value(c.policy).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+        .bind(c.at.to_rfc3339())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    }
+    tx.commit().await.map_err(store_err)?;
+    Ok(())
+}
+
+/// `conflict_list`: the org's conflict log, newest first.
+pub async fn list(
+    state: &crate::state::State,
+    org: &str,
+) -> Result<Vec<ConflictRecord>, datenator_shared::protocol::RpcError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT object_name, sfid, field, db_value, sf_value, winner, policy, at FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT 500",
+    )
+    .bind(org)
+    .fetch_all(state.store.pool())
+    .await
+    .map_err(|e| crate::orgs::store_error(e.into()))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let text = |k: &str| {
+                r.try_get::<Option<String>, _>(k)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            };
+            ConflictRecord {
+                object: text("object_name"),
+                sfid: text("sfid"),
+                field: text("field"),
+                db_value: serde_json::from_str(&text("db_value")).unwrap_or(Value::Null),
+                sf_value: serde_json::from_str(&text("sf_value")).unwrap_or(Value::Null),
+                winner: text("winner"),
+                policy: serde_json::from_value(Value::from(text("policy"))).unwrap_or_default(),
+                at: DateTime::parse_from_rfc3339(&text("at"))
+                    .map(|d| d.to_utc())
+                    .unwrap_or_else(|_| Utc::now()),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert!(same(&Value::from(10), &serde_json::json!(10.0)));
+        assert!(!same(&Value::from("a"), &Value::from("b")));
+        assert!(same(&Value::Null, &Value::Null));
+    }
+}

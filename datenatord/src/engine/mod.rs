@@ -1,0 +1,168 @@
+//! The sync engine: one supervisor task per enabled org ([`worker`]); per mapping a pull
+//! (Salesforce → database, [`pull`]) and a push (database → Salesforce, [`push`]) as its
+//! direction says; live per-object status published on the `sync` topic ([`status`]).
+pub mod conflicts;
+pub mod pull;
+pub mod push;
+pub mod status;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datenator_shared::model::ObjectStatus;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::State;
+
+/// Tuning that tests and benchmarks may change.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How often pending database changes are looked for (no API cost).
+    pub push_poll: Duration,
+    /// How far behind the cursor each pull re-reads, for changes that became visible late.
+    pub overlap: Duration,
+    /// Above this many records a first load uses a Bulk API query.
+    pub bulk_threshold: u64,
+    /// Events claimed per push round.
+    pub push_batch: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            push_poll: Duration::from_secs(1),
+            overlap: Duration::from_secs(120),
+            bulk_threshold: 10_000,
+            push_batch: 2000,
+        }
+    }
+}
+
+struct Worker {
+    wake: Arc<Notify>,
+    pull_now: Arc<std::sync::atomic::AtomicBool>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts, stops and wakes the per-org workers; holds the published status.
+pub struct Engine {
+    workers: Mutex<HashMap<String, Worker>>,
+    status: status::StatusBoard,
+    pub config: EngineConfig,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            workers: Mutex::new(HashMap::new()),
+            status: status::StatusBoard::default(),
+            config,
+        }
+    }
+
+    pub fn status(&self) -> &status::StatusBoard {
+        &self.status
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Vec<ObjectStatus>> {
+        self.status.subscribe()
+    }
+
+    /// Runs the org's worker now instead of at its next tick.
+    pub fn wake(&self, org: &str) {
+        if let Some(w) = lock(&self.workers).get(org) {
+            w.wake.notify_one();
+        }
+    }
+
+    /// Pulls every mapped object of the org now, whatever the polling interval says.
+    /// Returns false when sync is not running for the org.
+    pub fn pull_now(&self, org: &str) -> bool {
+        match lock(&self.workers).get(org) {
+            Some(w) if !w.task.is_finished() => {
+                w.pull_now.store(true, std::sync::atomic::Ordering::SeqCst);
+                w.wake.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn is_running(&self, org: &str) -> bool {
+        lock(&self.workers)
+            .get(org)
+            .is_some_and(|w| !w.task.is_finished())
+    }
+
+    /// Starts the org's worker (no-op when it runs).
+    pub fn start(&self, state: &State, org: &str) {
+        let mut workers = lock(&self.workers);
+        if workers.get(org).is_some_and(|w| !w.task.is_finished()) {
+            return;
+        }
+        let wake = Arc::new(Notify::new());
+        let pull_now = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(worker::run(
+            state.clone(),
+            org.to_owned(),
+            worker::Signals {
+                wake: wake.clone(),
+                pull_now: pull_now.clone(),
+            },
+            cancel.clone(),
+        ));
+        workers.insert(
+            org.to_owned(),
+            Worker {
+                wake,
+                pull_now,
+                cancel,
+                task,
+            },
+        );
+        tracing::info!(org = %org, "sync started");
+    }
+
+    /// Stops the org's worker after its current step; its status shows paused.
+    pub async fn stop(&self, org: &str) {
+        let worker = lock(&self.workers).remove(org);
+        if let Some(w) = worker {
+            w.cancel.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(30), w.task).await;
+            tracing::info!(org = %org, "sync stopped");
+        }
+        self.status.pause_org(org);
+    }
+
+    /// Stops every worker (daemon shutdown).
+    pub async fn stop_all(&self) {
+        let orgs: Vec<String> = lock(&self.workers).keys().cloned().collect();
+        for org in orgs {
+            self.stop(&org).await;
+        }
+    }
+
+    /// Forgets an org entirely (deleted).
+    pub async fn remove(&self, org: &str) {
+        self.stop(org).await;
+        self.status.remove_org(org);
+    }
+}
+
+/// Starts the workers of every org with sync enabled (daemon start).
+pub async fn start_enabled(state: &State) {
+    for org in state.orgs() {
+        if org.sync_enabled {
+            state.engine.start(state, &org.name);
+        }
+    }
+}

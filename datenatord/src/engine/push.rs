@@ -1,0 +1,507 @@
+//! Push: database → Salesforce. Claims the events the triggers recorded, coalesces them per
+//! row, sends only changed fields through sObject Collections, writes new sfids back, and
+//! stores per-record failures on the event and the row without holding up the others.
+//!
+//! No duplicates: a create whose outcome is unknown (a crash after sending, an answer lost
+//! in transit) is never simply sent again. The mapping is flagged, and before its next
+//! creates each record is looked up in Salesforce — created by the org's user, since shortly
+//! before the change, with the same values — and adopted when found.
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use datenator_shared::model::{FieldInfo, ObjectState};
+use serde_json::{Map, Value};
+
+use super::conflicts::PendingUpdate;
+use super::worker::{Ctx, StepError};
+use crate::mappings::StoredMapping;
+use crate::salesforce::SalesforceError;
+use crate::salesforce::rest::RecordResult;
+use crate::target::{Event, EventOp, Target};
+
+/// What one push round did.
+pub struct PushOutcome {
+    /// False when some create's outcome is unknown: the next round must resolve first.
+    pub clean: bool,
+}
+
+/// A row to create: its local key, its events, the values they set, when the first was made.
+struct PendingCreate {
+    row_id: i64,
+    events: Vec<i64>,
+    values: Map<String, Value>,
+    since: chrono::DateTime<Utc>,
+}
+
+/// The net change of one row over its pending events.
+#[derive(Debug, PartialEq)]
+enum Net {
+    Create {
+        row_id: i64,
+        values: Map<String, Value>,
+    },
+    Update {
+        sfid: String,
+        values: Map<String, Value>,
+    },
+    Delete {
+        sfid: String,
+    },
+    /// Inserted and deleted before it was ever pushed.
+    Nothing,
+}
+
+/// Coalesces one row's events (in id order) into the change to send.
+fn coalesce(events: &[&Event]) -> Net {
+    let row_id = events[0].row_id;
+    let sfid = events.iter().rev().find_map(|e| e.sfid.clone());
+    if events.iter().any(|e| e.op == EventOp::Delete) {
+        return match sfid {
+            Some(sfid) => Net::Delete { sfid },
+            None => Net::Nothing,
+        };
+    }
+    let mut values = Map::new();
+    for e in events {
+        for (k, v) in &e.new_values {
+            values.insert(k.clone(), v.clone());
+        }
+    }
+    match sfid {
+        Some(sfid) => Net::Update { sfid, values },
+        None => Net::Create { row_id, values },
+    }
+}
+
+/// Keeps the fields Salesforce lets us write for this operation.
+fn writable(values: &Map<String, Value>, fields: &[FieldInfo], create: bool) -> Map<String, Value> {
+    values
+        .iter()
+        .filter(|(k, _)| {
+            fields.iter().any(|f| {
+                f.name.eq_ignore_ascii_case(k)
+                    && f.name != "Id"
+                    && !f.calculated
+                    && if create { f.createable } else { f.updateable }
+            })
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn error_text(r: &RecordResult) -> String {
+    let text: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+    if text.is_empty() {
+        "Salesforce refused the record".into()
+    } else {
+        text.join("; ")
+    }
+}
+
+/// At worker start: events claimed before a stop go back to the queue. Returns how many.
+pub async fn recover(ctx: &Ctx<'_>, m: &StoredMapping) -> Result<u64, StepError> {
+    Ok(ctx.target.requeue_claimed(&m.resolved).await?)
+}
+
+pub async fn run(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    resolve_creates: bool,
+) -> Result<PushOutcome, StepError> {
+    let batch = ctx.state.engine.config.push_batch;
+    let events = ctx.target.claim_events(&m.resolved, batch).await?;
+    if events.is_empty() {
+        ctx.state
+            .engine
+            .status()
+            .update(ctx.org, &m.mapping.object, m.mapping.direction, |s| {
+                s.push_lag_secs = Some(0.0);
+                s.pending_events = 0;
+            });
+        return Ok(PushOutcome { clean: true });
+    }
+    let oldest = events
+        .iter()
+        .map(|e| e.created_at)
+        .min()
+        .unwrap_or_else(Utc::now);
+    ctx.state
+        .engine
+        .status()
+        .update(ctx.org, &m.mapping.object, m.mapping.direction, |s| {
+            s.state = ObjectState::Pushing;
+            s.pending_events = events.len() as u64;
+            s.push_lag_secs = Some((Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0);
+        });
+    match push_events(ctx, m, &events, resolve_creates).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            // Nothing of this round is lost: every unfinished event goes back to the queue.
+            let _ = ctx.target.requeue_claimed(&m.resolved).await;
+            Err(e)
+        }
+    }
+}
+
+async fn push_events(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    events: &[Event],
+    resolve_creates: bool,
+) -> Result<PushOutcome, StepError> {
+    let object = &m.resolved.object;
+    let fields = crate::orgs::metadata::fields(ctx.state, ctx.org, object).await?;
+    let mut by_row: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        by_row.entry(e.row_id).or_default().push(e);
+    }
+    let mut creates: Vec<PendingCreate> = Vec::new();
+    let mut updates: Vec<PendingUpdate> = Vec::new();
+    let mut deletes: Vec<(Vec<i64>, String)> = Vec::new();
+    let mut done: Vec<i64> = Vec::new();
+    for (_, evs) in by_row {
+        let ids: Vec<i64> = evs.iter().map(|e| e.id).collect();
+        let first_at = evs
+            .iter()
+            .map(|e| e.created_at)
+            .min()
+            .unwrap_or_else(Utc::now);
+        match coalesce(&evs) {
+            Net::Create { row_id, values } => creates.push(PendingCreate {
+                row_id,
+                events: ids,
+                values: writable(&values, &fields, true),
+                since: first_at,
+            }),
+            Net::Update { sfid, values } => {
+                let mut record = writable(&values, &fields, false);
+                if record.is_empty() {
+                    done.extend(ids);
+                } else {
+                    record.insert("Id".into(), Value::from(sfid));
+                    let mut base = Map::new();
+                    let mut changed_at = std::collections::HashMap::new();
+                    for e in &evs {
+                        for (k, v) in &e.old_values {
+                            base.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                        for k in &e.changed {
+                            changed_at.insert(k.clone(), e.created_at);
+                        }
+                    }
+                    updates.push(PendingUpdate {
+                        events: ids,
+                        record,
+                        base,
+                        changed_at,
+                    });
+                }
+            }
+            Net::Delete { sfid } => deletes.push((ids, sfid)),
+            Net::Nothing => done.extend(ids),
+        }
+    }
+    let mut pushed = 0u64;
+    let mut failed = 0u64;
+
+    // Creates. The row itself is the truth: it may have got its sfid already (written back
+    // just before a stop) or have changed since the events; each is looked up first when an
+    // earlier outcome is unknown.
+    if !creates.is_empty() {
+        let row_ids: Vec<i64> = creates.iter().map(|c| c.row_id).collect();
+        let rows: BTreeMap<i64, crate::target::StoredRow> = ctx
+            .target
+            .fetch_rows(&m.resolved, &row_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut to_send = Vec::new();
+        for PendingCreate {
+            row_id,
+            events: ids,
+            values: sent_values,
+            since: first_at,
+        } in creates
+        {
+            let Some(row) = rows.get(&row_id) else {
+                ctx.target.mark_events_done(&m.resolved, &ids).await?; // deleted locally meanwhile
+                continue;
+            };
+            if row.sfid.is_some() {
+                ctx.target.mark_events_done(&m.resolved, &ids).await?;
+                continue;
+            }
+            let values = writable(&row.values, &fields, true);
+            if resolve_creates {
+                // Compare only what an earlier attempt certainly sent and is still so.
+                let probe: Map<String, Value> = sent_values
+                    .iter()
+                    .filter(|(k, v)| row.values.get(*k) == Some(*v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                // Without a single value to compare, any recent record would match: resend.
+                if !probe.is_empty()
+                    && let Some(existing) =
+                        find_created(ctx, object, &probe, first_at, &fields).await?
+                {
+                    tracing::info!(sfid = %existing, row = row_id, "found the record an earlier create made; adopting it");
+                    ctx.target
+                        .write_back_sfid(&m.resolved, row_id, &existing)
+                        .await?;
+                    ctx.target.mark_events_done(&m.resolved, &ids).await?;
+                    pushed += 1;
+                    continue;
+                }
+            }
+            to_send.push((row_id, ids, values));
+        }
+        if !to_send.is_empty() {
+            let records: Vec<Map<String, Value>> = to_send.iter().map(|c| c.2.clone()).collect();
+            match ctx.api.create_records(object, &records).await {
+                Ok(results) => {
+                    for (c, r) in to_send.iter().zip(results) {
+                        match (&r.id, r.success) {
+                            (Some(id), true) => {
+                                ctx.target.write_back_sfid(&m.resolved, c.0, id).await?;
+                                ctx.target.mark_events_done(&m.resolved, &c.1).await?;
+                                pushed += 1;
+                            }
+                            _ => {
+                                fail(ctx, m, &c.1, &error_text(&r)).await?;
+                                failed += 1;
+                            }
+                        }
+                    }
+                }
+                Err(SalesforceError::OutcomeUnknown(why)) => {
+                    tracing::warn!(
+                        "a create's outcome is unknown ({why}); its records will be looked up before any resend"
+                    );
+                    ctx.target.requeue_claimed(&m.resolved).await?;
+                    return Ok(PushOutcome { clean: false });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    // Fields changed on both sides: the mapping's policy decides (bidirectional only).
+    if m.mapping.direction == datenator_shared::model::Direction::Bidirectional {
+        let settled = super::conflicts::settle(ctx, m, &mut updates).await?;
+        if !settled.is_empty() {
+            ctx.state.engine.status().update(ctx.org, object, m.mapping.direction, |s| {
+                s.last_error = Some(format!("{} field conflict(s) settled by the mapping's policy (see the conflict log)", settled.len()));
+            });
+        }
+        let (nothing_left, rest): (Vec<PendingUpdate>, Vec<PendingUpdate>) =
+            updates.into_iter().partition(|u| u.record.len() <= 1);
+        for u in nothing_left {
+            ctx.target.mark_events_done(&m.resolved, &u.events).await?;
+        }
+        updates = rest;
+    }
+    if !updates.is_empty() {
+        let records: Vec<Map<String, Value>> = updates.iter().map(|u| u.record.clone()).collect();
+        let results = ctx.api.update_records(object, &records).await?;
+        for (u, r) in updates.iter().zip(results) {
+            if r.success {
+                ctx.target.mark_events_done(&m.resolved, &u.events).await?;
+                pushed += 1;
+            } else if r
+                .errors
+                .iter()
+                .any(|e| e.error_code == "UNABLE_TO_LOCK_ROW")
+            {
+                // Left claimed: requeued below and sent again next round.
+            } else {
+                fail(ctx, m, &u.events, &error_text(&r)).await?;
+                failed += 1;
+            }
+        }
+    }
+
+    if !deletes.is_empty() {
+        let ids: Vec<String> = deletes.iter().map(|d| d.1.clone()).collect();
+        let results = ctx.api.delete_records(&ids).await?;
+        for (d, r) in deletes.iter().zip(results) {
+            let gone = r.errors.iter().any(|e| {
+                matches!(
+                    e.error_code.as_str(),
+                    "ENTITY_IS_DELETED" | "INVALID_CROSS_REFERENCE_KEY"
+                )
+            });
+            if r.success || gone {
+                ctx.target.mark_events_done(&m.resolved, &d.0).await?;
+                pushed += 1;
+            } else if !r
+                .errors
+                .iter()
+                .any(|e| e.error_code == "UNABLE_TO_LOCK_ROW")
+            {
+                fail(ctx, m, &d.0, &error_text(&r)).await?;
+                failed += 1;
+            }
+        }
+    }
+
+    if !done.is_empty() {
+        ctx.target.mark_events_done(&m.resolved, &done).await?;
+    }
+    // Lock errors left some events claimed: put them back for the next round.
+    ctx.target.requeue_claimed(&m.resolved).await?;
+    ctx.state
+        .engine
+        .status()
+        .update(ctx.org, object, m.mapping.direction, |s| {
+            s.pushed_total += pushed;
+            s.failed_records += failed;
+            s.pending_events = 0;
+            s.last_sync_at = Some(Utc::now());
+        });
+    Ok(PushOutcome { clean: true })
+}
+
+async fn fail(ctx: &Ctx<'_>, m: &StoredMapping, ids: &[i64], error: &str) -> Result<(), StepError> {
+    tracing::info!(events = ?ids, "record refused by Salesforce: {error}");
+    for id in ids {
+        ctx.target
+            .mark_event_failed(&m.resolved, *id, error)
+            .await?;
+    }
+    Ok(())
+}
+
+/// SOQL literal of a JSON value, for the fields that can be compared in a WHERE clause.
+fn soql_literal(v: &Value, f: &FieldInfo) -> Option<String> {
+    match (v, f.field_type.as_str()) {
+        (
+            _,
+            "textarea" | "multipicklist" | "encryptedstring" | "base64" | "address" | "location",
+        ) => None,
+        (Value::Null, _) => Some("null".into()),
+        (Value::Bool(b), _) => Some(b.to_string()),
+        (Value::Number(n), _) => Some(n.to_string()),
+        (Value::String(s), "date" | "datetime") => Some(s.clone()),
+        (Value::String(_), "time" | "double" | "currency" | "percent" | "int" | "long") => None,
+        (Value::String(s), _) => Some(format!(
+            "'{}'",
+            s.replace('\\', "\\\\").replace('\'', "\\'")
+        )),
+        _ => None,
+    }
+}
+
+/// Looks for a record this org's user created since shortly before `since` with exactly
+/// these values. Returns its id when exactly one matches.
+async fn find_created(
+    ctx: &Ctx<'_>,
+    object: &str,
+    values: &Map<String, Value>,
+    since: chrono::DateTime<Utc>,
+    fields: &[FieldInfo],
+) -> Result<Option<String>, StepError> {
+    let user = ctx
+        .state
+        .store
+        .org_user_id(ctx.org)
+        .await
+        .map_err(crate::orgs::store_error)?;
+    let mut conds = Vec::new();
+    if let Some(user) = user {
+        conds.push(format!("CreatedById = '{user}'"));
+    }
+    // Clocks differ: look a little before the change was recorded.
+    let from = since - chrono::Duration::minutes(10);
+    conds.push(format!(
+        "CreatedDate >= {}",
+        crate::salesforce::rest::sf_datetime(from)
+    ));
+    for (k, v) in values {
+        if let Some(f) = fields.iter().find(|f| f.name == *k)
+            && let Some(lit) = soql_literal(v, f)
+        {
+            conds.push(format!("{} = {lit}", f.name));
+        }
+    }
+    let soql = format!(
+        "SELECT Id FROM {object} WHERE {} ORDER BY CreatedDate DESC LIMIT 2",
+        conds.join(" AND ")
+    );
+    let found = ctx.api.query_all_records(&soql, false).await?;
+    let ids: Vec<String> = found
+        .iter()
+        .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    Ok(match ids.as_slice() {
+        [one] => Some(one.clone()),
+        [] => None,
+        [newest, ..] => {
+            tracing::warn!(
+                candidates = ids.len(),
+                "several records match an uncertain create; adopting the newest"
+            );
+            Some(newest.clone())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: i64, op: EventOp, sfid: Option<&str>, new: &[(&str, Value)]) -> Event {
+        Event {
+            id,
+            op,
+            row_id: 7,
+            sfid: sfid.map(str::to_owned),
+            changed: new.iter().map(|(k, _)| k.to_string()).collect(),
+            old_values: Map::new(),
+            new_values: new
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            db_user: "app".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn coalescing_per_row() {
+        let a = ev(
+            1,
+            EventOp::Insert,
+            None,
+            &[("Name", "a".into()), ("Phone", "1".into())],
+        );
+        let b = ev(2, EventOp::Update, None, &[("Phone", "2".into())]);
+        match coalesce(&[&a, &b]) {
+            Net::Create { values, .. } => {
+                assert_eq!(values["Phone"], "2");
+                assert_eq!(values["Name"], "a");
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = ev(3, EventOp::Delete, None, &[]);
+        assert_eq!(
+            coalesce(&[&a, &d]),
+            Net::Nothing,
+            "never pushed, nothing to delete"
+        );
+        let u = ev(
+            4,
+            EventOp::Update,
+            Some("001000000000001AAA"),
+            &[("Phone", "3".into())],
+        );
+        assert!(matches!(coalesce(&[&u]), Net::Update { .. }));
+        let d2 = ev(5, EventOp::Delete, Some("001000000000001AAA"), &[]);
+        assert_eq!(
+            coalesce(&[&u, &d2]),
+            Net::Delete {
+                sfid: "001000000000001AAA".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! One org's supervisor loop: every tick push pending database changes; every polling
+//! interval pull Salesforce's changes; errors are shown per object and retried with backoff.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use datenator_shared::model::{AuthState, ObjectState};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{pull, push};
+use crate::mappings::{self, StoredMapping};
+use crate::salesforce::{Api, SalesforceError};
+use crate::state::State;
+use crate::target::{AnyTarget, Target};
+
+/// How often `/limits` is read when nothing else calls for it.
+const LIMITS_EVERY: Duration = Duration::from_secs(15 * 60);
+
+/// What a pull or push step needs.
+pub struct Ctx<'a> {
+    pub state: &'a State,
+    pub org: &'a str,
+    pub api: &'a Api,
+    pub target: &'a AnyTarget,
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Salesforce(#[from] SalesforceError),
+    #[error("{0}")]
+    Target(#[from] crate::target::TargetError),
+    #[error("{}", .0.message)]
+    Daemon(datenator_shared::protocol::RpcError),
+}
+
+impl From<datenator_shared::protocol::RpcError> for StepError {
+    fn from(e: datenator_shared::protocol::RpcError) -> Self {
+        StepError::Daemon(e)
+    }
+}
+
+/// Per-worker memory between ticks.
+#[derive(Default)]
+pub struct WorkerMemory {
+    pub last_pull: HashMap<String, Instant>,
+    /// Mappings whose next creates must first be looked up in Salesforce (after a crash
+    /// or an answer lost in transit), so an unknown outcome never becomes a duplicate.
+    pub resolve_creates: HashMap<String, bool>,
+    target: Option<Arc<AnyTarget>>,
+    recovered: bool,
+    last_limits_check: Option<Instant>,
+    throttled: bool,
+}
+
+/// How the engine reaches a running worker.
+pub struct Signals {
+    pub wake: Arc<Notify>,
+    /// Set by "sync now": the next tick pulls every object.
+    pub pull_now: Arc<AtomicBool>,
+}
+
+pub async fn run(state: State, org: String, signals: Signals, cancel: CancellationToken) {
+    let Signals { wake, pull_now } = signals;
+    let span = tracing::info_span!("org", org = %org);
+    async move {
+        // PostgreSQL tells us at once when a row changes: push within a second, not a poll.
+        let listener = tokio::spawn(
+            listen_for_changes(state.clone(), org.clone(), wake.clone()).in_current_span(),
+        );
+        let mut memory = WorkerMemory::default();
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if cancel.is_cancelled() {
+                break;
+            }
+            if pull_now.swap(false, Ordering::SeqCst) {
+                memory.last_pull.clear();
+                if memory.throttled {
+                    memory.last_limits_check = None; // "sync now" re-checks a held-back org
+                }
+            }
+            match tick(&state, &org, &mut memory).await {
+                Ok(()) => backoff = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!("sync step failed: {e}");
+                    memory.target = None;
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    continue;
+                }
+            }
+            let poll = state.engine.config.push_poll;
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        listener.abort();
+    }
+    .instrument(span)
+    .await
+}
+
+/// Wakes the worker on the target's change notifications (PostgreSQL NOTIFY); elsewhere the
+/// push poll does the job. Reconnects after errors.
+async fn listen_for_changes(state: State, org: String, wake: Arc<Notify>) {
+    loop {
+        let listener = match crate::datasource::admin_target(&state, &org).await {
+            Ok(t) => t.listen_changes().await,
+            Err(_) => Ok(None),
+        };
+        match listener {
+            Ok(Some(mut l)) => loop {
+                match l.recv().await {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::debug!("change notifications interrupted: {e}");
+                        break;
+                    }
+                }
+            },
+            Ok(None) => return,
+            Err(e) => tracing::debug!("cannot listen for change notifications: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(), StepError> {
+    tracing::trace!("tick");
+    let Some(summary) = state.orgs().into_iter().find(|o| o.name == org) else {
+        return Ok(());
+    };
+    let mappings = mappings::stored(state, org).await?;
+    let names: Vec<String> = mappings.iter().map(|m| m.mapping.object.clone()).collect();
+    state.engine.status().retain_objects(org, &names);
+    if mappings.is_empty() {
+        return Ok(());
+    }
+    if summary.auth != AuthState::Authorized {
+        for m in &mappings {
+            state
+                .engine
+                .status()
+                .update(org, &m.mapping.object, m.mapping.direction, |s| {
+                    s.state = ObjectState::ReauthorizationNeeded;
+                });
+        }
+        return Ok(());
+    }
+    let target = match &memory.target {
+        Some(t) => t.clone(),
+        None => {
+            let t = Arc::new(crate::datasource::admin_target(state, org).await?);
+            memory.target = Some(t.clone());
+            t
+        }
+    };
+    let api = state.orgs_runtime.api(state, org).await?;
+    let ctx = Ctx {
+        state,
+        org,
+        api: &api,
+        target: &target,
+    };
+
+    if !memory.recovered {
+        // Events claimed when the daemon stopped may or may not have reached Salesforce.
+        for m in mappings.iter().filter(|m| m.mapping.direction.pushes()) {
+            let n = push::recover(&ctx, m).await?;
+            if n > 0 {
+                tracing::info!(object = %m.mapping.object, events = n, "requeued events claimed before a stop; creates will be checked before resending");
+                memory
+                    .resolve_creates
+                    .insert(m.mapping.object.clone(), true);
+            }
+        }
+        memory.recovered = true;
+    }
+
+    let interval = Duration::from_secs(summary.polling_interval_secs.max(1) as u64);
+    // Usage arrives with every answer; /limits is read too — every 15 minutes, and every
+    // minute (or on "sync now") while the budget holds sync back, since a throttled org makes
+    // no other calls that would show its usage falling.
+    let recheck = if budget_exceeded(&api, summary.api_budget_percent).is_some() {
+        interval.min(Duration::from_secs(60))
+    } else {
+        LIMITS_EVERY
+    };
+    if memory
+        .last_limits_check
+        .is_none_or(|t| t.elapsed() >= recheck)
+    {
+        memory.last_limits_check = Some(Instant::now());
+        match api.limits().await {
+            Ok(_) | Err(SalesforceError::LimitExceeded(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let throttle = budget_exceeded(&api, summary.api_budget_percent);
+    if throttle.is_some() != memory.throttled {
+        memory.throttled = throttle.is_some();
+        match &throttle {
+            Some(why) => tracing::warn!("sync held back: {why}"),
+            None => tracing::info!("API usage is back under the budget; sync resumes"),
+        }
+    }
+    if let Some(throttle) = throttle {
+        for m in &mappings {
+            state
+                .engine
+                .status()
+                .update(org, &m.mapping.object, m.mapping.direction, |s| {
+                    s.state = ObjectState::Throttled;
+                    s.last_error = Some(throttle.clone());
+                });
+        }
+        return Ok(());
+    }
+
+    // Objects due for an incremental pull share composite requests, five queries each.
+    let mut due = Vec::new();
+    for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
+        let is_due = memory
+            .last_pull
+            .get(&m.mapping.object)
+            .is_none_or(|t| t.elapsed() >= interval);
+        if is_due && let Some(c) = target.cursor(&m.resolved.object).await? {
+            due.push((m, pull::incremental_soql(&ctx, m, &c)));
+        }
+    }
+    let mut prefetched = if due.len() > 1 {
+        pull::prefetch(&ctx, &due).await?
+    } else {
+        HashMap::new()
+    };
+
+    let mut first_error = None;
+    for m in &mappings {
+        let object = m.mapping.object.clone();
+        let ahead = prefetched.remove(&object);
+        let result = step(&ctx, m, memory, interval, ahead)
+            .instrument(tracing::info_span!("object", object = %object))
+            .await;
+        if let Err(e) = result {
+            let message = e.to_string();
+            let reauth = matches!(
+                e,
+                StepError::Salesforce(SalesforceError::ReauthorizationNeeded(_))
+            );
+            let limited = matches!(e, StepError::Salesforce(SalesforceError::LimitExceeded(_)));
+            if let StepError::Salesforce(se) = e
+                && reauth
+            {
+                let _ = crate::orgs::salesforce_error(state, org, se).await;
+            }
+            state
+                .engine
+                .status()
+                .update(org, &object, m.mapping.direction, |s| {
+                    s.state = if reauth {
+                        ObjectState::ReauthorizationNeeded
+                    } else if limited {
+                        ObjectState::Throttled
+                    } else {
+                        ObjectState::Error
+                    };
+                    s.last_error = Some(message.clone());
+                });
+            if first_error.is_none() {
+                first_error = Some(StepError::Daemon(
+                    datenator_shared::protocol::RpcError::new(
+                        datenator_shared::protocol::codes::REJECTED,
+                        format!("{object}: {message}"),
+                    ),
+                ));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn step(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    memory: &mut WorkerMemory,
+    interval: Duration,
+    ahead: Option<crate::salesforce::rest::QueryPage>,
+) -> Result<(), StepError> {
+    let object = &m.mapping.object;
+    if m.mapping.direction.pushes() {
+        let resolve = memory.resolve_creates.get(object).copied().unwrap_or(false);
+        let outcome = push::run(ctx, m, resolve).await?;
+        if outcome.clean {
+            memory.resolve_creates.remove(object);
+        } else {
+            memory.resolve_creates.insert(object.clone(), true);
+        }
+    }
+    let due = memory
+        .last_pull
+        .get(object)
+        .is_none_or(|t| t.elapsed() >= interval);
+    if m.mapping.direction.pulls() && due {
+        pull::run(ctx, m, ahead).await?;
+        memory.last_pull.insert(object.clone(), Instant::now());
+    }
+    ctx.state
+        .engine
+        .status()
+        .update(ctx.org, object, m.mapping.direction, |s| {
+            if s.state != ObjectState::InitialLoad {
+                s.state = ObjectState::Synced;
+            }
+            s.last_error = None;
+            if let Some(t) = memory.last_pull.get(object) {
+                s.pull_lag_secs = Some(t.elapsed().as_secs_f64());
+            }
+        });
+    Ok(())
+}
+
+/// The API budget: a share of the org's daily limit sync may use. Returns why sync holds
+/// back when the org is past it.
+fn budget_exceeded(api: &Api, budget_percent: u8) -> Option<String> {
+    let usage = api.usage().latest()?;
+    if usage.max == 0 {
+        return None;
+    }
+    let share = usage.used as f64 / usage.max as f64 * 100.0;
+    (share >= budget_percent as f64).then(|| {
+        format!(
+            "the org has used {:.0}% of its daily API limit ({}/{}), past the {}% budget: sync waits until usage falls or the budget is raised",
+            share, usage.used, usage.max, budget_percent
+        )
+    })
+}

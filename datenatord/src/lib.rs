@@ -1,0 +1,23 @@
+//! The Datenator daemon as a library; `main.rs` is a thin binary over it.
+//!
+//! * [`daemon`] — the life cycle: config, store, socket, readiness, signals, shutdown.
+//! * [`engine`] — the sync engine: per-org workers, pull, push, status.
+//! * [`mappings`] — object mappings: validation, DDL plans, storage.
+//! * [`ipc`] — the local-socket server speaking `datenator_shared::protocol`.
+//! * [`store`] — the daemon's own SQLite state.
+//! * [`salesforce`] — the Salesforce client (OAuth, REST, Bulk 2.0).
+//! * [`target`] — the databases it syncs into.
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod datasource;
+pub mod demo;
+pub mod engine;
+pub mod ipc;
+pub mod logging;
+pub mod mappings;
+pub mod orgs;
+pub mod salesforce;
+pub mod state;
+pub mod store;
+pub mod target;

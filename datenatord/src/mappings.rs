@@ -1,0 +1,497 @@
+//! Object mappings: validated against the cached metadata (required fields, `Id` and
+//! `SystemModstamp` always included), planned as DDL, applied only when confirmed, stored.
+use datenator_shared::model::{
+    ConflictPolicy, Direction, FieldInfo, Mapping, PlanStepView, PlanView,
+};
+use datenator_shared::protocol::{RemoveMapping, RpcError, SaveMapping, codes};
+use sqlx::Row;
+
+use crate::orgs::{metadata, store_error};
+use crate::state::State;
+use crate::target::{FieldSpec, ObjectMapping, Plan, SfType, Target};
+
+/// A stored mapping with its resolved column types.
+#[derive(Debug, Clone)]
+pub struct StoredMapping {
+    pub mapping: Mapping,
+    pub resolved: ObjectMapping,
+}
+
+fn sf_type(name: &str) -> Option<SfType> {
+    serde_json::from_value(serde_json::Value::from(name)).ok()
+}
+
+fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::SfToDb => "sf_to_db",
+        Direction::DbToSf => "db_to_sf",
+        Direction::Bidirectional => "bidirectional",
+    }
+}
+
+fn policy_str(p: ConflictPolicy) -> &'static str {
+    match p {
+        ConflictPolicy::NewestWins => "newest_wins",
+        ConflictPolicy::SalesforceWins => "salesforce_wins",
+        ConflictPolicy::DatabaseWins => "database_wins",
+    }
+}
+
+/// Fields that cannot be left out: the record's identity, the cursor, and what Salesforce
+/// requires on create.
+pub fn is_mandatory(f: &FieldInfo) -> bool {
+    f.name == "Id" || f.name == "SystemModstamp" || f.required()
+}
+
+/// Resolves a user's mapping against the object's fields.
+pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping, RpcError> {
+    let mut specs = Vec::new();
+    let mut unknown = Vec::new();
+    for name in &mapping.fields {
+        if !fields.iter().any(|f| f.name.eq_ignore_ascii_case(name)) {
+            unknown.push(name.clone());
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            format!(
+                "{} has no field {}: update the metadata or fix the mapping",
+                mapping.object,
+                unknown.join(", ")
+            ),
+        ));
+    }
+    for f in fields {
+        let chosen = mapping
+            .fields
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&f.name));
+        if !(chosen || is_mandatory(f)) {
+            continue;
+        }
+        let Some(t) = sf_type(&f.field_type) else {
+            if chosen {
+                return Err(RpcError::new(
+                    codes::REJECTED,
+                    format!(
+                        "{}.{} has type {}, which Datenator cannot store",
+                        mapping.object, f.name, f.field_type
+                    ),
+                ));
+            }
+            continue;
+        };
+        if matches!(
+            t,
+            SfType::Address | SfType::Location | SfType::Base64 | SfType::AnyType
+        ) {
+            if chosen {
+                return Err(RpcError::new(
+                    codes::REJECTED,
+                    format!(
+                        "{}.{} is a {} field: map its component fields instead (e.g. BillingStreet for BillingAddress)",
+                        mapping.object, f.name, f.field_type
+                    ),
+                ));
+            }
+            continue;
+        }
+        specs.push(FieldSpec {
+            name: f.name.clone(),
+            sf_type: t,
+            length: f.length,
+            precision: f.precision,
+            scale: f.scale,
+        });
+    }
+    Ok(ObjectMapping::new(mapping.object.clone(), specs))
+}
+
+/// Every stored mapping of the org.
+pub async fn stored(state: &State, org: &str) -> Result<Vec<StoredMapping>, RpcError> {
+    let rows = sqlx::query(
+        "SELECT object_name, direction, conflict_policy, row_filter, fields_json FROM mappings WHERE org_name = ? AND applied = 1 ORDER BY object_name",
+    )
+    .bind(org)
+    .fetch_all(state.store.pool())
+    .await
+    .map_err(|e| store_error(e.into()))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let resolved: ObjectMapping =
+            serde_json::from_str(&r.try_get::<String, _>("fields_json").unwrap_or_default())
+                .map_err(|e| {
+                    RpcError::new(
+                        codes::INTERNAL_ERROR,
+                        format!("stored mapping unreadable: {e}"),
+                    )
+                })?;
+        let direction = match r
+            .try_get::<String, _>("direction")
+            .unwrap_or_default()
+            .as_str()
+        {
+            "sf_to_db" => Direction::SfToDb,
+            "db_to_sf" => Direction::DbToSf,
+            _ => Direction::Bidirectional,
+        };
+        let conflict_policy = match r
+            .try_get::<String, _>("conflict_policy")
+            .unwrap_or_default()
+            .as_str()
+        {
+            "salesforce_wins" => ConflictPolicy::SalesforceWins,
+            "database_wins" => ConflictPolicy::DatabaseWins,
+            _ => ConflictPolicy::NewestWins,
+        };
+        out.push(StoredMapping {
+            mapping: Mapping {
+                object: resolved.object.clone(),
+                fields: resolved.fields.iter().map(|f| f.name.clone()).collect(),
+                direction,
+                conflict_policy,
+                row_filter: r.try_get("row_filter").ok().flatten(),
+            },
+            resolved,
+        });
+    }
+    Ok(out)
+}
+
+/// `mapping_list`.
+pub async fn list(state: &State, org: &str) -> Result<Vec<Mapping>, RpcError> {
+    Ok(stored(state, org)
+        .await?
+        .into_iter()
+        .map(|m| m.mapping)
+        .collect())
+}
+
+fn view(plan: &Plan, applied: bool) -> PlanView {
+    PlanView {
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| PlanStepView {
+                description: s.description.clone(),
+                destructive: s.destructive.clone(),
+                sql: s.sql().to_vec(),
+            })
+            .collect(),
+        destructive: plan.is_destructive(),
+        applied,
+    }
+}
+
+/// A row filter must be a condition Salesforce accepts: it is tried on a one-row query.
+async fn check_filter(
+    state: &State,
+    org: &str,
+    object: &str,
+    filter: &str,
+) -> Result<(), RpcError> {
+    if filter.contains(';') {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            "a row filter is one SOQL condition, without ';'",
+        ));
+    }
+    let api = state.orgs_runtime.api(state, org).await?;
+    let soql = format!("SELECT Id FROM {object} WHERE ({filter}) LIMIT 1");
+    match api.query_all_records(&soql, false).await {
+        Ok(_) => Ok(()),
+        Err(crate::salesforce::SalesforceError::Api { errors, .. }) => Err(RpcError::new(
+            codes::REJECTED,
+            format!(
+                "Salesforce rejects the row filter: {}",
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )),
+        Err(e) => Err(crate::orgs::salesforce_error(state, org, e).await),
+    }
+}
+
+/// `mapping_save`: plans, and when asked (and confirmed if destructive), applies.
+pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError> {
+    let fields = metadata::fields(state, &req.org, &req.mapping.object).await?;
+    let resolved = resolve(&req.mapping, &fields)?;
+    let object = resolved.object.clone();
+    if let Some(filter) = req
+        .mapping
+        .row_filter
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+    {
+        check_filter(state, &req.org, &object, filter).await?;
+    }
+    let old: Vec<ObjectMapping> = stored(state, &req.org)
+        .await?
+        .into_iter()
+        .map(|m| m.resolved)
+        .collect();
+    let mut new: Vec<ObjectMapping> = old
+        .iter()
+        .filter(|m| !m.object.eq_ignore_ascii_case(&object))
+        .cloned()
+        .collect();
+    new.push(resolved.clone());
+    let target = crate::datasource::admin_target(state, &req.org).await?;
+    let plan = target
+        .plan(&old, &new)
+        .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
+    if !req.apply {
+        return Ok(view(&plan, false));
+    }
+    if plan.is_destructive() && !req.confirm_destructive {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            "this change loses data (see the destructive steps): confirm it to go ahead, after a backup if the data matters",
+        ));
+    }
+    target
+        .apply(&plan)
+        .await
+        .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
+    let now = chrono::Utc::now().to_rfc3339();
+    sqlx::query(
+        "INSERT INTO mappings (org_name, object_name, table_name, direction, conflict_policy, row_filter, fields_json, applied, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+         ON CONFLICT (org_name, object_name) DO UPDATE SET direction = excluded.direction,
+             conflict_policy = excluded.conflict_policy, row_filter = excluded.row_filter,
+             fields_json = excluded.fields_json, applied = 1, apply_error = NULL, updated_at = excluded.updated_at",
+    )
+    .bind(&req.org)
+    .bind(&object)
+    .bind(resolved.table(target.dialect()))
+    .bind(direction_str(req.mapping.direction))
+    .bind(policy_str(req.mapping.conflict_policy))
+    .bind(req.mapping.row_filter.as_deref().filter(|f| !f.trim().is_empty()))
+    .bind(serde_json::to_string(&resolved).unwrap_or_default())
+    .bind(&now)
+    .bind(&now)
+    .execute(state.store.pool())
+    .await
+    .map_err(|e| store_error(e.into()))?;
+    tracing::info!(org = %req.org, object = %object, steps = plan.steps.len(), "mapping saved");
+    state.engine.wake(&req.org);
+    Ok(view(&plan, true))
+}
+
+/// `mapping_remove`: drops the object's tables (after confirmation) and forgets the mapping.
+pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcError> {
+    let old: Vec<ObjectMapping> = stored(state, &req.org)
+        .await?
+        .into_iter()
+        .map(|m| m.resolved)
+        .collect();
+    if !old
+        .iter()
+        .any(|m| m.object.eq_ignore_ascii_case(&req.object))
+    {
+        return Err(RpcError::new(
+            codes::NOT_FOUND,
+            format!("{} is not mapped in org {}", req.object, req.org),
+        ));
+    }
+    let new: Vec<ObjectMapping> = old
+        .iter()
+        .filter(|m| !m.object.eq_ignore_ascii_case(&req.object))
+        .cloned()
+        .collect();
+    let target = crate::datasource::admin_target(state, &req.org).await?;
+    let plan = target
+        .plan(&old, &new)
+        .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
+    if !req.apply {
+        return Ok(view(&plan, false));
+    }
+    if plan.is_destructive() && !req.confirm_destructive {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            "removing a mapping drops its data and events tables: confirm it to go ahead, after a backup if the data matters",
+        ));
+    }
+    target
+        .apply(&plan)
+        .await
+        .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
+    sqlx::query("DELETE FROM mappings WHERE org_name = ? AND object_name = ?")
+        .bind(&req.org)
+        .bind(&req.object)
+        .execute(state.store.pool())
+        .await
+        .map_err(|e| store_error(e.into()))?;
+    state.engine.wake(&req.org);
+    Ok(view(&plan, true))
+}
+
+/// The mappings file: `[[mapping]]` tables in TOML.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    #[serde(default)]
+    mapping: Vec<Mapping>,
+}
+
+/// `mapping_export`: every mapping of the org as TOML.
+pub async fn export(state: &State, org: &str) -> Result<String, RpcError> {
+    let file = MappingFile {
+        mapping: list(state, org).await?,
+    };
+    let body = toml::to_string_pretty(&file)
+        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    Ok(format!(
+        "# Datenator mappings of org {org}, exported {}.\n# Import with: datenator-tui mappings import {org} FILE [--apply]\n\n{body}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    ))
+}
+
+/// A typo in a reviewed file must be named, not ignored: every key of every `[[mapping]]`
+/// must be one `Mapping` knows.
+fn check_keys(text: &str) -> Result<(), RpcError> {
+    const KNOWN: [&str; 5] = [
+        "object",
+        "fields",
+        "direction",
+        "conflict_policy",
+        "row_filter",
+    ];
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Ok(());
+    }; // the parse below explains
+    let entries = doc
+        .get("mapping")
+        .and_then(toml::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, entry) in entries.iter().enumerate() {
+        for key in entry
+            .as_table()
+            .map(|t| t.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(RpcError::new(
+                    codes::REJECTED,
+                    format!(
+                        "the mappings file is not valid: mapping {} has an unknown key `{key}` (known: {})",
+                        i + 1,
+                        KNOWN.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `mapping_import`: plans (and with `apply`, applies) every mapping in the file.
+pub async fn import(
+    state: &State,
+    req: datenator_shared::protocol::ImportMappings,
+) -> Result<Vec<PlanView>, RpcError> {
+    check_keys(&req.text)?;
+    let file: MappingFile = toml::from_str(&req.text).map_err(|e| {
+        RpcError::new(
+            codes::REJECTED,
+            format!(
+                "the mappings file is not valid: {}",
+                e.to_string().trim_end().replace('\n', " ")
+            ),
+        )
+    })?;
+    if file.mapping.is_empty() {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            "the mappings file has no [[mapping]] entry",
+        ));
+    }
+    let mut plans = Vec::new();
+    for mapping in file.mapping {
+        let object = mapping.object.clone();
+        let plan = save(
+            state,
+            SaveMapping {
+                org: req.org.clone(),
+                mapping,
+                apply: req.apply,
+                confirm_destructive: req.confirm_destructive,
+            },
+        )
+        .await
+        .map_err(|e| RpcError::new(e.code, format!("{object}: {}", e.message)))?;
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, t: &str, required: bool) -> FieldInfo {
+        FieldInfo {
+            name: name.into(),
+            label: name.into(),
+            field_type: t.into(),
+            length: Some(80),
+            precision: None,
+            scale: None,
+            nillable: !required,
+            createable: true,
+            updateable: true,
+            defaulted_on_create: false,
+            external_id: false,
+            custom: false,
+            calculated: false,
+            reference_to: vec![],
+        }
+    }
+
+    #[test]
+    fn mandatory_fields_are_always_in_and_unknown_ones_are_refused() {
+        let fields = vec![
+            field("Id", "id", false),
+            field("Name", "string", true),
+            field("Industry", "picklist", false),
+            field("Phone", "phone", false),
+            field("SystemModstamp", "datetime", false),
+            field("BillingAddress", "address", false),
+        ];
+        let m = Mapping {
+            object: "Account".into(),
+            fields: vec!["Phone".into()],
+            direction: Direction::Bidirectional,
+            conflict_policy: ConflictPolicy::NewestWins,
+            row_filter: None,
+        };
+        let r = resolve(&m, &fields).unwrap();
+        let names: Vec<_> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["Id", "Name", "Phone", "SystemModstamp"]);
+        let bad = Mapping {
+            fields: vec!["Nope__c".into()],
+            ..m.clone()
+        };
+        assert!(
+            resolve(&bad, &fields)
+                .unwrap_err()
+                .message
+                .contains("Nope__c")
+        );
+        let compound = Mapping {
+            fields: vec!["BillingAddress".into()],
+            ..m
+        };
+        assert!(
+            resolve(&compound, &fields)
+                .unwrap_err()
+                .message
+                .contains("component fields")
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! Org operations behind the socket methods: registration and authorization flows
+//! ([`registration`]), metadata download ([`metadata`]), deletion, and the per-org
+//! Salesforce API handles every other part of the daemon uses ([`OrgRuntime::api`]).
+pub mod metadata;
+pub mod registration;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datenator_shared::model::AuthState;
+use datenator_shared::protocol::{RpcError, codes};
+
+use crate::salesforce::auth::{ConnectedApp, OAuth, PendingAuthorization, login_url};
+use crate::salesforce::{Api, Credentials, SalesforceError};
+use crate::state::State;
+use crate::store::StoreError;
+
+/// The default callback URL of the web-server flow (the Salesforce CLI's, which many
+/// connected apps already list).
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:1717/OauthRedirect";
+
+/// In-memory per-org runtime state: flows waiting for the user, API handles.
+#[derive(Default)]
+pub struct OrgRuntime {
+    pending_browser: Mutex<HashMap<String, PendingAuthorization>>,
+    device_tasks: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    apis: Mutex<HashMap<String, Api>>,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl OrgRuntime {
+    pub fn http(&self) -> reqwest::Client {
+        self.http
+            .get_or_init(crate::salesforce::http::default_http)
+            .clone()
+    }
+
+    pub(crate) fn set_pending_browser(&self, org: &str, p: PendingAuthorization) {
+        lock(&self.pending_browser).insert(org.to_owned(), p);
+    }
+
+    pub(crate) fn pending_browser(&self, org: &str) -> Option<PendingAuthorization> {
+        lock(&self.pending_browser).get(org).cloned()
+    }
+
+    pub(crate) fn set_device_task(&self, org: &str, task: tokio::task::JoinHandle<()>) {
+        if let Some(old) = lock(&self.device_tasks).insert(org.to_owned(), task) {
+            old.abort();
+        }
+    }
+
+    /// Drops the cached API handle (new tokens were stored).
+    pub fn forget_api(&self, org: &str) {
+        lock(&self.apis).remove(org);
+    }
+
+    /// Forgets everything held for `org` (after re-authorization or deletion).
+    pub fn forget(&self, org: &str) {
+        lock(&self.pending_browser).remove(org);
+        if let Some(t) = lock(&self.device_tasks).remove(org) {
+            t.abort();
+        }
+        lock(&self.apis).remove(org);
+    }
+
+    /// The org's API handle, built from its stored credentials on first use.
+    pub async fn api(&self, state: &State, org: &str) -> Result<Api, RpcError> {
+        if let Some(api) = lock(&self.apis).get(org) {
+            return Ok(api.clone());
+        }
+        let creds = state
+            .store
+            .credentials(org)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| not_found(org))?;
+        let (Some(instance_url), Some(access_token)) =
+            (creds.instance_url.clone(), creds.access_token.clone())
+        else {
+            return Err(RpcError::new(
+                codes::REJECTED,
+                format!("org {org} is not authorized yet: finish its authorization flow first"),
+            ));
+        };
+        let oauth = OAuth::new(
+            self.http(),
+            login_url(&creds.org_type),
+            ConnectedApp {
+                client_id: creds.client_id.clone(),
+                client_secret: creds.client_secret.clone(),
+                redirect_uri: redirect_uri(state),
+            },
+        );
+        let credentials = match (creds.flow.as_str(), &creds.refresh_token) {
+            ("jwt", _) => {
+                let key_pem = jwt_key(state)?;
+                Credentials::Jwt {
+                    oauth,
+                    username: creds.username.clone().unwrap_or_default(),
+                    key_pem,
+                }
+            }
+            (_, Some(refresh)) => Credentials::RefreshToken {
+                oauth,
+                refresh_token: refresh.clone(),
+            },
+            _ => Credentials::AccessTokenOnly,
+        };
+        let store = state.store.clone();
+        let name = org.to_owned();
+        let api = Api::builder(instance_url, access_token)
+            .http(self.http())
+            .credentials(credentials)
+            .on_token(Arc::new(move |t| {
+                let (store, name, t) = (store.clone(), name.clone(), t.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = store
+                        .update_tokens(
+                            &name,
+                            &t.instance_url,
+                            &t.access_token,
+                            t.refresh_token.as_deref(),
+                        )
+                        .await
+                    {
+                        tracing::error!(org = %name, "cannot store refreshed tokens: {e}");
+                    }
+                });
+            }))
+            .build();
+        spawn_usage_recorder(state, org, &api);
+        lock(&self.apis).insert(org.to_owned(), api.clone());
+        Ok(api)
+    }
+}
+
+/// Persists and publishes the org's API usage whenever Salesforce reports a new figure.
+fn spawn_usage_recorder(state: &State, org: &str, api: &Api) {
+    let mut rx = api.usage().subscribe();
+    let state = state.clone();
+    let org = org.to_owned();
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let usage = *rx.borrow_and_update();
+            if let Some(u) = usage {
+                if state.store.set_api_usage(&org, u).await.is_err() {
+                    return; // the org is gone
+                }
+                let _ = state.refresh_orgs().await;
+            }
+        }
+    });
+}
+
+pub(crate) fn redirect_uri(state: &State) -> String {
+    state
+        .salesforce()
+        .redirect_uri
+        .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned())
+}
+
+fn jwt_key(state: &State) -> Result<String, RpcError> {
+    let path = state.salesforce().jwt_key_file.ok_or_else(|| {
+        RpcError::new(
+            codes::REJECTED,
+            "the JWT bearer flow needs a private key: set jwt_key_file in the [salesforce] section of the daemon's config",
+        )
+    })?;
+    std::fs::read_to_string(&path).map_err(|e| {
+        RpcError::new(
+            codes::REJECTED,
+            format!("cannot read the JWT key file {}: {e}; check the path and that the daemon's user may read it", path.display()),
+        )
+    })
+}
+
+pub(crate) fn not_found(org: &str) -> RpcError {
+    RpcError::new(
+        codes::NOT_FOUND,
+        format!("there is no org named {org:?}: check the name in the org list"),
+    )
+}
+
+pub(crate) fn store_error(e: StoreError) -> RpcError {
+    tracing::error!("state store: {e}");
+    RpcError::new(codes::INTERNAL_ERROR, e.to_string())
+}
+
+/// Turns a Salesforce failure into a reply, marking the org when its credentials died.
+pub(crate) async fn salesforce_error(state: &State, org: &str, e: SalesforceError) -> RpcError {
+    if let SalesforceError::ReauthorizationNeeded(reason) = &e {
+        state.orgs_runtime.forget(org);
+        let _ = state
+            .store
+            .set_auth(
+                org,
+                &AuthState::NeedsReauthorization {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+        let _ = state.refresh_orgs().await;
+    }
+    RpcError::new(codes::REJECTED, e.to_string())
+}
+
+/// Deletes an org: revokes its token, drops its generated schema and sync user, removes its
+/// configuration. Touches nothing in Salesforce.
+pub async fn delete(
+    state: &State,
+    name: &str,
+    confirm: &str,
+) -> Result<datenator_shared::model::DeleteReport, RpcError> {
+    if confirm != name {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            format!("to delete org {name:?}, type its name exactly to confirm"),
+        ));
+    }
+    let creds = state
+        .store
+        .credentials(name)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| not_found(name))?;
+    let mut warnings = Vec::new();
+    let mut token_revoked = false;
+    if let Some(token) = creds.refresh_token.as_ref().or(creds.access_token.as_ref()) {
+        let oauth = OAuth::new(
+            state.orgs_runtime.http(),
+            login_url(&creds.org_type),
+            ConnectedApp {
+                client_id: creds.client_id.clone(),
+                client_secret: creds.client_secret.clone(),
+                redirect_uri: redirect_uri(state),
+            },
+        );
+        match oauth.revoke(token).await {
+            Ok(()) => token_revoked = true,
+            Err(e) => warnings.push(format!(
+                "the token could not be revoked ({e}); revoke it in Salesforce under Setup → Connected Apps OAuth Usage"
+            )),
+        }
+    }
+    state.engine.stop(name).await;
+    let schema_dropped = match crate::datasource::deprovision(state, name).await {
+        Ok(dropped) => dropped,
+        Err(e) => {
+            warnings.push(format!(
+                "the generated schema could not be dropped ({e}); drop it by hand"
+            ));
+            false
+        }
+    };
+    state.engine.remove(name).await;
+    state.orgs_runtime.forget(name);
+    state.store.delete_org(name).await.map_err(store_error)?;
+    state.refresh_orgs().await.map_err(store_error)?;
+    tracing::info!(org = %name, token_revoked, schema_dropped, "org deleted");
+    Ok(datenator_shared::model::DeleteReport {
+        name: name.to_owned(),
+        token_revoked,
+        schema_dropped,
+        warnings,
+    })
+}
+
+fn summary(state: &State, org: &str) -> Result<datenator_shared::model::OrgSummary, RpcError> {
+    state
+        .orgs()
+        .into_iter()
+        .find(|o| o.name == org)
+        .ok_or_else(|| not_found(org))
+}
+
+/// `org_set_sync`: enabling starts the org's worker (which catches up on everything that
+/// changed meanwhile, both ways); disabling stops it and keeps all configuration and cursors.
+pub async fn set_sync(
+    state: &State,
+    org: &str,
+    enabled: bool,
+) -> Result<datenator_shared::model::OrgSummary, RpcError> {
+    let current = summary(state, org)?;
+    if enabled {
+        if current.auth != AuthState::Authorized {
+            return Err(RpcError::new(
+                codes::REJECTED,
+                format!(
+                    "org {org} is not authorized: finish (or refresh) its credentials before enabling sync"
+                ),
+            ));
+        }
+        if !current.schema_generated {
+            return Err(RpcError::new(
+                codes::REJECTED,
+                format!(
+                    "org {org} has no generated schema yet: check the datasource and generate the schema first"
+                ),
+            ));
+        }
+    }
+    state
+        .store
+        .set_sync_enabled(org, enabled)
+        .await
+        .map_err(store_error)?;
+    state.refresh_orgs().await.map_err(store_error)?;
+    if enabled {
+        state.engine.start(state, org);
+    } else {
+        state.engine.stop(org).await;
+    }
+    summary(state, org)
+}
+
+/// `org_settings`: polling interval (10 s to 1 h) and API budget (1 to 100 %), live.
+pub async fn settings(
+    state: &State,
+    req: datenator_shared::protocol::OrgSettings,
+) -> Result<datenator_shared::model::OrgSummary, RpcError> {
+    summary(state, &req.name)?;
+    if let Some(i) = req.polling_interval_secs
+        && !(10..=3600).contains(&i)
+    {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            "the polling interval must be between 10 seconds and 1 hour (3600)",
+        ));
+    }
+    if let Some(b) = req.api_budget_percent
+        && !(1..=100).contains(&b)
+    {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            "the API budget is a share of the daily limit between 1 and 100 %",
+        ));
+    }
+    state
+        .store
+        .set_org_settings(&req.name, req.polling_interval_secs, req.api_budget_percent)
+        .await
+        .map_err(store_error)?;
+    state.refresh_orgs().await.map_err(store_error)?;
+    state.engine.wake(&req.name);
+    summary(state, &req.name)
+}

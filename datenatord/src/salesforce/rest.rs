@@ -1,0 +1,438 @@
+//! REST calls: metadata, queries with paging, composite, sObject Collections, get
+//! updated/deleted, limits.
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, SalesforceError};
+use super::http::{Api, Body, Replay};
+
+/// Records per sObject Collections request.
+pub const COLLECTION_CHUNK: usize = 200;
+/// Sub-requests per composite request.
+pub const COMPOSITE_MAX: usize = 25;
+
+/// One page of a query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryPage {
+    pub total_size: u64,
+    pub done: bool,
+    #[serde(default)]
+    pub next_records_url: Option<String>,
+    pub records: Vec<Map<String, Value>>,
+}
+
+/// Reads a query page by page.
+pub struct QueryPager<'a> {
+    api: &'a Api,
+    next: Option<String>,
+    batch_size: Option<u32>,
+    first: bool,
+    pub total_size: Option<u64>,
+}
+
+impl QueryPager<'_> {
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<QueryPage>, SalesforceError> {
+        let Some(target) = self.next.take() else {
+            return Ok(None);
+        };
+        let headers: Vec<(&str, String)> = self
+            .batch_size
+            .map(|n| vec![("Sforce-Query-Options", format!("batchSize={n}"))])
+            .unwrap_or_default();
+        let page: QueryPage = self
+            .api
+            .send(Method::GET, &target, Body::None, &headers, Replay::Safe)
+            .await?
+            .json()?;
+        if self.first {
+            self.total_size = Some(page.total_size);
+            self.first = false;
+        }
+        self.next = if page.done {
+            None
+        } else {
+            page.next_records_url.clone()
+        };
+        Ok(Some(page))
+    }
+}
+
+/// The per-record outcome of a collections call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordResult {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub success: bool,
+    #[serde(default)]
+    pub errors: Vec<ApiError>,
+    /// Upserts only: whether a record was created.
+    #[serde(default)]
+    pub created: Option<bool>,
+}
+
+/// One sub-request of a composite call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubRequest {
+    pub method: String,
+    pub url: String,
+    pub reference_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// One sub-response of a composite call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubResponse {
+    pub body: Value,
+    pub http_status_code: u16,
+    pub reference_id: String,
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// A Salesforce datetime for URLs and SOQL: `2024-01-31T12:00:00.000Z` style, UTC.
+pub fn sf_datetime(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A Salesforce object or field name: letters, digits and underscores only, so it can go
+/// into a URL or SOQL without quoting.
+pub fn check_api_name(name: &str) -> Result<&str, SalesforceError> {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if ok {
+        Ok(name)
+    } else {
+        Err(SalesforceError::Invalid(format!(
+            "{name:?} is not a Salesforce API name"
+        )))
+    }
+}
+
+impl Api {
+    /// describeGlobal; `None` when unchanged since `if_modified_since` (an HTTP date).
+    pub async fn describe_global(
+        &self,
+        if_modified_since: Option<&str>,
+    ) -> Result<Option<Value>, SalesforceError> {
+        self.get_unless_unmodified(&Api::data_path("/sobjects"), if_modified_since)
+            .await
+    }
+
+    /// An object's describe; `None` when unchanged since `if_modified_since`.
+    pub async fn describe(
+        &self,
+        object: &str,
+        if_modified_since: Option<&str>,
+    ) -> Result<Option<Value>, SalesforceError> {
+        let path = Api::data_path(&format!("/sobjects/{}/describe", check_api_name(object)?));
+        self.get_unless_unmodified(&path, if_modified_since).await
+    }
+
+    async fn get_unless_unmodified(
+        &self,
+        path: &str,
+        ims: Option<&str>,
+    ) -> Result<Option<Value>, SalesforceError> {
+        let headers: Vec<(&str, String)> = ims
+            .map(|d| vec![("If-Modified-Since", d.to_owned())])
+            .unwrap_or_default();
+        let answer = self
+            .send(Method::GET, path, Body::None, &headers, Replay::Safe)
+            .await?;
+        if answer.status == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        answer.json().map(Some)
+    }
+
+    /// Starts a query (`all` = queryAll, which includes deleted records).
+    pub fn query<'a>(&'a self, soql: &str, all: bool, batch_size: Option<u32>) -> QueryPager<'a> {
+        let endpoint = if all { "/queryAll" } else { "/query" };
+        QueryPager {
+            api: self,
+            next: Some(Api::data_path(&format!("{endpoint}?q={}", encode(soql)))),
+            batch_size,
+            first: true,
+            total_size: None,
+        }
+    }
+
+    /// Continues a query from a page's `nextRecordsUrl` (`None`: nothing more to read).
+    pub fn query_from<'a>(&'a self, next_records_url: Option<String>) -> QueryPager<'a> {
+        QueryPager {
+            api: self,
+            next: next_records_url,
+            batch_size: None,
+            first: false,
+            total_size: None,
+        }
+    }
+
+    /// Runs a query to the end and returns every record.
+    pub async fn query_all_records(
+        &self,
+        soql: &str,
+        all: bool,
+    ) -> Result<Vec<Map<String, Value>>, SalesforceError> {
+        let mut pager = self.query(soql, all, None);
+        let mut out = Vec::new();
+        while let Some(page) = pager.next_page().await? {
+            out.extend(page.records);
+        }
+        Ok(out)
+    }
+
+    /// One composite request (one API call).
+    pub async fn composite(
+        &self,
+        requests: Vec<SubRequest>,
+        all_or_none: bool,
+    ) -> Result<Vec<SubResponse>, SalesforceError> {
+        if requests.len() > COMPOSITE_MAX {
+            return Err(SalesforceError::Invalid(format!(
+                "a composite request takes at most {COMPOSITE_MAX} sub-requests, not {}",
+                requests.len()
+            )));
+        }
+        let replay = if requests.iter().all(|r| r.method == "GET") {
+            Replay::Safe
+        } else {
+            Replay::Unsafe
+        };
+        let body = json!({"allOrNone": all_or_none, "compositeRequest": requests});
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Out {
+            composite_response: Vec<SubResponse>,
+        }
+        let out: Out = self
+            .send(
+                Method::POST,
+                &Api::data_path("/composite"),
+                Body::Json(body),
+                &[],
+                replay,
+            )
+            .await?
+            .json()?;
+        Ok(out.composite_response)
+    }
+
+    /// Sends `records` to a collections endpoint in chunks of 200; results in input order.
+    async fn collection_chunks(
+        &self,
+        method: Method,
+        path: &str,
+        object: &str,
+        records: &[Map<String, Value>],
+        replay: Replay,
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let mut out = Vec::with_capacity(records.len());
+        for chunk in records.chunks(COLLECTION_CHUNK) {
+            let body = json!({"allOrNone": false, "records": with_type(object, chunk)});
+            let answer = self
+                .send(method.clone(), path, Body::Json(body), &[], replay)
+                .await?;
+            out.extend(answer.json::<Vec<RecordResult>>()?);
+        }
+        Ok(out)
+    }
+
+    /// Creates records through sObject Collections. Not safe to replay: a lost answer is
+    /// [`SalesforceError::OutcomeUnknown`].
+    pub async fn create_records(
+        &self,
+        object: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let path = Api::data_path("/composite/sobjects");
+        self.collection_chunks(
+            Method::POST,
+            &path,
+            check_api_name(object)?,
+            records,
+            Replay::Unsafe,
+        )
+        .await
+    }
+
+    /// Updates records (each with `Id`) through sObject Collections.
+    pub async fn update_records(
+        &self,
+        object: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let path = Api::data_path("/composite/sobjects");
+        self.collection_chunks(
+            Method::PATCH,
+            &path,
+            check_api_name(object)?,
+            records,
+            Replay::Safe,
+        )
+        .await
+    }
+
+    /// Upserts records by an external-id field. Safe to replay: a second send finds the
+    /// record the first one created.
+    pub async fn upsert_records(
+        &self,
+        object: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let path = Api::data_path(&format!(
+            "/composite/sobjects/{}/{}",
+            check_api_name(object)?,
+            check_api_name(external_id_field)?
+        ));
+        self.collection_chunks(Method::PATCH, &path, object, records, Replay::Safe)
+            .await
+    }
+
+    /// Deletes records by id through sObject Collections.
+    pub async fn delete_records(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(COLLECTION_CHUNK) {
+            for id in chunk {
+                check_id(id)?;
+            }
+            let path = Api::data_path(&format!(
+                "/composite/sobjects?ids={}&allOrNone=false",
+                chunk.join(",")
+            ));
+            let answer = self
+                .send(Method::DELETE, &path, Body::None, &[], Replay::Safe)
+                .await?;
+            out.extend(answer.json::<Vec<RecordResult>>()?);
+        }
+        Ok(out)
+    }
+
+    /// Ids of records updated in a window (`/sobjects/X/updated`).
+    pub async fn updated(
+        &self,
+        object: &str,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Value, SalesforceError> {
+        self.changed_in_window(object, "updated", start, end).await
+    }
+
+    /// Records deleted in a window (`/sobjects/X/deleted`).
+    pub async fn deleted(
+        &self,
+        object: &str,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Value, SalesforceError> {
+        self.changed_in_window(object, "deleted", start, end).await
+    }
+
+    async fn changed_in_window(
+        &self,
+        object: &str,
+        which: &str,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Value, SalesforceError> {
+        let path = Api::data_path(&format!(
+            "/sobjects/{}/{which}/?start={}&end={}",
+            check_api_name(object)?,
+            encode(&sf_datetime(start)),
+            encode(&sf_datetime(end))
+        ));
+        self.send(Method::GET, &path, Body::None, &[], Replay::Safe)
+            .await?
+            .json()
+    }
+
+    /// `/limits`; also updates the usage tracker from `DailyApiRequests`.
+    pub async fn limits(&self) -> Result<Value, SalesforceError> {
+        let v: Value = self
+            .send(
+                Method::GET,
+                &Api::data_path("/limits"),
+                Body::None,
+                &[],
+                Replay::Safe,
+            )
+            .await?
+            .json()?;
+        if let Some(d) = v.get("DailyApiRequests") {
+            let max = d.get("Max").and_then(Value::as_u64);
+            let remaining = d.get("Remaining").and_then(Value::as_u64);
+            if let (Some(max), Some(remaining)) = (max, remaining) {
+                self.usage().record(datenator_shared::model::ApiUsage {
+                    used: max.saturating_sub(remaining),
+                    max,
+                });
+            }
+        }
+        Ok(v)
+    }
+}
+
+fn with_type(object: &str, records: &[Map<String, Value>]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.insert("attributes".into(), json!({"type": object}));
+            Value::Object(r)
+        })
+        .collect()
+}
+
+/// A record id: 15 or 18 letters and digits.
+pub fn check_id(id: &str) -> Result<&str, SalesforceError> {
+    if matches!(id.len(), 15 | 18) && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(SalesforceError::Invalid(format!(
+            "{id:?} is not a Salesforce record id"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("0015g0000000001AAA").is_ok());
+        assert!(check_id("0015g0000000001").is_ok());
+        assert!(check_id("0015g00000,0001AAA").is_err());
+    }
+
+    #[test]
+    fn api_names_are_checked() {
+        assert!(check_api_name("Account").is_ok());
+        assert!(check_api_name("My_Object__c").is_ok());
+        assert!(check_api_name("Account/../x").is_err());
+        assert!(check_api_name("").is_err());
+        assert!(check_api_name("1abc").is_err());
+    }
+
+    #[test]
+    fn datetimes_are_utc_with_millis() {
+        let t = chrono::DateTime::parse_from_rfc3339("2024-01-31T12:00:00.5+02:00")
+            .unwrap()
+            .to_utc();
+        assert_eq!(sf_datetime(t), "2024-01-31T10:00:00.500Z");
+    }
+}

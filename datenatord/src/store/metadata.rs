@@ -1,0 +1,74 @@
+//! The metadata cache: each object's describeGlobal entry and describe.
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// One cached object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedObject {
+    pub name: String,
+    pub label: String,
+    pub global: Value,
+    pub describe: Option<Value>,
+}
+
+impl Store {
+    /// Replaces the org's metadata cache in one transaction and stamps the download time.
+    pub async fn replace_metadata(
+        &self,
+        org: &str,
+        objects: &[CachedObject],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM metadata_objects WHERE org_name = ?")
+            .bind(org)
+            .execute(&mut *tx)
+            .await?;
+        for o in objects {
+            sqlx::query(
+                "INSERT INTO metadata_objects (org_name, object_name, label, global_json, describe_json, downloaded_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(org)
+            .bind(&o.name)
+            .bind(&o.label)
+            .bind(o.global.to_string())
+            .bind(o.describe.as_ref().map(Value::to_string))
+            .bind(at.to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE orgs SET metadata_downloaded_at = ? WHERE name = ?")
+            .bind(at.to_rfc3339())
+            .bind(org)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every cached object of the org, by name.
+    pub async fn metadata(&self, org: &str) -> Result<Vec<CachedObject>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT object_name, label, global_json, describe_json FROM metadata_objects WHERE org_name = ? ORDER BY object_name",
+        )
+        .bind(org)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let global: String = r.try_get("global_json")?;
+                let describe: Option<String> = r.try_get("describe_json")?;
+                Ok(CachedObject {
+                    name: r.try_get("object_name")?,
+                    label: r.try_get("label")?,
+                    global: serde_json::from_str(&global).unwrap_or(Value::Null),
+                    describe: describe.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,214 @@
+//! The daemon's own state: an SQLite database in the state directory (orgs, credentials,
+//! datasources, cached metadata, mappings, settings), migrated by sqlx at start.
+mod metadata;
+mod orgs;
+
+pub use metadata::CachedObject;
+pub use orgs::{NewOrg, StoredCredentials};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use datenator_shared::model::{ApiUsage, AuthState, OrgSummary};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+/// The state database's file name inside the state directory.
+pub const STATE_DB_FILE: &str = "state.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot create the state directory {path}: {source}; create it and make it writable by the daemon's user, or pass --state-dir",
+        path = .path.display()
+    )]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot open the state database {path}: {source}; check that the file and its directory belong to the daemon's user",
+        path = .path.display()
+    )]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error(
+        "cannot upgrade the state database {path}: {source}; was it written by a newer datenatord? Restore a backup or use the newer version",
+        path = .path.display()
+    )]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("state database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A handle on the state database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the state database in `dir`.
+    pub async fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(STATE_DB_FILE);
+        // Create the file ourselves so it is 0600 from its first byte, whatever the umask.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
+            .map_err(|source| StoreError::CreateDir {
+                path: path.clone(),
+                source,
+            })?;
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Store { pool, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn org_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as usize)
+    }
+
+    /// The Orgs screen's rows, by name.
+    pub async fn org_summaries(&self) -> Result<Vec<OrgSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.name, o.org_id, o.org_type, o.custom_domain, o.instance_url, o.sync_enabled,
+                    o.auth_json, o.metadata_downloaded_at, o.api_used, o.api_max,
+                    o.polling_interval_secs, o.api_budget_percent,
+                    COALESCE(d.check_ok, 0) AS check_ok, COALESCE(d.schema_generated, 0) AS schema_generated
+               FROM orgs o LEFT JOIN datasources d ON d.org_name = o.name
+              ORDER BY o.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let org_type = orgs::org_type_from_columns(
+                &row.try_get::<String, _>("org_type")?,
+                row.try_get("custom_domain")?,
+            );
+            let downloaded: Option<String> = row.try_get("metadata_downloaded_at")?;
+            let api_used: Option<i64> = row.try_get("api_used")?;
+            let api_max: Option<i64> = row.try_get("api_max")?;
+            out.push(OrgSummary {
+                name: row.try_get("name")?,
+                org_id: row.try_get("org_id")?,
+                org_type,
+                instance_url: row.try_get("instance_url")?,
+                sync_enabled: row.try_get::<i64, _>("sync_enabled")? != 0,
+                datasource_checked: row.try_get::<i64, _>("check_ok")? != 0,
+                schema_generated: row.try_get::<i64, _>("schema_generated")? != 0,
+                metadata_downloaded_at: downloaded
+                    .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                    .map(|d| d.with_timezone(&Utc)),
+                auth: serde_json::from_str::<AuthState>(&row.try_get::<String, _>("auth_json")?)
+                    .unwrap_or(AuthState::Failed {
+                        error: "unreadable authorization state".into(),
+                    }),
+                polling_interval_secs: row.try_get::<i64, _>("polling_interval_secs")? as u32,
+                api_budget_percent: row.try_get::<i64, _>("api_budget_percent")?.clamp(1, 100)
+                    as u8,
+                api_usage: match (api_used, api_max) {
+                    (Some(used), Some(max)) => Some(ApiUsage {
+                        used: used as u64,
+                        max: max as u64,
+                    }),
+                    _ => None,
+                },
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datenator_shared::model::OrgType;
+
+    #[tokio::test]
+    async fn opens_migrates_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(store.org_count().await.unwrap(), 0);
+        assert!(store.org_summaries().await.unwrap().is_empty());
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        store.close().await;
+        // Opening again runs no migration twice.
+        let again = Store::open(dir.path()).await.unwrap();
+        assert_eq!(again.org_count().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn summaries_reflect_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO orgs (name, org_type, custom_domain, sync_enabled, api_used, api_max, created_at, updated_at)
+             VALUES ('acme', 'custom', 'acme.my.salesforce.com', 1, 10, 100, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let orgs = store.org_summaries().await.unwrap();
+        assert_eq!(orgs.len(), 1);
+        assert_eq!(
+            orgs[0].org_type,
+            OrgType::Custom("acme.my.salesforce.com".into())
+        );
+        assert!(orgs[0].sync_enabled);
+        assert_eq!(orgs[0].api_usage, Some(ApiUsage { used: 10, max: 100 }));
+    }
+}

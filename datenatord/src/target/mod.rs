@@ -1,0 +1,771 @@
+//! Target databases: PostgreSQL, MariaDB/MySQL and SQLite behind one trait.
+//!
+//! Per org the target holds a schema (MySQL: a database; SQLite: the file) with a cursor
+//! table, and per mapped object a data table, an events table `<table>__events` and row
+//! triggers that record every change made by anyone but the engine. See `shared/DESIGN.md`,
+//! "The target database".
+//!
+//! * [`AnyTarget::new`] / [`AnyTarget::for_org`] build a target from [`DatasourceSettings`]
+//!   and the org's schema name; connections open lazily, with the admin credentials for DDL
+//!   and with the sync user's credentials (from [`Provisioned`], stored by the caller) for
+//!   the engine's work. On PostgreSQL, no credentials means session marking
+//!   (`datenator.origin = 'sync'` on the admin's connections).
+//! * Values cross the trait as `serde_json::Value`s in Salesforce's REST JSON form, keyed by
+//!   field API name (see [`types`]); events and [`StoredRow`]s come back the same way.
+//!   Datetimes are stored in UTC.
+//! * The engine's own writes (upserts, deletes, sfid write-back, failure marks) never create
+//!   events: PostgreSQL and MySQL skip the sync user (`session_user` / `USER()`), SQLite a
+//!   mark set inside the engine's transaction.
+//! * Version floors: PostgreSQL 9.6, MariaDB 10.2.3, MySQL 5.7.8 (the MySQL triggers need
+//!   `JSON_OBJECT`), SQLite 3.35.
+//! * Dynamic SQL exists only in the dialect modules, built from identifiers that went through
+//!   [`ident::quote`] and from values bound as parameters or (DDL only) quoted with
+//!   [`ident::literal`].
+
+pub mod check;
+pub mod ident;
+pub mod mysql;
+pub mod plan;
+pub mod postgres;
+pub mod sqlite;
+pub mod types;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use datenator_shared::datasource::{
+    CheckReport, DatasourceKind, DatasourceSettings, Secret, SyncWriterMode,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use plan::{Plan, PlanStep};
+pub use types::{FieldSpec, ObjectMapping, SfType};
+
+/// SQL dialect of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+/// The PostgreSQL NOTIFY channel the triggers signal; the payload is
+/// `<schema>.<events table>`.
+pub const NOTIFY_CHANNEL: &str = "datenator";
+
+/// The cursor table's name in every org schema.
+pub const CURSOR_TABLE: &str = "_datenator_cursor";
+
+/// Errors of the target layer. Messages say what happened and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "cannot reach the database server at {host}:{port} ({reason}); check the host name and port, and that the server accepts TCP connections from this machine"
+    )]
+    Unreachable {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    #[error(
+        "the server rejected user {user}: {message}; check the user name and password (and, for PostgreSQL, pg_hba.conf)"
+    )]
+    Authentication { user: String, message: String },
+    #[error(
+        "database {database} does not exist on the server; create it or correct the database name"
+    )]
+    DatabaseMissing { database: String },
+    #[error("missing privilege: {what}; fix: {fix}")]
+    Permission { what: String, fix: String },
+    #[error(
+        "no sync credentials for schema {schema}: provision the org first (or pass the stored credentials)"
+    )]
+    NotProvisioned { schema: String },
+    #[error("invalid mapping: {0}")]
+    InvalidMapping(String),
+    #[error("field {field}: value {value} is not {expected}")]
+    BadValue {
+        field: String,
+        value: String,
+        expected: String,
+    },
+    #[error("invalid datasource settings: {0}")]
+    Settings(String),
+    #[error("this plan was made for {planned}, not for {actual}; plan again")]
+    WrongPlan { planned: String, actual: String },
+    #[error("{context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl TargetError {
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> TargetError {
+        let context = context.into();
+        move |source| TargetError::Database { context, source }
+    }
+}
+
+/// What provisioning produced. The caller stores the credentials in the daemon's state store
+/// and passes them back to [`AnyTarget::new`] later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provisioned {
+    pub writer_mode: SyncWriterMode,
+    /// `None` in session/transaction marking modes.
+    pub sync_credentials: Option<SyncCredentials>,
+}
+
+/// The generated sync user. `Debug` hides the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCredentials {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// A pull watermark: the last (SystemModstamp, Id) written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub systemmodstamp: DateTime<Utc>,
+    pub last_id: String,
+}
+
+/// One Salesforce record to write. `values` holds every mapped field (a missing one is
+/// written as NULL), keyed by API name, in Salesforce JSON form; `Id`/`SystemModstamp`
+/// entries in it are ignored in favour of the dedicated fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub sfid: String,
+    pub systemmodstamp: Option<DateTime<Utc>>,
+    pub values: Map<String, Value>,
+}
+
+/// Operation recorded by the triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl EventOp {
+    pub(crate) fn parse(s: &str) -> EventOp {
+        match s {
+            "INSERT" => EventOp::Insert,
+            "UPDATE" => EventOp::Update,
+            _ => EventOp::Delete,
+        }
+    }
+}
+
+/// A change made in the database by someone other than the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub op: EventOp,
+    /// Local key (`id`) of the data row.
+    pub row_id: i64,
+    pub sfid: Option<String>,
+    /// API names of the fields whose value changed (INSERT: the fields set non-null;
+    /// DELETE: empty).
+    pub changed: Vec<String>,
+    /// Previous values of the changed fields (DELETE: all fields), Salesforce JSON form.
+    pub old_values: Map<String, Value>,
+    /// New values of the changed fields (INSERT: all non-null fields).
+    pub new_values: Map<String, Value>,
+    /// The database user that made the change (MySQL: `user@host`).
+    pub db_user: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a lenient upsert did: rows written and rows the database refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertReport {
+    /// Rows the server reports as affected (MySQL counts an updated row twice).
+    pub written: u64,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// A row left out of a lenient upsert, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedRow {
+    pub sfid: String,
+    pub error: String,
+}
+
+/// How many events of an object are in each state (DONE ones are not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCounts {
+    /// Waiting to be pushed.
+    pub new: u64,
+    /// Taken by a push in progress.
+    pub claimed: u64,
+    /// Failed; the error is on the event and the row.
+    pub failed: u64,
+}
+
+impl EventCounts {
+    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut c = EventCounts::default();
+        for (state, n) in pairs {
+            let n = n.max(0) as u64;
+            match state.as_str() {
+                "NEW" => c.new = n,
+                "CLAIMED" => c.claimed = n,
+                "FAILED" => c.failed = n,
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// A data row as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRow {
+    pub id: i64,
+    pub sfid: Option<String>,
+    pub systemmodstamp: Option<DateTime<Utc>>,
+    /// `_dn_state`: `LOCAL` (inserted locally, not pushed), `SYNCED` or `FAILED`.
+    pub state: String,
+    /// `_dn_error`: the last push error.
+    pub error: Option<String>,
+    /// Every mapped field, Salesforce JSON form, keyed by API name.
+    pub values: Map<String, Value>,
+}
+
+/// Decodes a data row read as one JSON object keyed by column.
+pub(crate) fn decode_row(
+    dialect: Dialect,
+    mapping: &ObjectMapping,
+    json: &str,
+) -> Result<StoredRow, TargetError> {
+    let v: Value = serde_json::from_str(json).map_err(|e| TargetError::BadValue {
+        field: mapping.object.clone(),
+        value: json.chars().take(100).collect(),
+        expected: format!("a row as JSON ({e})"),
+    })?;
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    Ok(StoredRow {
+        id: v.get("id").and_then(Value::as_i64).unwrap_or_default(),
+        sfid: text("sfid"),
+        systemmodstamp: text("systemmodstamp").and_then(|s| types::parse_datetime(&s)),
+        state: text("_dn_state").unwrap_or_default(),
+        error: text("_dn_error"),
+        values: event_values(dialect, mapping, &v),
+    })
+}
+
+/// The operations every dialect implements.
+pub trait Target: Send + Sync {
+    fn dialect(&self) -> Dialect;
+
+    /// The org's schema (MySQL: database; SQLite: informational).
+    fn schema(&self) -> &str;
+
+    /// Verifies everything provisioning needs, one result per check. Never fails: problems
+    /// are results.
+    fn check(&self) -> impl Future<Output = CheckReport> + Send;
+
+    /// Creates (or completes) the org's schema, sync user and cursor table. Idempotent. A
+    /// re-run generates a new password for an existing sync user and returns it.
+    fn provision(&self) -> impl Future<Output = Result<Provisioned, TargetError>> + Send;
+
+    /// Drops the org's schema and sync user, nothing else.
+    fn deprovision(&self) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// The DDL that turns the tables of `old` into those of `new`. Pure; runs nothing.
+    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError>;
+
+    /// Runs a plan: in one transaction on PostgreSQL and SQLite; step by step with
+    /// idempotent steps on MySQL/MariaDB.
+    fn apply(&self, plan: &Plan) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Upserts `rows` by sfid as the engine (no events), skipping rows whose stored
+    /// `systemmodstamp` is already as new, and stores `cursor` for the object in the same
+    /// transaction. Returns the number of rows written.
+    fn upsert_rows(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
+    /// Like [`upsert_rows`](Target::upsert_rows), but a row the database refuses (value too
+    /// long, out of range, not convertible) is left out and reported instead of failing the
+    /// batch: one bad record never wedges a pull. The cursor still advances.
+    fn upsert_rows_lenient(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<UpsertReport, TargetError>> + Send;
+
+    /// The object's stored pull cursor.
+    fn cursor(
+        &self,
+        object: &str,
+    ) -> impl Future<Output = Result<Option<Cursor>, TargetError>> + Send;
+
+    /// Deletes rows by sfid as the engine (no events). Returns the number deleted.
+    fn delete_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
+    /// Loads many rows at once (COPY on PostgreSQL, multi-row inserts elsewhere), upserting
+    /// by sfid as the engine. Returns the number of rows loaded.
+    fn bulk_load(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
+    /// Claims up to `max` NEW events in id order; concurrent claimers never get the same
+    /// event.
+    fn claim_events(
+        &self,
+        mapping: &ObjectMapping,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, TargetError>> + Send;
+
+    /// Puts claimed but unfinished events back to NEW (after a crash). Returns how many.
+    fn requeue_claimed(
+        &self,
+        mapping: &ObjectMapping,
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
+    /// Marks claimed events processed.
+    fn mark_events_done(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Marks an event failed with `error`, and stores the error on its data row
+    /// (`_dn_state = 'FAILED'`, `_dn_error`), without creating an event.
+    fn mark_event_failed(
+        &self,
+        mapping: &ObjectMapping,
+        id: i64,
+        error: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Reads data rows by local key (missing keys are left out), values in Salesforce JSON
+    /// form keyed by field name.
+    fn fetch_rows(
+        &self,
+        mapping: &ObjectMapping,
+        row_ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<StoredRow>, TargetError>> + Send;
+
+    /// The object's events by state, for showing push lag and failures.
+    fn event_counts(
+        &self,
+        mapping: &ObjectMapping,
+    ) -> impl Future<Output = Result<EventCounts, TargetError>> + Send;
+
+    /// Deletes DONE events processed before `before`. Returns how many. FAILED events stay
+    /// until their row is fixed.
+    fn purge_events(
+        &self,
+        mapping: &ObjectMapping,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
+    /// Stores the sfid Salesforce gave a pushed insert, without creating an event.
+    fn write_back_sfid(
+        &self,
+        mapping: &ObjectMapping,
+        row_id: i64,
+        sfid: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+}
+
+/// A target of any dialect.
+#[derive(Debug)]
+pub enum AnyTarget {
+    Postgres(postgres::PgTarget),
+    Mysql(mysql::MysqlTarget),
+    Sqlite(sqlite::SqliteTarget),
+}
+
+impl AnyTarget {
+    /// A listener woken by every recorded change in the org's tables, where the database can
+    /// notify (PostgreSQL); `None` elsewhere: poll `claim_events` instead.
+    pub async fn listen_changes(&self) -> Result<Option<postgres::ChangeListener>, TargetError> {
+        match self {
+            AnyTarget::Postgres(t) => t.listen().await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Builds the target for the org named `org_name`: its schema is `settings.schema`, or
+    /// else derived from the name (`datenator_<name>`, see
+    /// [`default_schema_name`](datenator_shared::datasource::default_schema_name)).
+    pub fn for_org(
+        settings: DatasourceSettings,
+        org_name: &str,
+        sync: Option<SyncCredentials>,
+    ) -> Result<AnyTarget, TargetError> {
+        let schema = settings
+            .schema
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| datenator_shared::datasource::default_schema_name(org_name));
+        AnyTarget::new(settings, schema, sync)
+    }
+
+    /// Builds the target for one org: `schema` is the org's schema (MySQL: database) name,
+    /// `sync` the credentials stored from an earlier [`Target::provision`]. Connects lazily;
+    /// must be called inside a Tokio runtime.
+    pub fn new(
+        settings: DatasourceSettings,
+        schema: impl Into<String>,
+        sync: Option<SyncCredentials>,
+    ) -> Result<AnyTarget, TargetError> {
+        let schema = schema.into();
+        if schema.is_empty() {
+            return Err(TargetError::Settings("the schema name is empty".into()));
+        }
+        Ok(match settings.kind {
+            DatasourceKind::Postgres => {
+                AnyTarget::Postgres(postgres::PgTarget::new(settings, schema, sync)?)
+            }
+            DatasourceKind::Mysql => {
+                AnyTarget::Mysql(mysql::MysqlTarget::new(settings, schema, sync)?)
+            }
+            DatasourceKind::Sqlite => {
+                AnyTarget::Sqlite(sqlite::SqliteTarget::new(settings, schema)?)
+            }
+        })
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $t:ident => $e:expr) => {
+        match $self {
+            AnyTarget::Postgres($t) => $e,
+            AnyTarget::Mysql($t) => $e,
+            AnyTarget::Sqlite($t) => $e,
+        }
+    };
+}
+
+impl Target for AnyTarget {
+    fn dialect(&self) -> Dialect {
+        dispatch!(self, t => t.dialect())
+    }
+    fn schema(&self) -> &str {
+        dispatch!(self, t => t.schema())
+    }
+    async fn check(&self) -> CheckReport {
+        dispatch!(self, t => t.check().await)
+    }
+    async fn provision(&self) -> Result<Provisioned, TargetError> {
+        dispatch!(self, t => t.provision().await)
+    }
+    async fn deprovision(&self) -> Result<(), TargetError> {
+        dispatch!(self, t => t.deprovision().await)
+    }
+    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
+        dispatch!(self, t => t.plan(old, new))
+    }
+    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
+        dispatch!(self, t => t.apply(plan).await)
+    }
+    async fn upsert_rows(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.upsert_rows(mapping, rows, cursor).await)
+    }
+    async fn upsert_rows_lenient(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<UpsertReport, TargetError> {
+        dispatch!(self, t => t.upsert_rows_lenient(mapping, rows, cursor).await)
+    }
+    async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
+        dispatch!(self, t => t.cursor(object).await)
+    }
+    async fn delete_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.delete_rows(mapping, sfids).await)
+    }
+    async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.bulk_load(mapping, rows).await)
+    }
+    async fn claim_events(
+        &self,
+        mapping: &ObjectMapping,
+        max: usize,
+    ) -> Result<Vec<Event>, TargetError> {
+        dispatch!(self, t => t.claim_events(mapping, max).await)
+    }
+    async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.requeue_claimed(mapping).await)
+    }
+    async fn mark_events_done(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+    ) -> Result<(), TargetError> {
+        dispatch!(self, t => t.mark_events_done(mapping, ids).await)
+    }
+    async fn mark_event_failed(
+        &self,
+        mapping: &ObjectMapping,
+        id: i64,
+        error: &str,
+    ) -> Result<(), TargetError> {
+        dispatch!(self, t => t.mark_event_failed(mapping, id, error).await)
+    }
+    async fn fetch_rows(
+        &self,
+        mapping: &ObjectMapping,
+        row_ids: &[i64],
+    ) -> Result<Vec<StoredRow>, TargetError> {
+        dispatch!(self, t => t.fetch_rows(mapping, row_ids).await)
+    }
+    async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
+        dispatch!(self, t => t.event_counts(mapping).await)
+    }
+    async fn purge_events(
+        &self,
+        mapping: &ObjectMapping,
+        before: DateTime<Utc>,
+    ) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.purge_events(mapping, before).await)
+    }
+    async fn write_back_sfid(
+        &self,
+        mapping: &ObjectMapping,
+        row_id: i64,
+        sfid: &str,
+    ) -> Result<(), TargetError> {
+        dispatch!(self, t => t.write_back_sfid(mapping, row_id, sfid).await)
+    }
+}
+
+/// The rows of a batch with one row per sfid: the newest by `systemmodstamp` (the later
+/// one on a tie), in first-seen order. One statement may not update a row twice.
+fn newest_per_sfid(rows: &[Row]) -> Vec<&Row> {
+    let mut out: Vec<&Row> = Vec::with_capacity(rows.len());
+    let mut index = std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        match index.get(r.sfid.as_str()) {
+            Some(&i) => {
+                let kept: &Row = out[i];
+                if r.systemmodstamp >= kept.systemmodstamp {
+                    out[i] = r;
+                }
+            }
+            None => {
+                index.insert(r.sfid.as_str(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// A row with its values converted for binding.
+pub(crate) type Converted<'a> = (&'a Row, Vec<types::SqlValue>);
+
+/// The batch's rows (newest per sfid) converted for binding. Lenient: rows whose values do
+/// not convert are reported in `rejected` instead of failing.
+pub(crate) fn convert_rows<'a>(
+    dialect: Dialect,
+    mapping: &ObjectMapping,
+    rows: &'a [Row],
+    lenient: bool,
+    rejected: &mut Vec<RejectedRow>,
+) -> Result<Vec<Converted<'a>>, TargetError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in newest_per_sfid(rows) {
+        match row_values(dialect, mapping, r) {
+            Ok(v) => out.push((r, v)),
+            Err(e) if lenient => rejected.push(RejectedRow {
+                sfid: r.sfid.clone(),
+                error: e.to_string(),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes converted rows `per_chunk` at a time with `exec`, inside the caller's
+/// transaction. Lenient: a chunk the database refuses is retried row by row, each in a
+/// savepoint, and the refused rows are reported instead of failing the whole write.
+pub(crate) async fn write_chunks<'a, DB, F>(
+    conn: &mut DB::Connection,
+    rows: &[Converted<'a>],
+    per_chunk: usize,
+    lenient: bool,
+    context: &str,
+    report: &mut UpsertReport,
+    exec: F,
+) -> Result<(), TargetError>
+where
+    DB: sqlx::Database,
+    F: for<'c> Fn(
+        &'c mut DB::Connection,
+        &'c [Converted<'a>],
+    ) -> futures::future::BoxFuture<'c, Result<u64, sqlx::Error>>,
+{
+    use sqlx::Connection as _;
+    let err = |e| TargetError::Database {
+        context: context.to_owned(),
+        source: e,
+    };
+    for chunk in rows.chunks(per_chunk.max(1)) {
+        if !lenient {
+            report.written += exec(&mut *conn, chunk).await.map_err(err)?;
+            continue;
+        }
+        let mut sp = conn.begin().await.map_err(err)?;
+        match exec(&mut *sp, chunk).await {
+            Ok(n) => {
+                sp.commit().await.map_err(err)?;
+                report.written += n;
+                continue;
+            }
+            Err(sqlx::Error::Database(_)) => sp.rollback().await.map_err(err)?,
+            Err(e) => return Err(err(e)),
+        }
+        for one in chunk {
+            let mut sp = conn.begin().await.map_err(err)?;
+            match exec(&mut *sp, std::slice::from_ref(one)).await {
+                Ok(n) => {
+                    sp.commit().await.map_err(err)?;
+                    report.written += n;
+                }
+                Err(sqlx::Error::Database(d)) => {
+                    sp.rollback().await.map_err(err)?;
+                    report.rejected.push(RejectedRow {
+                        sfid: one.0.sfid.clone(),
+                        error: d.message().to_owned(),
+                    });
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converts a row's values into bind values in the order of `mapping.data_fields()`.
+pub(crate) fn row_values(
+    dialect: Dialect,
+    mapping: &ObjectMapping,
+    row: &Row,
+) -> Result<Vec<types::SqlValue>, TargetError> {
+    mapping
+        .data_fields()
+        .map(|f| {
+            let v = row.values.get(&f.name).or_else(|| {
+                row.values
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&f.name))
+                    .map(|(_, v)| v)
+            });
+            match v {
+                Some(v) => types::to_sql(dialect, f, v),
+                None => Ok(types::SqlValue::Null),
+            }
+        })
+        .collect()
+}
+
+/// An events-table row as read, before its JSON is decoded.
+pub(crate) struct RawEvent {
+    pub id: i64,
+    pub op: String,
+    pub row_id: i64,
+    pub sfid: Option<String>,
+    pub changed: String,
+    pub old_values: String,
+    pub new_values: String,
+    pub db_user: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl RawEvent {
+    pub(crate) fn decode(self, dialect: Dialect, mapping: &ObjectMapping) -> Event {
+        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+        Event {
+            id: self.id,
+            op: EventOp::parse(&self.op),
+            row_id: self.row_id,
+            sfid: self.sfid,
+            changed: event_changed(dialect, mapping, &parse(&self.changed)),
+            old_values: event_values(dialect, mapping, &parse(&self.old_values)),
+            new_values: event_values(dialect, mapping, &parse(&self.new_values)),
+            db_user: self.db_user,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Turns trigger-recorded JSON (keyed by column) into Salesforce JSON keyed by field name.
+fn event_values(dialect: Dialect, mapping: &ObjectMapping, v: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Value::Object(m) = v {
+        for (col, val) in m {
+            if let Some(f) = mapping.field_for_column(dialect, col) {
+                out.insert(f.name.clone(), types::from_db(f, val));
+            }
+        }
+    }
+    out
+}
+
+/// Column names recorded by the triggers, as field API names.
+fn event_changed(dialect: Dialect, mapping: &ObjectMapping, v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|c| c.as_str())
+            .filter_map(|c| mapping.field_for_column(dialect, c))
+            .map(|f| f.name.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A random password for a sync user: 32 characters from `[A-Za-z0-9]`.
+pub(crate) fn random_password() -> Secret {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    Secret::new(
+        (0..32)
+            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+            .collect::<String>(),
+    )
+}
+
+/// A random claim token.
+pub(crate) fn claim_token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,1431 @@
+//! MariaDB (10.2.3+) and MySQL (5.7.8+) target.
+//!
+//! The org gets a database of its own and a sync user `<schema>_sync@'%'` with DML rights on
+//! it only. Each data table has three row triggers generated from the mapping (MySQL has no
+//! generic row access): they compare every column with `<=>` on its binary form, build the
+//! changed-column list and old/new values with `JSON_OBJECT`/`JSON_ARRAY` (hence the version
+//! floor), skip writes whose `USER()` is the sync user, and record `USER()` — not
+//! `CURRENT_USER()`, which inside a trigger names the definer. DDL is not transactional here:
+//! every plan step is idempotent (`IF [NOT] EXISTS`, or a column guard checked before it).
+
+use std::sync::Mutex;
+
+use datenator_shared::datasource::{
+    CheckKind, CheckReport, CheckResult, CheckStatus, DatasourceSettings, SyncWriterMode, TlsMode,
+};
+use sqlx::mysql::{
+    MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlSslMode,
+};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, MySqlConnection, Row as _};
+
+use super::check::{failed, ok, parse_version, skip_rest, tcp_probe, tls_failure};
+use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
+use super::types::{SqlValue, sql_type};
+use super::{
+    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Provisioned, RawEvent, Row,
+    SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
+};
+use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
+
+const D: Dialect = Dialect::Mysql;
+
+fn q(name: &str) -> String {
+    ident::quote(D, name)
+}
+
+fn lit(s: &str) -> String {
+    ident::literal(D, s)
+}
+
+/// A MariaDB/MySQL org target.
+#[derive(Debug)]
+pub struct MysqlTarget {
+    settings: DatasourceSettings,
+    schema: String,
+    admin: MySqlPool,
+    sync_credentials: Mutex<Option<SyncCredentials>>,
+    sync_pool: Mutex<Option<MySqlPool>>,
+    /// Whether the server has `FOR UPDATE SKIP LOCKED` (MariaDB 10.6+, MySQL 8.0.1+);
+    /// learnt on the first claim.
+    skip_locked: Mutex<Option<bool>>,
+}
+
+fn ssl_mode(t: TlsMode) -> MySqlSslMode {
+    match t {
+        TlsMode::Disable => MySqlSslMode::Disabled,
+        TlsMode::Prefer => MySqlSslMode::Preferred,
+        TlsMode::Require => MySqlSslMode::Required,
+        TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+        TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+    }
+}
+
+fn options(s: &DatasourceSettings) -> MySqlConnectOptions {
+    let mut o = MySqlConnectOptions::new()
+        .host(&s.host)
+        .port(s.port_or_default())
+        .username(&s.user)
+        .ssl_mode(ssl_mode(s.tls))
+        .charset("utf8mb4")
+        .pipes_as_concat(false)
+        .timezone(Some("+00:00".to_string()));
+    if !s.database.is_empty() {
+        o = o.database(&s.database);
+    }
+    // Provisioning runs CREATE/ALTER USER … IDENTIFIED BY: no statement text in the logs.
+    o = o.disable_statement_logging();
+    // An empty password must not be sent at all, or the server sees "using password: YES".
+    if !s.password.is_empty() {
+        o = o.password(s.password.expose());
+    }
+    o
+}
+
+fn errno(e: &sqlx::Error) -> Option<u16> {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
+        .map(|d| d.number())
+}
+
+fn db_message(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => d.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn connect_error(s: &DatasourceSettings, e: sqlx::Error) -> TargetError {
+    match errno(&e) {
+        Some(1049) => TargetError::DatabaseMissing {
+            database: s.database.clone(),
+        },
+        Some(1045) | Some(1698) => TargetError::Authentication {
+            user: s.user.clone(),
+            message: db_message(&e),
+        },
+        _ => match e {
+            sqlx::Error::Io(io) => TargetError::Unreachable {
+                host: s.host.clone(),
+                port: s.port_or_default(),
+                reason: io.to_string(),
+            },
+            other => TargetError::Database {
+                context: "connecting to MariaDB/MySQL".into(),
+                source: other,
+            },
+        },
+    }
+}
+
+fn admin_grant_fix(account: &str) -> String {
+    format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, TRIGGER, CREATE TEMPORARY TABLES, CREATE USER ON *.* TO {account} WITH GRANT OPTION;"
+    )
+}
+
+fn permission_or(e: sqlx::Error, account: &str, context: &str) -> TargetError {
+    if matches!(
+        errno(&e),
+        Some(1044) | Some(1142) | Some(1227) | Some(1410) | Some(1419)
+    ) {
+        let fix = if errno(&e) == Some(1419) {
+            "SET GLOBAL log_bin_trust_function_creators = 1;  -- and set it in the server's configuration".to_string()
+        } else {
+            admin_grant_fix(account)
+        };
+        return TargetError::Permission {
+            what: format!("{context}: {}", db_message(&e)),
+            fix,
+        };
+    }
+    TargetError::Database {
+        context: context.into(),
+        source: e,
+    }
+}
+
+type MyQuery<'q> = sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>;
+
+fn bind_my<'q>(q: MyQuery<'q>, v: &SqlValue) -> MyQuery<'q> {
+    match v {
+        SqlValue::Null => q.bind(None::<String>),
+        SqlValue::Bool(b) => q.bind(*b),
+        SqlValue::Int(i) => q.bind(*i),
+        SqlValue::Text(s) => q.bind(s.clone()),
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl MysqlTarget {
+    pub fn new(
+        settings: DatasourceSettings,
+        schema: String,
+        sync: Option<SyncCredentials>,
+    ) -> Result<Self, TargetError> {
+        let admin = MySqlPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(super::check::CONNECT_TIMEOUT * 2)
+            .connect_lazy_with(options(&settings));
+        Ok(Self {
+            settings,
+            schema: ident::fit_name(D, &schema),
+            admin,
+            sync_credentials: Mutex::new(sync),
+            sync_pool: Mutex::new(None),
+            skip_locked: Mutex::new(None),
+        })
+    }
+
+    fn qs(&self, name: &str) -> String {
+        ident::qualified(D, &self.schema, name)
+    }
+
+    /// The sync account's user name for this database.
+    pub fn sync_user(&self) -> String {
+        ident::mysql_sync_user(&self.schema)
+    }
+
+    fn engine_pool(&self) -> Result<MySqlPool, TargetError> {
+        let mut guard = self.sync_pool.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = guard.as_ref() {
+            return Ok(p.clone());
+        }
+        let creds = self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| TargetError::NotProvisioned {
+                schema: self.schema.clone(),
+            })?;
+        let opts = options(&self.settings)
+            .username(&creds.user)
+            .password(creds.password.expose())
+            .database(&self.schema);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(super::check::CONNECT_TIMEOUT * 2)
+            .connect_lazy_with(opts);
+        *guard = Some(pool.clone());
+        Ok(pool)
+    }
+
+    async fn admin_account(&self) -> String {
+        match sqlx::query("SELECT CURRENT_USER()")
+            .fetch_one(&self.admin)
+            .await
+        {
+            Ok(r) => account_literal(&r.get::<String, _>(0)),
+            Err(_) => format!("{}@'%'", lit(&self.settings.user)),
+        }
+    }
+
+    fn triggers(&self, m: &ObjectMapping) -> Vec<String> {
+        let table = self.qs(&m.table(D));
+        let events = self.qs(&m.events_table(D));
+        let cols: Vec<String> = m.data_fields().map(|f| f.column(D)).collect();
+        let guard = format!(
+            "SUBSTRING_INDEX(USER(), '@', 1) <> {}",
+            lit(&self.sync_user())
+        );
+        let mut out = Vec::new();
+        for (op, suffix, row) in [
+            ("INSERT", "__dn_ai", "NEW"),
+            ("UPDATE", "__dn_au", "NEW"),
+            ("DELETE", "__dn_ad", "OLD"),
+        ] {
+            let name = self.qs(&m.derived(D, suffix));
+            let mut body = String::new();
+            for c in &cols {
+                let qc = q(c);
+                let key = lit(c);
+                let add = |var: &str, val: String| {
+                    format!(
+                        "SET {var} = CONCAT({var}, IF({var} = '', '', ','), SUBSTRING(JSON_OBJECT({key}, {val}), 2, CHAR_LENGTH(JSON_OBJECT({key}, {val})) - 2)); "
+                    )
+                };
+                let add_ch = format!(
+                    "SET ch = CONCAT(ch, IF(ch = '', '', ','), SUBSTRING(JSON_ARRAY({key}), 2, CHAR_LENGTH(JSON_ARRAY({key})) - 2)); "
+                );
+                match op {
+                    "INSERT" => body.push_str(&format!(
+                        "IF NEW.{qc} IS NOT NULL THEN {add_ch}{}END IF; ",
+                        add("nv", format!("NEW.{qc}"))
+                    )),
+                    "UPDATE" => body.push_str(&format!(
+                        "IF NOT (CAST(OLD.{qc} AS BINARY) <=> CAST(NEW.{qc} AS BINARY)) THEN {add_ch}{}{}END IF; ",
+                        add("ov", format!("OLD.{qc}")),
+                        add("nv", format!("NEW.{qc}"))
+                    )),
+                    _ => body.push_str(&add("ov", format!("OLD.{qc}"))),
+                }
+            }
+            let record = if op == "DELETE" { "TRUE" } else { "ch <> ''" };
+            out.push(format!("DROP TRIGGER IF EXISTS {name}"));
+            out.push(format!(
+                "CREATE TRIGGER {name} AFTER {op} ON {table} FOR EACH ROW BEGIN \
+                 DECLARE ch LONGTEXT DEFAULT ''; DECLARE ov LONGTEXT DEFAULT ''; DECLARE nv LONGTEXT DEFAULT ''; \
+                 IF {guard} THEN {body}\
+                 IF {record} THEN INSERT INTO {events} (`op`, `row_id`, `sfid`, `changed`, `old_values`, `new_values`, `db_user`, `created_at`) \
+                 VALUES ('{op}', {row}.`id`, {row}.`sfid`, CONCAT('[', ch, ']'), CONCAT('{{', ov, '}}'), CONCAT('{{', nv, '}}'), USER(), UTC_TIMESTAMP(3)); END IF; \
+                 END IF; END"
+            ));
+        }
+        out
+    }
+
+    fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
+        let table = self.qs(&m.table(D));
+        let events = self.qs(&m.events_table(D));
+        let mut cols = vec![
+            "`id` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY".to_string(),
+            "`sfid` VARCHAR(18) CHARACTER SET ascii COLLATE ascii_bin NULL".to_string(),
+        ];
+        for f in m.data_fields() {
+            cols.push(format!("{} {} NULL", q(&f.column(D)), column_type(m, f)));
+        }
+        cols.push("`systemmodstamp` DATETIME(3) NULL".into());
+        cols.push("`_dn_state` VARCHAR(16) NOT NULL DEFAULT 'LOCAL'".into());
+        cols.push("`_dn_error` TEXT NULL".into());
+        cols.push("UNIQUE KEY `sfid` (`sfid`)".into());
+        let mut sql = vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} ({}) ENGINE=InnoDB ROW_FORMAT=DYNAMIC DEFAULT CHARSET=utf8mb4",
+                cols.join(", ")
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {events} (`id` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, `op` VARCHAR(6) NOT NULL, `row_id` BIGINT NOT NULL, `sfid` VARCHAR(18) CHARACTER SET ascii COLLATE ascii_bin NULL, `changed` LONGTEXT NOT NULL, `old_values` LONGTEXT NOT NULL, `new_values` LONGTEXT NOT NULL, `db_user` VARCHAR(400) NOT NULL, `created_at` DATETIME(3) NOT NULL, `state` VARCHAR(8) NOT NULL DEFAULT 'NEW', `error` TEXT NULL, `claim_token` VARCHAR(36) NULL, `claimed_at` DATETIME(3) NULL, `processed_at` DATETIME(3) NULL, KEY `state_id` (`state`, `id`), KEY `claim_token` (`claim_token`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            ),
+        ];
+        sql.extend(self.triggers(m));
+        PlanStep::new(
+            format!("create table {} with events table and triggers", m.table(D)),
+            sql,
+        )
+    }
+
+    fn render(&self, changes: Vec<Change>) -> Plan {
+        let mut steps = Vec::new();
+        for c in changes {
+            match c {
+                Change::CreateMapping(m) => steps.push(self.create_mapping_step(&m)),
+                Change::DropMapping(m) => steps.push(
+                    PlanStep::new(
+                        format!("drop table {} with its events and triggers", m.table(D)),
+                        vec![
+                            format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
+                            format!("DROP TABLE IF EXISTS {}", self.qs(&m.table(D))),
+                        ],
+                    )
+                    .destructive(format!(
+                        "all rows of {} and its unprocessed events are lost",
+                        m.table(D)
+                    )),
+                ),
+                Change::AddColumn { mapping, field } => steps.push(
+                    PlanStep::new(
+                        format!("add column {}.{}", mapping.table(D), field.column(D)),
+                        vec![format!(
+                            "ALTER TABLE {} ADD COLUMN {} {} NULL",
+                            self.qs(&mapping.table(D)),
+                            q(&field.column(D)),
+                            column_type(&mapping, &field)
+                        )],
+                    )
+                    .guarded(Guard::ColumnAbsent {
+                        table: mapping.table(D),
+                        column: field.column(D),
+                    }),
+                ),
+                Change::DropColumn { mapping, field } => steps.push(
+                    PlanStep::new(
+                        format!("drop column {}.{}", mapping.table(D), field.column(D)),
+                        vec![format!(
+                            "ALTER TABLE {} DROP COLUMN {}",
+                            self.qs(&mapping.table(D)),
+                            q(&field.column(D))
+                        )],
+                    )
+                    .destructive(format!("the values of {} are lost", field.name))
+                    .guarded(Guard::ColumnPresent {
+                        table: mapping.table(D),
+                        column: field.column(D),
+                    }),
+                ),
+                Change::AlterColumn {
+                    mapping,
+                    old,
+                    new,
+                    narrowing,
+                } => {
+                    let ty = column_type(&mapping, &new);
+                    let mut step = PlanStep::new(
+                        format!(
+                            "change column {}.{} from {} to {ty}",
+                            mapping.table(D),
+                            new.column(D),
+                            sql_type(D, &old)
+                        ),
+                        vec![format!(
+                            "ALTER TABLE {} MODIFY COLUMN {} {ty} NULL",
+                            self.qs(&mapping.table(D)),
+                            q(&new.column(D))
+                        )],
+                    );
+                    if let Some(why) = narrowing {
+                        step = step.destructive(why);
+                    }
+                    steps.push(step);
+                }
+                Change::RebuildTriggers { new, .. } => steps.push(PlanStep::new(
+                    format!("rebuild the triggers of {}", new.table(D)),
+                    self.triggers(&new),
+                )),
+            }
+        }
+        Plan {
+            dialect: D,
+            schema: self.schema.clone(),
+            steps,
+        }
+    }
+
+    async fn run_check(&self) -> CheckReport {
+        let s = &self.settings;
+        let port = s.port_or_default();
+        let all = [
+            CheckKind::HostReachable,
+            CheckKind::Authentication,
+            CheckKind::DatabaseExists,
+            CheckKind::ServerVersion,
+            CheckKind::CreateSchema,
+            CheckKind::CreateUser,
+            CheckKind::CreateTrigger,
+            CheckKind::BinlogTriggers,
+        ];
+        let mut report = CheckReport {
+            results: Vec::new(),
+            server_version: None,
+            writer_mode: None,
+        };
+        let mut results = vec![tcp_probe(&s.host, port).await];
+        if results[0].status != CheckStatus::Ok {
+            skip_rest(&mut results, &all, "the host is not reachable");
+            report.results = results;
+            return report;
+        }
+        let mut conn = match MySqlConnection::connect_with(&options(s)).await {
+            Ok(c) => c,
+            Err(e) => {
+                match errno(&e) {
+                    Some(1049) => {
+                        results.push(ok(
+                            CheckKind::Authentication,
+                            format!("user {} logged in", s.user),
+                        ));
+                        results.push(failed(
+                            CheckKind::DatabaseExists,
+                            format!("database {} does not exist", s.database),
+                            format!("CREATE DATABASE {};  -- or correct the database name (any existing database will do, e.g. mysql)", q(&s.database)),
+                        ));
+                        skip_rest(&mut results, &all, "the database does not exist");
+                    }
+                    Some(1044) => {
+                        results.push(ok(
+                            CheckKind::Authentication,
+                            format!("user {} logged in", s.user),
+                        ));
+                        results.push(failed(
+                            CheckKind::DatabaseExists,
+                            format!("user {} may not use database {}: {}", s.user, s.database, db_message(&e)),
+                            format!("GRANT SELECT ON {}.* TO {}@'%';  -- or name a database the user may use", q(&s.database), lit(&s.user)),
+                        ));
+                        skip_rest(&mut results, &all, "the database is not accessible");
+                    }
+                    Some(1045) | Some(1698) => {
+                        results.push(failed(
+                            CheckKind::Authentication,
+                            format!("the server rejected user {}: {}", s.user, db_message(&e)),
+                            "check the user name and password, and that the account may connect from this host (user@host)",
+                        ));
+                        skip_rest(&mut results, &all, "authentication failed");
+                    }
+                    _ if tls_failure(&e).is_some() => {
+                        results.extend(tls_failure(&e));
+                        skip_rest(&mut results, &all, "no TLS connection");
+                    }
+                    _ => {
+                        results.push(failed(
+                            CheckKind::Authentication,
+                            format!("could not log in as {}: {e}", s.user),
+                            "check the user name, password and TLS mode",
+                        ));
+                        skip_rest(&mut results, &all, "could not connect");
+                    }
+                }
+                report.results = results;
+                return report;
+            }
+        };
+        results.push(ok(
+            CheckKind::Authentication,
+            format!("user {} logged in", s.user),
+        ));
+        results.push(ok(
+            CheckKind::DatabaseExists,
+            format!("database {} exists", s.database),
+        ));
+        let account = match sqlx::query("SELECT CURRENT_USER()")
+            .fetch_one(&mut conn)
+            .await
+        {
+            Ok(r) => account_literal(&r.get::<String, _>(0)),
+            Err(_) => format!("{}@'%'", lit(&s.user)),
+        };
+        match sqlx::query("SELECT VERSION()").fetch_one(&mut conn).await {
+            Ok(r) => {
+                let v: String = r.get(0);
+                results.push(version_result(&v));
+                report.server_version = Some(v);
+            }
+            Err(e) => results.push(failed(
+                CheckKind::ServerVersion,
+                format!("could not read the server version: {e}"),
+                "check that the user may run SELECT VERSION()",
+            )),
+        }
+        results.extend(self.probe_privileges(&mut conn, &account).await);
+        if results
+            .iter()
+            .any(|r| r.check == CheckKind::CreateUser && r.status == CheckStatus::Ok)
+        {
+            report.writer_mode = Some(SyncWriterMode::SyncUser);
+        }
+        let _ = conn.close().await;
+        report.results = results;
+        report
+    }
+
+    /// Creates and drops a probe database, table, trigger and user.
+    async fn probe_privileges(
+        &self,
+        conn: &mut MySqlConnection,
+        account: &str,
+    ) -> Vec<CheckResult> {
+        let mut out = Vec::new();
+        let token = claim_token().replace('-', "");
+        let db = q(&format!("_datenator_probe_{}", &token[..12]));
+        let user = lit(&format!("_dn_probe_{}", &token[..12]));
+        let fix = admin_grant_fix(account);
+        let binlog = sqlx::query("SELECT @@log_bin, @@log_bin_trust_function_creators")
+            .fetch_one(&mut *conn)
+            .await
+            .map(|r| (r.get::<i64, _>(0) != 0, r.get::<i64, _>(1) != 0))
+            .unwrap_or((false, false));
+        match conn
+            .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE DATABASE {db}"
+            ))))
+            .await
+        {
+            Ok(_) => out.push(ok(CheckKind::CreateSchema, "the user may create databases")),
+            Err(e) => out.push(failed(
+                CheckKind::CreateSchema,
+                format!(
+                    "the user may not create the org's database: {}",
+                    db_message(&e)
+                ),
+                fix.clone(),
+            )),
+        }
+        let schema_ok = out[0].status == CheckStatus::Ok;
+        if schema_ok {
+            let r = async {
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {db}.`t` (`id` INT)")))).await?;
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "CREATE TRIGGER {db}.`tr` AFTER INSERT ON {db}.`t` FOR EACH ROW SET @datenator_probe = 1"
+                ))))
+                .await
+            }
+            .await;
+            match r {
+                Ok(_) => {
+                    out.push(ok(CheckKind::CreateTrigger, "the user may create triggers"));
+                    out.push(ok(
+                        CheckKind::BinlogTriggers,
+                        if !binlog.0 {
+                            "binary logging is off".to_string()
+                        } else if binlog.1 {
+                            "binary logging is on and log_bin_trust_function_creators = 1"
+                                .to_string()
+                        } else {
+                            "binary logging is on; the user may create triggers anyway (SUPER)"
+                                .to_string()
+                        },
+                    ));
+                }
+                Err(e) if errno(&e) == Some(1419) => {
+                    out.push(failed(
+                        CheckKind::CreateTrigger,
+                        "creating triggers is refused while binary logging is on (see the binlog check)",
+                        "SET GLOBAL log_bin_trust_function_creators = 1;",
+                    ));
+                    out.push(failed(
+                        CheckKind::BinlogTriggers,
+                        format!("binary logging is on and log_bin_trust_function_creators = 0, so only SUPER may create triggers: {}", db_message(&e)),
+                        "SET GLOBAL log_bin_trust_function_creators = 1;  -- and log_bin_trust_function_creators = 1 in the server's configuration so it survives a restart",
+                    ));
+                }
+                Err(e) => {
+                    out.push(failed(
+                        CheckKind::CreateTrigger,
+                        format!("the user may not create triggers: {}", db_message(&e)),
+                        fix.clone(),
+                    ));
+                    out.push(ok(
+                        CheckKind::BinlogTriggers,
+                        format!("binary logging is {}", if binlog.0 { "on" } else { "off" }),
+                    ));
+                }
+            }
+        } else {
+            let mut skipped = Vec::new();
+            skip_rest(
+                &mut skipped,
+                &[CheckKind::CreateTrigger],
+                "the user may not create databases",
+            );
+            out.extend(skipped);
+            if binlog.0 && !binlog.1 {
+                out.push(failed(
+                    CheckKind::BinlogTriggers,
+                    "binary logging is on and log_bin_trust_function_creators = 0: creating triggers needs SUPER",
+                    "SET GLOBAL log_bin_trust_function_creators = 1;",
+                ));
+            } else {
+                out.push(ok(
+                    CheckKind::BinlogTriggers,
+                    format!("binary logging is {}", if binlog.0 { "on" } else { "off" }),
+                ));
+            }
+        }
+        let r = async {
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE USER {user}@'%' IDENTIFIED BY {}",
+                lit(random_password().expose())
+            ))))
+            .await?;
+            let grant_on = if schema_ok {
+                format!("{db}.*")
+            } else {
+                "`mysql`.`user`".to_string()
+            };
+            let g = conn
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "GRANT SELECT ON {grant_on} TO {user}@'%'"
+                ))))
+                .await;
+            let _ = conn
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP USER {user}@'%'"
+                ))))
+                .await;
+            g
+        }
+        .await;
+        match r {
+            Ok(_) => out.push(ok(
+                CheckKind::CreateUser,
+                "the user may create the sync user and grant it rights",
+            )),
+            Err(e) => out.push(failed(
+                CheckKind::CreateUser,
+                format!(
+                    "the user may not create and grant the sync user: {}",
+                    db_message(&e)
+                ),
+                fix,
+            )),
+        }
+        if schema_ok {
+            let _ = conn
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {db}"
+                ))))
+                .await;
+        }
+        out
+    }
+
+    async fn provision_impl(&self) -> Result<Provisioned, TargetError> {
+        let account = self.admin_account().await;
+        let user = self.sync_user();
+        let password = random_password();
+        let u = format!("{}@'%'", lit(&user));
+        let sql = vec![
+            format!(
+                "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4",
+                q(&self.schema)
+            ),
+            format!(
+                "CREATE USER IF NOT EXISTS {u} IDENTIFIED BY {}",
+                lit(password.expose())
+            ),
+            format!("ALTER USER {u} IDENTIFIED BY {}", lit(password.expose())),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES ON {}.* TO {u}",
+                q(&self.schema)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (`object` VARCHAR(191) NOT NULL PRIMARY KEY, `systemmodstamp` DATETIME(3) NOT NULL, `last_id` VARCHAR(18) NOT NULL, `updated_at` DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                self.qs(CURSOR_TABLE)
+            ),
+        ];
+        let mut conn = self
+            .admin
+            .acquire()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        for s in sql {
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(s)))
+                .await
+                .map_err(|e| permission_or(e, &account, "provisioning the org database"))?;
+        }
+        let creds = SyncCredentials { user, password };
+        *self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(creds.clone());
+        let old = self
+            .sync_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(p) = old {
+            p.close().await;
+        }
+        Ok(Provisioned {
+            writer_mode: SyncWriterMode::SyncUser,
+            sync_credentials: Some(creds),
+        })
+    }
+
+    async fn deprovision_impl(&self) -> Result<(), TargetError> {
+        let account = self.admin_account().await;
+        let old = self
+            .sync_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(p) = old {
+            p.close().await;
+        }
+        let mut conn = self
+            .admin
+            .acquire()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        for s in [
+            format!("DROP DATABASE IF EXISTS {}", q(&self.schema)),
+            format!("DROP USER IF EXISTS {}@'%'", lit(&self.sync_user())),
+        ] {
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(s)))
+                .await
+                .map_err(|e| {
+                    permission_or(e, &account, "dropping the org database and sync user")
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn column_exists(
+        &self,
+        conn: &mut MySqlConnection,
+        table: &str,
+        column: &str,
+    ) -> Result<bool, TargetError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+        )
+        .bind(&self.schema)
+        .bind(table)
+        .bind(column)
+        .fetch_optional(conn)
+        .await
+        .map_err(TargetError::db("reading the table's columns"))?
+        .is_some())
+    }
+
+    async fn apply_impl(&self, plan: &Plan) -> Result<(), TargetError> {
+        check_plan(plan, &self.schema)?;
+        let account = self.admin_account().await;
+        let mut conn = self
+            .admin
+            .acquire()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        // InnoDB's strict mode rejects a table whose short VARCHARs could, all filled to the
+        // brim, exceed the ~8 KB in-page row limit; Salesforce rows never come close, so
+        // wide objects are allowed (a row that really is too large fails on write).
+        conn.execute("SET SESSION innodb_strict_mode = OFF")
+            .await
+            .map_err(TargetError::db(
+                "relaxing innodb_strict_mode for the DDL session",
+            ))?;
+        for (i, step) in plan.steps.iter().enumerate() {
+            let run = match &step.guard {
+                None => true,
+                Some(Guard::ColumnAbsent { table, column }) => {
+                    !self.column_exists(&mut conn, table, column).await?
+                }
+                Some(Guard::ColumnPresent { table, column }) => {
+                    self.column_exists(&mut conn, table, column).await?
+                }
+            };
+            if !run {
+                continue;
+            }
+            for s in step.sql() {
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(s.clone())))
+                    .await
+                    .map_err(|e| {
+                        permission_or(
+                            e,
+                            &account,
+                            &format!(
+                                "{} (steps 1–{i} are applied; every step is safe to re-run: apply the plan again after fixing the cause)",
+                                step.description
+                            ),
+                        )
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn upsert_impl(
+        &self,
+        m: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+        lenient: bool,
+    ) -> Result<UpsertReport, TargetError> {
+        let mut report = UpsertReport::default();
+        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
+        let fields: Vec<_> = m.data_fields().collect();
+        let ncols = fields.len() + 2;
+        let table = self.qs(&m.table(D));
+        let mut cols = vec!["`sfid`".to_string(), "`systemmodstamp`".to_string()];
+        cols.extend(fields.iter().map(|f| q(&f.column(D))));
+        let newer = "(`systemmodstamp` IS NULL OR VALUES(`systemmodstamp`) IS NULL OR `systemmodstamp` < VALUES(`systemmodstamp`))";
+        let mut sets: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let c = q(&f.column(D));
+                format!("{c} = IF({newer}, VALUES({c}), {c})")
+            })
+            .collect();
+        sets.push(format!("`_dn_state` = IF({newer}, 'SYNCED', `_dn_state`)"));
+        sets.push(format!("`_dn_error` = IF({newer}, NULL, `_dn_error`)"));
+        // Last: the conditions above read the old value.
+        sets.push(format!(
+            "`systemmodstamp` = IF({newer}, VALUES(`systemmodstamp`), `systemmodstamp`)"
+        ));
+        let row_ph = format!("({}, 'SYNCED', NULL)", placeholders(ncols));
+        let pool = self.engine_pool()?;
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        write_chunks::<sqlx::MySql, _>(
+            &mut tx,
+            &converted,
+            30_000 / ncols,
+            lenient,
+            &format!("upserting rows into {}", m.table(D)),
+            &mut report,
+            |conn, chunk| {
+                let sql = format!(
+                    "INSERT INTO {table} ({}, `_dn_state`, `_dn_error`) VALUES {} ON DUPLICATE KEY UPDATE {}",
+                    cols.join(", "),
+                    vec![row_ph.as_str(); chunk.len()].join(", "),
+                    sets.join(", ")
+                );
+                Box::pin(async move {
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (r, vals) in chunk {
+                        query = query
+                            .bind(r.sfid.clone())
+                            .bind(r.systemmodstamp.map(|t| t.naive_utc()));
+                        for v in vals {
+                            query = bind_my(query, v);
+                        }
+                    }
+                    Ok(query.execute(conn).await?.rows_affected())
+                })
+            },
+        )
+        .await?;
+        if let Some(c) = cursor {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {} (`object`, `systemmodstamp`, `last_id`, `updated_at`) VALUES (?, ?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE `systemmodstamp` = VALUES(`systemmodstamp`), `last_id` = VALUES(`last_id`), `updated_at` = VALUES(`updated_at`)",
+                self.qs(CURSOR_TABLE)
+            )))
+            .bind(&m.object)
+            .bind(c.systemmodstamp.naive_utc())
+            .bind(&c.last_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("storing the pull cursor"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the upsert"))?;
+        Ok(report)
+    }
+
+    /// Uses the single-UPDATE claim even where SKIP LOCKED exists (tests of the fallback).
+    #[doc(hidden)]
+    pub fn force_claim_update(&self) {
+        *self.skip_locked.lock().unwrap_or_else(|e| e.into_inner()) = Some(false);
+    }
+
+    async fn supports_skip_locked(&self, pool: &MySqlPool) -> Result<bool, TargetError> {
+        let known = *self.skip_locked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = known {
+            return Ok(k);
+        }
+        let v: String = sqlx::query("SELECT VERSION()")
+            .fetch_one(pool)
+            .await
+            .map_err(TargetError::db("reading the server version"))?
+            .get(0);
+        let yes = skip_locked_supported(&v);
+        *self.skip_locked.lock().unwrap_or_else(|e| e.into_inner()) = Some(yes);
+        Ok(yes)
+    }
+
+    /// Locks up to `max` NEW events, skipping those another claimer holds, and stamps them
+    /// with `token`: claimers never wait for each other.
+    async fn claim_skip_locked(
+        &self,
+        pool: &MySqlPool,
+        ev: &str,
+        token: &str,
+        max: usize,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<i64> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT `id` FROM {ev} WHERE `state` = 'NEW' ORDER BY `id` LIMIT ? FOR UPDATE SKIP LOCKED"
+        )))
+        .bind(max as u64)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        if !ids.is_empty() {
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {ev} SET `state` = 'CLAIMED', `claim_token` = ?, `claimed_at` = UTC_TIMESTAMP(3) WHERE `id` IN ({})",
+                placeholders(ids.len())
+            )))
+            .bind(token);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// One atomic UPDATE claims the batch; works on every supported version. Claimers of
+    /// one events table take turns through a named lock (`GET_LOCK`), so their UPDATEs never
+    /// deadlock each other; a concurrent claimer then sees the rows as CLAIMED and never
+    /// takes the same event.
+    async fn claim_update(
+        &self,
+        pool: &MySqlPool,
+        ev: &str,
+        token: &str,
+        max: usize,
+    ) -> Result<(), sqlx::Error> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(ev.as_bytes());
+        let lock: String = format!(
+            "datenator_claim_{}",
+            digest[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SELECT GET_LOCK(?, 60)")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await?;
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {ev} SET `state` = 'CLAIMED', `claim_token` = ?, `claimed_at` = UTC_TIMESTAMP(3) WHERE `state` = 'NEW' ORDER BY `id` LIMIT ?"
+        )))
+        .bind(token)
+        .bind(max as u64)
+        .execute(&mut *conn)
+        .await;
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await;
+        r?;
+        released?;
+        Ok(())
+    }
+
+    async fn claim_impl(&self, m: &ObjectMapping, max: usize) -> Result<Vec<Event>, TargetError> {
+        let ev = self.qs(&m.events_table(D));
+        let token = claim_token();
+        let pool = self.engine_pool()?;
+        let skip_locked = self.supports_skip_locked(&pool).await?;
+        let mut attempt: u64 = 0;
+        loop {
+            let r = if skip_locked {
+                self.claim_skip_locked(&pool, &ev, &token, max).await
+            } else {
+                self.claim_update(&pool, &ev, &token, max).await
+            };
+            match r {
+                Ok(()) => break,
+                // InnoDB may still pick a claimer as a deadlock victim (an application's
+                // transaction can be the other party): back off a little and retry.
+                Err(e) if errno(&e) == Some(1213) && attempt < 10 => {
+                    attempt += 1;
+                    let jitter = rand::random::<u64>() % 10;
+                    tokio::time::sleep(std::time::Duration::from_millis(attempt * 5 + jitter))
+                        .await;
+                }
+                Err(e) => {
+                    return Err(TargetError::db(format!(
+                        "claiming events of {}",
+                        m.table(D)
+                    ))(e));
+                }
+            }
+        }
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT `id`, `op`, `row_id`, `sfid`, `changed`, `old_values`, `new_values`, `db_user`, `created_at` FROM {ev} WHERE `claim_token` = ? ORDER BY `id`"
+        )))
+        .bind(&token)
+        .fetch_all(&pool)
+        .await
+        .map_err(TargetError::db(format!("reading claimed events of {}", m.table(D))))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(
+                RawEvent {
+                    id: r.get(0),
+                    op: r.get(1),
+                    row_id: r.get(2),
+                    sfid: r.get(3),
+                    changed: r.get(4),
+                    old_values: r.get(5),
+                    new_values: r.get(6),
+                    db_user: r.get(7),
+                    created_at: r.get::<chrono::NaiveDateTime, _>(8).and_utc(),
+                }
+                .decode(D, m),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Bytes of VARCHAR a table may declare: MySQL limits a row's definition to 65,535 bytes
+/// (TEXT columns count a few bytes), utf8mb4 counts 4 bytes a character; the rest is
+/// headroom for the built-in columns.
+const VARCHAR_BUDGET: u64 = 60_000;
+
+/// The column type of `f` in `m`'s table: the type map's, except that when the mapping's
+/// VARCHARs would not fit the row limit, the longest ones (over 63 characters) become
+/// `mediumtext`, longest first, until they do.
+fn column_type(m: &ObjectMapping, f: &super::FieldSpec) -> String {
+    let varchar_len = |f: &super::FieldSpec| -> Option<u64> {
+        let t = sql_type(D, f);
+        t.strip_prefix("varchar(")
+            .and_then(|r| r.split(')').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let mut sized: Vec<(u64, String)> = m
+        .data_fields()
+        .filter_map(|g| varchar_len(g).map(|l| (l, g.column(D))))
+        .collect();
+    let mut total: u64 = sized.iter().map(|(l, _)| l * 4 + 2).sum();
+    if total <= VARCHAR_BUDGET {
+        return sql_type(D, f);
+    }
+    sized.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let me = f.column(D);
+    for (len, col) in sized {
+        if total <= VARCHAR_BUDGET || len <= 63 {
+            break;
+        }
+        total -= len * 4 + 2;
+        if col == me {
+            return "mediumtext".into();
+        }
+    }
+    sql_type(D, f)
+}
+
+/// `'user'@'host'` from `CURRENT_USER()`'s `user@host`.
+fn account_literal(current: &str) -> String {
+    match current.rsplit_once('@') {
+        Some((u, h)) => format!("{}@{}", lit(u), lit(h)),
+        None => format!("{}@'%'", lit(current)),
+    }
+}
+
+/// `FOR UPDATE SKIP LOCKED`: MariaDB 10.6+, MySQL 8.0.1+.
+fn skip_locked_supported(v: &str) -> bool {
+    let ver = parse_version(
+        v.split("-MariaDB")
+            .next()
+            .unwrap_or(v)
+            .trim_start_matches("5.5.5-"),
+    );
+    if v.contains("MariaDB") {
+        ver >= (10, 6, 0)
+    } else {
+        ver >= (8, 0, 1)
+    }
+}
+
+fn version_result(v: &str) -> CheckResult {
+    let (maj, min, patch) = parse_version(
+        v.split("-MariaDB")
+            .next()
+            .unwrap_or(v)
+            .trim_start_matches("5.5.5-"),
+    );
+    let mariadb = v.contains("MariaDB");
+    let supported = if mariadb {
+        (maj, min, patch) >= (10, 2, 3)
+    } else {
+        (maj, min, patch) >= (5, 7, 8)
+    };
+    if supported {
+        ok(CheckKind::ServerVersion, format!("{v} is supported"))
+    } else {
+        failed(
+            CheckKind::ServerVersion,
+            format!(
+                "{v} is too old: the change triggers need JSON_OBJECT, available from MariaDB 10.2.3 and MySQL 5.7.8"
+            ),
+            "upgrade the server to MariaDB 10.2.3+ or MySQL 5.7.8+",
+        )
+    }
+}
+
+impl Target for MysqlTarget {
+    fn dialect(&self) -> Dialect {
+        D
+    }
+
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn check(&self) -> CheckReport {
+        self.run_check().await
+    }
+
+    async fn provision(&self) -> Result<Provisioned, TargetError> {
+        self.provision_impl().await
+    }
+
+    async fn deprovision(&self) -> Result<(), TargetError> {
+        self.deprovision_impl().await
+    }
+
+    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
+        Ok(self.render(diff(D, old, new)?))
+    }
+
+    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
+        self.apply_impl(plan).await
+    }
+
+    async fn upsert_rows(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<u64, TargetError> {
+        Ok(self
+            .upsert_impl(mapping, rows, cursor, false)
+            .await?
+            .written)
+    }
+
+    async fn upsert_rows_lenient(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<UpsertReport, TargetError> {
+        self.upsert_impl(mapping, rows, cursor, true).await
+    }
+
+    async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT `systemmodstamp`, `last_id` FROM {} WHERE `object` = ?",
+            self.qs(CURSOR_TABLE)
+        )))
+        .bind(object)
+        .fetch_optional(&self.engine_pool()?)
+        .await
+        .map_err(TargetError::db("reading the pull cursor"))?;
+        Ok(row.map(|r| Cursor {
+            systemmodstamp: r.get::<chrono::NaiveDateTime, _>(0).and_utc(),
+            last_id: r.get(1),
+        }))
+    }
+
+    async fn delete_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<u64, TargetError> {
+        let pool = self.engine_pool()?;
+        let mut n = 0;
+        for chunk in sfids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {} WHERE `sfid` IN ({})",
+                self.qs(&mapping.table(D)),
+                placeholders(chunk.len())
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            n += query
+                .execute(&pool)
+                .await
+                .map_err(TargetError::db(format!(
+                    "deleting rows of {}",
+                    mapping.table(D)
+                )))?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+
+    async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
+        Ok(self.upsert_impl(mapping, rows, None, false).await?.written)
+    }
+
+    async fn claim_events(
+        &self,
+        mapping: &ObjectMapping,
+        max: usize,
+    ) -> Result<Vec<Event>, TargetError> {
+        self.claim_impl(mapping, max).await
+    }
+
+    async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET `state` = 'NEW', `claim_token` = NULL, `claimed_at` = NULL WHERE `state` = 'CLAIMED'",
+            self.qs(&mapping.events_table(D))
+        )))
+        .execute(&self.engine_pool()?)
+        .await
+        .map_err(TargetError::db("requeueing claimed events"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn mark_events_done(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+    ) -> Result<(), TargetError> {
+        let pool = self.engine_pool()?;
+        for chunk in ids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {} SET `state` = 'DONE', `error` = NULL, `processed_at` = UTC_TIMESTAMP(3) WHERE `id` IN ({})",
+                self.qs(&mapping.events_table(D)),
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query
+                .execute(&pool)
+                .await
+                .map_err(TargetError::db("marking events done"))?;
+        }
+        Ok(())
+    }
+
+    async fn mark_event_failed(
+        &self,
+        mapping: &ObjectMapping,
+        id: i64,
+        error: &str,
+    ) -> Result<(), TargetError> {
+        let pool = self.engine_pool()?;
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        let ev = self.qs(&mapping.events_table(D));
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {ev} SET `state` = 'FAILED', `error` = ?, `processed_at` = UTC_TIMESTAMP(3) WHERE `id` = ?"
+        )))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("marking an event failed"))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET `_dn_state` = 'FAILED', `_dn_error` = ? WHERE `id` = (SELECT `row_id` FROM {ev} WHERE `id` = ?)",
+            self.qs(&mapping.table(D))
+        )))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("storing the error on the row"))?;
+        tx.commit().await.map_err(TargetError::db("committing"))?;
+        Ok(())
+    }
+
+    async fn fetch_rows(
+        &self,
+        mapping: &ObjectMapping,
+        row_ids: &[i64],
+    ) -> Result<Vec<StoredRow>, TargetError> {
+        let mut pairs: Vec<String> = ["id", "sfid", "systemmodstamp", "_dn_state", "_dn_error"]
+            .iter()
+            .map(|c| format!("{}, {}", lit(c), q(c)))
+            .collect();
+        pairs.extend(mapping.data_fields().map(|f| {
+            let c = f.column(D);
+            format!("{}, {}", lit(&c), q(&c))
+        }));
+        let pool = self.engine_pool()?;
+        let mut out = Vec::new();
+        for chunk in row_ids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {} WHERE `id` IN ({}) ORDER BY `id`",
+                pairs.join(", "),
+                self.qs(&mapping.table(D)),
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for r in query
+                .fetch_all(&pool)
+                .await
+                .map_err(TargetError::db(format!(
+                    "reading rows of {}",
+                    mapping.table(D)
+                )))?
+            {
+                out.push(decode_row(D, mapping, &r.get::<String, _>(0))?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {}, COUNT(*) FROM {} WHERE {} <> 'DONE' GROUP BY {}",
+            q("state"),
+            self.qs(&mapping.events_table(D)),
+            q("state"),
+            q("state")
+        )))
+        .fetch_all(&self.engine_pool()?)
+        .await
+        .map_err(TargetError::db("counting events"))?;
+        Ok(EventCounts::from_pairs(
+            rows.iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+        ))
+    }
+
+    async fn purge_events(
+        &self,
+        mapping: &ObjectMapping,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE `state` = 'DONE' AND `processed_at` < ?",
+            self.qs(&mapping.events_table(D))
+        )))
+        .bind(before.naive_utc())
+        .execute(&self.engine_pool()?)
+        .await
+        .map_err(TargetError::db("purging processed events"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn write_back_sfid(
+        &self,
+        mapping: &ObjectMapping,
+        row_id: i64,
+        sfid: &str,
+    ) -> Result<(), TargetError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET `sfid` = ?, `_dn_state` = 'SYNCED', `_dn_error` = NULL WHERE `id` = ?",
+            self.qs(&mapping.table(D))
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&self.engine_pool()?)
+        .await
+        .map_err(TargetError::db("writing back the sfid"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_floor_needs_json_functions() {
+        assert_eq!(
+            version_result("10.11.19-MariaDB-0+deb12u1").status,
+            CheckStatus::Ok
+        );
+        assert_eq!(version_result("10.2.3-MariaDB").status, CheckStatus::Ok);
+        let old = version_result("10.1.48-MariaDB");
+        assert_eq!(old.status, CheckStatus::Failed);
+        assert!(old.message.contains("JSON_OBJECT") && old.message.contains("10.2.3"));
+        assert_eq!(
+            version_result("5.5.5-10.1.2-MariaDB").status,
+            CheckStatus::Failed
+        );
+        assert_eq!(version_result("5.7.8").status, CheckStatus::Ok);
+        assert_eq!(version_result("5.7.7-log").status, CheckStatus::Failed);
+        assert_eq!(version_result("8.0.36").status, CheckStatus::Ok);
+    }
+
+    #[test]
+    fn skip_locked_versions() {
+        assert!(skip_locked_supported("10.11.19-MariaDB-0+deb12u1"));
+        assert!(!skip_locked_supported("10.5.2-MariaDB"));
+        assert!(skip_locked_supported("8.0.36"));
+        assert!(!skip_locked_supported("5.7.44"));
+    }
+
+    #[test]
+    fn account_literals() {
+        assert_eq!(account_literal("root@localhost"), "'root'@'localhost'");
+        assert_eq!(
+            account_literal("a@b@%"),
+            "CONVERT(X'614062' USING utf8mb4)@'%'"
+        );
+    }
+}

@@ -1,0 +1,1259 @@
+//! PostgreSQL target (9.6+).
+//!
+//! One trigger function per org schema (`_dn_record_event`, `SECURITY DEFINER`) serves every
+//! data table: it compares `to_jsonb(OLD)` with `to_jsonb(NEW)`, skips writes whose
+//! `session_user` is the sync user or whose session set `datenator.origin = 'sync'`, inserts
+//! into the events table named by its first argument and NOTIFYs [`NOTIFY_CHANNEL`].
+
+use std::sync::Mutex;
+
+use datenator_shared::datasource::{
+    CheckKind, CheckReport, DatasourceSettings, SyncWriterMode, TlsMode,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, PgConnection, Row as _};
+
+use super::check::{failed, ok, skip_rest, tcp_probe, tls_failure, warning};
+use super::plan::{Change, Plan, PlanStep, check_plan, diff};
+use super::types::{SqlValue, sql_type};
+use super::{
+    CURSOR_TABLE, Cursor, Dialect, Event, NOTIFY_CHANNEL, ObjectMapping, Provisioned, RawEvent,
+    Row, SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
+    row_values,
+};
+use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
+
+const D: Dialect = Dialect::Postgres;
+const TRIGGER_FN: &str = "_dn_record_event";
+
+fn q(name: &str) -> String {
+    ident::quote(D, name)
+}
+
+fn lit(s: &str) -> String {
+    ident::literal(D, s)
+}
+
+/// Notifications of changes in one org's tables (PostgreSQL LISTEN/NOTIFY).
+pub struct ChangeListener {
+    inner: sqlx::postgres::PgListener,
+    prefix: String,
+}
+
+impl std::fmt::Debug for ChangeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeListener")
+            .field("schema", &self.prefix.trim_end_matches('.'))
+            .finish()
+    }
+}
+
+impl ChangeListener {
+    /// Waits for the next change recorded in this org's schema and returns the name of the
+    /// events table that got it. Reconnects by itself after a dropped connection (changes
+    /// made meanwhile are found by the next claim anyway).
+    pub async fn recv(&mut self) -> Result<String, TargetError> {
+        loop {
+            let n = self
+                .inner
+                .recv()
+                .await
+                .map_err(TargetError::db("waiting for change notifications"))?;
+            if let Some(table) = n.payload().strip_prefix(&self.prefix) {
+                return Ok(table.to_owned());
+            }
+        }
+    }
+}
+
+/// A PostgreSQL org target.
+#[derive(Debug)]
+pub struct PgTarget {
+    settings: DatasourceSettings,
+    schema: String,
+    admin: PgPool,
+    sync_credentials: Mutex<Option<SyncCredentials>>,
+    sync_pool: Mutex<Option<PgPool>>,
+}
+
+fn ssl_mode(t: TlsMode) -> PgSslMode {
+    match t {
+        TlsMode::Disable => PgSslMode::Disable,
+        TlsMode::Prefer => PgSslMode::Prefer,
+        TlsMode::Require => PgSslMode::Require,
+        TlsMode::VerifyCa => PgSslMode::VerifyCa,
+        TlsMode::VerifyFull => PgSslMode::VerifyFull,
+    }
+}
+
+impl PgTarget {
+    /// `sync`: the stored sync user; `None` means session marking (no sync role).
+    pub fn new(
+        settings: DatasourceSettings,
+        schema: String,
+        sync: Option<SyncCredentials>,
+    ) -> Result<Self, TargetError> {
+        let opts = admin_options(&settings);
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(super::check::CONNECT_TIMEOUT * 2)
+            .connect_lazy_with(opts);
+        Ok(Self {
+            settings,
+            schema: ident::fit_name(D, &schema),
+            admin,
+            sync_credentials: Mutex::new(sync),
+            sync_pool: Mutex::new(None),
+        })
+    }
+
+    fn qs(&self, name: &str) -> String {
+        ident::qualified(D, &self.schema, name)
+    }
+
+    /// The sync role's name for this schema.
+    pub fn sync_user(&self) -> String {
+        ident::postgres_sync_user(&self.schema)
+    }
+
+    /// The pool the engine writes with: the sync user's, or the admin's with the session
+    /// marked (`datenator.origin = sync`) when there is no sync user.
+    fn engine_pool(&self) -> PgPool {
+        let mut guard = self.sync_pool.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = guard.as_ref() {
+            return p.clone();
+        }
+        let creds = self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut opts = admin_options(&self.settings);
+        if let Some(c) = creds {
+            opts = opts.username(&c.user).password(c.password.expose());
+        }
+        let opts = opts.options([("datenator.origin", "sync")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(super::check::CONNECT_TIMEOUT * 2)
+            .connect_lazy_with(opts);
+        *guard = Some(pool.clone());
+        pool
+    }
+
+    /// Listens for the triggers' NOTIFY on this org's schema, as the engine's user.
+    pub async fn listen(&self) -> Result<ChangeListener, TargetError> {
+        let mut inner = sqlx::postgres::PgListener::connect_with(&self.engine_pool())
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        inner
+            .listen(NOTIFY_CHANNEL)
+            .await
+            .map_err(TargetError::db("LISTEN for changes"))?;
+        Ok(ChangeListener {
+            inner,
+            prefix: format!("{}.", self.schema),
+        })
+    }
+
+    async fn can_create_role(&self) -> Result<bool, TargetError> {
+        let row = sqlx::query(
+            "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&self.admin)
+        .await
+        .map_err(TargetError::db("reading the admin role's attributes"))?;
+        Ok(row.get::<bool, _>(0))
+    }
+
+    fn trigger_function_sql(&self) -> String {
+        let ev_skip = "('id','sfid','systemmodstamp','_dn_state','_dn_error')";
+        format!(
+            r#"CREATE OR REPLACE FUNCTION {f}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $dn$
+DECLARE
+  o jsonb; n jsonb; ch jsonb; ov jsonb; nv jsonb;
+BEGIN
+  IF session_user::text = TG_ARGV[1]
+     OR coalesce(current_setting('datenator.origin', true), '') = 'sync' THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN o := to_jsonb(OLD); END IF;
+  IF TG_OP <> 'DELETE' THEN n := to_jsonb(NEW); END IF;
+  IF TG_OP = 'DELETE' THEN
+    ch := '[]'::jsonb;
+    SELECT coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb) INTO ov
+      FROM jsonb_each(o) WHERE key NOT IN {ev_skip};
+    nv := '{{}}'::jsonb;
+  ELSE
+    SELECT coalesce(jsonb_agg(key ORDER BY key), '[]'::jsonb),
+           coalesce(jsonb_object_agg(key, coalesce(o -> key, 'null'::jsonb)), '{{}}'::jsonb),
+           coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb)
+      INTO ch, ov, nv
+      FROM jsonb_each(n)
+     WHERE key NOT IN {ev_skip}
+       AND coalesce(o -> key, 'null'::jsonb) IS DISTINCT FROM value;
+    IF ch = '[]'::jsonb THEN RETURN NULL; END IF;
+    IF TG_OP = 'INSERT' THEN ov := '{{}}'::jsonb; END IF;
+  END IF;
+  EXECUTE format('INSERT INTO %I.%I (op, row_id, sfid, changed, old_values, new_values, db_user) VALUES ($1, $2, $3, $4, $5, $6, $7)', TG_TABLE_SCHEMA, TG_ARGV[0])
+    USING TG_OP, (coalesce(n, o) ->> 'id')::bigint, coalesce(n, o) ->> 'sfid', ch, ov, nv, session_user::text;
+  PERFORM pg_notify({chan}, TG_TABLE_SCHEMA || '.' || TG_ARGV[0]);
+  RETURN NULL;
+END
+$dn$"#,
+            f = self.qs(TRIGGER_FN),
+            chan = lit(NOTIFY_CHANNEL),
+        )
+    }
+
+    fn render(&self, changes: Vec<Change>) -> Plan {
+        let mut steps = Vec::new();
+        for c in changes {
+            match c {
+                Change::CreateMapping(m) => steps.push(self.create_mapping_step(&m)),
+                Change::DropMapping(m) => steps.push(
+                    PlanStep::new(
+                        format!("drop table {} with its events and triggers", m.table(D)),
+                        vec![
+                            format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
+                            format!("DROP TABLE IF EXISTS {} CASCADE", self.qs(&m.table(D))),
+                        ],
+                    )
+                    .destructive(format!(
+                        "all rows of {} and its unprocessed events are lost",
+                        m.table(D)
+                    )),
+                ),
+                Change::AddColumn { mapping, field } => steps.push(PlanStep::new(
+                    format!("add column {}.{}", mapping.table(D), field.column(D)),
+                    vec![format!(
+                        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
+                        self.qs(&mapping.table(D)),
+                        q(&field.column(D)),
+                        sql_type(D, &field)
+                    )],
+                )),
+                Change::DropColumn { mapping, field } => steps.push(
+                    PlanStep::new(
+                        format!("drop column {}.{}", mapping.table(D), field.column(D)),
+                        vec![format!(
+                            "ALTER TABLE {} DROP COLUMN IF EXISTS {}",
+                            self.qs(&mapping.table(D)),
+                            q(&field.column(D))
+                        )],
+                    )
+                    .destructive(format!("the values of {} are lost", field.name)),
+                ),
+                Change::AlterColumn {
+                    mapping,
+                    old,
+                    new,
+                    narrowing,
+                } => {
+                    let ty = sql_type(D, &new);
+                    let col = q(&new.column(D));
+                    let using = if old.sf_type == new.sf_type
+                        || sql_type(D, &old).starts_with("varchar") && ty.starts_with("varchar")
+                    {
+                        String::new()
+                    } else if old.sf_type == super::SfType::Boolean {
+                        // boolean casts to integer only, not through text.
+                        format!(" USING {col}::int::{ty}")
+                    } else {
+                        format!(" USING {col}::text::{ty}")
+                    };
+                    let mut step = PlanStep::new(
+                        format!(
+                            "change column {}.{} from {} to {ty}",
+                            mapping.table(D),
+                            new.column(D),
+                            sql_type(D, &old)
+                        ),
+                        vec![format!(
+                            "ALTER TABLE {} ALTER COLUMN {col} TYPE {ty}{using}",
+                            self.qs(&mapping.table(D)),
+                        )],
+                    );
+                    if let Some(why) = narrowing {
+                        step = step.destructive(why);
+                    }
+                    steps.push(step);
+                }
+                // One generic trigger function: nothing lists columns.
+                Change::RebuildTriggers { .. } => {}
+            }
+        }
+        Plan {
+            dialect: D,
+            schema: self.schema.clone(),
+            steps,
+        }
+    }
+
+    fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
+        let table = self.qs(&m.table(D));
+        let events = self.qs(&m.events_table(D));
+        let mut cols = vec![
+            "\"id\" bigserial PRIMARY KEY".to_string(),
+            "\"sfid\" varchar(18) UNIQUE".to_string(),
+        ];
+        for f in m.data_fields() {
+            cols.push(format!("{} {}", q(&f.column(D)), sql_type(D, f)));
+        }
+        cols.push("\"systemmodstamp\" timestamptz".into());
+        cols.push("\"_dn_state\" varchar(16) NOT NULL DEFAULT 'LOCAL'".into());
+        cols.push("\"_dn_error\" text".into());
+        let trigger = q(&m.derived(D, "__dn_events"));
+        PlanStep::new(
+            format!("create table {} with events table and triggers", m.table(D)),
+            vec![
+                format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", ")),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {events} (\"id\" bigserial PRIMARY KEY, \"op\" varchar(6) NOT NULL, \"row_id\" bigint NOT NULL, \"sfid\" varchar(18), \"changed\" jsonb NOT NULL, \"old_values\" jsonb NOT NULL, \"new_values\" jsonb NOT NULL, \"db_user\" text NOT NULL, \"created_at\" timestamptz NOT NULL DEFAULT now(), \"state\" varchar(8) NOT NULL DEFAULT 'NEW', \"error\" text, \"claim_token\" varchar(36), \"claimed_at\" timestamptz, \"processed_at\" timestamptz)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {events} (\"state\", \"id\")",
+                    q(&m.derived(D, "__events_state"))
+                ),
+                format!("DROP TRIGGER IF EXISTS {trigger} ON {table}"),
+                format!(
+                    "CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE PROCEDURE {}({}, {})",
+                    self.qs(TRIGGER_FN),
+                    lit(&m.events_table(D)),
+                    lit(&self.sync_user())
+                ),
+            ],
+        )
+    }
+
+    async fn run_check(&self) -> CheckReport {
+        let s = &self.settings;
+        let port = s.port_or_default();
+        let all = [
+            CheckKind::HostReachable,
+            CheckKind::Authentication,
+            CheckKind::DatabaseExists,
+            CheckKind::ServerVersion,
+            CheckKind::CreateSchema,
+            CheckKind::CreateUser,
+            CheckKind::CreateTrigger,
+        ];
+        let mut results = vec![tcp_probe(&s.host, port).await];
+        let mut report = CheckReport {
+            results: Vec::new(),
+            server_version: None,
+            writer_mode: None,
+        };
+        if results[0].status != datenator_shared::datasource::CheckStatus::Ok {
+            skip_rest(&mut results, &all, "the host is not reachable");
+            report.results = results;
+            return report;
+        }
+        let mut conn = match PgConnection::connect_with(&admin_options(s)).await {
+            Ok(c) => c,
+            Err(e) => {
+                let code = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .map(|c| c.to_string());
+                match code.as_deref() {
+                    Some("3D000") => {
+                        results.push(ok(
+                            CheckKind::Authentication,
+                            format!("user {} logged in", s.user),
+                        ));
+                        results.push(failed(
+                            CheckKind::DatabaseExists,
+                            format!("database {} does not exist", s.database),
+                            format!(
+                                "CREATE DATABASE {};  -- or correct the database name",
+                                q(&s.database)
+                            ),
+                        ));
+                        skip_rest(&mut results, &all, "the database does not exist");
+                    }
+                    Some("42501") => {
+                        results.push(ok(
+                            CheckKind::Authentication,
+                            format!("user {} logged in", s.user),
+                        ));
+                        results.push(failed(
+                            CheckKind::DatabaseExists,
+                            format!(
+                                "database {} exists, but user {} may not connect to it: {}",
+                                s.database,
+                                s.user,
+                                db_message(&e)
+                            ),
+                            format!(
+                                "GRANT CONNECT ON DATABASE {} TO {};",
+                                q(&s.database),
+                                q(&s.user)
+                            ),
+                        ));
+                        skip_rest(&mut results, &all, "the database is not accessible");
+                    }
+                    Some("28P01") | Some("28000") => {
+                        results.push(failed(
+                            CheckKind::Authentication,
+                            format!("the server rejected user {}: {}", s.user, db_message(&e)),
+                            "check the user name and password; the server's pg_hba.conf must allow this user from this host",
+                        ));
+                        skip_rest(&mut results, &all, "authentication failed");
+                    }
+                    _ if tls_failure(&e).is_some() => {
+                        results.extend(tls_failure(&e));
+                        skip_rest(&mut results, &all, "no TLS connection");
+                    }
+                    _ => {
+                        results.push(failed(
+                            CheckKind::Authentication,
+                            format!("could not log in as {}: {e}", s.user),
+                            "check the user name, password and TLS mode",
+                        ));
+                        skip_rest(&mut results, &all, "could not connect");
+                    }
+                }
+                report.results = results;
+                return report;
+            }
+        };
+        results.push(ok(
+            CheckKind::Authentication,
+            format!("user {} logged in", s.user),
+        ));
+        results.push(ok(
+            CheckKind::DatabaseExists,
+            format!("database {} exists", s.database),
+        ));
+        match sqlx::query(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        {
+            Ok(row) => {
+                let num: i32 = row.get(0);
+                let text: String = row.get(1);
+                report.server_version = Some(format!("PostgreSQL {text}"));
+                if num >= 90600 {
+                    results.push(ok(
+                        CheckKind::ServerVersion,
+                        format!("PostgreSQL {text} is supported"),
+                    ));
+                } else {
+                    results.push(failed(
+                        CheckKind::ServerVersion,
+                        format!("PostgreSQL {text} is too old; Datenator needs 9.6 or newer"),
+                        "upgrade the server to PostgreSQL 9.6 or newer",
+                    ));
+                }
+            }
+            Err(e) => results.push(failed(
+                CheckKind::ServerVersion,
+                format!("could not read the server version: {e}"),
+                "check that the user may run SELECT current_setting('server_version_num')",
+            )),
+        }
+        let privs = sqlx::query(
+            "SELECT r.rolsuper, r.rolcreaterole, has_database_privilege(current_database(), 'CREATE') FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+        )
+        .fetch_one(&mut conn)
+        .await;
+        let (superuser, createrole, create_db) = match privs {
+            Ok(r) => (
+                r.get::<bool, _>(0),
+                r.get::<bool, _>(1),
+                r.get::<bool, _>(2),
+            ),
+            Err(_) => (false, false, false),
+        };
+        if superuser || create_db {
+            results.push(ok(CheckKind::CreateSchema, "the user may create schemas"));
+        } else {
+            results.push(failed(
+                CheckKind::CreateSchema,
+                format!(
+                    "user {} may not create schemas in database {}",
+                    s.user, s.database
+                ),
+                format!(
+                    "GRANT CREATE ON DATABASE {} TO {};",
+                    q(&s.database),
+                    q(&s.user)
+                ),
+            ));
+        }
+        if superuser || createrole {
+            report.writer_mode = Some(SyncWriterMode::SyncUser);
+            results.push(ok(
+                CheckKind::CreateUser,
+                "the user may create the sync role; the engine will write as that role",
+            ));
+        } else {
+            report.writer_mode = Some(SyncWriterMode::SessionMarking);
+            results.push(warning(
+                CheckKind::CreateUser,
+                format!(
+                    "user {} may not create roles: no sync role will be created; the engine will write as {} and mark its session (SET datenator.origin = 'sync'), which the triggers honour",
+                    s.user, s.user
+                ),
+                format!("ALTER ROLE {} CREATEROLE;  -- to use a dedicated sync role instead", q(&s.user)),
+            ));
+        }
+        if superuser || create_db {
+            results.push(self.probe_triggers(&mut conn).await);
+        } else {
+            skip_rest(&mut results, &all, "the user may not create schemas");
+        }
+        let _ = conn.close().await;
+        report.results = results;
+        report
+    }
+
+    /// Creates a schema, table, trigger function and trigger in a transaction that is
+    /// rolled back.
+    async fn probe_triggers(
+        &self,
+        conn: &mut PgConnection,
+    ) -> datenator_shared::datasource::CheckResult {
+        let probe = format!("_datenator_probe_{}", claim_token().replace('-', ""));
+        let sql = format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.t (id int); CREATE FUNCTION {s}.f() RETURNS trigger LANGUAGE plpgsql AS $p$ BEGIN RETURN NULL; END $p$; CREATE TRIGGER tr AFTER INSERT ON {s}.t FOR EACH ROW EXECUTE PROCEDURE {s}.f();",
+            s = q(&probe)
+        );
+        let res = async {
+            let mut tx = conn.begin().await?;
+            let r = tx.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await;
+            tx.rollback().await?;
+            r.map(|_| ())
+        }
+        .await;
+        match res {
+            Ok(()) => ok(
+                CheckKind::CreateTrigger,
+                "the user may create tables, PL/pgSQL functions and triggers",
+            ),
+            Err(e) => failed(
+                CheckKind::CreateTrigger,
+                format!("creating a trigger failed: {}", db_message(&e)),
+                "CREATE EXTENSION IF NOT EXISTS plpgsql;  -- and make sure the user may create functions and triggers",
+            ),
+        }
+    }
+
+    async fn provision_impl(&self) -> Result<Provisioned, TargetError> {
+        let can_role = self.can_create_role().await?;
+        let schema = q(&self.schema);
+        let mut tx = self
+            .admin
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        let mut sql = vec![format!("CREATE SCHEMA IF NOT EXISTS {schema}")];
+        let mut creds = None;
+        if can_role {
+            let user = self.sync_user();
+            let password = random_password();
+            let exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
+                .bind(&user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(TargetError::db("looking up the sync role"))?
+                .is_some();
+            let verb = if exists { "ALTER" } else { "CREATE" };
+            sql.push(format!(
+                "{verb} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
+                q(&user),
+                lit(password.expose())
+            ));
+            let u = q(&user);
+            sql.push(format!("GRANT USAGE ON SCHEMA {schema} TO {u}"));
+            sql.push(format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {u}"
+            ));
+            sql.push(format!(
+                "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {u}"
+            ));
+            sql.push(format!(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {u}"
+            ));
+            sql.push(format!(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {u}"
+            ));
+            creds = Some(SyncCredentials { user, password });
+        }
+        sql.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\"object\" text PRIMARY KEY, \"systemmodstamp\" timestamptz NOT NULL, \"last_id\" varchar(18) NOT NULL, \"updated_at\" timestamptz NOT NULL DEFAULT now())",
+            self.qs(CURSOR_TABLE)
+        ));
+        sql.push(self.trigger_function_sql());
+        for s in sql {
+            tx.execute(sqlx::raw_sql(AssertSqlSafe(s)))
+                .await
+                .map_err(|e| permission_or(e, &self.settings, "provisioning the org schema"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the provisioning"))?;
+        *self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = creds.clone();
+        *self.sync_pool.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(Provisioned {
+            writer_mode: if creds.is_some() {
+                SyncWriterMode::SyncUser
+            } else {
+                SyncWriterMode::SessionMarking
+            },
+            sync_credentials: creds,
+        })
+    }
+
+    async fn deprovision_impl(&self) -> Result<(), TargetError> {
+        let user = self.sync_user();
+        let pool = self
+            .sync_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(p) = pool {
+            p.close().await;
+        }
+        let mut conn = self
+            .admin
+            .acquire()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        let role_exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
+            .bind(&user)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(TargetError::db("looking up the sync role"))?
+            .is_some();
+        let schema_exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1")
+            .bind(&self.schema)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(TargetError::db("looking up the org schema"))?
+            .is_some();
+        let u = q(&user);
+        let schema = q(&self.schema);
+        if role_exists && schema_exists {
+            // The default privileges provisioning granted are the only thing tying the role
+            // to anything outside the schema; without them DROP ROLE needs no DROP OWNED
+            // (which a non-superuser admin may not run).
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE ALL ON TABLES FROM {u}; ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE ALL ON SEQUENCES FROM {u}"
+            ))))
+            .await
+            .map_err(|e| permission_or(e, &self.settings, "revoking the sync role's default privileges"))?;
+        }
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        ))))
+        .await
+        .map_err(|e| permission_or(e, &self.settings, "dropping the org schema"))?;
+        if role_exists {
+            // Ends the role's sessions (where the admin may).
+            let _ = sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1",
+            )
+            .bind(&user)
+            .execute(&mut *conn)
+            .await;
+            let dropped = conn
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP ROLE IF EXISTS {u}"
+                ))))
+                .await;
+            if let Err(e) = dropped {
+                // Still owns or holds something (e.g. granted by another admin): a superuser
+                // can clear that.
+                if e.as_database_error().and_then(|d| d.code()).as_deref() != Some("2BP01") {
+                    return Err(permission_or(e, &self.settings, "dropping the sync role"));
+                }
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP OWNED BY {u}; DROP ROLE IF EXISTS {u}"
+                ))))
+                .await
+                .map_err(|e| permission_or(e, &self.settings, "dropping the sync role"))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_impl(&self, plan: &Plan) -> Result<(), TargetError> {
+        check_plan(plan, &self.schema)?;
+        let mut tx = self
+            .admin
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        for step in &plan.steps {
+            for s in step.sql() {
+                tx.execute(sqlx::raw_sql(AssertSqlSafe(s.clone())))
+                    .await
+                    .map_err(TargetError::db(format!(
+                        "{} (nothing was changed)",
+                        step.description
+                    )))?;
+            }
+        }
+        // Tables made by another admin than the one that provisioned are not covered by the
+        // default privileges: grant explicitly.
+        let role_exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
+            .bind(self.sync_user())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(TargetError::db("looking up the sync role"))?
+            .is_some();
+        if role_exists && !plan.steps.is_empty() {
+            let (schema, u) = (q(&self.schema), q(&self.sync_user()));
+            tx.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {u}; GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {u}"
+            ))))
+            .await
+            .map_err(|e| permission_or(e, &self.settings, "granting the sync role its tables"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the schema change"))
+    }
+
+    fn upsert_sql(&self, m: &ObjectMapping, nrows: usize, source: Option<&str>) -> String {
+        let table = self.qs(&m.table(D));
+        let fields: Vec<_> = m.data_fields().collect();
+        let mut cols = vec!["\"sfid\"".to_string(), "\"systemmodstamp\"".to_string()];
+        cols.extend(fields.iter().map(|f| q(&f.column(D))));
+        let mut sql = format!(
+            "INSERT INTO {table} AS d ({}, \"_dn_state\", \"_dn_error\") ",
+            cols.join(", ")
+        );
+        match source {
+            Some(src) => {
+                sql.push_str(&format!(
+                    "SELECT DISTINCT ON (\"sfid\") {}, 'SYNCED', NULL FROM {src} ORDER BY \"sfid\", \"systemmodstamp\" DESC NULLS LAST",
+                    cols.join(", ")
+                ));
+            }
+            None => {
+                sql.push_str("VALUES ");
+                let mut n = 1;
+                for r in 0..nrows {
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${}", n, n + 1));
+                    n += 2;
+                    for f in &fields {
+                        sql.push_str(&format!(", CAST(${n} AS {})", bind_cast(f)));
+                        n += 1;
+                    }
+                    sql.push_str(", 'SYNCED', NULL)");
+                }
+            }
+        }
+        let mut sets = vec!["\"systemmodstamp\" = EXCLUDED.\"systemmodstamp\"".to_string()];
+        for f in &fields {
+            let c = q(&f.column(D));
+            sets.push(format!("{c} = EXCLUDED.{c}"));
+        }
+        sets.push("\"_dn_state\" = 'SYNCED'".into());
+        sets.push("\"_dn_error\" = NULL".into());
+        sql.push_str(&format!(
+            " ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR EXCLUDED.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < EXCLUDED.\"systemmodstamp\"",
+            sets.join(", ")
+        ));
+        sql
+    }
+
+    async fn upsert_impl(
+        &self,
+        m: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+        lenient: bool,
+    ) -> Result<UpsertReport, TargetError> {
+        let mut report = UpsertReport::default();
+        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
+        let per_chunk = 30_000 / (m.data_fields().count() + 2);
+        let pool = self.engine_pool();
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        write_chunks::<sqlx::Postgres, _>(
+            &mut tx,
+            &converted,
+            per_chunk,
+            lenient,
+            &format!("upserting rows into {}", m.table(D)),
+            &mut report,
+            |conn, chunk| {
+                let sql = self.upsert_sql(m, chunk.len(), None);
+                Box::pin(async move {
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (r, vals) in chunk {
+                        query = query.bind(r.sfid.clone()).bind(r.systemmodstamp);
+                        for v in vals {
+                            query = bind_pg(query, v);
+                        }
+                    }
+                    Ok(query.execute(conn).await?.rows_affected())
+                })
+            },
+        )
+        .await?;
+        if let Some(c) = cursor {
+            self.store_cursor(&mut tx, &m.object, c).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the upsert"))?;
+        Ok(report)
+    }
+
+    async fn store_cursor(
+        &self,
+        conn: &mut PgConnection,
+        object: &str,
+        c: &Cursor,
+    ) -> Result<(), TargetError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (\"object\", \"systemmodstamp\", \"last_id\", \"updated_at\") VALUES ($1, $2, $3, now()) ON CONFLICT (\"object\") DO UPDATE SET \"systemmodstamp\" = EXCLUDED.\"systemmodstamp\", \"last_id\" = EXCLUDED.\"last_id\", \"updated_at\" = now()",
+            self.qs(CURSOR_TABLE)
+        )))
+        .bind(object)
+        .bind(c.systemmodstamp)
+        .bind(&c.last_id)
+        .execute(conn)
+        .await
+        .map_err(TargetError::db("storing the pull cursor"))?;
+        Ok(())
+    }
+
+    async fn bulk_impl(&self, m: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
+        let fields: Vec<_> = m.data_fields().collect();
+        let mut csv = String::new();
+        for r in rows {
+            let vals = row_values(D, m, r)?;
+            csv.push_str(&csv_field(&SqlValue::Text(r.sfid.clone())));
+            csv.push(',');
+            csv.push_str(&match r.systemmodstamp {
+                Some(t) => csv_field(&SqlValue::Text(super::types::datetime_text(D, &t))),
+                None => String::new(),
+            });
+            for v in &vals {
+                csv.push(',');
+                csv.push_str(&csv_field(v));
+            }
+            csv.push('\n');
+        }
+        let pool = self.engine_pool();
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        let table = self.qs(&m.table(D));
+        tx.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE TEMP TABLE \"_dn_load\" ON COMMIT DROP AS SELECT * FROM {table} WITH NO DATA"
+        ))))
+        .await
+        .map_err(TargetError::db("creating the load table"))?;
+        let mut cols = vec!["\"sfid\"".to_string(), "\"systemmodstamp\"".to_string()];
+        cols.extend(fields.iter().map(|f| q(&f.column(D))));
+        let copy = format!(
+            "COPY \"_dn_load\" ({}) FROM STDIN WITH (FORMAT csv)",
+            cols.join(", ")
+        );
+        let mut copy_in = tx
+            .copy_in_raw(&copy)
+            .await
+            .map_err(TargetError::db("starting COPY"))?;
+        copy_in
+            .send(csv.into_bytes())
+            .await
+            .map_err(TargetError::db("sending COPY data"))?;
+        copy_in
+            .finish()
+            .await
+            .map_err(TargetError::db(format!("loading rows into {}", m.table(D))))?;
+        let sql = self.upsert_sql(m, 0, Some("pg_temp.\"_dn_load\""));
+        let n = tx
+            .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .await
+            .map_err(TargetError::db(format!(
+                "moving loaded rows into {}",
+                m.table(D)
+            )))?
+            .rows_affected();
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the load"))?;
+        Ok(n)
+    }
+
+    async fn claim_impl(&self, m: &ObjectMapping, max: usize) -> Result<Vec<Event>, TargetError> {
+        let ev = self.qs(&m.events_table(D));
+        let token = claim_token();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {ev} SET \"state\" = 'CLAIMED', \"claim_token\" = $1, \"claimed_at\" = now() WHERE \"id\" IN (SELECT \"id\" FROM {ev} WHERE \"state\" = 'NEW' ORDER BY \"id\" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING \"id\", \"op\", \"row_id\", \"sfid\", \"changed\"::text, \"old_values\"::text, \"new_values\"::text, \"db_user\", \"created_at\""
+        )))
+        .bind(&token)
+        .bind(max as i64)
+        .fetch_all(&self.engine_pool())
+        .await
+        .map_err(TargetError::db(format!("claiming events of {}", m.table(D))))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(
+                RawEvent {
+                    id: r.get(0),
+                    op: r.get(1),
+                    row_id: r.get(2),
+                    sfid: r.get(3),
+                    changed: r.get(4),
+                    old_values: r.get(5),
+                    new_values: r.get(6),
+                    db_user: r.get(7),
+                    created_at: r.get(8),
+                }
+                .decode(D, m),
+            );
+        }
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+}
+
+/// The type a bound value is cast to: the column's, except that `varchar(n)` becomes
+/// `varchar` — an explicit cast to `varchar(n)` would silently truncate a longer value,
+/// where assigning it to the column fails as it should.
+fn bind_cast(f: &super::FieldSpec) -> String {
+    let t = sql_type(D, f);
+    if t.starts_with("varchar(") {
+        "varchar".into()
+    } else {
+        t
+    }
+}
+
+fn admin_options(s: &DatasourceSettings) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .host(&s.host)
+        .port(s.port_or_default())
+        .username(&s.user)
+        .password(s.password.expose())
+        .database(&s.database)
+        .ssl_mode(ssl_mode(s.tls))
+        .application_name("datenator")
+        // Provisioning runs CREATE/ALTER ROLE … PASSWORD: no statement text in the logs.
+        .disable_statement_logging()
+}
+
+fn db_message(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => d.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn connect_error(s: &DatasourceSettings, e: sqlx::Error) -> TargetError {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.to_string());
+    match code.as_deref() {
+        Some("3D000") => TargetError::DatabaseMissing {
+            database: s.database.clone(),
+        },
+        Some("28P01") | Some("28000") => TargetError::Authentication {
+            user: s.user.clone(),
+            message: db_message(&e),
+        },
+        _ => match e {
+            sqlx::Error::Io(io) => TargetError::Unreachable {
+                host: s.host.clone(),
+                port: s.port_or_default(),
+                reason: io.to_string(),
+            },
+            other => TargetError::Database {
+                context: "connecting to PostgreSQL".into(),
+                source: other,
+            },
+        },
+    }
+}
+
+fn permission_or(e: sqlx::Error, s: &DatasourceSettings, context: &str) -> TargetError {
+    if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501") {
+        return TargetError::Permission {
+            what: format!("{context}: {}", db_message(&e)),
+            fix: format!(
+                "GRANT CREATE ON DATABASE {} TO {};  -- and ALTER ROLE {} CREATEROLE; for a sync role",
+                q(&s.database),
+                q(&s.user),
+                q(&s.user)
+            ),
+        };
+    }
+    TargetError::Database {
+        context: context.into(),
+        source: e,
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_pg<'q>(q: PgQuery<'q>, v: &SqlValue) -> PgQuery<'q> {
+    match v {
+        SqlValue::Null => q.bind(None::<String>),
+        SqlValue::Bool(b) => q.bind(*b),
+        SqlValue::Int(i) => q.bind(*i),
+        SqlValue::Text(s) => q.bind(s.clone()),
+    }
+}
+
+fn csv_field(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Null => String::new(),
+        SqlValue::Bool(b) => if *b { "t" } else { "f" }.into(),
+        SqlValue::Int(i) => i.to_string(),
+        SqlValue::Text(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+    }
+}
+
+impl Target for PgTarget {
+    fn dialect(&self) -> Dialect {
+        D
+    }
+
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn check(&self) -> CheckReport {
+        self.run_check().await
+    }
+
+    async fn provision(&self) -> Result<Provisioned, TargetError> {
+        self.provision_impl().await
+    }
+
+    async fn deprovision(&self) -> Result<(), TargetError> {
+        self.deprovision_impl().await
+    }
+
+    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
+        Ok(self.render(diff(D, old, new)?))
+    }
+
+    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
+        self.apply_impl(plan).await
+    }
+
+    async fn upsert_rows(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<u64, TargetError> {
+        Ok(self
+            .upsert_impl(mapping, rows, cursor, false)
+            .await?
+            .written)
+    }
+
+    async fn upsert_rows_lenient(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<UpsertReport, TargetError> {
+        self.upsert_impl(mapping, rows, cursor, true).await
+    }
+
+    async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT \"systemmodstamp\", \"last_id\" FROM {} WHERE \"object\" = $1",
+            self.qs(CURSOR_TABLE)
+        )))
+        .bind(object)
+        .fetch_optional(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("reading the pull cursor"))?;
+        Ok(row.map(|r| Cursor {
+            systemmodstamp: r.get(0),
+            last_id: r.get(1),
+        }))
+    }
+
+    async fn delete_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE \"sfid\" = ANY($1)",
+            self.qs(&mapping.table(D))
+        )))
+        .bind(sfids.to_vec())
+        .execute(&self.engine_pool())
+        .await
+        .map_err(TargetError::db(format!(
+            "deleting rows of {}",
+            mapping.table(D)
+        )))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
+        self.bulk_impl(mapping, rows).await
+    }
+
+    async fn claim_events(
+        &self,
+        mapping: &ObjectMapping,
+        max: usize,
+    ) -> Result<Vec<Event>, TargetError> {
+        self.claim_impl(mapping, max).await
+    }
+
+    async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"state\" = 'NEW', \"claim_token\" = NULL, \"claimed_at\" = NULL WHERE \"state\" = 'CLAIMED'",
+            self.qs(&mapping.events_table(D))
+        )))
+        .execute(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("requeueing claimed events"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn mark_events_done(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+    ) -> Result<(), TargetError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"state\" = 'DONE', \"error\" = NULL, \"processed_at\" = now() WHERE \"id\" = ANY($1)",
+            self.qs(&mapping.events_table(D))
+        )))
+        .bind(ids.to_vec())
+        .execute(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("marking events done"))?;
+        Ok(())
+    }
+
+    async fn mark_event_failed(
+        &self,
+        mapping: &ObjectMapping,
+        id: i64,
+        error: &str,
+    ) -> Result<(), TargetError> {
+        let pool = self.engine_pool();
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"state\" = 'FAILED', \"error\" = $2, \"processed_at\" = now() WHERE \"id\" = $1 RETURNING \"row_id\"",
+            self.qs(&mapping.events_table(D))
+        )))
+        .bind(id)
+        .bind(error)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(TargetError::db("marking an event failed"))?;
+        if let Some(r) = row {
+            let row_id: i64 = r.get(0);
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {} SET \"_dn_state\" = 'FAILED', \"_dn_error\" = $2 WHERE \"id\" = $1",
+                self.qs(&mapping.table(D))
+            )))
+            .bind(row_id)
+            .bind(error)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("storing the error on the row"))?;
+        }
+        tx.commit().await.map_err(TargetError::db("committing"))?;
+        Ok(())
+    }
+
+    async fn fetch_rows(
+        &self,
+        mapping: &ObjectMapping,
+        row_ids: &[i64],
+    ) -> Result<Vec<StoredRow>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT to_jsonb(\"_dn_row\".*)::text FROM {} AS \"_dn_row\" WHERE \"_dn_row\".\"id\" = ANY($1) ORDER BY \"_dn_row\".\"id\"",
+            self.qs(&mapping.table(D))
+        )))
+        .bind(row_ids.to_vec())
+        .fetch_all(&self.engine_pool())
+        .await
+        .map_err(TargetError::db(format!(
+            "reading rows of {}",
+            mapping.table(D)
+        )))?;
+        rows.iter()
+            .map(|r| decode_row(D, mapping, &r.get::<String, _>(0)))
+            .collect()
+    }
+
+    async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {}, COUNT(*) FROM {} WHERE {} <> 'DONE' GROUP BY {}",
+            q("state"),
+            self.qs(&mapping.events_table(D)),
+            q("state"),
+            q("state")
+        )))
+        .fetch_all(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("counting events"))?;
+        Ok(EventCounts::from_pairs(
+            rows.iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+        ))
+    }
+
+    async fn purge_events(
+        &self,
+        mapping: &ObjectMapping,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE \"state\" = 'DONE' AND \"processed_at\" < $1",
+            self.qs(&mapping.events_table(D))
+        )))
+        .bind(before)
+        .execute(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("purging processed events"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn write_back_sfid(
+        &self,
+        mapping: &ObjectMapping,
+        row_id: i64,
+        sfid: &str,
+    ) -> Result<(), TargetError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"sfid\" = $1, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = $2",
+            self.qs(&mapping.table(D))
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("writing back the sfid"))?;
+        Ok(())
+    }
+}

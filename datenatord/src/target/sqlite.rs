@@ -1,0 +1,1084 @@
+//! SQLite target (3.35+: `RETURNING`, `DROP COLUMN`; JSON functions built in).
+//!
+//! The org's tables live in the main schema of the configured file (the "schema" name is only
+//! a label). SQLite has no users: the engine marks its own writes by setting
+//! `_datenator_context.origin = 'sync'` inside its `BEGIN IMMEDIATE` transaction and clearing
+//! it before commit; the triggers record nothing while it is set. Other writers are blocked
+//! for the duration of that transaction, so they never see the mark. Tables the target
+//! creates are listed in `_datenator_tables`, which is what deprovisioning drops.
+
+use std::path::PathBuf;
+
+use datenator_shared::datasource::{
+    CheckKind, CheckReport, CheckStatus, DatasourceSettings, SyncWriterMode,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, Executor, Row as _, SqliteConnection};
+
+use super::check::{failed, ok, parse_version, skip_rest};
+use super::plan::{Change, Plan, PlanStep, check_plan, diff};
+use super::types::{SqlValue, datetime_text, sql_type};
+use super::{
+    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Provisioned, RawEvent, Row, Target,
+    TargetError, claim_token, ident,
+};
+use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
+
+const D: Dialect = Dialect::Sqlite;
+const CONTEXT_TABLE: &str = "_datenator_context";
+const REGISTRY_TABLE: &str = "_datenator_tables";
+/// What the events table records as the writer: SQLite has no users.
+pub const SQLITE_DB_USER: &str = "local";
+
+fn q(name: &str) -> String {
+    ident::quote(D, name)
+}
+
+fn lit(s: &str) -> String {
+    ident::literal(D, s)
+}
+
+/// Terms a compound SELECT may have (SQLite's default `SQLITE_MAX_COMPOUND_SELECT` is
+/// 500); longer unions are nested.
+const MAX_COMPOUND: usize = 400;
+
+/// `parts` (each `SELECT … AS c, … AS v`) as one UNION ALL, nested in groups so that no
+/// compound SELECT exceeds SQLite's term limit.
+fn union_all(parts: &[String]) -> String {
+    if parts.is_empty() {
+        return "SELECT NULL AS c, NULL AS v WHERE 0".to_string();
+    }
+    if parts.len() <= MAX_COMPOUND {
+        return parts.join(" UNION ALL ");
+    }
+    let groups: Vec<String> = parts
+        .chunks(MAX_COMPOUND)
+        .map(|g| format!("SELECT c, v FROM ({})", union_all(g)))
+        .collect();
+    union_all(&groups)
+}
+
+/// `conds` OR-ed as a balanced tree, keeping the expression depth logarithmic (SQLite
+/// limits it to 1000).
+fn any(conds: &[String]) -> String {
+    match conds.len() {
+        0 => "0".into(),
+        1 => conds[0].clone(),
+        n => format!("({} OR {})", any(&conds[..n / 2]), any(&conds[n / 2..])),
+    }
+}
+
+/// An SQLite org target.
+#[derive(Debug)]
+pub struct SqliteTarget {
+    path: PathBuf,
+    schema: String,
+    pool: SqlitePool,
+}
+
+type SqQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind_sq<'q>(q: SqQuery<'q>, v: &SqlValue) -> SqQuery<'q> {
+    match v {
+        SqlValue::Null => q.bind(None::<String>),
+        SqlValue::Bool(b) => q.bind(*b),
+        SqlValue::Int(i) => q.bind(*i),
+        SqlValue::Text(s) => q.bind(s.clone()),
+    }
+}
+
+impl SqliteTarget {
+    pub fn new(settings: DatasourceSettings, schema: String) -> Result<Self, TargetError> {
+        let path = settings.sqlite_path.clone().ok_or_else(|| {
+            TargetError::Settings("an SQLite datasource needs a file path (sqlite_path)".into())
+        })?;
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(opts);
+        Ok(Self { path, schema, pool })
+    }
+
+    fn connect_error(&self, e: sqlx::Error) -> TargetError {
+        TargetError::Database {
+            context: format!("opening SQLite file {}", self.path.display()),
+            source: e,
+        }
+    }
+
+    /// Begins an engine transaction with the writes marked as the engine's.
+    async fn engine_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, TargetError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        sqlx::query("UPDATE \"_datenator_context\" SET \"origin\" = 'sync' WHERE \"id\" = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db(
+                "marking the engine's transaction (is the org provisioned?)",
+            ))?;
+        Ok(tx)
+    }
+
+    async fn engine_commit(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    ) -> Result<(), TargetError> {
+        sqlx::query("UPDATE \"_datenator_context\" SET \"origin\" = NULL WHERE \"id\" = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("clearing the engine mark"))?;
+        tx.commit().await.map_err(TargetError::db("committing"))
+    }
+
+    fn triggers(&self, m: &ObjectMapping) -> Vec<String> {
+        let table = q(&m.table(D));
+        let events = q(&m.events_table(D));
+        let cols: Vec<String> = m.data_fields().map(|f| f.column(D)).collect();
+        let not_engine = format!(
+            "(SELECT \"origin\" FROM {} WHERE \"id\" = 1) IS NOT 'sync'",
+            q(CONTEXT_TABLE)
+        );
+        let union = |parts: Vec<String>| union_all(&parts);
+        let mut out = Vec::new();
+        for (op, suffix) in [
+            ("INSERT", "__dn_ai"),
+            ("UPDATE", "__dn_au"),
+            ("DELETE", "__dn_ad"),
+        ] {
+            let name = q(&m.derived(D, suffix));
+            let (cond, row, changed_parts, old_parts, new_parts): (
+                String,
+                &str,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            ) = match op {
+                "INSERT" => {
+                    let w = |c: &str| format!("NEW.{} IS NOT NULL", q(c));
+                    (
+                        if cols.is_empty() {
+                            "0".into()
+                        } else {
+                            any(&cols.iter().map(|c| w(c)).collect::<Vec<_>>())
+                        },
+                        "NEW",
+                        cols.iter()
+                            .map(|c| format!("SELECT {} AS c, NULL AS v WHERE {}", lit(c), w(c)))
+                            .collect(),
+                        vec![],
+                        cols.iter()
+                            .map(|c| {
+                                format!("SELECT {} AS c, NEW.{} AS v WHERE {}", lit(c), q(c), w(c))
+                            })
+                            .collect(),
+                    )
+                }
+                "UPDATE" => {
+                    let w = |c: &str| format!("NEW.{0} IS NOT OLD.{0}", q(c));
+                    (
+                        if cols.is_empty() {
+                            "0".into()
+                        } else {
+                            any(&cols.iter().map(|c| w(c)).collect::<Vec<_>>())
+                        },
+                        "NEW",
+                        cols.iter()
+                            .map(|c| format!("SELECT {} AS c, NULL AS v WHERE {}", lit(c), w(c)))
+                            .collect(),
+                        cols.iter()
+                            .map(|c| {
+                                format!("SELECT {} AS c, OLD.{} AS v WHERE {}", lit(c), q(c), w(c))
+                            })
+                            .collect(),
+                        cols.iter()
+                            .map(|c| {
+                                format!("SELECT {} AS c, NEW.{} AS v WHERE {}", lit(c), q(c), w(c))
+                            })
+                            .collect(),
+                    )
+                }
+                _ => (
+                    "1".into(),
+                    "OLD",
+                    vec![],
+                    cols.iter()
+                        .map(|c| format!("SELECT {} AS c, OLD.{} AS v", lit(c), q(c)))
+                        .collect(),
+                    vec![],
+                ),
+            };
+            out.push(format!("DROP TRIGGER IF EXISTS {name}"));
+            out.push(format!(
+                "CREATE TRIGGER {name} AFTER {op} ON {table} FOR EACH ROW WHEN {not_engine} AND ({cond}) BEGIN \
+                 INSERT INTO {events} (\"op\", \"row_id\", \"sfid\", \"changed\", \"old_values\", \"new_values\", \"db_user\") SELECT '{op}', {row}.\"id\", {row}.\"sfid\", \
+                 (SELECT json_group_array(c) FROM ({})), \
+                 (SELECT json_group_object(c, v) FROM ({})), \
+                 (SELECT json_group_object(c, v) FROM ({})), {}; END",
+                union(changed_parts),
+                union(old_parts),
+                union(new_parts),
+                lit(SQLITE_DB_USER),
+            ));
+        }
+        out
+    }
+
+    fn table_sql(&self, m: &ObjectMapping, name: &str) -> String {
+        let mut cols = vec![
+            "\"id\" INTEGER PRIMARY KEY AUTOINCREMENT".to_string(),
+            "\"sfid\" varchar(18) UNIQUE".to_string(),
+        ];
+        for f in m.data_fields() {
+            cols.push(format!("{} {}", q(&f.column(D)), sql_type(D, f)));
+        }
+        cols.push("\"systemmodstamp\" text".into());
+        cols.push("\"_dn_state\" varchar(16) NOT NULL DEFAULT 'LOCAL'".into());
+        cols.push("\"_dn_error\" text".into());
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            q(name),
+            cols.join(", ")
+        )
+    }
+
+    fn drop_triggers(&self, m: &ObjectMapping) -> Vec<String> {
+        ["__dn_ai", "__dn_au", "__dn_ad"]
+            .iter()
+            .map(|s| format!("DROP TRIGGER IF EXISTS {}", q(&m.derived(D, s))))
+            .collect()
+    }
+
+    fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
+        let events = q(&m.events_table(D));
+        let mut sql = vec![
+            self.table_sql(m, &m.table(D)),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {events} (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"op\" text NOT NULL, \"row_id\" integer NOT NULL, \"sfid\" text, \"changed\" text NOT NULL, \"old_values\" text NOT NULL, \"new_values\" text NOT NULL, \"db_user\" text NOT NULL, \"created_at\" text NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \"state\" text NOT NULL DEFAULT 'NEW', \"error\" text, \"claim_token\" text, \"claimed_at\" text, \"processed_at\" text)"
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {events} (\"state\", \"id\")",
+                q(&m.derived(D, "__events_state"))
+            ),
+            format!(
+                "INSERT OR IGNORE INTO {} (\"name\") VALUES ({}), ({})",
+                q(REGISTRY_TABLE),
+                lit(&m.table(D)),
+                lit(&m.events_table(D))
+            ),
+        ];
+        sql.extend(self.triggers(m));
+        PlanStep::new(
+            format!("create table {} with events table and triggers", m.table(D)),
+            sql,
+        )
+    }
+
+    /// Rebuilds a table with `new`'s columns, copying the columns `old` and `new` share:
+    /// SQLite cannot change a column's type in place.
+    fn rebuild_table_sql(&self, old: &ObjectMapping, new: &ObjectMapping) -> Vec<String> {
+        let table = new.table(D);
+        let tmp = ident::derived_name(D, &table, "__dn_rebuild");
+        let mut common = vec![
+            "\"id\"".to_string(),
+            "\"sfid\"".to_string(),
+            "\"systemmodstamp\"".to_string(),
+            "\"_dn_state\"".to_string(),
+            "\"_dn_error\"".to_string(),
+        ];
+        let mut values = common.clone();
+        for f in new.data_fields() {
+            if let Some(o) = old.data_fields().find(|o| o.column(D) == f.column(D)) {
+                let c = q(&f.column(D));
+                common.push(c.clone());
+                // Values keep their text form; a date becoming a datetime gets its midnight.
+                values.push(
+                    if o.sf_type == super::SfType::Date && f.sf_type == super::SfType::Datetime {
+                        format!(
+                            "CASE WHEN length({c}) = 10 THEN {c} || 'T00:00:00.000Z' ELSE {c} END"
+                        )
+                    } else {
+                        c
+                    },
+                );
+            }
+        }
+        let cols = common.join(", ");
+        let vals = values.join(", ");
+        let mut sql = self.drop_triggers(old);
+        sql.push(format!("DROP TABLE IF EXISTS {}", q(&tmp)));
+        sql.push(self.table_sql(new, &tmp));
+        sql.push(format!(
+            "INSERT INTO {} ({cols}) SELECT {vals} FROM {}",
+            q(&tmp),
+            q(&table)
+        ));
+        sql.push(format!("DROP TABLE {}", q(&table)));
+        sql.push(format!("ALTER TABLE {} RENAME TO {}", q(&tmp), q(&table)));
+        sql.extend(self.triggers(new));
+        sql
+    }
+
+    fn render(&self, changes: Vec<Change>) -> Plan {
+        // Mappings with a type change are rebuilt as a whole.
+        let rebuilt: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::AlterColumn { mapping, .. } => Some(mapping.table(D)),
+                _ => None,
+            })
+            .collect();
+        let mut steps = Vec::new();
+        for c in changes {
+            match c {
+                Change::CreateMapping(m) => steps.push(self.create_mapping_step(&m)),
+                Change::DropMapping(m) => steps.push(
+                    PlanStep::new(
+                        format!("drop table {} with its events and triggers", m.table(D)),
+                        vec![
+                            format!("DROP TABLE IF EXISTS {}", q(&m.events_table(D))),
+                            format!("DROP TABLE IF EXISTS {}", q(&m.table(D))),
+                            format!(
+                                "DELETE FROM {} WHERE \"name\" IN ({}, {})",
+                                q(REGISTRY_TABLE),
+                                lit(&m.table(D)),
+                                lit(&m.events_table(D))
+                            ),
+                        ],
+                    )
+                    .destructive(format!(
+                        "all rows of {} and its unprocessed events are lost",
+                        m.table(D)
+                    )),
+                ),
+                Change::AddColumn { mapping, field } => {
+                    let sql = if rebuilt.contains(&mapping.table(D)) {
+                        vec![]
+                    } else {
+                        vec![format!(
+                            "ALTER TABLE {} ADD COLUMN {} {}",
+                            q(&mapping.table(D)),
+                            q(&field.column(D)),
+                            sql_type(D, &field)
+                        )]
+                    };
+                    steps.push(PlanStep::new(
+                        format!("add column {}.{}", mapping.table(D), field.column(D)),
+                        sql,
+                    ))
+                }
+                Change::DropColumn { mapping, field } => {
+                    let sql = if rebuilt.contains(&mapping.table(D)) {
+                        vec![]
+                    } else {
+                        // Triggers naming the column must go first; they are rebuilt below.
+                        let mut sql = self.drop_triggers(&mapping);
+                        sql.push(format!(
+                            "ALTER TABLE {} DROP COLUMN {}",
+                            q(&mapping.table(D)),
+                            q(&field.column(D))
+                        ));
+                        sql
+                    };
+                    steps.push(
+                        PlanStep::new(
+                            format!("drop column {}.{}", mapping.table(D), field.column(D)),
+                            sql,
+                        )
+                        .destructive(format!("the values of {} are lost", field.name)),
+                    )
+                }
+                Change::AlterColumn {
+                    mapping,
+                    old,
+                    new,
+                    narrowing,
+                } => {
+                    let mut step = PlanStep::new(
+                        format!(
+                            "change column {}.{} from {} to {} (the table is rebuilt)",
+                            mapping.table(D),
+                            new.column(D),
+                            sql_type(D, &old),
+                            sql_type(D, &new)
+                        ),
+                        vec![],
+                    );
+                    if let Some(why) = narrowing {
+                        step = step.destructive(why);
+                    }
+                    steps.push(step);
+                }
+                Change::RebuildTriggers { old, new } => {
+                    if rebuilt.contains(&new.table(D)) {
+                        steps.push(PlanStep::new(
+                            format!("rebuild table {} with its triggers", new.table(D)),
+                            self.rebuild_table_sql(&old, &new),
+                        ));
+                    } else {
+                        steps.push(PlanStep::new(
+                            format!("rebuild the triggers of {}", new.table(D)),
+                            self.triggers(&new),
+                        ));
+                    }
+                }
+            }
+        }
+        Plan {
+            dialect: D,
+            schema: self.schema.clone(),
+            steps,
+        }
+    }
+
+    async fn run_check(&self) -> CheckReport {
+        let all = [
+            CheckKind::HostReachable,
+            CheckKind::Authentication,
+            CheckKind::DatabaseExists,
+            CheckKind::ServerVersion,
+            CheckKind::CreateSchema,
+            CheckKind::CreateUser,
+            CheckKind::CreateTrigger,
+        ];
+        let mut results = Vec::new();
+        let mut report = CheckReport {
+            results: Vec::new(),
+            server_version: None,
+            writer_mode: Some(SyncWriterMode::TransactionMarking),
+        };
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            results.push(failed(
+                CheckKind::HostReachable,
+                format!("directory {} does not exist", dir.display()),
+                format!("mkdir -p {}  (or choose another file path)", dir.display()),
+            ));
+            skip_rest(&mut results, &all, "the directory does not exist");
+            report.results = results;
+            return report;
+        }
+        results.push(ok(
+            CheckKind::HostReachable,
+            format!("directory {} exists", dir.display()),
+        ));
+        results.push(ok(
+            CheckKind::Authentication,
+            "SQLite has no users; access is the file's permissions",
+        ));
+        let mut conn = match self.pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                results.push(failed(
+                    CheckKind::DatabaseExists,
+                    format!("cannot open or create {}: {e}", self.path.display()),
+                    "make the file and its directory writable by the daemon's user",
+                ));
+                skip_rest(&mut results, &all, "the file cannot be opened");
+                report.results = results;
+                return report;
+            }
+        };
+        results.push(ok(
+            CheckKind::DatabaseExists,
+            format!("{} opens for writing", self.path.display()),
+        ));
+        match sqlx::query("SELECT sqlite_version(), json_array(1)")
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(r) => {
+                let v: String = r.get(0);
+                report.server_version = Some(format!("SQLite {v}"));
+                if parse_version(&v) >= (3, 35, 0) {
+                    results.push(ok(
+                        CheckKind::ServerVersion,
+                        format!("SQLite {v} is supported"),
+                    ));
+                } else {
+                    results.push(failed(
+                        CheckKind::ServerVersion,
+                        format!("SQLite {v} is too old: Datenator needs 3.35 or newer (RETURNING, DROP COLUMN)"),
+                        "build the daemon against a newer SQLite",
+                    ));
+                }
+            }
+            Err(e) => results.push(failed(
+                CheckKind::ServerVersion,
+                format!("SQLite lacks the JSON functions the triggers need: {e}"),
+                "build the daemon against an SQLite with JSON support (3.38+ has it built in)",
+            )),
+        }
+        let probe = format!("_datenator_probe_{}", claim_token().replace('-', ""));
+        let r = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            tx.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE TABLE {p} (\"id\" integer); CREATE TRIGGER {t} AFTER INSERT ON {p} BEGIN SELECT 1; END;",
+                p = q(&probe),
+                t = q(&format!("{probe}_t"))
+            ))))
+            .await?;
+            tx.rollback().await
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                results.push(ok(
+                    CheckKind::CreateSchema,
+                    "tables can be created in the file",
+                ));
+                results.push(ok(
+                    CheckKind::CreateUser,
+                    "SQLite has no users: the engine marks its own writes inside its transactions",
+                ));
+                results.push(ok(CheckKind::CreateTrigger, "triggers can be created"));
+            }
+            Err(e) => {
+                results.push(failed(
+                    CheckKind::CreateSchema,
+                    format!("cannot create tables in {}: {e}", self.path.display()),
+                    "make the file and its directory writable by the daemon's user",
+                ));
+                skip_rest(&mut results, &all, "tables cannot be created");
+            }
+        }
+        if results.iter().any(|r| r.status == CheckStatus::Failed) {
+            report.writer_mode = None;
+        }
+        report.results = results;
+        report
+    }
+
+    async fn provision_impl(&self) -> Result<Provisioned, TargetError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        for s in [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\"id\" integer PRIMARY KEY CHECK (\"id\" = 1), \"origin\" text, \"schema\" text NOT NULL)",
+                q(CONTEXT_TABLE)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\"name\" text PRIMARY KEY)",
+                q(REGISTRY_TABLE)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\"object\" text PRIMARY KEY, \"systemmodstamp\" text NOT NULL, \"last_id\" text NOT NULL, \"updated_at\" text NOT NULL)",
+                q(CURSOR_TABLE)
+            ),
+        ] {
+            tx.execute(sqlx::raw_sql(AssertSqlSafe(s)))
+                .await
+                .map_err(TargetError::db("provisioning the SQLite file"))?;
+        }
+        // One org per file: the tables have no schema to keep two orgs apart.
+        sqlx::query(
+            "INSERT OR IGNORE INTO \"_datenator_context\" (\"id\", \"origin\", \"schema\") VALUES (1, NULL, ?)",
+        )
+        .bind(&self.schema)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("provisioning the SQLite file"))?;
+        let owner: String =
+            sqlx::query("SELECT \"schema\" FROM \"_datenator_context\" WHERE \"id\" = 1")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(TargetError::db("reading the SQLite file's org"))?
+                .get(0);
+        if owner != self.schema {
+            return Err(TargetError::Settings(format!(
+                "{} already holds the tables of {owner}; give each org a file of its own",
+                self.path.display()
+            )));
+        }
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the provisioning"))?;
+        Ok(Provisioned {
+            writer_mode: SyncWriterMode::TransactionMarking,
+            sync_credentials: None,
+        })
+    }
+
+    async fn deprovision_impl(&self) -> Result<(), TargetError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let registered = sqlx::query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_datenator_tables'",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(TargetError::db("reading the schema"))?
+        .is_some();
+        let mut tables: Vec<String> = Vec::new();
+        if registered {
+            tables = sqlx::query("SELECT \"name\" FROM \"_datenator_tables\"")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(TargetError::db("reading the table registry"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        }
+        tables.extend([CURSOR_TABLE, CONTEXT_TABLE, REGISTRY_TABLE].map(String::from));
+        for t in &tables {
+            tx.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS {}",
+                q(t)
+            ))))
+            .await
+            .map_err(TargetError::db(format!("dropping table {t}")))?;
+        }
+        let has_seq = sqlx::query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(TargetError::db("reading the schema"))?
+        .is_some();
+        if has_seq {
+            for t in &tables {
+                sqlx::query("DELETE FROM sqlite_sequence WHERE name = ?")
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(TargetError::db("clearing sqlite_sequence"))?;
+            }
+        }
+        tx.commit().await.map_err(TargetError::db("committing"))
+    }
+
+    async fn apply_impl(&self, plan: &Plan) -> Result<(), TargetError> {
+        check_plan(plan, &self.schema)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        for step in &plan.steps {
+            for s in step.sql() {
+                tx.execute(sqlx::raw_sql(AssertSqlSafe(s.clone())))
+                    .await
+                    .map_err(TargetError::db(format!(
+                        "{} (nothing was changed)",
+                        step.description
+                    )))?;
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the schema change"))
+    }
+
+    async fn upsert_in(
+        &self,
+        conn: &mut SqliteConnection,
+        m: &ObjectMapping,
+        rows: &[Row],
+        lenient: bool,
+    ) -> Result<UpsertReport, TargetError> {
+        let mut report = UpsertReport::default();
+        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
+        let fields: Vec<_> = m.data_fields().collect();
+        let ncols = fields.len() + 2;
+        let mut cols = vec!["\"sfid\"".to_string(), "\"systemmodstamp\"".to_string()];
+        cols.extend(fields.iter().map(|f| q(&f.column(D))));
+        let mut sets = vec!["\"systemmodstamp\" = excluded.\"systemmodstamp\"".to_string()];
+        for f in &fields {
+            let c = q(&f.column(D));
+            sets.push(format!("{c} = excluded.{c}"));
+        }
+        sets.push("\"_dn_state\" = 'SYNCED'".into());
+        sets.push("\"_dn_error\" = NULL".into());
+        let row_ph = format!("({}, 'SYNCED', NULL)", vec!["?"; ncols].join(", "));
+        let table = q(&m.table(D));
+        write_chunks::<sqlx::Sqlite, _>(
+            conn,
+            &converted,
+            30_000 / ncols,
+            lenient,
+            &format!("upserting rows into {}", m.table(D)),
+            &mut report,
+            |conn, chunk| {
+                let sql = format!(
+                    "INSERT INTO {table} AS d ({}, \"_dn_state\", \"_dn_error\") VALUES {} ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR excluded.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < excluded.\"systemmodstamp\"",
+                    cols.join(", "),
+                    vec![row_ph.as_str(); chunk.len()].join(", "),
+                    sets.join(", ")
+                );
+                Box::pin(async move {
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (r, vals) in chunk {
+                        query = query
+                            .bind(r.sfid.clone())
+                            .bind(r.systemmodstamp.map(|t| datetime_text(D, &t)));
+                        for v in vals {
+                            query = bind_sq(query, v);
+                        }
+                    }
+                    Ok(query.execute(conn).await?.rows_affected())
+                })
+            },
+        )
+        .await?;
+        Ok(report)
+    }
+
+    async fn upsert_with_cursor(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+        lenient: bool,
+    ) -> Result<UpsertReport, TargetError> {
+        let mut tx = self.engine_tx().await?;
+        let report = self.upsert_in(&mut tx, mapping, rows, lenient).await?;
+        if let Some(c) = cursor {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {} (\"object\", \"systemmodstamp\", \"last_id\", \"updated_at\") VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (\"object\") DO UPDATE SET \"systemmodstamp\" = excluded.\"systemmodstamp\", \"last_id\" = excluded.\"last_id\", \"updated_at\" = excluded.\"updated_at\"",
+                q(CURSOR_TABLE)
+            )))
+            .bind(&mapping.object)
+            .bind(datetime_text(D, &c.systemmodstamp))
+            .bind(&c.last_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("storing the pull cursor"))?;
+        }
+        self.engine_commit(tx).await?;
+        Ok(report)
+    }
+}
+
+impl Target for SqliteTarget {
+    fn dialect(&self) -> Dialect {
+        D
+    }
+
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn check(&self) -> CheckReport {
+        self.run_check().await
+    }
+
+    async fn provision(&self) -> Result<Provisioned, TargetError> {
+        self.provision_impl().await
+    }
+
+    async fn deprovision(&self) -> Result<(), TargetError> {
+        self.deprovision_impl().await
+    }
+
+    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
+        Ok(self.render(diff(D, old, new)?))
+    }
+
+    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
+        self.apply_impl(plan).await
+    }
+
+    async fn upsert_rows(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<u64, TargetError> {
+        Ok(self
+            .upsert_with_cursor(mapping, rows, cursor, false)
+            .await?
+            .written)
+    }
+
+    async fn upsert_rows_lenient(
+        &self,
+        mapping: &ObjectMapping,
+        rows: &[Row],
+        cursor: Option<&Cursor>,
+    ) -> Result<UpsertReport, TargetError> {
+        self.upsert_with_cursor(mapping, rows, cursor, true).await
+    }
+
+    async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT \"systemmodstamp\", \"last_id\" FROM {} WHERE \"object\" = ?",
+            q(CURSOR_TABLE)
+        )))
+        .bind(object)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(TargetError::db("reading the pull cursor"))?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let s: String = r.get(0);
+                let systemmodstamp =
+                    super::types::parse_datetime(&s).ok_or_else(|| TargetError::BadValue {
+                        field: "_datenator_cursor.systemmodstamp".into(),
+                        value: s.clone(),
+                        expected: "a datetime".into(),
+                    })?;
+                Ok(Some(Cursor {
+                    systemmodstamp,
+                    last_id: r.get(1),
+                }))
+            }
+        }
+    }
+
+    async fn delete_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<u64, TargetError> {
+        let mut tx = self.engine_tx().await?;
+        let mut n = 0;
+        for chunk in sfids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {} WHERE \"sfid\" IN ({})",
+                q(&mapping.table(D)),
+                vec!["?"; chunk.len()].join(", ")
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            n += query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db(format!(
+                    "deleting rows of {}",
+                    mapping.table(D)
+                )))?
+                .rows_affected();
+        }
+        self.engine_commit(tx).await?;
+        Ok(n)
+    }
+
+    async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
+        self.upsert_rows(mapping, rows, None).await
+    }
+
+    async fn claim_events(
+        &self,
+        mapping: &ObjectMapping,
+        max: usize,
+    ) -> Result<Vec<Event>, TargetError> {
+        let ev = q(&mapping.events_table(D));
+        // One UPDATE statement: SQLite runs one writer at a time, so the batch is atomic.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {ev} SET \"state\" = 'CLAIMED', \"claim_token\" = ?, \"claimed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" IN (SELECT \"id\" FROM {ev} WHERE \"state\" = 'NEW' ORDER BY \"id\" LIMIT ?) RETURNING \"id\", \"op\", \"row_id\", \"sfid\", \"changed\", \"old_values\", \"new_values\", \"db_user\", \"created_at\""
+        )))
+        .bind(claim_token())
+        .bind(max as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(TargetError::db(format!("claiming events of {}", mapping.table(D))))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(
+                RawEvent {
+                    id: r.get(0),
+                    op: r.get(1),
+                    row_id: r.get(2),
+                    sfid: r.get(3),
+                    changed: r.get(4),
+                    old_values: r.get(5),
+                    new_values: r.get(6),
+                    db_user: r.get(7),
+                    created_at: super::types::parse_datetime(&r.get::<String, _>(8))
+                        .unwrap_or(chrono::DateTime::UNIX_EPOCH),
+                }
+                .decode(D, mapping),
+            );
+        }
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+
+    async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"state\" = 'NEW', \"claim_token\" = NULL, \"claimed_at\" = NULL WHERE \"state\" = 'CLAIMED'",
+            q(&mapping.events_table(D))
+        )))
+        .execute(&self.pool)
+        .await
+        .map_err(TargetError::db("requeueing claimed events"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn mark_events_done(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+    ) -> Result<(), TargetError> {
+        for chunk in ids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {} SET \"state\" = 'DONE', \"error\" = NULL, \"processed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" IN ({})",
+                q(&mapping.events_table(D)),
+                vec!["?"; chunk.len()].join(", ")
+            )));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query
+                .execute(&self.pool)
+                .await
+                .map_err(TargetError::db("marking events done"))?;
+        }
+        Ok(())
+    }
+
+    async fn mark_event_failed(
+        &self,
+        mapping: &ObjectMapping,
+        id: i64,
+        error: &str,
+    ) -> Result<(), TargetError> {
+        let mut tx = self.engine_tx().await?;
+        let ev = q(&mapping.events_table(D));
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {ev} SET \"state\" = 'FAILED', \"error\" = ?, \"processed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" = ?"
+        )))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("marking an event failed"))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"_dn_state\" = 'FAILED', \"_dn_error\" = ? WHERE \"id\" = (SELECT \"row_id\" FROM {ev} WHERE \"id\" = ?)",
+            q(&mapping.table(D))
+        )))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("storing the error on the row"))?;
+        self.engine_commit(tx).await
+    }
+
+    async fn fetch_rows(
+        &self,
+        mapping: &ObjectMapping,
+        row_ids: &[i64],
+    ) -> Result<Vec<StoredRow>, TargetError> {
+        let mut cols: Vec<String> = ["id", "sfid", "systemmodstamp", "_dn_state", "_dn_error"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        cols.extend(mapping.data_fields().map(|f| f.column(D)));
+        // json_object takes at most 127 arguments: one object per 60 columns, merged here.
+        let objects: Vec<String> = cols
+            .chunks(60)
+            .map(|chunk| {
+                let pairs: Vec<String> = chunk
+                    .iter()
+                    .map(|c| format!("{}, {}", lit(c), q(c)))
+                    .collect();
+                format!("json_object({})", pairs.join(", "))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for chunk in row_ids.chunks(500) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM {} WHERE \"id\" IN ({}) ORDER BY \"id\"",
+                objects.join(", "),
+                q(&mapping.table(D)),
+                vec!["?"; chunk.len()].join(", ")
+            )));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for r in query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(TargetError::db(format!(
+                    "reading rows of {}",
+                    mapping.table(D)
+                )))?
+            {
+                let mut merged = serde_json::Map::new();
+                for i in 0..objects.len() {
+                    if let Ok(serde_json::Value::Object(m)) =
+                        serde_json::from_str(&r.get::<String, _>(i))
+                    {
+                        merged.extend(m);
+                    }
+                }
+                out.push(decode_row(
+                    D,
+                    mapping,
+                    &serde_json::Value::Object(merged).to_string(),
+                )?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {}, COUNT(*) FROM {} WHERE {} <> 'DONE' GROUP BY {}",
+            q("state"),
+            q(&mapping.events_table(D)),
+            q("state"),
+            q("state")
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(TargetError::db("counting events"))?;
+        Ok(EventCounts::from_pairs(
+            rows.iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+        ))
+    }
+
+    async fn purge_events(
+        &self,
+        mapping: &ObjectMapping,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, TargetError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE \"state\" = 'DONE' AND \"processed_at\" < ?",
+            q(&mapping.events_table(D))
+        )))
+        .bind(datetime_text(D, &before))
+        .execute(&self.pool)
+        .await
+        .map_err(TargetError::db("purging processed events"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn write_back_sfid(
+        &self,
+        mapping: &ObjectMapping,
+        row_id: i64,
+        sfid: &str,
+    ) -> Result<(), TargetError> {
+        let mut tx = self.engine_tx().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET \"sfid\" = ?, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = ?",
+            q(&mapping.table(D))
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("writing back the sfid"))?;
+        self.engine_commit(tx).await
+    }
+}

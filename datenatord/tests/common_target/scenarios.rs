@@ -1,0 +1,740 @@
+//! Test bodies shared by the three dialects. Each dialect's test file supplies a [`Harness`]:
+//! the target, a way to run SQL as an ordinary application writer (not the engine), and a
+//! way to read one value as the admin.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use datenatord::target::{
+    AnyTarget, Cursor, Dialect, EventCounts, EventOp, FieldSpec, ObjectMapping, Plan, PlanStep,
+    SfType, Target, ident,
+};
+use serde_json::json;
+
+use super::{row, sample_mapping, sample_row, sfid};
+
+pub trait Harness: Send + Sync {
+    fn target(&self) -> &AnyTarget;
+
+    /// The org's table `name`, quoted (and schema-qualified where the dialect has schemas).
+    fn table(&self, name: &str) -> String {
+        let d = self.target().dialect();
+        match d {
+            Dialect::Sqlite => ident::quote(d, name),
+            _ => ident::qualified(d, self.target().schema(), name),
+        }
+    }
+
+    /// Runs `sql` as an ordinary application writer.
+    fn app_exec(&self, sql: String) -> impl Future<Output = ()> + Send;
+
+    /// Reads the first column of the first row of `sql` as text (None for NULL or no row).
+    fn admin_text(&self, sql: String) -> impl Future<Output = Option<String>> + Send;
+
+    /// Whether a table of that name exists in the org schema.
+    fn table_exists(&self, name: &str) -> impl Future<Output = bool> + Send;
+
+    /// Whether the events' `db_user` names the application writer.
+    fn is_app_user(&self, db_user: &str) -> bool;
+}
+
+fn col(h: &impl Harness, name: &str) -> String {
+    ident::quote(h.target().dialect(), name)
+}
+
+/// `expr` cast to text in the dialect.
+pub fn text(d: Dialect, expr: &str) -> String {
+    match d {
+        Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+        _ => format!("CAST({expr} AS TEXT)"),
+    }
+}
+
+pub fn find_step<'p>(p: &'p Plan, s: &str) -> &'p PlanStep {
+    p.steps
+        .iter()
+        .find(|st| st.description.contains(s))
+        .unwrap_or_else(|| panic!("no step {s}: {p:#?}"))
+}
+
+/// Engine writes record nothing; an application's inserts, updates and deletes are
+/// recorded with exactly the changed columns, old and new values and the writer; events
+/// can be marked done/failed and an sfid written back, all without new events.
+pub async fn events_recorded_for_others_only(h: &impl Harness) {
+    let t = h.target();
+    let d = t.dialect();
+    t.provision().await.expect("provisioning twice is fine");
+    let m = sample_mapping("select");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let tbl = h.table(&m.table(d));
+
+    let cursor = Cursor {
+        systemmodstamp: chrono::DateTime::parse_from_rfc3339("2024-02-01T00:00:00.123Z")
+            .unwrap()
+            .to_utc(),
+        last_id: sfid(2),
+    };
+    t.upsert_rows(
+        &m,
+        &[
+            sample_row(&sfid(1), "2024-02-01T00:00:00Z", "one"),
+            sample_row(&sfid(2), "2024-02-01T00:00:00Z", "two"),
+            // A duplicate in the batch: the newest wins.
+            sample_row(&sfid(2), "2024-01-01T00:00:00Z", "older two"),
+        ],
+        Some(&cursor),
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.cursor("select").await.unwrap(), Some(cursor));
+    // A page with nothing to write still advances the cursor.
+    let later = Cursor {
+        systemmodstamp: chrono::DateTime::parse_from_rfc3339("2024-02-02T00:00:00Z")
+            .unwrap()
+            .to_utc(),
+        last_id: sfid(3),
+    };
+    assert_eq!(t.upsert_rows(&m, &[], Some(&later)).await.unwrap(), 0);
+    assert_eq!(t.cursor("select").await.unwrap(), Some(later));
+    assert_eq!(t.cursor("Other").await.unwrap(), None);
+    // An older version (the overlap window re-reading) is skipped.
+    t.upsert_rows(
+        &m,
+        &[sample_row(&sfid(1), "2023-01-01T00:00:00Z", "stale")],
+        None,
+    )
+    .await
+    .unwrap();
+    let by_sfid = |c: &str, n: u32| {
+        format!(
+            "SELECT {} FROM {tbl} WHERE {} = '{}'",
+            text(d, &col(h, c)),
+            col(h, "sfid"),
+            sfid(n)
+        )
+    };
+    assert_eq!(
+        h.admin_text(by_sfid("name", 1)).await.as_deref(),
+        Some("one")
+    );
+    assert_eq!(
+        h.admin_text(by_sfid("name", 2)).await.as_deref(),
+        Some("two")
+    );
+    let seen = h.admin_text(by_sfid("lastseen__c", 1)).await.unwrap();
+    assert!(
+        seen.replace('T', " ").starts_with("2024-01-31 10:00:00"),
+        "stored in UTC: {seen}"
+    );
+    t.write_back_sfid(&m, 1, &sfid(1)).await.unwrap();
+    assert!(
+        t.claim_events(&m, 100).await.unwrap().is_empty(),
+        "engine writes must not be recorded"
+    );
+    let stored = t.fetch_rows(&m, &[1, 2, 999]).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    let one = &stored[0];
+    assert_eq!((one.id, one.sfid.as_deref()), (1, Some(sfid(1).as_str())));
+    assert_eq!(one.state, "SYNCED");
+    assert_eq!(
+        one.systemmodstamp,
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2024-02-01T00:00:00Z")
+                .unwrap()
+                .to_utc()
+        )
+    );
+    assert_eq!(one.values["Name"], json!("one"));
+    assert_eq!(one.values["Amount__c"], json!(12.5));
+    assert_eq!(one.values["Active__c"], json!(true));
+    assert_eq!(one.values["Employees"], json!(42));
+    assert_eq!(one.values["CloseDate"], json!("2024-01-31"));
+    assert_eq!(
+        one.values["LastSeen__c"],
+        json!("2024-01-31T10:00:00.000+0000")
+    );
+    assert_eq!(one.values["OwnerId"], json!("005000000000001AAA"));
+    assert_eq!(one.values["a\"b"], json!("quote"));
+    assert_eq!(one.values["select"], json!(null));
+    assert_eq!(one.values.len(), m.data_fields().count());
+
+    h.app_exec(format!(
+        "INSERT INTO {tbl} ({}, {}, {}, {}, {}) VALUES ('local', 'o', 'q', 'bt', 'n')",
+        col(h, "name"),
+        col(h, "order"),
+        col(h, "a\"b"),
+        col(h, "a`b"),
+        col(h, "naïve")
+    ))
+    .await;
+    let sf = col(h, "sfid");
+    h.app_exec(format!(
+        "UPDATE {tbl} SET {} = 'ONE', {} = 43 WHERE {sf} = '{}'",
+        col(h, "name"),
+        col(h, "employees"),
+        sfid(1)
+    ))
+    .await;
+    // A no-op update and an update of sync columns only record nothing.
+    h.app_exec(format!(
+        "UPDATE {tbl} SET {} = 'ONE' WHERE {sf} = '{}'",
+        col(h, "name"),
+        sfid(1)
+    ))
+    .await;
+    h.app_exec(format!(
+        "UPDATE {tbl} SET {} = 'X' WHERE {sf} = '{}'",
+        col(h, "_dn_state"),
+        sfid(1)
+    ))
+    .await;
+    h.app_exec(format!("DELETE FROM {tbl} WHERE {sf} = '{}'", sfid(2)))
+        .await;
+
+    assert_eq!(
+        t.event_counts(&m).await.unwrap(),
+        EventCounts {
+            new: 3,
+            claimed: 0,
+            failed: 0
+        }
+    );
+    let ev = t.claim_events(&m, 100).await.unwrap();
+    assert_eq!(ev.len(), 3, "{ev:#?}");
+    assert_eq!(t.event_counts(&m).await.unwrap().claimed, 3);
+    assert!(ev.iter().all(|e| h.is_app_user(&e.db_user)), "{ev:#?}");
+    assert_eq!(ev[0].op, EventOp::Insert);
+    assert_eq!(ev[0].sfid, None);
+    let mut ch = ev[0].changed.clone();
+    ch.sort();
+    assert_eq!(ch, vec!["Name", "a\"b", "a`b", "naïve", "order"]);
+    assert_eq!(ev[0].new_values["a`b"], json!("bt"));
+    assert!(ev[0].old_values.is_empty());
+    assert_eq!(ev[1].op, EventOp::Update);
+    assert_eq!(ev[1].sfid.as_deref(), Some(sfid(1).as_str()));
+    let mut ch = ev[1].changed.clone();
+    ch.sort();
+    assert_eq!(ch, vec!["Employees", "Name"], "a case-only change counts");
+    assert_eq!(ev[1].old_values["Name"], json!("one"));
+    assert_eq!(ev[1].new_values["Name"], json!("ONE"));
+    assert_eq!(ev[1].old_values["Employees"], json!(42));
+    assert_eq!(ev[1].new_values["Employees"], json!(43));
+    assert_eq!(ev[1].new_values.len(), 2);
+    assert_eq!(ev[2].op, EventOp::Delete);
+    assert_eq!(ev[2].sfid.as_deref(), Some(sfid(2).as_str()));
+    assert!(ev[2].changed.is_empty());
+    assert_eq!(ev[2].old_values["Name"], json!("two"));
+    assert_eq!(ev[2].old_values["Active__c"], json!(true));
+    assert_eq!(ev[2].old_values["Amount__c"], json!(12.5));
+    assert_eq!(ev[2].old_values["CloseDate"], json!("2024-01-31"));
+    assert_eq!(
+        ev[2].old_values["LastSeen__c"],
+        json!("2024-01-31T10:00:00.000+0000")
+    );
+    assert_eq!(ev[2].old_values["Tags__c"], json!("A;B"));
+
+    t.write_back_sfid(&m, ev[0].row_id, &sfid(9)).await.unwrap();
+    t.mark_events_done(&m, &[ev[0].id, ev[2].id]).await.unwrap();
+    t.mark_event_failed(&m, ev[1].id, "FIELD_CUSTOM_VALIDATION_EXCEPTION: no")
+        .await
+        .unwrap();
+    t.delete_rows(&m, &[sfid(9)]).await.unwrap();
+    assert!(t.claim_events(&m, 100).await.unwrap().is_empty());
+    assert_eq!(
+        t.event_counts(&m).await.unwrap(),
+        EventCounts {
+            new: 0,
+            claimed: 0,
+            failed: 1
+        }
+    );
+    assert_eq!(
+        h.admin_text(by_sfid("_dn_state", 1)).await.as_deref(),
+        Some("FAILED")
+    );
+    assert!(
+        h.admin_text(by_sfid("_dn_error", 1))
+            .await
+            .unwrap()
+            .contains("VALIDATION")
+    );
+    let far = chrono::DateTime::parse_from_rfc3339("2999-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let past = chrono::DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    assert_eq!(t.purge_events(&m, past).await.unwrap(), 0);
+    assert_eq!(
+        t.purge_events(&m, far).await.unwrap(),
+        2,
+        "the two DONE events"
+    );
+    let evt = h.table(&m.events_table(d));
+    let states = h
+        .admin_text(format!(
+            "SELECT {} FROM {evt} WHERE {} = {}",
+            text(d, "COUNT(*)"),
+            col(h, "state"),
+            "'FAILED'"
+        ))
+        .await;
+    assert_eq!(states.as_deref(), Some("1"), "failed events are kept");
+}
+
+/// Plans for added, dropped, widened, narrowed and retyped columns and a removed mapping,
+/// with their destructive flags; applying keeps the data and the triggers follow.
+pub async fn plans_with_destructive_flags(h: &impl Harness) {
+    let t = h.target();
+    let d = t.dialect();
+    t.provision().await.unwrap();
+    let v1 = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Name", SfType::String).with_length(80),
+            FieldSpec::new("Code", SfType::String).with_length(40),
+            FieldSpec::new("Gone", SfType::Textarea),
+            FieldSpec::new("Num", SfType::Int),
+            FieldSpec::new("Flag", SfType::Boolean),
+        ],
+    );
+    let other = ObjectMapping::new(
+        "Contact",
+        vec![FieldSpec::new("Email", SfType::Email).with_length(80)],
+    );
+    let p = t.plan(&[], &[v1.clone(), other.clone()]).unwrap();
+    assert!(!p.is_destructive());
+    t.apply(&p).await.unwrap();
+    t.upsert_rows(
+        &v1,
+        &[row(
+            &sfid(1),
+            "2024-01-01T00:00:00Z",
+            json!({"Name": "n", "Code": "abc", "Gone": "g", "Num": 7, "Flag": true}),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let v2 = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Name", SfType::String).with_length(120), // widened
+            FieldSpec::new("Code", SfType::String).with_length(10),  // narrowed
+            FieldSpec::new("Num", SfType::Double).with_precision(18, 2), // int -> decimal
+            FieldSpec::new("Added", SfType::Date),
+            FieldSpec::new("Flag", SfType::Int), // boolean -> int: widening
+        ],
+    );
+    let p = t
+        .plan(&[v1.clone(), other.clone()], std::slice::from_ref(&v2))
+        .unwrap();
+    assert!(find_step(&p, "drop column account.gone").is_destructive());
+    assert!(!find_step(&p, "add column account.added").is_destructive());
+    assert!(find_step(&p, "change column account.code").is_destructive());
+    assert!(!find_step(&p, "change column account.name").is_destructive());
+    assert!(!find_step(&p, "change column account.num").is_destructive());
+    assert!(!find_step(&p, "change column account.flag").is_destructive());
+    assert!(find_step(&p, "drop table contact").is_destructive());
+    assert!(p.is_destructive());
+    t.apply(&p).await.unwrap();
+    let tbl = h.table("account");
+    assert_eq!(
+        h.admin_text(format!("SELECT {} FROM {tbl}", text(d, &col(h, "code"))))
+            .await
+            .as_deref(),
+        Some("abc")
+    );
+    let num = h
+        .admin_text(format!("SELECT {} FROM {tbl}", text(d, &col(h, "num"))))
+        .await
+        .unwrap();
+    assert_eq!(num.parse::<f64>().unwrap(), 7.0);
+    assert_eq!(
+        h.admin_text(format!("SELECT {} FROM {tbl}", text(d, &col(h, "flag"))))
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    assert!(!h.table_exists("contact").await);
+    assert!(!h.table_exists("contact__events").await);
+    // The triggers follow the new columns.
+    h.app_exec(format!(
+        "UPDATE {tbl} SET {} = '2024-05-01', {} = 8.5",
+        col(h, "added"),
+        col(h, "num")
+    ))
+    .await;
+    let ev = t.claim_events(&v2, 10).await.unwrap();
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    let mut ch = ev[0].changed.clone();
+    ch.sort();
+    assert_eq!(ch, vec!["Added", "Num"]);
+    assert_eq!(ev[0].new_values["Added"], json!("2024-05-01"));
+    assert_eq!(ev[0].new_values["Num"], json!(8.5));
+    assert_eq!(ev[0].old_values["Num"], json!(7));
+    // Nothing left to do.
+    assert!(
+        t.plan(std::slice::from_ref(&v2), std::slice::from_ref(&v2))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Four claimers race over 300 events: each event is claimed exactly once, each batch in
+/// id order; requeueing gives them back.
+pub async fn concurrent_claimers_never_share<H: Harness + 'static>(h: Arc<H>) {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let m = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Name", SfType::String).with_length(20)],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..300).map(|i| format!("('n{i}')")).collect();
+    h.app_exec(format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        h.table("account"),
+        col(&*h, "name"),
+        values.join(", ")
+    ))
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let h = h.clone();
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = h.target().claim_events(&m, 7).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.windows(2).all(|w| w[0].id < w[1].id));
+                got.extend(batch.iter().map(|e| e.id));
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an event was claimed twice");
+    assert_eq!(n, 300);
+    assert_eq!(t.requeue_claimed(&m).await.unwrap(), 300);
+    assert_eq!(t.claim_events(&m, 1000).await.unwrap().len(), 300);
+}
+
+/// Hostile object names (reserved words, quotes, backticks, unicode, 100 characters) with
+/// hostile field names all work; returns the mappings.
+pub async fn hostile_names(h: &impl Harness) -> Vec<ObjectMapping> {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let long_obj = format!("Obj{}", "y".repeat(97));
+    let maps: Vec<ObjectMapping> = ["order", "a\"b", "a`b", "naïve", long_obj.as_str()]
+        .iter()
+        .map(|o| sample_mapping(o))
+        .collect();
+    t.apply(&t.plan(&[], &maps).unwrap()).await.unwrap();
+    for m in &maps {
+        t.upsert_rows(
+            m,
+            &[sample_row(&sfid(1), "2024-01-01T00:00:00Z", "x")],
+            None,
+        )
+        .await
+        .unwrap();
+        let tbl = h.table(&m.table(t.dialect()));
+        h.app_exec(format!(
+            "UPDATE {tbl} SET {} = 'y'",
+            col(h, &m.fields.last().unwrap().column(t.dialect()))
+        ))
+        .await;
+        let ev = t.claim_events(m, 10).await.unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].changed, vec![m.fields.last().unwrap().name.clone()]);
+        assert!(h.table_exists(&m.events_table(t.dialect())).await);
+    }
+    maps
+}
+
+/// A mapping with 150 fields: the triggers, upserts and row reads all cope.
+pub async fn wide_mapping(h: &impl Harness) {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let fields: Vec<FieldSpec> = (0..150)
+        .map(|i| FieldSpec::new(format!("Field{i}__c"), SfType::String).with_length(40))
+        .collect();
+    let m = ObjectMapping::new("Wide__c", fields);
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let values: serde_json::Map<String, serde_json::Value> = (0..150)
+        .map(|i| (format!("Field{i}__c"), json!(format!("v{i}"))))
+        .collect();
+    t.upsert_rows(
+        &m,
+        &[row(
+            &sfid(1),
+            "2024-01-01T00:00:00Z",
+            serde_json::Value::Object(values),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let stored = t.fetch_rows(&m, &[1]).await.unwrap();
+    assert_eq!(stored[0].values.len(), 150);
+    assert_eq!(stored[0].values["Field149__c"], json!("v149"));
+    h.app_exec(format!(
+        "UPDATE {} SET {} = 'changed'",
+        h.table(&m.table(t.dialect())),
+        col(h, "field137__c")
+    ))
+    .await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].changed, vec!["Field137__c"]);
+    assert_eq!(ev[0].old_values["Field137__c"], json!("v137"));
+}
+
+/// A mapping of 600 fields: triggers, events and row reads cope.
+pub async fn six_hundred_fields(h: &impl Harness) {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let fields: Vec<FieldSpec> = (0..600)
+        .map(|i| FieldSpec::new(format!("F{i}__c"), SfType::Int))
+        .collect();
+    let m = ObjectMapping::new("Huge__c", fields);
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let tbl = h.table(&m.table(t.dialect()));
+    h.app_exec(format!(
+        "INSERT INTO {tbl} ({}, {}) VALUES (1, 2)",
+        col(h, "f599__c"),
+        col(h, "f0__c")
+    ))
+    .await;
+    h.app_exec(format!("UPDATE {tbl} SET {} = 3", col(h, "f450__c")))
+        .await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 2);
+    let mut ch = ev[0].changed.clone();
+    ch.sort();
+    assert_eq!(ch, vec!["F0__c", "F599__c"]);
+    assert_eq!(ev[1].changed, vec!["F450__c"]);
+    assert_eq!(ev[1].old_values["F450__c"], json!(null));
+    assert_eq!(ev[1].new_values["F450__c"], json!(3));
+    let rows = t.fetch_rows(&m, &[ev[0].row_id]).await.unwrap();
+    assert_eq!(rows[0].values.len(), 600);
+    assert_eq!(rows[0].values["F599__c"], json!(1));
+    h.app_exec(format!("DELETE FROM {tbl}")).await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev[0].old_values.len(), 600);
+}
+
+/// A value longer than its column is refused, never silently truncated (SQLite, which does
+/// not enforce lengths, keeps it whole).
+pub async fn too_long_values_are_not_truncated(h: &impl Harness) {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let m = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Name", SfType::String).with_length(5)],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let r = t
+        .upsert_rows(
+            &m,
+            &[row(
+                &sfid(1),
+                "2024-01-01T00:00:00Z",
+                json!({"Name": "0123456789"}),
+            )],
+            None,
+        )
+        .await;
+    match t.dialect() {
+        Dialect::Sqlite => {
+            r.unwrap();
+            let stored = t.fetch_rows(&m, &[1]).await.unwrap();
+            assert_eq!(stored[0].values["Name"], json!("0123456789"));
+        }
+        _ => {
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains("upserting rows into account"), "{err}");
+            assert!(t.fetch_rows(&m, &[1]).await.unwrap().is_empty());
+        }
+    }
+}
+
+/// A lenient upsert leaves out the rows the database or the conversion refuses, reports
+/// them, writes the rest and advances the cursor.
+pub async fn lenient_upsert_skips_bad_rows(h: &impl Harness) {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let m = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Name", SfType::String).with_length(5),
+            FieldSpec::new("Employees", SfType::Int),
+        ],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let cursor = Cursor {
+        systemmodstamp: chrono::DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc(),
+        last_id: sfid(5),
+    };
+    let long = if t.dialect() == Dialect::Sqlite {
+        // SQLite keeps long text; make the database refuse something else there.
+        json!(1)
+    } else {
+        json!("far too long")
+    };
+    let rows = vec![
+        row(
+            &sfid(1),
+            "2024-01-01T00:00:00Z",
+            json!({"Name": "ok1", "Employees": 1}),
+        ),
+        row(
+            &sfid(2),
+            "2024-01-01T00:00:00Z",
+            json!({"Name": long, "Employees": 2}),
+        ),
+        row(
+            &sfid(3),
+            "2024-01-01T00:00:00Z",
+            json!({"Name": "ok3", "Employees": "many"}),
+        ),
+        row(
+            &sfid(4),
+            "2024-01-01T00:00:00Z",
+            json!({"Name": "ok4", "Employees": 4}),
+        ),
+    ];
+    let report = t
+        .upsert_rows_lenient(&m, &rows, Some(&cursor))
+        .await
+        .unwrap();
+    let rejected: Vec<&str> = report.rejected.iter().map(|r| r.sfid.as_str()).collect();
+    if t.dialect() == Dialect::Sqlite {
+        assert_eq!(rejected, vec![sfid(3).as_str()], "{report:?}");
+    } else {
+        assert_eq!(rejected.len(), 2, "{report:?}");
+        assert!(rejected.contains(&sfid(2).as_str()) && rejected.contains(&sfid(3).as_str()));
+    }
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.error.contains("whole number")),
+        "{report:?}"
+    );
+    assert_eq!(t.cursor("Account").await.unwrap(), Some(cursor));
+    let n = h
+        .admin_text(format!(
+            "SELECT {} FROM {}",
+            text(t.dialect(), "COUNT(*)"),
+            h.table("account")
+        ))
+        .await;
+    let expected = if t.dialect() == Dialect::Sqlite {
+        "3"
+    } else {
+        "2"
+    };
+    assert_eq!(n.as_deref(), Some(expected));
+    // The strict upsert fails on the same batch and writes nothing of it.
+    let err = t.upsert_rows(&m, &rows[1..2], None).await;
+    if t.dialect() != Dialect::Sqlite {
+        assert!(err.is_err());
+    }
+    assert!(t.upsert_rows(&m, &rows[2..3], None).await.is_err());
+    assert!(t.claim_events(&m, 10).await.unwrap().is_empty());
+}
+
+/// Widening type changes apply without being flagged and keep every value.
+pub async fn widening_changes_keep_values(h: &impl Harness) {
+    let t = h.target();
+    t.provision().await.unwrap();
+    let before = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("D", SfType::Date),
+            FieldSpec::new("I", SfType::Int),
+            FieldSpec::new("P", SfType::Picklist).with_length(40),
+            FieldSpec::new("R", SfType::Reference).with_length(18),
+            FieldSpec::new("B", SfType::Boolean),
+            FieldSpec::new("C", SfType::Currency).with_precision(18, 2),
+            FieldSpec::new("T", SfType::Time),
+        ],
+    );
+    let after = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("D", SfType::Datetime),
+            FieldSpec::new("I", SfType::String).with_length(20),
+            FieldSpec::new("P", SfType::Textarea),
+            FieldSpec::new("R", SfType::String).with_length(255),
+            FieldSpec::new("B", SfType::String).with_length(10),
+            FieldSpec::new("C", SfType::Currency).with_precision(20, 4),
+            FieldSpec::new("T", SfType::String).with_length(20),
+        ],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&before)).unwrap())
+        .await
+        .unwrap();
+    t.upsert_rows(
+        &before,
+        &[row(
+            &sfid(1),
+            "2024-01-01T00:00:00Z",
+            json!({"D": "2024-01-31", "I": 42, "P": "Hot", "R": "005000000000001AAA",
+                   "B": true, "C": 12.34, "T": "13:45:00.000Z"}),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let p = t
+        .plan(std::slice::from_ref(&before), std::slice::from_ref(&after))
+        .unwrap();
+    assert!(!p.is_destructive(), "{p:#?}");
+    t.apply(&p).await.unwrap();
+    let row = &t.fetch_rows(&after, &[1]).await.unwrap()[0];
+    assert!(
+        row.values["D"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-01-31T00:00:00"),
+        "{row:?}"
+    );
+    assert_eq!(row.values["I"], json!("42"));
+    assert_eq!(row.values["P"], json!("Hot"));
+    assert_eq!(row.values["R"], json!("005000000000001AAA"));
+    assert!(
+        ["true", "1"].contains(&row.values["B"].as_str().unwrap()),
+        "{row:?}"
+    );
+    assert_eq!(row.values["C"], json!(12.34));
+    assert!(
+        row.values["T"].as_str().unwrap().starts_with("13:45:00"),
+        "{row:?}"
+    );
+}

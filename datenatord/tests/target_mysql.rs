@@ -1,0 +1,688 @@
+//! The MariaDB/MySQL target against the real server at `DATENATOR_TEST_MYSQL_URL`
+//! (default `mysql://root@127.0.0.1:3306/mysql`). Fails when it is unreachable.
+
+mod common_target;
+
+use common_target::scenarios::{self, Harness};
+use common_target::*;
+use datenator_shared::datasource::{CheckKind, CheckStatus, DatasourceKind, SyncWriterMode};
+use datenatord::target::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
+use serde_json::json;
+use sqlx::mysql::MySqlPool;
+use sqlx::{AssertSqlSafe, Row as _};
+
+async fn admin_pool() -> MySqlPool {
+    let url = mysql_url();
+    MySqlPool::connect(&url).await.unwrap_or_else(|e| {
+        panic!(
+            "MariaDB/MySQL test server unreachable at {url}: {e}. Start it (start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd) or set DATENATOR_TEST_MYSQL_URL"
+        )
+    })
+}
+
+async fn exec(pool: &MySqlPool, sql: String) {
+    sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn settings() -> datenator_shared::datasource::DatasourceSettings {
+    settings_from_url(DatasourceKind::Mysql, &mysql_url())
+}
+
+fn target(schema: &str) -> AnyTarget {
+    AnyTarget::new(settings(), schema, None).unwrap()
+}
+
+fn user_url(user: &str, password: &str, db: &str) -> String {
+    let s = settings();
+    format!(
+        "mysql://{user}:{password}@{}:{}/{db}",
+        s.host,
+        s.port_or_default()
+    )
+}
+
+/// An account that is not the sync user, with all rights on the org database.
+async fn ordinary_user(admin: &MySqlPool, schema: &str) -> (String, MySqlPool) {
+    let user = unique("dn_t_app_");
+    exec(
+        admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    exec(
+        admin,
+        format!(
+            "GRANT ALL ON {}.* TO '{user}'@'%'",
+            ident::quote(Dialect::Mysql, schema)
+        ),
+    )
+    .await;
+    (
+        user.clone(),
+        MySqlPool::connect(&user_url(&user, "pw", schema))
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn check_passes_for_admin() {
+    admin_pool().await;
+    let r = target(&unique("dn_t_")).check().await;
+    assert!(r.is_ok(), "{r:#?}");
+    assert_eq!(r.writer_mode, Some(SyncWriterMode::SyncUser));
+    for k in [
+        CheckKind::CreateSchema,
+        CheckKind::CreateUser,
+        CheckKind::CreateTrigger,
+        CheckKind::BinlogTriggers,
+    ] {
+        assert_eq!(r.get(k).unwrap().status, CheckStatus::Ok, "{k:?}");
+    }
+    // The probe leaves nothing behind.
+    let admin = admin_pool().await;
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name LIKE '\\_datenator\\_probe%'")
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn check_wrong_port_and_host() {
+    let mut s = settings();
+    s.port = Some(1);
+    let r = AnyTarget::new(s.clone(), "x", None).unwrap().check().await;
+    let h = r.get(CheckKind::HostReachable).unwrap();
+    assert_eq!(h.status, CheckStatus::Failed);
+    assert!(h.message.contains(":1"), "{h:?}");
+    assert_eq!(
+        r.get(CheckKind::Authentication).unwrap().status,
+        CheckStatus::Skipped
+    );
+    s.port = None;
+    s.host = "no-such-host.invalid".into();
+    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    assert_eq!(
+        r.get(CheckKind::HostReachable).unwrap().status,
+        CheckStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn check_wrong_password() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_pw_");
+    exec(
+        &admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'right'"),
+    )
+    .await;
+    let mut s = settings();
+    s.user = user.clone();
+    s.password = "wrong".into();
+    s.database = "information_schema".into();
+    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    let a = r.get(CheckKind::Authentication).unwrap();
+    assert_eq!(a.status, CheckStatus::Failed, "{r:#?}");
+    assert!(
+        a.message.contains("rejected") && a.message.contains(&user),
+        "{a:?}"
+    );
+    assert!(a.fix.as_deref().unwrap().contains("password"));
+    exec(&admin, format!("DROP USER '{user}'@'%'")).await;
+}
+
+#[tokio::test]
+async fn check_missing_database() {
+    admin_pool().await;
+    let mut s = settings();
+    s.database = unique("dn_nodb_");
+    let r = AnyTarget::new(s.clone(), "x", None).unwrap().check().await;
+    assert_eq!(
+        r.get(CheckKind::Authentication).unwrap().status,
+        CheckStatus::Ok
+    );
+    let d = r.get(CheckKind::DatabaseExists).unwrap();
+    assert_eq!(d.status, CheckStatus::Failed, "{r:#?}");
+    assert!(d.message.contains(&s.database));
+    assert!(d.fix.as_deref().unwrap().contains("CREATE DATABASE"));
+}
+
+#[tokio::test]
+async fn check_unprivileged_user() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_weak_");
+    exec(
+        &admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    let mut s = settings();
+    s.user = user.clone();
+    s.password = "pw".into();
+    s.database = "information_schema".into();
+    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    assert!(!r.is_ok());
+    let c = r.get(CheckKind::CreateSchema).unwrap();
+    assert_eq!(c.status, CheckStatus::Failed, "{r:#?}");
+    let fix = c.fix.as_deref().unwrap();
+    assert!(
+        fix.starts_with("GRANT ") && fix.contains(&format!("'{user}'@'%'")),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("TRIGGER") && fix.contains("CREATE USER"),
+        "{fix}"
+    );
+    assert_eq!(
+        r.get(CheckKind::CreateUser).unwrap().status,
+        CheckStatus::Failed
+    );
+    assert_eq!(
+        r.get(CheckKind::CreateTrigger).unwrap().status,
+        CheckStatus::Skipped
+    );
+    assert_eq!(r.writer_mode, None);
+    exec(&admin, format!("DROP USER '{user}'@'%'")).await;
+}
+
+#[tokio::test]
+async fn provision_isolation_and_deprovision() {
+    let admin = admin_pool().await;
+    let schema = unique("dn_t_");
+    let other = unique("dn_t_other_");
+    exec(&admin, format!("CREATE DATABASE `{other}`")).await;
+    exec(&admin, format!("CREATE TABLE `{other}`.secret (v int)")).await;
+    exec(&admin, format!("INSERT INTO `{other}`.secret VALUES (1)")).await;
+    let t = target(&schema);
+    let p1 = t.provision().await.unwrap();
+    let p2 = t.provision().await.unwrap();
+    let creds = p2.sync_credentials.clone().unwrap();
+    assert_eq!(p1.sync_credentials.unwrap().user, creds.user);
+    let m = sample_mapping("Account");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    // Applying the same plan again is harmless (idempotent steps).
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+
+    let sync = MySqlPool::connect(&user_url(&creds.user, creds.password.expose(), &schema))
+        .await
+        .unwrap();
+    for sql in [
+        format!("SELECT * FROM `{other}`.secret"),
+        format!("CREATE TABLE `{other}`.x (v int)"),
+        "SELECT * FROM mysql.user".to_string(),
+        format!("DROP TABLE `{schema}`.account"),
+    ] {
+        let err = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .execute(&sync)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("denied"), "{sql}: {err}");
+    }
+    sync.close().await;
+
+    t.deprovision().await.unwrap();
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?")
+            .bind(&schema)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(n, 0);
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM mysql.user WHERE user = ?")
+        .bind(&creds.user)
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let v: i32 = sqlx::query(AssertSqlSafe(format!("SELECT v FROM `{other}`.secret")))
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 1);
+    exec(&admin, format!("DROP DATABASE `{other}`")).await;
+    t.deprovision().await.unwrap();
+}
+
+#[tokio::test]
+async fn bulk_load_multi_row() {
+    let admin = admin_pool().await;
+    let schema = unique("dn_t_");
+    let t = target(&schema);
+    t.provision().await.unwrap();
+    let m = sample_mapping("Account");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let rows: Vec<_> = (0..500)
+        .map(|i| sample_row(&sfid(i), "2024-01-01T00:00:00Z", &format!("n'\\{i}")))
+        .collect();
+    t.bulk_load(&m, &rows).await.unwrap();
+    let r = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*), MAX(`name`) FROM `{schema}`.account WHERE `name` LIKE 'n''%'"
+    )))
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(r.get::<i64, _>(0), 500);
+    assert!(r.get::<String, _>(1).starts_with("n'\\"));
+    assert!(t.claim_events(&m, 10).await.unwrap().is_empty());
+    t.deprovision().await.unwrap();
+}
+
+/// A provisioned org plus an ordinary application account with all rights on its database.
+struct My {
+    t: AnyTarget,
+    admin: MySqlPool,
+    app: MySqlPool,
+    app_user: String,
+}
+
+impl My {
+    async fn with_schema(schema: &str) -> My {
+        let admin = admin_pool().await;
+        let t = target(schema);
+        t.provision().await.unwrap();
+        let (app_user, app) = ordinary_user(&admin, t.schema()).await;
+        My {
+            t,
+            admin,
+            app,
+            app_user,
+        }
+    }
+
+    async fn new() -> My {
+        My::with_schema(&unique("dn_t_")).await
+    }
+
+    async fn cleanup(self) {
+        self.app.close().await;
+        self.t.deprovision().await.unwrap();
+        exec(&self.admin, format!("DROP USER '{}'@'%'", self.app_user)).await;
+    }
+}
+
+impl Harness for My {
+    fn target(&self) -> &AnyTarget {
+        &self.t
+    }
+
+    async fn app_exec(&self, sql: String) {
+        exec(&self.app, sql).await
+    }
+
+    async fn admin_text(&self, sql: String) -> Option<String> {
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .fetch_optional(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .and_then(|r| r.get::<Option<String>, _>(0))
+    }
+
+    async fn table_exists(&self, name: &str) -> bool {
+        sqlx::query(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        )
+        .bind(self.t.schema())
+        .bind(name)
+        .fetch_optional(&self.admin)
+        .await
+        .unwrap()
+        .is_some()
+    }
+
+    fn is_app_user(&self, db_user: &str) -> bool {
+        // USER() is user@host: the connecting account, not the trigger's definer.
+        db_user.starts_with(&format!("{}@", self.app_user))
+    }
+}
+
+#[tokio::test]
+async fn triggers_record_other_users_only() {
+    let h = My::new().await;
+    scenarios::events_recorded_for_others_only(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn plans_with_destructive_flags_and_idempotent_steps() {
+    let h = My::new().await;
+    scenarios::plans_with_destructive_flags(&h).await;
+    let t = &h.t;
+    let v = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Name", SfType::String).with_length(120),
+            FieldSpec::new("Code", SfType::String).with_length(10),
+            FieldSpec::new("Num", SfType::Double).with_precision(18, 2),
+            FieldSpec::new("Added", SfType::Date),
+        ],
+    );
+    let v4 = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Name", SfType::String).with_length(120),
+            FieldSpec::new("Code", SfType::String).with_length(10),
+            FieldSpec::new("Extra", SfType::Boolean),
+        ],
+    );
+    // Re-running an applied plan finishes without error: every step is idempotent.
+    let p = t
+        .plan(std::slice::from_ref(&v), std::slice::from_ref(&v4))
+        .unwrap();
+    t.apply(&p).await.unwrap();
+    t.apply(&p).await.unwrap();
+    t.apply(&t.plan(&[], std::slice::from_ref(&v4)).unwrap())
+        .await
+        .unwrap();
+    // A narrowing change that does not fit fails and says how to finish.
+    t.upsert_rows(
+        &v4,
+        &[row(
+            &sfid(2),
+            "2024-01-01T00:00:00Z",
+            json!({"Code": "0123456789"}),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let mut v5 = v4.clone();
+    v5.fields[1] = FieldSpec::new("Code", SfType::String).with_length(3);
+    let p = t.plan(std::slice::from_ref(&v4), &[v5]).unwrap();
+    let err = t.apply(&p).await.unwrap_err().to_string();
+    assert!(
+        err.contains("change column account.code") && err.contains("re-run"),
+        "{err}"
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn hostile_long_names() {
+    let schema = format!("{}-\"sch`ema\" naïve {}", unique("dn_t_"), "s".repeat(80));
+    let h = My::with_schema(&schema).await;
+    assert!(h.t.schema().len() <= 64);
+    scenarios::hostile_names(&h).await;
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?")
+            .bind(h.t.schema())
+            .fetch_one(&h.admin)
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(n, 11, "5 data + 5 events + cursor");
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = ?")
+            .bind(h.t.schema())
+            .fetch_one(&h.admin)
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(n, 15);
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_skip_locked() {
+    let h = std::sync::Arc::new(My::new().await);
+    scenarios::concurrent_claimers_never_share(h.clone()).await;
+    std::sync::Arc::into_inner(h).unwrap().cleanup().await;
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_update_fallback() {
+    let h = My::new().await;
+    let AnyTarget::Mysql(my) = &h.t else {
+        unreachable!()
+    };
+    my.force_claim_update();
+    let h = std::sync::Arc::new(h);
+    scenarios::concurrent_claimers_never_share(h.clone()).await;
+    std::sync::Arc::into_inner(h).unwrap().cleanup().await;
+}
+
+#[tokio::test]
+async fn tls_required_but_not_offered() {
+    admin_pool().await;
+    let mut s = settings();
+    s.tls = datenator_shared::datasource::TlsMode::Require;
+    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    let a = r.get(CheckKind::Authentication).unwrap();
+    assert_eq!(a.status, CheckStatus::Failed);
+    assert!(a.message.contains("TLS"), "{a:?}");
+    assert!(a.fix.as_deref().unwrap().contains("enable TLS"), "{a:?}");
+}
+
+#[tokio::test]
+async fn wide_mapping() {
+    let h = My::new().await;
+    scenarios::wide_mapping(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn passwords_never_in_debug_output() {
+    let mut s = settings();
+    s.password = "hunter2-admin".into();
+    let creds = datenatord::target::SyncCredentials {
+        user: "u".into(),
+        password: "hunter2-sync".into(),
+    };
+    let t = AnyTarget::new(s, "dn_t_debug", Some(creds.clone())).unwrap();
+    let out = format!("{t:?} {creds:?}");
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+/// 100 Text(255) fields would exceed MySQL's 65,535-byte row definition as VARCHARs: the
+/// longest become MEDIUMTEXT and the table is created.
+#[tokio::test]
+async fn very_wide_varchars_fit() {
+    let h = My::new().await;
+    let t = &h.t;
+    let fields: Vec<FieldSpec> = (0..100)
+        .map(|i| FieldSpec::new(format!("Text{i}__c"), SfType::String).with_length(255))
+        .collect();
+    let m = ObjectMapping::new("Wide__c", fields);
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let values: serde_json::Map<String, serde_json::Value> = (0..100)
+        .map(|i| (format!("Text{i}__c"), json!("x".repeat(255))))
+        .collect();
+    t.upsert_rows(
+        &m,
+        &[row(
+            &sfid(1),
+            "2024-01-01T00:00:00Z",
+            serde_json::Value::Object(values),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<String> = sqlx::query(
+        "SELECT DISTINCT data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = 'wide__c' AND column_name LIKE 'text%' ORDER BY 1",
+    )
+    .bind(t.schema())
+    .fetch_all(&h.admin)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert_eq!(kinds, vec!["mediumtext", "varchar"]);
+    // Adding one more column still works.
+    let mut m2 = m.clone();
+    m2.fields
+        .push(FieldSpec::new("More__c", SfType::String).with_length(255));
+    t.apply(
+        &t.plan(std::slice::from_ref(&m), std::slice::from_ref(&m2))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn provisioning_without_privileges_names_the_grant() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_weak_");
+    exec(
+        &admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    let mut s = settings();
+    s.user = user.clone();
+    s.password = "pw".into();
+    s.database = "information_schema".into();
+    let err = AnyTarget::new(s, unique("dn_t_"), None)
+        .unwrap()
+        .provision()
+        .await
+        .unwrap_err();
+    let datenatord::target::TargetError::Permission { what, fix } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(what.contains("denied"), "{what}");
+    assert!(
+        fix.starts_with("GRANT ") && fix.contains(&format!("'{user}'@'%'")),
+        "{fix}"
+    );
+    exec(&admin, format!("DROP USER '{user}'@'%'")).await;
+}
+
+#[tokio::test]
+async fn six_hundred_fields() {
+    let h = My::new().await;
+    scenarios::six_hundred_fields(&h).await;
+    h.cleanup().await;
+}
+
+/// The GRANT that "check datasource" suggests is enough: running it turns a failing check
+/// into a passing one, and the account can provision, apply and deprovision.
+#[tokio::test]
+async fn suggested_grant_is_sufficient() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_adm_");
+    exec(
+        &admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    let mut s = settings();
+    s.user = user.clone();
+    s.password = "pw".into();
+    s.database = "information_schema".into();
+    let schema = unique("dn_t_");
+    let r = AnyTarget::new(s.clone(), &schema, None)
+        .unwrap()
+        .check()
+        .await;
+    let fix = r.get(CheckKind::CreateSchema).unwrap().fix.clone().unwrap();
+    exec(&admin, fix).await;
+    let t = AnyTarget::new(s, &schema, None).unwrap();
+    let r = t.check().await;
+    assert!(r.is_ok(), "{r:#?}");
+    let p = t.provision().await.unwrap();
+    assert!(p.sync_credentials.is_some());
+    let m = sample_mapping("Account");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    t.upsert_rows(
+        &m,
+        &[sample_row(&sfid(1), "2024-01-01T00:00:00Z", "x")],
+        None,
+    )
+    .await
+    .unwrap();
+    exec(&admin, format!("UPDATE `{schema}`.account SET name = 'y'")).await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert!(ev[0].db_user.starts_with("root@"), "{:?}", ev[0].db_user);
+    t.deprovision().await.unwrap();
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?")
+            .bind(&schema)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(n, 0);
+    exec(&admin, format!("DROP USER '{user}'@'%'")).await;
+}
+
+#[tokio::test]
+async fn too_long_values_are_not_truncated() {
+    let h = My::new().await;
+    scenarios::too_long_values_are_not_truncated(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn lenient_upsert_skips_bad_rows() {
+    let h = My::new().await;
+    scenarios::lenient_upsert_skips_bad_rows(&h).await;
+    h.cleanup().await;
+}
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn passwords_never_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::info!("capture works");
+    let h = My::new().await;
+    let p = h.t.provision().await.unwrap();
+    let password = p.sync_credentials.unwrap().password;
+    h.cleanup().await;
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    // Whether sqlx's own statement events reach a thread-local subscriber depends on
+    // tracing's global interest cache (other tests run without one), so the control is an
+    // event of our own; the leak this guards against showed up reliably before the fix.
+    assert!(log.contains("capture works"), "the log capture works");
+    assert!(
+        !log.contains(password.expose()),
+        "the sync password was logged"
+    );
+}
+
+#[tokio::test]
+async fn widening_changes_keep_values() {
+    let h = My::new().await;
+    scenarios::widening_changes_keep_values(&h).await;
+    h.cleanup().await;
+}

@@ -1,0 +1,798 @@
+//! The PostgreSQL target against the real server at `DATENATOR_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`). Fails when it is unreachable.
+
+mod common_target;
+
+use common_target::scenarios::{self, Harness};
+use common_target::*;
+use datenator_shared::datasource::{CheckKind, CheckStatus, DatasourceKind, SyncWriterMode};
+use datenatord::target::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
+use serde_json::json;
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, Row as _};
+
+async fn admin_pool() -> PgPool {
+    let url = pg_url();
+    PgPool::connect(&url).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL test server unreachable at {url}: {e}. Start it (pg_ctlcluster <version> main start) or set DATENATOR_TEST_POSTGRES_URL"
+        )
+    })
+}
+
+async fn exec(pool: &PgPool, sql: String) {
+    sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn schema_from_org_name() {
+    let s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    let t = AnyTarget::for_org(s.clone(), "Acme Inc.", None).unwrap();
+    assert_eq!(t.schema(), "datenator_acme_inc");
+    let mut s = s;
+    s.schema = Some("custom".into());
+    assert_eq!(
+        AnyTarget::for_org(s, "Acme", None).unwrap().schema(),
+        "custom"
+    );
+}
+
+fn target(schema: &str) -> AnyTarget {
+    AnyTarget::new(
+        settings_from_url(DatasourceKind::Postgres, &pg_url()),
+        schema,
+        None,
+    )
+    .unwrap()
+}
+
+/// A login role that is not the sync user, granted DML on the org schema.
+async fn ordinary_user(admin: &PgPool, schema: &str) -> (String, PgPool) {
+    let user = unique("dn_t_app_");
+    let s = ident::quote(Dialect::Postgres, schema);
+    exec(admin, format!("CREATE ROLE \"{user}\" LOGIN PASSWORD 'pw'")).await;
+    exec(
+        admin,
+        format!(
+            "GRANT USAGE ON SCHEMA {s} TO \"{user}\"; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO \"{user}\"; GRANT ALL ON ALL SEQUENCES IN SCHEMA {s} TO \"{user}\"; ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON TABLES TO \"{user}\"; ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT ALL ON SEQUENCES TO \"{user}\""
+        ),
+    )
+    .await;
+    let st = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    let url = format!(
+        "postgres://{user}:pw@{}:{}/{}",
+        st.host,
+        st.port_or_default(),
+        st.database
+    );
+    (user, PgPool::connect(&url).await.unwrap())
+}
+
+async fn drop_role(admin: &PgPool, user: &str) {
+    let _ =
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+            .bind(user)
+            .execute(admin)
+            .await;
+    exec(
+        admin,
+        format!("DROP OWNED BY \"{user}\"; DROP ROLE IF EXISTS \"{user}\""),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn check_passes_for_admin() {
+    admin_pool().await;
+    let t = target(&unique("dn_t_"));
+    let report = t.check().await;
+    assert!(report.is_ok(), "{report:#?}");
+    assert_eq!(report.writer_mode, Some(SyncWriterMode::SyncUser));
+    assert_eq!(
+        report.get(CheckKind::CreateTrigger).unwrap().status,
+        CheckStatus::Ok
+    );
+}
+
+#[tokio::test]
+async fn check_wrong_port_and_host() {
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.port = Some(1);
+    let r = AnyTarget::new(s.clone(), "x", None).unwrap().check().await;
+    let h = r.get(CheckKind::HostReachable).unwrap();
+    assert_eq!(h.status, CheckStatus::Failed);
+    assert!(h.message.contains(":1"), "{h:?}");
+    assert_eq!(
+        r.get(CheckKind::Authentication).unwrap().status,
+        CheckStatus::Skipped
+    );
+    s.port = None;
+    s.host = "no-such-host.invalid".into();
+    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    let h = r.get(CheckKind::HostReachable).unwrap();
+    assert_eq!(h.status, CheckStatus::Failed);
+    assert!(h.message.contains("no-such-host.invalid"), "{h:?}");
+}
+
+/// The test server trusts local connections, so a wrong password passes; an unknown user
+/// is what the server rejects here.
+#[tokio::test]
+async fn check_rejected_user() {
+    admin_pool().await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.user = unique("dn_nobody_");
+    let r = AnyTarget::new(s.clone(), "x", None).unwrap().check().await;
+    let a = r.get(CheckKind::Authentication).unwrap();
+    assert_eq!(a.status, CheckStatus::Failed, "{r:#?}");
+    assert!(a.message.contains(&s.user), "{a:?}");
+    assert!(a.message.contains("rejected"), "{a:?}");
+    assert_eq!(
+        r.get(CheckKind::DatabaseExists).unwrap().status,
+        CheckStatus::Skipped
+    );
+}
+
+#[tokio::test]
+async fn check_missing_database() {
+    admin_pool().await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.database = unique("dn_nodb_");
+    let r = AnyTarget::new(s.clone(), "x", None).unwrap().check().await;
+    assert_eq!(
+        r.get(CheckKind::Authentication).unwrap().status,
+        CheckStatus::Ok
+    );
+    let d = r.get(CheckKind::DatabaseExists).unwrap();
+    assert_eq!(d.status, CheckStatus::Failed);
+    assert!(d.message.contains(&s.database));
+    assert!(d.fix.as_deref().unwrap().contains("CREATE DATABASE"));
+}
+
+#[tokio::test]
+async fn check_unprivileged_user_and_session_marking() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_weak_");
+    exec(
+        &admin,
+        format!("CREATE ROLE \"{user}\" LOGIN PASSWORD 'pw'"),
+    )
+    .await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.user = user.clone();
+    s.password = "pw".into();
+    let schema = unique("dn_t_");
+    let r = AnyTarget::new(s.clone(), &schema, None)
+        .unwrap()
+        .check()
+        .await;
+    let c = r.get(CheckKind::CreateSchema).unwrap();
+    assert_eq!(c.status, CheckStatus::Failed, "{r:#?}");
+    assert!(
+        c.fix.as_deref().unwrap().contains(&format!(
+            "GRANT CREATE ON DATABASE \"postgres\" TO \"{user}\""
+        )),
+        "{c:?}"
+    );
+    let u = r.get(CheckKind::CreateUser).unwrap();
+    assert_eq!(u.status, CheckStatus::Warning);
+    assert!(u.message.contains("datenator.origin"), "{u:?}");
+    assert!(u.fix.as_deref().unwrap().contains("CREATEROLE"));
+    assert_eq!(r.writer_mode, Some(SyncWriterMode::SessionMarking));
+    assert!(!r.is_ok());
+
+    // With CREATE on the database it works, in session-marking mode.
+    exec(
+        &admin,
+        format!("GRANT CREATE ON DATABASE postgres TO \"{user}\""),
+    )
+    .await;
+    let t = AnyTarget::new(s.clone(), &schema, None).unwrap();
+    let r = t.check().await;
+    assert!(r.is_ok(), "{r:#?}");
+    let p = t.provision().await.unwrap();
+    assert_eq!(p.writer_mode, SyncWriterMode::SessionMarking);
+    assert!(p.sync_credentials.is_none());
+    let m = ObjectMapping::new(
+        "Thing",
+        vec![FieldSpec::new("Name", SfType::String).with_length(20)],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    t.upsert_rows(
+        &m,
+        &[row(&sfid(1), "2024-01-01T00:00:00Z", json!({"Name": "x"}))],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        t.claim_events(&m, 10).await.unwrap().is_empty(),
+        "engine write echoed"
+    );
+    // The same user without the session mark is recorded.
+    let plain = PgPool::connect(&format!(
+        "postgres://{user}:pw@127.0.0.1:{}/postgres",
+        s.port_or_default()
+    ))
+    .await
+    .unwrap();
+    exec(
+        &plain,
+        format!("UPDATE \"{schema}\".\"thing\" SET \"name\" = 'y'"),
+    )
+    .await;
+    plain.close().await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].db_user, user);
+    t.deprovision().await.unwrap();
+    drop(t);
+    exec(
+        &admin,
+        format!("REVOKE CREATE ON DATABASE postgres FROM \"{user}\""),
+    )
+    .await;
+    drop_role(&admin, &user).await;
+}
+
+#[tokio::test]
+async fn provision_isolation_and_deprovision() {
+    let admin = admin_pool().await;
+    let schema = unique("dn_t_");
+    let other = unique("dn_t_other_");
+    exec(&admin, format!("CREATE SCHEMA \"{other}\"; CREATE TABLE \"{other}\".secret (v int); INSERT INTO \"{other}\".secret VALUES (1)")).await;
+    let t = target(&schema);
+    let p1 = t.provision().await.unwrap();
+    let p2 = t.provision().await.unwrap();
+    assert_eq!(p2.writer_mode, SyncWriterMode::SyncUser);
+    let creds = p2.sync_credentials.clone().unwrap();
+    assert_eq!(p1.sync_credentials.unwrap().user, creds.user);
+    assert!(!format!("{creds:?}").contains(creds.password.expose()));
+
+    let sync = PgPool::connect(&format!(
+        "postgres://{}:{}@127.0.0.1:{}/postgres",
+        creds.user,
+        creds.password.expose(),
+        settings_from_url(DatasourceKind::Postgres, &pg_url()).port_or_default()
+    ))
+    .await
+    .unwrap();
+    let err = sqlx::raw_sql(AssertSqlSafe(format!("SELECT * FROM \"{other}\".secret")))
+        .execute(&sync)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    let err = sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE \"{other}\".x (v int)")))
+        .execute(&sync)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    sync.close().await;
+
+    let m = sample_mapping("Account");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    t.deprovision().await.unwrap();
+    let n: i64 = sqlx::query("SELECT count(*) FROM pg_namespace WHERE nspname = $1")
+        .bind(&schema)
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let n: i64 = sqlx::query("SELECT count(*) FROM pg_roles WHERE rolname = $1")
+        .bind(&creds.user)
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let v: i32 = sqlx::query(AssertSqlSafe(format!("SELECT v FROM \"{other}\".secret")))
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 1, "the other schema must survive");
+    exec(&admin, format!("DROP SCHEMA \"{other}\" CASCADE")).await;
+    // Deprovisioning again is harmless.
+    t.deprovision().await.unwrap();
+}
+
+#[tokio::test]
+async fn notify_on_change() {
+    let h = Pg::new().await;
+    let other = Pg::new().await;
+    let m = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Name", SfType::String).with_length(20)],
+    );
+    let c = ObjectMapping::new(
+        "Contact",
+        vec![FieldSpec::new("Name", SfType::String).with_length(20)],
+    );
+    h.t.apply(&h.t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    other
+        .t
+        .apply(&other.t.plan(&[], std::slice::from_ref(&c)).unwrap())
+        .await
+        .unwrap();
+    let mut listener =
+        h.t.listen_changes()
+            .await
+            .unwrap()
+            .expect("PostgreSQL notifies");
+    // A change in another org's schema does not wake this one; the next one here does.
+    other
+        .app_exec(format!(
+            "INSERT INTO {} (name) VALUES ('elsewhere')",
+            other.table("contact")
+        ))
+        .await;
+    h.app_exec(format!(
+        "INSERT INTO {} (name) VALUES ('x')",
+        h.table("account")
+    ))
+    .await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert_eq!(got, "account__events");
+    drop(listener);
+    h.cleanup().await;
+    other.cleanup().await;
+}
+
+#[tokio::test]
+async fn bulk_load_with_copy() {
+    let admin = admin_pool().await;
+    let schema = unique("dn_t_");
+    let t = target(&schema);
+    t.provision().await.unwrap();
+    let m = sample_mapping("Account");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let mut rows: Vec<_> = (0..500)
+        .map(|i| sample_row(&sfid(i), "2024-01-01T00:00:00Z", &format!("n,\"{i}\"\n")))
+        .collect();
+    rows[3]
+        .values
+        .insert("Name".into(), serde_json::Value::Null);
+    assert_eq!(t.bulk_load(&m, &rows).await.unwrap(), 500);
+    // Loading again updates in place.
+    assert_eq!(
+        t.bulk_load(&m, &rows[..10]).await.unwrap(),
+        0,
+        "same stamps are skipped"
+    );
+    let r = sqlx::query(AssertSqlSafe(format!(
+        "SELECT count(*), count(name), max(amount__c)::text FROM \"{schema}\".account"
+    )))
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(r.get::<i64, _>(0), 500);
+    assert_eq!(r.get::<i64, _>(1), 499);
+    assert_eq!(r.get::<String, _>(2), "12.50");
+    let name: String = sqlx::query(AssertSqlSafe(format!(
+        "SELECT name FROM \"{schema}\".account WHERE sfid = $1"
+    )))
+    .bind(sfid(7))
+    .fetch_one(&admin)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(name, "n,\"7\"\n");
+    assert!(t.claim_events(&m, 10).await.unwrap().is_empty());
+    t.deprovision().await.unwrap();
+}
+
+/// A provisioned org plus an ordinary application role with DML rights on its tables.
+struct Pg {
+    t: AnyTarget,
+    admin: PgPool,
+    app: PgPool,
+    app_user: String,
+}
+
+impl Pg {
+    async fn new() -> Pg {
+        let admin = admin_pool().await;
+        let schema = unique("dn_t_");
+        let t = target(&schema);
+        t.provision().await.unwrap();
+        let (app_user, app) = ordinary_user(&admin, &schema).await;
+        Pg {
+            t,
+            admin,
+            app,
+            app_user,
+        }
+    }
+
+    async fn cleanup(self) {
+        self.app.close().await;
+        self.t.deprovision().await.unwrap();
+        drop_role(&self.admin, &self.app_user).await;
+    }
+}
+
+impl Harness for Pg {
+    fn target(&self) -> &AnyTarget {
+        &self.t
+    }
+
+    async fn app_exec(&self, sql: String) {
+        exec(&self.app, sql).await
+    }
+
+    async fn admin_text(&self, sql: String) -> Option<String> {
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .fetch_optional(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .and_then(|r| r.get::<Option<String>, _>(0))
+    }
+
+    async fn table_exists(&self, name: &str) -> bool {
+        sqlx::query(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+        )
+        .bind(self.t.schema())
+        .bind(name)
+        .fetch_optional(&self.admin)
+        .await
+        .unwrap()
+        .is_some()
+    }
+
+    fn is_app_user(&self, db_user: &str) -> bool {
+        db_user == self.app_user
+    }
+}
+
+#[tokio::test]
+async fn triggers_record_other_users_only() {
+    let h = Pg::new().await;
+    scenarios::events_recorded_for_others_only(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn plans_with_destructive_flags() {
+    let h = Pg::new().await;
+    scenarios::plans_with_destructive_flags(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn failed_plan_rolls_back_entirely() {
+    let h = Pg::new().await;
+    let t = &h.t;
+    let v1 = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Code", SfType::String).with_length(10)],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&v1)).unwrap())
+        .await
+        .unwrap();
+    t.upsert_rows(
+        &v1,
+        &[row(
+            &sfid(2),
+            "2024-01-01T00:00:00Z",
+            json!({"Code": "0123456789"}),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let v2 = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Later", SfType::Boolean),
+            FieldSpec::new("Code", SfType::String).with_length(3),
+        ],
+    );
+    let p = t.plan(std::slice::from_ref(&v1), &[v2]).unwrap();
+    let err = t.apply(&p).await.unwrap_err().to_string();
+    assert!(err.contains("nothing was changed"), "{err}");
+    let n = h
+        .admin_text(format!(
+            "SELECT count(*)::text FROM information_schema.columns WHERE table_schema = '{}' AND column_name = 'later'",
+            t.schema()
+        ))
+        .await;
+    assert_eq!(
+        n.as_deref(),
+        Some("0"),
+        "a failed plan must leave nothing applied"
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn hostile_long_names() {
+    let admin = admin_pool().await;
+    let schema = format!("{}-\"sch`ema\" naïve {}", unique("dn_t_"), "s".repeat(80));
+    let t = target(&schema);
+    t.provision().await.unwrap();
+    let (app_user, app) = ordinary_user(&admin, t.schema()).await;
+    let h = Pg {
+        t,
+        admin,
+        app,
+        app_user,
+    };
+    assert!(h.t.schema().len() <= 63);
+    scenarios::hostile_names(&h).await;
+    let n = h
+        .admin_text(format!(
+            "SELECT count(*)::text FROM information_schema.tables WHERE table_schema = '{}'",
+            h.t.schema().replace('\'', "''")
+        ))
+        .await;
+    assert_eq!(n.as_deref(), Some("11"), "5 data + 5 events + cursor");
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share() {
+    let h = std::sync::Arc::new(Pg::new().await);
+    scenarios::concurrent_claimers_never_share(h.clone()).await;
+    std::sync::Arc::into_inner(h).unwrap().cleanup().await;
+}
+
+#[tokio::test]
+async fn tls_modes() {
+    admin_pool().await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.tls = datenator_shared::datasource::TlsMode::Require;
+    let schema = unique("dn_t_");
+    let t = AnyTarget::new(s.clone(), &schema, None).unwrap();
+    let r = t.check().await;
+    assert!(r.is_ok(), "{r:#?}");
+    // The engine's connections use TLS too.
+    t.provision().await.unwrap();
+    let m = ObjectMapping::new("Account", vec![FieldSpec::new("Name", SfType::String)]);
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    t.upsert_rows(
+        &m,
+        &[row(&sfid(1), "2024-01-01T00:00:00Z", json!({"Name": "x"}))],
+        None,
+    )
+    .await
+    .unwrap();
+    let admin = admin_pool().await;
+    let ssl: bool = sqlx::query("SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = $1")
+        .bind(ident::postgres_sync_user(t.schema()))
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the sync user's connections are encrypted");
+    t.deprovision().await.unwrap();
+    s.tls = datenator_shared::datasource::TlsMode::VerifyFull;
+    let r = AnyTarget::new(s, &schema, None).unwrap().check().await;
+    let a = r.get(CheckKind::Authentication).unwrap();
+    assert_eq!(a.status, CheckStatus::Failed);
+    assert!(
+        a.message.contains("TLS") && a.message.contains("certificate"),
+        "{a:?}"
+    );
+    assert!(a.fix.as_deref().unwrap().contains("trust store"), "{a:?}");
+}
+
+#[tokio::test]
+async fn wide_mapping() {
+    let h = Pg::new().await;
+    scenarios::wide_mapping(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn passwords_never_in_debug_output() {
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.password = "hunter2-admin".into();
+    let creds = datenatord::target::SyncCredentials {
+        user: "u".into(),
+        password: "hunter2-sync".into(),
+    };
+    let t = AnyTarget::new(s, "dn_t_debug", Some(creds.clone())).unwrap();
+    let out = format!("{t:?} {creds:?}");
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+#[tokio::test]
+async fn provisioning_without_privileges_names_the_grant() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_weak_");
+    exec(
+        &admin,
+        format!("CREATE ROLE \"{user}\" LOGIN PASSWORD 'pw'"),
+    )
+    .await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.user = user.clone();
+    s.password = "pw".into();
+    let t = AnyTarget::new(s, unique("dn_t_"), None).unwrap();
+    let err = t.provision().await.unwrap_err();
+    let datenatord::target::TargetError::Permission { what, fix } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(what.contains("permission denied"), "{what}");
+    assert!(
+        fix.contains(&format!(
+            "GRANT CREATE ON DATABASE \"postgres\" TO \"{user}\""
+        )),
+        "{fix}"
+    );
+    drop(t);
+    drop_role(&admin, &user).await;
+}
+
+#[tokio::test]
+async fn six_hundred_fields() {
+    let h = Pg::new().await;
+    scenarios::six_hundred_fields(&h).await;
+    h.cleanup().await;
+}
+
+/// A realistic admin: not a superuser, with CREATEROLE and CREATE on the database.
+#[tokio::test]
+async fn non_superuser_admin_with_createrole() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_adm_");
+    exec(
+        &admin,
+        format!("CREATE ROLE \"{user}\" LOGIN CREATEROLE PASSWORD 'pw'; GRANT CREATE ON DATABASE postgres TO \"{user}\""),
+    )
+    .await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.user = user.clone();
+    s.password = "pw".into();
+    let schema = unique("dn_t_");
+    let t = AnyTarget::new(s.clone(), &schema, None).unwrap();
+    let r = t.check().await;
+    assert!(r.is_ok(), "{r:#?}");
+    assert_eq!(r.writer_mode, Some(SyncWriterMode::SyncUser));
+    let p = t.provision().await.unwrap();
+    assert_eq!(p.writer_mode, SyncWriterMode::SyncUser);
+    let t = AnyTarget::new(s, &schema, p.sync_credentials.clone()).unwrap();
+    let m = ObjectMapping::new("Account", vec![FieldSpec::new("Name", SfType::String)]);
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    t.upsert_rows(
+        &m,
+        &[row(&sfid(1), "2024-01-01T00:00:00Z", json!({"Name": "x"}))],
+        None,
+    )
+    .await
+    .unwrap();
+    exec(
+        &admin,
+        format!("UPDATE \"{schema}\".account SET name = 'y'"),
+    )
+    .await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].db_user, "postgres");
+    t.deprovision().await.unwrap();
+    let n: i64 = sqlx::query("SELECT count(*) FROM pg_roles WHERE rolname = $1")
+        .bind(p.sync_credentials.unwrap().user)
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    drop(t);
+    exec(
+        &admin,
+        format!("REVOKE CREATE ON DATABASE postgres FROM \"{user}\""),
+    )
+    .await;
+    drop_role(&admin, &user).await;
+}
+
+#[tokio::test]
+async fn too_long_values_are_not_truncated() {
+    let h = Pg::new().await;
+    scenarios::too_long_values_are_not_truncated(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn lenient_upsert_skips_bad_rows() {
+    let h = Pg::new().await;
+    scenarios::lenient_upsert_skips_bad_rows(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn check_database_without_connect_privilege() {
+    let admin = admin_pool().await;
+    let db = unique("dn_t_db_");
+    let user = unique("dn_t_weak_");
+    exec(&admin, format!("CREATE DATABASE \"{db}\"")).await;
+    exec(
+        &admin,
+        format!(
+            "REVOKE CONNECT ON DATABASE \"{db}\" FROM PUBLIC; CREATE ROLE \"{user}\" LOGIN PASSWORD 'pw'"
+        ),
+    )
+    .await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.user = user.clone();
+    s.password = "pw".into();
+    s.database = db.clone();
+    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    assert_eq!(
+        r.get(CheckKind::Authentication).unwrap().status,
+        CheckStatus::Ok
+    );
+    let d = r.get(CheckKind::DatabaseExists).unwrap();
+    assert_eq!(d.status, CheckStatus::Failed, "{r:#?}");
+    assert_eq!(
+        d.fix.as_deref(),
+        Some(format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{user}\";").as_str())
+    );
+    exec(&admin, format!("DROP DATABASE \"{db}\"")).await;
+    drop_role(&admin, &user).await;
+}
+
+/// A `tracing` writer collecting everything logged, to look for secrets in it.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn passwords_never_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::info!("capture works");
+    let h = Pg::new().await;
+    let p = h.t.provision().await.unwrap();
+    let password = p.sync_credentials.unwrap().password;
+    h.cleanup().await;
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    // Whether sqlx's own statement events reach a thread-local subscriber depends on
+    // tracing's global interest cache (other tests run without one), so the control is an
+    // event of our own; the leak this guards against showed up reliably before the fix.
+    assert!(log.contains("capture works"), "the log capture works");
+    assert!(
+        !log.contains(password.expose()),
+        "the sync password was logged"
+    );
+}
+
+#[tokio::test]
+async fn widening_changes_keep_values() {
+    let h = Pg::new().await;
+    scenarios::widening_changes_keep_values(&h).await;
+    h.cleanup().await;
+}

@@ -1,0 +1,159 @@
+// Drives a running sfsim with jsforce, a real Salesforce client, and exits non-zero on the
+// first mismatch. Usage: SFSIM_INFO='<the JSON line sfsim printed>' node check.mjs
+import jsforce from 'jsforce';
+import assert from 'node:assert/strict';
+
+const info = JSON.parse(process.env.SFSIM_INFO ?? '');
+const redirectUri = 'http://localhost:1717/OauthRedirect';
+const version = '59.0';
+
+async function step(name, fn) {
+  try {
+    await fn();
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    console.error(`FAIL ${name}: ${e?.stack ?? e}`);
+    process.exit(1);
+  }
+}
+
+let conn;
+
+await step('oauth web-server flow with PKCE against the authorize page', async () => {
+  const oauth2 = new jsforce.OAuth2({
+    loginUrl: info.login_url,
+    clientId: info.client_id,
+    clientSecret: info.client_secret,
+    redirectUri,
+    useVerifier: true,
+  });
+  const authUrl = oauth2.getAuthorizationUrl({ scope: 'api refresh_token', state: 'jsforce-check' });
+  const page = await fetch(authUrl);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  const form = new URLSearchParams();
+  for (const m of html.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
+    form.set(m[1], m[2].replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'));
+  }
+  form.set('action', 'allow');
+  const action = new URL('/services/oauth2/authorize', info.login_url);
+  const res = await fetch(action, { method: 'POST', body: form, redirect: 'manual' });
+  assert.equal(res.status, 302);
+  const location = new URL(res.headers.get('location'));
+  assert.equal(location.searchParams.get('state'), 'jsforce-check');
+  const code = location.searchParams.get('code');
+  assert.ok(code, 'authorization code in the redirect');
+  conn = new jsforce.Connection({ oauth2, version });
+  const user = await conn.authorize(code);
+  assert.equal(user.organizationId, info.org_id);
+  assert.ok(conn.accessToken.startsWith(info.org_id.slice(0, 15) + '!'));
+  assert.ok(conn.refreshToken, 'refresh token issued');
+  assert.equal(conn.instanceUrl, info.instance_url);
+});
+
+await step('describeGlobal and describe', async () => {
+  const g = await conn.describeGlobal();
+  const names = g.sobjects.map((s) => s.name);
+  for (const n of ['Account', 'Contact', 'Lead', 'Opportunity', 'Case', 'User', 'Invoice__c']) {
+    assert.ok(names.includes(n), `describeGlobal lists ${n}`);
+  }
+  const d = await conn.sobject('Account').describe();
+  assert.equal(d.name, 'Account');
+  const name = d.fields.find((f) => f.name === 'Name');
+  assert.equal(name.nillable, false);
+  assert.equal(name.type, 'string');
+  const street = d.fields.find((f) => f.name === 'BillingStreet');
+  assert.equal(street.compoundFieldName, 'BillingAddress');
+});
+
+let created = [];
+await step('collections create / update / destroy', async () => {
+  const rets = await conn.sobject('Account').create([
+    { Name: 'jsforce One', External_Id__c: 'JS-1' },
+    { Name: 'jsforce Two', External_Id__c: 'JS-2' },
+    { Name: 'jsforce Three', External_Id__c: 'JS-3' },
+  ]);
+  assert.equal(rets.length, 3);
+  for (const r of rets) assert.ok(r.success, JSON.stringify(r));
+  created = rets.map((r) => r.id);
+  const bad = await conn.sobject('Account').create([{ Phone: '1' }], { allOrNone: false });
+  assert.equal(bad[0].success, false);
+  assert.equal(bad[0].errors[0].statusCode, 'REQUIRED_FIELD_MISSING');
+  const upd = await conn.sobject('Account').update(created.map((Id, i) => ({ Id, NumberOfEmployees: 10 + i })));
+  for (const r of upd) assert.ok(r.success, JSON.stringify(r));
+  const rec = await conn.sobject('Account').retrieve(created[1]);
+  assert.equal(rec.NumberOfEmployees, 11);
+  const del = await conn.sobject('Account').destroy([created[2]]);
+  assert.ok(del[0].success);
+});
+
+await step('query with autoFetch over several pages', async () => {
+  const counters = async () => (await (await fetch(new URL('/__sim/counters', info.instance_url))).json()).by_kind.query ?? 0;
+  const queriesBefore = await counters();
+  const records = [];
+  await new Promise((resolve, reject) => {
+    conn
+      .query('SELECT Id, Name, Owner.Name FROM Account ORDER BY Id')
+      .on('record', (r) => records.push(r))
+      .on('end', resolve)
+      .on('error', reject)
+      .run({ autoFetch: true, maxFetch: 100000, headers: { 'Sforce-Query-Options': 'batchSize=200' } });
+  });
+  assert.ok((await counters()) - queriesBefore >= 3, 'autoFetch followed nextRecordsUrl over 200-record pages');
+  const count = await conn.query('SELECT COUNT() FROM Account');
+  assert.equal(records.length, count.totalSize);
+  assert.ok(records.length > 400, `expected several pages, got ${records.length}`);
+  assert.ok(records[0].Owner.Name);
+  const all = await conn.query('SELECT Id FROM Account WHERE IsDeleted = true', { scanAll: true });
+  assert.equal(all.totalSize, 1);
+});
+
+await step('updated / deleted', async () => {
+  const end = new Date(Date.now() + 120000);
+  const start = new Date(Date.now() - 600000);
+  const upd = await conn.sobject('Account').updated(start, end);
+  for (const id of created.slice(0, 2)) assert.ok(upd.ids.includes(id), `updated lists ${id}`);
+  const del = await conn.sobject('Account').deleted(start, end);
+  assert.deepEqual(del.deletedRecords.map((d) => d.id), [created[2]]);
+  assert.ok(del.earliestDateAvailable && del.latestDateCovered);
+});
+
+await step('limits', async () => {
+  const l = await conn.limits();
+  assert.ok(l.DailyApiRequests.Max > 0);
+  assert.ok(l.DailyApiRequests.Remaining < l.DailyApiRequests.Max);
+});
+
+await step('bulk2 query', async () => {
+  const stream = await conn.bulk2.query('SELECT Id, Name, BillingCity FROM Account', { pollInterval: 200, pollTimeout: 60000 });
+  const rows = await stream.toArray();
+  const count = await conn.query('SELECT COUNT() FROM Account');
+  assert.equal(rows.length, count.totalSize);
+  assert.ok(rows.every((r) => r.Id && r.Id.length === 18));
+});
+
+await step('bulk2 load', async () => {
+  const res = await conn.bulk2.loadAndWaitForResults({
+    object: 'Contact',
+    operation: 'insert',
+    input: 'FirstName,LastName,Email\nAda,Lovelace,ada@example.com\nGrace,,grace@example.com\nAlan,Turing,"alan@example.com"\n',
+    pollInterval: 200,
+    pollTimeout: 60000,
+  });
+  assert.equal(res.successfulResults.length, 2, JSON.stringify(res));
+  assert.equal(res.failedResults.length, 1);
+  assert.match(res.failedResults[0].sf__Error, /REQUIRED_FIELD_MISSING/);
+  const q = await conn.query("SELECT Id FROM Contact WHERE LastName = 'Turing'");
+  assert.equal(q.totalSize, 1);
+});
+
+await step('refresh an expired session', async () => {
+  const adm = await fetch(new URL('/__sim/sessions/expire', info.instance_url), { method: 'POST' });
+  assert.equal(adm.status, 204);
+  const before = conn.accessToken;
+  const l = await conn.limits();
+  assert.ok(l.DailyApiRequests);
+  assert.notEqual(conn.accessToken, before, 'jsforce refreshed the token after INVALID_SESSION_ID');
+});
+
+console.log('jsforce accepts sfsim');

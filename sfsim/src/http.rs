@@ -1,0 +1,221 @@
+//! The HTTP surface: routes, and the pipeline every API request goes through (faults,
+//! authentication, accounting, `Sforce-Limit-Info`).
+
+use crate::faults::Strike;
+use crate::resp::Resp;
+use crate::rest::{self, Req, split_path};
+use crate::sim::Sim;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Versions the org lists at `/services/data`.
+const VERSIONS: &[(&str, &str)] = &[
+    ("Winter '23", "56.0"),
+    ("Spring '23", "57.0"),
+    ("Summer '23", "58.0"),
+    ("Winter '24", "59.0"),
+    ("Spring '24", "60.0"),
+    ("Summer '24", "61.0"),
+    ("Winter '25", "62.0"),
+];
+
+pub fn router(sim: Sim) -> Router {
+    Router::new()
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .route("/services/data/{*rest}", any(data))
+        .route("/services/oauth2/{*rest}", any(oauth))
+        .route("/setup/connect", any(oauth))
+        .route("/id/{org}/{user}", get(identity))
+        .route("/__sim/{*rest}", any(crate::admin::handle))
+        // Bulk uploads may be up to 100 MB (axum's default limit is 2 MB).
+        .layer(axum::extract::DefaultBodyLimit::max(110 * 1024 * 1024))
+        .with_state(sim)
+}
+
+async fn versions(State(sim): State<Sim>) -> Response {
+    sim.acct().uncounted += 1;
+    let max = sim.api_version().to_string();
+    let list: Vec<_> = VERSIONS
+        .iter()
+        .filter(|(_, v)| v.parse::<f64>().unwrap_or(0.0) <= max.parse::<f64>().unwrap_or(0.0))
+        .map(|(label, v)| json!({"label": label, "url": format!("/services/data/v{v}"), "version": v}))
+        .collect();
+    Resp::ok(json!(list)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let h = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = h.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
+        .then(|| token.trim().to_string())
+}
+
+async fn oauth(
+    State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.acct().uncounted += 1;
+    let token = bearer(&headers);
+    let basic = headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Basic "))
+        .map(str::to_string);
+    crate::oauth::handle(
+        &sim,
+        method.as_str(),
+        uri.path(),
+        uri.query(),
+        token.as_deref(),
+        basic.as_deref(),
+        &body,
+    )
+    .into_response()
+}
+
+async fn identity(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    axum::extract::Path((_org, user)): axum::extract::Path<(String, String)>,
+) -> Response {
+    sim.acct().uncounted += 1;
+    if bearer(&headers)
+        .and_then(|t| sim.auth().check(&t))
+        .is_none()
+    {
+        return Resp::text(403, "Bad_OAuth_Token".into(), "text/plain").into_response();
+    }
+    let mut v = crate::oauth::identity(&sim, &user);
+    v["id"] = v["sub"].clone();
+    Resp::ok(v).into_response()
+}
+
+fn dropped() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other(
+            "connection dropped by fault injection",
+        ))
+    });
+    Body::from_stream(stream).into_response()
+}
+
+async fn data(
+    State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().trim_start_matches("/services/data/");
+    let mut segs = split_path(path);
+    if segs.is_empty() {
+        return versions(State(sim)).await;
+    }
+    let version = segs.remove(0);
+    let newest: f64 = sim.api_version().parse().unwrap_or(59.0);
+    // Versions from 20.0 up to the org's newest exist; others are 404 as in a real org.
+    let Some(version) = version
+        .strip_prefix('v')
+        .filter(|v| v.parse::<f64>().is_ok_and(|n| (20.0..=newest).contains(&n)))
+        .map(String::from)
+    else {
+        return Resp::not_found().into_response();
+    };
+    let (latency, strike) = {
+        let mut f = sim.faults();
+        (f.cfg.latency_ms, f.strike())
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let Some(token) = bearer(&headers) else {
+        return invalid_session().into_response();
+    };
+    let Some(session) = sim.auth().check(&token) else {
+        return invalid_session().into_response();
+    };
+    if sim.faults().expire_now() {
+        sim.auth().expire(&token);
+        return invalid_session().into_response();
+    }
+    let kind = rest::kind(&segs);
+    let limit_info = {
+        let mut a = sim.acct();
+        if !a.count(kind) {
+            let info = a.limit_info();
+            return Resp::error(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+            )
+            .header("sforce-limit-info", info)
+            .into_response();
+        }
+        a.limit_info()
+    };
+    match strike {
+        Strike::Unavailable => {
+            return Resp::error(
+                503,
+                "SERVER_UNAVAILABLE",
+                "Server is temporarily unavailable, please try again later.",
+            )
+            .header("sforce-limit-info", limit_info)
+            .into_response();
+        }
+        Strike::Unknown => {
+            return Resp::error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1234567890-12345 (-1234567890)")
+                .header("sforce-limit-info", limit_info)
+                .into_response();
+        }
+        Strike::Drop => return dropped(),
+        Strike::None => {}
+    }
+    let hdrs: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_lowercase(), v.to_string()))
+        })
+        .collect();
+    let req = Req {
+        // HEAD is answered like GET (hyper leaves the body out).
+        method: if method == Method::HEAD {
+            "GET".to_string()
+        } else {
+            method.as_str().to_string()
+        },
+        segs,
+        query: url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect(),
+        headers: hdrs,
+        body: body.to_vec(),
+        version,
+        user_id: session.user_id,
+        tx: None,
+    };
+    let sim2 = sim.clone();
+    let resp = tokio::task::spawn_blocking(move || rest::dispatch(&sim2, &req))
+        .await
+        .unwrap_or_else(|e| Resp::error(500, "UNKNOWN_EXCEPTION", format!("internal error: {e}")));
+    let info = sim.acct().limit_info();
+    resp.header("sforce-limit-info", info).into_response()
+}
+
+/// 401 for a missing, unknown or expired token, as Salesforce sends it.
+fn invalid_session() -> Resp {
+    Resp::error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        .header("www-authenticate", "Token")
+}

@@ -1,0 +1,855 @@
+//! Object and field metadata: the standard objects, a custom object, and describe output.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Id,
+    Reference,
+    String,
+    Textarea,
+    Email,
+    Phone,
+    Url,
+    Picklist,
+    Multipicklist,
+    Combobox,
+    Boolean,
+    Int,
+    Double,
+    Currency,
+    Percent,
+    Date,
+    Datetime,
+    Time,
+    Address,
+}
+
+impl FieldType {
+    pub fn soap_type(self) -> &'static str {
+        match self {
+            FieldType::Id | FieldType::Reference => "tns:ID",
+            FieldType::Boolean => "xsd:boolean",
+            FieldType::Int => "xsd:int",
+            FieldType::Double | FieldType::Currency | FieldType::Percent => "xsd:double",
+            FieldType::Date => "xsd:date",
+            FieldType::Datetime => "xsd:dateTime",
+            FieldType::Time => "xsd:time",
+            FieldType::Address => "urn:address",
+            _ => "xsd:string",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Id => "id",
+            FieldType::Reference => "reference",
+            FieldType::String => "string",
+            FieldType::Textarea => "textarea",
+            FieldType::Email => "email",
+            FieldType::Phone => "phone",
+            FieldType::Url => "url",
+            FieldType::Picklist => "picklist",
+            FieldType::Multipicklist => "multipicklist",
+            FieldType::Combobox => "combobox",
+            FieldType::Boolean => "boolean",
+            FieldType::Int => "int",
+            FieldType::Double => "double",
+            FieldType::Currency => "currency",
+            FieldType::Percent => "percent",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Time => "time",
+            FieldType::Address => "address",
+        }
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            FieldType::String
+                | FieldType::Textarea
+                | FieldType::Email
+                | FieldType::Phone
+                | FieldType::Url
+                | FieldType::Picklist
+                | FieldType::Multipicklist
+                | FieldType::Combobox
+        )
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            FieldType::Int | FieldType::Double | FieldType::Currency | FieldType::Percent
+        )
+    }
+}
+
+/// A read-only computed field's formula (a small, explicit subset).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Formula {
+    /// Joins the non-null values of the fields with a space (e.g. a person's full name).
+    Concat { fields: Vec<String> },
+    /// `a * b / divisor`.
+    Product { a: String, b: String, divisor: f64 },
+}
+
+impl Formula {
+    pub fn text(&self) -> String {
+        match self {
+            Formula::Concat { fields } => fields.join(" & \" \" & "),
+            Formula::Product { a, b, divisor } if *divisor == 1.0 => format!("{a} * {b}"),
+            Formula::Product { a, b, divisor } => format!("{a} * {b} / {divisor}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldDef {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(rename = "type")]
+    pub ftype: FieldType,
+    #[serde(default)]
+    pub length: u32,
+    #[serde(default)]
+    pub precision: u32,
+    #[serde(default)]
+    pub scale: u32,
+    #[serde(default = "yes")]
+    pub nillable: bool,
+    #[serde(default = "yes")]
+    pub createable: bool,
+    #[serde(default = "yes")]
+    pub updateable: bool,
+    #[serde(default)]
+    pub defaulted_on_create: bool,
+    #[serde(default)]
+    pub default_value: Option<serde_json::Value>,
+    #[serde(default)]
+    pub formula: Option<Formula>,
+    /// Display format of an auto-number field, e.g. `INV-{00000}`.
+    #[serde(default)]
+    pub auto_number: Option<String>,
+    #[serde(default)]
+    pub external_id: bool,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub reference_to: Vec<String>,
+    #[serde(default)]
+    pub relationship_name: Option<String>,
+    #[serde(default)]
+    pub compound_field_name: Option<String>,
+    #[serde(default)]
+    pub picklist_values: Vec<String>,
+    #[serde(default)]
+    pub restricted_picklist: bool,
+    #[serde(default)]
+    pub name_field: bool,
+    /// Storage slot in each record; assigned by the org.
+    #[serde(default)]
+    pub slot: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl FieldDef {
+    pub fn new(name: &str, ftype: FieldType) -> FieldDef {
+        let length = match ftype {
+            FieldType::Id | FieldType::Reference => 18,
+            FieldType::String | FieldType::Textarea | FieldType::Url => 255,
+            FieldType::Picklist | FieldType::Combobox => 255,
+            FieldType::Multipicklist => 4099,
+            FieldType::Email => 80,
+            FieldType::Phone => 40,
+            _ => 0,
+        };
+        let (precision, scale) = match ftype {
+            FieldType::Currency => (18, 2),
+            FieldType::Double => (18, 0),
+            FieldType::Percent => (3, 0),
+            FieldType::Int => (9, 0),
+            _ => (0, 0),
+        };
+        FieldDef {
+            name: name.to_string(),
+            label: label_of(name),
+            ftype,
+            length,
+            precision,
+            scale,
+            nillable: ftype != FieldType::Boolean,
+            createable: true,
+            updateable: true,
+            defaulted_on_create: ftype == FieldType::Boolean,
+            default_value: (ftype == FieldType::Boolean).then_some(json!(false)),
+            formula: None,
+            auto_number: None,
+            external_id: false,
+            unique: false,
+            reference_to: vec![],
+            relationship_name: None,
+            compound_field_name: None,
+            picklist_values: vec![],
+            restricted_picklist: false,
+            name_field: false,
+            slot: 0,
+        }
+    }
+
+    pub fn custom(&self) -> bool {
+        self.name.ends_with("__c")
+    }
+
+    pub fn calculated(&self) -> bool {
+        self.formula.is_some()
+    }
+
+    pub fn required_on_create(&self) -> bool {
+        self.createable && !self.nillable && !self.defaulted_on_create
+    }
+
+    fn len(mut self, n: u32) -> Self {
+        self.length = n;
+        self
+    }
+    fn required(mut self) -> Self {
+        self.nillable = false;
+        self
+    }
+    fn read_only(mut self) -> Self {
+        self.createable = false;
+        self.updateable = false;
+        self
+    }
+    fn picklist(mut self, values: &[&str], restricted: bool) -> Self {
+        self.picklist_values = values.iter().map(|s| s.to_string()).collect();
+        self.restricted_picklist = restricted;
+        self
+    }
+    fn default(mut self, v: serde_json::Value) -> Self {
+        self.defaulted_on_create = true;
+        self.default_value = Some(v);
+        self
+    }
+    fn refers(mut self, to: &str, rel: &str) -> Self {
+        self.reference_to = vec![to.to_string()];
+        self.relationship_name = Some(rel.to_string());
+        self
+    }
+    fn compound(mut self, parent: &str) -> Self {
+        self.compound_field_name = Some(parent.to_string());
+        self
+    }
+    fn computed(mut self, f: Formula) -> Self {
+        self.formula = Some(f);
+        self.createable = false;
+        self.updateable = false;
+        self.defaulted_on_create = false;
+        self
+    }
+    fn precision(mut self, p: u32, s: u32) -> Self {
+        self.precision = p;
+        self.scale = s;
+        self
+    }
+
+    pub fn describe(&self) -> serde_json::Value {
+        let numeric_p = matches!(
+            self.ftype,
+            FieldType::Double | FieldType::Currency | FieldType::Percent
+        );
+        let is_ref = self.ftype == FieldType::Reference;
+        let byte_len =
+            if self.ftype.is_text() || matches!(self.ftype, FieldType::Id | FieldType::Reference) {
+                self.length * 3
+            } else {
+                0
+            };
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "type": self.ftype.name(),
+            "soapType": self.ftype.soap_type(),
+            "length": self.length,
+            "byteLength": byte_len,
+            "precision": if numeric_p { self.precision } else { 0 },
+            "scale": if numeric_p { self.scale } else { 0 },
+            "digits": if self.ftype == FieldType::Int { self.precision } else { 0 },
+            "nillable": self.nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "defaultedOnCreate": self.defaulted_on_create,
+            "defaultValue": self.default_value,
+            "calculated": self.calculated() || self.auto_number.is_some(),
+            "calculatedFormula": self.formula.as_ref().map(Formula::text),
+            "autoNumber": self.auto_number.is_some(),
+            "externalId": self.external_id,
+            "idLookup": self.external_id || self.ftype == FieldType::Id || self.name_field,
+            "unique": self.unique,
+            "caseSensitive": false,
+            "referenceTo": self.reference_to,
+            "relationshipName": if is_ref { self.relationship_name.clone() } else { None },
+            "cascadeDelete": false,
+            "compoundFieldName": self.compound_field_name,
+            "picklistValues": self.picklist_values.iter().map(|v| json!({
+                "active": true, "defaultValue": self.default_value.as_ref().and_then(|d| d.as_str()) == Some(v.as_str()),
+                "label": v, "validFor": null, "value": v,
+            })).collect::<Vec<_>>(),
+            "restrictedPicklist": self.restricted_picklist,
+            "filterable": !matches!(self.ftype, FieldType::Textarea | FieldType::Address) || self.length <= 255,
+            "sortable": !(matches!(self.ftype, FieldType::Multipicklist | FieldType::Address) || (self.ftype == FieldType::Textarea && self.length > 255)),
+            "groupable": !matches!(self.ftype, FieldType::Double | FieldType::Currency | FieldType::Percent | FieldType::Datetime | FieldType::Address | FieldType::Multipicklist),
+            "custom": self.custom(),
+            "nameField": self.name_field,
+            "htmlFormatted": false,
+            "encrypted": false,
+            "deprecatedAndHidden": false,
+            "inlineHelpText": null,
+            "polymorphicForeignKey": false,
+            "permissionable": self.nillable && !self.calculated(),
+            "sObjectField": null,
+        })
+    }
+}
+
+/// A rule checked on every insert and update: when `condition` (a SOQL WHERE expression)
+/// holds for the new record, the write fails with FIELD_CUSTOM_VALIDATION_EXCEPTION.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ValidationRule {
+    pub name: String,
+    pub condition: String,
+    pub message: String,
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectDef {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub label_plural: String,
+    #[serde(default)]
+    pub key_prefix: String,
+    #[serde(default = "yes")]
+    pub createable: bool,
+    #[serde(default = "yes")]
+    pub updateable: bool,
+    #[serde(default = "yes")]
+    pub deletable: bool,
+    #[serde(default)]
+    pub fields: Vec<FieldDef>,
+    #[serde(default)]
+    pub validation_rules: Vec<ValidationRule>,
+    /// Metadata change time, for If-Modified-Since.
+    #[serde(default = "epoch")]
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+fn epoch() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::UNIX_EPOCH
+}
+
+impl ObjectDef {
+    pub fn custom(&self) -> bool {
+        self.name.ends_with("__c")
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn field_by_relationship(&self, rel: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| {
+            f.ftype == FieldType::Reference
+                && f.relationship_name
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(rel))
+        })
+    }
+
+    pub fn slot(&self, name: &str) -> Option<usize> {
+        self.field(name).map(|f| f.slot)
+    }
+
+    pub fn name_field(&self) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name_field)
+    }
+
+    fn urls(&self, v: &str) -> serde_json::Value {
+        let base = format!("/services/data/v{v}/sobjects/{}", self.name);
+        json!({
+            "sobject": base,
+            "describe": format!("{base}/describe"),
+            "rowTemplate": format!("{base}/{{ID}}"),
+        })
+    }
+
+    /// The entry of describeGlobal.
+    pub fn global_entry(&self, v: &str) -> serde_json::Value {
+        json!({
+            "activateable": false,
+            "associateEntityType": null,
+            "associateParentEntity": null,
+            "createable": self.createable,
+            "custom": self.custom(),
+            "customSetting": false,
+            "deepCloneable": false,
+            "deletable": self.deletable,
+            "deprecatedAndHidden": false,
+            "feedEnabled": false,
+            "hasSubtypes": false,
+            "isInterface": false,
+            "isSubtype": false,
+            "keyPrefix": self.key_prefix,
+            "label": self.label,
+            "labelPlural": self.label_plural,
+            "layoutable": true,
+            "mergeable": false,
+            "mruEnabled": true,
+            "name": self.name,
+            "queryable": true,
+            "replicateable": true,
+            "retrieveable": true,
+            "searchable": true,
+            "triggerable": true,
+            "undeletable": self.deletable,
+            "updateable": self.updateable,
+            "urls": self.urls(v),
+        })
+    }
+
+    /// The full describe, given the objects that refer to this one.
+    pub fn describe(&self, v: &str, children: Vec<serde_json::Value>) -> serde_json::Value {
+        let mut d = self.global_entry(v);
+        let m = d.as_object_mut().expect("object");
+        m.insert(
+            "fields".into(),
+            self.fields.iter().map(FieldDef::describe).collect(),
+        );
+        m.insert("childRelationships".into(), children.into());
+        m.insert(
+            "recordTypeInfos".into(),
+            json!([{
+                "active": true, "available": true, "defaultRecordTypeMapping": true,
+                "developerName": "Master", "master": true, "name": "Master",
+                "recordTypeId": "012000000000000AAA",
+                "urls": {"layout": format!("/services/data/v{v}/sobjects/{}/describe/layouts/012000000000000AAA", self.name)},
+            }]),
+        );
+        let mut urls = self.urls(v);
+        urls["layouts"] = json!(format!(
+            "/services/data/v{v}/sobjects/{}/describe/layouts",
+            self.name
+        ));
+        m.insert("urls".into(), urls);
+        m.insert(
+            "supportedScopes".into(),
+            json!([{"label": "All", "name": "everything"}]),
+        );
+        m.insert("actionOverrides".into(), json!([]));
+        m.insert("networkScopeFieldName".into(), json!(null));
+        m.insert("sobjectDescribeOption".into(), json!("FULL"));
+        d
+    }
+}
+
+/// A label from an API name: `Unit_Price__c` → `Unit Price`, `BillingCity` → `Billing City`.
+pub fn label_of(name: &str) -> String {
+    let base = name.trim_end_matches("__c").trim_end_matches("Id");
+    let base = if base.is_empty() { name } else { base };
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in base.chars() {
+        if c == '_' {
+            out.push(' ');
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_ascii_lowercase();
+        out.push(c);
+    }
+    out
+}
+
+use FieldType as T;
+
+fn f(name: &str, t: FieldType) -> FieldDef {
+    FieldDef::new(name, t)
+}
+
+fn system_fields(obj: &str, with_owner: bool) -> Vec<FieldDef> {
+    let ro = |n: &str, t| f(n, t).read_only();
+    let mut v = vec![
+        ro("Id", T::Id).required(),
+        ro("IsDeleted", T::Boolean),
+        ro("CreatedDate", T::Datetime).required(),
+        ro("CreatedById", T::Reference)
+            .refers("User", "CreatedBy")
+            .required(),
+        ro("LastModifiedDate", T::Datetime).required(),
+        ro("LastModifiedById", T::Reference)
+            .refers("User", "LastModifiedBy")
+            .required(),
+        ro("SystemModstamp", T::Datetime).required(),
+    ];
+    v[0].label = format!("{} ID", label_of(obj));
+    for d in v.iter_mut().skip(2) {
+        d.defaulted_on_create = true;
+    }
+    if with_owner {
+        let mut o = f("OwnerId", T::Reference)
+            .refers("User", "Owner")
+            .required();
+        o.defaulted_on_create = true;
+        v.push(o);
+    }
+    v
+}
+
+fn address(prefix: &str) -> Vec<FieldDef> {
+    let c = format!("{prefix}Address");
+    vec![
+        f(&format!("{prefix}Street"), T::Textarea).compound(&c),
+        f(&format!("{prefix}City"), T::String).len(40).compound(&c),
+        f(&format!("{prefix}State"), T::String).len(80).compound(&c),
+        f(&format!("{prefix}PostalCode"), T::String)
+            .len(20)
+            .compound(&c),
+        f(&format!("{prefix}Country"), T::String)
+            .len(80)
+            .compound(&c),
+        f(&c, T::Address).len(0).read_only(),
+    ]
+}
+
+fn name_of(first: &str, last: &str) -> FieldDef {
+    let mut n = f("Name", T::String).len(121).computed(Formula::Concat {
+        fields: vec![first.into(), last.into()],
+    });
+    n.name_field = true;
+    n.nillable = false;
+    n
+}
+
+fn object(name: &str, prefix: &str, plural: &str, fields: Vec<FieldDef>) -> ObjectDef {
+    let mut o = ObjectDef {
+        name: name.into(),
+        label: label_of(name),
+        label_plural: plural.into(),
+        key_prefix: prefix.into(),
+        createable: true,
+        updateable: true,
+        deletable: true,
+        fields,
+        validation_rules: vec![],
+        last_modified: epoch(),
+    };
+    for (i, fd) in o.fields.iter_mut().enumerate() {
+        fd.slot = i;
+    }
+    o
+}
+
+const INDUSTRIES: &[&str] = &[
+    "Agriculture",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Finance",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Manufacturing",
+    "Media",
+    "Retail",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+    "Other",
+];
+const LEAD_SOURCES: &[&str] = &[
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Other",
+];
+pub const STAGES: &[&str] = &[
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+];
+
+/// The standard objects and the custom object `Invoice__c`, as a fresh org has them.
+pub fn standard_objects() -> Vec<ObjectDef> {
+    let name = |n: &str, len: u32| {
+        let mut d = f(n, T::String).len(len).required();
+        d.name_field = true;
+        d
+    };
+    let mut account = system_fields("Account", true);
+    account.extend([
+        name("Name", 255),
+        f("Type", T::Picklist).len(255).picklist(
+            &[
+                "Prospect",
+                "Customer - Direct",
+                "Customer - Channel",
+                "Channel Partner / Reseller",
+                "Installation Partner",
+                "Technology Partner",
+                "Other",
+            ],
+            false,
+        ),
+        f("Industry", T::Picklist).picklist(INDUSTRIES, false),
+        f("Rating", T::Picklist).picklist(&["Hot", "Warm", "Cold"], false),
+        f("ParentId", T::Reference).refers("Account", "Parent"),
+        f("AccountNumber", T::String).len(40),
+        f("Phone", T::Phone),
+        f("Website", T::Url),
+        f("AnnualRevenue", T::Currency).precision(18, 0),
+        f("NumberOfEmployees", T::Int).precision(8, 0),
+        f("Description", T::Textarea).len(32000),
+    ]);
+    account.extend(address("Billing"));
+    account.extend(address("Shipping"));
+    account.extend([
+        {
+            let mut e = f("External_Id__c", T::String).len(40);
+            e.external_id = true;
+            e.unique = true;
+            e
+        },
+        f("Region__c", T::Picklist).picklist(&["EMEA", "AMER", "APAC"], true),
+    ]);
+
+    let mut contact = system_fields("Contact", true);
+    contact.extend([
+        f("FirstName", T::String).len(40).compound("Name"),
+        f("LastName", T::String).len(80).required().compound("Name"),
+        name_of("FirstName", "LastName"),
+        f("AccountId", T::Reference).refers("Account", "Account"),
+        f("Email", T::Email),
+        f("Phone", T::Phone),
+        f("Title", T::String).len(128),
+        f("Birthdate", T::Date),
+        f("LeadSource", T::Picklist).picklist(LEAD_SOURCES, false),
+        f("DoNotCall", T::Boolean),
+    ]);
+    contact.extend(address("Mailing"));
+
+    let mut lead = system_fields("Lead", true);
+    lead.extend([
+        f("FirstName", T::String).len(40).compound("Name"),
+        f("LastName", T::String).len(80).required().compound("Name"),
+        name_of("FirstName", "LastName"),
+        f("Company", T::String).len(255).required(),
+        f("Status", T::Picklist)
+            .picklist(
+                &[
+                    "Open - Not Contacted",
+                    "Working - Contacted",
+                    "Closed - Converted",
+                    "Closed - Not Converted",
+                ],
+                true,
+            )
+            .required()
+            .default(json!("Open - Not Contacted")),
+        f("Email", T::Email),
+        f("Phone", T::Phone),
+        f("Industry", T::Picklist).picklist(INDUSTRIES, false),
+        f("LeadSource", T::Picklist).picklist(LEAD_SOURCES, false),
+        f("AnnualRevenue", T::Currency).precision(18, 0),
+    ]);
+
+    let mut opp = system_fields("Opportunity", true);
+    opp.extend([
+        name("Name", 120),
+        f("AccountId", T::Reference).refers("Account", "Account"),
+        f("StageName", T::Picklist)
+            .picklist(STAGES, true)
+            .required(),
+        f("CloseDate", T::Date).required(),
+        f("Amount", T::Currency),
+        f("Probability", T::Percent),
+        f("ExpectedRevenue", T::Currency).computed(Formula::Product {
+            a: "Amount".into(),
+            b: "Probability".into(),
+            divisor: 100.0,
+        }),
+        f("Type", T::Picklist).picklist(
+            &[
+                "Existing Customer - Upgrade",
+                "Existing Customer - Replacement",
+                "Existing Customer - Downgrade",
+                "New Customer",
+            ],
+            false,
+        ),
+        f("LeadSource", T::Picklist).picklist(LEAD_SOURCES, false),
+        f("Description", T::Textarea).len(32000),
+    ]);
+
+    let mut case = system_fields("Case", true);
+    case.extend([
+        {
+            let mut d = f("CaseNumber", T::String).len(30).read_only();
+            d.auto_number = Some("{00000000}".into());
+            d.name_field = true;
+            d.nillable = false;
+            d
+        },
+        f("Subject", T::String).len(255),
+        f("Description", T::Textarea).len(32000),
+        f("Status", T::Picklist)
+            .picklist(&["New", "Working", "Escalated", "Closed"], false)
+            .default(json!("New")),
+        f("Priority", T::Picklist)
+            .picklist(&["High", "Medium", "Low"], false)
+            .default(json!("Medium")),
+        f("Origin", T::Picklist).picklist(&["Phone", "Email", "Web"], false),
+        f("AccountId", T::Reference).refers("Account", "Account"),
+        f("ContactId", T::Reference).refers("Contact", "Contact"),
+    ]);
+
+    let mut user = system_fields("User", false);
+    user.extend([
+        {
+            let mut u = f("Username", T::String).len(80).required();
+            u.unique = true;
+            u
+        },
+        f("FirstName", T::String).len(40),
+        f("LastName", T::String).len(80).required(),
+        name_of("FirstName", "LastName"),
+        f("Email", T::Email).len(128).required(),
+        f("Alias", T::String).len(8).required(),
+        f("IsActive", T::Boolean).default(json!(true)),
+    ]);
+
+    let mut invoice = system_fields("Invoice__c", true);
+    invoice.extend([
+        {
+            let mut d = f("Name", T::String).len(80).read_only();
+            d.auto_number = Some("INV-{00000}".into());
+            d.name_field = true;
+            d.nillable = false;
+            d.label = "Invoice Number".into();
+            d
+        },
+        f("Account__c", T::Reference).refers("Account", "Account__r"),
+        {
+            let mut e = f("Invoice_Key__c", T::String).len(40);
+            e.external_id = true;
+            e.unique = true;
+            e
+        },
+        f("Status__c", T::Picklist)
+            .picklist(&["Draft", "Sent", "Paid", "Void"], true)
+            .default(json!("Draft")),
+        f("Quantity__c", T::Double).precision(18, 0),
+        f("Unit_Price__c", T::Currency).precision(16, 2),
+        f("Total__c", T::Currency)
+            .precision(18, 2)
+            .computed(Formula::Product {
+                a: "Quantity__c".into(),
+                b: "Unit_Price__c".into(),
+                divisor: 1.0,
+            }),
+        f("Due_Date__c", T::Date),
+        f("Paid_At__c", T::Datetime),
+        f("Reminder_Time__c", T::Time),
+        f("Tags__c", T::Multipicklist)
+            .picklist(&["Urgent", "Disputed", "Recurring", "Partner"], false),
+        f("Is_Priority__c", T::Boolean),
+        f("Notes__c", T::Textarea).len(32768),
+    ]);
+
+    let mut opp_def = object("Opportunity", "006", "Opportunities", opp);
+    opp_def.validation_rules.push(ValidationRule {
+        name: "Amount_Not_Negative".into(),
+        condition: "Amount < 0".into(),
+        message: "Amount must not be negative".into(),
+        field: Some("Amount".into()),
+    });
+    let mut user_def = object("User", "005", "Users", user);
+    user_def.deletable = false;
+    vec![
+        object("Account", "001", "Accounts", account),
+        object("Contact", "003", "Contacts", contact),
+        object("Lead", "00Q", "Leads", lead),
+        opp_def,
+        object("Case", "500", "Cases", case),
+        user_def,
+        object("Invoice__c", "a00", "Invoices", invoice),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_read_well() {
+        assert_eq!(label_of("Unit_Price__c"), "Unit Price");
+        assert_eq!(label_of("BillingCity"), "Billing City");
+        assert_eq!(label_of("AccountId"), "Account");
+    }
+
+    #[test]
+    fn required_fields_follow_the_describe_rule() {
+        let objs = standard_objects();
+        let acc = objs.iter().find(|o| o.name == "Account").unwrap();
+        let req: Vec<_> = acc
+            .fields
+            .iter()
+            .filter(|f| f.required_on_create())
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(req, vec!["Name"]);
+        let opp = objs.iter().find(|o| o.name == "Opportunity").unwrap();
+        let req: Vec<_> = opp
+            .fields
+            .iter()
+            .filter(|f| f.required_on_create())
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(req, vec!["Name", "StageName", "CloseDate"]);
+    }
+}

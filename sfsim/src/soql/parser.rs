@@ -1,0 +1,388 @@
+//! Parses tokens into a query tree; names are resolved later by the evaluator.
+
+use super::lexer::{Tok, Token, lex};
+use super::{Pos, SoqlError};
+
+/// A dotted field path such as `Account.Owner.Name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Path {
+    pub parts: Vec<String>,
+    pub pos: Pos,
+}
+
+impl Path {
+    pub fn text(&self) -> String {
+        self.parts.join(".")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    Str(String),
+    Num(f64, bool),
+    Date(String),
+    DateTime(String),
+    Bool(bool),
+    Null,
+    /// A relative date range such as TODAY or LAST_N_DAYS:7 (upper-cased).
+    Relative(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lit {
+    pub lit: Literal,
+    pub pos: Pos,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    Cmp {
+        path: Path,
+        op: &'static str,
+        value: Lit,
+    },
+    In {
+        path: Path,
+        negated: bool,
+        values: Vec<Lit>,
+    },
+    Like {
+        path: Path,
+        pattern: Lit,
+    },
+    Includes {
+        path: Path,
+        excludes: bool,
+        values: Vec<Lit>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Select {
+    Count,
+    Fields(Vec<Path>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderItem {
+    pub path: Path,
+    pub asc: bool,
+    pub nulls_first: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub select: Select,
+    pub from: String,
+    pub from_pos: Pos,
+    pub filter: Option<Cond>,
+    pub order: Vec<OrderItem>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+const RESERVED: &[&str] = &[
+    "select", "from", "where", "and", "or", "not", "order", "by", "limit", "offset", "in", "like",
+    "includes", "excludes", "asc", "desc", "nulls", "first", "last", "null", "true", "false",
+    "group", "having",
+];
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: Vec<Token>,
+    i: usize,
+}
+
+pub fn parse(src: &str) -> Result<Query, SoqlError> {
+    let toks = lex(src)?;
+    let mut p = Parser { src, toks, i: 0 };
+    p.query()
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Token {
+        &self.toks[self.i.min(self.toks.len() - 1)]
+    }
+
+    fn next(&mut self) -> Token {
+        let t = self.peek().clone();
+        if self.i < self.toks.len() - 1 {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn unexpected(&self) -> SoqlError {
+        let t = self.peek();
+        SoqlError::at(
+            "MALFORMED_QUERY",
+            self.src,
+            t.pos,
+            format!("unexpected token: '{}'", t.tok.show()),
+        )
+    }
+
+    fn kw(&mut self, kw: &str) -> bool {
+        if self.peek().tok.is_kw(kw) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_kw(&mut self, kw: &str) -> Result<(), SoqlError> {
+        if self.kw(kw) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    fn expect(&mut self, t: Tok) -> Result<(), SoqlError> {
+        if self.peek().tok == t {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    fn ident(&mut self) -> Result<(String, Pos), SoqlError> {
+        match &self.peek().tok {
+            Tok::Ident(s) if !RESERVED.contains(&s.to_ascii_lowercase().as_str()) => {
+                let s = s.clone();
+                let pos = self.next().pos;
+                Ok((s, pos))
+            }
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    fn path(&mut self) -> Result<Path, SoqlError> {
+        let (first, pos) = self.ident()?;
+        let mut parts = vec![first];
+        while self.peek().tok == Tok::Dot {
+            self.i += 1;
+            parts.push(self.ident()?.0);
+        }
+        Ok(Path { parts, pos })
+    }
+
+    fn query(&mut self) -> Result<Query, SoqlError> {
+        self.expect_kw("select")?;
+        let select = if self.peek().tok.is_kw("count")
+            && self
+                .toks
+                .get(self.i + 1)
+                .is_some_and(|t| t.tok == Tok::LParen)
+        {
+            self.i += 2;
+            self.expect(Tok::RParen)?;
+            Select::Count
+        } else {
+            let mut fields = vec![self.path()?];
+            while self.peek().tok == Tok::Comma {
+                self.i += 1;
+                fields.push(self.path()?);
+            }
+            Select::Fields(fields)
+        };
+        self.expect_kw("from")?;
+        let (from, from_pos) = self.ident()?;
+        let filter = if self.kw("where") {
+            Some(self.or_cond()?)
+        } else {
+            None
+        };
+        let mut order = Vec::new();
+        if self.kw("order") {
+            self.expect_kw("by")?;
+            loop {
+                let path = self.path()?;
+                let asc = if self.kw("desc") {
+                    false
+                } else {
+                    let _ = self.kw("asc");
+                    true
+                };
+                let mut nulls_first = asc;
+                if self.kw("nulls") {
+                    if self.kw("first") {
+                        nulls_first = true;
+                    } else {
+                        self.expect_kw("last")?;
+                        nulls_first = false;
+                    }
+                }
+                order.push(OrderItem {
+                    path,
+                    asc,
+                    nulls_first,
+                });
+                if self.peek().tok != Tok::Comma {
+                    break;
+                }
+                self.i += 1;
+            }
+        }
+        let limit = if self.kw("limit") {
+            Some(self.count()?)
+        } else {
+            None
+        };
+        let offset = if self.kw("offset") {
+            let pos = self.peek().pos;
+            let n = self.count()?;
+            if n > 2000 {
+                return Err(SoqlError::at(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    self.src,
+                    pos,
+                    format!("Maximum SOQL offset allowed is 2000 (got {n})"),
+                ));
+            }
+            Some(n)
+        } else {
+            None
+        };
+        if self.peek().tok != Tok::Eof {
+            return Err(self.unexpected());
+        }
+        Ok(Query {
+            select,
+            from,
+            from_pos,
+            filter,
+            order,
+            limit,
+            offset,
+        })
+    }
+
+    fn count(&mut self) -> Result<usize, SoqlError> {
+        match &self.peek().tok {
+            Tok::Num(n) => match n.parse::<usize>() {
+                Ok(v) => {
+                    self.i += 1;
+                    Ok(v)
+                }
+                Err(_) => Err(self.unexpected()),
+            },
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    /// `a OR b OR c`; SOQL refuses to mix AND and OR without parentheses.
+    fn or_cond(&mut self) -> Result<Cond, SoqlError> {
+        let first = self.not_cond()?;
+        if self.peek().tok.is_kw("or") {
+            let mut items = vec![first];
+            while self.kw("or") {
+                items.push(self.not_cond()?);
+            }
+            if self.peek().tok.is_kw("and") {
+                return Err(self.unexpected());
+            }
+            return Ok(Cond::Or(items));
+        }
+        if self.peek().tok.is_kw("and") {
+            let mut items = vec![first];
+            while self.kw("and") {
+                items.push(self.not_cond()?);
+            }
+            if self.peek().tok.is_kw("or") {
+                return Err(self.unexpected());
+            }
+            return Ok(Cond::And(items));
+        }
+        Ok(first)
+    }
+
+    fn not_cond(&mut self) -> Result<Cond, SoqlError> {
+        if self.kw("not") {
+            return Ok(Cond::Not(Box::new(self.not_cond()?)));
+        }
+        if self.peek().tok == Tok::LParen {
+            self.i += 1;
+            let c = self.or_cond()?;
+            self.expect(Tok::RParen)?;
+            return Ok(c);
+        }
+        self.predicate()
+    }
+
+    fn predicate(&mut self) -> Result<Cond, SoqlError> {
+        let path = self.path()?;
+        if let Tok::Op(op) = self.peek().tok {
+            self.i += 1;
+            let value = self.literal()?;
+            return Ok(Cond::Cmp { path, op, value });
+        }
+        if self.kw("like") {
+            let pattern = self.literal()?;
+            return Ok(Cond::Like { path, pattern });
+        }
+        let negated = self.kw("not");
+        if self.kw("in") {
+            let values = self.list()?;
+            return Ok(Cond::In {
+                path,
+                negated,
+                values,
+            });
+        }
+        if negated {
+            return Err(self.unexpected());
+        }
+        for (kw, excludes) in [("includes", false), ("excludes", true)] {
+            if self.kw(kw) {
+                let values = self.list()?;
+                return Ok(Cond::Includes {
+                    path,
+                    excludes,
+                    values,
+                });
+            }
+        }
+        Err(self.unexpected())
+    }
+
+    fn list(&mut self) -> Result<Vec<Lit>, SoqlError> {
+        self.expect(Tok::LParen)?;
+        let mut v = vec![self.literal()?];
+        while self.peek().tok == Tok::Comma {
+            self.i += 1;
+            v.push(self.literal()?);
+        }
+        self.expect(Tok::RParen)?;
+        Ok(v)
+    }
+
+    fn literal(&mut self) -> Result<Lit, SoqlError> {
+        let t = self.peek().clone();
+        let lit = match &t.tok {
+            Tok::Str(s) => Literal::Str(s.clone()),
+            Tok::Num(n) => match n.parse::<f64>() {
+                Ok(v) => Literal::Num(v, !n.contains('.')),
+                Err(_) => return Err(self.unexpected()),
+            },
+            Tok::Date(d) => Literal::Date(d.clone()),
+            Tok::DateTime(d) => Literal::DateTime(d.clone()),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Literal::Null,
+            Tok::Ident(s)
+                if super::eval::relative_range(s, chrono::Utc::now().date_naive()).is_some() =>
+            {
+                Literal::Relative(s.to_ascii_uppercase())
+            }
+            _ => return Err(self.unexpected()),
+        };
+        self.i += 1;
+        Ok(Lit { lit, pos: t.pos })
+    }
+}

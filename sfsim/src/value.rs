@@ -1,0 +1,149 @@
+//! Field values, their JSON and CSV forms, and Salesforce's datetime formats.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+
+/// One field value as the org stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(Box<str>),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
+    Time(NaiveTime),
+}
+
+/// Formats a datetime as Salesforce does: `2024-01-31T12:00:00.000+0000`.
+pub fn fmt_datetime(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+/// Parses the datetime forms Salesforce accepts on input (`Z`, `±hh:mm`, `±hhmm`).
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(Utc.from_utc_datetime(&t));
+        }
+    }
+    None
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+pub fn parse_time(s: &str) -> Option<NaiveTime> {
+    let s = s.trim_end_matches('Z');
+    NaiveTime::parse_from_str(s, "%H:%M:%S%.f").ok()
+}
+
+/// Truncates to milliseconds, the precision Salesforce keeps.
+pub fn trunc_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Num(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.to_string()),
+            Value::Date(d) => J::String(d.format("%Y-%m-%d").to_string()),
+            Value::DateTime(t) => J::String(fmt_datetime(t)),
+            Value::Time(t) => J::String(format!("{}Z", t.format("%H:%M:%S%.3f"))),
+        }
+    }
+
+    /// The CSV form used by Bulk API 2.0 results (null is an empty field).
+    pub fn to_csv(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Num(f) => fmt_num(*f),
+            Value::Str(s) => s.to_string(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::DateTime(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+            Value::Time(t) => format!("{}Z", t.format("%H:%M:%S%.3f")),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Num(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// Compares two non-null values; text is compared case-insensitively.
+    pub fn compare(&self, other: &Value) -> Option<Ordering> {
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => Some(cmp_ci(a, b)),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+            (Value::DateTime(a), Value::DateTime(b)) => Some(a.cmp(b)),
+            (Value::Time(a), Value::Time(b)) => Some(a.cmp(b)),
+            (a, b) => match (a.as_f64(), b.as_f64()) {
+                (Some(x), Some(y)) => x.partial_cmp(&y),
+                _ => None,
+            },
+        }
+    }
+}
+
+pub fn fmt_num(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        format!("{f}")
+    }
+}
+
+pub fn cmp_ci(a: &str, b: &str) -> Ordering {
+    let la = a.chars().flat_map(char::to_lowercase);
+    let lb = b.chars().flat_map(char::to_lowercase);
+    la.cmp(lb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_round_trip_in_salesforce_form() {
+        let t = parse_datetime("2024-01-31T10:00:00+02:00").unwrap();
+        assert_eq!(fmt_datetime(&t), "2024-01-31T08:00:00.000+0000");
+        let t = parse_datetime("2024-01-31T12:00:00.123+0000").unwrap();
+        assert_eq!(fmt_datetime(&t), "2024-01-31T12:00:00.123+0000");
+        assert!(parse_datetime("2024-01-31T12:00:00.000Z").is_some());
+        assert!(parse_datetime("yesterday").is_none());
+    }
+}

@@ -1,0 +1,428 @@
+//! Domain types the daemon reports and the TUI displays.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::datasource::{CheckReport, DatasourceSettings};
+
+/// What `status` returns and the `status` topic pushes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    /// Seconds since `started_at` when this status was taken.
+    pub uptime_secs: u64,
+    pub socket_path: String,
+    pub state_dir: String,
+    /// The configuration file in use, if any.
+    pub config_file: Option<String>,
+    /// Number of registered orgs.
+    pub orgs: usize,
+    /// Open client connections, this one included.
+    pub connections: usize,
+}
+
+/// Subscription topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// [`Event::Status`]: the daemon's status.
+    Status,
+    /// [`Event::Orgs`]: the org list.
+    Orgs,
+    /// [`Event::Sync`]: every mapped object's sync status.
+    Sync,
+}
+
+/// Server-pushed events. Each carries the full current value of its topic, so a
+/// subscriber can never drift from the daemon's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "topic", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    Status(DaemonStatus),
+    Orgs(Vec<OrgSummary>),
+    Sync(Vec<ObjectStatus>),
+}
+
+impl Event {
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::Status(_) => Topic::Status,
+            Event::Orgs(_) => Topic::Orgs,
+            Event::Sync(_) => Topic::Sync,
+        }
+    }
+}
+
+/// Where an org lives: the login host its OAuth flows go to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "domain", rename_all = "snake_case")]
+pub enum OrgType {
+    /// login.salesforce.com
+    Production,
+    /// test.salesforce.com
+    Sandbox,
+    /// `https://{domain}.my.salesforce.com` (or any full base URL, e.g. a simulator)
+    Custom(String),
+}
+
+impl OrgType {
+    pub fn label(&self) -> String {
+        match self {
+            OrgType::Production => "production".into(),
+            OrgType::Sandbox => "sandbox".into(),
+            OrgType::Custom(d) => format!("custom ({d})"),
+        }
+    }
+}
+
+/// Daily API usage of an org, as last reported by Salesforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiUsage {
+    pub used: u64,
+    pub max: u64,
+}
+
+impl ApiUsage {
+    /// Share of the daily limit used, 0.0 to 1.0 (1.0 when the limit is unknown or zero).
+    pub fn ratio(&self) -> f64 {
+        if self.max == 0 {
+            1.0
+        } else {
+            (self.used as f64 / self.max as f64).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// One row of the Orgs screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgSummary {
+    /// Datenator's name for the org (unique, chosen at registration).
+    pub name: String,
+    /// Salesforce's 18-character org id, once authorized.
+    pub org_id: Option<String>,
+    pub org_type: OrgType,
+    pub instance_url: Option<String>,
+    pub sync_enabled: bool,
+    pub datasource_checked: bool,
+    pub schema_generated: bool,
+    pub metadata_downloaded_at: Option<DateTime<Utc>>,
+    /// Whether the daemon holds working credentials for the org.
+    pub auth: AuthState,
+    pub api_usage: Option<ApiUsage>,
+    /// How often sync asks Salesforce for changes.
+    #[serde(default = "default_polling_interval")]
+    pub polling_interval_secs: u32,
+    /// The largest share of the daily API limit sync may use.
+    #[serde(default = "default_api_budget")]
+    pub api_budget_percent: u8,
+}
+
+fn default_polling_interval() -> u32 {
+    60
+}
+
+fn default_api_budget() -> u8 {
+    50
+}
+
+impl OrgSummary {
+    /// True when the stored credentials no longer work and a flow must be run again.
+    pub fn needs_reauthorization(&self) -> bool {
+        matches!(self.auth, AuthState::NeedsReauthorization { .. })
+    }
+}
+
+/// Where an org's authorization stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AuthState {
+    /// A flow is running: the user has something to do.
+    Pending {
+        step: PendingStep,
+    },
+    Authorized,
+    /// The last flow failed; run it again.
+    Failed {
+        error: String,
+    },
+    /// The stored credentials stopped working (revoked, expired).
+    NeedsReauthorization {
+        reason: String,
+    },
+}
+
+/// What the user must do to finish a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PendingStep {
+    /// Open `verification_uri` anywhere, log in, enter `user_code`.
+    Device {
+        verification_uri: String,
+        user_code: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Open `authorize_url` in a browser, allow, paste back the address it lands on.
+    Browser { authorize_url: String },
+}
+
+/// How to authorize an org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuthFlow {
+    /// The device flow: best over SSH, any browser anywhere can approve it.
+    Device,
+    /// The web-server flow with PKCE: the redirected URL is pasted back.
+    WebServer,
+    /// The JWT bearer flow for unattended servers, with the key file from the config.
+    Jwt { username: String },
+}
+
+/// A Salesforce object as listed by the metadata cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub label: String,
+    pub custom: bool,
+    pub createable: bool,
+    pub updateable: bool,
+    pub deletable: bool,
+    /// Number of fields, once described.
+    pub fields: Option<usize>,
+}
+
+/// A field of a described object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldInfo {
+    pub name: String,
+    pub label: String,
+    /// Salesforce field type (`string`, `reference`, `double`…).
+    #[serde(rename = "type")]
+    pub field_type: String,
+    pub length: Option<u32>,
+    pub precision: Option<u32>,
+    pub scale: Option<u32>,
+    pub nillable: bool,
+    pub createable: bool,
+    pub updateable: bool,
+    pub defaulted_on_create: bool,
+    pub external_id: bool,
+    pub custom: bool,
+    pub calculated: bool,
+    pub reference_to: Vec<String>,
+}
+
+impl FieldInfo {
+    /// Required on create: `createable && !nillable && !defaultedOnCreate`.
+    pub fn required(&self) -> bool {
+        self.createable && !self.nillable && !self.defaulted_on_create
+    }
+}
+
+/// What a metadata download found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataReport {
+    pub objects: usize,
+    pub described: usize,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    /// Salesforce API calls the download spent.
+    pub api_calls: u64,
+    pub downloaded_at: DateTime<Utc>,
+}
+
+/// An org's datasource as the Datasource tab shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasourceView {
+    /// The settings, with the password left empty.
+    pub settings: DatasourceSettings,
+    pub password_set: bool,
+    /// The org's schema (MySQL: database) name.
+    pub schema: String,
+    pub last_check: Option<CheckReport>,
+    pub schema_generated: bool,
+    pub schema_error: Option<String>,
+}
+
+/// Which way a mapping syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Salesforce → database only.
+    SfToDb,
+    /// Database → Salesforce only.
+    DbToSf,
+    Bidirectional,
+}
+
+impl Direction {
+    pub fn pulls(self) -> bool {
+        matches!(self, Direction::SfToDb | Direction::Bidirectional)
+    }
+    pub fn pushes(self) -> bool {
+        matches!(self, Direction::DbToSf | Direction::Bidirectional)
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::SfToDb => "SF → DB",
+            Direction::DbToSf => "DB → SF",
+            Direction::Bidirectional => "SF ↔ DB",
+        }
+    }
+}
+
+/// Who wins when both sides changed the same field since the last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    #[default]
+    NewestWins,
+    SalesforceWins,
+    DatabaseWins,
+}
+
+/// One object's mapping, as the user configures it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// Object API name, e.g. `Account`.
+    pub object: String,
+    /// Selected field API names. Required fields, `Id` and `SystemModstamp` are added by
+    /// the daemon whatever this says.
+    pub fields: Vec<String>,
+    pub direction: Direction,
+    #[serde(default)]
+    pub conflict_policy: ConflictPolicy,
+    /// A SOQL condition limiting which records sync, e.g. `Industry = 'Banking'`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_filter: Option<String>,
+}
+
+/// One DDL step of a plan, as shown before confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStepView {
+    pub description: String,
+    /// Why the step loses data or may fail, when it does.
+    pub destructive: Option<String>,
+    pub sql: Vec<String>,
+}
+
+/// What saving a mapping will do (or did) to the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub steps: Vec<PlanStepView>,
+    pub destructive: bool,
+    /// True once the steps ran.
+    pub applied: bool,
+}
+
+/// Where an object's sync stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectState {
+    /// The first full read is running (see `initial_load`).
+    InitialLoad,
+    Synced,
+    Pulling,
+    Pushing,
+    /// Sync is disabled for the org.
+    Paused,
+    /// The API budget or the org's limit holds sync back.
+    Throttled,
+    Error,
+    ReauthorizationNeeded,
+}
+
+/// One mapped object's live status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectStatus {
+    pub org: String,
+    pub object: String,
+    pub direction: Direction,
+    pub state: ObjectState,
+    /// Rows done and expected during the initial load.
+    pub initial_load: Option<(u64, u64)>,
+    /// Seconds since the last pull that reached the end of Salesforce's changes.
+    pub pull_lag_secs: Option<f64>,
+    /// Age in seconds of the oldest database change not yet pushed.
+    pub push_lag_secs: Option<f64>,
+    pub pending_events: u64,
+    pub failed_records: u64,
+    pub pulled_total: u64,
+    pub pushed_total: u64,
+    pub last_error: Option<String>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+}
+
+/// What changed in Salesforce under one mapping since its metadata was cached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Drift {
+    /// The object cannot be described any more (deleted, or no longer accessible).
+    ObjectInaccessible { reason: String },
+    /// A mapped field is gone.
+    FieldRemoved { field: String },
+    /// A mapped field's type or size changed.
+    FieldChanged {
+        field: String,
+        was: String,
+        now: String,
+    },
+    /// A field became required on create but is not mapped: pushed creates will fail.
+    NewRequiredField { field: String },
+}
+
+/// The schema check's finding for one mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingDrift {
+    pub object: String,
+    pub drift: Vec<Drift>,
+    /// False when sync of this object would fail until the mapping is updated.
+    pub can_continue: bool,
+    /// What to do, in words.
+    pub advice: String,
+}
+
+/// A field changed on both sides since the last sync, and how it was settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    pub object: String,
+    pub sfid: String,
+    pub field: String,
+    pub db_value: serde_json::Value,
+    pub sf_value: serde_json::Value,
+    /// `salesforce` or `database`.
+    pub winner: String,
+    pub policy: ConflictPolicy,
+    pub at: DateTime<Utc>,
+}
+
+/// What deleting an org removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteReport {
+    pub name: String,
+    pub token_revoked: bool,
+    pub schema_dropped: bool,
+    /// Things that could not be done, each with what to do by hand.
+    pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_by_topic() {
+        let json = serde_json::to_string(&Event::Orgs(vec![])).unwrap();
+        assert_eq!(json, r#"{"topic":"orgs","data":[]}"#);
+        assert_eq!(Event::Orgs(vec![]).topic(), Topic::Orgs);
+    }
+
+    #[test]
+    fn api_usage_ratio_is_bounded() {
+        assert_eq!(ApiUsage { used: 5, max: 10 }.ratio(), 0.5);
+        assert_eq!(ApiUsage { used: 50, max: 10 }.ratio(), 1.0);
+        assert_eq!(ApiUsage { used: 0, max: 0 }.ratio(), 1.0);
+    }
+}

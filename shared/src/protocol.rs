@@ -1,0 +1,711 @@
+//! The daemon ↔ TUI wire protocol.
+//!
+//! One JSON object per line (UTF-8, `\n`-terminated, at most [`MAX_LINE_BYTES`]) over a
+//! local socket, in JSON-RPC 2.0 shapes. The client sends requests; the daemon answers each
+//! with exactly one response carrying the same `id`, and pushes events for the topics the
+//! client subscribed to as notifications without an `id`.
+//!
+//! The first request on a connection must be `handshake`; anything else before it gets a
+//! [`codes::HANDSHAKE_REQUIRED`] error.
+//!
+//! # Examples of every message
+//!
+//! ```text
+//! → {"jsonrpc":"2.0","id":1,"method":"handshake","params":{"protocol":1,"client_name":"datenator-tui","client_version":"0.1.0"}}
+//! ← {"jsonrpc":"2.0","id":1,"result":{"protocol":1,"daemon_version":"0.1.0"}}
+//! → {"jsonrpc":"2.0","id":2,"method":"status","params":{}}
+//! ← {"jsonrpc":"2.0","id":2,"result":{"version":"0.1.0","protocol":1,"pid":4242,"started_at":"2026-11-24T18:00:00Z","uptime_secs":12,"socket_path":"/run/datenator/datenatord.sock","state_dir":"/var/lib/datenator","config_file":null,"orgs":0,"connections":1}}
+//! → {"jsonrpc":"2.0","id":3,"method":"org_list","params":{}}
+//! ← {"jsonrpc":"2.0","id":3,"result":[]}
+//! → {"jsonrpc":"2.0","id":4,"method":"subscribe","params":{"topics":["status","orgs"]}}
+//! ← {"jsonrpc":"2.0","id":4,"result":{"topics":["status","orgs"]}}
+//! ← {"jsonrpc":"2.0","method":"event","params":{"topic":"status","data":{…DaemonStatus…}}}
+//! ← {"jsonrpc":"2.0","method":"event","params":{"topic":"orgs","data":[]}}
+//! → {"jsonrpc":"2.0","id":5,"method":"unsubscribe","params":{"topics":["orgs"]}}
+//! ← {"jsonrpc":"2.0","id":5,"result":{"topics":["status"]}}
+//! → {oops
+//! ← {"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"the line is not valid JSON (…): send one JSON object per line"}}
+//! ```
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::datasource::{DatasourceSettings, Secret};
+use crate::model::{AuthFlow, Event, Mapping, OrgType, Topic};
+
+/// Bumped on every incompatible change of the messages in this module.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest line either side accepts, in bytes (without the newline).
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Error codes carried in [`RpcError::code`]: the JSON-RPC 2.0 ones and Datenator's own.
+pub mod codes {
+    /// The line was not valid JSON (or not UTF-8).
+    pub const PARSE_ERROR: i32 = -32700;
+    /// Valid JSON, but not a request object with an `id` and a `method`.
+    pub const INVALID_REQUEST: i32 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    /// The method exists but its `params` do not fit.
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// Something went wrong inside the daemon; the message says what.
+    pub const INTERNAL_ERROR: i32 = -32603;
+    /// A request came before the handshake.
+    pub const HANDSHAKE_REQUIRED: i32 = -32001;
+    /// The two sides speak different protocol versions.
+    pub const VERSION_MISMATCH: i32 = -32002;
+    /// The line was longer than [`super::MAX_LINE_BYTES`].
+    pub const LINE_TOO_LONG: i32 = -32003;
+    /// The peer's user may not use this daemon.
+    pub const PERMISSION_DENIED: i32 = -32004;
+    /// The daemon is shutting down.
+    pub const SHUTTING_DOWN: i32 = -32005;
+    /// The request named something (an org, a mapping) that does not exist.
+    pub const NOT_FOUND: i32 = -32010;
+    /// The request was understood but cannot be carried out as asked.
+    pub const REJECTED: i32 = -32011;
+}
+
+/// An error reply. `message` is written for a person: what happened and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RpcError {
+    pub code: i32,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// Parameters of methods that take none. Accepts `{}`, `null` or a missing `params`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoParams {}
+
+/// The first request of every connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handshake {
+    pub protocol: u32,
+    pub client_name: String,
+    pub client_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandshakeOk {
+    pub protocol: u32,
+    pub daemon_version: String,
+}
+
+/// What the daemon attaches as `data` to a [`codes::VERSION_MISMATCH`] error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionMismatchData {
+    pub daemon_protocol: u32,
+    pub daemon_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topics {
+    pub topics: Vec<Topic>,
+}
+
+/// Registers a new org and starts authorizing it. The connected app comes from the
+/// request or, when left out, from the `[salesforce]` section of the daemon's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterOrg {
+    pub name: String,
+    pub org_type: OrgType,
+    pub flow: AuthFlow,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+}
+
+/// Runs an authorization flow again for an existing org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reauthorize {
+    pub name: String,
+    pub flow: AuthFlow,
+}
+
+/// Finishes a web-server flow with the URL the browser landed on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompleteAuthorization {
+    pub name: String,
+    pub redirected_url: String,
+}
+
+/// Deletes an org; `confirm` must repeat its name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteOrg {
+    pub name: String,
+    pub confirm: String,
+}
+
+/// Names one org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgRef {
+    pub name: String,
+}
+
+/// Stores an org's datasource settings; an empty password keeps the stored one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetDatasource {
+    pub org: String,
+    pub settings: DatasourceSettings,
+}
+
+/// Plans (and with `apply`, applies) an org's mapping of one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveMapping {
+    pub org: String,
+    pub mapping: Mapping,
+    /// False: only return the plan. True: run it and store the mapping.
+    pub apply: bool,
+    /// Must be true to run a plan with destructive steps.
+    #[serde(default)]
+    pub confirm_destructive: bool,
+}
+
+/// Removes an object's mapping (drops its tables: destructive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoveMapping {
+    pub org: String,
+    pub object: String,
+    pub apply: bool,
+    #[serde(default)]
+    pub confirm_destructive: bool,
+}
+
+/// Imports mappings from the text of an exported mappings file (TOML).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportMappings {
+    pub org: String,
+    pub text: String,
+    /// False: only plan. True: apply every mapping's plan.
+    pub apply: bool,
+    #[serde(default)]
+    pub confirm_destructive: bool,
+}
+
+/// Turns an org's sync on or off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetSync {
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// Changes an org's polling interval and API budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polling_interval_secs: Option<u32>,
+    /// Largest share of the org's daily API limit sync may use, 1–100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_budget_percent: Option<u8>,
+}
+
+/// Names one object of one org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub org: String,
+    pub object: String,
+}
+
+/// Every request a client can make, with its parameters. The reply type of each is
+/// named in its doc line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Call {
+    /// → [`HandshakeOk`]
+    Handshake(Handshake),
+    /// → [`DaemonStatus`](crate::model::DaemonStatus)
+    Status(NoParams),
+    /// → `Vec<`[`OrgSummary`](crate::model::OrgSummary)`>`
+    OrgList(NoParams),
+    /// → [`Topics`] (all topics now subscribed). Each newly subscribed topic's full
+    /// current state follows as an event, then its changes.
+    Subscribe(Topics),
+    /// → [`Topics`] (the topics still subscribed).
+    Unsubscribe(Topics),
+    /// → [`OrgSummary`](crate::model::OrgSummary) (its `auth` says what the user must do next)
+    OrgRegister(RegisterOrg),
+    /// → [`OrgSummary`](crate::model::OrgSummary)
+    OrgReauthorize(Reauthorize),
+    /// → [`OrgSummary`](crate::model::OrgSummary)
+    OrgCompleteAuthorization(CompleteAuthorization),
+    /// → [`DeleteReport`](crate::model::DeleteReport)
+    OrgDelete(DeleteOrg),
+    /// → [`MetadataReport`](crate::model::MetadataReport): downloads (or updates) the org's object list and describes.
+    MetadataDownload(OrgRef),
+    /// → `Vec<`[`ObjectInfo`](crate::model::ObjectInfo)`>` from the metadata cache.
+    MetadataObjects(OrgRef),
+    /// → `Vec<`[`FieldInfo`](crate::model::FieldInfo)`>` from the metadata cache.
+    MetadataFields(ObjectRef),
+    /// → [`DatasourceView`](crate::model::DatasourceView)
+    DatasourceSet(SetDatasource),
+    /// → `Option<`[`DatasourceView`](crate::model::DatasourceView)`>`
+    DatasourceGet(OrgRef),
+    /// → [`CheckReport`](crate::datasource::CheckReport): one result per check.
+    DatasourceCheck(OrgRef),
+    /// → [`DatasourceView`](crate::model::DatasourceView): creates the org's schema and sync user.
+    SchemaGenerate(OrgRef),
+    /// → `Vec<`[`Mapping`]`>`
+    MappingList(OrgRef),
+    /// → [`PlanView`](crate::model::PlanView): the DDL, applied when asked and confirmed.
+    MappingSave(SaveMapping),
+    /// → [`PlanView`](crate::model::PlanView)
+    MappingRemove(RemoveMapping),
+    /// → [`OrgSummary`](crate::model::OrgSummary)
+    OrgSetSync(SetSync),
+    /// → [`OrgSummary`](crate::model::OrgSummary)
+    OrgSettings(OrgSettings),
+    /// → `null`: pull every mapped object now instead of at the next polling interval.
+    OrgSyncNow(OrgRef),
+    /// → `Vec<`[`MappingDrift`](crate::model::MappingDrift)`>`: describes the mapped objects
+    /// again and reports, per mapping, what drifted from the cached metadata.
+    SchemaCheck(OrgRef),
+    /// → `Vec<`[`ConflictRecord`](crate::model::ConflictRecord)`>`: the org's conflict log,
+    /// newest first (at most 500).
+    ConflictList(OrgRef),
+    /// → `String`: every mapping of the org as a TOML file, for review and version control.
+    MappingExport(OrgRef),
+    /// → `Vec<`[`PlanView`](crate::model::PlanView)`>`, one per mapping in the file; mappings
+    /// not in the file are left as they are.
+    MappingImport(ImportMappings),
+}
+
+impl Call {
+    pub fn method(&self) -> &'static str {
+        match self {
+            Call::Handshake(_) => "handshake",
+            Call::Status(_) => "status",
+            Call::OrgList(_) => "org_list",
+            Call::Subscribe(_) => "subscribe",
+            Call::Unsubscribe(_) => "unsubscribe",
+            Call::OrgRegister(_) => "org_register",
+            Call::OrgReauthorize(_) => "org_reauthorize",
+            Call::OrgCompleteAuthorization(_) => "org_complete_authorization",
+            Call::OrgDelete(_) => "org_delete",
+            Call::MetadataDownload(_) => "metadata_download",
+            Call::MetadataObjects(_) => "metadata_objects",
+            Call::MetadataFields(_) => "metadata_fields",
+            Call::DatasourceSet(_) => "datasource_set",
+            Call::DatasourceGet(_) => "datasource_get",
+            Call::DatasourceCheck(_) => "datasource_check",
+            Call::SchemaGenerate(_) => "schema_generate",
+            Call::MappingList(_) => "mapping_list",
+            Call::MappingSave(_) => "mapping_save",
+            Call::MappingRemove(_) => "mapping_remove",
+            Call::OrgSetSync(_) => "org_set_sync",
+            Call::OrgSettings(_) => "org_settings",
+            Call::OrgSyncNow(_) => "org_sync_now",
+            Call::SchemaCheck(_) => "schema_check",
+            Call::ConflictList(_) => "conflict_list",
+            Call::MappingExport(_) => "mapping_export",
+            Call::MappingImport(_) => "mapping_import",
+        }
+    }
+}
+
+/// A request as sent on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: u64,
+    pub call: Call,
+}
+
+impl Request {
+    /// The request as one JSON line, without the trailing newline.
+    pub fn to_line(&self) -> String {
+        let mut obj = match serde_json::to_value(&self.call) {
+            Ok(Value::Object(map)) => map,
+            // `Call` is an adjacently tagged enum: it always serialises to an object.
+            _ => Map::new(),
+        };
+        obj.insert("jsonrpc".into(), Value::from("2.0"));
+        obj.insert("id".into(), Value::from(self.id));
+        Value::Object(obj).to_string()
+    }
+
+    /// Parses one line from a client. On failure returns the error to send back and the
+    /// request id when one could be read, so the reply can carry it.
+    pub fn parse(line: &[u8]) -> Result<Request, (Option<u64>, RpcError)> {
+        let text = std::str::from_utf8(line).map_err(|_| {
+            (
+                None,
+                RpcError::new(
+                    codes::PARSE_ERROR,
+                    "the line is not valid UTF-8: send one UTF-8 JSON object per line",
+                ),
+            )
+        })?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            (
+                None,
+                RpcError::new(
+                    codes::PARSE_ERROR,
+                    format!("the line is not valid JSON ({e}): send one JSON object per line"),
+                ),
+            )
+        })?;
+        let Value::Object(mut obj) = value else {
+            return Err((
+                None,
+                RpcError::new(
+                    codes::INVALID_REQUEST,
+                    "expected a JSON object with \"id\", \"method\" and \"params\"",
+                ),
+            ));
+        };
+        let id = match obj.get("id") {
+            Some(v) => v.as_u64().ok_or_else(|| {
+                (
+                    None,
+                    RpcError::new(
+                        codes::INVALID_REQUEST,
+                        "\"id\" must be a non-negative integer",
+                    ),
+                )
+            })?,
+            None => {
+                return Err((
+                    None,
+                    RpcError::new(
+                        codes::INVALID_REQUEST,
+                        "the request has no \"id\": every request needs a numeric id",
+                    ),
+                ));
+            }
+        };
+        let method = match obj.get("method").and_then(Value::as_str) {
+            Some(m) => m.to_owned(),
+            None => {
+                return Err((
+                    Some(id),
+                    RpcError::new(
+                        codes::INVALID_REQUEST,
+                        "the request has no \"method\" string",
+                    ),
+                ));
+            }
+        };
+        let params = match obj.remove("params") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(p) => p,
+        };
+        let tagged = serde_json::json!({ "method": method, "params": params });
+        // The enum itself is the list of methods: serde names the known ones when the
+        // method is unknown, so the list can never drift from the code.
+        let call = serde_json::from_value::<Call>(tagged).map_err(|e| {
+            let text = e.to_string();
+            if text.starts_with("unknown variant") {
+                let known = text.split_once("expected one of ").map(|(_, k)| k).unwrap_or("");
+                (
+                    Some(id),
+                    RpcError::new(
+                        codes::METHOD_NOT_FOUND,
+                        format!(
+                            "unknown method \"{method}\": this daemon knows {known}; the client may be newer than the daemon"
+                        ),
+                    ),
+                )
+            } else {
+                (
+                    Some(id),
+                    RpcError::new(
+                        codes::INVALID_PARAMS,
+                        format!("invalid params for \"{method}\": {e}"),
+                    ),
+                )
+            }
+        })?;
+        Ok(Request { id, call })
+    }
+}
+
+/// A reply to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub jsonrpc: String,
+    /// `None` only when the request's id could not be read.
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Result(Value),
+    Error(RpcError),
+}
+
+impl Response {
+    pub fn ok(id: u64, result: impl Serialize) -> Response {
+        let outcome = match serde_json::to_value(result) {
+            Ok(v) => Outcome::Result(v),
+            Err(e) => Outcome::Error(RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("the daemon could not encode its reply: {e}"),
+            )),
+        };
+        Response {
+            jsonrpc: "2.0".into(),
+            id: Some(id),
+            outcome,
+        }
+    }
+
+    pub fn err(id: Option<u64>, error: RpcError) -> Response {
+        Response {
+            jsonrpc: "2.0".into(),
+            id,
+            outcome: Outcome::Error(error),
+        }
+    }
+
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{},"message":"encoding failed: {}"}}}}"#,
+                codes::INTERNAL_ERROR,
+                e.to_string().replace('"', "'")
+            )
+        })
+    }
+
+    /// The typed result, or the error.
+    pub fn into_result<T: DeserializeOwned>(self) -> Result<T, RpcError> {
+        match self.outcome {
+            Outcome::Result(v) => serde_json::from_value(v).map_err(|e| {
+                RpcError::new(
+                    codes::INTERNAL_ERROR,
+                    format!("the daemon's reply did not have the expected shape: {e}"),
+                )
+            }),
+            Outcome::Error(e) => Err(e),
+        }
+    }
+}
+
+/// A server-pushed notification: `{"jsonrpc":"2.0","method":"event","params":<Event>}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub jsonrpc: String,
+    pub method: String,
+    pub params: Event,
+}
+
+impl Notification {
+    pub fn event(event: Event) -> Notification {
+        Notification {
+            jsonrpc: "2.0".into(),
+            method: "event".into(),
+            params: event,
+        }
+    }
+
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Anything the daemon sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMessage {
+    Response(Response),
+    Event(Event),
+}
+
+impl ServerMessage {
+    pub fn parse(line: &[u8]) -> Result<ServerMessage, serde_json::Error> {
+        let value: Value = serde_json::from_slice(line)?;
+        if value.get("id").is_some() {
+            Ok(ServerMessage::Response(serde_json::from_value(value)?))
+        } else {
+            let n: Notification = serde_json::from_value(value)?;
+            Ok(ServerMessage::Event(n.params))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let req = Request {
+            id: 7,
+            call: Call::Subscribe(Topics {
+                topics: vec![Topic::Status, Topic::Orgs],
+            }),
+        };
+        let line = req.to_line();
+        assert!(line.contains(r#""method":"subscribe""#), "{line}");
+        assert_eq!(Request::parse(line.as_bytes()).unwrap(), req);
+    }
+
+    #[test]
+    fn params_may_be_missing_or_null_for_parameterless_methods() {
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"status"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"status","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"status","params":{}}"#,
+        ] {
+            let req = Request::parse(line.as_bytes()).unwrap();
+            assert_eq!(req.call, Call::Status(NoParams {}));
+        }
+    }
+
+    #[test]
+    fn parse_errors_are_specific() {
+        let (id, e) = Request::parse(b"{oops").unwrap_err();
+        assert_eq!((id, e.code), (None, codes::PARSE_ERROR));
+        let (id, e) = Request::parse(b"[1,2]").unwrap_err();
+        assert_eq!((id, e.code), (None, codes::INVALID_REQUEST));
+        let (id, e) = Request::parse(br#"{"id":3,"method":"fly"}"#).unwrap_err();
+        assert_eq!((id, e.code), (Some(3), codes::METHOD_NOT_FOUND));
+        assert!(e.message.contains("fly"));
+        let (id, e) = Request::parse(br#"{"id":4,"method":"subscribe","params":{"topics":"x"}}"#)
+            .unwrap_err();
+        assert_eq!((id, e.code), (Some(4), codes::INVALID_PARAMS));
+        let (_, e) = Request::parse(&[0xff, 0xfe]).unwrap_err();
+        assert_eq!(e.code, codes::PARSE_ERROR);
+    }
+
+    #[test]
+    fn every_method_round_trips_and_unknown_ones_list_the_known() {
+        let calls = vec![
+            Call::Handshake(Handshake {
+                protocol: 1,
+                client_name: "t".into(),
+                client_version: "0".into(),
+            }),
+            Call::Status(NoParams {}),
+            Call::OrgList(NoParams {}),
+            Call::Subscribe(Topics { topics: vec![] }),
+            Call::Unsubscribe(Topics { topics: vec![] }),
+            Call::OrgRegister(RegisterOrg {
+                name: "a".into(),
+                org_type: OrgType::Production,
+                flow: AuthFlow::Device,
+                client_id: None,
+                client_secret: None,
+            }),
+            Call::OrgReauthorize(Reauthorize {
+                name: "a".into(),
+                flow: AuthFlow::WebServer,
+            }),
+            Call::OrgCompleteAuthorization(CompleteAuthorization {
+                name: "a".into(),
+                redirected_url: "x".into(),
+            }),
+            Call::OrgDelete(DeleteOrg {
+                name: "a".into(),
+                confirm: "a".into(),
+            }),
+            Call::MetadataDownload(OrgRef { name: "a".into() }),
+            Call::MetadataObjects(OrgRef { name: "a".into() }),
+            Call::MetadataFields(ObjectRef {
+                org: "a".into(),
+                object: "Account".into(),
+            }),
+            Call::DatasourceSet(SetDatasource {
+                org: "a".into(),
+                settings: serde_json::from_value(
+                    serde_json::json!({"kind":"sqlite","sqlite_path":"/x.db"}),
+                )
+                .unwrap(),
+            }),
+            Call::DatasourceGet(OrgRef { name: "a".into() }),
+            Call::DatasourceCheck(OrgRef { name: "a".into() }),
+            Call::SchemaGenerate(OrgRef { name: "a".into() }),
+            Call::MappingList(OrgRef { name: "a".into() }),
+            Call::MappingSave(SaveMapping {
+                org: "a".into(),
+                mapping: Mapping {
+                    object: "Account".into(),
+                    fields: vec!["Name".into()],
+                    direction: crate::model::Direction::Bidirectional,
+                    conflict_policy: Default::default(),
+                    row_filter: None,
+                },
+                apply: false,
+                confirm_destructive: false,
+            }),
+            Call::MappingRemove(RemoveMapping {
+                org: "a".into(),
+                object: "Account".into(),
+                apply: false,
+                confirm_destructive: false,
+            }),
+            Call::OrgSetSync(SetSync {
+                name: "a".into(),
+                enabled: true,
+            }),
+            Call::OrgSettings(OrgSettings {
+                name: "a".into(),
+                polling_interval_secs: Some(30),
+                api_budget_percent: None,
+            }),
+            Call::OrgSyncNow(OrgRef { name: "a".into() }),
+            Call::SchemaCheck(OrgRef { name: "a".into() }),
+            Call::ConflictList(OrgRef { name: "a".into() }),
+            Call::MappingExport(OrgRef { name: "a".into() }),
+            Call::MappingImport(ImportMappings {
+                org: "a".into(),
+                text: String::new(),
+                apply: false,
+                confirm_destructive: false,
+            }),
+        ];
+        for (i, call) in calls.into_iter().enumerate() {
+            let req = Request { id: i as u64, call };
+            let line = req.to_line();
+            assert!(
+                line.contains(&format!("\"method\":\"{}\"", req.call.method())),
+                "{line}"
+            );
+            assert_eq!(Request::parse(line.as_bytes()).unwrap(), req);
+        }
+        let (_, e) = Request::parse(br#"{"id":1,"method":"fly"}"#).unwrap_err();
+        assert_eq!(e.code, codes::METHOD_NOT_FOUND);
+        assert!(
+            e.message.contains("org_register") && e.message.contains("schema_generate"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn responses_and_events_are_told_apart() {
+        let ok = Response::ok(9, serde_json::json!({"a":1})).to_line();
+        assert!(matches!(
+            ServerMessage::parse(ok.as_bytes()).unwrap(),
+            ServerMessage::Response(Response { id: Some(9), .. })
+        ));
+        let err = Response::err(None, RpcError::new(codes::PARSE_ERROR, "bad")).to_line();
+        assert!(err.contains(r#""id":null"#), "{err}");
+        let ev = Notification::event(Event::Orgs(vec![])).to_line();
+        assert_eq!(
+            ServerMessage::parse(ev.as_bytes()).unwrap(),
+            ServerMessage::Event(Event::Orgs(vec![]))
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! Fixtures for sync tests: an org registered in a real daemon against sfsim, with a
+//! datasource on SQLite, PostgreSQL or MariaDB, and plain SQL access to the target as an
+//! ordinary database user.
+use std::time::{Duration, Instant};
+
+use datenator_shared::client::Client;
+use datenator_shared::datasource::{DatasourceKind, DatasourceSettings, Secret, TlsMode};
+use datenator_shared::model::{
+    AuthFlow, AuthState, Direction, Event, Mapping, OrgType, PendingStep, Topic,
+};
+use datenator_shared::protocol::{Call, OrgRef, RegisterOrg, SaveMapping, SetDatasource, SetSync};
+use serde_json::Value;
+use sfsim::RunningSim;
+use sqlx::{AnyPool, Row};
+
+use crate::{Daemon, STARTUP_TIMEOUT};
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+fn env_url(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+/// A target database for one test, with a unique schema.
+pub struct TargetDb {
+    pub db: Db,
+    pub schema: String,
+    pub settings: DatasourceSettings,
+    /// Where the test itself connects, as an ordinary (non-sync) user.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TargetDb {
+    pub fn new(db: Db, tag: &str) -> TargetDb {
+        let schema = format!("dn_{tag}_{}", std::process::id());
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("target.db");
+                TargetDb {
+                    db,
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    settings: DatasourceSettings {
+                        kind: DatasourceKind::Sqlite,
+                        host: String::new(),
+                        port: None,
+                        database: String::new(),
+                        user: String::new(),
+                        password: Secret::default(),
+                        tls: TlsMode::Disable,
+                        schema: Some(schema.clone()),
+                        sqlite_path: Some(path),
+                    },
+                    schema,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => Self::server(
+                db,
+                DatasourceKind::Postgres,
+                env_url(
+                    "DATENATOR_TEST_POSTGRES_URL",
+                    "postgres://postgres@127.0.0.1:5432/postgres",
+                ),
+                schema,
+            ),
+            Db::Mysql => Self::server(
+                db,
+                DatasourceKind::Mysql,
+                env_url(
+                    "DATENATOR_TEST_MYSQL_URL",
+                    "mysql://root@127.0.0.1:3306/mysql",
+                ),
+                schema,
+            ),
+        }
+    }
+
+    /// A database server target from its URL.
+    fn server(db: Db, kind: DatasourceKind, url: String, schema: String) -> TargetDb {
+        let u = url::Url::parse(&url).unwrap();
+        TargetDb {
+            db,
+            settings: DatasourceSettings {
+                kind,
+                host: u.host_str().unwrap_or("127.0.0.1").into(),
+                port: u.port(),
+                database: u.path().trim_start_matches('/').into(),
+                user: u.username().into(),
+                password: Secret::new(u.password().unwrap_or("")),
+                tls: TlsMode::Disable,
+                schema: Some(schema.clone()),
+                sqlite_path: None,
+            },
+            url,
+            schema,
+            _dir: None,
+        }
+    }
+
+    /// The data table of `object` as a qualified SQL name.
+    pub fn table(&self, object: &str) -> String {
+        let t = object.to_lowercase();
+        match self.db {
+            Db::Sqlite => format!("\"{t}\""),
+            Db::Postgres => format!("\"{}\".\"{t}\"", self.schema),
+            Db::Mysql => format!("`{}`.`{t}`", self.schema),
+        }
+    }
+
+    pub async fn pool(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {:?} at {}: {e}", self.db, self.url))
+    }
+}
+
+/// Text of a column that may be NULL, whatever its SQL type.
+pub fn text(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
+}
+
+/// A daemon with one org registered (device flow) against `sim`, its datasource on `db`,
+/// schema generated and metadata downloaded.
+pub struct SyncedOrg {
+    pub daemon: Daemon,
+    pub client: Client,
+    pub org: String,
+}
+
+pub async fn setup_org(
+    sim: &RunningSim,
+    db: &TargetDb,
+    org: &str,
+    extra_config: &str,
+) -> SyncedOrg {
+    let daemon = Daemon::start_with_config(&format!(
+        "[salesforce]\nclient_id = \"{}\"\nclient_secret = \"{}\"\n[sync]\npush_poll_ms = 100\noverlap_secs = 5\n{extra_config}",
+        sim.info.client_id, sim.info.client_secret
+    ));
+    let client = daemon.client().await;
+    client.subscribe(&[Topic::Orgs]).await.unwrap();
+    let summary: datenator_shared::model::OrgSummary = client
+        .call(Call::OrgRegister(RegisterOrg {
+            name: org.into(),
+            org_type: OrgType::Custom(sim.info.login_url.clone()),
+            flow: AuthFlow::Device,
+            client_id: None,
+            client_secret: None,
+        }))
+        .await
+        .unwrap();
+    let AuthState::Pending {
+        step: PendingStep::Device { user_code, .. },
+    } = &summary.auth
+    else {
+        panic!("{:?}", summary.auth)
+    };
+    assert!(sim.approve_device(user_code, true));
+    let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
+    loop {
+        assert!(Instant::now() < deadline, "the org was never authorized");
+        if let Ok(Some(Event::Orgs(orgs))) =
+            tokio::time::timeout(Duration::from_secs(5), client.next_event()).await
+            && orgs
+                .iter()
+                .any(|o| o.name == org && o.auth == AuthState::Authorized)
+        {
+            break;
+        }
+    }
+    let _: Value = client
+        .call(Call::DatasourceSet(SetDatasource {
+            org: org.into(),
+            settings: db.settings.clone(),
+        }))
+        .await
+        .unwrap();
+    let check: datenator_shared::datasource::CheckReport = client
+        .call(Call::DatasourceCheck(OrgRef { name: org.into() }))
+        .await
+        .unwrap();
+    assert!(check.is_ok(), "{check:#?}");
+    let _: Value = client
+        .call(Call::SchemaGenerate(OrgRef { name: org.into() }))
+        .await
+        .unwrap();
+    let _: Value = client
+        .call(Call::MetadataDownload(OrgRef { name: org.into() }))
+        .await
+        .unwrap();
+    SyncedOrg {
+        daemon,
+        client,
+        org: org.into(),
+    }
+}
+
+impl SyncedOrg {
+    pub async fn map(&self, object: &str, fields: &[&str], direction: Direction) {
+        let _: Value = self
+            .client
+            .call(Call::MappingSave(SaveMapping {
+                org: self.org.clone(),
+                mapping: Mapping {
+                    object: object.into(),
+                    fields: fields.iter().map(|f| f.to_string()).collect(),
+                    direction,
+                    conflict_policy: Default::default(),
+                    row_filter: None,
+                },
+                apply: true,
+                confirm_destructive: false,
+            }))
+            .await
+            .unwrap();
+    }
+
+    pub async fn enable(&self, on: bool) {
+        let _: Value = self
+            .client
+            .call(Call::OrgSetSync(SetSync {
+                name: self.org.clone(),
+                enabled: on,
+            }))
+            .await
+            .unwrap();
+    }
+
+    pub async fn sync_now(&self) {
+        let _: Value = self
+            .client
+            .call(Call::OrgSyncNow(OrgRef {
+                name: self.org.clone(),
+            }))
+            .await
+            .unwrap();
+    }
+}
+
+/// Salesforce REST calls made the way any other Salesforce user would — with a client that
+/// retries server errors and dropped connections and renews an expired session, since the
+/// simulator's injected faults hit every client alike.
+pub struct SfUser<'a> {
+    pub sim: &'a RunningSim,
+    http: reqwest::Client,
+    token: std::sync::Mutex<String>,
+}
+
+impl<'a> SfUser<'a> {
+    pub fn new(sim: &'a RunningSim) -> Self {
+        SfUser {
+            sim,
+            http: reqwest::Client::new(),
+            token: std::sync::Mutex::new(sim.access_token().to_owned()),
+        }
+    }
+
+    fn url(&self, rest: &str) -> String {
+        format!("{}/services/data/v59.0{rest}", self.sim.instance_url())
+    }
+
+    /// Sends until Salesforce gives a real answer. `once`: a create, which must not be
+    /// repeated after a dropped answer (the test then looks the record up instead).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        for _ in 0..50 {
+            let token = self.token.lock().unwrap().clone();
+            let mut rb = self.http.request(method.clone(), url).bearer_auth(token);
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            match rb.send().await {
+                Ok(r) if r.status() == 401 => {
+                    *self.token.lock().unwrap() =
+                        self.sim.new_access_token(None).expect("new token");
+                }
+                Ok(r) if r.status().is_server_error() => {}
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    if status == 400 && text.contains("UNABLE_TO_LOCK_ROW") {
+                        continue;
+                    }
+                    return (status, serde_json::from_str(&text).unwrap_or(Value::Null));
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("Salesforce never answered {method} {url}");
+    }
+
+    pub async fn query(&self, soql: &str, all: bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut next = Some(self.url(&format!(
+            "/{}?q={}",
+            if all { "queryAll" } else { "query" },
+            urlencode(soql)
+        )));
+        while let Some(u) = next {
+            let (_, v) = self.send(reqwest::Method::GET, &u, None).await;
+            out.extend(v["records"].as_array().cloned().unwrap_or_default());
+            next = v["nextRecordsUrl"]
+                .as_str()
+                .map(|p| format!("{}{p}", self.sim.instance_url()));
+        }
+        out
+    }
+
+    pub async fn create(&self, object: &str, body: Value) -> String {
+        let (status, v) = self
+            .send(
+                reqwest::Method::POST,
+                &self.url(&format!("/sobjects/{object}")),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_owned()
+    }
+
+    pub async fn update(&self, object: &str, id: &str, body: Value) {
+        let (status, v) = self
+            .send(
+                reqwest::Method::PATCH,
+                &self.url(&format!("/sobjects/{object}/{id}")),
+                Some(&body),
+            )
+            .await;
+        assert!(status == 204 || status == 404, "{status} {v}");
+    }
+
+    pub async fn delete(&self, object: &str, id: &str) {
+        let (status, v) = self
+            .send(
+                reqwest::Method::DELETE,
+                &self.url(&format!("/sobjects/{object}/{id}")),
+                None,
+            )
+            .await;
+        assert!(status == 204 || status == 404, "{status} {v}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Waits until `check` holds, re-evaluating it; panics with `what` otherwise.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A query whose SQL the test wrote itself (names and values are fixed test data).
+pub fn q(sql: String) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+}
+
+/// Every Account's phone on both sides, by Salesforce Id, and how many local rows have no
+/// Salesforce Id yet: what the convergence checks compare.
+#[derive(Debug, PartialEq)]
+pub struct Phones {
+    pub local: std::collections::BTreeMap<String, Option<String>>,
+    pub remote: std::collections::BTreeMap<String, Option<String>>,
+    pub unpushed: usize,
+}
+
+impl Phones {
+    /// Both sides hold the same records and values, and every local row was pushed.
+    pub fn converged(&self) -> bool {
+        self.local == self.remote && self.unpushed == 0
+    }
+}
+
+/// Reads [`Phones`]; fails only when the database does (it may be restarting).
+pub async fn phones(db: &TargetDb, pool: &AnyPool, sf: &SfUser<'_>) -> Result<Phones, sqlx::Error> {
+    let rows = q(format!("SELECT sfid, phone FROM {}", db.table("Account")))
+        .fetch_all(pool)
+        .await?;
+    let unpushed = rows.iter().filter(|r| text(r, "sfid").is_none()).count();
+    let local = rows
+        .iter()
+        .filter_map(|r| Some((text(r, "sfid")?, text(r, "phone"))))
+        .collect();
+    let remote = sf
+        .query("SELECT Id, Phone FROM Account", false)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_owned(),
+                r["Phone"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    Ok(Phones {
+        local,
+        remote,
+        unpushed,
+    })
+}
