@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use datenator_shared::model::{Direction, Event, ObjectState, Topic};
-use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, phones, q, setup_org};
+use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, phones, q, setup_org};
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -22,6 +22,31 @@ async fn wait_converged(org: &SyncedOrg, db: &TargetDb, pool: &sqlx::AnyPool, sf
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// An org whose Accounts (Name, Phone) sync both ways with an SQLite target, converged.
+struct Converged {
+    sim: RunningSim,
+    db: TargetDb,
+    org: SyncedOrg,
+    pool: sqlx::AnyPool,
+}
+
+async fn converged_accounts(tag: &str, accounts: usize) -> Converged {
+    let sim: RunningSim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), accounts)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(Db::Sqlite, tag);
+    let org = setup_org(&sim, &db, tag, "").await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    wait_converged(&org, &db, &pool, &SfUser::new(&sim)).await;
+    Converged { sim, db, org, pool }
 }
 
 async fn changes_on_both_sides(tag: &str, db: &TargetDb, pool: &sqlx::AnyPool, sf: &SfUser<'_>) {
@@ -67,22 +92,24 @@ async fn changes_on_both_sides(tag: &str, db: &TargetDb, pool: &sqlx::AnyPool, s
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_faults_expiring_sessions_and_late_visibility_lose_nothing() {
-    let sim: RunningSim = Sim::start(SimConfig {
-        seed_counts: vec![("Account".into(), 15)],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let db = TargetDb::new(Db::Sqlite, "faults");
-    let org = setup_org(&sim, &db, "faults", "").await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = db.pool().await;
+    let Converged { sim, db, org, pool } = converged_accounts("faults", 15).await;
     let sf = SfUser::new(&sim);
-    wait_converged(&org, &db, &pool, &sf).await;
 
     let mut faults = sim.faults_config();
+    // A new fault sequence every run (the seed is printed, and can be pinned to replay one).
+    faults.seed = std::env::var("DATENATOR_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    eprintln!(
+        "fault seed: {} (DATENATOR_FAULT_SEED replays it)",
+        faults.seed
+    );
     faults.error_503_share = 0.05;
     faults.error_500_share = 0.03;
     faults.drop_share = 0.05;
@@ -91,6 +118,10 @@ async fn transient_faults_expiring_sessions_and_late_visibility_lose_nothing() {
     faults.late_visibility_ms = 1500;
     sim.set_faults(faults);
     for round in 0..3 {
+        if round == 1 {
+            // Beyond every 15th call: all sessions at once, so the daemon surely meets one.
+            sim.expire_sessions();
+        }
         changes_on_both_sides(&format!("r{round}"), &db, &pool, &sf).await;
         org.sync_now().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -120,21 +151,62 @@ async fn transient_faults_expiring_sessions_and_late_visibility_lose_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_exhausted_daily_limit_pauses_sync_which_resumes_by_itself() {
-    let sim: RunningSim = Sim::start(SimConfig {
-        seed_counts: vec![("Account".into(), 10)],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let db = TargetDb::new(Db::Sqlite, "limit");
-    let org = setup_org(&sim, &db, "limit", "").await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = db.pool().await;
+async fn a_locked_record_is_sent_again_not_failed() {
+    let Converged { sim, db, org, pool } = converged_accounts("locked", 5).await;
     let sf = SfUser::new(&sim);
+
+    // Every write meets a record lock (another transaction holds it): a create, an update
+    // and a delete are each refused with UNABLE_TO_LOCK_ROW, again and again.
+    let mut faults = sim.faults_config();
+    faults.lock_row_share = 1.0;
+    sim.set_faults(faults.clone());
+    let table = db.table("Account");
+    let ids: Vec<String> = sf
+        .query("SELECT Id FROM Account ORDER BY Id", false)
+        .await
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_owned())
+        .collect();
+    for sql in [
+        format!("INSERT INTO {table} (name, phone) VALUES ('made-while-locked', 'l')"),
+        format!(
+            "UPDATE {table} SET phone = 'changed-while-locked' WHERE sfid = '{}'",
+            ids[0]
+        ),
+        format!("DELETE FROM {table} WHERE sfid = '{}'", ids[1]),
+    ] {
+        q(sql).execute(&pool).await.unwrap();
+    }
+    org.sync_now().await;
+    eventually("the daemon met the lock", || async {
+        org.daemon.stderr().contains("record locked in Salesforce")
+    })
+    .await;
+
+    // The lock is released: everything goes through, nothing was parked as a failure.
+    faults.lock_row_share = 0.0;
+    sim.set_faults(faults);
+    org.sync_now().await;
     wait_converged(&org, &db, &pool, &sf).await;
+    assert_eq!(
+        sf.query(
+            "SELECT Id FROM Account WHERE Name = 'made-while-locked'",
+            false
+        )
+        .await
+        .len(),
+        1
+    );
+    assert!(
+        !org.daemon.stderr().contains("record refused by Salesforce"),
+        "a lock is not a refusal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exhausted_daily_limit_pauses_sync_which_resumes_by_itself() {
+    let Converged { sim, db, org, pool } = converged_accounts("limit", 10).await;
+    let sf = SfUser::new(&sim);
     org.client.subscribe(&[Topic::Sync]).await.unwrap();
 
     // The org's limit is used up (by someone else, say).

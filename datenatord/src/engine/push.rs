@@ -89,6 +89,19 @@ fn writable(values: &Map<String, Value>, fields: &[FieldInfo], create: bool) -> 
         .collect()
 }
 
+/// A per-record refusal that says "try again later" (a record lock held by another
+/// transaction): the record was not written and goes back to the queue, not to the failures.
+fn retry_later(r: &RecordResult) -> bool {
+    let locked = r
+        .errors
+        .iter()
+        .any(|e| e.error_code == "UNABLE_TO_LOCK_ROW");
+    if locked {
+        tracing::debug!(id = ?r.id, "record locked in Salesforce; sent again next round");
+    }
+    locked
+}
+
 fn error_text(r: &RecordResult) -> String {
     let text: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
     if text.is_empty() {
@@ -267,6 +280,8 @@ async fn push_events(
                                 ctx.target.mark_events_done(&m.resolved, &c.1).await?;
                                 pushed += 1;
                             }
+                            // Left claimed: requeued below and created next round.
+                            _ if retry_later(&r) => {}
                             _ => {
                                 fail(ctx, m, &c.1, &error_text(&r)).await?;
                                 failed += 1;
@@ -308,11 +323,7 @@ async fn push_events(
             if r.success {
                 ctx.target.mark_events_done(&m.resolved, &u.events).await?;
                 pushed += 1;
-            } else if r
-                .errors
-                .iter()
-                .any(|e| e.error_code == "UNABLE_TO_LOCK_ROW")
-            {
+            } else if retry_later(&r) {
                 // Left claimed: requeued below and sent again next round.
             } else {
                 fail(ctx, m, &u.events, &error_text(&r)).await?;
@@ -334,11 +345,7 @@ async fn push_events(
             if r.success || gone {
                 ctx.target.mark_events_done(&m.resolved, &d.0).await?;
                 pushed += 1;
-            } else if !r
-                .errors
-                .iter()
-                .any(|e| e.error_code == "UNABLE_TO_LOCK_ROW")
-            {
+            } else if !retry_later(&r) {
                 fail(ctx, m, &d.0, &error_text(&r)).await?;
                 failed += 1;
             }

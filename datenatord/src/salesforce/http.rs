@@ -19,6 +19,9 @@ pub const API_VERSION: &str = "59.0";
 /// Marks our writes so change events can tell them apart (`changeOrigin`).
 pub const CALL_OPTIONS: &str = "client=datenator";
 
+/// How many new sessions one call may ask for when Salesforce keeps refusing them.
+const MAX_REFRESHES_PER_CALL: u32 = 3;
+
 /// How hard to retry transient failures.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -250,7 +253,7 @@ impl Api {
         replay: Replay,
     ) -> Result<Answer, SalesforceError> {
         let mut attempt = 0u32;
-        let mut refreshed = false;
+        let mut refreshes = 0u32;
         loop {
             let session = self.inner.session.read().await.clone();
             let url = if target.starts_with("http://") || target.starts_with("https://") {
@@ -325,12 +328,15 @@ impl Api {
                     let code = errors.first().map(|e| e.error_code.as_str()).unwrap_or("");
                     match (status.as_u16(), code) {
                         (401, _) => {
-                            if refreshed {
-                                return Err(SalesforceError::ReauthorizationNeeded(
-                                    "a freshly refreshed session was refused".into(),
-                                ));
+                            // The refresh itself proves the credentials (a refused refresh
+                            // is what needs re-authorization); a new session refused again
+                            // means sessions are being ended around us, which passes.
+                            if refreshes >= MAX_REFRESHES_PER_CALL {
+                                return Err(SalesforceError::Transient(format!(
+                                    "{method} {target}: Salesforce refused {refreshes} freshly issued sessions in a row (an administrator ending sessions?); retrying later"
+                                )));
                             }
-                            refreshed = true;
+                            refreshes += 1;
                             self.refresh(&session.access_token).await?;
                             continue;
                         }
