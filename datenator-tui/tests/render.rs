@@ -73,6 +73,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             }),
             polling_interval_secs: 60,
             api_budget_percent: 50,
+            api_forecast: None,
         },
         OrgSummary {
             name: "acme-uat".into(),
@@ -89,6 +90,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             api_usage: None,
             polling_interval_secs: 60,
             api_budget_percent: 50,
+            api_forecast: None,
         },
     ]
 }

@@ -14,6 +14,7 @@ pub mod datasource;
 pub mod demo;
 pub mod engine;
 pub mod ipc;
+pub mod log_tail;
 pub mod logging;
 pub mod mappings;
 pub mod orgs;

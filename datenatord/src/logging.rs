@@ -48,6 +48,7 @@ pub fn init(format: LogFormat, level: &str) -> LogHandle {
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(output)
+        .with(crate::log_tail::layer().with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .try_init();
     LogHandle(handle)
 }

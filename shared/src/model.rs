@@ -33,7 +33,14 @@ pub enum Topic {
     Orgs,
     /// [`Event::Sync`]: every mapped object's sync status.
     Sync,
+    /// [`Event::Log`]: the daemon's log. Unlike the other topics, the first event holds the
+    /// recent tail (up to [`LOG_TAIL_LINES`] lines, INFO and above) and later events only
+    /// the new lines.
+    Log,
 }
+
+/// How many recent log lines the daemon keeps for the log topic.
+pub const LOG_TAIL_LINES: usize = 500;
 
 /// Server-pushed events. Each carries the full current value of its topic, so a
 /// subscriber can never drift from the daemon's state.
@@ -43,6 +50,7 @@ pub enum Event {
     Status(DaemonStatus),
     Orgs(Vec<OrgSummary>),
     Sync(Vec<ObjectStatus>),
+    Log(Vec<LogLine>),
 }
 
 impl Event {
@@ -51,6 +59,7 @@ impl Event {
             Event::Status(_) => Topic::Status,
             Event::Orgs(_) => Topic::Orgs,
             Event::Sync(_) => Topic::Sync,
+            Event::Log(_) => Topic::Log,
         }
     }
 }
@@ -117,6 +126,60 @@ pub struct OrgSummary {
     /// The largest share of the daily API limit sync may use.
     #[serde(default = "default_api_budget")]
     pub api_budget_percent: u8,
+    /// Where usage is heading at the recent rate, once there are two samples to compare.
+    #[serde(default)]
+    pub api_forecast: Option<UsageForecast>,
+}
+
+/// Where an org's API usage is heading, and what the scheduler does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UsageForecast {
+    /// Calls per hour the org used recently (all clients, as Salesforce counts them).
+    pub calls_per_hour: f64,
+    /// The share of the daily limit a whole day at this rate would use, in percent.
+    pub projected_percent: f64,
+    /// The polling interval sync actually uses: the configured one, stretched while the
+    /// projection passes the budget.
+    pub effective_interval_secs: u32,
+}
+
+impl UsageForecast {
+    /// True when the scheduler polls less often than configured to stay within the budget.
+    pub fn stretched(&self, configured_secs: u32) -> bool {
+        self.effective_interval_secs > configured_secs
+    }
+}
+
+/// One line of the daemon's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    /// `ERROR`, `WARN` or `INFO`.
+    pub level: String,
+    /// The org the line is about, when it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The message with its fields (`key=value`); never a secret.
+    pub message: String,
+}
+
+/// A database change Salesforce refused; it waits for the row to change again, or for the
+/// user to retry or ignore it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedRecord {
+    pub object: String,
+    /// The row's local key.
+    pub row_id: i64,
+    /// The record's Salesforce id (none for an insert never created).
+    pub sfid: Option<String>,
+    /// `insert`, `update` or `delete`.
+    pub op: String,
+    /// Salesforce's error, e.g. `REQUIRED_FIELD_MISSING: Required fields are missing: [Name]`.
+    pub error: String,
+    /// When the change was made in the database.
+    pub changed_at: DateTime<Utc>,
+    /// The values the change set, by field name.
+    pub values: serde_json::Map<String, serde_json::Value>,
 }
 
 fn default_polling_interval() -> u32 {

@@ -161,6 +161,16 @@ pub struct OrgRef {
     pub name: String,
 }
 
+/// Names failed database changes of one mapped object: some rows, or all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedRecords {
+    pub org: String,
+    pub object: String,
+    /// Local keys of the rows; absent for every failed row of the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_ids: Option<Vec<i64>>,
+}
+
 /// Stores an org's datasource settings; an empty password keeps the stored one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetDatasource {
@@ -287,6 +297,15 @@ pub enum Call {
     /// → `Vec<`[`PlanView`](crate::model::PlanView)`>`, one per mapping in the file; mappings
     /// not in the file are left as they are.
     MappingImport(ImportMappings),
+    /// → `Vec<`[`FailedRecord`](crate::model::FailedRecord)`>`: database changes Salesforce
+    /// refused, per object, oldest first (at most 500 per object).
+    FailedList(OrgRef),
+    /// → `u64`: sends the named failed changes again at the next push (all of the object's
+    /// when `row_ids` is absent). Returns how many changes were queued.
+    FailedRetry(FailedRecords),
+    /// → `u64`: stops retrying the named failed changes (all of the object's when `row_ids`
+    /// is absent); the rows keep their values. Returns how many were set aside.
+    FailedIgnore(FailedRecords),
 }
 
 impl Call {
@@ -318,6 +337,9 @@ impl Call {
             Call::ConflictList(_) => "conflict_list",
             Call::MappingExport(_) => "mapping_export",
             Call::MappingImport(_) => "mapping_import",
+            Call::FailedList(_) => "failed_list",
+            Call::FailedRetry(_) => "failed_retry",
+            Call::FailedIgnore(_) => "failed_ignore",
         }
     }
 }
@@ -673,6 +695,17 @@ mod tests {
                 text: String::new(),
                 apply: false,
                 confirm_destructive: false,
+            }),
+            Call::FailedList(OrgRef { name: "a".into() }),
+            Call::FailedRetry(FailedRecords {
+                org: "a".into(),
+                object: "Account".into(),
+                row_ids: Some(vec![7]),
+            }),
+            Call::FailedIgnore(FailedRecords {
+                org: "a".into(),
+                object: "Account".into(),
+                row_ids: None,
             }),
         ];
         for (i, call) in calls.into_iter().enumerate() {

@@ -301,6 +301,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             }
             vec![]
         }
+        Msg::Event(Event::Log(_)) => vec![],
         Msg::Reply { id, result } => replies::on_reply(app, id, result),
         Msg::Tick => {
             if app.animating() {

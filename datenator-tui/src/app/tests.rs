@@ -28,6 +28,7 @@ pub(crate) fn org(name: &str) -> OrgSummary {
         api_usage: None,
         polling_interval_secs: 60,
         api_budget_percent: 50,
+        api_forecast: None,
     }
 }
 

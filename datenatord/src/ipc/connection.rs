@@ -9,7 +9,7 @@ use datenator_shared::protocol::{
 use datenator_shared::socket::{self, Peer, SocketStream};
 use datenator_shared::wire::{Frame, LineCodec};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -288,6 +288,28 @@ fn spawn_subscription(topic: Topic, state: &State, outbox: Outbox) -> JoinHandle
                 }
             })
         }
+        Topic::Log => {
+            let (recent, mut rx) = crate::log_tail::tail().subscribe();
+            tokio::spawn(async move {
+                if !outbox.push(Event::Log(recent)) {
+                    return;
+                }
+                loop {
+                    let mut lines = match rx.recv().await {
+                        Ok(line) => vec![line],
+                        Err(broadcast::error::RecvError::Lagged(n)) => vec![skipped(n)],
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    // A burst goes out as one event.
+                    while let Ok(line) = rx.try_recv() {
+                        lines.push(line);
+                    }
+                    if !outbox.push(Event::Log(lines)) {
+                        return;
+                    }
+                }
+            })
+        }
         Topic::Orgs => {
             let mut rx = state.subscribe_orgs();
             tokio::spawn(async move {
@@ -303,5 +325,15 @@ fn spawn_subscription(topic: Topic, state: &State, outbox: Outbox) -> JoinHandle
                 }
             })
         }
+    }
+}
+
+/// The line a log subscriber sees in place of lines it fell too far behind to get.
+fn skipped(n: u64) -> datenator_shared::model::LogLine {
+    datenator_shared::model::LogLine {
+        at: chrono::Utc::now(),
+        level: "WARN".into(),
+        org: None,
+        message: format!("{n} log lines skipped: this client fell behind"),
     }
 }

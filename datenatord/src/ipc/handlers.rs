@@ -56,6 +56,10 @@ pub(super) async fn handle(state: &State, call: Call) -> Result<Value, RpcError>
                 ))
             }
         }
+        Call::FailedList(_) | Call::FailedRetry(_) | Call::FailedIgnore(_) => Err(RpcError::new(
+            codes::REJECTED,
+            "failed records are not available in this daemon version yet",
+        )),
         Call::Handshake(_) | Call::Subscribe(_) | Call::Unsubscribe(_) => Err(RpcError::new(
             codes::INTERNAL_ERROR,
             "this request is handled by the connection itself",

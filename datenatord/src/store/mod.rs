@@ -163,6 +163,7 @@ impl Store {
                     }),
                     _ => None,
                 },
+                api_forecast: None,
             });
         }
         Ok(out)
