@@ -15,6 +15,9 @@
 //! push_poll_ms = 1000                       # how often database changes are looked for
 //! overlap_secs = 120                        # re-read window behind the pull cursor
 //! bulk_threshold = 10000                    # first loads above this use Bulk API 2.0
+//! push_bulk_threshold = 2000                # pushes of this many records (per operation)
+//!                                           # go through a Bulk API 2.0 ingest job; 0 = never
+//! push_bulk_batch = 10000                   # most records one push round puts in a Bulk job
 //!
 //! [salesforce]
 //! client_id = "3MVG9…"                      # the connected app used to register orgs
@@ -75,6 +78,11 @@ pub struct SyncSection {
     pub overlap_secs: u64,
     /// Above this many records a first load uses a Bulk API query.
     pub bulk_threshold: u64,
+    /// A push of at least this many records of one operation (create, update, delete) goes
+    /// through a Bulk API ingest job instead of sObject Collections; 0 turns Bulk off.
+    pub push_bulk_threshold: u64,
+    /// The most events one push round claims for Bulk ingest jobs.
+    pub push_bulk_batch: u64,
 }
 
 impl Default for SyncSection {
@@ -84,6 +92,8 @@ impl Default for SyncSection {
             push_poll_ms: d.push_poll.as_millis() as u64,
             overlap_secs: d.overlap.as_secs(),
             bulk_threshold: d.bulk_threshold,
+            push_bulk_threshold: d.push_bulk_threshold as u64,
+            push_bulk_batch: d.push_bulk_batch as u64,
         }
     }
 }
@@ -94,6 +104,8 @@ impl SyncSection {
             push_poll: std::time::Duration::from_millis(self.push_poll_ms.max(50)),
             overlap: std::time::Duration::from_secs(self.overlap_secs),
             bulk_threshold: self.bulk_threshold,
+            push_bulk_threshold: self.push_bulk_threshold as usize,
+            push_bulk_batch: (self.push_bulk_batch as usize).max(1),
             ..crate::engine::EngineConfig::default()
         }
     }

@@ -4,6 +4,7 @@
 pub mod conflicts;
 pub mod pull;
 pub mod push;
+pub mod push_bulk;
 pub mod status;
 pub mod worker;
 
@@ -28,6 +29,10 @@ pub struct EngineConfig {
     pub bulk_threshold: u64,
     /// Events claimed per push round.
     pub push_batch: usize,
+    /// Records of one operation from which a push uses a Bulk ingest job (0 = never).
+    pub push_bulk_threshold: usize,
+    /// The most events one push round claims when it goes through Bulk.
+    pub push_bulk_batch: usize,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +42,8 @@ impl Default for EngineConfig {
             overlap: Duration::from_secs(120),
             bulk_threshold: 10_000,
             push_batch: 2000,
+            push_bulk_threshold: 2000,
+            push_bulk_batch: 10_000,
         }
     }
 }

@@ -92,10 +92,9 @@ fn writable(values: &Map<String, Value>, fields: &[FieldInfo], create: bool) -> 
 /// A per-record refusal that says "try again later" (a record lock held by another
 /// transaction): the record was not written and goes back to the queue, not to the failures.
 fn retry_later(r: &RecordResult) -> bool {
-    let locked = r
-        .errors
-        .iter()
-        .any(|e| e.error_code == "UNABLE_TO_LOCK_ROW");
+    let locked = r.errors.iter().any(|e| {
+        e.error_code == "UNABLE_TO_LOCK_ROW" || e.error_code == super::push_bulk::UNPROCESSED
+    });
     if locked {
         tracing::debug!(id = ?r.id, "record locked in Salesforce; sent again next round");
     }
@@ -163,6 +162,9 @@ async fn push_events(
     resolve_creates: bool,
 ) -> Result<PushOutcome, StepError> {
     let object = &m.resolved.object;
+    // A full round may be the start of a large push: Bulk takes more at once.
+    let more = super::push_bulk::claim_more(ctx, m, events).await?;
+    let events = more.as_deref().unwrap_or(events);
     let fields = crate::orgs::metadata::fields(ctx.state, ctx.org, object).await?;
     let mut by_row: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
     for e in events {
@@ -230,6 +232,10 @@ async fn push_events(
             .map(|r| (r.id, r))
             .collect();
         let mut to_send = Vec::new();
+        if resolve_creates {
+            // Bulk jobs still running would create records after the lookups below.
+            super::push_bulk::settle_jobs(ctx, object).await?;
+        }
         for PendingCreate {
             row_id,
             events: ids,
@@ -271,7 +277,7 @@ async fn push_events(
         }
         if !to_send.is_empty() {
             let records: Vec<Map<String, Value>> = to_send.iter().map(|c| c.2.clone()).collect();
-            match ctx.api.create_records(object, &records).await {
+            match super::push_bulk::create_records(ctx, object, &records).await {
                 Ok(results) => {
                     for (c, r) in to_send.iter().zip(results) {
                         match (&r.id, r.success) {
@@ -318,7 +324,7 @@ async fn push_events(
     }
     if !updates.is_empty() {
         let records: Vec<Map<String, Value>> = updates.iter().map(|u| u.record.clone()).collect();
-        let results = ctx.api.update_records(object, &records).await?;
+        let results = super::push_bulk::update_records(ctx, object, &records).await?;
         for (u, r) in updates.iter().zip(results) {
             if r.success {
                 ctx.target.mark_events_done(&m.resolved, &u.events).await?;
@@ -334,7 +340,7 @@ async fn push_events(
 
     if !deletes.is_empty() {
         let ids: Vec<String> = deletes.iter().map(|d| d.1.clone()).collect();
-        let results = ctx.api.delete_records(&ids).await?;
+        let results = super::push_bulk::delete_records(ctx, object, &ids).await?;
         for (d, r) in deletes.iter().zip(results) {
             let gone = r.errors.iter().any(|e| {
                 matches!(

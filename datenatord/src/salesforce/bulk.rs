@@ -22,6 +22,33 @@ pub struct JobInfo {
     pub number_records_failed: Option<u64>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// Ingest jobs: the object, operation and creating user (shown in job lists too).
+    #[serde(default)]
+    pub object: Option<String>,
+    #[serde(default)]
+    pub operation: Option<String>,
+    #[serde(default)]
+    pub created_by_id: Option<String>,
+}
+
+impl JobInfo {
+    /// Open (still taking uploads), closed and queued, or running.
+    pub fn unfinished(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "Open" | "UploadComplete" | "InProgress"
+        )
+    }
+}
+
+/// One page of `GET /jobs/ingest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobList {
+    #[serde(default)]
+    records: Vec<JobInfo>,
+    #[serde(default)]
+    next_records_url: Option<String>,
 }
 
 /// How often to poll a job: starts fast, backs off to `max`.
@@ -170,15 +197,14 @@ impl Api {
         })
     }
 
-    /// Runs an ingest job: create, upload `csv`, close, wait, read results.
-    pub async fn bulk_ingest(
+    /// Creates an ingest job (state `Open`). A replay at worst leaves an unused open job,
+    /// which nothing ever processes.
+    pub async fn create_ingest_job(
         &self,
         object: &str,
         operation: &str,
         external_id_field: Option<&str>,
-        csv: String,
-        poll: PollPolicy,
-    ) -> Result<IngestResults, SalesforceError> {
+    ) -> Result<JobInfo, SalesforceError> {
         let mut spec = json!({
             "object": super::rest::check_api_name(object)?,
             "operation": operation,
@@ -189,48 +215,119 @@ impl Api {
         if let Some(f) = external_id_field {
             spec["externalIdFieldName"] = Value::from(super::rest::check_api_name(f)?);
         }
-        let job: JobInfo = self
-            .send(
-                Method::POST,
-                &Api::data_path("/jobs/ingest"),
-                Body::Json(spec),
-                &[],
-                Replay::Safe,
-            )
-            .await?
-            .json()?;
-        let base = Api::data_path(&format!("/jobs/ingest/{}", job.id));
-        // Uploading twice to one Open job would double the rows: never replay it blindly.
         self.send(
-            Method::PUT,
-            &format!("{base}/batches"),
-            Body::Csv(csv),
-            &[],
-            Replay::Unsafe,
-        )
-        .await?;
-        self.send(
-            Method::PATCH,
-            &base,
-            Body::Json(json!({"state": "UploadComplete"})),
+            Method::POST,
+            &Api::data_path("/jobs/ingest"),
+            Body::Json(spec),
             &[],
             Replay::Safe,
         )
-        .await?;
-        let job = self.poll_job("ingest", &job.id, poll).await?;
-        let read = |part: &'static str| {
-            let path = format!("{base}/{part}/");
-            async move {
-                let a = self
-                    .send(Method::GET, &path, Body::None, &[], Replay::Safe)
-                    .await?;
-                Ok::<_, SalesforceError>(String::from_utf8_lossy(&a.body).into_owned())
+        .await?
+        .json()
+    }
+
+    fn ingest_path(id: &str) -> Result<String, SalesforceError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(SalesforceError::Invalid(format!("{id:?} is not a job id")));
+        }
+        Ok(Api::data_path(&format!("/jobs/ingest/{id}")))
+    }
+
+    /// Uploads CSV data to an open job. Uploading twice would double the rows, so a lost
+    /// answer is [`SalesforceError::OutcomeUnknown`]: abort the job rather than resend.
+    pub async fn upload_ingest(&self, id: &str, csv: String) -> Result<(), SalesforceError> {
+        let path = format!("{}/batches", Self::ingest_path(id)?);
+        self.send(Method::PUT, &path, Body::Csv(csv), &[], Replay::Unsafe)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves an ingest job to `UploadComplete` (processing starts) or `Aborted`.
+    pub async fn set_ingest_state(
+        &self,
+        id: &str,
+        state: &str,
+    ) -> Result<JobInfo, SalesforceError> {
+        self.send(
+            Method::PATCH,
+            &Self::ingest_path(id)?,
+            Body::Json(json!({ "state": state })),
+            &[],
+            Replay::Safe,
+        )
+        .await?
+        .json()
+    }
+
+    /// An ingest job's current state and counts.
+    pub async fn ingest_job(&self, id: &str) -> Result<JobInfo, SalesforceError> {
+        self.send(
+            Method::GET,
+            &Self::ingest_path(id)?,
+            Body::None,
+            &[],
+            Replay::Safe,
+        )
+        .await?
+        .json()
+    }
+
+    /// Waits until an ingest job is finished; `Failed` and `Aborted` are errors.
+    pub async fn wait_ingest(
+        &self,
+        id: &str,
+        poll: PollPolicy,
+    ) -> Result<JobInfo, SalesforceError> {
+        self.poll_job("ingest", id, poll).await
+    }
+
+    /// One result set of a finished ingest job as CSV: `successfulResults`,
+    /// `failedResults` or `unprocessedrecords`.
+    pub async fn ingest_results(&self, id: &str, part: &str) -> Result<String, SalesforceError> {
+        let path = format!("{}/{part}/", Self::ingest_path(id)?);
+        let a = self
+            .send(Method::GET, &path, Body::None, &[], Replay::Safe)
+            .await?;
+        Ok(String::from_utf8_lossy(&a.body).into_owned())
+    }
+
+    /// Every ingest job the org still keeps (Salesforce deletes them 7 days after they
+    /// finish), page by page.
+    pub async fn ingest_jobs(&self) -> Result<Vec<JobInfo>, SalesforceError> {
+        let mut out = Vec::new();
+        let mut path = Api::data_path("/jobs/ingest");
+        loop {
+            let page: JobList = self
+                .send(Method::GET, &path, Body::None, &[], Replay::Safe)
+                .await?
+                .json()?;
+            out.extend(page.records);
+            match page.next_records_url.filter(|u| !u.is_empty()) {
+                Some(next) => path = next,
+                None => return Ok(out),
             }
-        };
+        }
+    }
+
+    /// Runs an ingest job: create, upload `csv`, close, wait, read results.
+    pub async fn bulk_ingest(
+        &self,
+        object: &str,
+        operation: &str,
+        external_id_field: Option<&str>,
+        csv: String,
+        poll: PollPolicy,
+    ) -> Result<IngestResults, SalesforceError> {
+        let job = self
+            .create_ingest_job(object, operation, external_id_field)
+            .await?;
+        self.upload_ingest(&job.id, csv).await?;
+        self.set_ingest_state(&job.id, "UploadComplete").await?;
+        let job = self.wait_ingest(&job.id, poll).await?;
         Ok(IngestResults {
-            successful: read("successfulResults").await?,
-            failed: read("failedResults").await?,
-            unprocessed: read("unprocessedrecords").await?,
+            successful: self.ingest_results(&job.id, "successfulResults").await?,
+            failed: self.ingest_results(&job.id, "failedResults").await?,
+            unprocessed: self.ingest_results(&job.id, "unprocessedrecords").await?,
             job,
         })
     }
