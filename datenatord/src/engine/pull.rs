@@ -188,7 +188,6 @@ pub async fn run(
                 r.error
             );
             status.update(ctx.org, object, m.mapping.direction, |s| {
-                s.failed_records += report.rejected.len() as u64;
                 s.last_error = Some(message);
             });
         }

@@ -121,7 +121,19 @@ pub async fn run(
     resolve_creates: bool,
 ) -> Result<PushOutcome, StepError> {
     let batch = ctx.state.engine.config.push_batch;
-    let events = ctx.target.claim_events(&m.resolved, batch).await?;
+    let has_failed = ctx
+        .state
+        .engine
+        .status()
+        .get(ctx.org, &m.mapping.object)
+        .is_some_and(|s| s.failed_records > 0);
+    let mut events = ctx.target.claim_events(&m.resolved, batch).await?;
+    if has_failed && super::failures::requeue_changed_again(ctx, m, &events).await? {
+        // The rows' failed changes are queued again: claim once more, so each row's
+        // changes go out together and in order.
+        ctx.target.requeue_claimed(&m.resolved).await?;
+        events = ctx.target.claim_events(&m.resolved, batch).await?;
+    }
     if events.is_empty() {
         ctx.state
             .engine
@@ -146,7 +158,12 @@ pub async fn run(
             s.push_lag_secs = Some((Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0);
         });
     match push_events(ctx, m, &events, resolve_creates).await {
-        Ok(outcome) => Ok(outcome),
+        Ok(outcome) => {
+            if has_failed {
+                super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
+            }
+            Ok(outcome)
+        }
         Err(e) => {
             // Nothing of this round is lost: every unfinished event goes back to the queue.
             let _ = ctx.target.requeue_claimed(&m.resolved).await;
@@ -368,10 +385,12 @@ async fn push_events(
         .status()
         .update(ctx.org, object, m.mapping.direction, |s| {
             s.pushed_total += pushed;
-            s.failed_records += failed;
             s.pending_events = 0;
             s.last_sync_at = Some(Utc::now());
         });
+    if failed > 0 {
+        super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
+    }
     Ok(PushOutcome { clean: true })
 }
 

@@ -29,6 +29,15 @@ impl StatusBoard {
         self.tx.borrow().clone()
     }
 
+    /// One object's status, if it has one yet.
+    pub fn get(&self, org: &str, object: &str) -> Option<ObjectStatus> {
+        self.tx
+            .borrow()
+            .iter()
+            .find(|s| s.org == org && s.object == object)
+            .cloned()
+    }
+
     fn publish(&self, map: &BTreeMap<(String, String), ObjectStatus>) {
         let all: Vec<ObjectStatus> = map.values().cloned().collect();
         self.tx.send_if_modified(|cur| {

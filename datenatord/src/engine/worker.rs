@@ -176,6 +176,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     if !memory.recovered {
         // Events claimed when the daemon stopped may or may not have reached Salesforce.
         for m in mappings.iter().filter(|m| m.mapping.direction.pushes()) {
+            super::failures::publish_failed_count(state, org, m, ctx.target).await;
             let n = push::recover(&ctx, m).await?;
             if n > 0 {
                 tracing::info!(object = %m.mapping.object, events = n, "requeued events claimed before a stop; creates will be checked before resending");

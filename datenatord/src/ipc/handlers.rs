@@ -3,7 +3,9 @@
 use datenator_shared::protocol::{Call, HandshakeOk, PROTOCOL_VERSION, RpcError, codes};
 use serde_json::Value;
 
+use crate::engine::failures;
 use crate::state::{DAEMON_VERSION, State};
+use crate::target::FailedAction;
 use crate::{datasource, mappings, orgs};
 
 pub(super) fn handshake_ok() -> HandshakeOk {
@@ -56,10 +58,9 @@ pub(super) async fn handle(state: &State, call: Call) -> Result<Value, RpcError>
                 ))
             }
         }
-        Call::FailedList(_) | Call::FailedRetry(_) | Call::FailedIgnore(_) => Err(RpcError::new(
-            codes::REJECTED,
-            "failed records are not available in this daemon version yet",
-        )),
+        Call::FailedList(r) => to_value(failures::list(state, &r.name).await?),
+        Call::FailedRetry(r) => to_value(failures::settle(state, r, FailedAction::Retry).await?),
+        Call::FailedIgnore(r) => to_value(failures::settle(state, r, FailedAction::Ignore).await?),
         Call::Handshake(_) | Call::Subscribe(_) | Call::Unsubscribe(_) => Err(RpcError::new(
             codes::INTERNAL_ERROR,
             "this request is handled by the connection itself",

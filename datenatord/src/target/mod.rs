@@ -188,6 +188,85 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
+/// A change Salesforce refused, with its error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedEvent {
+    pub event: Event,
+    pub error: String,
+}
+
+/// Which failed changes a retry or an ignore applies to.
+#[derive(Debug, Clone, Copy)]
+pub enum FailedScope<'a> {
+    /// Every failed change of the object.
+    All,
+    /// The failed changes of these rows (local keys).
+    Rows(&'a [i64]),
+}
+
+/// What to do with failed changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedAction {
+    /// Back to the queue: sent at the next push.
+    Retry,
+    /// Set aside: never sent; the row keeps its values.
+    Ignore,
+}
+
+/// The two statements that settle failed changes, for `dialect`, given the qualified data
+/// and events tables: first the rows' state is cleared, then the events move on.
+pub(crate) fn settle_failed_sql(
+    dialect: Dialect,
+    table: &str,
+    events: &str,
+    scope: FailedScope<'_>,
+    action: FailedAction,
+) -> [String; 2] {
+    let c = |name: &str| ident::quote(dialect, name);
+    let (state, row_id, id, err) = (c("state"), c("row_id"), c("id"), c("error"));
+    let now = match dialect {
+        Dialect::Postgres => "now()",
+        Dialect::Mysql => "UTC_TIMESTAMP(3)",
+        Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    };
+    // Ids are integers: written as literals, the same text serves every dialect.
+    let rows_in = |ids: &[i64]| {
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        if list.is_empty() {
+            "NULL".to_owned()
+        } else {
+            list.join(", ")
+        }
+    };
+    let (event_scope, row_scope) = match scope {
+        FailedScope::All => ("1 = 1".to_owned(), "1 = 1".to_owned()),
+        FailedScope::Rows(ids) => (
+            format!("{row_id} IN ({})", rows_in(ids)),
+            format!("{id} IN ({})", rows_in(ids)),
+        ),
+    };
+    let rows = format!(
+        "UPDATE {table} SET {} = CASE WHEN {} IS NULL THEN 'LOCAL' ELSE 'SYNCED' END, {} = NULL WHERE {} = 'FAILED' AND {row_scope}",
+        c("_dn_state"),
+        c("sfid"),
+        c("_dn_error"),
+        c("_dn_state"),
+    );
+    let events = match action {
+        FailedAction::Retry => format!(
+            "UPDATE {events} SET {state} = 'NEW', {err} = NULL, {} = NULL, {} = NULL, {} = NULL WHERE {state} = 'FAILED' AND {event_scope}",
+            c("claim_token"),
+            c("claimed_at"),
+            c("processed_at"),
+        ),
+        FailedAction::Ignore => format!(
+            "UPDATE {events} SET {state} = 'DONE', {} = {now} WHERE {state} = 'FAILED' AND {event_scope}",
+            c("processed_at"),
+        ),
+    };
+    [rows, events]
+}
+
 /// What a lenient upsert did: rows written and rows the database refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpsertReport {
@@ -384,6 +463,22 @@ pub trait Target: Send + Sync {
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
 
+    /// The failed changes of the object, oldest first, at most `limit`.
+    fn failed_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<FailedEvent>, TargetError>> + Send;
+
+    /// Retries or sets aside failed changes (see [`settle_failed_sql`]), clearing their
+    /// rows' FAILED state. Returns how many changes moved.
+    fn settle_failed(
+        &self,
+        mapping: &ObjectMapping,
+        scope: FailedScope<'_>,
+        action: FailedAction,
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
     /// Stores the sfid Salesforce gave a pushed insert, without creating an event.
     fn write_back_sfid(
         &self,
@@ -563,6 +658,21 @@ impl Target for AnyTarget {
         sfid: &str,
     ) -> Result<(), TargetError> {
         dispatch!(self, t => t.write_back_sfid(mapping, row_id, sfid).await)
+    }
+    async fn failed_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<FailedEvent>, TargetError> {
+        dispatch!(self, t => t.failed_events(mapping, limit).await)
+    }
+    async fn settle_failed(
+        &self,
+        mapping: &ObjectMapping,
+        scope: FailedScope<'_>,
+        action: FailedAction,
+    ) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.settle_failed(mapping, scope, action).await)
     }
 }
 

@@ -26,6 +26,7 @@ use super::{
     SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
+use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
 
 const D: Dialect = Dialect::Mysql;
 
@@ -1021,20 +1022,7 @@ impl MysqlTarget {
         .map_err(TargetError::db(format!("reading claimed events of {}", m.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(
-                RawEvent {
-                    id: r.get(0),
-                    op: r.get(1),
-                    row_id: r.get(2),
-                    sfid: r.get(3),
-                    changed: r.get(4),
-                    old_values: r.get(5),
-                    new_values: r.get(6),
-                    db_user: r.get(7),
-                    created_at: r.get::<chrono::NaiveDateTime, _>(8).and_utc(),
-                }
-                .decode(D, m),
-            );
+            out.push(raw_event(&r).decode(D, m));
         }
         Ok(out)
     }
@@ -1387,6 +1375,59 @@ impl Target for MysqlTarget {
         .map_err(TargetError::db("writing back the sfid"))?;
         Ok(())
     }
+
+    async fn failed_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<FailedEvent>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT `id`, `op`, `row_id`, `sfid`, `changed`, `old_values`, `new_values`, `db_user`, `created_at`, `error` FROM {} WHERE `state` = 'FAILED' ORDER BY `id` LIMIT ?",
+            self.qs(&mapping.events_table(D))
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.engine_pool()?)
+        .await
+        .map_err(TargetError::db("reading failed events"))?;
+        Ok(rows
+            .iter()
+            .map(|r| FailedEvent {
+                event: raw_event(r).decode(D, mapping),
+                error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn settle_failed(
+        &self,
+        mapping: &ObjectMapping,
+        scope: FailedScope<'_>,
+        action: FailedAction,
+    ) -> Result<u64, TargetError> {
+        let [rows, events] = settle_failed_sql(
+            D,
+            &self.qs(&mapping.table(D)),
+            &self.qs(&mapping.events_table(D)),
+            scope,
+            action,
+        );
+        let mut tx = self
+            .engine_pool()?
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        sqlx::query(AssertSqlSafe(rows))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("clearing the rows' failed state"))?;
+        let moved = sqlx::query(AssertSqlSafe(events))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("settling failed events"))?
+            .rows_affected();
+        tx.commit().await.map_err(TargetError::db("committing"))?;
+        Ok(moved)
+    }
 }
 
 #[cfg(test)]
@@ -1427,5 +1468,21 @@ mod tests {
             account_literal("a@b@%"),
             "CONVERT(X'614062' USING utf8mb4)@'%'"
         );
+    }
+}
+
+/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
+/// db_user, created_at` (in that order).
+fn raw_event(r: &sqlx::mysql::MySqlRow) -> RawEvent {
+    RawEvent {
+        id: r.get(0),
+        op: r.get(1),
+        row_id: r.get(2),
+        sfid: r.get(3),
+        changed: r.get(4),
+        old_values: r.get(5),
+        new_values: r.get(6),
+        db_user: r.get(7),
+        created_at: r.get::<chrono::NaiveDateTime, _>(8).and_utc(),
     }
 }

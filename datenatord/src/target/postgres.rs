@@ -22,6 +22,7 @@ use super::{
     row_values,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
+use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
 
 const D: Dialect = Dialect::Postgres;
 const TRIGGER_FN: &str = "_dn_record_event";
@@ -909,20 +910,7 @@ $dn$"#,
         .map_err(TargetError::db(format!("claiming events of {}", m.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(
-                RawEvent {
-                    id: r.get(0),
-                    op: r.get(1),
-                    row_id: r.get(2),
-                    sfid: r.get(3),
-                    changed: r.get(4),
-                    old_values: r.get(5),
-                    new_values: r.get(6),
-                    db_user: r.get(7),
-                    created_at: r.get(8),
-                }
-                .decode(D, m),
-            );
+            out.push(raw_event(&r).decode(D, m));
         }
         out.sort_by_key(|e| e.id);
         Ok(out)
@@ -1255,5 +1243,74 @@ impl Target for PgTarget {
         .await
         .map_err(TargetError::db("writing back the sfid"))?;
         Ok(())
+    }
+
+    async fn failed_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<FailedEvent>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT \"id\", \"op\", \"row_id\", \"sfid\", \"changed\"::text, \"old_values\"::text, \"new_values\"::text, \"db_user\", \"created_at\", \"error\" FROM {} WHERE \"state\" = 'FAILED' ORDER BY \"id\" LIMIT $1",
+            self.qs(&mapping.events_table(D))
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("reading failed events"))?;
+        Ok(rows
+            .iter()
+            .map(|r| FailedEvent {
+                event: raw_event(r).decode(D, mapping),
+                error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn settle_failed(
+        &self,
+        mapping: &ObjectMapping,
+        scope: FailedScope<'_>,
+        action: FailedAction,
+    ) -> Result<u64, TargetError> {
+        let [rows, events] = settle_failed_sql(
+            D,
+            &self.qs(&mapping.table(D)),
+            &self.qs(&mapping.events_table(D)),
+            scope,
+            action,
+        );
+        let mut tx = self
+            .engine_pool()
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        sqlx::query(AssertSqlSafe(rows))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("clearing the rows' failed state"))?;
+        let moved = sqlx::query(AssertSqlSafe(events))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("settling failed events"))?
+            .rows_affected();
+        tx.commit().await.map_err(TargetError::db("committing"))?;
+        Ok(moved)
+    }
+}
+
+/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
+/// db_user, created_at` (in that order).
+fn raw_event(r: &sqlx::postgres::PgRow) -> RawEvent {
+    RawEvent {
+        id: r.get(0),
+        op: r.get(1),
+        row_id: r.get(2),
+        sfid: r.get(3),
+        changed: r.get(4),
+        old_values: r.get(5),
+        new_values: r.get(6),
+        db_user: r.get(7),
+        created_at: r.get(8),
     }
 }

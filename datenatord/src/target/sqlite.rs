@@ -23,6 +23,7 @@ use super::{
     TargetError, claim_token, ident,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
+use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
 
 const D: Dialect = Dialect::Sqlite;
 const CONTEXT_TABLE: &str = "_datenator_context";
@@ -891,21 +892,7 @@ impl Target for SqliteTarget {
         .map_err(TargetError::db(format!("claiming events of {}", mapping.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(
-                RawEvent {
-                    id: r.get(0),
-                    op: r.get(1),
-                    row_id: r.get(2),
-                    sfid: r.get(3),
-                    changed: r.get(4),
-                    old_values: r.get(5),
-                    new_values: r.get(6),
-                    db_user: r.get(7),
-                    created_at: super::types::parse_datetime(&r.get::<String, _>(8))
-                        .unwrap_or(chrono::DateTime::UNIX_EPOCH),
-                }
-                .decode(D, mapping),
-            );
+            out.push(raw_event(&r).decode(D, mapping));
         }
         out.sort_by_key(|e| e.id);
         Ok(out)
@@ -1080,5 +1067,71 @@ impl Target for SqliteTarget {
         .await
         .map_err(TargetError::db("writing back the sfid"))?;
         self.engine_commit(tx).await
+    }
+
+    async fn failed_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<FailedEvent>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT \"id\", \"op\", \"row_id\", \"sfid\", \"changed\", \"old_values\", \"new_values\", \"db_user\", \"created_at\", \"error\" FROM {} WHERE \"state\" = 'FAILED' ORDER BY \"id\" LIMIT ?",
+            q(&mapping.events_table(D))
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(TargetError::db("reading failed events"))?;
+        Ok(rows
+            .iter()
+            .map(|r| FailedEvent {
+                event: raw_event(r).decode(D, mapping),
+                error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn settle_failed(
+        &self,
+        mapping: &ObjectMapping,
+        scope: FailedScope<'_>,
+        action: FailedAction,
+    ) -> Result<u64, TargetError> {
+        let [rows, events] = settle_failed_sql(
+            D,
+            &q(&mapping.table(D)),
+            &q(&mapping.events_table(D)),
+            scope,
+            action,
+        );
+        let mut tx = self.engine_tx().await?;
+        sqlx::query(AssertSqlSafe(rows))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("clearing the rows' failed state"))?;
+        let moved = sqlx::query(AssertSqlSafe(events))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("settling failed events"))?
+            .rows_affected();
+        self.engine_commit(tx).await?;
+        Ok(moved)
+    }
+}
+
+/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
+/// db_user, created_at` (in that order).
+fn raw_event(r: &sqlx::sqlite::SqliteRow) -> RawEvent {
+    RawEvent {
+        id: r.get(0),
+        op: r.get(1),
+        row_id: r.get(2),
+        sfid: r.get(3),
+        changed: r.get(4),
+        old_values: r.get(5),
+        new_values: r.get(6),
+        db_user: r.get(7),
+        created_at: super::types::parse_datetime(&r.get::<String, _>(8))
+            .unwrap_or(chrono::DateTime::UNIX_EPOCH),
     }
 }
