@@ -1430,6 +1430,22 @@ impl Target for MysqlTarget {
     }
 }
 
+/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
+/// db_user, created_at` (in that order).
+fn raw_event(r: &sqlx::mysql::MySqlRow) -> RawEvent {
+    RawEvent {
+        id: r.get(0),
+        op: r.get(1),
+        row_id: r.get(2),
+        sfid: r.get(3),
+        changed: r.get(4),
+        old_values: r.get(5),
+        new_values: r.get(6),
+        db_user: r.get(7),
+        created_at: r.get::<chrono::NaiveDateTime, _>(8).and_utc(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1468,21 +1484,5 @@ mod tests {
             account_literal("a@b@%"),
             "CONVERT(X'614062' USING utf8mb4)@'%'"
         );
-    }
-}
-
-/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
-/// db_user, created_at` (in that order).
-fn raw_event(r: &sqlx::mysql::MySqlRow) -> RawEvent {
-    RawEvent {
-        id: r.get(0),
-        op: r.get(1),
-        row_id: r.get(2),
-        sfid: r.get(3),
-        changed: r.get(4),
-        old_values: r.get(5),
-        new_values: r.get(6),
-        db_user: r.get(7),
-        created_at: r.get::<chrono::NaiveDateTime, _>(8).and_utc(),
     }
 }
