@@ -52,6 +52,21 @@ pub enum Action {
     SelectNone,
     /// `D`: run a plan that loses data.
     ApplyDestructive,
+    OpenFailed,
+    OpenConflicts,
+    OpenLog,
+    /// Send the selected failed change again.
+    Retry,
+    /// Send every failed change of the selected object again.
+    RetryAll,
+    /// Stop retrying the selected failed change (after a confirmation).
+    Ignore,
+    /// Ask the daemon for the list again.
+    Reload,
+    PageUp,
+    PageDown,
+    /// The log: only the chosen org's lines, or everything.
+    ToggleOrgFilter,
 }
 
 /// One binding: the keys that trigger it, how the footer shows them, what it does.
@@ -160,6 +175,27 @@ const ORG_ACTIONS: &[Command] = &[
         "watch sync",
         Action::OpenDashboard,
         true,
+    ),
+    cmd(
+        &[KeyCode::Char('f')],
+        "f",
+        "failed records",
+        Action::OpenFailed,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('c')],
+        "c",
+        "conflicts",
+        Action::OpenConflicts,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('l')],
+        "l",
+        "daemon log",
+        Action::OpenLog,
+        false,
     ),
     cmd(
         &[KeyCode::Char('e')],
@@ -293,6 +329,26 @@ const TEXT_EDIT: &[Command] = &[
     cmd(&[], "C-u", "clear the field", Action::ClearField, false),
 ];
 
+/// Moving through text that scrolls (a plan, the log).
+const SCROLL: &[Command] = &[
+    cmd(
+        &[KeyCode::Up, KeyCode::Char('k')],
+        "↑/k",
+        "scroll up",
+        Action::Up,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Down, KeyCode::Char('j')],
+        "↓/j",
+        "scroll down",
+        Action::Down,
+        false,
+    ),
+];
+
+const RELOAD: Command = cmd(&[KeyCode::Char('u')], "u", "reload", Action::Reload, false);
+
 const DISCONNECTED: &[Command] = &[cmd(
     &[KeyCode::Char('R')],
     "R",
@@ -333,6 +389,22 @@ pub fn commands(app: &App) -> Vec<Command> {
                 &[KeyCode::Enter, KeyCode::Esc],
                 "Enter/Esc",
                 "close",
+                Action::Back,
+                true,
+            ));
+        }
+        Some(Dialog::Confirm { yes, .. }) => {
+            out.push(cmd(
+                &[KeyCode::Char('y'), KeyCode::Enter],
+                "y/Enter",
+                yes.label(),
+                Action::Submit,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::Char('n'), KeyCode::Esc],
+                "n/Esc",
+                "cancel",
                 Action::Back,
                 true,
             ));
@@ -426,7 +498,105 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                 true,
             ));
             out.push(BACK);
+            out.push(cmd(
+                &[KeyCode::Char('f')],
+                "f",
+                "failed records",
+                Action::OpenFailed,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::Char('c')],
+                "c",
+                "conflicts",
+                Action::OpenConflicts,
+                false,
+            ));
+            out.push(cmd(
+                &[KeyCode::Char('l')],
+                "l",
+                "daemon log",
+                Action::OpenLog,
+                false,
+            ));
             out.extend_from_slice(LIST);
+        }
+        Screen::Failed(f) if f.list().is_empty() => {
+            out.push(RELOAD);
+            out.push(BACK);
+        }
+        Screen::Failed(_) => {
+            out.push(cmd(
+                &[KeyCode::Char('r')],
+                "r",
+                "retry",
+                Action::Retry,
+                true,
+            ));
+            // While disconnected R reconnects (nothing could be retried anyway).
+            if app.conn.is_connected() {
+                out.push(cmd(
+                    &[KeyCode::Char('R')],
+                    "R",
+                    "retry whole object",
+                    Action::RetryAll,
+                    true,
+                ));
+            }
+            out.push(cmd(
+                &[KeyCode::Char('i')],
+                "i",
+                "ignore…",
+                Action::Ignore,
+                true,
+            ));
+            out.push(RELOAD);
+            out.push(BACK);
+            out.extend_from_slice(LIST);
+        }
+        Screen::Conflicts(_) => {
+            out.push(RELOAD);
+            out.push(BACK);
+            out.extend_from_slice(LIST);
+        }
+        Screen::Log(_) => {
+            out.push(cmd(
+                &[KeyCode::Char('f')],
+                "f",
+                "this org / all",
+                Action::ToggleOrgFilter,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::End, KeyCode::Char('G')],
+                "End/G",
+                "follow the tail",
+                Action::Bottom,
+                true,
+            ));
+            out.push(BACK);
+            out.extend_from_slice(SCROLL);
+            out.push(cmd(
+                &[KeyCode::PageUp],
+                "PgUp",
+                "page up",
+                Action::PageUp,
+                false,
+            ));
+            out.push(cmd(
+                &[KeyCode::PageDown],
+                "PgDn",
+                "page down",
+                Action::PageDown,
+                false,
+            ));
+            out.push(cmd(
+                &[KeyCode::Home, KeyCode::Char('g')],
+                "Home/g",
+                "oldest line",
+                Action::Top,
+                false,
+            ));
         }
         Screen::Objects(o) => {
             if o.filtering {
@@ -505,20 +675,7 @@ fn mapping_commands(m: &crate::app::MappingEditor, out: &mut Vec<Command>) {
                 Action::Back,
                 true,
             ));
-            out.push(cmd(
-                &[KeyCode::Up, KeyCode::Char('k')],
-                "↑/k",
-                "scroll up",
-                Action::Up,
-                false,
-            ));
-            out.push(cmd(
-                &[KeyCode::Down, KeyCode::Char('j')],
-                "↓/j",
-                "scroll down",
-                Action::Down,
-                false,
-            ));
+            out.extend_from_slice(SCROLL);
             out.push(cmd(
                 &[KeyCode::Home, KeyCode::Char('g')],
                 "Home/g",

@@ -96,6 +96,15 @@ async fn run(
     let mut frame_tick = tokio::time::interval(Duration::from_millis(50));
     let mut ticks: u64 = 0;
     let mut dirty = true;
+    if let Ok(size) = terminal.size() {
+        app::update(
+            &mut app,
+            Msg::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
+    }
     loop {
         if dirty {
             terminal.draw(|f| ui::draw(f, &app))?;
@@ -105,7 +114,7 @@ async fn run(
             ev = term_events.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
                 Some(Ok(TermEvent::Paste(text))) => Some(Msg::Paste(text)),
-                Some(Ok(TermEvent::Resize(..))) => { dirty = true; None }
+                Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resize { width, height }),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => return Err(e).context("reading the terminal failed"),
                 None => break,

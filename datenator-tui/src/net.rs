@@ -44,7 +44,7 @@ pub async fn run(
                     return;
                 }
                 match client
-                    .subscribe(&[Topic::Status, Topic::Orgs, Topic::Sync])
+                    .subscribe(&[Topic::Status, Topic::Orgs, Topic::Sync, Topic::Log])
                     .await
                 {
                     Ok(_) => loop {

@@ -6,9 +6,9 @@ use datenator_shared::datasource::{
     TlsMode,
 };
 use datenator_shared::model::{
-    ApiUsage, AuthState, ConflictPolicy, DaemonStatus, DatasourceView, Direction, Event, Mapping,
-    ObjectInfo, ObjectState, ObjectStatus, OrgSummary, OrgType, PendingStep, PlanStepView,
-    PlanView,
+    ApiUsage, AuthState, ConflictPolicy, DaemonStatus, DatasourceView, Direction, Event, LogLine,
+    Mapping, ObjectInfo, ObjectState, ObjectStatus, OrgSummary, OrgType, PendingStep, PlanStepView,
+    PlanView, UsageForecast,
 };
 use datenator_shared::protocol::HandshakeOk;
 use datenator_tui::app::{self, App, Msg, Register, Screen};
@@ -795,6 +795,15 @@ fn no_color_uses_no_colours_at_all() {
     }
 }
 
+fn title_word(app: &App) -> String {
+    app.screen
+        .title()
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// Every key on every screen, in a long deterministic mix, with replies and events in
 /// between: the update never panics and every state draws at 80×24 and at a tiny size.
 #[test]
@@ -829,6 +838,15 @@ fn key_mash_never_panics() {
         KeyCode::Char('k'),
         KeyCode::Home,
         KeyCode::End,
+        KeyCode::Char('f'),
+        KeyCode::Char('c'),
+        KeyCode::Char('l'),
+        KeyCode::Char('r'),
+        KeyCode::Char('R'),
+        KeyCode::Char('i'),
+        KeyCode::Char('u'),
+        KeyCode::PageUp,
+        KeyCode::PageDown,
     ];
     let replies = [
         serde_json::Value::Null,
@@ -839,23 +857,32 @@ fn key_mash_never_panics() {
         serde_json::to_value(device_pending()).unwrap(),
         serde_json::to_value(Some(pg_view())).unwrap(),
         serde_json::to_value(check_report()).unwrap(),
+        failed_records(),
+        conflicts(),
+        serde_json::json!(3),
     ];
     let mut editor_app = editor();
     answer(&mut editor_app, account_fields());
     let mut dash = with_orgs();
     key(&mut dash, KeyCode::Char('w'));
+    let mut reauthorize = with_orgs();
+    key(&mut reauthorize, KeyCode::Char('a'));
     let starts = [
         with_orgs(),
+        reauthorize,
         authorizing(),
         settings(Some(pg_view())),
         editor_app,
         dash,
+        log_screen(),
     ];
     let mut step: usize = 0;
     let mut seen = std::collections::BTreeSet::new();
     for start in starts {
         let mut app = start;
         app::update(&mut app, Msg::Event(Event::Sync(statuses(10))));
+        app::update(&mut app, Msg::Event(Event::Log(log_lines())));
+        seen.insert(title_word(&app));
         for round in 0..4 {
             for i in 0..keys.len() {
                 // A different stride each round visits the keys in a different order.
@@ -874,14 +901,7 @@ fn key_mash_never_panics() {
                 }
                 render(&app, 80, 24);
                 render(&app, 12, 4);
-                seen.insert(
-                    app.screen
-                        .title()
-                        .split(' ')
-                        .next()
-                        .unwrap_or("")
-                        .to_owned(),
-                );
+                seen.insert(title_word(&app));
             }
         }
     }
@@ -894,6 +914,9 @@ fn key_mash_never_panics() {
         "Objects",
         "Mapping",
         "Sync",
+        "Failed",
+        "Conflicts",
+        "Daemon",
     ] {
         assert!(seen.contains(title), "never visited {title}: {seen:?}");
     }
@@ -904,4 +927,207 @@ fn orgs_list_says_what_an_org_needs() {
     let mut app = with_orgs();
     key(&mut app, KeyCode::Down);
     insta::assert_snapshot!("orgs_needs_reauthorization", render(&app, 80, 24));
+}
+
+// ---- failed records, conflicts, daemon log, schema check, forecast ----
+
+fn failed_records() -> serde_json::Value {
+    serde_json::json!([
+        {"object": "Account", "row_id": 17, "sfid": "001000000000017AAA", "op": "update",
+         "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION: Phone must have 10 digits: fix the row's Phone",
+         "changed_at": "2026-11-24T11:58:02Z", "values": {"Phone": "12-34", "Name": "Acme"}},
+        {"object": "Account", "row_id": 18, "sfid": null, "op": "insert",
+         "error": "REQUIRED_FIELD_MISSING: Required fields are missing: [Name]",
+         "changed_at": "2026-11-24T11:59:40Z", "values": {"Name": null}},
+        {"object": "Invoice__c", "row_id": 3, "sfid": "a00000000000003AAA", "op": "delete",
+         "error": "ENTITY_IS_LOCKED: the record is locked for approval",
+         "changed_at": "2026-11-24T12:01:00Z", "values": {}}
+    ])
+}
+
+fn failed_screen() -> App {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('f'));
+    app
+}
+
+#[test]
+fn failed_records_loading_empty_and_error() {
+    let mut app = failed_screen();
+    insta::assert_snapshot!("failed_loading", render(&app, 80, 24));
+    answer(&mut app, serde_json::json!([]));
+    both("failed_empty", &app);
+    let mut app = failed_screen();
+    fail(
+        &mut app,
+        "unknown method failed_list: this datenatord is older than the TUI; update it",
+    );
+    insta::assert_snapshot!("failed_error", render(&app, 80, 24));
+}
+
+#[test]
+fn failed_records_list_ignore_and_retry() {
+    let mut app = failed_screen();
+    answer(&mut app, failed_records());
+    key(&mut app, KeyCode::Down);
+    both("failed_list", &app);
+    key(&mut app, KeyCode::Char('i'));
+    insta::assert_snapshot!("failed_ignore_confirm", render(&app, 80, 24));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('R'));
+    answer(&mut app, serde_json::json!(2));
+    // The list comes again, without the queued changes.
+    let rest = serde_json::Value::Array(failed_records().as_array().unwrap()[2..].to_vec());
+    answer(&mut app, rest);
+    insta::assert_snapshot!("failed_retried", render(&app, 80, 24));
+}
+
+fn conflicts() -> serde_json::Value {
+    serde_json::json!([
+        {"object": "Account", "sfid": "001000000000017AAA", "field": "Phone",
+         "db_value": "+49 30 1234567", "sf_value": "+49 30 7654321", "winner": "salesforce",
+         "policy": "newest_wins", "at": "2026-11-24T11:50:00Z"},
+        {"object": "Contact", "sfid": "003000000000002AAA", "field": "Email",
+         "db_value": "ann@example.com", "sf_value": null, "winner": "database",
+         "policy": "database_wins", "at": "2026-11-24T12:05:00Z"}
+    ])
+}
+
+#[test]
+fn conflicts_list_and_empty() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('c'));
+    insta::assert_snapshot!("conflicts_loading", render(&app, 80, 24));
+    answer(&mut app, serde_json::json!([]));
+    insta::assert_snapshot!("conflicts_empty", render(&app, 80, 24));
+    key(&mut app, KeyCode::Char('u'));
+    answer(&mut app, conflicts());
+    both("conflicts_list", &app);
+}
+
+fn log_lines() -> Vec<LogLine> {
+    let at = |s: u32| {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 24, 12, 0, s)
+            .unwrap()
+    };
+    let mut lines: Vec<LogLine> = (0..30)
+        .map(|i| LogLine {
+            at: at(i),
+            level: "INFO".into(),
+            org: Some(if i % 3 == 0 { "acme-uat" } else { "acme-prod" }.into()),
+            message: format!("pulled object=Account rows={i} api_calls=1"),
+        })
+        .collect();
+    lines.push(LogLine {
+        at: at(40),
+        level: "WARN".into(),
+        org: Some("acme-prod".into()),
+        message: "push refused object=Account row=18 error=REQUIRED_FIELD_MISSING: Required \
+                  fields are missing: [Name] (see Failed records)"
+            .into(),
+    });
+    lines.push(LogLine {
+        at: at(41),
+        level: "ERROR".into(),
+        org: None,
+        message: "datasource unreachable: connection refused (is PostgreSQL running?)".into(),
+    });
+    lines
+}
+
+fn log_screen() -> App {
+    let mut app = with_orgs();
+    app::update(&mut app, Msg::Event(Event::Log(log_lines())));
+    key(&mut app, KeyCode::Char('l'));
+    app
+}
+
+#[test]
+fn daemon_log_follows_scrolls_and_filters() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('l'));
+    insta::assert_snapshot!("log_waiting", render(&app, 80, 24));
+    let mut app = log_screen();
+    both("log_tail", &app);
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Up);
+    }
+    insta::assert_snapshot!("log_scrolled", render(&app, 80, 24));
+    key(&mut app, KeyCode::Char('f'));
+    insta::assert_snapshot!("log_filtered", render(&app, 80, 24));
+}
+
+#[test]
+fn schema_check_report() {
+    let mut app = settings(Some(pg_view()));
+    key(&mut app, KeyCode::Tab);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Down);
+    }
+    key(&mut app, KeyCode::Enter);
+    answer(
+        &mut app,
+        serde_json::json!([
+            {"object": "Account", "drift": [], "can_continue": true, "advice": ""},
+            {"object": "Invoice__c", "drift": [
+                {"kind": "field_removed", "field": "Tier__c"},
+                {"kind": "field_changed", "field": "Amount__c", "was": "double(16,2)", "now": "double(18,2)"},
+                {"kind": "new_required_field", "field": "Region__c"}
+             ], "can_continue": false,
+             "advice": "Edit the mapping of Invoice__c: add Region__c and save to apply the DDL."}
+        ]),
+    );
+    both("schema_check_report", &app);
+}
+
+fn forecast_orgs() -> Vec<OrgSummary> {
+    let mut orgs = sample_orgs();
+    orgs[0].api_forecast = Some(UsageForecast {
+        calls_per_hour: 410.0,
+        projected_percent: 62.0,
+        effective_interval_secs: 300,
+    });
+    orgs
+}
+
+#[test]
+fn api_forecast_and_stretched_polling() {
+    let mut app = with_orgs();
+    app::update(&mut app, Msg::Event(Event::Orgs(forecast_orgs())));
+    insta::assert_snapshot!("orgs_forecast", render(&app, 80, 24));
+    key(&mut app, KeyCode::Char('w'));
+    app::update(&mut app, Msg::Event(Event::Sync(statuses(1200))));
+    both("dashboard_forecast", &app);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('s'));
+    answer(&mut app, serde_json::to_value(Some(pg_view())).unwrap());
+    insta::assert_snapshot!("settings_forecast", render(&app, 80, 24));
+}
+
+#[test]
+fn new_screens_survive_tiny_terminals_and_render_the_same_without_colour() {
+    let mut failed = failed_screen();
+    answer(&mut failed, failed_records());
+    let mut confirm = failed.clone();
+    key(&mut confirm, KeyCode::Char('i'));
+    let mut conflict = with_orgs();
+    key(&mut conflict, KeyCode::Char('c'));
+    answer(&mut conflict, conflicts());
+    let mut filtered = log_screen();
+    key(&mut filtered, KeyCode::Char('f'));
+    let mut forecast = with_orgs();
+    app::update(&mut forecast, Msg::Event(Event::Orgs(forecast_orgs())));
+    key(&mut forecast, KeyCode::Char('w'));
+    for mut app in [failed, confirm, conflict, log_screen(), filtered, forecast] {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (80, 4), (40, 10)] {
+            render(&app, w, h);
+        }
+        for (w, h) in [(80, 24), (140, 40)] {
+            app.no_color = false;
+            let coloured = render(&app, w, h);
+            app.no_color = true;
+            assert_eq!(render(&app, w, h), coloured);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! short throughput history kept here (the daemon sends totals; the TUI keeps the deltas).
 use std::collections::{BTreeMap, VecDeque};
 
-use datenator_shared::model::ObjectStatus;
+use datenator_shared::model::{ObjectStatus, OrgSummary};
 
 use super::{App, Cmd, Screen};
 use crate::commands::Action;
@@ -50,6 +50,37 @@ pub fn human_secs(secs: Option<f64>) -> String {
     }
 }
 
+/// A polling interval as people read it: 30 s, 1 m, 5 m 30 s, 1 h 30 m.
+pub fn human_interval(secs: u32) -> String {
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} m"),
+        (0, m, s) => format!("{m} m {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} m"),
+    }
+}
+
+/// Where an org's API usage is heading, in words: the forecast, and when the scheduler
+/// polls less often than configured to stay within the budget, that too.
+pub fn forecast_text(org: &OrgSummary) -> Option<(String, Option<String>)> {
+    let f = org.api_forecast?;
+    let forecast = format!(
+        "forecast {:.0}% of the daily limit at {:.0} calls/h",
+        f.projected_percent, f.calls_per_hour
+    );
+    let stretched = f.stretched(org.polling_interval_secs).then(|| {
+        format!(
+            "polling every {} (stretched from {} to stay within the {}% budget)",
+            human_interval(f.effective_interval_secs),
+            human_interval(org.polling_interval_secs),
+            org.api_budget_percent
+        )
+    });
+    Some((forecast, stretched))
+}
+
 /// A text sparkline of `samples` (one character each).
 pub fn spark(samples: &VecDeque<u64>, width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -76,15 +107,20 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         return vec![];
     };
     match action {
-        Action::Up => d.selected = d.selected.saturating_sub(1),
-        Action::Down => d.selected = (d.selected + 1).min(len.saturating_sub(1)),
-        Action::Top => d.selected = 0,
-        Action::Bottom => d.selected = len.saturating_sub(1),
+        a if super::step(&mut d.selected, len, a) => {}
         Action::Back => app.screen = Screen::Orgs,
         Action::SyncNow => {
             if let Some(org) = app.sync.get(d.selected).map(|s| s.org.clone()) {
                 return super::sync_now(app, org);
             }
+        }
+        Action::OpenFailed | Action::OpenConflicts | Action::OpenLog => {
+            // The selected object's org (else the org selected on the Orgs screen).
+            let (org, object) = match app.sync.get(d.selected) {
+                Some(s) => (Some(s.org.clone()), Some(s.object.clone())),
+                None => (app.selected_org().map(|o| o.name.clone()), None),
+            };
+            return super::open_org_screen(app, action, org, object);
         }
         // To the org's objects, filtered to this one: Enter there edits its mapping.
         Action::Submit => {
@@ -143,6 +179,39 @@ pub(crate) mod tests {
         // An object that is no longer mapped loses its history.
         update(&mut app, Msg::Event(Event::Sync(vec![])));
         assert!(app.throughput.is_empty());
+    }
+
+    #[test]
+    fn the_forecast_reads_in_words_and_says_when_polling_is_stretched() {
+        use datenator_shared::model::UsageForecast;
+        let mut o = crate::app::tests::org("acme");
+        assert_eq!(forecast_text(&o), None);
+        o.api_forecast = Some(UsageForecast {
+            calls_per_hour: 410.4,
+            projected_percent: 61.6,
+            effective_interval_secs: 60,
+        });
+        assert_eq!(
+            forecast_text(&o),
+            Some((
+                "forecast 62% of the daily limit at 410 calls/h".into(),
+                None
+            ))
+        );
+        o.api_forecast = Some(UsageForecast {
+            calls_per_hour: 410.0,
+            projected_percent: 49.0,
+            effective_interval_secs: 300,
+        });
+        let (_, stretched) = forecast_text(&o).unwrap();
+        assert_eq!(
+            stretched.as_deref(),
+            Some("polling every 5 m (stretched from 1 m to stay within the 50% budget)")
+        );
+        assert_eq!(human_interval(45), "45 s");
+        assert_eq!(human_interval(330), "5 m 30 s");
+        assert_eq!(human_interval(3600), "1 h");
+        assert_eq!(human_interval(5400), "1 h 30 m");
     }
 
     #[test]

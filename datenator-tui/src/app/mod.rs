@@ -4,8 +4,11 @@
 //! Requests to the daemon leave as [`Cmd::Request`] with an id and come back as
 //! [`Msg::Reply`] with the same id; [`App::pending`] remembers what each one was for, so
 //! input never waits on the daemon and every outcome is shown.
+pub mod conflicts;
 pub mod dashboard;
+pub mod failed;
 pub mod form;
+pub mod log;
 pub mod mapping;
 pub mod objects;
 mod pending;
@@ -13,15 +16,18 @@ pub mod register;
 mod replies;
 pub mod settings;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crossterm::event::KeyEvent;
-use datenator_shared::model::{DaemonStatus, Event, ObjectStatus, OrgSummary};
-use datenator_shared::protocol::{Call, DeleteOrg, HandshakeOk, OrgRef, SetSync};
+use datenator_shared::model::{DaemonStatus, Event, LogLine, ObjectStatus, OrgSummary};
+use datenator_shared::protocol::{Call, DeleteOrg, FailedRecords, HandshakeOk, OrgRef, SetSync};
 use serde_json::Value;
 
 use crate::commands::{self, Action};
+pub use conflicts::Conflicts;
 pub use dashboard::Dashboard;
+pub use failed::Failed;
+pub use log::LogView;
 pub use mapping::MappingEditor;
 pub use objects::Objects;
 pub use pending::Pending;
@@ -37,6 +43,34 @@ pub enum Screen {
     Objects(Objects),
     Mapping(Box<MappingEditor>),
     Dashboard(Dashboard),
+    Failed(Failed),
+    Conflicts(Conflicts),
+    Log(LogView),
+}
+
+/// Where Esc leads from a screen reached from more than one place.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Back {
+    #[default]
+    Orgs,
+    Dashboard(Dashboard),
+}
+
+impl Back {
+    /// The screen `app` shows now, as a place to come back to.
+    fn from(screen: &Screen) -> Back {
+        match screen {
+            Screen::Dashboard(d) => Back::Dashboard(d.clone()),
+            _ => Back::Orgs,
+        }
+    }
+
+    pub(crate) fn go(self, app: &mut App) {
+        app.screen = match self {
+            Back::Orgs => Screen::Orgs,
+            Back::Dashboard(d) => Screen::Dashboard(d),
+        };
+    }
 }
 
 impl Screen {
@@ -48,6 +82,12 @@ impl Screen {
             Screen::Objects(o) => format!("Objects · {}", o.org),
             Screen::Mapping(m) => format!("Mapping · {} · {}", m.org, m.object),
             Screen::Dashboard(_) => "Sync".into(),
+            Screen::Failed(f) => format!("Failed records · {}", f.org),
+            Screen::Conflicts(c) => format!("Conflicts · {}", c.org),
+            Screen::Log(l) => match l.shown_org() {
+                Some(org) => format!("Daemon log · {org}"),
+                None => "Daemon log".into(),
+            },
         }
     }
 }
@@ -85,6 +125,11 @@ pub enum Msg {
     },
     /// Time passes (animates the pending marker).
     Tick,
+    /// The terminal's size, at start and on every change (pages scroll by its height).
+    Resize {
+        width: u16,
+        height: u16,
+    },
 }
 
 /// What the update asks the outside world to do.
@@ -126,6 +171,32 @@ pub enum Dialog {
         title: String,
         lines: Vec<(Tone, String)>,
     },
+    /// A yes/no question before an action that cannot be taken back.
+    Confirm {
+        title: String,
+        lines: Vec<(Tone, String)>,
+        yes: Confirm,
+    },
+}
+
+/// What a confirmation dialog does on yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Stop retrying a failed database change.
+    IgnoreFailed {
+        org: String,
+        object: String,
+        row_id: i64,
+    },
+}
+
+impl Confirm {
+    /// The yes key's description.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Confirm::IgnoreFailed { .. } => "ignore it",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +225,14 @@ pub struct App {
     pub tick: u64,
     /// Render without colours (`NO_COLOR`).
     pub no_color: bool,
+    /// The daemon's recent log lines from the `log` topic, oldest first (at most
+    /// [`LOG_TAIL_LINES`](datenator_shared::model::LOG_TAIL_LINES)).
+    pub log: VecDeque<LogLine>,
+    /// Whether the next `log` event is a subscription's first (the whole tail, replacing
+    /// what is kept) rather than new lines to append.
+    pub log_fresh: bool,
+    /// The terminal's size (columns, rows).
+    pub size: (u16, u16),
 }
 
 impl App {
@@ -175,6 +254,9 @@ impl App {
             next_id: 1,
             tick: 0,
             no_color,
+            log: VecDeque::new(),
+            log_fresh: true,
+            size: (80, 24),
         }
     }
 
@@ -237,7 +319,7 @@ impl App {
         }
         match &self.dialog {
             Some(Dialog::Delete { .. }) => return true,
-            Some(Dialog::Report { .. }) => return false,
+            Some(Dialog::Report { .. } | Dialog::Confirm { .. }) => return false,
             None => {}
         }
         match &self.screen {
@@ -246,7 +328,9 @@ impl App {
             Screen::Settings(s) => s.typing(),
             Screen::Objects(o) => o.filtering,
             Screen::Mapping(m) => m.typing(),
-            Screen::Dashboard(_) => false,
+            Screen::Dashboard(_) | Screen::Failed(_) | Screen::Conflicts(_) | Screen::Log(_) => {
+                false
+            }
         }
     }
 }
@@ -270,6 +354,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.conn = ConnState::Connected {
                 daemon_version: ok.daemon_version,
             };
+            // The new subscription starts with the whole tail again.
+            app.log_fresh = true;
             vec![]
         }
         Msg::Disconnected {
@@ -294,19 +380,27 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Event(Event::Sync(objects)) => {
             dashboard::record(&mut app.throughput, &app.sync, &objects);
-            app.sync = objects;
+            let before = std::mem::replace(&mut app.sync, objects);
             app.sync_loaded = true;
             if let Screen::Dashboard(d) = &mut app.screen {
                 d.selected = d.selected.min(app.sync.len().saturating_sub(1));
             }
+            failed::on_sync(app, &before)
+        }
+        Msg::Event(Event::Log(lines)) => {
+            log::on_lines(app, lines);
             vec![]
         }
-        Msg::Event(Event::Log(_)) => vec![],
         Msg::Reply { id, result } => replies::on_reply(app, id, result),
         Msg::Tick => {
             if app.animating() {
                 app.tick = app.tick.wrapping_add(1);
             }
+            vec![]
+        }
+        Msg::Resize { width, height } => {
+            app.size = (width, height);
+            log::clamp(app);
             vec![]
         }
     }
@@ -335,6 +429,43 @@ fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         Screen::Objects(_) => objects::apply(app, action),
         Screen::Mapping(_) => mapping::apply(app, action),
         Screen::Dashboard(_) => dashboard::apply(app, action),
+        Screen::Failed(_) => failed::apply(app, action),
+        Screen::Conflicts(_) => conflicts::apply(app, action),
+        Screen::Log(_) => log::apply(app, action),
+    }
+}
+
+/// Moves a list's selection for ↑/↓/Home/End; false when `action` is not one of them.
+pub(crate) fn step(selected: &mut usize, len: usize, action: Action) -> bool {
+    let last = len.saturating_sub(1);
+    *selected = match action {
+        Action::Up => selected.saturating_sub(1),
+        Action::Down => (*selected + 1).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => return false,
+    };
+    true
+}
+
+/// The org-wide screens (failed records, conflicts, log) from the Orgs screen or the
+/// dashboard: `org` is the one selected there.
+pub(crate) fn open_org_screen(
+    app: &mut App,
+    action: Action,
+    org: Option<String>,
+    object: Option<String>,
+) -> Vec<Cmd> {
+    let back = Back::from(&app.screen);
+    match (action, org) {
+        (Action::OpenLog, org) => {
+            app.screen = Screen::Log(LogView::new(org, back));
+            log::clamp(app);
+            vec![]
+        }
+        (Action::OpenFailed, Some(org)) => failed::open(app, org, object, back),
+        (Action::OpenConflicts, Some(org)) => conflicts::open(app, org, back),
+        _ => vec![],
     }
 }
 
@@ -392,6 +523,9 @@ fn apply_orgs(app: &mut App, action: Action) -> Vec<Cmd> {
             }
         }
         Action::OpenDashboard => app.screen = Screen::Dashboard(Dashboard::default()),
+        Action::OpenFailed | Action::OpenConflicts | Action::OpenLog => {
+            return open_org_screen(app, action, org, None);
+        }
         _ => {}
     }
     vec![]
@@ -455,6 +589,31 @@ fn apply_dialog(app: &mut App, action: Action) -> Vec<Cmd> {
             }
             vec![]
         }
+        Dialog::Confirm { yes, .. } => match action {
+            Action::Back => {
+                app.dialog = None;
+                vec![]
+            }
+            Action::Submit => {
+                let yes = yes.clone();
+                app.dialog = None;
+                match yes {
+                    Confirm::IgnoreFailed {
+                        org,
+                        object,
+                        row_id,
+                    } => failed::ignore(
+                        app,
+                        FailedRecords {
+                            org,
+                            object,
+                            row_ids: Some(vec![row_id]),
+                        },
+                    ),
+                }
+            }
+            _ => vec![],
+        },
         Dialog::Delete { org, typed } => match action {
             Action::Back => {
                 app.dialog = None;

@@ -97,10 +97,7 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
     let Some(o) = screen(app) else { return vec![] };
     let len = o.visible().len();
     match action {
-        Action::Up => o.selected = o.selected.saturating_sub(1),
-        Action::Down => o.selected = (o.selected + 1).min(len.saturating_sub(1)),
-        Action::Top => o.selected = 0,
-        Action::Bottom => o.selected = len.saturating_sub(1),
+        a if super::step(&mut o.selected, len, a) => {}
         Action::Filter => o.filtering = true,
         Action::Back if o.filtering => o.filtering = false,
         Action::Back if !o.filter.is_empty() => {

@@ -60,6 +60,25 @@ pub enum Pending {
         object: String,
         remove: bool,
     },
+    FailedList {
+        org: String,
+    },
+    /// `all`: every failed change of the object, else the selected one.
+    FailedRetry {
+        org: String,
+        object: String,
+        all: bool,
+    },
+    FailedIgnore {
+        org: String,
+        object: String,
+    },
+    ConflictList {
+        org: String,
+    },
+    SchemaCheck {
+        org: String,
+    },
 }
 
 impl Pending {
@@ -99,6 +118,20 @@ impl Pending {
                 ..
             } => {
                 format!("removing the mapping of {object}")
+            }
+            Pending::FailedList { org } => format!("loading the failed records of {org}"),
+            Pending::FailedRetry {
+                object, all: true, ..
+            } => format!("queueing every failed change of {object} again"),
+            Pending::FailedRetry { object, .. } => {
+                format!("queueing the failed change of {object} again")
+            }
+            Pending::FailedIgnore { object, .. } => {
+                format!("setting aside the failed change of {object}")
+            }
+            Pending::ConflictList { org } => format!("loading the conflicts of {org}"),
+            Pending::SchemaCheck { org } => {
+                format!("checking {org}'s mapped objects against Salesforce")
             }
         }
     }
@@ -143,6 +176,15 @@ impl Pending {
             } => {
                 format!("Removing the mapping of {object} failed")
             }
+            Pending::FailedList { org } => format!("Loading the failed records of {org} failed"),
+            Pending::FailedRetry { object, .. } => {
+                format!("Retrying the failed changes of {object} failed")
+            }
+            Pending::FailedIgnore { object, .. } => {
+                format!("Ignoring the failed change of {object} failed")
+            }
+            Pending::ConflictList { org } => format!("Loading the conflicts of {org} failed"),
+            Pending::SchemaCheck { org } => format!("The schema check of {org} failed"),
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{App, Cmd, Dialog, Pending, Screen, Tone};
-use super::{mapping, objects, register, settings};
+use super::{conflicts, failed, mapping, objects, register, settings};
 
 fn decode<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| {
@@ -71,6 +71,17 @@ pub(super) fn on_reply(app: &mut App, id: u64, result: Result<Value, String>) ->
             object,
             remove,
         } => mapping::on_applied(app, org, object, remove, result.and_then(decode)),
+        Pending::FailedList { org } => failed::on_loaded(app, org, result.and_then(decode)),
+        Pending::FailedRetry { org, object, all } => {
+            failed::on_retried(app, org, object, all, result.and_then(decode))
+        }
+        Pending::FailedIgnore { org, object } => {
+            failed::on_ignored(app, org, object, result.and_then(decode))
+        }
+        Pending::ConflictList { org } => conflicts::on_loaded(app, org, result.and_then(decode)),
+        Pending::SchemaCheck { org } => {
+            settings::on_schema_checked(app, org, result.and_then(decode))
+        }
     };
     match outcome {
         Ok(cmds) => cmds,
@@ -162,7 +173,9 @@ fn on_deleted(app: &mut App, org: String, r: DeleteReport) -> Vec<Cmd> {
         Screen::Settings(s) => s.org == org,
         Screen::Objects(o) => o.org == org,
         Screen::Mapping(m) => m.org == org,
-        Screen::Dashboard(_) => false,
+        Screen::Failed(f) => f.org == org,
+        Screen::Conflicts(c) => c.org == org,
+        Screen::Dashboard(_) | Screen::Log(_) => false,
     };
     if on_its_screen {
         app.screen = Screen::Orgs;

@@ -8,19 +8,20 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use datenator_shared::model::{ObjectState, ObjectStatus, OrgSummary};
 
 use super::{Theme, state_span};
-use crate::app::dashboard::{human_secs, spark};
+use crate::app::dashboard::{forecast_text, human_secs, spark};
 use crate::app::{App, Dashboard};
 
 /// Width of the usage bar in the API lines.
 const BAR: usize = 24;
 
-/// `acme  ██████░░░░|░░░  25% of 15000 calls today · budget 50%`
-pub(super) fn api_line(org: &OrgSummary, theme: &Theme) -> Line<'static> {
+/// `acme  ██████░░░░|░░░  25% of 15000 calls today · budget 50%`, the `|` marking the
+/// budget; under it, when the daemon has one, the forecast and any stretched polling.
+pub(super) fn api_lines(org: &OrgSummary, width: u16, theme: &Theme) -> Vec<Line<'static>> {
     let Some(u) = org.api_usage else {
-        return Line::from(vec![
+        return vec![Line::from(vec![
             Span::styled(format!("{:<14}", org.name), theme.bold()),
             Span::styled("API usage not reported yet", theme.dim()),
-        ]);
+        ])];
     };
     let ratio = u.ratio();
     let filled = (ratio * BAR as f64).round() as usize;
@@ -29,7 +30,7 @@ pub(super) fn api_line(org: &OrgSummary, theme: &Theme) -> Line<'static> {
         .min(BAR);
     let bar: String = (0..BAR)
         .map(|i| {
-            if i == budget && i >= filled {
+            if i == budget {
                 '|'
             } else if i < filled {
                 '█'
@@ -39,7 +40,7 @@ pub(super) fn api_line(org: &OrgSummary, theme: &Theme) -> Line<'static> {
         })
         .collect();
     let over = ratio * 100.0 >= org.api_budget_percent as f64;
-    Line::from(vec![
+    let mut lines = vec![Line::from(vec![
         Span::styled(format!("{:<14}", org.name), theme.bold()),
         Span::styled(bar, if over { theme.error() } else { theme.ok() }),
         Span::raw(format!(
@@ -56,7 +57,36 @@ pub(super) fn api_line(org: &OrgSummary, theme: &Theme) -> Line<'static> {
             },
             theme.error(),
         ),
-    ])
+    ])];
+    if let Some((forecast, stretched)) = forecast_text(org) {
+        let projected = org.api_forecast.map_or(0.0, |f| f.projected_percent);
+        let style = if projected >= 100.0 {
+            theme.error()
+        } else if projected > org.api_budget_percent as f64 {
+            theme.warn()
+        } else {
+            theme.bar()
+        };
+        // Under the bar when there is room, else just indented.
+        let indent = |text: &str| {
+            if 14 + text.chars().count() <= width as usize {
+                " ".repeat(14)
+            } else {
+                "  ".to_owned()
+            }
+        };
+        lines.push(Line::from(vec![
+            Span::raw(indent(&forecast)),
+            Span::styled(forecast, style),
+        ]));
+        if let Some(s) = stretched {
+            lines.push(Line::from(vec![
+                Span::raw(indent(&s)),
+                Span::styled(s, theme.warn()),
+            ]));
+        }
+    }
+    lines
 }
 
 fn state_cell(s: &ObjectStatus, theme: &Theme) -> Span<'static> {
@@ -75,17 +105,21 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let orgs: Vec<&OrgSummary> = app.orgs.iter().flatten().collect();
-    let api_rows = (orgs.len() as u16).min(4);
+    let mut lines: Vec<Line> = orgs
+        .iter()
+        .take(4)
+        .flat_map(|o| api_lines(o, inner.width, theme))
+        .take(6)
+        .collect();
+    if orgs.is_empty() {
+        lines.push(Line::from(Span::styled("No orgs registered.", theme.dim())));
+    }
     let [api, table_area, detail] = Layout::vertical([
-        Constraint::Length(api_rows + 1),
+        Constraint::Length(lines.len() as u16 + 1),
         Constraint::Min(3),
         Constraint::Length(3),
     ])
     .areas(inner);
-    let mut lines: Vec<Line> = orgs.iter().take(4).map(|o| api_line(o, theme)).collect();
-    if orgs.is_empty() {
-        lines.push(Line::from(Span::styled("No orgs registered.", theme.dim())));
-    }
     frame.render_widget(Paragraph::new(lines), api);
 
     if !app.sync_loaded {

@@ -1,4 +1,5 @@
-//! Windows over the screen: the delete confirmation and multi-line reports.
+//! Windows over the screen: the delete confirmation, yes/no questions and multi-line
+//! reports.
 use ratatui::Frame;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
@@ -24,6 +25,20 @@ pub(super) fn draw(frame: &mut Frame, app: &App, dialog: &Dialog, theme: &Theme)
                 theme.dim(),
             )));
             (format!(" {title} "), out, theme.accent())
+        }
+        Dialog::Confirm { title, lines, yes } => {
+            let mut out: Vec<Line> = lines
+                .iter()
+                .map(|(t, l)| Line::from(Span::styled(l.clone(), tone(theme, *t))))
+                .collect();
+            out.push(Line::from(""));
+            out.push(Line::from(vec![
+                Span::styled(" y ", theme.key()),
+                Span::raw(format!(" {}   ", yes.label())),
+                Span::styled(" n ", theme.key()),
+                Span::raw(" cancel"),
+            ]));
+            (format!(" {title} "), out, theme.warn())
         }
     };
     let area = frame.area();

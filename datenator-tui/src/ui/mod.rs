@@ -1,7 +1,10 @@
 //! Drawing: a pure function of the [`App`] state.
+mod conflicts;
 mod dashboard;
 mod dialog;
+mod failed;
 mod form;
+mod log;
 mod mapping;
 mod objects;
 mod orgs;
@@ -16,6 +19,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 
+use crate::app::objects::Load;
 use crate::app::{App, ConnState, Screen, Tone};
 use crate::commands;
 pub use theme::Theme;
@@ -44,6 +48,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Objects(o) => objects::draw(frame, body, app, o, &theme),
         Screen::Mapping(m) => mapping::draw(frame, body, m, &theme),
         Screen::Dashboard(d) => dashboard::draw(frame, body, app, d, &theme),
+        Screen::Failed(f) => failed::draw(frame, body, f, &theme),
+        Screen::Conflicts(c) => conflicts::draw(frame, body, c, &theme),
+        Screen::Log(l) => log::draw(frame, body, app, l, &theme),
     }
     draw_status(frame, status, app, &theme);
     draw_footer(frame, footer, app, &theme);
@@ -225,4 +232,84 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width: w,
         height: h,
     }
+}
+
+/// A framed list loaded from the daemon: draws the frame, then "loading", the error or
+/// the empty state (`empty`: a headline and what would show here) and returns `None`, or
+/// returns the items and the area inside the frame to draw them in.
+pub(crate) fn loaded_list<'a, T>(
+    frame: &mut Frame,
+    area: Rect,
+    title: String,
+    load: &'a Load<Vec<T>>,
+    what: &str,
+    empty: (&str, &str),
+    theme: &Theme,
+) -> Option<(&'a [T], Rect)> {
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = match load {
+        Load::Loaded(items) if !items.is_empty() => return Some((items, inner)),
+        Load::Loaded(_) => vec![
+            Line::from(Span::styled(empty.0.to_owned(), theme.ok())),
+            Line::from(""),
+            Line::from(empty.1.to_owned()),
+        ],
+        Load::Loading => vec![Line::from(Span::styled(
+            format!("Loading {what}…"),
+            theme.dim(),
+        ))],
+        Load::Failed(e) => vec![
+            Line::from(Span::styled(
+                format!("Could not load {what}:"),
+                theme.error(),
+            )),
+            Line::from(e.clone()),
+            Line::from(""),
+            Line::from(Span::styled("Press u to ask again.", theme.dim())),
+        ],
+    };
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    None
+}
+
+/// A time as the lists show it: shorter when the terminal is narrow.
+pub(crate) fn short_time(at: chrono::DateTime<chrono::Utc>, wide: bool) -> String {
+    if wide {
+        at.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        at.format("%m-%d %H:%M").to_string()
+    }
+}
+
+/// A table of `rows` under a bold `header`, the selected row highlighted, and `detail`
+/// (the selected row's particulars) in `detail_height` rows below a rule.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn table_with_detail(
+    frame: &mut Frame,
+    area: Rect,
+    header: Vec<&'static str>,
+    widths: Vec<Constraint>,
+    rows: Vec<Row>,
+    selected: usize,
+    detail: Vec<Line>,
+    detail_height: u16,
+    theme: &Theme,
+) {
+    let [table_area, detail_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(detail_height)]).areas(area);
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.bold()))
+        .row_highlight_style(theme.selected());
+    let mut state = ratatui::widgets::TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    frame.render_widget(
+        Paragraph::new(detail).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(theme.dim()),
+        ),
+        detail_area,
+    );
 }

@@ -8,6 +8,7 @@ use datenator_shared::model::{AuthState, OrgType};
 
 use super::Theme;
 use crate::app::App;
+use crate::app::dashboard::forecast_text;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let block = Block::default().borders(Borders::ALL).title(" Orgs ");
@@ -141,14 +142,36 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ))),
         AuthState::Authorized => None,
     });
+    // Where its API usage is heading, when the daemon has a forecast.
+    let forecast = app.selected_org().and_then(|o| {
+        let (text, stretched) = forecast_text(o)?;
+        let mut spans = vec![
+            Span::styled(format!("{}: ", o.name), theme.bold()),
+            Span::raw(text),
+        ];
+        if let Some(s) = stretched {
+            spans.push(Span::raw(" · "));
+            spans.push(Span::styled(s, theme.warn()));
+        }
+        Some(Line::from(spans))
+    });
+    let detail_lines: Vec<Line> = advice.into_iter().chain(forecast).collect();
+    let width = inner.width.max(1) as usize;
+    let rows: usize = detail_lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(width))
+        .sum();
     let [list, detail] = Layout::vertical([
         Constraint::Min(1),
-        Constraint::Length(if advice.is_some() { 2 } else { 0 }),
+        Constraint::Length(if rows > 0 { rows as u16 + 1 } else { 0 }),
     ])
     .areas(inner);
     let mut state = TableState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(table, list, &mut state);
-    if let Some(line) = advice {
-        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), detail);
+    if !detail_lines.is_empty() {
+        frame.render_widget(
+            Paragraph::new(detail_lines).wrap(Wrap { trim: false }),
+            detail,
+        );
     }
 }

@@ -19,19 +19,18 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings, theme
         .title(format!(" Settings of {} ", s.org));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let api = app
+        .org(&s.org)
+        .map(|o| super::dashboard::api_lines(o, inner.width, theme))
+        .unwrap_or_default();
     let [api_area, tabs_area, body] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(api.len() as u16),
         Constraint::Length(2),
         Constraint::Min(1),
     ])
     .areas(inner);
     // API limits at the top, whatever the tab.
-    if let Some(o) = app.org(&s.org) {
-        frame.render_widget(
-            Paragraph::new(super::dashboard::api_line(o, theme)),
-            api_area,
-        );
-    }
+    frame.render_widget(Paragraph::new(api), api_area);
     let selected = match s.tab {
         Tab::Datasource => 0,
         Tab::Manage => 1,

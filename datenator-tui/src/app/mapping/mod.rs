@@ -80,6 +80,11 @@ fn policy_index(p: ConflictPolicy) -> usize {
     }
 }
 
+/// A conflict policy in words, as the editor offers it.
+pub fn policy_label(p: ConflictPolicy) -> &'static str {
+    POLICIES[policy_index(p)]
+}
+
 impl MappingEditor {
     pub fn new(org: String, object: String, existing: Option<&Mapping>) -> MappingEditor {
         let mut options = Form::new(vec![

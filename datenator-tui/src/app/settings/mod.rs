@@ -1,17 +1,17 @@
 //! Org settings. The Datasource tab edits, saves and checks the target database and
-//! generates the org's schema; the Manage tab refreshes credentials and deletes the org.
+//! generates the org's schema; the Manage tab sets polling and the API budget, runs the
+//! schema check (its drift report in a window), refreshes credentials and deletes the org.
 use datenator_shared::datasource::{
     CheckReport, CheckStatus, DatasourceKind, DatasourceSettings, Secret, TlsMode,
     default_schema_name,
 };
-use datenator_shared::model::DatasourceView;
-use datenator_shared::model::OrgSummary;
+use datenator_shared::model::{DatasourceView, Drift, MappingDrift, OrgSummary};
 use datenator_shared::protocol::{Call, OrgRef, OrgSettings, SetDatasource};
 
 use super::form::{Field, Form};
 use super::objects::Load;
 use super::register::Register;
-use super::{App, Cmd, Pending, Screen, Tone};
+use super::{App, Cmd, Dialog, Pending, Screen, Tone};
 use crate::commands::Action;
 
 pub const KINDS: &[&str] = &["postgres", "mysql", "sqlite"];
@@ -77,6 +77,8 @@ impl Settings {
             Field::text("budget", "API budget %")
                 .with_hint("largest share of the daily API limit sync may use"),
             Field::button("save_org", "Save polling and budget"),
+            Field::button("schema_check", "Run schema check")
+                .with_hint("compare the mapped objects with Salesforce now"),
             Field::button("reauthorize", "Refresh credentials…")
                 .with_hint("run an authorization flow again (new token)"),
             Field::button("delete", "Delete org…")
@@ -394,6 +396,7 @@ fn press(app: &mut App, button: &str) -> Vec<Cmd> {
             Pending::DatasourceCheck { org },
         ),
         "generate" => (Call::SchemaGenerate(name), Pending::SchemaGenerate { org }),
+        "schema_check" => (Call::SchemaCheck(name), Pending::SchemaCheck { org }),
         "save_org" => match s.org_settings() {
             Ok(o) => (Call::OrgSettings(o), Pending::OrgSettings { org }),
             Err((field, text)) => {
@@ -560,3 +563,79 @@ pub(crate) fn on_generated(
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// One drift finding in words.
+fn drift_text(d: &Drift) -> String {
+    match d {
+        Drift::ObjectInaccessible { reason } => format!("the object cannot be described: {reason}"),
+        Drift::FieldRemoved { field } => format!("{field} was removed in Salesforce"),
+        Drift::FieldChanged { field, was, now } => format!("{field} changed from {was} to {now}"),
+        Drift::NewRequiredField { field } => {
+            format!("{field} is now required but not mapped: creates will fail")
+        }
+    }
+}
+
+/// Shows the schema check's drift report, one block per mapping.
+pub(crate) fn on_schema_checked(
+    app: &mut App,
+    org: String,
+    result: Result<Vec<MappingDrift>, String>,
+) -> Result<Vec<Cmd>, String> {
+    let report = result?;
+    let drifted = report.iter().filter(|m| !m.drift.is_empty()).count();
+    let blocked = report.iter().filter(|m| !m.can_continue).count();
+    let mut lines = Vec::new();
+    if report.is_empty() {
+        lines.push((
+            Tone::Info,
+            format!("{org} has no mapped objects: there is nothing to check."),
+        ));
+    }
+    for m in &report {
+        if m.drift.is_empty() {
+            lines.push((Tone::Ok, format!("{}: no drift", m.object)));
+            continue;
+        }
+        let (tone, state) = if m.can_continue {
+            (Tone::Warn, "drifted, sync goes on")
+        } else {
+            (
+                Tone::Error,
+                "drifted, sync stops until the mapping is updated",
+            )
+        };
+        lines.push((tone, format!("{}: {state}", m.object)));
+        for d in &m.drift {
+            lines.push((Tone::Info, format!(" • {}", drift_text(d))));
+        }
+        if !m.advice.is_empty() {
+            lines.push((Tone::Info, format!("   {}", m.advice)));
+        }
+    }
+    let (tone, text) = match (drifted, blocked) {
+        (0, _) => (
+            Tone::Ok,
+            format!(
+                "Schema check of {org}: no drift in {} mapping(s).",
+                report.len()
+            ),
+        ),
+        (n, 0) => (
+            Tone::Warn,
+            format!("Schema check of {org}: {n} mapping(s) drifted; sync goes on."),
+        ),
+        (n, b) => (
+            Tone::Error,
+            format!(
+                "Schema check of {org}: {n} mapping(s) drifted, {b} stop(s) sync until updated."
+            ),
+        ),
+    };
+    app.say(tone, text);
+    app.dialog = Some(Dialog::Report {
+        title: format!("Schema check of {org}"),
+        lines,
+    });
+    Ok(vec![])
+}

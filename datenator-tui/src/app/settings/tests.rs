@@ -389,4 +389,75 @@ mod manage_tests {
         );
         assert!(app.notice.unwrap().text.contains("now"));
     }
+
+    #[test]
+    fn the_schema_check_reports_drift_per_mapping() {
+        use datenator_shared::model::{Drift, MappingDrift};
+        let mut app = manage();
+        focus(&mut app, "schema_check");
+        let (id, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+        assert_eq!(
+            call,
+            Call::SchemaCheck(OrgRef {
+                name: "acme".into()
+            })
+        );
+        // Pressing again while it runs sends nothing.
+        assert_eq!(update(&mut app, key(KeyCode::Enter)), vec![]);
+        let report = vec![
+            MappingDrift {
+                object: "Account".into(),
+                drift: vec![],
+                can_continue: true,
+                advice: String::new(),
+            },
+            MappingDrift {
+                object: "Invoice__c".into(),
+                drift: vec![
+                    Drift::FieldRemoved {
+                        field: "Tier__c".into(),
+                    },
+                    Drift::NewRequiredField {
+                        field: "Region__c".into(),
+                    },
+                ],
+                can_continue: false,
+                advice: "Edit the mapping of Invoice__c: add Region__c, drop Tier__c.".into(),
+            },
+        ];
+        update(
+            &mut app,
+            Msg::Reply {
+                id,
+                result: Ok(serde_json::to_value(report).unwrap()),
+            },
+        );
+        let n = app.notice.clone().unwrap();
+        assert_eq!(n.tone, Tone::Error);
+        assert!(n.text.contains("1 mapping(s) drifted"), "{}", n.text);
+        let Some(Dialog::Report { lines, .. }) = &app.dialog else {
+            panic!("{:?}", app.dialog)
+        };
+        let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(text[0], "Account: no drift");
+        assert!(text.iter().any(|l| l.contains("Tier__c was removed")));
+        assert!(text.iter().any(|l| l.contains("Region__c is now required")));
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.dialog, None);
+        // No drift at all says so.
+        focus(&mut app, "schema_check");
+        let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+        update(
+            &mut app,
+            Msg::Reply {
+                id,
+                result: Ok(serde_json::json!([{"object": "Account", "drift": [],
+                    "can_continue": true, "advice": ""}])),
+            },
+        );
+        assert_eq!(
+            app.notice.unwrap().text,
+            "Schema check of acme: no drift in 1 mapping(s)."
+        );
+    }
 }
