@@ -2,7 +2,8 @@
 //! as a person over SSH would: register an org through the device flow, watch it get
 //! authorized, download its metadata, find Account on the Objects screen; then configure
 //! an SQLite datasource, map Account both ways, turn sync on and see the rows arrive — in
-//! the dashboard and in the database itself.
+//! the dashboard and in the database itself — and look at the daemon log, failed records
+//! and conflicts.
 use std::time::{Duration, Instant};
 
 use datenator_shared::model::{AuthState, PendingStep};
@@ -314,6 +315,22 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
             "{name:?} {industry:?}"
         );
     }
+
+    // The org-wide screens from the dashboard: the daemon's log tail, then failed records
+    // and conflicts (none: every change went through, nothing changed on both sides).
+    tui.keys(&["l"]);
+    tui.wait_for("Daemon log — following the tail");
+    wait_any(tui, &[" INFO ", " WARN ", " ERROR "]);
+    tui.keys(&["Escape"]);
+    tui.wait_for("Sync — live from the daemon");
+    tui.keys(&["f"]);
+    tui.wait_for("No failed records: every database change reached Salesforce.");
+    tui.keys(&["Escape"]);
+    tui.wait_for("Sync — live from the daemon");
+    tui.keys(&["c"]);
+    tui.wait_for("No conflicts: no field was changed on both sides");
+    tui.keys(&["Escape"]);
+    tui.wait_for("Sync — live from the daemon");
     tui.keys(&["q"]);
 }
 
