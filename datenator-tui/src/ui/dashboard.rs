@@ -117,7 +117,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
     let [api, table_area, detail] = Layout::vertical([
         Constraint::Length(lines.len() as u16 + 1),
         Constraint::Min(3),
-        Constraint::Length(3),
+        Constraint::Length(4),
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(lines), api);
@@ -225,6 +225,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| "never".into())
         )));
+        if s.failed_records > 0 {
+            spans.push(Span::styled(
+                format!(" · {} failed: f lists them", s.failed_records),
+                theme.error(),
+            ));
+        }
         let mut lines = vec![Line::from(spans)];
         if let Some(e) = &s.last_error {
             lines.push(Line::from(Span::styled(

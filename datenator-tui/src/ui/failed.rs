@@ -78,11 +78,14 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, f: &Failed, theme: &Theme) {
         Line::from(vec![
             Span::styled(record_name(r), theme.bold()),
             Span::raw(format!(
-                " · {} at {} UTC · {} failed of {}",
+                " · {} at {} UTC · {} has {}",
                 r.op,
                 r.changed_at.format("%Y-%m-%d %H:%M:%S"),
-                f.count_of(&r.object),
-                r.object
+                r.object,
+                match f.count_of(&r.object) {
+                    1 => "1 failed change".to_owned(),
+                    n => format!("{n} failed changes"),
+                }
             )),
         ]),
         Line::from(Span::styled(r.error.clone(), theme.error())),
