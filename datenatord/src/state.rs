@@ -98,7 +98,12 @@ impl DaemonState {
 
     /// Re-reads the org list from the store and tells subscribers when it changed.
     pub async fn refresh_orgs(&self) -> Result<(), StoreError> {
-        let orgs = self.store.org_summaries().await?;
+        let mut orgs = self.store.org_summaries().await?;
+        for o in &mut orgs {
+            o.api_forecast =
+                self.orgs_runtime
+                    .forecast(&o.name, o.polling_interval_secs, o.api_budget_percent);
+        }
         let count = orgs.len();
         self.orgs.send_if_modified(|cur| {
             let changed = *cur != orgs;

@@ -254,3 +254,46 @@ async fn an_exhausted_daily_limit_pauses_sync_which_resumes_by_itself() {
         "{phones:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
+    let Converged {
+        sim,
+        org,
+        db: _db,
+        pool: _pool,
+    } = converged_accounts("forecast", 3).await;
+    let forecast = || async {
+        let orgs: Vec<datenator_shared::model::OrgSummary> = org
+            .client
+            .call(datenator_shared::protocol::Call::OrgList(Default::default()))
+            .await
+            .unwrap();
+        orgs[0].api_forecast
+    };
+    // Someone else spends the org's calls fast: 4,000 in a quarter of a minute.
+    sim.set_api_usage(1_000, Some(15_000));
+    org.sync_now().await;
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    sim.set_api_usage(5_000, Some(15_000));
+    org.sync_now().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !forecast().await.is_some_and(|f| f.stretched(60)) {
+        assert!(
+            Instant::now() < deadline,
+            "the forecast never stretched the interval: {:?}\n{}",
+            sim.counters(),
+            org.daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let f = forecast().await.unwrap();
+    assert!(f.projected_percent > 100.0, "{f:?}");
+    assert_eq!(f.effective_interval_secs, 3600, "{f:?}");
+    eventually("the daemon says so", || async {
+        org.daemon
+            .stderr()
+            .contains("polling every 3600 s instead of 60 s")
+    })
+    .await;
+}

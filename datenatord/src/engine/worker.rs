@@ -55,6 +55,8 @@ pub struct WorkerMemory {
     recovered: bool,
     last_limits_check: Option<Instant>,
     throttled: bool,
+    /// The stretched polling interval in force, if the forecast stretched it.
+    stretched: Option<u32>,
 }
 
 /// How the engine reaches a running worker.
@@ -188,7 +190,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         memory.recovered = true;
     }
 
-    let interval = Duration::from_secs(summary.polling_interval_secs.max(1) as u64);
+    let interval = polling_interval(&api, &summary, memory);
     // Usage arrives with every answer; /limits is read too — every 15 minutes, and every
     // minute (or on "sync now") while the budget holds sync back, since a throttled org makes
     // no other calls that would show its usage falling.
@@ -331,6 +333,35 @@ async fn step(
             }
         });
     Ok(())
+}
+
+/// The polling interval to use now: the configured one, stretched while the usage forecast
+/// passes the budget (and said so in the log when that starts and ends).
+fn polling_interval(
+    api: &Api,
+    summary: &datenator_shared::model::OrgSummary,
+    memory: &mut WorkerMemory,
+) -> Duration {
+    let configured = summary.polling_interval_secs.max(1);
+    let forecast = api.usage().forecast(configured, summary.api_budget_percent);
+    let stretched = forecast
+        .filter(|f| f.stretched(configured))
+        .map(|f| f.effective_interval_secs);
+    if stretched != memory.stretched {
+        memory.stretched = stretched;
+        match (stretched, forecast) {
+            (Some(secs), Some(f)) => tracing::warn!(
+                "polling every {secs} s instead of {configured} s: at {:.0} calls/hour the org would use {:.0}% of its daily API limit, past the {}% budget",
+                f.calls_per_hour,
+                f.projected_percent,
+                summary.api_budget_percent
+            ),
+            _ => tracing::info!(
+                "API usage forecast back within the budget: polling every {configured} s again"
+            ),
+        }
+    }
+    Duration::from_secs(u64::from(stretched.unwrap_or(configured)))
 }
 
 /// The API budget: a share of the org's daily limit sync may use. Returns why sync holds

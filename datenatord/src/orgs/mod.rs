@@ -67,6 +67,19 @@ impl OrgRuntime {
         lock(&self.apis).remove(org);
     }
 
+    /// The org's usage forecast, if its client is running and has samples enough.
+    pub fn forecast(
+        &self,
+        org: &str,
+        configured_secs: u32,
+        budget_percent: u8,
+    ) -> Option<datenator_shared::model::UsageForecast> {
+        lock(&self.apis)
+            .get(org)?
+            .usage()
+            .forecast(configured_secs, budget_percent)
+    }
+
     /// The org's API handle, built from its stored credentials on first use.
     pub async fn api(&self, state: &State, org: &str) -> Result<Api, RpcError> {
         if let Some(api) = lock(&self.apis).get(org) {
