@@ -18,6 +18,8 @@
 //! push_bulk_threshold = 2000                # pushes of this many records (per operation)
 //!                                           # go through a Bulk API 2.0 ingest job; 0 = never
 //! push_bulk_batch = 10000                   # most records one push round puts in a Bulk job
+//! deleted_check_secs = 3600                 # how often deletions purged before a poll are
+//!                                           # looked for (one call per object)
 //!
 //! [salesforce]
 //! client_id = "3MVG9…"                      # the connected app used to register orgs
@@ -83,6 +85,9 @@ pub struct SyncSection {
     pub push_bulk_threshold: u64,
     /// The most events one push round claims for Bulk ingest jobs.
     pub push_bulk_batch: u64,
+    /// How often each pulled object's deleted log is read, in seconds, for records deleted
+    /// and purged from the recycle bin between two polls.
+    pub deleted_check_secs: u64,
 }
 
 impl Default for SyncSection {
@@ -94,6 +99,7 @@ impl Default for SyncSection {
             bulk_threshold: d.bulk_threshold,
             push_bulk_threshold: d.push_bulk_threshold as u64,
             push_bulk_batch: d.push_bulk_batch as u64,
+            deleted_check_secs: d.deleted_check.as_secs(),
         }
     }
 }
@@ -106,6 +112,7 @@ impl SyncSection {
             bulk_threshold: self.bulk_threshold,
             push_bulk_threshold: self.push_bulk_threshold as usize,
             push_bulk_batch: (self.push_bulk_batch as usize).max(1),
+            deleted_check: std::time::Duration::from_secs(self.deleted_check_secs.max(1)),
             ..crate::engine::EngineConfig::default()
         }
     }

@@ -130,6 +130,10 @@ pub struct Org {
     pub admin_user_id: String,
     /// Days the recycle bin keeps records (the deleted endpoint's window).
     pub retention_days: i64,
+    /// Per object, the deletion time of the newest record purged from the recycle bin (and
+    /// so from the delete log): the deleted endpoint's `earliestDateAvailable`.
+    #[serde(default)]
+    pub purged_through: BTreeMap<String, DateTime<Utc>>,
     pub custom_prefix_seq: u64,
     /// Late visibility fault: how long a change stays invisible to queries.
     #[serde(skip)]
@@ -151,6 +155,7 @@ impl Org {
             last_stamp: DateTime::UNIX_EPOCH,
             admin_user_id: String::new(),
             retention_days: 15,
+            purged_through: BTreeMap::new(),
             custom_prefix_seq: 1,
             late_visibility: None,
             hidden: HashMap::new(),
@@ -1083,11 +1088,22 @@ impl Org {
         let mut n = 0;
         for t in self.tables.values_mut() {
             let len = t.records.len();
-            t.records.retain(|_, r| match (r.deleted, before) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(d), Some(b)) => d > b,
+            let mut newest: Option<DateTime<Utc>> = None;
+            t.records.retain(|_, r| {
+                let keep = match (r.deleted, before) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(d), Some(b)) => d > b,
+                };
+                if !keep {
+                    newest = newest.max(r.deleted);
+                }
+                keep
             });
+            if let Some(d) = newest {
+                let through = self.purged_through.entry(t.def.name.clone()).or_insert(d);
+                *through = (*through).max(d);
+            }
             n += len - t.records.len();
         }
         n

@@ -6,6 +6,7 @@ pub mod failures;
 pub mod pull;
 pub mod push;
 pub mod push_bulk;
+pub mod reconcile;
 pub mod status;
 pub mod worker;
 
@@ -34,6 +35,8 @@ pub struct EngineConfig {
     pub push_bulk_threshold: usize,
     /// The most events one push round claims when it goes through Bulk.
     pub push_bulk_batch: usize,
+    /// How often each pulled object's deleted log is read (see [`reconcile`]).
+    pub deleted_check: Duration,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +48,7 @@ impl Default for EngineConfig {
             push_batch: 2000,
             push_bulk_threshold: 2000,
             push_bulk_batch: 10_000,
+            deleted_check: Duration::from_secs(60 * 60),
         }
     }
 }

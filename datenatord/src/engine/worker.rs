@@ -57,6 +57,7 @@ pub struct WorkerMemory {
     throttled: bool,
     /// The stretched polling interval in force, if the forecast stretched it.
     stretched: Option<u32>,
+    deleted_checks: super::reconcile::DeletedChecks,
 }
 
 /// How the engine reaches a running worker.
@@ -319,6 +320,15 @@ async fn step(
     if m.mapping.direction.pulls() && due {
         pull::run(ctx, m, ahead).await?;
         memory.last_pull.insert(object.clone(), Instant::now());
+    }
+    let every = ctx.state.engine.config.deleted_check;
+    if m.mapping.direction.pulls() && memory.deleted_checks.due(object, every) {
+        // Purged deletions are rare: a failed check waits for its next turn, it does not
+        // hold up the object's sync.
+        if let Err(e) = super::reconcile::check(ctx, m, &mut memory.deleted_checks).await {
+            tracing::warn!("looking for purged deletions failed (tried again later): {e}");
+            memory.deleted_checks.failed(object);
+        }
     }
     ctx.state
         .engine

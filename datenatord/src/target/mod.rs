@@ -463,6 +463,15 @@ pub trait Target: Send + Sync {
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
 
+    /// The sfids of rows whose Salesforce values were last written before `before` (rows
+    /// pushed and not yet read back have no stamp and are left out): what a reconciliation
+    /// compares with the ids Salesforce still has.
+    fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<String>, TargetError>> + Send;
+
     /// The failed changes of the object, oldest first, at most `limit`.
     fn failed_events(
         &self,
@@ -658,6 +667,13 @@ impl Target for AnyTarget {
         sfid: &str,
     ) -> Result<(), TargetError> {
         dispatch!(self, t => t.write_back_sfid(mapping, row_id, sfid).await)
+    }
+    async fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<String>, TargetError> {
+        dispatch!(self, t => t.synced_sfids(mapping, before).await)
     }
     async fn failed_events(
         &self,

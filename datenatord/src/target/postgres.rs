@@ -1245,6 +1245,22 @@ impl Target for PgTarget {
         Ok(())
     }
 
+    async fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL AND \"systemmodstamp\" < $1",
+            self.qs(&mapping.table(D))
+        )))
+        .bind(before)
+        .fetch_all(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("reading the synced rows' ids"))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
     async fn failed_events(
         &self,
         mapping: &ObjectMapping,

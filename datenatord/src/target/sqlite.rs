@@ -1069,6 +1069,22 @@ impl Target for SqliteTarget {
         self.engine_commit(tx).await
     }
 
+    async fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL AND \"systemmodstamp\" < ?",
+            q(&mapping.table(D))
+        )))
+        .bind(datetime_text(D, &before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(TargetError::db("reading the synced rows' ids"))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
     async fn failed_events(
         &self,
         mapping: &ObjectMapping,

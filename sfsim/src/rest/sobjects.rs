@@ -325,12 +325,13 @@ fn deleted(sim: &Sim, req: &Req, obj: &str) -> Resp {
             "ID limit exceeded: more than 600,000 ids would be returned",
         );
     }
-    let earliest = t
-        .records
-        .values()
-        .filter_map(|r| r.deleted)
-        .min()
-        .unwrap_or(latest)
+    // The newest deletion purged from the log; without one, the log reaches back the whole
+    // retention window.
+    let earliest = org
+        .purged_through
+        .get(&t.def.name)
+        .copied()
+        .unwrap_or_else(|| latest - Duration::days(retention))
         .duration_trunc(Duration::minutes(1))
         .unwrap_or(latest);
     Resp::ok(

@@ -1,0 +1,165 @@
+//! Deletions the pull cannot see. queryAll shows a deleted record (`IsDeleted`) only while
+//! it sits in the recycle bin; one deleted and purged between two polls (a hard delete, an
+//! emptied recycle bin) never comes by. So every hour (`deleted_check_secs`) each pulled
+//! object's deleted log is read from where the last check ended (the deleted endpoint) and
+//! those rows are removed. When the log no longer reaches back that far (its
+//! `earliestDateAvailable` is past the check's start, or the start is older than the log's
+//! 15 days), a reconciliation compares every id Salesforce still has with the rows and
+//! removes what is gone.
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::pull::parse_sf_datetime;
+use super::worker::{Ctx, StepError};
+use crate::mappings::StoredMapping;
+use crate::salesforce::rest::check_id;
+use crate::target::Target;
+
+/// How far back the deleted endpoint answers (Salesforce keeps 15 days), with a margin.
+const LOG_DAYS: i64 = 14;
+
+/// What the checks remember between ticks, per object.
+#[derive(Default)]
+pub struct DeletedChecks {
+    /// Where the next check starts (the last one's `latestDateCovered`).
+    covered: HashMap<String, DateTime<Utc>>,
+    last_run: HashMap<String, Instant>,
+}
+
+impl DeletedChecks {
+    pub fn due(&self, object: &str, every: Duration) -> bool {
+        self.last_run
+            .get(object)
+            .is_none_or(|t| t.elapsed() >= every)
+    }
+
+    /// A check that failed waits for the next turn like one that succeeded.
+    pub fn failed(&mut self, object: &str) {
+        self.last_run.insert(object.to_owned(), Instant::now());
+    }
+}
+
+/// Reads the object's deleted log since the last check and removes those rows; falls back
+/// to a full reconciliation when the log does not reach back far enough.
+pub async fn check(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    checks: &mut DeletedChecks,
+) -> Result<(), StepError> {
+    let object = &m.resolved.object;
+    // Before the first load completes there is nothing to reconcile.
+    let Some(cursor) = ctx.target.cursor(object).await? else {
+        return Ok(());
+    };
+    let overlap = chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
+    let start = checks
+        .covered
+        .get(object)
+        .copied()
+        .unwrap_or(cursor.systemmodstamp - overlap);
+    let now = Utc::now();
+    let covered = if start < now - chrono::Duration::days(LOG_DAYS) {
+        reconcile(
+            ctx,
+            m,
+            "the last check is older than Salesforce's deleted log",
+        )
+        .await?;
+        now
+    } else {
+        let answer = ctx.api.deleted(object, start, now).await?;
+        let earliest = answer["earliestDateAvailable"]
+            .as_str()
+            .and_then(parse_sf_datetime);
+        if earliest.is_some_and(|e| e >= start - chrono::Duration::minutes(1)) {
+            reconcile(
+                ctx,
+                m,
+                "records deleted since the last check were purged from Salesforce's deleted log",
+            )
+            .await?;
+        } else {
+            let ids: Vec<String> = answer["deletedRecords"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .collect();
+            if !ids.is_empty() {
+                ctx.target.delete_rows(&m.resolved, &ids).await?;
+                tracing::debug!(deleted = ids.len(), "deleted log read");
+            }
+        }
+        answer["latestDateCovered"]
+            .as_str()
+            .and_then(parse_sf_datetime)
+            .unwrap_or(now)
+    };
+    checks.covered.insert(object.clone(), covered);
+    checks.last_run.insert(object.clone(), Instant::now());
+    Ok(())
+}
+
+/// Compares every id Salesforce has (within the row filter) with the rows read from it, and
+/// removes the rows whose record is gone — after asking for those records by id once more,
+/// since one created while the ids were being read is not among them.
+async fn reconcile(ctx: &Ctx<'_>, m: &StoredMapping, why: &str) -> Result<(), StepError> {
+    let object = &m.resolved.object;
+    let filter = m
+        .mapping
+        .row_filter
+        .as_deref()
+        .map(|f| format!(" WHERE ({f})"))
+        .unwrap_or_default();
+    let alive = ids(ctx, &format!("SELECT Id FROM {object}{filter}")).await?;
+    let mut candidates: Vec<String> = ctx
+        .target
+        .synced_sfids(&m.resolved, Utc::now())
+        .await?
+        .into_iter()
+        .filter(|id| !alive.contains(id) && check_id(id).is_ok())
+        .collect();
+    for chunk in candidates.clone().chunks(200) {
+        let list: Vec<String> = chunk.iter().map(|id| format!("'{id}'")).collect();
+        let found = ids(
+            ctx,
+            &format!(
+                "SELECT Id FROM {object} WHERE Id IN ({}){}",
+                list.join(", "),
+                m.mapping
+                    .row_filter
+                    .as_deref()
+                    .map(|f| format!(" AND ({f})"))
+                    .unwrap_or_default()
+            ),
+        )
+        .await?;
+        candidates.retain(|id| !found.contains(id));
+    }
+    if !candidates.is_empty() {
+        ctx.target.delete_rows(&m.resolved, &candidates).await?;
+    }
+    tracing::info!(
+        removed = candidates.len(),
+        salesforce_records = alive.len(),
+        "reconciled ids with Salesforce: {why}"
+    );
+    Ok(())
+}
+
+/// The ids a query returns (deleted records left out).
+async fn ids(ctx: &Ctx<'_>, soql: &str) -> Result<HashSet<String>, StepError> {
+    let mut pager = ctx.api.query(soql, false, None);
+    let mut out = HashSet::new();
+    while let Some(page) = pager.next_page().await? {
+        out.extend(
+            page.records
+                .iter()
+                .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned)),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,122 @@
+//! Records deleted in Salesforce and purged from its recycle bin before a poll could see
+//! them: the deleted log check finds the log no longer reaches back, reconciles ids, and
+//! removes exactly those rows. On SQLite, PostgreSQL and MariaDB.
+use datenator_shared::model::Direction;
+use datenator_shared::protocol::{Call, OrgSettings};
+use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, q, setup_org, text};
+use serde_json::Value;
+use sfsim::{Sim, SimConfig};
+
+async fn local_names(pool: &sqlx::AnyPool, table: &str) -> Vec<String> {
+    let mut names: Vec<String> = q(format!("SELECT name FROM {table}"))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| text(r, "name"))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn purged_deletions_are_reconciled(db: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 6)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let target = TargetDb::new(db, "purges");
+    let org = setup_org(&sim, &target, "purges", "deleted_check_secs = 1").await;
+    // Polls an hour apart: nothing but the deleted-log check can notice the purge.
+    let _: Value = org
+        .client
+        .call(Call::OrgSettings(OrgSettings {
+            name: org.org.clone(),
+            polling_interval_secs: Some(3600),
+            api_budget_percent: None,
+        }))
+        .await
+        .unwrap();
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = target.pool().await;
+    let table = target.table("Account");
+    eventually("the first load", || async {
+        local_names(&pool, &table).await.len() == 6
+    })
+    .await;
+    // A row made locally reaches Salesforce; the reconciliation must keep it.
+    q(format!(
+        "INSERT INTO {table} (name, phone) VALUES ('made-here', '1')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let sf = SfUser::new(&sim);
+    eventually("the local row reaches Salesforce", || async {
+        sf.query("SELECT Id FROM Account WHERE Name = 'made-here'", false)
+            .await
+            .len()
+            == 1
+    })
+    .await;
+
+    let before = sf
+        .query("SELECT Id, Name FROM Account ORDER BY Name", false)
+        .await;
+    let doomed: Vec<&Value> = before
+        .iter()
+        .filter(|r| r["Name"] != "made-here")
+        .take(2)
+        .collect();
+    for r in &doomed {
+        sf.delete("Account", r["Id"].as_str().unwrap()).await;
+    }
+    assert_eq!(sim.purge_recycle_bin(), 2);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while local_names(&pool, &table).await.len() != 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the purged records never left the database: {:?}\n{}",
+            local_names(&pool, &table).await,
+            org.daemon.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let names = local_names(&pool, &table).await;
+    for r in &doomed {
+        assert!(
+            !names.contains(&r["Name"].as_str().unwrap().to_owned()),
+            "{names:?}"
+        );
+    }
+    assert!(names.contains(&"made-here".to_owned()), "{names:?}");
+    assert!(
+        org.daemon
+            .stderr()
+            .contains("reconciled ids with Salesforce"),
+        "the reconciliation says what it did"
+    );
+    // Removing the rows was the engine's doing: nothing goes back to Salesforce.
+    org.sync_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sf.query("SELECT Id FROM Account", false).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purged_deletions_sqlite() {
+    purged_deletions_are_reconciled(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purged_deletions_postgres() {
+    purged_deletions_are_reconciled(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purged_deletions_mysql() {
+    purged_deletions_are_reconciled(Db::Mysql).await;
+}
