@@ -420,6 +420,14 @@ impl Sim {
         org.delete(None, id, &ctx)
     }
 
+    /// Restores a record from the recycle bin (what a user does in the Recycle Bin).
+    pub fn undelete(&self, id: &str) -> Result<(), crate::store::DmlError> {
+        let mut org = self.org();
+        let user = org.admin_user_id.clone();
+        let ctx = org.ctx(&user);
+        org.undelete(id, &ctx)
+    }
+
     /// Runs SOQL in-process and uncounted; rows as the REST API renders them.
     pub fn query(
         &self,

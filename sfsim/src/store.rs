@@ -920,6 +920,43 @@ impl Org {
         Ok(touched)
     }
 
+    /// Restores a record from the recycle bin, as "Restore" in the Recycle Bin or the SOAP
+    /// `undelete()` call do: it is live again with its id, and SystemModstamp moves.
+    pub fn undelete(&mut self, id: &str, ctx: &WriteCtx) -> Result<(), DmlError> {
+        let not_found = || {
+            DmlError::new(
+                "INVALID_CROSS_REFERENCE_KEY",
+                "invalid cross reference id: not in the recycle bin",
+                &[],
+            )
+        };
+        let obj = self
+            .table_by_prefix(ids::prefix(id))
+            .map(|t| t.def.name.to_lowercase())
+            .ok_or_else(not_found)?;
+        let table = self.tables.get(&obj).ok_or_else(not_found)?;
+        let (del, stamp) = (table.slot("IsDeleted"), table.slot("SystemModstamp"));
+        let norm = ids::normalize(id).ok_or_else(not_found)?;
+        let old = table
+            .records
+            .get(&norm)
+            .filter(|r| r.deleted.is_some())
+            .cloned()
+            .ok_or_else(not_found)?;
+        self.hide(&old.id, Some(old.clone()));
+        let table = self.tables.get_mut(&obj).ok_or_else(not_found)?;
+        let mut rec = old.clone();
+        rec.deleted = None;
+        rec.set(del, Value::Bool(false));
+        rec.set(stamp, Value::DateTime(ctx.stamp));
+        Self::index_unique(table, None, Some(&rec));
+        table.records.insert(rec.id.clone(), rec);
+        if let Some(j) = self.journal(ctx) {
+            j.previous.push(old);
+        }
+        Ok(())
+    }
+
     /// Undoes writes: restores previous versions, removes records created since.
     pub fn restore(&mut self, created: &[String], previous: Vec<Record>) {
         let mut touched = std::collections::BTreeSet::new();

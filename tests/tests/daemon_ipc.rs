@@ -164,6 +164,44 @@ async fn subscribers_get_the_full_state_then_changes() {
 }
 
 #[tokio::test]
+async fn the_log_topic_gives_the_recent_tail_then_new_lines() {
+    let d = Daemon::start();
+    let client = d.client().await;
+    client.subscribe(&[Topic::Log]).await.unwrap();
+    let Some(Event::Log(tail)) = client.next_event().await else {
+        panic!("the first log event is the tail")
+    };
+    assert!(
+        tail.iter()
+            .any(|l| l.level == "INFO" && l.message.contains("datenatord is ready")),
+        "{tail:?}"
+    );
+    assert!(
+        tail.iter().all(|l| l.level != "DEBUG"),
+        "the tail holds INFO and above: {tail:?}"
+    );
+    // A reload is logged; the line arrives on its own.
+    d.signal(Signal::SIGHUP);
+    loop {
+        let Some(Event::Log(lines)) = client.next_event().await else {
+            panic!("only log events were subscribed to")
+        };
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.message.contains("datenatord is ready")),
+            "later events hold only new lines: {lines:?}"
+        );
+        if lines
+            .iter()
+            .any(|l| l.message.contains("configuration reloaded"))
+        {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_subscriber_that_stops_reading_is_disconnected_and_the_daemon_carries_on() {
     let d = Daemon::start();
     let mut slow = d.raw();

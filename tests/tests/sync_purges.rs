@@ -1,6 +1,7 @@
-//! Records deleted in Salesforce and purged from its recycle bin before a poll could see
-//! them: the deleted log check finds the log no longer reaches back, reconciles ids, and
-//! removes exactly those rows. On SQLite, PostgreSQL and MariaDB.
+//! Deletions the pull sees only indirectly. Records deleted in Salesforce and purged from
+//! its recycle bin before a poll could see them: the deleted log check finds the log no
+//! longer reaches back, reconciles ids, and removes exactly those rows (on SQLite,
+//! PostgreSQL and MariaDB). And a record restored from the recycle bin comes back.
 use datenator_shared::model::Direction;
 use datenator_shared::protocol::{Call, OrgSettings};
 use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, q, setup_org, text};
@@ -119,4 +120,69 @@ async fn purged_deletions_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn purged_deletions_mysql() {
     purged_deletions_are_reconciled(Db::Mysql).await;
+}
+
+async fn undeleted_records_come_back(db: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 3)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let target = TargetDb::new(db, "undelete");
+    let org = setup_org(&sim, &target, "undelete", "").await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = target.pool().await;
+    let table = target.table("Account");
+    eventually("the first load", || async {
+        local_names(&pool, &table).await.len() == 3
+    })
+    .await;
+    let sf = SfUser::new(&sim);
+    let victim = sf
+        .query("SELECT Id, Name FROM Account ORDER BY Name", false)
+        .await[0]
+        .clone();
+    let (id, name) = (
+        victim["Id"].as_str().unwrap(),
+        victim["Name"].as_str().unwrap(),
+    );
+    sf.delete("Account", id).await;
+    org.sync_now().await;
+    eventually("the deletion reaches the database", || async {
+        local_names(&pool, &table).await.len() == 2
+    })
+    .await;
+    // Restored from the recycle bin: the same record, with its id, is back.
+    sim.undelete(id).unwrap();
+    org.sync_now().await;
+    eventually("the restored record is back in the database", || async {
+        local_names(&pool, &table).await.contains(&name.to_owned())
+    })
+    .await;
+    let row = q(format!(
+        "SELECT sfid FROM {table} WHERE name = '{}'",
+        name.replace('\'', "''")
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(text(&row, "sfid").as_deref(), Some(id));
+    // Nothing was sent back: Salesforce still has exactly three records.
+    org.sync_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sf.query("SELECT Id FROM Account", false).await.len(), 3);
+    assert_eq!(local_names(&pool, &table).await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeleted_records_sqlite() {
+    undeleted_records_come_back(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeleted_records_postgres() {
+    undeleted_records_come_back(Db::Postgres).await;
 }
