@@ -586,6 +586,7 @@ fn account_status() -> ObjectStatus {
         failed_records: 0,
         pulled_total: 1200,
         pushed_total: 31,
+        rows: Some(1231),
         last_error: None,
         last_sync_at: None,
     }

@@ -414,6 +414,9 @@ pub struct ObjectStatus {
     pub failed_records: u64,
     pub pulled_total: u64,
     pub pushed_total: u64,
+    /// Rows in the object's table, counted at most every half minute.
+    #[serde(default)]
+    pub rows: Option<u64>,
     pub last_error: Option<String>,
     pub last_sync_at: Option<DateTime<Utc>>,
 }

@@ -159,6 +159,7 @@ pub(crate) mod tests {
             failed_records: 0,
             pulled_total: pulled,
             pushed_total: 0,
+            rows: None,
             last_error: None,
             last_sync_at: None,
         }

@@ -166,7 +166,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
                         theme.bar()
                     },
                 )),
-                Cell::from(format!("{:>9}", s.pulled_total + s.pushed_total)),
+                Cell::from(match s.rows {
+                    Some(n) => format!("{n:>9}"),
+                    None => format!("{:>9}", "…"),
+                }),
             ]);
             if wide {
                 let key = (s.org.clone(), s.object.clone());

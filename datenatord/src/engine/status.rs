@@ -70,6 +70,7 @@ impl StatusBoard {
                 failed_records: 0,
                 pulled_total: 0,
                 pushed_total: 0,
+                rows: None,
                 last_error: None,
                 last_sync_at: None,
             });

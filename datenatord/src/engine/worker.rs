@@ -19,6 +19,9 @@ use crate::target::{AnyTarget, Target};
 /// How often `/limits` is read when nothing else calls for it.
 const LIMITS_EVERY: Duration = Duration::from_secs(15 * 60);
 
+/// How often an object's rows are counted for its status.
+const ROW_COUNT_EVERY: Duration = Duration::from_secs(30);
+
 /// What a pull or push step needs.
 pub struct Ctx<'a> {
     pub state: &'a State,
@@ -58,6 +61,7 @@ pub struct WorkerMemory {
     /// The stretched polling interval in force, if the forecast stretched it.
     stretched: Option<u32>,
     deleted_checks: super::reconcile::DeletedChecks,
+    last_row_count: HashMap<String, Instant>,
 }
 
 /// How the engine reaches a running worker.
@@ -330,10 +334,23 @@ async fn step(
             memory.deleted_checks.failed(object);
         }
     }
+    let rows = if memory
+        .last_row_count
+        .get(object)
+        .is_none_or(|t| t.elapsed() >= ROW_COUNT_EVERY)
+    {
+        memory.last_row_count.insert(object.clone(), Instant::now());
+        ctx.target.row_count(&m.resolved).await.ok()
+    } else {
+        None
+    };
     ctx.state
         .engine
         .status()
         .update(ctx.org, object, m.mapping.direction, |s| {
+            if rows.is_some() {
+                s.rows = rows;
+            }
             if s.state != ObjectState::InitialLoad {
                 s.state = ObjectState::Synced;
             }

@@ -472,6 +472,12 @@ pub trait Target: Send + Sync {
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<String>, TargetError>> + Send;
 
+    /// How many rows the object's data table holds.
+    fn row_count(
+        &self,
+        mapping: &ObjectMapping,
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
     /// The failed changes of the object, oldest first, at most `limit`.
     fn failed_events(
         &self,
@@ -667,6 +673,9 @@ impl Target for AnyTarget {
         sfid: &str,
     ) -> Result<(), TargetError> {
         dispatch!(self, t => t.write_back_sfid(mapping, row_id, sfid).await)
+    }
+    async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.row_count(mapping).await)
     }
     async fn synced_sfids(
         &self,

@@ -1245,6 +1245,17 @@ impl Target for PgTarget {
         Ok(())
     }
 
+    async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {}",
+            self.qs(&mapping.table(D))
+        )))
+        .fetch_one(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("counting rows"))?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn synced_sfids(
         &self,
         mapping: &ObjectMapping,

@@ -1069,6 +1069,17 @@ impl Target for SqliteTarget {
         self.engine_commit(tx).await
     }
 
+    async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {}",
+            q(&mapping.table(D))
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(TargetError::db("counting rows"))?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn synced_sfids(
         &self,
         mapping: &ObjectMapping,
