@@ -222,3 +222,58 @@ async fn bulk_push_under_faults_loses_and_duplicates_nothing() {
         "a lock or a fault never parks a record as failed"
     );
 }
+
+/// A first load above `bulk_threshold` goes through a Bulk API query streamed into the
+/// table (COPY on PostgreSQL): every record arrives with its values, and sync then goes on
+/// incrementally.
+async fn bulk_first_load(kind: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 700)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(kind, "bulkload");
+    let org = setup_org(&sim, &db, "bulkload", "bulk_threshold = 100\n").await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    sim.reset_counters();
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let sf = SfUser::new(&sim);
+    eventually("the first load brings all 700 accounts", || async {
+        phones(&db, &pool, &sf)
+            .await
+            .is_ok_and(|p| p.converged() && p.local.len() == 700)
+    })
+    .await;
+    assert!(sim.counters().bulk_query_jobs >= 1, "{:?}", sim.counters());
+    assert_eq!(db_names(&db, &pool).await, sf_names(&sf).await);
+    // Then incremental, as after any first load.
+    let id = phones(&db, &pool, &sf)
+        .await
+        .unwrap()
+        .remote
+        .into_keys()
+        .next()
+        .unwrap();
+    sf.update("Account", &id, serde_json::json!({"Phone": "after-load"}))
+        .await;
+    org.sync_now().await;
+    eventually("a change after the first load arrives", || async {
+        phones(&db, &pool, &sf)
+            .await
+            .is_ok_and(|p| p.local.get(&id) == Some(&Some("after-load".into())))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_first_load_postgres() {
+    bulk_first_load(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_first_load_sqlite() {
+    bulk_first_load(Db::Sqlite).await;
+}

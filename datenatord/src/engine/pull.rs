@@ -14,8 +14,8 @@ use crate::salesforce::rest::QueryPage;
 use crate::salesforce::rest::sf_datetime;
 use crate::target::{Cursor, ObjectMapping, Row, SfType, Target};
 
-/// Rows per bulk-load call into the database.
-const LOAD_CHUNK: usize = 5000;
+/// Rows per bulk-load call into the database (one COPY and one transaction each).
+const LOAD_CHUNK: usize = 20_000;
 
 fn select_list(m: &ObjectMapping) -> String {
     let mut names: Vec<&str> = m.fields.iter().map(|f| f.name.as_str()).collect();
@@ -262,6 +262,84 @@ fn csv_value(t: SfType, cell: &str) -> Value {
     }
 }
 
+/// Records per Bulk result page, and per chunk handed to the database's bulk load.
+const PAGE_RECORDS: u64 = 50_000;
+
+/// Rows of one bulk-load call and the greatest (SystemModstamp, Id) among them.
+struct LoadChunk {
+    rows: Vec<Row>,
+    cursor: Option<Cursor>,
+}
+
+fn protocol_error(e: String) -> StepError {
+    StepError::Salesforce(crate::salesforce::SalesforceError::Protocol(e))
+}
+
+/// Parses one Bulk CSV page into typed rows, handing them to `emit` in chunks of
+/// [`LOAD_CHUNK`]. Returns true when `emit` refused one (the receiver is gone).
+fn parse_page(
+    csv_text: &str,
+    types: &std::collections::HashMap<String, SfType>,
+    mut emit: impl FnMut(LoadChunk) -> bool,
+) -> Result<bool, StepError> {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| protocol_error(e.to_string()))?
+        .clone();
+    // Per column: its name and type, looked up once per page, not per cell.
+    let columns: Vec<(String, SfType)> = headers
+        .iter()
+        .map(|h| {
+            (
+                h.to_owned(),
+                types.get(h).copied().unwrap_or(SfType::String),
+            )
+        })
+        .collect();
+    let id_col = headers.iter().position(|h| h == "Id");
+    let stamp_col = headers.iter().position(|h| h == "SystemModstamp");
+    let fresh = || LoadChunk {
+        rows: Vec::with_capacity(LOAD_CHUNK),
+        cursor: None,
+    };
+    let mut chunk = fresh();
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| protocol_error(e.to_string()))?
+    {
+        let Some(sfid) = id_col.and_then(|i| record.get(i)).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let sfid = sfid.to_owned();
+        let stamp = stamp_col
+            .and_then(|i| record.get(i))
+            .and_then(parse_sf_datetime);
+        let mut values = Map::new();
+        for ((name, t), cell) in columns.iter().zip(record.iter()) {
+            values.insert(name.clone(), csv_value(*t, cell));
+        }
+        if let Some(st) = stamp
+            && chunk.cursor.as_ref().is_none_or(|c| later(c, st, &sfid))
+        {
+            chunk.cursor = Some(Cursor {
+                systemmodstamp: st,
+                last_id: sfid.clone(),
+            });
+        }
+        chunk.rows.push(Row {
+            sfid,
+            systemmodstamp: stamp,
+            values,
+        });
+        if chunk.rows.len() == LOAD_CHUNK && !emit(std::mem::replace(&mut chunk, fresh())) {
+            return Ok(true);
+        }
+    }
+    Ok(!chunk.rows.is_empty() && !emit(chunk))
+}
+
 /// The first load of a large object: one Bulk API query job, streamed page by page into
 /// the table with the fastest load the database has, then the cursor stored.
 async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Result<(), StepError> {
@@ -282,69 +360,67 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
     tracing::info!(total, "first load through a Bulk API query");
     let mut job = ctx
         .api
-        .bulk_query(&soql, false, Some(50_000), PollPolicy::default())
+        .bulk_query(&soql, false, Some(PAGE_RECORDS), PollPolicy::default())
         .await?;
-    let types: std::collections::HashMap<&str, SfType> = m
-        .resolved
-        .fields
-        .iter()
-        .map(|f| (f.name.as_str(), f.sf_type))
-        .collect();
-    let mut cursor: Option<Cursor> = None;
-    let mut done = 0u64;
-    while let Some(csv_text) = job.next_page().await? {
-        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| {
-                StepError::Salesforce(crate::salesforce::SalesforceError::Protocol(e.to_string()))
-            })?
-            .clone();
-        let mut rows = Vec::with_capacity(LOAD_CHUNK);
-        for record in reader.records() {
-            let record = record.map_err(|e| {
-                StepError::Salesforce(crate::salesforce::SalesforceError::Protocol(e.to_string()))
-            })?;
-            let mut values = Map::new();
-            for (h, cell) in headers.iter().zip(record.iter()) {
-                let t = types.get(h).copied().unwrap_or(SfType::String);
-                values.insert(h.to_owned(), csv_value(t, cell));
-            }
-            let Some(sfid) = values.get("Id").and_then(Value::as_str).map(str::to_owned) else {
-                continue;
-            };
-            let stamp = values
-                .get("SystemModstamp")
-                .and_then(Value::as_str)
-                .and_then(parse_sf_datetime);
-            if let Some(st) = stamp
-                && cursor.as_ref().is_none_or(|c| later(c, st, &sfid))
-            {
-                cursor = Some(Cursor {
-                    systemmodstamp: st,
-                    last_id: sfid.clone(),
-                });
-            }
-            rows.push(Row {
-                sfid,
-                systemmodstamp: stamp,
-                values,
-            });
-            if rows.len() == LOAD_CHUNK {
-                done += ctx.target.bulk_load(&m.resolved, &rows).await?;
-                rows.clear();
-                status.update(ctx.org, object, m.mapping.direction, |s| {
-                    s.initial_load = Some((done.min(total), total))
-                });
+    let types: std::sync::Arc<std::collections::HashMap<String, SfType>> = std::sync::Arc::new(
+        m.resolved
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.sf_type))
+            .collect(),
+    );
+    // A pipeline: the next page downloads and parses (on a blocking thread) while the
+    // database loads the current chunk; the bounded channel keeps memory flat.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<LoadChunk>(1);
+    let fetch = async move {
+        let tx = tx; // dropped when the pages end, which ends the loader's loop
+        while let Some(csv_text) = job.next_page().await? {
+            let (types, tx) = (types.clone(), tx.clone());
+            // Each chunk goes to the loader as soon as it is parsed.
+            let stopped = tokio::task::spawn_blocking(move || {
+                parse_page(&csv_text, &types, |chunk| tx.blocking_send(chunk).is_ok())
+            })
+            .await
+            .map_err(|e| protocol_error(e.to_string()))??;
+            if stopped {
+                return Ok(()); // the loader stopped on an error of its own
             }
         }
-        if !rows.is_empty() {
-            done += ctx.target.bulk_load(&m.resolved, &rows).await?;
+        Ok::<(), StepError>(())
+    };
+    let load = async move {
+        let mut cursor: Option<Cursor> = None;
+        let mut done = 0u64;
+        let mut failure = None;
+        while let Some(LoadChunk { rows, cursor: last }) = rx.recv().await {
+            match ctx.target.bulk_load(&m.resolved, &rows).await {
+                Ok(n) => done += n,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if let Some(c) = last
+                && cursor
+                    .as_ref()
+                    .is_none_or(|k| later(k, c.systemmodstamp, &c.last_id))
+            {
+                cursor = Some(c);
+            }
             status.update(ctx.org, object, m.mapping.direction, |s| {
                 s.initial_load = Some((done.min(total), total))
             });
         }
-    }
+        // A parser waiting on the full channel sees it closed and stops.
+        drop(rx);
+        match failure {
+            Some(e) => Err(StepError::from(e)),
+            None => Ok((cursor, done)),
+        }
+    };
+    let (loaded, fetched) = tokio::join!(load, fetch);
+    let (cursor, done) = loaded?;
+    fetched?;
     // The cursor goes in last: a crash before this point loads again, which upserts.
     ctx.target
         .upsert_rows(&m.resolved, &[], cursor.as_ref())

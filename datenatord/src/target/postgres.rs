@@ -836,52 +836,54 @@ $dn$"#,
         Ok(())
     }
 
+    /// Bulk load: rows are upserted like [`Target::upsert_rows`], but through COPY. The
+    /// common case — a first load into rows that are not there yet — is one COPY straight
+    /// into the table; when a row is there already (a load resumed after a stop) the chunk
+    /// goes through a temporary table and an upsert instead. The CSV is streamed in slices,
+    /// so the server parses one while the next is formatted.
     async fn bulk_impl(&self, m: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         let fields: Vec<_> = m.data_fields().collect();
-        let mut csv = String::new();
-        for r in rows {
-            let vals = row_values(D, m, r)?;
-            csv.push_str(&csv_field(&SqlValue::Text(r.sfid.clone())));
-            csv.push(',');
-            csv.push_str(&match r.systemmodstamp {
-                Some(t) => csv_field(&SqlValue::Text(super::types::datetime_text(D, &t))),
-                None => String::new(),
-            });
-            for v in &vals {
-                csv.push(',');
-                csv.push_str(&csv_field(v));
-            }
-            csv.push('\n');
-        }
         let pool = self.engine_pool();
         let mut tx = pool
             .begin()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
         let table = self.qs(&m.table(D));
+        let mut cols = vec!["\"sfid\"".to_string(), "\"systemmodstamp\"".to_string()];
+        cols.extend(fields.iter().map(|f| q(&f.column(D))));
+        cols.push("\"_dn_state\"".into());
+        let copy_into = |target: &str| {
+            format!(
+                "COPY {target} ({}) FROM STDIN WITH (FORMAT csv)",
+                cols.join(", ")
+            )
+        };
+        tx.execute(sqlx::raw_sql("SAVEPOINT \"_dn_direct\""))
+            .await
+            .map_err(TargetError::db("starting the load"))?;
+        match copy_rows(&mut tx, &copy_into(&table), m, rows).await {
+            Ok(n) => {
+                tx.commit()
+                    .await
+                    .map_err(TargetError::db("committing the load"))?;
+                return Ok(n);
+            }
+            Err(TargetError::Database { source, .. })
+                if source.as_database_error().and_then(|e| e.code()).as_deref()
+                    == Some("23505") =>
+            {
+                tx.execute(sqlx::raw_sql("ROLLBACK TO SAVEPOINT \"_dn_direct\""))
+                    .await
+                    .map_err(TargetError::db("resuming the load"))?;
+            }
+            Err(e) => return Err(e),
+        }
         tx.execute(sqlx::raw_sql(AssertSqlSafe(format!(
             "CREATE TEMP TABLE \"_dn_load\" ON COMMIT DROP AS SELECT * FROM {table} WITH NO DATA"
         ))))
         .await
         .map_err(TargetError::db("creating the load table"))?;
-        let mut cols = vec!["\"sfid\"".to_string(), "\"systemmodstamp\"".to_string()];
-        cols.extend(fields.iter().map(|f| q(&f.column(D))));
-        let copy = format!(
-            "COPY \"_dn_load\" ({}) FROM STDIN WITH (FORMAT csv)",
-            cols.join(", ")
-        );
-        let mut copy_in = tx
-            .copy_in_raw(&copy)
-            .await
-            .map_err(TargetError::db("starting COPY"))?;
-        copy_in
-            .send(csv.into_bytes())
-            .await
-            .map_err(TargetError::db("sending COPY data"))?;
-        copy_in
-            .finish()
-            .await
-            .map_err(TargetError::db(format!("loading rows into {}", m.table(D))))?;
+        copy_rows(&mut tx, &copy_into("\"_dn_load\""), m, rows).await?;
         let sql = self.upsert_sql(m, 0, Some("pg_temp.\"_dn_load\""));
         let n = tx
             .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
@@ -1005,12 +1007,67 @@ fn bind_pg<'q>(q: PgQuery<'q>, v: &SqlValue) -> PgQuery<'q> {
     }
 }
 
-fn csv_field(v: &SqlValue) -> String {
+/// Rows formatted and sent per COPY data message.
+const COPY_SLICE: usize = 2000;
+
+/// Streams `rows` as CSV into `copy` (a `COPY … FROM STDIN` statement); returns the rows
+/// the server took.
+async fn copy_rows(
+    tx: &mut sqlx::PgConnection,
+    copy: &str,
+    m: &ObjectMapping,
+    rows: &[Row],
+) -> Result<u64, TargetError> {
+    let context = || format!("loading rows into {}", m.table(D));
+    let mut copy_in = tx
+        .copy_in_raw(copy)
+        .await
+        .map_err(TargetError::db(context()))?;
+    let width = 32 + 24 * m.fields.len();
+    for slice in rows.chunks(COPY_SLICE) {
+        let mut csv = String::with_capacity(slice.len() * width);
+        for r in slice {
+            let vals = row_values(D, m, r)?;
+            push_csv_text(&mut csv, &r.sfid);
+            csv.push(',');
+            if let Some(t) = r.systemmodstamp {
+                push_csv_text(&mut csv, &super::types::datetime_text(D, &t));
+            }
+            for v in &vals {
+                csv.push(',');
+                push_csv_field(&mut csv, v);
+            }
+            csv.push_str(",SYNCED\n");
+        }
+        copy_in
+            .send(csv.into_bytes())
+            .await
+            .map_err(TargetError::db(context()))?;
+    }
+    copy_in.finish().await.map_err(TargetError::db(context()))
+}
+
+/// Appends a COPY CSV text field (always quoted: an empty string is not a null).
+fn push_csv_text(out: &mut String, s: &str) {
+    out.push('"');
+    if s.contains('"') {
+        out.push_str(&s.replace('"', "\"\""));
+    } else {
+        out.push_str(s);
+    }
+    out.push('"');
+}
+
+/// Appends a COPY CSV field without an intermediate string.
+fn push_csv_field(out: &mut String, v: &SqlValue) {
+    use std::fmt::Write;
     match v {
-        SqlValue::Null => String::new(),
-        SqlValue::Bool(b) => if *b { "t" } else { "f" }.into(),
-        SqlValue::Int(i) => i.to_string(),
-        SqlValue::Text(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+        SqlValue::Null => {}
+        SqlValue::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+        SqlValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        SqlValue::Text(s) => push_csv_text(out, s),
     }
 }
 

@@ -2,12 +2,13 @@
 //! loopback HTTP, real PostgreSQL — and prints a table per benchmark and writes JSON to
 //! `bench-results/`. Nothing here is a timed test; the numbers are for people.
 //!
-//!   cargo build --release --workspace --bins
+//!   cargo build --release -p datenatord -p datenator-tests --bin datenatord --bin datenator-bench
 //!   target/release/datenator-bench [--rows 100000] [--changes 10000] [--only NAME]
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use datenator_shared::model::Direction;
+use datenator_shared::model::{ConflictPolicy, Direction, Mapping};
+use datenator_shared::protocol::{Call, OrgSettings, SaveMapping};
 use datenator_tests::sync::{Db, SyncedOrg, TargetDb, q, setup_org};
 use serde_json::{Value, json};
 use sfsim::{RunningSim, Sim, SimConfig};
@@ -17,6 +18,9 @@ struct Args {
     rows: usize,
     changes: usize,
     only: Option<String>,
+    intervals: Vec<u32>,
+    growth_rows: usize,
+    growth_changes: usize,
 }
 
 fn args() -> Args {
@@ -24,6 +28,9 @@ fn args() -> Args {
         rows: 100_000,
         changes: 10_000,
         only: None,
+        intervals: vec![10, 30],
+        growth_rows: 10_000,
+        growth_changes: 1000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -31,9 +38,34 @@ fn args() -> Args {
             "--rows" => a.rows = it.next().and_then(|v| v.parse().ok()).expect("--rows N"),
             "--changes" => a.changes = it.next().and_then(|v| v.parse().ok()).expect("--changes N"),
             "--only" => a.only = it.next(),
+            "--intervals" => {
+                a.intervals = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+                    .filter(|v: &Vec<u32>| !v.is_empty())
+                    .expect("--intervals 10,30,60")
+            }
+            "--growth-rows" => {
+                a.growth_rows = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--growth-rows N")
+            }
+            "--growth-changes" => {
+                a.growth_changes = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--growth-changes N")
+            }
             "--help" | "-h" => {
                 println!(
-                    "datenator-bench [--rows N] [--changes N] [--only initial_load|api_calls|idle|push_lag|memory]\n\
+                    "datenator-bench [--rows N] [--changes N] [--only NAME] [--intervals S,S,..]\n\
+                     \x20                [--growth-rows N] [--growth-changes N]\n\
+                     Benchmarks (NAME): initial_load, api_calls, bulk_push, idle, push_lag, pull_lag, growth\n\
+                     (growth runs only when named: initial_load and api_calls/bulk_push at a tenth,\n\
+                     once and ten times --growth-rows (default 10000) / --growth-changes (default 1000)).\n\
+                     pull_lag: Salesforce change to database row, per polling interval (default 10,30 s;\n\
+                     the daemon allows 10..3600).\n\
                      Runs the real daemon against sfsim and PostgreSQL ($DATENATOR_TEST_POSTGRES_URL).\n\
                      Writes bench-results/<name>.json and prints a table per benchmark."
                 );
@@ -105,6 +137,31 @@ where
     false
 }
 
+/// Waits until every Account change event is done (pushed).
+async fn all_pushed(db: &TargetDb, pool: &sqlx::AnyPool, limit: Duration) -> bool {
+    wait_until(limit, || async {
+        let r = q(format!(
+            "SELECT COUNT(*) AS n FROM \"{}\".\"account__events\" WHERE state <> 'DONE'",
+            db.schema
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        r.try_get::<i64, _>("n").unwrap_or(1) == 0
+    })
+    .await
+}
+
+/// Calls spent on writes (everything but queries) since the last reset.
+fn write_calls(sim: &RunningSim) -> u64 {
+    sim.counters()
+        .by_kind
+        .iter()
+        .filter(|(k, _)| !k.contains("query"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
 const FIELDS: [&str; 10] = [
     "Name",
     "Industry",
@@ -126,6 +183,47 @@ async fn sim(rows: usize) -> RunningSim {
     })
     .await
     .unwrap()
+}
+
+/// A daemon syncing Account (`fields`, `direction`, `policy`) with a PostgreSQL schema,
+/// against a simulator seeded with `rows` Accounts, its first load done.
+async fn loaded_org(
+    rows: usize,
+    tag: &str,
+    extra_config: &str,
+    fields: &[&str],
+    direction: Direction,
+    policy: ConflictPolicy,
+) -> (RunningSim, TargetDb, SyncedOrg, sqlx::AnyPool) {
+    let sim = sim(rows).await;
+    let db = TargetDb::new(Db::Postgres, &format!("bench_{tag}"));
+    let org = setup_org(&sim, &db, tag, extra_config).await;
+    let _: Value = org
+        .client
+        .call(Call::MappingSave(SaveMapping {
+            org: org.org.clone(),
+            mapping: Mapping {
+                object: "Account".into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                direction,
+                conflict_policy: policy,
+                row_filter: None,
+            },
+            apply: true,
+            confirm_destructive: false,
+        }))
+        .await
+        .unwrap();
+    org.enable(true).await;
+    let pool = db.pool().await;
+    assert!(
+        wait_until(Duration::from_secs(1800), || async {
+            count(&db, &pool, "Account").await as usize >= rows
+        })
+        .await,
+        "the first load did not finish"
+    );
+    (sim, db, org, pool)
 }
 
 /// 1. Initial load into PostgreSQL, against COPY of the same rows (the ceiling).
@@ -218,21 +316,18 @@ async fn initial_load(rows: usize) -> Value {
     json
 }
 
-/// 2. API calls per N changed records, each direction.
+/// 2. API calls per N changed records, each direction; pushes through collections (Bulk
+///    ingest is turned off here and measured by [`bulk_push`]).
 async fn api_calls(changes: usize) -> Value {
-    let sim = sim(changes).await;
-    let db = TargetDb::new(Db::Postgres, "bench_calls");
-    let org = setup_org(&sim, &db, "calls", "").await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = db.pool().await;
-    assert!(
-        wait_until(Duration::from_secs(600), || async {
-            count(&db, &pool, "Account").await as usize >= changes
-        })
-        .await
-    );
+    let (sim, db, org, pool) = loaded_org(
+        changes,
+        "calls",
+        "push_bulk_threshold = 0\n",
+        &["Name", "Phone"],
+        Direction::Bidirectional,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // SF → DB: every record changed in Salesforce by a process (not counted as our calls).
@@ -267,25 +362,8 @@ async fn api_calls(changes: usize) -> Value {
         .execute(&pool)
         .await
         .unwrap();
-    let done = wait_until(Duration::from_secs(600), || async {
-        let r = q(format!(
-            "SELECT COUNT(*) AS n FROM \"{}\".\"account__events\" WHERE state <> 'DONE'",
-            db.schema
-        ))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        r.try_get::<i64, _>("n").unwrap_or(1) == 0
-    })
-    .await;
-    assert!(done);
-    let push_calls: u64 = sim
-        .counters()
-        .by_kind
-        .iter()
-        .filter(|(k, _)| !k.contains("query"))
-        .map(|(_, v)| v)
-        .sum();
+    assert!(all_pushed(&db, &pool, Duration::from_secs(600)).await);
+    let push_calls = write_calls(&sim);
     let per10k = |c: u64| c as f64 * 10_000.0 / changes as f64;
     let json = json!({"changes": changes, "sf_to_db_calls": pull_calls, "db_to_sf_calls": push_calls,
         "sf_to_db_per_10k": per10k(pull_calls), "db_to_sf_per_10k": per10k(push_calls)});
@@ -368,19 +446,15 @@ async fn idle() -> Value {
 
 /// 4. Push lag on PostgreSQL under a steady write load, from the events table's own times.
 async fn push_lag() -> Value {
-    let sim = sim(500).await;
-    let db = TargetDb::new(Db::Postgres, "bench_lag");
-    let org = setup_org(&sim, &db, "lag", "").await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = db.pool().await;
-    assert!(
-        wait_until(Duration::from_secs(120), || async {
-            count(&db, &pool, "Account").await >= 500
-        })
-        .await
-    );
+    let (_sim, db, org, pool) = loaded_org(
+        500,
+        "lag",
+        "",
+        &["Name", "Phone"],
+        Direction::Bidirectional,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
     let table = db.table("Account");
     let idle_cpu = cpu_ticks(org.daemon.child.id());
     let idle_rss = rss_kib(org.daemon.child.id());
@@ -397,19 +471,7 @@ async fn push_lag() -> Value {
         .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        wait_until(Duration::from_secs(120), || async {
-            let r = q(format!(
-                "SELECT COUNT(*) AS n FROM \"{}\".\"account__events\" WHERE state <> 'DONE'",
-                db.schema
-            ))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            r.try_get::<i64, _>("n").unwrap_or(1) == 0
-        })
-        .await
-    );
+    assert!(all_pushed(&db, &pool, Duration::from_secs(120)).await);
     let lags: Vec<f64> = q(format!(
         "SELECT CAST(EXTRACT(EPOCH FROM (processed_at - created_at)) AS DOUBLE PRECISION) AS lag FROM \"{}\".\"account__events\" WHERE state = 'DONE' ORDER BY lag",
         db.schema
@@ -445,6 +507,238 @@ async fn push_lag() -> Value {
     json
 }
 
+/// 2b. DB → Salesforce through Bulk ingest jobs: N updates, then N inserts, with the
+///     default `push_bulk_threshold`; the mapping is bidirectional with "database wins", so
+///     no conflict reads are spent.
+async fn bulk_push(changes: usize) -> Value {
+    let (sim, db, _org, pool) = loaded_org(
+        changes,
+        "bulk",
+        "",
+        &["Name", "Phone"],
+        Direction::Bidirectional,
+        ConflictPolicy::DatabaseWins,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let table = db.table("Account");
+
+    sim.reset_counters();
+    q(format!("UPDATE {table} SET phone = 'bulk-' || id"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(all_pushed(&db, &pool, Duration::from_secs(600)).await);
+    let update_calls = write_calls(&sim);
+    let update_ingested = sim.counters().records_ingested;
+
+    sim.reset_counters();
+    q(format!(
+        "INSERT INTO {table} (name, phone) SELECT 'new-' || g, 'n' FROM generate_series(1, {changes}) g"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(all_pushed(&db, &pool, Duration::from_secs(600)).await);
+    let insert_calls = write_calls(&sim);
+    let unpushed = q(format!(
+        "SELECT COUNT(*) AS n FROM {table} WHERE sfid IS NULL"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .try_get::<i64, _>("n")
+    .unwrap_or(-1);
+    assert_eq!(unpushed, 0, "every insert got its sfid");
+    let per10k = |c: u64| c as f64 * 10_000.0 / changes as f64;
+    let json = json!({"changes": changes, "update_calls": update_calls, "insert_calls": insert_calls,
+        "update_per_10k": per10k(update_calls), "insert_per_10k": per10k(insert_calls),
+        "records_ingested_by_updates": update_ingested});
+    report(
+        "bulk_push",
+        &[
+            ("changed records", changes.to_string()),
+            (
+                "DB → SF updates (Bulk)",
+                format!(
+                    "{update_calls} calls ({:.1} per 10k; target ≤ 5)",
+                    per10k(update_calls)
+                ),
+            ),
+            (
+                "DB → SF inserts (Bulk)",
+                format!(
+                    "{insert_calls} calls ({:.1} per 10k), sfids written back",
+                    per10k(insert_calls)
+                ),
+            ),
+        ],
+        json.clone(),
+    );
+    json
+}
+
+/// 4b. Pull lag against the polling interval: Salesforce changes at random moments, each
+///     timed until its row shows the new value in the database.
+async fn pull_lag(intervals: &[u32]) -> Value {
+    use rand::{Rng, SeedableRng};
+    let (sim, db, org, pool) = loaded_org(
+        1000,
+        "pull_lag",
+        "",
+        &["Name", "Phone"],
+        Direction::SfToDb,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
+    let ids: Vec<String> = sim.with_org(|o| {
+        o.table("Account")
+            .map(|t| t.live().map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
+    });
+    let table = db.table("Account");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let mut out = BTreeMap::new();
+    let mut rows = Vec::new();
+    const SAMPLES: usize = 20;
+    for &interval in intervals {
+        let _: Value = org
+            .client
+            .call(Call::OrgSettings(OrgSettings {
+                name: org.org.clone(),
+                polling_interval_secs: Some(interval),
+                api_budget_percent: None,
+            }))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(interval as u64)).await;
+        // Changes at random moments over three intervals.
+        let window = Duration::from_secs(3 * interval as u64);
+        let mut at: Vec<Duration> = (0..SAMPLES)
+            .map(|_| window.mul_f64(rng.random::<f64>()))
+            .collect();
+        at.sort();
+        let made = std::sync::Mutex::new(BTreeMap::<String, Instant>::new());
+        let start = Instant::now();
+        let changes = async {
+            for (k, offset) in at.iter().enumerate() {
+                tokio::time::sleep((start + *offset).saturating_duration_since(Instant::now()))
+                    .await;
+                let value = format!("pl-{interval}-{k}");
+                sim.update(&ids[k % ids.len()], json!({ "Phone": value }))
+                    .unwrap();
+                made.lock().unwrap().insert(value, Instant::now());
+            }
+        };
+        let mut seen = BTreeMap::<String, Instant>::new();
+        let watch = async {
+            let limit = Instant::now() + window + Duration::from_secs(10 * interval as u64);
+            while seen.len() < SAMPLES && Instant::now() < limit {
+                for r in q(format!(
+                    "SELECT phone FROM {table} WHERE phone LIKE 'pl-{interval}-%'"
+                ))
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                {
+                    if let Ok(p) = r.try_get::<String, _>("phone") {
+                        seen.entry(p).or_insert_with(Instant::now);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::join!(changes, watch);
+        let made = made.into_inner().unwrap();
+        let mut lags: Vec<f64> = made
+            .iter()
+            .filter_map(|(v, t)| Some(seen.get(v)?.saturating_duration_since(*t).as_secs_f64()))
+            .collect();
+        lags.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            lags.get(((lags.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        out.insert(
+            interval.to_string(),
+            json!({"samples": lags.len(), "p50_s": pct(0.5), "p95_s": pct(0.95), "max_s": pct(1.0)}),
+        );
+        rows.push((
+            format!("every {interval} s"),
+            format!(
+                "p50 {:.1} s, p95 {:.1} s, max {:.1} s ({} of {SAMPLES} changes arrived)",
+                pct(0.5),
+                pct(0.95),
+                pct(1.0),
+                lags.len()
+            ),
+        ));
+    }
+    let json = json!({"by_interval_secs": out});
+    let table: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    report("pull_lag", &table, json.clone());
+    json
+}
+
+/// 6. Growth: initial load and API calls per changes at a tenth, once and ten times the
+///    base sizes, in one table.
+async fn growth(base_rows: usize, base_changes: usize) -> Value {
+    let mut runs = Vec::new();
+    for (rows, changes) in [
+        (base_rows / 10, base_changes / 10),
+        (base_rows, base_changes),
+        (base_rows * 10, base_changes * 10),
+    ] {
+        let load = initial_load(rows).await;
+        let calls = api_calls(changes).await;
+        let bulk = bulk_push(changes).await;
+        runs.push(json!({"rows": rows, "changes": changes, "initial_load": load, "api_calls": calls, "bulk_push": bulk}));
+    }
+    println!("\n== growth ==");
+    println!(
+        "  {:>9} {:>8} {:>10} {:>8} {:>6} {:>9} | {:>8} {:>8} {:>10} {:>10} {:>10}",
+        "rows",
+        "load s",
+        "rows/s",
+        "vs COPY",
+        "calls",
+        "peak MiB",
+        "changes",
+        "SF→DB",
+        "DB→SF col",
+        "DB→SF blk",
+        "blk insert"
+    );
+    for r in &runs {
+        let l = &r["initial_load"];
+        let c = &r["api_calls"];
+        let b = &r["bulk_push"];
+        println!(
+            "  {:>9} {:>8.1} {:>10.0} {:>8.2} {:>6} {:>9} | {:>8} {:>8} {:>10} {:>10} {:>10}",
+            r["rows"],
+            l["seconds"].as_f64().unwrap_or(0.0),
+            l["rows_per_sec"].as_f64().unwrap_or(0.0),
+            l["ratio_to_copy"].as_f64().unwrap_or(0.0),
+            l["api_calls"],
+            l["rss_kib_peak"].as_u64().unwrap_or(0) / 1024,
+            r["changes"],
+            c["sf_to_db_calls"],
+            c["db_to_sf_calls"],
+            b["update_calls"],
+            b["insert_calls"],
+        );
+    }
+    let json = json!({"runs": runs});
+    std::fs::create_dir_all("bench-results").ok();
+    std::fs::write(
+        "bench-results/growth.json",
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .ok();
+    json
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let a = args();
@@ -456,11 +750,24 @@ async fn main() {
     if run("api_calls") {
         all.insert("api_calls".into(), api_calls(a.changes).await);
     }
+    if run("bulk_push") {
+        all.insert("bulk_push".into(), bulk_push(a.changes).await);
+    }
     if run("idle") {
         all.insert("idle".into(), idle().await);
     }
     if run("push_lag") {
         all.insert("push_lag".into(), push_lag().await);
+    }
+    if run("pull_lag") {
+        all.insert("pull_lag".into(), pull_lag(&a.intervals).await);
+    }
+    // Growth repeats the others at three sizes: only when asked for.
+    if a.only.as_deref() == Some("growth") {
+        all.insert(
+            "growth".into(),
+            growth(a.growth_rows, a.growth_changes).await,
+        );
     }
     std::fs::create_dir_all("bench-results").ok();
     std::fs::write(
