@@ -277,3 +277,62 @@ async fn bulk_first_load_postgres() {
 async fn bulk_first_load_sqlite() {
     bulk_first_load(Db::Sqlite).await;
 }
+
+/// The daemon killed (SIGKILL) at each step of a Bulk insert job — after the job is created,
+/// after the upload, after the close — never loses a row nor creates one twice: on restart
+/// the job is found in Salesforce's job list and aborted or waited for, and the rows are
+/// looked up before anything is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_killed_during_a_bulk_insert_duplicates_nothing() {
+    let sim = sim().await;
+    let (db, mut org, pool) = bulk_org(&sim, Db::Postgres, "bulkkill").await;
+    let sf = SfUser::new(&sim);
+    let table = db.table("Account");
+    for (round, kill_after) in [1u64, 2, 3].into_iter().enumerate() {
+        // Slow answers hold the job at each step long enough to be killed there.
+        sim.set_faults(FaultConfig {
+            latency_ms: 300,
+            ..FaultConfig::default()
+        });
+        sim.reset_counters();
+        let values: Vec<String> = (0..100)
+            .map(|i| format!("('Kill {round}-{i}', 'k-{i}')"))
+            .collect();
+        q(format!(
+            "INSERT INTO {table} (name, phone) VALUES {}",
+            values.join(", ")
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        eventually("the Bulk job reaches the step to kill at", || async {
+            calls(&sim, "bulk_ingest") >= kill_after
+        })
+        .await;
+        org.daemon.crash_and_restart();
+        org.client = org.daemon.client().await;
+        sim.set_faults(FaultConfig::default());
+        eventually(
+            "every row is in Salesforce once after the restart",
+            || async {
+                phones(&db, &pool, &sf)
+                    .await
+                    .is_ok_and(|p| p.converged() && p.remote.len() == 100 * (round + 1))
+            },
+        )
+        .await;
+        let names = sf_names(&sf).await;
+        assert!(names.values().all(|n| *n == 1), "duplicates: {names:?}");
+        assert_eq!(names, db_names(&db, &pool).await);
+    }
+    let log = org.daemon.stderr();
+    eprintln!(
+        "{} Bulk jobs settled after a restart, {} creates adopted instead of resent",
+        log.matches("settling an earlier Bulk job").count(),
+        log.matches("adopting it").count()
+    );
+    assert!(
+        log.contains("settling an earlier Bulk job"),
+        "a job left open by the kill was found and settled"
+    );
+}
