@@ -24,7 +24,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, f: &Failed, theme: &Theme) {
     let empty = (
         "No failed records: every database change reached Salesforce.",
         "When Salesforce refuses a change made in the database (a validation rule, a \
-         required field, a locked record), it shows here with Salesforce's error, to retry \
+         required field, a duplicate), it shows here with Salesforce's error, to retry \
          once fixed or to ignore.",
     );
     let what = format!("the failed records of {}", f.org);
