@@ -297,3 +297,59 @@ async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_with_an_external_id_upsert_on_it_and_never_duplicate() {
+    let sim: RunningSim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 2)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(Db::Sqlite, "extid");
+    let org = setup_org(&sim, &db, "extid", "").await;
+    org.map(
+        "Account",
+        &["Name", "Phone", "External_Id__c"],
+        Direction::Bidirectional,
+    )
+    .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let sf = SfUser::new(&sim);
+    wait_converged(&org, &db, &pool, &sf).await;
+
+    // Answers get lost on the way back: a plain create would have to be looked up; an
+    // upsert on the external id is simply sent again.
+    let mut faults = sim.faults_config();
+    faults.drop_share = 0.3;
+    faults.error_500_share = 0.1;
+    sim.set_faults(faults);
+    let table = db.table("Account");
+    for i in 0..10 {
+        q(format!(
+            "INSERT INTO {table} (name, phone, external_id__c) VALUES ('ext-{i}', 'p', 'key-{i}')"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    org.sync_now().await;
+    wait_converged(&org, &db, &pool, &sf).await;
+    for i in 0..10 {
+        let n = sf
+            .query(
+                &format!("SELECT Id FROM Account WHERE External_Id__c = 'key-{i}'"),
+                false,
+            )
+            .await
+            .len();
+        assert_eq!(n, 1, "key-{i} is in Salesforce {n} times");
+    }
+    assert!(
+        !org.daemon
+            .stderr()
+            .contains("a create's outcome is unknown"),
+        "upserts are replayed, never looked up"
+    );
+}

@@ -249,6 +249,10 @@ async fn push_events(
             .map(|r| (r.id, r))
             .collect();
         let mut to_send = Vec::new();
+        // Rows with an external id go through an upsert on it: sending one twice finds the
+        // record the first send made, so an unknown outcome needs no lookup.
+        let external = external_id_field(m, &fields);
+        let mut to_upsert = Vec::new();
         if resolve_creates {
             // Bulk jobs still running would create records after the lookups below.
             super::push_bulk::settle_jobs(ctx, object).await?;
@@ -269,6 +273,12 @@ async fn push_events(
                 continue;
             }
             let values = writable(&row.values, &fields, true);
+            if let Some(ext) = &external
+                && values.get(ext).is_some_and(|v| !v.is_null())
+            {
+                to_upsert.push((row_id, ids, values));
+                continue;
+            }
             if resolve_creates {
                 // Compare only what an earlier attempt certainly sent and is still so.
                 let probe: Map<String, Value> = sent_values
@@ -292,25 +302,18 @@ async fn push_events(
             }
             to_send.push((row_id, ids, values));
         }
+        if let (Some(ext), false) = (&external, to_upsert.is_empty()) {
+            let records: Vec<Map<String, Value>> = to_upsert.iter().map(|c| c.2.clone()).collect();
+            let results = ctx.api.upsert_records(object, ext, &records).await?;
+            let (p, f) = created(ctx, m, &to_upsert, results).await?;
+            (pushed, failed) = (pushed + p, failed + f);
+        }
         if !to_send.is_empty() {
             let records: Vec<Map<String, Value>> = to_send.iter().map(|c| c.2.clone()).collect();
             match super::push_bulk::create_records(ctx, object, &records).await {
                 Ok(results) => {
-                    for (c, r) in to_send.iter().zip(results) {
-                        match (&r.id, r.success) {
-                            (Some(id), true) => {
-                                ctx.target.write_back_sfid(&m.resolved, c.0, id).await?;
-                                ctx.target.mark_events_done(&m.resolved, &c.1).await?;
-                                pushed += 1;
-                            }
-                            // Left claimed: requeued below and created next round.
-                            _ if retry_later(&r) => {}
-                            _ => {
-                                fail(ctx, m, &c.1, &error_text(&r)).await?;
-                                failed += 1;
-                            }
-                        }
-                    }
+                    let (p, f) = created(ctx, m, &to_send, results).await?;
+                    (pushed, failed) = (pushed + p, failed + f);
                 }
                 Err(SalesforceError::OutcomeUnknown(why)) => {
                     tracing::warn!(
@@ -392,6 +395,43 @@ async fn push_events(
         super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
     }
     Ok(PushOutcome { clean: true })
+}
+
+/// The mapped external-id field creates can upsert on, if the mapping has one.
+fn external_id_field(m: &StoredMapping, fields: &[FieldInfo]) -> Option<String> {
+    m.mapping.fields.iter().find_map(|name| {
+        fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name) && f.external_id && f.createable)
+            .map(|f| f.name.clone())
+    })
+}
+
+/// Applies the answers to sent creates (or upserts): sfids written back, refusals stored,
+/// locked records left for the next round. Returns (pushed, failed).
+async fn created(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    sent: &[(i64, Vec<i64>, Map<String, Value>)],
+    results: Vec<RecordResult>,
+) -> Result<(u64, u64), StepError> {
+    let (mut pushed, mut failed) = (0, 0);
+    for ((row_id, events, _), r) in sent.iter().zip(results) {
+        match (&r.id, r.success) {
+            (Some(id), true) => {
+                ctx.target.write_back_sfid(&m.resolved, *row_id, id).await?;
+                ctx.target.mark_events_done(&m.resolved, events).await?;
+                pushed += 1;
+            }
+            // Left claimed: requeued at the end of the round and sent again next round.
+            _ if retry_later(&r) => {}
+            _ => {
+                fail(ctx, m, events, &error_text(&r)).await?;
+                failed += 1;
+            }
+        }
+    }
+    Ok((pushed, failed))
 }
 
 async fn fail(ctx: &Ctx<'_>, m: &StoredMapping, ids: &[i64], error: &str) -> Result<(), StepError> {
