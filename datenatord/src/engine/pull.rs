@@ -114,6 +114,13 @@ pub async fn run(
     // A page read ahead in a composite request comes first; the pager continues after it.
     let prefetched = if cursor.is_some() { prefetched } else { None };
     let status = ctx.state.engine.status();
+    if cursor.is_some() {
+        status.update(ctx.org, object, m.mapping.direction, |s| {
+            if s.state != ObjectState::Error {
+                s.state = ObjectState::Pulling;
+            }
+        });
+    }
     let mut pager = match &prefetched {
         Some(p) => ctx.api.query_from(if p.done {
             None
