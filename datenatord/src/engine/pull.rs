@@ -15,7 +15,7 @@ use crate::salesforce::rest::sf_datetime;
 use crate::target::{Cursor, ObjectMapping, Row, SfType, Target};
 
 /// Rows per bulk-load call into the database (one COPY and one transaction each).
-const LOAD_CHUNK: usize = 20_000;
+const LOAD_CHUNK: usize = 10_000;
 
 fn select_list(m: &ObjectMapping) -> String {
     let mut names: Vec<&str> = m.fields.iter().map(|f| f.name.as_str()).collect();

@@ -196,7 +196,7 @@ async fn loaded_org(
     policy: ConflictPolicy,
 ) -> (RunningSim, TargetDb, SyncedOrg, sqlx::AnyPool) {
     let sim = sim(rows).await;
-    let db = TargetDb::new(Db::Postgres, &format!("bench_{tag}"));
+    let db = TargetDb::new(Db::Postgres, &format!("bench_{tag}{rows}"));
     let org = setup_org(&sim, &db, tag, extra_config).await;
     let _: Value = org
         .client
@@ -229,7 +229,7 @@ async fn loaded_org(
 /// 1. Initial load into PostgreSQL, against COPY of the same rows (the ceiling).
 async fn initial_load(rows: usize) -> Value {
     let sim = sim(rows).await;
-    let db = TargetDb::new(Db::Postgres, "bench_load");
+    let db = TargetDb::new(Db::Postgres, &format!("bench_load{rows}"));
     let org = setup_org(&sim, &db, "load", "").await;
     org.map("Account", &FIELDS, Direction::SfToDb).await;
     let pool = db.pool().await;
@@ -541,6 +541,7 @@ async fn bulk_push(changes: usize) -> Value {
     .unwrap();
     assert!(all_pushed(&db, &pool, Duration::from_secs(600)).await);
     let insert_calls = write_calls(&sim);
+    let insert_ingested = sim.counters().records_ingested;
     let unpushed = q(format!(
         "SELECT COUNT(*) AS n FROM {table} WHERE sfid IS NULL"
     ))
@@ -553,23 +554,32 @@ async fn bulk_push(changes: usize) -> Value {
     let per10k = |c: u64| c as f64 * 10_000.0 / changes as f64;
     let json = json!({"changes": changes, "update_calls": update_calls, "insert_calls": insert_calls,
         "update_per_10k": per10k(update_calls), "insert_per_10k": per10k(insert_calls),
-        "records_ingested_by_updates": update_ingested});
+        "records_ingested_by_updates": update_ingested, "records_ingested_by_inserts": insert_ingested});
+    let how = |ingested: u64| {
+        if ingested > 0 {
+            "Bulk"
+        } else {
+            "collections: below push_bulk_threshold"
+        }
+    };
     report(
         "bulk_push",
         &[
             ("changed records", changes.to_string()),
             (
-                "DB → SF updates (Bulk)",
+                "DB → SF updates",
                 format!(
-                    "{update_calls} calls ({:.1} per 10k; target ≤ 5)",
-                    per10k(update_calls)
+                    "{update_calls} calls ({:.1} per 10k; target ≤ 5 through Bulk) [{}]",
+                    per10k(update_calls),
+                    how(update_ingested)
                 ),
             ),
             (
-                "DB → SF inserts (Bulk)",
+                "DB → SF inserts",
                 format!(
-                    "{insert_calls} calls ({:.1} per 10k), sfids written back",
-                    per10k(insert_calls)
+                    "{insert_calls} calls ({:.1} per 10k), sfids written back [{}]",
+                    per10k(insert_calls),
+                    how(insert_ingested)
                 ),
             ),
         ],
@@ -714,19 +724,21 @@ async fn growth(base_rows: usize, base_changes: usize) -> Value {
         let l = &r["initial_load"];
         let c = &r["api_calls"];
         let b = &r["bulk_push"];
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        let f = |v: &Value| v.as_f64().unwrap_or(0.0);
         println!(
             "  {:>9} {:>8.1} {:>10.0} {:>8.2} {:>6} {:>9} | {:>8} {:>8} {:>10} {:>10} {:>10}",
-            r["rows"],
-            l["seconds"].as_f64().unwrap_or(0.0),
-            l["rows_per_sec"].as_f64().unwrap_or(0.0),
-            l["ratio_to_copy"].as_f64().unwrap_or(0.0),
-            l["api_calls"],
-            l["rss_kib_peak"].as_u64().unwrap_or(0) / 1024,
-            r["changes"],
-            c["sf_to_db_calls"],
-            c["db_to_sf_calls"],
-            b["update_calls"],
-            b["insert_calls"],
+            n(&r["rows"]),
+            f(&l["seconds"]),
+            f(&l["rows_per_sec"]),
+            f(&l["ratio_to_copy"]),
+            n(&l["api_calls"]),
+            n(&l["rss_kib_peak"]) / 1024,
+            n(&r["changes"]),
+            n(&c["sf_to_db_calls"]),
+            n(&c["db_to_sf_calls"]),
+            n(&b["update_calls"]),
+            n(&b["insert_calls"]),
         );
     }
     let json = json!({"runs": runs});
