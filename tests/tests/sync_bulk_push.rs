@@ -102,8 +102,14 @@ async fn bulk_push_round_trip(kind: Db) {
 
     // Updates: values, and nulls (`#N/A` in the CSV).
     sim.reset_counters();
+    // MySQL's `||` is OR unless PIPES_AS_CONCAT is set: CONCAT everywhere it is.
+    let prefixed = if kind == Db::Mysql {
+        "CONCAT('u-', name)"
+    } else {
+        "'u-' || name"
+    };
     q(format!(
-        "UPDATE {table} SET phone = CASE WHEN id % 3 = 0 THEN NULL ELSE 'u-' || name END"
+        "UPDATE {table} SET phone = CASE WHEN id % 3 = 0 THEN NULL ELSE {prefixed} END"
     ))
     .execute(&pool)
     .await
@@ -157,6 +163,11 @@ async fn bulk_push_round_trip_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_push_round_trip_postgres() {
     bulk_push_round_trip(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_push_round_trip_mysql() {
+    bulk_push_round_trip(Db::Mysql).await;
 }
 
 /// Bulk pushes under faults — 503s, dropped connections (a lost upload or close answer
