@@ -346,4 +346,11 @@ async fn daemon_killed_during_a_bulk_insert_duplicates_nothing() {
         log.contains("settling an earlier Bulk job"),
         "a job left open by the kill was found and settled"
     );
+    // A hundred pending creates are looked up in one query, not one each.
+    if log.contains("adopting it") {
+        assert!(
+            log.contains("looking up creates whose outcome is unknown in one query"),
+            "{log}"
+        );
+    }
 }

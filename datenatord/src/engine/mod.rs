@@ -1,6 +1,7 @@
 //! The sync engine: one supervisor task per enabled org ([`worker`]); per mapping a pull
 //! (Salesforce → database, [`pull`]) and a push (database → Salesforce, [`push`]) as its
 //! direction says; live per-object status published on the `sync` topic ([`status`]).
+pub mod adopt;
 pub mod conflicts;
 pub mod failures;
 pub mod pull;

@@ -12,6 +12,7 @@ use chrono::Utc;
 use datenator_shared::model::{FieldInfo, ObjectState};
 use serde_json::{Map, Value};
 
+use super::adopt::Lookup;
 use super::conflicts::PendingUpdate;
 use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
@@ -253,9 +254,12 @@ async fn push_events(
         // record the first send made, so an unknown outcome needs no lookup.
         let external = external_id_field(m, &fields);
         let mut to_upsert = Vec::new();
+        let mut lookup = None;
         if resolve_creates {
             // Bulk jobs still running would create records after the lookups below.
             super::push_bulk::settle_jobs(ctx, object).await?;
+            let since = creates.iter().map(|c| c.since).min();
+            lookup = Some(Lookup::new(ctx, object, &fields, creates.len(), since).await?);
         }
         for PendingCreate {
             row_id,
@@ -279,7 +283,7 @@ async fn push_events(
                 to_upsert.push((row_id, ids, values));
                 continue;
             }
-            if resolve_creates {
+            if let Some(lookup) = &mut lookup {
                 // Compare only what an earlier attempt certainly sent and is still so.
                 let probe: Map<String, Value> = sent_values
                     .iter()
@@ -289,7 +293,7 @@ async fn push_events(
                 // Without a single value to compare, any recent record would match: resend.
                 if !probe.is_empty()
                     && let Some(existing) =
-                        find_created(ctx, object, &probe, first_at, &fields).await?
+                        lookup.find(ctx, object, &probe, first_at, &fields).await?
                 {
                     tracing::info!(sfid = %existing, row = row_id, "found the record an earlier create made; adopting it");
                     ctx.target
@@ -442,80 +446,6 @@ async fn fail(ctx: &Ctx<'_>, m: &StoredMapping, ids: &[i64], error: &str) -> Res
             .await?;
     }
     Ok(())
-}
-
-/// SOQL literal of a JSON value, for the fields that can be compared in a WHERE clause.
-fn soql_literal(v: &Value, f: &FieldInfo) -> Option<String> {
-    match (v, f.field_type.as_str()) {
-        (
-            _,
-            "textarea" | "multipicklist" | "encryptedstring" | "base64" | "address" | "location",
-        ) => None,
-        (Value::Null, _) => Some("null".into()),
-        (Value::Bool(b), _) => Some(b.to_string()),
-        (Value::Number(n), _) => Some(n.to_string()),
-        (Value::String(s), "date" | "datetime") => Some(s.clone()),
-        (Value::String(_), "time" | "double" | "currency" | "percent" | "int" | "long") => None,
-        (Value::String(s), _) => Some(format!(
-            "'{}'",
-            s.replace('\\', "\\\\").replace('\'', "\\'")
-        )),
-        _ => None,
-    }
-}
-
-/// Looks for a record this org's user created since shortly before `since` with exactly
-/// these values. Returns its id when exactly one matches.
-async fn find_created(
-    ctx: &Ctx<'_>,
-    object: &str,
-    values: &Map<String, Value>,
-    since: chrono::DateTime<Utc>,
-    fields: &[FieldInfo],
-) -> Result<Option<String>, StepError> {
-    let user = ctx
-        .state
-        .store
-        .org_user_id(ctx.org)
-        .await
-        .map_err(crate::orgs::store_error)?;
-    let mut conds = Vec::new();
-    if let Some(user) = user {
-        conds.push(format!("CreatedById = '{user}'"));
-    }
-    // Clocks differ: look a little before the change was recorded.
-    let from = since - chrono::Duration::minutes(10);
-    conds.push(format!(
-        "CreatedDate >= {}",
-        crate::salesforce::rest::sf_datetime(from)
-    ));
-    for (k, v) in values {
-        if let Some(f) = fields.iter().find(|f| f.name == *k)
-            && let Some(lit) = soql_literal(v, f)
-        {
-            conds.push(format!("{} = {lit}", f.name));
-        }
-    }
-    let soql = format!(
-        "SELECT Id FROM {object} WHERE {} ORDER BY CreatedDate DESC LIMIT 2",
-        conds.join(" AND ")
-    );
-    let found = ctx.api.query_all_records(&soql, false).await?;
-    let ids: Vec<String> = found
-        .iter()
-        .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    Ok(match ids.as_slice() {
-        [one] => Some(one.clone()),
-        [] => None,
-        [newest, ..] => {
-            tracing::warn!(
-                candidates = ids.len(),
-                "several records match an uncertain create; adopting the newest"
-            );
-            Some(newest.clone())
-        }
-    })
 }
 
 #[cfg(test)]

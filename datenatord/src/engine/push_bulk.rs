@@ -141,12 +141,7 @@ pub async fn delete_records(
 /// processed) are aborted, running ones waited for — so that every record an earlier push
 /// made exists before anyone looks for it.
 pub async fn settle_jobs(ctx: &Ctx<'_>, object: &str) -> Result<(), StepError> {
-    let user = ctx
-        .state
-        .store
-        .org_user_id(ctx.org)
-        .await
-        .map_err(crate::orgs::store_error)?;
+    let user = super::adopt::org_user(ctx).await?;
     let jobs = ctx.api.ingest_jobs().await?;
     for j in jobs.iter().filter(|j| {
         j.unfinished()

@@ -1,0 +1,202 @@
+//! Adopting records an earlier create made. When a create's outcome is unknown (a crash
+//! after sending, an answer lost in transit), each pending row is looked up in Salesforce —
+//! created by the org's user, since shortly before the change, with the same values — and
+//! adopted when found, so it is never sent twice. A handful of rows are looked up one query
+//! each; more (a Bulk insert cut short) share one query for every candidate the user created
+//! in the window, matched here.
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use datenator_shared::model::FieldInfo;
+use serde_json::{Map, Value};
+
+use super::worker::{Ctx, StepError};
+
+/// From this many rows to look up, one query fetches the candidates for all of them.
+const BATCH_FROM: usize = 10;
+/// Clocks differ: look a little before the change was recorded.
+const CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Field types whose values compare exactly as the REST API returns them.
+fn comparable(f: &FieldInfo) -> bool {
+    !matches!(
+        f.field_type.as_str(),
+        "date" | "datetime" | "time" | "base64" | "address" | "location" | "encryptedstring"
+    )
+}
+
+/// Loose equality: 10 and 10.0 are the same number.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+        _ => a == b,
+    }
+}
+
+/// Finds the records earlier creates made, for one push round.
+pub struct Lookup {
+    /// Candidates (newest first) when fetched in one query: id and values.
+    batch: Option<Vec<(String, Map<String, Value>)>>,
+    taken: HashSet<String>,
+}
+
+impl Lookup {
+    /// Prepares for looking up `rows` creates made since `since` (the earliest change).
+    pub async fn new(
+        ctx: &Ctx<'_>,
+        object: &str,
+        fields: &[FieldInfo],
+        rows: usize,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Lookup, StepError> {
+        let mut lookup = Lookup {
+            batch: None,
+            taken: HashSet::new(),
+        };
+        let Some(since) = since.filter(|_| rows >= BATCH_FROM) else {
+            return Ok(lookup);
+        };
+        let names: Vec<&str> = fields
+            .iter()
+            .filter(|f| f.createable && f.name != "Id" && comparable(f))
+            .map(|f| f.name.as_str())
+            .collect();
+        let soql = format!(
+            "SELECT Id{}{} FROM {object} WHERE {} ORDER BY CreatedDate DESC",
+            if names.is_empty() { "" } else { ", " },
+            names.join(", "),
+            created_by_since(ctx, since).await?.join(" AND ")
+        );
+        let found = ctx.api.query_all_records(&soql, false).await?;
+        tracing::info!(
+            candidates = found.len(),
+            rows,
+            "looking up creates whose outcome is unknown in one query"
+        );
+        lookup.batch = Some(
+            found
+                .into_iter()
+                .filter_map(|mut r| {
+                    r.remove("attributes");
+                    let id = r.get("Id")?.as_str()?.to_owned();
+                    Some((id, r))
+                })
+                .collect(),
+        );
+        Ok(lookup)
+    }
+
+    /// The record an earlier create of these values made, if any.
+    pub async fn find(
+        &mut self,
+        ctx: &Ctx<'_>,
+        object: &str,
+        values: &Map<String, Value>,
+        since: DateTime<Utc>,
+        fields: &[FieldInfo],
+    ) -> Result<Option<String>, StepError> {
+        let compared: Vec<(&String, &Value)> = values
+            .iter()
+            .filter(|(k, _)| fields.iter().any(|f| f.name == **k && comparable(f)))
+            .collect();
+        let found = match &self.batch {
+            // Every value compares here: the batch answers alone.
+            Some(batch) if !compared.is_empty() && compared.len() == values.len() => batch
+                .iter()
+                .find(|(id, r)| {
+                    !self.taken.contains(id)
+                        && compared
+                            .iter()
+                            .all(|(k, v)| same(r.get(*k).unwrap_or(&Value::Null), v))
+                })
+                .map(|(id, _)| id.clone()),
+            _ => find_created(ctx, object, values, since, fields).await?,
+        };
+        if let Some(id) = &found {
+            self.taken.insert(id.clone());
+        }
+        Ok(found)
+    }
+}
+
+/// The Salesforce id of the user the org was authorized as (who our creates are made by).
+pub async fn org_user(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
+    Ok(ctx
+        .state
+        .store
+        .org_user_id(ctx.org)
+        .await
+        .map_err(crate::orgs::store_error)?)
+}
+
+async fn created_by_since(ctx: &Ctx<'_>, since: DateTime<Utc>) -> Result<Vec<String>, StepError> {
+    let user = org_user(ctx).await?;
+    let mut conds = Vec::new();
+    if let Some(user) = user {
+        conds.push(format!("CreatedById = '{user}'"));
+    }
+    conds.push(format!(
+        "CreatedDate >= {}",
+        crate::salesforce::rest::sf_datetime(since - CLOCK_MARGIN)
+    ));
+    Ok(conds)
+}
+
+/// SOQL literal of a JSON value, for the fields that can be compared in a WHERE clause.
+fn soql_literal(v: &Value, f: &FieldInfo) -> Option<String> {
+    match (v, f.field_type.as_str()) {
+        (
+            _,
+            "textarea" | "multipicklist" | "encryptedstring" | "base64" | "address" | "location",
+        ) => None,
+        (Value::Null, _) => Some("null".into()),
+        (Value::Bool(b), _) => Some(b.to_string()),
+        (Value::Number(n), _) => Some(n.to_string()),
+        (Value::String(s), "date" | "datetime") => Some(s.clone()),
+        (Value::String(_), "time" | "double" | "currency" | "percent" | "int" | "long") => None,
+        (Value::String(s), _) => Some(format!(
+            "'{}'",
+            s.replace('\\', "\\\\").replace('\'', "\\'")
+        )),
+        _ => None,
+    }
+}
+
+/// Looks for a record this org's user created since shortly before `since` with exactly
+/// these values. Returns its id when exactly one matches.
+async fn find_created(
+    ctx: &Ctx<'_>,
+    object: &str,
+    values: &Map<String, Value>,
+    since: chrono::DateTime<Utc>,
+    fields: &[FieldInfo],
+) -> Result<Option<String>, StepError> {
+    let mut conds = created_by_since(ctx, since).await?;
+    for (k, v) in values {
+        if let Some(f) = fields.iter().find(|f| f.name == *k)
+            && let Some(lit) = soql_literal(v, f)
+        {
+            conds.push(format!("{} = {lit}", f.name));
+        }
+    }
+    let soql = format!(
+        "SELECT Id FROM {object} WHERE {} ORDER BY CreatedDate DESC LIMIT 2",
+        conds.join(" AND ")
+    );
+    let found = ctx.api.query_all_records(&soql, false).await?;
+    let ids: Vec<String> = found
+        .iter()
+        .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    Ok(match ids.as_slice() {
+        [one] => Some(one.clone()),
+        [] => None,
+        [newest, ..] => {
+            tracing::warn!(
+                candidates = ids.len(),
+                "several records match an uncertain create; adopting the newest"
+            );
+            Some(newest.clone())
+        }
+    })
+}
