@@ -17,6 +17,17 @@ pub struct StoredMapping {
     pub resolved: ObjectMapping,
 }
 
+impl StoredMapping {
+    /// The row filter as a SOQL clause after `keyword` (`WHERE` or `AND`), or nothing.
+    pub fn filter_clause(&self, keyword: &str) -> String {
+        self.mapping
+            .row_filter
+            .as_deref()
+            .map(|f| format!(" {keyword} ({f})"))
+            .unwrap_or_default()
+    }
+}
+
 fn sf_type(name: &str) -> Option<SfType> {
     serde_json::from_value(serde_json::Value::from(name)).ok()
 }

@@ -4,9 +4,9 @@
 //! PostgreSQL and MariaDB). And a record restored from the recycle bin comes back.
 use datenator_shared::model::Direction;
 use datenator_shared::protocol::{Call, OrgSettings};
-use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
 use serde_json::Value;
-use sfsim::{Sim, SimConfig};
+use sfsim::{RunningSim, Sim, SimConfig};
 
 async fn local_names(pool: &sqlx::AnyPool, table: &str) -> Vec<String> {
     let mut names: Vec<String> = q(format!("SELECT name FROM {table}"))
@@ -20,34 +20,68 @@ async fn local_names(pool: &sqlx::AnyPool, table: &str) -> Vec<String> {
     names
 }
 
-async fn purged_deletions_are_reconciled(db: Db) {
+/// Accounts (Name, Phone) synced both ways with `db`, the first load done.
+struct Synced {
+    sim: RunningSim,
+    target: TargetDb,
+    org: SyncedOrg,
+    pool: sqlx::AnyPool,
+    table: String,
+}
+
+async fn synced_accounts(
+    db: Db,
+    tag: &str,
+    accounts: usize,
+    config: &str,
+    polling_interval_secs: Option<u32>,
+) -> Synced {
     let sim = Sim::start(SimConfig {
-        seed_counts: vec![("Account".into(), 6)],
+        seed_counts: vec![("Account".into(), accounts)],
         ..SimConfig::default()
     })
     .await
     .unwrap();
-    let target = TargetDb::new(db, "purges");
-    let org = setup_org(&sim, &target, "purges", "deleted_check_secs = 1").await;
-    // Polls an hour apart: nothing but the deleted-log check can notice the purge.
-    let _: Value = org
-        .client
-        .call(Call::OrgSettings(OrgSettings {
-            name: org.org.clone(),
-            polling_interval_secs: Some(3600),
-            api_budget_percent: None,
-        }))
-        .await
-        .unwrap();
+    let target = TargetDb::new(db, tag);
+    let org = setup_org(&sim, &target, tag, config).await;
+    if polling_interval_secs.is_some() {
+        let _: Value = org
+            .client
+            .call(Call::OrgSettings(OrgSettings {
+                name: org.org.clone(),
+                polling_interval_secs,
+                api_budget_percent: None,
+            }))
+            .await
+            .unwrap();
+    }
     org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
         .await;
     org.enable(true).await;
     let pool = target.pool().await;
     let table = target.table("Account");
     eventually("the first load", || async {
-        local_names(&pool, &table).await.len() == 6
+        local_names(&pool, &table).await.len() == accounts
     })
     .await;
+    Synced {
+        sim,
+        target,
+        org,
+        pool,
+        table,
+    }
+}
+
+async fn purged_deletions_are_reconciled(db: Db) {
+    // Polls an hour apart: nothing but the deleted-log check can notice the purge.
+    let Synced {
+        sim,
+        target: _target,
+        org,
+        pool,
+        table,
+    } = synced_accounts(db, "purges", 6, "deleted_check_secs = 1", Some(3600)).await;
     // A row made locally reaches Salesforce; the reconciliation must keep it.
     q(format!(
         "INSERT INTO {table} (name, phone) VALUES ('made-here', '1')"
@@ -123,23 +157,13 @@ async fn purged_deletions_mysql() {
 }
 
 async fn undeleted_records_come_back(db: Db) {
-    let sim = Sim::start(SimConfig {
-        seed_counts: vec![("Account".into(), 3)],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let target = TargetDb::new(db, "undelete");
-    let org = setup_org(&sim, &target, "undelete", "").await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = target.pool().await;
-    let table = target.table("Account");
-    eventually("the first load", || async {
-        local_names(&pool, &table).await.len() == 3
-    })
-    .await;
+    let Synced {
+        sim,
+        target: _target,
+        org,
+        pool,
+        table,
+    } = synced_accounts(db, "undelete", 3, "", None).await;
     let sf = SfUser::new(&sim);
     let victim = sf
         .query("SELECT Id, Name FROM Account ORDER BY Name", false)

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use datenator_shared::model::FieldInfo;
 use serde_json::{Map, Value};
 
+use super::conflicts::same;
 use super::worker::{Ctx, StepError};
 
 /// From this many rows to look up, one query fetches the candidates for all of them.
@@ -23,14 +24,6 @@ fn comparable(f: &FieldInfo) -> bool {
         f.field_type.as_str(),
         "date" | "datetime" | "time" | "base64" | "address" | "location" | "encryptedstring"
     )
-}
-
-/// Loose equality: 10 and 10.0 are the same number.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => (x - y).abs() < 1e-9,
-        _ => a == b,
-    }
 }
 
 /// Finds the records earlier creates made, for one push round.

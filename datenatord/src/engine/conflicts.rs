@@ -25,7 +25,7 @@ pub struct PendingUpdate {
 }
 
 /// Loose equality for values that may differ only in representation (10 vs 10.0).
-fn same(a: &Value, b: &Value) -> bool {
+pub(super) fn same(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) => (x - y).abs() < 1e-9,
         _ => a == b,

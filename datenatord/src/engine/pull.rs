@@ -39,12 +39,7 @@ fn later(a: &Cursor, stamp: DateTime<Utc>, id: &str) -> bool {
 /// window behind the cursor on, in cursor order, deleted rows included (queryAll).
 pub fn incremental_soql(ctx: &Ctx<'_>, m: &StoredMapping, c: &Cursor) -> String {
     let object = &m.resolved.object;
-    let filter = m
-        .mapping
-        .row_filter
-        .as_deref()
-        .map(|f| format!(" AND ({f})"))
-        .unwrap_or_default();
+    let filter = m.filter_clause("AND");
     let from = c.systemmodstamp
         - chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
     format!(
@@ -99,12 +94,7 @@ pub async fn run(
     let soql = match &cursor {
         Some(c) => incremental_soql(ctx, m, c),
         None => {
-            let where_clause = m
-                .mapping
-                .row_filter
-                .as_deref()
-                .map(|f| format!(" WHERE ({f})"))
-                .unwrap_or_default();
+            let where_clause = m.filter_clause("WHERE");
             format!(
                 "SELECT {} FROM {object}{where_clause} ORDER BY SystemModstamp, Id",
                 select_list(&m.resolved)
@@ -357,12 +347,7 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
         s.initial_load = Some((0, total));
     });
     let names: Vec<&str> = m.resolved.fields.iter().map(|f| f.name.as_str()).collect();
-    let where_clause = m
-        .mapping
-        .row_filter
-        .as_deref()
-        .map(|f| format!(" WHERE ({f})"))
-        .unwrap_or_default();
+    let where_clause = m.filter_clause("WHERE");
     let soql = format!("SELECT {} FROM {object}{where_clause}", names.join(", "));
     tracing::info!(total, "first load through a Bulk API query");
     let mut job = ctx

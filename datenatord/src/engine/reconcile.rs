@@ -108,42 +108,34 @@ pub async fn check(
 /// since one created while the ids were being read is not among them.
 async fn reconcile(ctx: &Ctx<'_>, m: &StoredMapping, why: &str) -> Result<(), StepError> {
     let object = &m.resolved.object;
-    let filter = m
-        .mapping
-        .row_filter
-        .as_deref()
-        .map(|f| format!(" WHERE ({f})"))
-        .unwrap_or_default();
+    let filter = m.filter_clause("WHERE");
     let alive = ids(ctx, &format!("SELECT Id FROM {object}{filter}")).await?;
-    let mut candidates: Vec<String> = ctx
+    let candidates: Vec<String> = ctx
         .target
-        .synced_sfids(&m.resolved, Utc::now())
+        .synced_sfids(&m.resolved)
         .await?
         .into_iter()
         .filter(|id| !alive.contains(id) && check_id(id).is_ok())
         .collect();
-    for chunk in candidates.clone().chunks(200) {
+    let filter_and = m.filter_clause("AND");
+    let mut gone = Vec::new();
+    for chunk in candidates.chunks(200) {
         let list: Vec<String> = chunk.iter().map(|id| format!("'{id}'")).collect();
         let found = ids(
             ctx,
             &format!(
-                "SELECT Id FROM {object} WHERE Id IN ({}){}",
-                list.join(", "),
-                m.mapping
-                    .row_filter
-                    .as_deref()
-                    .map(|f| format!(" AND ({f})"))
-                    .unwrap_or_default()
+                "SELECT Id FROM {object} WHERE Id IN ({}){filter_and}",
+                list.join(", ")
             ),
         )
         .await?;
-        candidates.retain(|id| !found.contains(id));
+        gone.extend(chunk.iter().filter(|id| !found.contains(*id)).cloned());
     }
-    if !candidates.is_empty() {
-        ctx.target.delete_rows(&m.resolved, &candidates).await?;
+    if !gone.is_empty() {
+        ctx.target.delete_rows(&m.resolved, &gone).await?;
     }
     tracing::info!(
-        removed = candidates.len(),
+        removed = gone.len(),
         salesforce_records = alive.len(),
         "reconciled ids with Salesforce: {why}"
     );

@@ -91,10 +91,9 @@ impl UsageTracker {
     /// The forecast at the recent rate (see [`forecast`]), once there are samples enough.
     pub fn forecast(&self, configured_secs: u32, budget_percent: u8) -> Option<UsageForecast> {
         let max = self.latest()?.max;
-        let samples = self.samples.lock().ok()?;
-        let samples: Vec<(Instant, u64)> = samples.iter().copied().collect();
+        let mut samples = self.samples.lock().ok()?;
         forecast(
-            &samples,
+            samples.make_contiguous(),
             Instant::now(),
             max,
             configured_secs,

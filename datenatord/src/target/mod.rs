@@ -463,13 +463,12 @@ pub trait Target: Send + Sync {
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
 
-    /// The sfids of rows whose Salesforce values were last written before `before` (rows
-    /// pushed and not yet read back have no stamp and are left out): what a reconciliation
-    /// compares with the ids Salesforce still has.
+    /// The sfids of rows read from Salesforce (rows pushed and not yet read back have no
+    /// stamp and are left out): what a reconciliation compares with the ids Salesforce
+    /// still has.
     fn synced_sfids(
         &self,
         mapping: &ObjectMapping,
-        before: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<String>, TargetError>> + Send;
 
     /// How many rows the object's data table holds.
@@ -677,12 +676,8 @@ impl Target for AnyTarget {
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         dispatch!(self, t => t.row_count(mapping).await)
     }
-    async fn synced_sfids(
-        &self,
-        mapping: &ObjectMapping,
-        before: DateTime<Utc>,
-    ) -> Result<Vec<String>, TargetError> {
-        dispatch!(self, t => t.synced_sfids(mapping, before).await)
+    async fn synced_sfids(&self, mapping: &ObjectMapping) -> Result<Vec<String>, TargetError> {
+        dispatch!(self, t => t.synced_sfids(mapping).await)
     }
     async fn failed_events(
         &self,

@@ -1387,16 +1387,11 @@ impl Target for MysqlTarget {
         Ok(n.max(0) as u64)
     }
 
-    async fn synced_sfids(
-        &self,
-        mapping: &ObjectMapping,
-        before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<String>, TargetError> {
+    async fn synced_sfids(&self, mapping: &ObjectMapping) -> Result<Vec<String>, TargetError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT `sfid` FROM {} WHERE `sfid` IS NOT NULL AND `systemmodstamp` < ?",
+            "SELECT `sfid` FROM {} WHERE `sfid` IS NOT NULL AND `systemmodstamp` IS NOT NULL",
             self.qs(&mapping.table(D))
         )))
-        .bind(before.naive_utc())
         .fetch_all(&self.engine_pool()?)
         .await
         .map_err(TargetError::db("reading the synced rows' ids"))?;

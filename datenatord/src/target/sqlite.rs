@@ -1080,16 +1080,11 @@ impl Target for SqliteTarget {
         Ok(n.max(0) as u64)
     }
 
-    async fn synced_sfids(
-        &self,
-        mapping: &ObjectMapping,
-        before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<String>, TargetError> {
+    async fn synced_sfids(&self, mapping: &ObjectMapping) -> Result<Vec<String>, TargetError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL AND \"systemmodstamp\" < ?",
+            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL AND \"systemmodstamp\" IS NOT NULL",
             q(&mapping.table(D))
         )))
-        .bind(datetime_text(D, &before))
         .fetch_all(&self.pool)
         .await
         .map_err(TargetError::db("reading the synced rows' ids"))?;
