@@ -76,16 +76,33 @@ impl Value {
 
     /// The CSV form used by Bulk API 2.0 results (null is an empty field).
     pub fn to_csv(&self) -> String {
-        match self {
-            Value::Null => String::new(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Num(f) => fmt_num(*f),
-            Value::Str(s) => s.to_string(),
-            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
-            Value::DateTime(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-            Value::Time(t) => format!("{}Z", t.format("%H:%M:%S%.3f")),
-        }
+        let mut out = String::new();
+        self.write_csv(&mut out);
+        out
+    }
+
+    /// Appends [`to_csv`](Value::to_csv)'s form to `out`.
+    pub fn write_csv(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = match self {
+            Value::Null => Ok(()),
+            Value::Bool(b) => write!(out, "{b}"),
+            Value::Int(i) => write!(out, "{i}"),
+            Value::Num(f) => {
+                out.push_str(&fmt_num(*f));
+                Ok(())
+            }
+            Value::Str(s) => {
+                out.push_str(s);
+                Ok(())
+            }
+            Value::Date(d) => write!(out, "{}", d.format("%Y-%m-%d")),
+            Value::DateTime(t) => {
+                out.push_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true));
+                Ok(())
+            }
+            Value::Time(t) => write!(out, "{}Z", t.format("%H:%M:%S%.3f")),
+        };
     }
 
     pub fn as_str(&self) -> Option<&str> {

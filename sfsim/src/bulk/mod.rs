@@ -49,14 +49,26 @@ pub fn csv_line(cells: &[Option<&str>], delim: u8, crlf: bool) -> String {
         if i > 0 {
             out.push(delim as char);
         }
-        if let Some(v) = c {
-            out.push('"');
-            out.push_str(&v.replace('"', "\"\""));
-            out.push('"');
-        }
+        push_cell(&mut out, *c);
     }
-    out.push_str(if crlf { "\r\n" } else { "\n" });
+    end_line(&mut out, crlf);
     out
+}
+
+/// Appends one CSV cell, always quoted (`"` doubled); a null appends nothing.
+pub fn push_cell(out: &mut String, cell: Option<&str>) {
+    if let Some(v) = cell {
+        out.push('"');
+        match v.contains('"') {
+            true => out.push_str(&v.replace('"', "\"\"")),
+            false => out.push_str(v),
+        }
+        out.push('"');
+    }
+}
+
+pub fn end_line(out: &mut String, crlf: bool) {
+    out.push_str(if crlf { "\r\n" } else { "\n" });
 }
 
 pub fn bad_state(msg: &str) -> Resp {

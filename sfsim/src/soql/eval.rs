@@ -628,19 +628,30 @@ impl Compiled {
         serde_json::Value::Object(root)
     }
 
-    /// CSV cells for a Bulk query row (dotted columns, null as empty).
-    pub fn csv_row(&self, org: &Org, id: &str) -> Vec<String> {
+    /// Hands `cell` each CSV cell of a Bulk query row in column order (dotted columns; null
+    /// or empty text as `None`), without copying the record's text. Returns false (and
+    /// hands nothing) for a record that is gone or hidden.
+    pub fn csv_cells(&self, org: &Org, id: &str, mut cell: impl FnMut(Option<&str>)) -> bool {
         let Some(rec) = org
             .table(&self.object)
             .and_then(|t| t.records.get(id))
             .and_then(|r| org.visible(r))
         else {
-            return vec![];
+            return false;
         };
-        self.columns
-            .iter()
-            .map(|c| value_of(org, rec, c).to_csv())
-            .collect()
+        let mut scratch = String::new();
+        for c in &self.columns {
+            match walk(org, rec, &c.hops).map(|p| p.get(c.field.slot)) {
+                None | Some(Value::Null) => cell(None),
+                Some(Value::Str(s)) => cell((!s.is_empty()).then_some(&**s)),
+                Some(v) => {
+                    scratch.clear();
+                    v.write_csv(&mut scratch);
+                    cell(Some(&scratch));
+                }
+            }
+        }
+        true
     }
 
     pub fn header(&self) -> Vec<String> {
