@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use datenator_shared::model::{ConflictPolicy, Direction, Mapping};
-use datenator_shared::protocol::{Call, OrgSettings, SaveMapping};
+use datenator_shared::model::{ConflictPolicy, Direction, Event, Mapping, ObjectState, Topic};
+use datenator_shared::protocol::{Call, OrgSettings, SaveMapping, Topics};
 use datenator_tests::sync::{Db, SyncedOrg, TargetDb, q, setup_org};
 use serde_json::{Value, json};
 use sfsim::{RunningSim, Sim, SimConfig};
@@ -137,6 +137,38 @@ where
     false
 }
 
+/// Waits until the daemon reports Account's first load done with `rows` rows pulled,
+/// calling `tick` every 50 ms meanwhile. Watches the daemon's sync status, not the table:
+/// counting a table of a million rows every 50 ms would take a core from the load.
+async fn first_load_done(org: &SyncedOrg, rows: usize, limit: Duration, mut tick: impl FnMut()) {
+    org.client.subscribe(&[Topic::Sync]).await.unwrap();
+    let deadline = Instant::now() + limit;
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        assert!(Instant::now() < deadline, "the first load did not finish");
+        tokio::select! {
+            _ = ticks.tick() => tick(),
+            event = org.client.next_event() => {
+                if let Some(Event::Sync(objects)) = event
+                    && objects.iter().any(|o| {
+                        o.object == "Account"
+                            && o.state != ObjectState::InitialLoad
+                            && o.pulled_total >= rows as u64
+                    })
+                {
+                    break;
+                }
+            }
+        }
+    }
+    let _: Result<Value, _> = org
+        .client
+        .call(Call::Unsubscribe(Topics {
+            topics: vec![Topic::Sync],
+        }))
+        .await;
+}
+
 /// Waits until every Account change event is done (pushed).
 async fn all_pushed(db: &TargetDb, pool: &sqlx::AnyPool, limit: Duration) -> bool {
     wait_until(limit, || async {
@@ -216,13 +248,8 @@ async fn loaded_org(
         .unwrap();
     org.enable(true).await;
     let pool = db.pool().await;
-    assert!(
-        wait_until(Duration::from_secs(1800), || async {
-            count(&db, &pool, "Account").await as usize >= rows
-        })
-        .await,
-        "the first load did not finish"
-    );
+    first_load_done(&org, rows, Duration::from_secs(1800), || ()).await;
+    assert!(count(&db, &pool, "Account").await as usize >= rows);
     (sim, db, org, pool)
 }
 
@@ -238,16 +265,13 @@ async fn initial_load(rows: usize) -> Value {
     let started = Instant::now();
     org.enable(true).await;
     let mut peak_rss = 0;
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    loop {
-        peak_rss = peak_rss.max(rss_kib(org.daemon.child.id()));
-        if count(&db, &pool, "Account").await as usize >= rows {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the initial load did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pid = org.daemon.child.id();
+    first_load_done(&org, rows, Duration::from_secs(3600), || {
+        peak_rss = peak_rss.max(rss_kib(pid));
+    })
+    .await;
     let load = started.elapsed();
+    assert_eq!(count(&db, &pool, "Account").await as usize, rows);
     let calls = sim.counters().api_calls;
 
     // The ceiling: the same rows as CSV, COPY'd straight into a table of the same shape.
@@ -787,4 +811,37 @@ async fn main() {
         serde_json::to_string_pretty(&Value::Object(all)).unwrap(),
     )
     .ok();
+    drop_bench_schemas().await;
+}
+
+/// Drops the schemas and sync roles this run created (`dn_bench_…_<pid>`): a million-row
+/// benchmark table should not outlive the run.
+async fn drop_bench_schemas() {
+    let db = TargetDb::new(Db::Postgres, "bench");
+    let Ok(pg) = sqlx::PgPool::connect(&db.url).await else {
+        return;
+    };
+    let like = format!("dn\\_bench\\_%\\_{}", std::process::id());
+    // Schemas first: a role still owning privileges in one cannot be dropped.
+    let kinds = [
+        (
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1",
+            "DROP SCHEMA \"{}\" CASCADE",
+        ),
+        (
+            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '\\_sync'",
+            "DROP ROLE \"{}\"",
+        ),
+    ];
+    for (find, drop) in kinds {
+        let names = sqlx::query_scalar::<_, String>(find)
+            .bind(&like)
+            .fetch_all(&pg)
+            .await
+            .unwrap_or_default();
+        for name in names {
+            let sql = drop.replace("{}", &name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pg).await;
+        }
+    }
 }
