@@ -642,6 +642,13 @@ async fn lenient_upsert_skips_bad_rows() {
     h.cleanup().await;
 }
 
+#[tokio::test]
+async fn bulk_csv_loads_like_rows() {
+    let h = My::new().await;
+    scenarios::bulk_csv_loads_like_rows(&h).await;
+    h.cleanup().await;
+}
+
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 

@@ -720,6 +720,13 @@ async fn lenient_upsert_skips_bad_rows() {
 }
 
 #[tokio::test]
+async fn bulk_csv_loads_like_rows() {
+    let h = Pg::new().await;
+    scenarios::bulk_csv_loads_like_rows(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn check_database_without_connect_privilege() {
     let admin = admin_pool().await;
     let db = unique("dn_t_db_");

@@ -294,6 +294,12 @@ async fn lenient_upsert_skips_bad_rows() {
 }
 
 #[tokio::test]
+async fn bulk_csv_loads_like_rows() {
+    let h = Lite::new().await;
+    scenarios::bulk_csv_loads_like_rows(&h).await;
+}
+
+#[tokio::test]
 async fn one_org_per_file() {
     let f = fixture().await;
     let other = AnyTarget::new(settings(&f.path), "datenator_other", None).unwrap();

@@ -12,10 +12,11 @@ use crate::mappings::StoredMapping;
 use crate::salesforce::bulk::PollPolicy;
 use crate::salesforce::rest::QueryPage;
 use crate::salesforce::rest::sf_datetime;
-use crate::target::{Cursor, ObjectMapping, Row, SfType, Target};
+use crate::target::load::{CsvChunk, CsvHeader};
+use crate::target::{Cursor, ObjectMapping, Row, Target};
 
 /// Rows per bulk-load call into the database (one COPY and one transaction each).
-const LOAD_CHUNK: usize = 10_000;
+const LOAD_CHUNK: usize = 25_000;
 
 fn select_list(m: &ObjectMapping) -> String {
     let mut names: Vec<&str> = m.fields.iter().map(|f| f.name.as_str()).collect();
@@ -25,8 +26,9 @@ fn select_list(m: &ObjectMapping) -> String {
 
 /// Parses Salesforce's datetime forms (`…+0000`, `…Z`).
 pub fn parse_sf_datetime(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
+    // RFC 3339 (`Z`) first: it needs no format string parsed per call.
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .ok()
         .map(|d| d.with_timezone(&Utc))
 }
@@ -91,6 +93,20 @@ pub async fn run(
 ) -> Result<(), StepError> {
     let object = &m.resolved.object;
     let cursor = ctx.target.cursor(object).await?;
+    if cursor.is_none() {
+        // A first load: a count says whether a Bulk query is worth it (cheaper than a
+        // first page, which Salesforce must sort).
+        let total = ctx
+            .api
+            .count(&format!(
+                "SELECT COUNT() FROM {object}{}",
+                m.filter_clause("WHERE")
+            ))
+            .await?;
+        if total > ctx.state.engine.config.bulk_threshold {
+            return initial_bulk_load(ctx, m, total).await;
+        }
+    }
     let soql = match &cursor {
         Some(c) => incremental_soql(ctx, m, c),
         None => {
@@ -135,9 +151,6 @@ pub async fn run(
             first = false;
             let total = page.total_size;
             if cursor.is_none() {
-                if total > ctx.state.engine.config.bulk_threshold {
-                    return initial_bulk_load(ctx, m, total).await;
-                }
                 status.update(ctx.org, object, m.mapping.direction, |s| {
                     s.state = ObjectState::InitialLoad;
                     s.initial_load = Some((0, total));
@@ -239,32 +252,12 @@ fn to_row(mut record: Map<String, Value>) -> Option<(Row, bool)> {
     ))
 }
 
-/// A CSV cell as the REST JSON value of a field of type `t` (empty = null).
-fn csv_value(t: SfType, cell: &str) -> Value {
-    if cell.is_empty() {
-        return Value::Null;
-    }
-    match t {
-        SfType::Boolean => Value::Bool(cell.eq_ignore_ascii_case("true")),
-        SfType::Int | SfType::Long => cell
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::from(cell)),
-        SfType::Double | SfType::Currency | SfType::Percent => {
-            serde_json::from_str::<serde_json::Number>(cell)
-                .map(Value::Number)
-                .unwrap_or_else(|_| Value::from(cell))
-        }
-        _ => Value::from(cell),
-    }
-}
-
 /// Records per Bulk result page, and per chunk handed to the database's bulk load.
 const PAGE_RECORDS: u64 = 50_000;
 
-/// Rows of one bulk-load call and the greatest (SystemModstamp, Id) among them.
+/// Records of one bulk-load call and the greatest (SystemModstamp, Id) among them.
 struct LoadChunk {
-    rows: Vec<Row>,
+    records: CsvChunk,
     cursor: Option<Cursor>,
 }
 
@@ -272,32 +265,25 @@ fn protocol_error(e: String) -> StepError {
     StepError::Salesforce(crate::salesforce::SalesforceError::Protocol(e))
 }
 
-/// Parses one Bulk CSV page into typed rows, handing them to `emit` in chunks of
-/// [`LOAD_CHUNK`]. Returns true when `emit` refused one (the receiver is gone).
-fn parse_page(
-    csv_text: &str,
-    types: &std::collections::HashMap<String, SfType>,
-    mut emit: impl FnMut(LoadChunk) -> bool,
-) -> Result<bool, StepError> {
+/// Splits one Bulk CSV page into chunks of [`LOAD_CHUNK`] records with an Id, handed to
+/// `emit`; the cells stay text (the target types them, or loads them as they are).
+/// Returns true when `emit` refused one (the receiver is gone).
+fn parse_page(csv_text: &str, mut emit: impl FnMut(LoadChunk) -> bool) -> Result<bool, StepError> {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| protocol_error(e.to_string()))?
-        .clone();
-    // Per column: its name and type, looked up once per page, not per cell.
-    let columns: Vec<(String, SfType)> = headers
-        .iter()
-        .map(|h| {
-            (
-                h.to_owned(),
-                types.get(h).copied().unwrap_or(SfType::String),
-            )
-        })
-        .collect();
-    let id_col = headers.iter().position(|h| h == "Id");
-    let stamp_col = headers.iter().position(|h| h == "SystemModstamp");
+    let header = std::sync::Arc::new(CsvHeader::new(
+        reader
+            .headers()
+            .map_err(|e| protocol_error(e.to_string()))?
+            .iter()
+            .map(str::to_owned)
+            .collect(),
+    ));
+    let (id_col, stamp_col) = (header.id_column(), header.stamp_column());
     let fresh = || LoadChunk {
-        rows: Vec::with_capacity(LOAD_CHUNK),
+        records: CsvChunk {
+            header: header.clone(),
+            records: Vec::with_capacity(LOAD_CHUNK),
+        },
         cursor: None,
     };
     let mut chunk = fresh();
@@ -309,32 +295,24 @@ fn parse_page(
         let Some(sfid) = id_col.and_then(|i| record.get(i)).filter(|s| !s.is_empty()) else {
             continue;
         };
-        let sfid = sfid.to_owned();
-        let stamp = stamp_col
+        if let Some(stamp) = stamp_col
             .and_then(|i| record.get(i))
-            .and_then(parse_sf_datetime);
-        let mut values = Map::new();
-        for ((name, t), cell) in columns.iter().zip(record.iter()) {
-            values.insert(name.clone(), csv_value(*t, cell));
-        }
-        if let Some(st) = stamp
-            && chunk.cursor.as_ref().is_none_or(|c| later(c, st, &sfid))
+            .and_then(parse_sf_datetime)
+            && chunk.cursor.as_ref().is_none_or(|c| later(c, stamp, sfid))
         {
             chunk.cursor = Some(Cursor {
-                systemmodstamp: st,
-                last_id: sfid.clone(),
+                systemmodstamp: stamp,
+                last_id: sfid.to_owned(),
             });
         }
-        chunk.rows.push(Row {
-            sfid,
-            systemmodstamp: stamp,
-            values,
-        });
-        if chunk.rows.len() == LOAD_CHUNK && !emit(std::mem::replace(&mut chunk, fresh())) {
+        chunk.records.records.push(std::mem::take(&mut record));
+        if chunk.records.records.len() == LOAD_CHUNK
+            && !emit(std::mem::replace(&mut chunk, fresh()))
+        {
             return Ok(true);
         }
     }
-    Ok(!chunk.rows.is_empty() && !emit(chunk))
+    Ok(!chunk.records.records.is_empty() && !emit(chunk))
 }
 
 /// The first load of a large object: one Bulk API query job, streamed page by page into
@@ -354,23 +332,19 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
         .api
         .bulk_query(&soql, false, Some(PAGE_RECORDS), PollPolicy::default())
         .await?;
-    let types: std::sync::Arc<std::collections::HashMap<String, SfType>> = std::sync::Arc::new(
-        m.resolved
-            .fields
-            .iter()
-            .map(|f| (f.name.clone(), f.sf_type))
-            .collect(),
-    );
-    // A pipeline: the next page downloads and parses (on a blocking thread) while the
-    // database loads the current chunk; the bounded channel keeps memory flat.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<LoadChunk>(1);
+    // A pipeline: pages download and parse (on a blocking thread) while the database loads
+    // the chunks already parsed; the bounded channel keeps memory flat.
+    // Room for a page and a half of chunks: the next page downloads while the database
+    // loads this one's, so the loader never waits on Salesforce between pages.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<LoadChunk>((PAGE_RECORDS as usize / LOAD_CHUNK) * 3 / 2);
     let fetch = async move {
         let tx = tx; // dropped when the pages end, which ends the loader's loop
         while let Some(csv_text) = job.next_page().await? {
-            let (types, tx) = (types.clone(), tx.clone());
+            let tx = tx.clone();
             // Each chunk goes to the loader as soon as it is parsed.
             let stopped = tokio::task::spawn_blocking(move || {
-                parse_page(&csv_text, &types, |chunk| tx.blocking_send(chunk).is_ok())
+                parse_page(&csv_text, |chunk| tx.blocking_send(chunk).is_ok())
             })
             .await
             .map_err(|e| protocol_error(e.to_string()))??;
@@ -384,8 +358,12 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
         let mut cursor: Option<Cursor> = None;
         let mut done = 0u64;
         let mut failure = None;
-        while let Some(LoadChunk { rows, cursor: last }) = rx.recv().await {
-            match ctx.target.bulk_load(&m.resolved, &rows).await {
+        while let Some(LoadChunk {
+            records,
+            cursor: last,
+        }) = rx.recv().await
+        {
+            match ctx.target.bulk_load_csv(&m.resolved, &records).await {
                 Ok(n) => done += n,
                 Err(e) => {
                     failure = Some(e);
@@ -439,14 +417,31 @@ mod tests {
     }
 
     #[test]
-    fn csv_cells_become_typed_values() {
-        assert_eq!(csv_value(SfType::Boolean, "true"), Value::Bool(true));
-        assert_eq!(csv_value(SfType::Int, "42"), Value::from(42));
+    fn bulk_pages_split_into_chunks_with_their_cursor() {
+        let mut page = String::from("Id,SystemModstamp,Name\n");
+        for i in 0..LOAD_CHUNK + 5 {
+            page.push_str(&format!("001{i:015},2024-01-31T12:00:00.000Z,\"n, {i}\"\n"));
+        }
+        page.push_str(",2024-02-01T00:00:00.000Z,no id\n");
+        let mut chunks = Vec::new();
+        let stopped = parse_page(&page, |c| {
+            chunks.push(c);
+            true
+        })
+        .unwrap();
+        assert!(!stopped);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.records.records.len()).collect();
         assert_eq!(
-            csv_value(SfType::Currency, "12.50"),
-            serde_json::json!(12.50)
+            sizes,
+            [LOAD_CHUNK, 5],
+            "the record without an Id is left out"
         );
-        assert_eq!(csv_value(SfType::String, ""), Value::Null);
-        assert_eq!(csv_value(SfType::String, "x"), Value::from("x"));
+        let last = chunks[1].cursor.as_ref().unwrap();
+        assert_eq!(last.last_id, format!("001{:015}", LOAD_CHUNK + 4));
+        let last_name = format!("n, {}", LOAD_CHUNK + 4);
+        assert_eq!(
+            chunks[1].records.records[4].get(2),
+            Some(last_name.as_str())
+        );
     }
 }

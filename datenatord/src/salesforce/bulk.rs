@@ -51,12 +51,21 @@ struct JobList {
     next_records_url: Option<String>,
 }
 
-/// How often to poll a job: starts fast, backs off to `max`.
+/// How often to poll a job: starts at `first`, then waits a quarter of the time spent so
+/// far (at most `max`) — a job is seen done at most a quarter late, and a long job costs
+/// few polls (each is an API call).
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub first: Duration,
     pub max: Duration,
     pub timeout: Duration,
+}
+
+impl PollPolicy {
+    /// The wait before the next poll, `elapsed` after the job started.
+    pub fn next_wait(&self, elapsed: Duration) -> Duration {
+        (elapsed / 4).clamp(self.first, self.max)
+    }
 }
 
 impl Default for PollPolicy {
@@ -127,7 +136,6 @@ impl Api {
     ) -> Result<JobInfo, SalesforceError> {
         let path = Api::data_path(&format!("/jobs/{kind}/{id}"));
         let started = std::time::Instant::now();
-        let mut wait = policy.first;
         loop {
             let job: JobInfo = self
                 .send(Method::GET, &path, Body::None, &[], Replay::Safe)
@@ -156,8 +164,7 @@ impl Api {
                     job.state, policy.timeout
                 )));
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(policy.max);
+            tokio::time::sleep(policy.next_wait(started.elapsed())).await;
         }
     }
 
@@ -330,5 +337,25 @@ impl Api {
             unprocessed: self.ingest_results(&job.id, "unprocessedrecords").await?,
             job,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_are_never_more_than_a_quarter_late() {
+        let p = PollPolicy::default();
+        assert_eq!(p.next_wait(Duration::ZERO), p.first);
+        assert_eq!(p.next_wait(Duration::from_secs(4)), Duration::from_secs(1));
+        assert_eq!(p.next_wait(Duration::from_secs(3600)), p.max);
+        // Polls over a ten-minute job: a few dozen, not thousands.
+        let (mut t, mut polls) = (Duration::ZERO, 0);
+        while t < Duration::from_secs(600) {
+            t += p.next_wait(t);
+            polls += 1;
+        }
+        assert!((20..120).contains(&polls), "{polls}");
     }
 }

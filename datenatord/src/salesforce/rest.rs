@@ -178,6 +178,12 @@ impl Api {
         }
     }
 
+    /// The number of records a `SELECT COUNT() FROM …` query counts (one API call).
+    pub async fn count(&self, soql: &str) -> Result<u64, SalesforceError> {
+        let page = self.query(soql, false, None).next_page().await?;
+        Ok(page.map_or(0, |p| p.total_size))
+    }
+
     /// Runs a query to the end and returns every record.
     pub async fn query_all_records(
         &self,

@@ -24,6 +24,7 @@
 
 pub mod check;
 pub mod ident;
+pub mod load;
 pub mod mysql;
 pub mod plan;
 pub mod postgres;
@@ -411,6 +412,16 @@ pub trait Target: Send + Sync {
         rows: &[Row],
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
 
+    /// Loads a first load's Bulk CSV records like [`bulk_load`](Target::bulk_load).
+    /// PostgreSQL streams the cells into COPY as they are; the others type them into rows.
+    fn bulk_load_csv(
+        &self,
+        mapping: &ObjectMapping,
+        chunk: &load::CsvChunk,
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send {
+        async move { self.bulk_load(mapping, &chunk.to_rows(mapping)).await }
+    }
+
     /// Claims up to `max` NEW events in id order; concurrent claimers never get the same
     /// event.
     fn claim_events(
@@ -622,6 +633,13 @@ impl Target for AnyTarget {
     }
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         dispatch!(self, t => t.bulk_load(mapping, rows).await)
+    }
+    async fn bulk_load_csv(
+        &self,
+        mapping: &ObjectMapping,
+        chunk: &load::CsvChunk,
+    ) -> Result<u64, TargetError> {
+        dispatch!(self, t => t.bulk_load_csv(mapping, chunk).await)
     }
     async fn claim_events(
         &self,

@@ -738,3 +738,106 @@ pub async fn widening_changes_keep_values(h: &impl Harness) {
         "{row:?}"
     );
 }
+
+/// A first load's Bulk CSV records land exactly as the same records typed into rows would
+/// (PostgreSQL streams the cells into COPY as they are; the others type them): awkward
+/// text, nulls, both datetime forms, hostile column names. A cell the database cannot read
+/// as is still loads when it converts ("12.0" for a whole number), and a bad one fails
+/// with the field named. Loading again changes nothing and no load records an event.
+pub async fn bulk_csv_loads_like_rows(h: &impl Harness) {
+    use datenatord::target::load::{CsvChunk, CsvHeader};
+    let t = h.target();
+    t.provision().await.unwrap();
+    let (via_csv, via_rows) = (sample_mapping("Account"), sample_mapping("Contact"));
+    t.apply(&t.plan(&[], &[via_csv.clone(), via_rows.clone()]).unwrap())
+        .await
+        .unwrap();
+    let mut names: Vec<String> = via_csv.fields.iter().map(|f| f.name.clone()).collect();
+    names.rotate_left(3); // the result's column order is not the mapping's
+    let header = Arc::new(CsvHeader::new(names.clone()));
+    let texts = [
+        "plain",
+        "comma, \"quoted\"",
+        "line\nbreak",
+        "naïve ünïcödé ✓",
+        "",
+    ];
+    let records = (0..25u32)
+        .map(|i| {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|n| match n.as_str() {
+                    "Id" => sfid(i),
+                    "SystemModstamp" if i % 2 == 0 => "2024-01-31T12:00:00.000Z".into(),
+                    "SystemModstamp" => "2024-01-31T14:00:00.000+0200".into(),
+                    "Name" => texts[i as usize % texts.len()].into(),
+                    "Amount__c" => format!("{i}.25"),
+                    "Active__c" if i % 3 == 0 => String::new(),
+                    "Active__c" => (i % 2 == 0).to_string(),
+                    "Employees" => i.to_string(),
+                    "CloseDate" => "2024-02-29".into(),
+                    "LastSeen__c" => "2024-01-31T12:00:00.000+0000".into(),
+                    "Tags__c" => "A;B".into(),
+                    "OwnerId" => "005000000000001AAA".into(),
+                    _ => format!("v-{i}"),
+                })
+                .collect();
+            csv::StringRecord::from(cells)
+        })
+        .collect();
+    let chunk = CsvChunk { header, records };
+    assert_eq!(t.bulk_load_csv(&via_csv, &chunk).await.unwrap(), 25);
+    assert_eq!(
+        t.bulk_load(&via_rows, &chunk.to_rows(&via_rows))
+            .await
+            .unwrap(),
+        25
+    );
+    let ids: Vec<i64> = (1..=25).collect();
+    let a = t.fetch_rows(&via_csv, &ids).await.unwrap();
+    let b = t.fetch_rows(&via_rows, &ids).await.unwrap();
+    assert_eq!(a.len(), 25);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            (&x.sfid, x.systemmodstamp, &x.state, &x.values),
+            (&y.sfid, y.systemmodstamp, &y.state, &y.values)
+        );
+    }
+    assert_eq!(a[4].values["Name"], json!(null), "an empty cell is a null");
+    assert_eq!(a[1].values["Name"], json!("comma, \"quoted\""));
+    assert_eq!(a[3].values["naïve"], json!("v-3"));
+    // Loading the same records again (a first load restarted) changes nothing.
+    t.bulk_load_csv(&via_csv, &chunk).await.unwrap();
+    let again = t
+        .fetch_rows(&via_csv, &(1..=30).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 25);
+    assert!(again.iter().zip(&a).all(|(x, y)| x.values == y.values));
+    // A cell that needs converting; then one that cannot be.
+    let employees = chunk.header.position("Employees").unwrap();
+    let later = |value: &str| {
+        let stamp = chunk.header.position("SystemModstamp").unwrap();
+        let mut r: Vec<String> = chunk.records[0].iter().map(str::to_owned).collect();
+        r[employees] = value.into();
+        r[stamp] = "2024-03-01T00:00:00.000Z".into();
+        CsvChunk {
+            header: chunk.header.clone(),
+            records: vec![csv::StringRecord::from(r)],
+        }
+    };
+    t.bulk_load_csv(&via_csv, &later("12.0")).await.unwrap();
+    let row = t.fetch_rows(&via_csv, &[1]).await.unwrap();
+    assert_eq!(row[0].values["Employees"], json!(12));
+    let err = t
+        .bulk_load_csv(&via_csv, &later("many"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Employees") && err.contains("whole number"),
+        "{err}"
+    );
+    assert!(t.claim_events(&via_csv, 10).await.unwrap().is_empty());
+    assert!(t.claim_events(&via_rows, 10).await.unwrap().is_empty());
+}
