@@ -366,6 +366,56 @@ async fn paging_over_10000_rows_spends_one_call_per_page() {
     assert_eq!(api.usage().latest().unwrap().used, 5);
 }
 
+/// Updates and deletes go five collections of 200 to a composite request: 1,100 records
+/// cost two calls (a composite of five, then a lone collection), with every record's
+/// result in input order, a refused one included.
+#[tokio::test]
+async fn updates_and_deletes_go_a_thousand_records_a_call() {
+    let sim = sim_with(SimConfig {
+        seed_counts: vec![("Account".into(), 1100)],
+        ..SimConfig::default()
+    })
+    .await;
+    let api = api(&sim);
+    let ids: Vec<String> = api
+        .query_all_records("SELECT Id FROM Account ORDER BY Id", false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1100);
+    let mut updates: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| record(&[("Id", json!(id)), ("Description", json!(format!("d{i}")))]))
+        .collect();
+    updates[700].insert("NoSuchField__c".into(), json!(1));
+    sim.reset_counters();
+    let results = api.update_records("Account", &updates).await.unwrap();
+    assert_eq!(sim.counters().api_calls, 2, "{:?}", sim.counters().by_kind);
+    assert_eq!(results.len(), 1100);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.success, i != 700, "record {i}: {r:?}");
+    }
+    let described = api
+        .query_all_records("SELECT Id, Description FROM Account ORDER BY Id", false)
+        .await
+        .unwrap();
+    assert_eq!(described[1099]["Description"], "d1099");
+    assert_eq!(described[0]["Description"], "d0");
+
+    sim.reset_counters();
+    let deleted = api.delete_records(&ids).await.unwrap();
+    assert_eq!(sim.counters().api_calls, 2);
+    assert!(deleted.iter().all(|r| r.success));
+    let left = api
+        .query_all_records("SELECT Id FROM Account", false)
+        .await
+        .unwrap();
+    assert!(left.is_empty());
+}
+
 #[tokio::test]
 async fn collections_report_mixed_per_record_results() {
     let sim = sim_with(SimConfig::default()).await;
@@ -498,9 +548,10 @@ async fn injected_faults_are_retried_to_success() {
             .len();
         assert_eq!(n, 3000);
     }
-    // Updates are safe to replay and retried through lock errors too.
+    // Updates are safe to replay and retried through lock errors too, five collections
+    // to a composite request as well as a lone one.
     let ids: Vec<String> = api
-        .query_all_records("SELECT Id FROM Account LIMIT 50", false)
+        .query_all_records("SELECT Id FROM Account LIMIT 1100", false)
         .await
         .unwrap()
         .iter()
@@ -511,7 +562,7 @@ async fn injected_faults_are_retried_to_success() {
         .map(|id| record(&[("Id", json!(id)), ("Description", json!("x"))]))
         .collect();
     let results = api.update_records("Account", &updates).await.unwrap();
-    assert_eq!(results.len(), 50);
+    assert_eq!(results.len(), 1100);
 }
 
 #[tokio::test]

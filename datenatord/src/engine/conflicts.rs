@@ -74,7 +74,7 @@ pub async fn settle(
             })
         })
         .collect();
-    for batch in queries.chunks(5) {
+    for batch in queries.chunks(crate::salesforce::rest::COMPOSITE_HEAVY) {
         let requests = batch
             .iter()
             .enumerate()

@@ -60,7 +60,7 @@ pub async fn prefetch(
 ) -> Result<std::collections::HashMap<String, QueryPage>, StepError> {
     use crate::salesforce::rest::{SubRequest, encode};
     let mut out = std::collections::HashMap::new();
-    for chunk in due.chunks(5) {
+    for chunk in due.chunks(crate::salesforce::rest::COMPOSITE_HEAVY) {
         if chunk.len() == 1 {
             continue; // a lone query costs one call either way
         }

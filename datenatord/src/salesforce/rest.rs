@@ -11,6 +11,8 @@ use super::http::{Api, Body, Replay};
 pub const COLLECTION_CHUNK: usize = 200;
 /// Sub-requests per composite request.
 pub const COMPOSITE_MAX: usize = 25;
+/// Query and collections sub-requests one composite request may hold.
+pub const COMPOSITE_HEAVY: usize = 5;
 
 /// One page of a query.
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +93,38 @@ pub struct SubResponse {
     pub body: Value,
     pub http_status_code: u16,
     pub reference_id: String,
+}
+
+/// The record results of one collections sub-request of a composite request.
+fn collection_results(answer: SubResponse) -> Result<Vec<RecordResult>, SalesforceError> {
+    if answer.http_status_code == 200 {
+        return serde_json::from_value(answer.body).map_err(|e| {
+            SalesforceError::Protocol(format!("a collections answer in a composite: {e}"))
+        });
+    }
+    let errors: Vec<ApiError> = serde_json::from_value(answer.body.clone()).unwrap_or_else(|_| {
+        vec![ApiError {
+            error_code: String::new(),
+            message: answer.body.to_string(),
+            fields: vec![],
+        }]
+    });
+    let code = errors.first().map_or("", |e| e.error_code.as_str());
+    match (answer.http_status_code, code) {
+        (403, "REQUEST_LIMIT_EXCEEDED") => Err(SalesforceError::LimitExceeded(
+            errors
+                .first()
+                .map(|e| e.message.clone())
+                .unwrap_or_default(),
+        )),
+        (500..=599, _) | (_, "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW") => {
+            Err(SalesforceError::Transient(format!(
+                "a collections request in a composite: {} {code}",
+                answer.http_status_code
+            )))
+        }
+        (status, _) => Err(SalesforceError::Api { status, errors }),
+    }
 }
 
 /// Percent-encodes a query-string value.
@@ -215,6 +249,15 @@ impl Api {
         } else {
             Replay::Unsafe
         };
+        self.composite_with(requests, all_or_none, replay).await
+    }
+
+    async fn composite_with(
+        &self,
+        requests: Vec<SubRequest>,
+        all_or_none: bool,
+        replay: Replay,
+    ) -> Result<Vec<SubResponse>, SalesforceError> {
         let body = json!({"allOrNone": all_or_none, "compositeRequest": requests});
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -272,21 +315,61 @@ impl Api {
         .await
     }
 
-    /// Updates records (each with `Id`) through sObject Collections.
+    /// Updates records (each with `Id`) through sObject Collections of 200, five of them
+    /// to a composite request: one API call per 1,000 records. Safe to replay.
     pub async fn update_records(
         &self,
         object: &str,
         records: &[Map<String, Value>],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let object = check_api_name(object)?;
         let path = Api::data_path("/composite/sobjects");
-        self.collection_chunks(
-            Method::PATCH,
-            &path,
-            check_api_name(object)?,
-            records,
-            Replay::Safe,
-        )
-        .await
+        let collections = records
+            .chunks(COLLECTION_CHUNK)
+            .map(|chunk| SubRequest {
+                method: "PATCH".into(),
+                url: path.clone(),
+                reference_id: String::new(),
+                body: Some(json!({"allOrNone": false, "records": with_type(object, chunk)})),
+            })
+            .collect();
+        self.replayable_collections(collections).await
+    }
+
+    /// Sends replay-safe sObject Collections requests, five to a composite request (the
+    /// most Salesforce allows), and returns their record results in order. A collection
+    /// refused as a whole (busy, locked) fails the lot as transient: sent again, the ones
+    /// that went through the first time change nothing.
+    async fn replayable_collections(
+        &self,
+        collections: Vec<SubRequest>,
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let mut out = Vec::new();
+        let mut collections = collections.into_iter().peekable();
+        while collections.peek().is_some() {
+            let group: Vec<SubRequest> = collections
+                .by_ref()
+                .take(COMPOSITE_HEAVY)
+                .enumerate()
+                .map(|(i, r)| SubRequest {
+                    reference_id: format!("c{i}"),
+                    ..r
+                })
+                .collect();
+            if let [one] = group.as_slice() {
+                // A lone collection costs one call either way: sent as it is.
+                let method = Method::from_bytes(one.method.as_bytes())
+                    .map_err(|e| SalesforceError::Invalid(e.to_string()))?;
+                let body = one.body.clone().map_or(Body::None, Body::Json);
+                let answer = self.send(method, &one.url, body, &[], Replay::Safe).await?;
+                out.extend(answer.json::<Vec<RecordResult>>()?);
+                continue;
+            }
+            for answer in self.composite_with(group, false, Replay::Safe).await? {
+                out.extend(collection_results(answer)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Upserts records by an external-id field. Safe to replay: a second send finds the
@@ -306,26 +389,28 @@ impl Api {
             .await
     }
 
-    /// Deletes records by id through sObject Collections.
+    /// Deletes records by id through sObject Collections of 200, five of them to a
+    /// composite request. Safe to replay.
     pub async fn delete_records(
         &self,
         ids: &[String],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(COLLECTION_CHUNK) {
-            for id in chunk {
-                check_id(id)?;
-            }
-            let path = Api::data_path(&format!(
-                "/composite/sobjects?ids={}&allOrNone=false",
-                chunk.join(",")
-            ));
-            let answer = self
-                .send(Method::DELETE, &path, Body::None, &[], Replay::Safe)
-                .await?;
-            out.extend(answer.json::<Vec<RecordResult>>()?);
+        for id in ids {
+            check_id(id)?;
         }
-        Ok(out)
+        let collections = ids
+            .chunks(COLLECTION_CHUNK)
+            .map(|chunk| SubRequest {
+                method: "DELETE".into(),
+                url: Api::data_path(&format!(
+                    "/composite/sobjects?ids={}&allOrNone=false",
+                    chunk.join(",")
+                )),
+                reference_id: String::new(),
+                body: None,
+            })
+            .collect();
+        self.replayable_collections(collections).await
     }
 
     /// Ids of records updated in a window (`/sobjects/X/updated`).
