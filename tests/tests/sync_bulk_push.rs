@@ -130,8 +130,9 @@ async fn bulk_push_round_trip(kind: Db) {
         "{:?}",
         sim.counters().by_kind
     );
+    // Create, upload, close (the daemon's poll may come after Salesforce shows the values).
     assert!(
-        calls(&sim, "bulk_ingest") >= 4,
+        calls(&sim, "bulk_ingest") >= 3,
         "{:?}",
         sim.counters().by_kind
     );

@@ -202,10 +202,15 @@ async fn ingest(
 }
 
 /// Polls a job until it is finished (`JobComplete`, `Failed` or `Aborted`); an open job is
-/// aborted first. `n` (records) sets the first wait, so a job costs few polls.
+/// aborted first. `n` (records just sent; 0 for an earlier job) sets the first wait, so a
+/// job costs few polls — usually one.
 async fn finish(ctx: &Ctx<'_>, id: &str, n: usize) -> Result<JobInfo, SalesforceError> {
     let started = Instant::now();
     let mut wait = Duration::from_millis(250 + n as u64 / 20);
+    if n > 0 {
+        // A job just closed is not done yet: a look now would only cost a call.
+        tokio::time::sleep(wait).await;
+    }
     loop {
         let job = ctx.api.ingest_job(id).await?;
         match job.state.as_str() {

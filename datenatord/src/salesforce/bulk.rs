@@ -71,7 +71,7 @@ impl PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            first: Duration::from_millis(200),
+            first: Duration::from_millis(100),
             max: Duration::from_secs(10),
             timeout: Duration::from_secs(3600),
         }
