@@ -12,18 +12,27 @@ pub struct LogHandle(reload::Handle<EnvFilter, Registry>);
 
 impl LogHandle {
     pub fn set_level(&self, level: &str) -> Result<(), String> {
-        let filter =
-            EnvFilter::try_new(level).map_err(|e| format!("invalid log_level {level:?}: {e}"))?;
+        let filter = filter(level).map_err(|e| format!("invalid log_level {level:?}: {e}"))?;
         self.0.reload(filter).map_err(|e| e.to_string())
     }
+}
+
+/// The filter for `level`. PostgreSQL's NOTICEs ("… does not exist, skipping" from the
+/// `IF EXISTS` in schema changes) are kept below the log unless the level names sqlx.
+fn filter(level: &str) -> Result<EnvFilter, tracing_subscriber::filter::ParseError> {
+    let f = EnvFilter::try_new(level)?;
+    Ok(match level.contains("sqlx") {
+        true => f,
+        false => f.add_directive("sqlx::postgres::notice=warn".parse()?),
+    })
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 pub fn init(format: LogFormat, level: &str) -> LogHandle {
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .or_else(|| EnvFilter::try_new(level).ok())
+        .and_then(|v| filter(&v).ok())
+        .or_else(|| filter(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let format = match format {
@@ -60,4 +69,18 @@ where
     tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_notices_stay_below_the_log_unless_asked_for() {
+        let quiet = filter("info").unwrap().to_string();
+        assert!(quiet.contains("sqlx::postgres::notice=warn"), "{quiet}");
+        let asked = filter("info,sqlx=debug").unwrap().to_string();
+        assert!(!asked.contains("notice=warn"), "{asked}");
+        assert!(filter("info,[=bad").is_err());
+    }
 }
