@@ -123,6 +123,57 @@ impl TargetDb {
     }
 }
 
+/// A test leaves no schema behind on a database server: its org schema and sync user are
+/// dropped when it ends (best effort, on a thread of its own: `Drop` cannot await).
+impl Drop for TargetDb {
+    fn drop(&mut self) {
+        let (sql, limit) = match self.db {
+            Db::Sqlite => return,
+            Db::Postgres => (
+                vec![
+                    "SET lock_timeout = '10s'".to_owned(),
+                    format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema),
+                    format!("DROP ROLE IF EXISTS \"{}_sync\"", self.schema),
+                ],
+                63,
+            ),
+            Db::Mysql => (
+                vec![
+                    "SET SESSION lock_wait_timeout = 10".to_owned(),
+                    format!("DROP DATABASE IF EXISTS `{}`", self.schema),
+                    format!("DROP USER IF EXISTS '{}_sync'@'%'", self.schema),
+                ],
+                32,
+            ),
+        };
+        // The sync user is `<schema>_sync` when that fits the server's name limit (the
+        // schemas of these tests are short); a longer one would carry a hash suffix.
+        let sql: Vec<String> = sql
+            .into_iter()
+            .filter(|s| {
+                !s.starts_with("DROP ROLE") && !s.starts_with("DROP USER")
+                    || self.schema.len() + 5 <= limit
+            })
+            .collect();
+        let url = self.url.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await?;
+                for s in sql {
+                    let _ = sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(s)).await;
+                }
+                Ok::<(), sqlx::Error>(())
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+    }
+}
+
 /// Text of a column that may be NULL, whatever its SQL type.
 pub fn text(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
     row.try_get::<Option<String>, _>(col).ok().flatten()

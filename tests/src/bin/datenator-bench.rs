@@ -811,37 +811,4 @@ async fn main() {
         serde_json::to_string_pretty(&Value::Object(all)).unwrap(),
     )
     .ok();
-    drop_bench_schemas().await;
-}
-
-/// Drops the schemas and sync roles this run created (`dn_bench_…_<pid>`): a million-row
-/// benchmark table should not outlive the run.
-async fn drop_bench_schemas() {
-    let db = TargetDb::new(Db::Postgres, "bench");
-    let Ok(pg) = sqlx::PgPool::connect(&db.url).await else {
-        return;
-    };
-    let like = format!("dn\\_bench\\_%\\_{}", std::process::id());
-    // Schemas first: a role still owning privileges in one cannot be dropped.
-    let kinds = [
-        (
-            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1",
-            "DROP SCHEMA \"{}\" CASCADE",
-        ),
-        (
-            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '\\_sync'",
-            "DROP ROLE \"{}\"",
-        ),
-    ];
-    for (find, drop) in kinds {
-        let names = sqlx::query_scalar::<_, String>(find)
-            .bind(&like)
-            .fetch_all(&pg)
-            .await
-            .unwrap_or_default();
-        for name in names {
-            let sql = drop.replace("{}", &name);
-            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pg).await;
-        }
-    }
 }
