@@ -13,7 +13,7 @@ use crate::salesforce::bulk::PollPolicy;
 use crate::salesforce::rest::QueryPage;
 use crate::salesforce::rest::sf_datetime;
 use crate::target::load::{CsvChunk, CsvHeader};
-use crate::target::{Cursor, ObjectMapping, Row, Target};
+use crate::target::{Cursor, Dialect, ObjectMapping, Row, Target};
 
 /// Rows per bulk-load call into the database (one COPY and one transaction each).
 const LOAD_CHUNK: usize = 25_000;
@@ -336,7 +336,7 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
     // the chunks already parsed; the bounded channel keeps memory flat.
     // Room for a page and a half of chunks: the next page downloads while the database
     // loads this one's, so the loader never waits on Salesforce between pages.
-    let (tx, mut rx) =
+    let (tx, rx) =
         tokio::sync::mpsc::channel::<LoadChunk>((PAGE_RECORDS as usize / LOAD_CHUNK) * 3 / 2);
     let fetch = async move {
         let tx = tx; // dropped when the pages end, which ends the loader's loop
@@ -354,22 +354,38 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
         }
         Ok::<(), StepError>(())
     };
+    // PostgreSQL takes two chunks at once (two backends, each a COPY of its own); the
+    // others one at a time (SQLite has one writer).
+    let parallel = match ctx.target.dialect() {
+        Dialect::Postgres => 2,
+        _ => 1,
+    };
     let load = async move {
+        use futures::StreamExt;
         let mut cursor: Option<Cursor> = None;
         let mut done = 0u64;
         let mut failure = None;
-        while let Some(LoadChunk {
-            records,
-            cursor: last,
-        }) = rx.recv().await
-        {
-            match ctx.target.bulk_load_csv(&m.resolved, &records).await {
-                Ok(n) => done += n,
+        let mut loads = std::pin::pin!(
+            futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|chunk| (chunk, rx))
+            })
+            .map(|LoadChunk { records, cursor }| async move {
+                let n = ctx.target.bulk_load_csv(&m.resolved, &records).await?;
+                Ok::<_, crate::target::TargetError>((n, cursor))
+            })
+            .buffer_unordered(parallel)
+        );
+        while let Some(loaded) = loads.next().await {
+            let last = match loaded {
+                Ok((n, last)) => {
+                    done += n;
+                    last
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
-            }
+            };
             if let Some(c) = last
                 && cursor
                     .as_ref()
@@ -381,8 +397,8 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
                 s.initial_load = Some((done.min(total), total))
             });
         }
-        // A parser waiting on the full channel sees it closed and stops.
-        drop(rx);
+        // The receiver ends with this block: a parser waiting on the full channel sees it
+        // closed and stops.
         match failure {
             Some(e) => Err(StepError::from(e)),
             None => Ok((cursor, done)),
