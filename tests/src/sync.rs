@@ -124,16 +124,23 @@ impl TargetDb {
 }
 
 /// A test leaves no schema behind on a database server: its org schema and sync user are
-/// dropped when it ends (best effort, on a thread of its own: `Drop` cannot await).
+/// dropped when it ends (best effort, on a thread of its own: `Drop` cannot await). A
+/// failed test keeps them, for a look at what it left.
 impl Drop for TargetDb {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
         let (sql, limit) = match self.db {
             Db::Sqlite => return,
             Db::Postgres => (
                 vec![
                     "SET lock_timeout = '10s'".to_owned(),
                     format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema),
-                    format!("DROP ROLE IF EXISTS \"{}_sync\"", self.schema),
+                    format!(
+                        "DROP ROLE IF EXISTS \"{}_sync\"",
+                        self.schema.to_lowercase()
+                    ),
                 ],
                 63,
             ),
@@ -141,7 +148,10 @@ impl Drop for TargetDb {
                 vec![
                     "SET SESSION lock_wait_timeout = 10".to_owned(),
                     format!("DROP DATABASE IF EXISTS `{}`", self.schema),
-                    format!("DROP USER IF EXISTS '{}_sync'@'%'", self.schema),
+                    format!(
+                        "DROP USER IF EXISTS '{}_sync'@'%'",
+                        self.schema.to_lowercase()
+                    ),
                 ],
                 32,
             ),

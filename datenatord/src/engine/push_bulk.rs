@@ -206,7 +206,7 @@ async fn ingest(
 /// job costs few polls — usually one.
 async fn finish(ctx: &Ctx<'_>, id: &str, n: usize) -> Result<JobInfo, SalesforceError> {
     let started = Instant::now();
-    let mut wait = Duration::from_millis(250 + n as u64 / 20);
+    let mut wait = Duration::from_millis(250 + n as u64 / 20).min(Duration::from_secs(10));
     if n > 0 {
         // A job just closed is not done yet: a look now would only cost a call.
         tokio::time::sleep(wait).await;

@@ -64,7 +64,7 @@ pub struct PollPolicy {
 impl PollPolicy {
     /// The wait before the next poll, `elapsed` after the job started.
     pub fn next_wait(&self, elapsed: Duration) -> Duration {
-        (elapsed / 4).clamp(self.first, self.max)
+        (elapsed / 4).max(self.first).min(self.max)
     }
 }
 

@@ -95,8 +95,9 @@ pub struct SubResponse {
     pub reference_id: String,
 }
 
-/// The record results of one collections sub-request of a composite request.
-fn collection_results(answer: SubResponse) -> Result<Vec<RecordResult>, SalesforceError> {
+/// The record results of one collections sub-request (of `n` records) of a composite
+/// request; a collection refused as a whole for good gives each record the refusal.
+fn collection_results(answer: SubResponse, n: usize) -> Result<Vec<RecordResult>, SalesforceError> {
     if answer.http_status_code == 200 {
         return serde_json::from_value(answer.body).map_err(|e| {
             SalesforceError::Protocol(format!("a collections answer in a composite: {e}"))
@@ -123,7 +124,15 @@ fn collection_results(answer: SubResponse) -> Result<Vec<RecordResult>, Salesfor
                 answer.http_status_code
             )))
         }
-        (status, _) => Err(SalesforceError::Api { status, errors }),
+        _ => Ok(vec![
+            RecordResult {
+                id: None,
+                success: false,
+                errors,
+                created: None,
+            };
+            n
+        ]),
     }
 }
 
@@ -326,37 +335,44 @@ impl Api {
         let path = Api::data_path("/composite/sobjects");
         let collections = records
             .chunks(COLLECTION_CHUNK)
-            .map(|chunk| SubRequest {
-                method: "PATCH".into(),
-                url: path.clone(),
-                reference_id: String::new(),
-                body: Some(json!({"allOrNone": false, "records": with_type(object, chunk)})),
+            .map(|chunk| {
+                let request = SubRequest {
+                    method: "PATCH".into(),
+                    url: path.clone(),
+                    reference_id: String::new(),
+                    body: Some(json!({"allOrNone": false, "records": with_type(object, chunk)})),
+                };
+                (request, chunk.len())
             })
             .collect();
         self.replayable_collections(collections).await
     }
 
-    /// Sends replay-safe sObject Collections requests, five to a composite request (the
-    /// most Salesforce allows), and returns their record results in order. A collection
-    /// refused as a whole (busy, locked) fails the lot as transient: sent again, the ones
-    /// that went through the first time change nothing.
+    /// Sends replay-safe sObject Collections requests (each with its record count), five
+    /// to a composite request (the most Salesforce allows), and returns their record
+    /// results in order. A collection refused as a whole inside a composite fails its own
+    /// records (each gets the error) unless the refusal is transient (busy, locked): then
+    /// the lot is sent again later, which changes nothing for the ones that went through.
     async fn replayable_collections(
         &self,
-        collections: Vec<SubRequest>,
+        collections: Vec<(SubRequest, usize)>,
     ) -> Result<Vec<RecordResult>, SalesforceError> {
         let mut out = Vec::new();
         let mut collections = collections.into_iter().peekable();
         while collections.peek().is_some() {
-            let group: Vec<SubRequest> = collections
+            let group: Vec<(SubRequest, usize)> = collections
                 .by_ref()
                 .take(COMPOSITE_HEAVY)
                 .enumerate()
-                .map(|(i, r)| SubRequest {
-                    reference_id: format!("c{i}"),
-                    ..r
+                .map(|(i, (r, n))| {
+                    let r = SubRequest {
+                        reference_id: format!("c{i}"),
+                        ..r
+                    };
+                    (r, n)
                 })
                 .collect();
-            if let [one] = group.as_slice() {
+            if let [(one, _)] = group.as_slice() {
                 // A lone collection costs one call either way: sent as it is.
                 let method = Method::from_bytes(one.method.as_bytes())
                     .map_err(|e| SalesforceError::Invalid(e.to_string()))?;
@@ -365,8 +381,31 @@ impl Api {
                 out.extend(answer.json::<Vec<RecordResult>>()?);
                 continue;
             }
-            for answer in self.composite_with(group, false, Replay::Safe).await? {
-                out.extend(collection_results(answer)?);
+            let sizes: Vec<(String, usize)> = group
+                .iter()
+                .map(|(r, n)| (r.reference_id.clone(), *n))
+                .collect();
+            let requests = group.into_iter().map(|(r, _)| r).collect();
+            let mut answers: std::collections::HashMap<String, SubResponse> = self
+                .composite_with(requests, false, Replay::Safe)
+                .await?
+                .into_iter()
+                .map(|a| (a.reference_id.clone(), a))
+                .collect();
+            for (reference, n) in sizes {
+                let answer = answers.remove(&reference).ok_or_else(|| {
+                    SalesforceError::Protocol(format!(
+                        "a composite answer lacks sub-request {reference}"
+                    ))
+                })?;
+                let results = collection_results(answer, n)?;
+                if results.len() != n {
+                    return Err(SalesforceError::Protocol(format!(
+                        "a collections request of {n} records answered {} results",
+                        results.len()
+                    )));
+                }
+                out.extend(results);
             }
         }
         Ok(out)
@@ -400,14 +439,17 @@ impl Api {
         }
         let collections = ids
             .chunks(COLLECTION_CHUNK)
-            .map(|chunk| SubRequest {
-                method: "DELETE".into(),
-                url: Api::data_path(&format!(
-                    "/composite/sobjects?ids={}&allOrNone=false",
-                    chunk.join(",")
-                )),
-                reference_id: String::new(),
-                body: None,
+            .map(|chunk| {
+                let request = SubRequest {
+                    method: "DELETE".into(),
+                    url: Api::data_path(&format!(
+                        "/composite/sobjects?ids={}&allOrNone=false",
+                        chunk.join(",")
+                    )),
+                    reference_id: String::new(),
+                    body: None,
+                };
+                (request, chunk.len())
             })
             .collect();
         self.replayable_collections(collections).await
@@ -525,5 +567,47 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(sf_datetime(t), "2024-01-31T10:00:00.500Z");
+    }
+
+    #[test]
+    fn a_collection_refused_inside_a_composite_fails_its_own_records_only() {
+        let answer = |status: u16, body: Value| SubResponse {
+            body,
+            http_status_code: status,
+            reference_id: "c0".into(),
+        };
+        let ok = collection_results(
+            answer(200, json!([{"id": "001A", "success": true, "errors": []}])),
+            1,
+        )
+        .unwrap();
+        assert!(ok[0].success);
+        let refused = collection_results(
+            answer(
+                400,
+                json!([{"errorCode": "INVALID_FIELD", "message": "No such column"}]),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(refused.len(), 3);
+        assert!(refused.iter().all(|r| !r.success));
+        assert_eq!(refused[2].errors[0].error_code, "INVALID_FIELD");
+        let busy = collection_results(
+            answer(
+                503,
+                json!([{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}]),
+            ),
+            3,
+        );
+        assert!(matches!(busy, Err(SalesforceError::Transient(_))));
+        let locked = collection_results(
+            answer(
+                400,
+                json!([{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "x"}]),
+            ),
+            3,
+        );
+        assert!(matches!(locked, Err(SalesforceError::Transient(_))));
     }
 }
