@@ -295,6 +295,53 @@ async fn bulk_first_load_mariadb() {
     bulk_first_load(Db::Mysql).await;
 }
 
+/// A record the database refuses (here a CHECK constraint the application added) does not
+/// stall a Bulk first load: its chunk goes again record by record, the refused records
+/// are left out and reported, and every other record arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_does_not_stall_a_bulk_first_load() {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 700)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(Db::Postgres, "loadrefuse");
+    let org = setup_org(&sim, &db, "loadrefuse", "bulk_threshold = 100\n").await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    q(format!(
+        "ALTER TABLE {table} ADD CONSTRAINT no_sevens CHECK (name NOT LIKE '%7%')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let sf = SfUser::new(&sim);
+    let sevens = sf
+        .query("SELECT Id FROM Account WHERE Name LIKE '%7%'", false)
+        .await
+        .len();
+    assert!(sevens > 0, "the seed has names with a 7");
+    org.enable(true).await;
+    eventually("every record the database accepts arrives", || async {
+        q(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .is_ok_and(|r| {
+                sqlx::Row::try_get::<i64, _>(&r, "n").unwrap_or(0) as usize == 700 - sevens
+            })
+    })
+    .await;
+    eventually("the refused records are reported", || async {
+        org.daemon
+            .stderr()
+            .contains("the database refused a pulled record")
+    })
+    .await;
+}
+
 /// The daemon killed (SIGKILL) part-way through a Bulk first load: on restart the load
 /// starts over and upserts, so every record is in the table exactly once, the engine's
 /// writes recorded no change event, and sync then goes on incrementally.

@@ -13,7 +13,7 @@ use crate::salesforce::bulk::PollPolicy;
 use crate::salesforce::rest::QueryPage;
 use crate::salesforce::rest::sf_datetime;
 use crate::target::load::{CsvChunk, CsvHeader};
-use crate::target::{Cursor, Dialect, ObjectMapping, Row, Target};
+use crate::target::{Cursor, Dialect, ObjectMapping, RejectedRow, Row, Target};
 
 /// Rows per bulk-load call into the database (one COPY and one transaction each).
 const LOAD_CHUNK: usize = 25_000;
@@ -187,20 +187,7 @@ pub async fn run(
             .upsert_rows_lenient(&m.resolved, &live, current.as_ref())
             .await?;
         let written = report.written;
-        for r in &report.rejected {
-            tracing::warn!(sfid = %r.sfid, "the database refused a pulled record: {}", r.error);
-        }
-        if let Some(r) = report.rejected.first() {
-            let message = format!(
-                "{} record(s) refused by the database, e.g. {}: {}",
-                report.rejected.len(),
-                r.sfid,
-                r.error
-            );
-            status.update(ctx.org, object, m.mapping.direction, |s| {
-                s.last_error = Some(message);
-            });
-        }
+        report_refused(ctx, m, &report.rejected);
         done += (live.len() + deleted.len()) as u64;
         status.update(ctx.org, object, m.mapping.direction, |s| {
             s.pulled_total += written + deleted.len() as u64;
@@ -228,6 +215,25 @@ pub async fn run(
         s.last_sync_at = Some(Utc::now());
     });
     Ok(())
+}
+
+/// Logs the pulled records the database refused and puts the first on the object's status.
+fn report_refused(ctx: &Ctx<'_>, m: &StoredMapping, rejected: &[RejectedRow]) {
+    for r in rejected {
+        tracing::warn!(sfid = %r.sfid, "the database refused a pulled record: {}", r.error);
+    }
+    if let Some(r) = rejected.first() {
+        let message = format!(
+            "{} record(s) refused by the database, e.g. {}: {}",
+            rejected.len(),
+            r.sfid,
+            r.error
+        );
+        let status = ctx.state.engine.status();
+        status.update(ctx.org, &m.resolved.object, m.mapping.direction, |s| {
+            s.last_error = Some(message);
+        });
+    }
 }
 
 /// A REST record as a target row; `None` for a record without an Id.
@@ -365,20 +371,38 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
         let mut cursor: Option<Cursor> = None;
         let mut done = 0u64;
         let mut failure = None;
+        let mut refused = Vec::new();
         let mut loads = std::pin::pin!(
             futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv().await.map(|chunk| (chunk, rx))
             })
             .map(|LoadChunk { records, cursor }| async move {
-                let n = ctx.target.bulk_load_csv(&m.resolved, &records).await?;
-                Ok::<_, crate::target::TargetError>((n, cursor))
+                match ctx.target.bulk_load_csv(&m.resolved, &records).await {
+                    Ok(n) => Ok((n, cursor, Vec::new())),
+                    // A record the database refuses must not stall the load: the chunk
+                    // goes again record by record, the refused ones left out and reported.
+                    Err(e) => {
+                        tracing::debug!("a load chunk failed ({e}); loading it record by record");
+                        let rows = records.to_rows(&m.resolved);
+                        let report = ctx
+                            .target
+                            .upsert_rows_lenient(&m.resolved, &rows, None)
+                            .await?;
+                        Ok::<_, crate::target::TargetError>((
+                            report.written,
+                            cursor,
+                            report.rejected,
+                        ))
+                    }
+                }
             })
             .buffer_unordered(parallel)
         );
         while let Some(loaded) = loads.next().await {
             let last = match loaded {
-                Ok((n, last)) => {
+                Ok((n, last, rejected)) => {
                     done += n;
+                    refused.extend(rejected);
                     last
                 }
                 Err(e) => {
@@ -399,6 +423,7 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
         }
         // The receiver ends with this block: a parser waiting on the full channel sees it
         // closed and stops.
+        report_refused(ctx, m, &refused);
         match failure {
             Some(e) => Err(StepError::from(e)),
             None => Ok((cursor, done)),
