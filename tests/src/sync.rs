@@ -131,40 +131,29 @@ impl Drop for TargetDb {
         if std::thread::panicking() {
             return;
         }
-        let (sql, limit) = match self.db {
-            Db::Sqlite => return,
-            Db::Postgres => (
-                vec![
-                    "SET lock_timeout = '10s'".to_owned(),
-                    format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema),
-                    format!(
-                        "DROP ROLE IF EXISTS \"{}_sync\"",
-                        self.schema.to_lowercase()
-                    ),
-                ],
-                63,
-            ),
-            Db::Mysql => (
-                vec![
-                    "SET SESSION lock_wait_timeout = 10".to_owned(),
-                    format!("DROP DATABASE IF EXISTS `{}`", self.schema),
-                    format!(
-                        "DROP USER IF EXISTS '{}_sync'@'%'",
-                        self.schema.to_lowercase()
-                    ),
-                ],
-                32,
-            ),
-        };
         // The sync user is `<schema>_sync` when that fits the server's name limit (the
         // schemas of these tests are short); a longer one would carry a hash suffix.
-        let sql: Vec<String> = sql
-            .into_iter()
-            .filter(|s| {
-                !s.starts_with("DROP ROLE") && !s.starts_with("DROP USER")
-                    || self.schema.len() + 5 <= limit
-            })
-            .collect();
+        let user = format!("{}_sync", self.schema.to_lowercase());
+        let mut sql = match self.db {
+            Db::Sqlite => return,
+            Db::Postgres => vec![
+                "SET lock_timeout = '10s'".to_owned(),
+                format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema),
+            ],
+            Db::Mysql => vec![
+                "SET SESSION lock_wait_timeout = 10".to_owned(),
+                format!("DROP DATABASE IF EXISTS `{}`", self.schema),
+            ],
+        };
+        match self.db {
+            Db::Postgres if user.len() <= 63 => {
+                sql.push(format!("DROP ROLE IF EXISTS \"{user}\""));
+            }
+            Db::Mysql if user.len() <= 32 => {
+                sql.push(format!("DROP USER IF EXISTS '{user}'@'%'"));
+            }
+            _ => {}
+        }
         let url = self.url.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -13,6 +13,7 @@ use crate::salesforce::bulk::PollPolicy;
 use crate::salesforce::rest::QueryPage;
 use crate::salesforce::rest::sf_datetime;
 use crate::target::load::{CsvChunk, CsvHeader};
+use crate::target::types::parse_datetime;
 use crate::target::{Cursor, Dialect, ObjectMapping, RejectedRow, Row, Target};
 
 /// Rows per bulk-load call into the database (one COPY and one transaction each).
@@ -22,15 +23,6 @@ fn select_list(m: &ObjectMapping) -> String {
     let mut names: Vec<&str> = m.fields.iter().map(|f| f.name.as_str()).collect();
     names.push("IsDeleted");
     names.join(", ")
-}
-
-/// Parses Salesforce's datetime forms (`…+0000`, `…Z`).
-pub fn parse_sf_datetime(s: &str) -> Option<DateTime<Utc>> {
-    // RFC 3339 (`Z`) first: it needs no format string parsed per call.
-    DateTime::parse_from_rfc3339(s)
-        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
 }
 
 fn later(a: &Cursor, stamp: DateTime<Utc>, id: &str) -> bool {
@@ -243,7 +235,7 @@ fn to_row(mut record: Map<String, Value>) -> Option<(Row, bool)> {
     let stamp = record
         .get("SystemModstamp")
         .and_then(Value::as_str)
-        .and_then(parse_sf_datetime);
+        .and_then(parse_datetime);
     let deleted = record
         .remove("IsDeleted")
         .and_then(|v| v.as_bool())
@@ -258,7 +250,7 @@ fn to_row(mut record: Map<String, Value>) -> Option<(Row, bool)> {
     ))
 }
 
-/// Records per Bulk result page, and per chunk handed to the database's bulk load.
+/// Records per Bulk result page (each split into chunks of [`LOAD_CHUNK`]).
 const PAGE_RECORDS: u64 = 50_000;
 
 /// Records of one bulk-load call and the greatest (SystemModstamp, Id) among them.
@@ -303,7 +295,7 @@ fn parse_page(csv_text: &str, mut emit: impl FnMut(LoadChunk) -> bool) -> Result
         };
         if let Some(stamp) = stamp_col
             .and_then(|i| record.get(i))
-            .and_then(parse_sf_datetime)
+            .and_then(parse_datetime)
             && chunk.cursor.as_ref().is_none_or(|c| later(c, stamp, sfid))
         {
             chunk.cursor = Some(Cursor {
@@ -449,13 +441,6 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn salesforce_datetimes_parse() {
-        let a = parse_sf_datetime("2024-01-31T12:00:00.000+0000").unwrap();
-        let b = parse_sf_datetime("2024-01-31T12:00:00.000Z").unwrap();
-        assert_eq!(a, b);
-    }
 
     #[test]
     fn bulk_pages_split_into_chunks_with_their_cursor() {

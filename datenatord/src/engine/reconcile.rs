@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::pull::parse_sf_datetime;
 use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::rest::check_id;
 use crate::target::Target;
+use crate::target::types::parse_datetime;
 
 /// How far back the deleted endpoint answers (Salesforce keeps 15 days), with a margin.
 const LOG_DAYS: i64 = 14;
@@ -73,7 +73,7 @@ pub async fn check(
         let answer = ctx.api.deleted(object, start, now).await?;
         let earliest = answer["earliestDateAvailable"]
             .as_str()
-            .and_then(parse_sf_datetime);
+            .and_then(parse_datetime);
         if earliest.is_some_and(|e| e >= start - chrono::Duration::minutes(1)) {
             reconcile(
                 ctx,
@@ -95,7 +95,7 @@ pub async fn check(
         }
         answer["latestDateCovered"]
             .as_str()
-            .and_then(parse_sf_datetime)
+            .and_then(parse_datetime)
             .unwrap_or(now)
     };
     checks.covered.insert(object.clone(), covered);

@@ -82,7 +82,7 @@ impl CsvChunk {
                     .header
                     .stamp
                     .and_then(|i| record.get(i))
-                    .and_then(crate::engine::pull::parse_sf_datetime);
+                    .and_then(super::types::parse_datetime);
                 let mut values = Map::new();
                 for ((name, t), cell) in self.header.names.iter().zip(&types).zip(record.iter()) {
                     values.insert(name.clone(), csv_value(*t, cell));

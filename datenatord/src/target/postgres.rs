@@ -1090,26 +1090,20 @@ async fn copy_rows(
     let width = 32 + 24 * m.fields.len();
     match rows {
         LoadRows::Typed(rows) => {
-            for slice in rows.chunks(COPY_SLICE) {
-                let mut csv = String::with_capacity(slice.len() * width);
-                for r in slice {
-                    let vals = row_values(D, m, r)?;
-                    push_csv_text(&mut csv, &r.sfid);
-                    csv.push(',');
-                    if let Some(t) = r.systemmodstamp {
-                        push_csv_text(&mut csv, &super::types::datetime_text(D, &t));
-                    }
-                    for v in &vals {
-                        csv.push(',');
-                        push_csv_field(&mut csv, v);
-                    }
-                    csv.push_str(",SYNCED\n");
+            send_lines(&mut copy_in, rows, width, &context(), |csv, r| {
+                let vals = row_values(D, m, r)?;
+                push_csv_text(csv, &r.sfid);
+                csv.push(',');
+                if let Some(t) = r.systemmodstamp {
+                    push_csv_text(csv, &super::types::datetime_text(D, &t));
                 }
-                copy_in
-                    .send(csv.into_bytes())
-                    .await
-                    .map_err(TargetError::db(context()))?;
-            }
+                for v in &vals {
+                    csv.push(',');
+                    push_csv_field(csv, v);
+                }
+                Ok(())
+            })
+            .await?;
         }
         LoadRows::Csv(chunk) => {
             let h = &chunk.header;
@@ -1124,9 +1118,12 @@ async fn copy_rows(
                     csv_cell(f.sf_type).unwrap_or(CsvCell::Quoted),
                 )
             }));
-            for slice in chunk.records.chunks(COPY_SLICE) {
-                let mut csv = String::with_capacity(slice.len() * width);
-                for record in slice {
+            send_lines(
+                &mut copy_in,
+                &chunk.records,
+                width,
+                &context(),
+                |csv, record| {
                     for (i, (at, how)) in columns.iter().enumerate() {
                         if i > 0 {
                             csv.push(',');
@@ -1138,20 +1135,40 @@ async fn copy_rows(
                                 CsvCell::Plain if !cell.contains([',', '"', '\n', '\r']) => {
                                     csv.push_str(cell)
                                 }
-                                _ => push_csv_text(&mut csv, cell),
+                                _ => push_csv_text(csv, cell),
                             },
                         }
                     }
-                    csv.push_str(",SYNCED\n");
-                }
-                copy_in
-                    .send(csv.into_bytes())
-                    .await
-                    .map_err(TargetError::db(context()))?;
-            }
+                    Ok(())
+                },
+            )
+            .await?;
         }
     }
     copy_in.finish().await.map_err(TargetError::db(context()))
+}
+
+/// Sends `items` as COPY CSV lines, [`COPY_SLICE`] to a data message: `line` writes an
+/// item's columns but the last, `_dn_state`, which is `SYNCED` for every loaded row.
+async fn send_lines<T>(
+    copy_in: &mut sqlx::postgres::PgCopyIn<&mut PgConnection>,
+    items: &[T],
+    width: usize,
+    context: &str,
+    mut line: impl FnMut(&mut String, &T) -> Result<(), TargetError>,
+) -> Result<(), TargetError> {
+    for slice in items.chunks(COPY_SLICE) {
+        let mut csv = String::with_capacity(slice.len() * width);
+        for item in slice {
+            line(&mut csv, item)?;
+            csv.push_str(",SYNCED\n");
+        }
+        copy_in
+            .send(csv.into_bytes())
+            .await
+            .map_err(TargetError::db(context))?;
+    }
+    Ok(())
 }
 
 /// Appends a COPY CSV text field (always quoted: an empty string is not a null).
