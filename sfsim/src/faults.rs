@@ -11,6 +11,9 @@ pub struct FaultConfig {
     pub seed: u64,
     /// Added to every API response.
     pub latency_ms: u64,
+    /// Up to this much more, drawn uniformly (`0..=latency_jitter_ms`) per response from
+    /// the seeded dice, so concurrent calls overtake each other.
+    pub latency_jitter_ms: u64,
     /// Share (0..1) of API requests answered 503 SERVER_UNAVAILABLE.
     pub error_503_share: f64,
     /// Share of API requests answered 500 UNKNOWN_EXCEPTION.
@@ -31,21 +34,33 @@ pub enum Strike {
     None,
     Unavailable,
     Unknown,
+    /// The connection drops before the request is handled: nothing was done.
     Drop,
+    /// The request is handled (a write commits), then the connection drops before the
+    /// answer: the client cannot know what happened — the case that makes duplicates.
+    DropAfter,
 }
 
 pub struct Faults {
     pub cfg: FaultConfig,
     rng: StdRng,
+    /// The jitter's own stream (from the same seed), so turning jitter on leaves the
+    /// sequence of strikes and locks of a seed as it was.
+    jitter_rng: StdRng,
     pub authenticated_calls: u64,
 }
+
+/// Separates the jitter stream from the strike dice of the same seed.
+const JITTER_STREAM: u64 = 0x6a69_7474_6572_0001;
 
 impl Faults {
     pub fn new(cfg: FaultConfig) -> Faults {
         let rng = StdRng::seed_from_u64(cfg.seed);
+        let jitter_rng = StdRng::seed_from_u64(cfg.seed ^ JITTER_STREAM);
         Faults {
             cfg,
             rng,
+            jitter_rng,
             authenticated_calls: 0,
         }
     }
@@ -69,10 +84,24 @@ impl Faults {
         } else if self.roll(b) {
             Strike::Unknown
         } else if self.roll(c) {
-            Strike::Drop
+            if self.rng.random::<bool>() {
+                Strike::Drop
+            } else {
+                Strike::DropAfter
+            }
         } else {
             Strike::None
         }
+    }
+
+    /// How long the next API response waits: `latency_ms` plus a uniform draw from
+    /// `0..=latency_jitter_ms`.
+    pub fn latency(&mut self) -> std::time::Duration {
+        let jitter = match self.cfg.latency_jitter_ms {
+            0 => 0,
+            j => self.jitter_rng.random_range(0..=j),
+        };
+        std::time::Duration::from_millis(self.cfg.latency_ms.saturating_add(jitter))
     }
 
     pub fn lock_row(&mut self) -> bool {
@@ -113,5 +142,51 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.contains(&Strike::Unavailable));
         assert!(a.contains(&Strike::None));
+    }
+
+    #[test]
+    fn latency_jitter_stays_in_range_and_replays_per_seed() {
+        let cfg = FaultConfig {
+            seed: 3,
+            latency_ms: 100,
+            latency_jitter_ms: 50,
+            error_503_share: 0.3,
+            ..Default::default()
+        };
+        let draw = |cfg: FaultConfig| {
+            let mut f = Faults::new(cfg);
+            (0..2000)
+                .map(|_| f.latency().as_millis() as u64)
+                .collect::<Vec<u64>>()
+        };
+        let a = draw(cfg.clone());
+        assert!(a.iter().all(|ms| (100..=150).contains(ms)), "{a:?}");
+        // Both ends of the range come up, and values in between.
+        assert!(a.contains(&100) && a.contains(&150));
+        assert!(a.iter().any(|ms| *ms != 100 && *ms != 150));
+        assert_eq!(a, draw(cfg.clone()), "the same seed gives the same latencies");
+        // No jitter: exactly the fixed latency.
+        let fixed = draw(FaultConfig {
+            latency_jitter_ms: 0,
+            ..cfg.clone()
+        });
+        assert!(fixed.iter().all(|ms| *ms == 100));
+        // Jitter draws from its own stream: the strikes of a seed stay as they were.
+        let strikes = |cfg: FaultConfig| {
+            let mut f = Faults::new(cfg);
+            (0..200)
+                .map(|_| {
+                    f.latency();
+                    f.strike()
+                })
+                .collect::<Vec<Strike>>()
+        };
+        assert_eq!(
+            strikes(cfg.clone()),
+            strikes(FaultConfig {
+                latency_jitter_ms: 0,
+                ..cfg
+            })
+        );
     }
 }

@@ -133,10 +133,13 @@ async fn data(
     };
     let (latency, strike) = {
         let mut f = sim.faults();
-        (f.cfg.latency_ms, f.strike())
+        (f.latency(), f.strike())
     };
-    if latency > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    // Half the latency before the request is handled and half after: a write commits in
+    // the middle of the wait, as on a real server.
+    let (before, after) = (latency / 2, latency - latency / 2);
+    if !before.is_zero() {
+        tokio::time::sleep(before).await;
     }
     let Some(token) = bearer(&headers) else {
         return invalid_session().into_response();
@@ -179,7 +182,7 @@ async fn data(
                 .into_response();
         }
         Strike::Drop => return dropped(),
-        Strike::None => {}
+        Strike::None | Strike::DropAfter => {}
     }
     let hdrs: HashMap<String, String> = headers
         .iter()
@@ -207,9 +210,17 @@ async fn data(
         tx: None,
     };
     let sim2 = sim.clone();
+    // Once handled, a request completes even if its client goes away meanwhile (a blocking
+    // task is never cancelled), as Salesforce finishes a request whose caller hung up.
     let resp = tokio::task::spawn_blocking(move || rest::dispatch(&sim2, &req))
         .await
         .unwrap_or_else(|e| Resp::error(500, "UNKNOWN_EXCEPTION", format!("internal error: {e}")));
+    if !after.is_zero() {
+        tokio::time::sleep(after).await;
+    }
+    if strike == Strike::DropAfter {
+        return dropped();
+    }
     let info = sim.acct().limit_info();
     resp.header("sforce-limit-info", info).into_response()
 }

@@ -83,6 +83,9 @@ struct Args {
     /// Latency added to every API response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Up to this many milliseconds more per response, drawn uniformly from the fault seed.
+    #[arg(long, default_value_t = 0)]
+    latency_jitter_ms: u64,
     /// Share (0..1) of API requests answered 503 SERVER_UNAVAILABLE.
     #[arg(long, default_value_t = 0.0)]
     error_503: f64,
@@ -151,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.faults = FaultConfig {
         seed: a.fault_seed,
         latency_ms: a.latency_ms,
+        latency_jitter_ms: a.latency_jitter_ms,
         error_503_share: a.error_503,
         error_500_share: a.error_500,
         drop_share: a.drop,
