@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use datenator_shared::client::Client;
 use serde_json::Value;
 
+pub mod convergence;
 pub mod sync;
 
 /// How long a fixture waits for a process to come up or go away before failing.
