@@ -138,8 +138,18 @@ impl Daemon {
     /// Kills the daemon with SIGKILL (no chance to clean up) and starts it again on the
     /// same socket, state and config.
     pub fn crash_and_restart(&mut self) {
+        self.kill();
+        self.restart();
+    }
+
+    /// Kills the daemon with SIGKILL and waits until it is gone.
+    pub fn kill(&mut self) {
         self.signal(nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
+    }
+
+    /// Starts the daemon again (after [`Daemon::kill`]) on the same socket, state and config.
+    pub fn restart(&mut self) {
         let stderr = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.stderr_path)

@@ -171,6 +171,13 @@ pub async fn run(
         }
         if !deleted.is_empty() {
             ctx.target.delete_rows(&m.resolved, &deleted).await?;
+            // A deleted record's failed changes are settled with its row.
+            if status
+                .get(ctx.org, object)
+                .is_some_and(|s| s.failed_records > 0)
+            {
+                super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
+            }
         }
         // One record the database refuses (a value too long for its column, say) must not
         // stall the object: it is reported and skipped, the page and cursor go on.

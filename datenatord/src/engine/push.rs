@@ -26,12 +26,100 @@ pub struct PushOutcome {
     pub clean: bool,
 }
 
-/// A row to create: its local key, its events, the values they set, when the first was made.
-struct PendingCreate {
+/// A row to create: its local key, its events (in order), when the first was made.
+struct PendingCreate<'e> {
     row_id: i64,
-    events: Vec<i64>,
-    values: Map<String, Value>,
+    events: Vec<&'e Event>,
     since: chrono::DateTime<Utc>,
+}
+
+/// The update that carries `evs`' changes (`values`) to record `sfid`, with what conflict
+/// detection needs; `None` when no field of it may be written.
+fn update_for(
+    sfid: String,
+    ids: Vec<i64>,
+    evs: &[&Event],
+    values: &Map<String, Value>,
+    fields: &[FieldInfo],
+) -> Option<PendingUpdate> {
+    let mut record = writable(values, fields, false);
+    if record.is_empty() {
+        return None;
+    }
+    record.insert("Id".into(), Value::from(sfid));
+    let mut base = Map::new();
+    let mut changed_at = std::collections::HashMap::new();
+    for e in evs {
+        for (k, v) in &e.old_values {
+            base.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for k in &e.changed {
+            changed_at.insert(k.clone(), e.created_at);
+        }
+    }
+    Some(PendingUpdate {
+        events: ids,
+        record,
+        base,
+        changed_at,
+    })
+}
+
+/// A row whose create turned out to have reached Salesforce as `sfid`: the changes made
+/// after the insert (their fields, with the row's current values) still go to the record,
+/// as an update that finishes all of the row's events. `None`: nothing changed after it.
+fn changes_after_create(
+    sfid: &str,
+    evs: &[&Event],
+    row: &Map<String, Value>,
+    fields: &[FieldInfo],
+) -> Option<PendingUpdate> {
+    let later: Vec<&Event> = evs
+        .iter()
+        .filter(|e| e.op != EventOp::Insert)
+        .copied()
+        .collect();
+    let values: Map<String, Value> = later
+        .iter()
+        .flat_map(|e| e.changed.iter())
+        .filter_map(|k| Some((k.clone(), row.get(k)?.clone())))
+        .collect();
+    let ids = evs.iter().map(|e| e.id).collect();
+    update_for(sfid.to_owned(), ids, &later, &values, fields)
+}
+
+/// The values an earlier send of this create certainly carried: what the insert set and no
+/// later change touched (the send read the row at some moment in between).
+fn certainly_sent(evs: &[&Event], fields: &[FieldInfo]) -> Map<String, Value> {
+    let touched: std::collections::HashSet<&str> = evs
+        .iter()
+        .filter(|e| e.op == EventOp::Update)
+        .flat_map(|e| e.changed.iter().map(String::as_str))
+        .collect();
+    let inserted: Map<String, Value> = evs
+        .iter()
+        .filter(|e| e.op == EventOp::Insert)
+        .flat_map(|e| e.new_values.iter())
+        .filter(|(k, _)| !touched.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    writable(&inserted, fields, true)
+}
+
+/// The record an earlier send of `c` made, if any.
+async fn find_earlier_create(
+    ctx: &Ctx<'_>,
+    lookup: &mut Lookup,
+    object: &str,
+    c: &PendingCreate<'_>,
+    fields: &[FieldInfo],
+) -> Result<Option<String>, StepError> {
+    let probe = certainly_sent(&c.events, fields);
+    // Without a single value to compare, any recent record would match: resend.
+    if probe.is_empty() {
+        return Ok(None);
+    }
+    lookup.find(ctx, object, &probe, c.since, fields).await
 }
 
 /// The net change of one row over its pending events.
@@ -100,6 +188,11 @@ fn retry_later(r: &RecordResult) -> bool {
         tracing::debug!(id = ?r.id, "record locked in Salesforce; sent again next round");
     }
     locked
+}
+
+/// The record is in the recycle bin (or gone): nothing to update any more.
+fn deleted_in_salesforce(r: &RecordResult) -> bool {
+    r.errors.iter().any(|e| e.error_code == "ENTITY_IS_DELETED")
 }
 
 fn error_text(r: &RecordResult) -> String {
@@ -188,49 +281,40 @@ async fn push_events(
     for e in events {
         by_row.entry(e.row_id).or_default().push(e);
     }
-    let mut creates: Vec<PendingCreate> = Vec::new();
+    let mut creates: Vec<PendingCreate<'_>> = Vec::new();
     let mut updates: Vec<PendingUpdate> = Vec::new();
     let mut deletes: Vec<(Vec<i64>, String)> = Vec::new();
+    // Rows inserted and deleted again, whose create may have reached Salesforce.
+    let mut orphans: Vec<PendingCreate<'_>> = Vec::new();
     let mut done: Vec<i64> = Vec::new();
     for (_, evs) in by_row {
         let ids: Vec<i64> = evs.iter().map(|e| e.id).collect();
-        let first_at = evs
+        let since = evs
             .iter()
             .map(|e| e.created_at)
             .min()
             .unwrap_or_else(Utc::now);
         match coalesce(&evs) {
-            Net::Create { row_id, values } => creates.push(PendingCreate {
+            Net::Create { row_id, .. } => creates.push(PendingCreate {
                 row_id,
-                events: ids,
-                values: writable(&values, &fields, true),
-                since: first_at,
+                events: evs,
+                since,
             }),
             Net::Update { sfid, values } => {
-                let mut record = writable(&values, &fields, false);
-                if record.is_empty() {
-                    done.extend(ids);
-                } else {
-                    record.insert("Id".into(), Value::from(sfid));
-                    let mut base = Map::new();
-                    let mut changed_at = std::collections::HashMap::new();
-                    for e in &evs {
-                        for (k, v) in &e.old_values {
-                            base.entry(k.clone()).or_insert_with(|| v.clone());
-                        }
-                        for k in &e.changed {
-                            changed_at.insert(k.clone(), e.created_at);
-                        }
-                    }
-                    updates.push(PendingUpdate {
-                        events: ids,
-                        record,
-                        base,
-                        changed_at,
-                    });
+                match update_for(sfid, ids.clone(), &evs, &values, &fields) {
+                    Some(u) => updates.push(u),
+                    None => done.extend(ids),
                 }
             }
             Net::Delete { sfid } => deletes.push((ids, sfid)),
+            // Never pushed — unless an earlier send's outcome is unknown.
+            Net::Nothing if resolve_creates && evs.iter().any(|e| e.op == EventOp::Insert) => {
+                orphans.push(PendingCreate {
+                    row_id: evs[0].row_id,
+                    events: evs,
+                    since,
+                })
+            }
             Net::Nothing => done.extend(ids),
         }
     }
@@ -240,7 +324,7 @@ async fn push_events(
     // Creates. The row itself is the truth: it may have got its sfid already (written back
     // just before a stop) or have changed since the events; each is looked up first when an
     // earlier outcome is unknown.
-    if !creates.is_empty() {
+    if !creates.is_empty() || !orphans.is_empty() {
         let row_ids: Vec<i64> = creates.iter().map(|c| c.row_id).collect();
         let rows: BTreeMap<i64, crate::target::StoredRow> = ctx
             .target
@@ -258,53 +342,65 @@ async fn push_events(
         if resolve_creates {
             // Bulk jobs still running would create records after the lookups below.
             super::push_bulk::settle_jobs(ctx, object).await?;
-            let since = creates.iter().map(|c| c.since).min();
-            lookup = Some(Lookup::new(ctx, object, &fields, creates.len(), since).await?);
+            let since = creates.iter().chain(&orphans).map(|c| c.since).min();
+            let n = creates.len() + orphans.len();
+            lookup = Some(Lookup::new(ctx, object, &fields, n, since).await?);
         }
-        for PendingCreate {
-            row_id,
-            events: ids,
-            values: sent_values,
-            since: first_at,
-        } in creates
-        {
-            let Some(row) = rows.get(&row_id) else {
-                ctx.target.mark_events_done(&m.resolved, &ids).await?; // deleted locally meanwhile
+        for c in creates {
+            let ids: Vec<i64> = c.events.iter().map(|e| e.id).collect();
+            let Some(row) = rows.get(&c.row_id) else {
+                // Deleted locally since: its delete is queued. If an earlier send may have
+                // created the record, it is found and deleted now (that delete has no sfid).
+                orphans.push(c);
                 continue;
             };
-            if row.sfid.is_some() {
-                ctx.target.mark_events_done(&m.resolved, &ids).await?;
+            if let Some(sfid) = &row.sfid {
+                // Created already (the answer was written back just before a stop): what
+                // changed after the insert still goes to the record.
+                match changes_after_create(sfid, &c.events, &row.values, &fields) {
+                    Some(u) => updates.push(u),
+                    None => done.extend(ids),
+                }
                 continue;
             }
             let values = writable(&row.values, &fields, true);
             if let Some(ext) = &external
                 && values.get(ext).is_some_and(|v| !v.is_null())
             {
-                to_upsert.push((row_id, ids, values));
+                to_upsert.push((c.row_id, ids, values));
                 continue;
             }
-            if let Some(lookup) = &mut lookup {
-                // Compare only what an earlier attempt certainly sent and is still so.
-                let probe: Map<String, Value> = sent_values
-                    .iter()
-                    .filter(|(k, v)| row.values.get(*k) == Some(*v))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                // Without a single value to compare, any recent record would match: resend.
-                if !probe.is_empty()
-                    && let Some(existing) =
-                        lookup.find(ctx, object, &probe, first_at, &fields).await?
-                {
-                    tracing::info!(sfid = %existing, row = row_id, "found the record an earlier create made; adopting it");
-                    ctx.target
-                        .write_back_sfid(&m.resolved, row_id, &existing)
-                        .await?;
-                    ctx.target.mark_events_done(&m.resolved, &ids).await?;
-                    pushed += 1;
-                    continue;
+            if let Some(lookup) = &mut lookup
+                && let Some(existing) =
+                    find_earlier_create(ctx, lookup, object, &c, &fields).await?
+            {
+                tracing::info!(sfid = %existing, row = c.row_id, "found the record an earlier create made; adopting it");
+                ctx.target
+                    .write_back_sfid(&m.resolved, c.row_id, &existing)
+                    .await?;
+                // The record has the values of that send; later changes still go to it.
+                match changes_after_create(&existing, &c.events, &row.values, &fields) {
+                    Some(u) => updates.push(u),
+                    None => ctx.target.mark_events_done(&m.resolved, &ids).await?,
                 }
+                pushed += 1;
+                continue;
             }
-            to_send.push((row_id, ids, values));
+            to_send.push((c.row_id, ids, values));
+        }
+        for c in orphans {
+            let ids: Vec<i64> = c.events.iter().map(|e| e.id).collect();
+            let found = match &mut lookup {
+                Some(lookup) => find_earlier_create(ctx, lookup, object, &c, &fields).await?,
+                None => None,
+            };
+            match found {
+                Some(sfid) => {
+                    tracing::info!(%sfid, row = c.row_id, "a row deleted while its create's outcome was unknown had reached Salesforce; deleting the record");
+                    deletes.push((ids, sfid));
+                }
+                None => done.extend(ids),
+            }
         }
         if let (Some(ext), false) = (&external, to_upsert.is_empty()) {
             let records: Vec<Map<String, Value>> = to_upsert.iter().map(|c| c.2.clone()).collect();
@@ -353,6 +449,10 @@ async fn push_events(
             if r.success {
                 ctx.target.mark_events_done(&m.resolved, &u.events).await?;
                 pushed += 1;
+            } else if deleted_in_salesforce(&r) {
+                // A deletion wins over a concurrent change: the next pull removes the row.
+                tracing::info!(id = ?r.id, "an update's record was deleted in Salesforce meanwhile; the deletion wins");
+                ctx.target.mark_events_done(&m.resolved, &u.events).await?;
             } else if retry_later(&r) {
                 // Left claimed: requeued below and sent again next round.
             } else {

@@ -310,7 +310,15 @@ async fn step(
     let object = &m.mapping.object;
     if m.mapping.direction.pushes() {
         let resolve = memory.resolve_creates.get(object).copied().unwrap_or(false);
-        let outcome = push::run(ctx, m, resolve).await?;
+        let outcome = match push::run(ctx, m, resolve).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The round may have stopped after a create reached Salesforce (the database
+                // refused the sfid's write-back, say): look before sending creates again.
+                memory.resolve_creates.insert(object.clone(), true);
+                return Err(e);
+            }
+        };
         if outcome.clean {
             memory.resolve_creates.remove(object);
         } else {

@@ -225,11 +225,7 @@ pub(crate) fn settle_failed_sql(
 ) -> [String; 2] {
     let c = |name: &str| ident::quote(dialect, name);
     let (state, row_id, id, err) = (c("state"), c("row_id"), c("id"), c("error"));
-    let now = match dialect {
-        Dialect::Postgres => "now()",
-        Dialect::Mysql => "UTC_TIMESTAMP(3)",
-        Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    };
+    let now = now_sql(dialect);
     // Ids are integers: written as literals, the same text serves every dialect.
     let rows_in = |ids: &[i64]| {
         let list: Vec<String> = ids.iter().map(i64::to_string).collect();
@@ -266,6 +262,59 @@ pub(crate) fn settle_failed_sql(
         ),
     };
     [rows, events]
+}
+
+/// The dialect's expression for "now" in the events table's time columns.
+fn now_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "now()",
+        Dialect::Mysql => "UTC_TIMESTAMP(3)",
+        Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    }
+}
+
+/// The dialect's `n`th bind placeholder (1-based).
+fn placeholder(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Postgres => format!("${n}"),
+        Dialect::Mysql | Dialect::Sqlite => "?".to_owned(),
+    }
+}
+
+/// Gives a row's unfinished events the sfid its create was just given (binds: sfid, row
+/// id). A change made while the create was in flight — an update, a delete — was recorded
+/// without an sfid; from here on it goes to that record instead of being taken for part
+/// of a create. Run in the transaction that writes the sfid onto the row: a writer
+/// holding the row then either committed its event before (and this finds it) or waits
+/// for the row and records the sfid itself.
+pub(crate) fn events_take_sfid_sql(dialect: Dialect, events: &str) -> String {
+    let c = |name: &str| ident::quote(dialect, name);
+    format!(
+        "UPDATE {events} SET {sfid} = {p1} WHERE {row_id} = {p2} AND {sfid} IS NULL AND {state} <> 'DONE'",
+        sfid = c("sfid"),
+        row_id = c("row_id"),
+        state = c("state"),
+        p1 = placeholder(dialect, 1),
+        p2 = placeholder(dialect, 2),
+    )
+}
+
+/// Settles the unfinished changes of records just deleted in Salesforce (binds: `n`
+/// sfids): a deletion wins over a concurrent change, so they are done — not failed, not
+/// sent again — and leave the failed list with their row.
+pub(crate) fn events_superseded_sql(dialect: Dialect, events: &str, n: usize) -> String {
+    let c = |name: &str| ident::quote(dialect, name);
+    let list: Vec<String> = (1..=n).map(|i| placeholder(dialect, i)).collect();
+    format!(
+        "UPDATE {events} SET {state} = 'DONE', {error} = 'the record was deleted in Salesforce', {processed} = {now}, {token} = NULL WHERE {state} <> 'DONE' AND {sfid} IN ({list})",
+        state = c("state"),
+        error = c("error"),
+        processed = c("processed_at"),
+        token = c("claim_token"),
+        sfid = c("sfid"),
+        now = now_sql(dialect),
+        list = list.join(", "),
+    )
 }
 
 /// What a lenient upsert did: rows written and rows the database refused.

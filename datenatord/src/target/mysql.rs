@@ -27,6 +27,7 @@ use super::{
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
 use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
+use super::{events_superseded_sql, events_take_sfid_sql};
 
 const D: Dialect = Dialect::Mysql;
 
@@ -1184,7 +1185,12 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         sfids: &[String],
     ) -> Result<u64, TargetError> {
-        let pool = self.engine_pool()?;
+        let mut tx = self
+            .engine_pool()?
+            .begin()
+            .await
+            .map_err(TargetError::db("starting a transaction"))?;
+        let events = self.qs(&mapping.events_table(D));
         let mut n = 0;
         for chunk in sfids.chunks(1000) {
             let mut query = sqlx::query(AssertSqlSafe(format!(
@@ -1196,14 +1202,27 @@ impl Target for MysqlTarget {
                 query = query.bind(s.clone());
             }
             n += query
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(TargetError::db(format!(
                     "deleting rows of {}",
                     mapping.table(D)
                 )))?
                 .rows_affected();
+            let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
+                D,
+                &events,
+                chunk.len(),
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db("settling the deleted records' changes"))?;
         }
+        tx.commit().await.map_err(TargetError::db("committing"))?;
         Ok(n)
     }
 
@@ -1364,16 +1383,30 @@ impl Target for MysqlTarget {
         row_id: i64,
         sfid: &str,
     ) -> Result<(), TargetError> {
+        let mut tx = self
+            .engine_pool()?
+            .begin()
+            .await
+            .map_err(TargetError::db("starting a transaction"))?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET `sfid` = ?, `_dn_state` = 'SYNCED', `_dn_error` = NULL WHERE `id` = ?",
             self.qs(&mapping.table(D))
         )))
         .bind(sfid)
         .bind(row_id)
-        .execute(&self.engine_pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("writing back the sfid"))?;
-        Ok(())
+        sqlx::query(AssertSqlSafe(events_take_sfid_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
+        tx.commit().await.map_err(TargetError::db("committing"))
     }
 
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {

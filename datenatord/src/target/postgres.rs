@@ -24,6 +24,7 @@ use super::{
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
 use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
+use super::{events_superseded_sql, events_take_sfid_sql};
 
 const D: Dialect = Dialect::Postgres;
 const TRIGGER_FN: &str = "_dn_record_event";
@@ -1174,8 +1175,9 @@ async fn send_lines<T>(
 /// Appends a COPY CSV text field (always quoted: an empty string is not a null).
 fn push_csv_text(out: &mut String, s: &str) {
     out.push('"');
-    if s.contains('"') {
-        out.push_str(&s.replace('"', "\"\""));
+    if s.contains(['"', '\0']) {
+        // PostgreSQL text cannot hold NUL: it is left out (see `types::to_sql`).
+        out.push_str(&s.replace('\0', "").replace('"', "\"\""));
     } else {
         out.push_str(s);
     }
@@ -1265,17 +1267,38 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         sfids: &[String],
     ) -> Result<u64, TargetError> {
+        let pool = self.engine_pool();
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
         let r = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {} WHERE \"sfid\" = ANY($1)",
             self.qs(&mapping.table(D))
         )))
         .bind(sfids.to_vec())
-        .execute(&self.engine_pool())
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db(format!(
             "deleting rows of {}",
             mapping.table(D)
         )))?;
+        let events = self.qs(&mapping.events_table(D));
+        for chunk in sfids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
+                D,
+                &events,
+                chunk.len(),
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db("settling the deleted records' changes"))?;
+        }
+        tx.commit().await.map_err(TargetError::db("committing"))?;
         Ok(r.rows_affected())
     }
 
@@ -1422,16 +1445,30 @@ impl Target for PgTarget {
         row_id: i64,
         sfid: &str,
     ) -> Result<(), TargetError> {
+        let pool = self.engine_pool();
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET \"sfid\" = $1, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = $2",
             self.qs(&mapping.table(D))
         )))
         .bind(sfid)
         .bind(row_id)
-        .execute(&self.engine_pool())
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("writing back the sfid"))?;
-        Ok(())
+        sqlx::query(AssertSqlSafe(events_take_sfid_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
+        tx.commit().await.map_err(TargetError::db("committing"))
     }
 
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {

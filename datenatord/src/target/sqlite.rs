@@ -24,6 +24,7 @@ use super::{
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
 use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
+use super::{events_superseded_sql, events_take_sfid_sql};
 
 const D: Dialect = Dialect::Sqlite;
 const CONTEXT_TABLE: &str = "_datenator_context";
@@ -866,6 +867,18 @@ impl Target for SqliteTarget {
                     mapping.table(D)
                 )))?
                 .rows_affected();
+            let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
+                D,
+                &q(&mapping.events_table(D)),
+                chunk.len(),
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db("settling the deleted records' changes"))?;
         }
         self.engine_commit(tx).await?;
         Ok(n)
@@ -1066,6 +1079,15 @@ impl Target for SqliteTarget {
         .execute(&mut *tx)
         .await
         .map_err(TargetError::db("writing back the sfid"))?;
+        sqlx::query(AssertSqlSafe(events_take_sfid_sql(
+            D,
+            &q(&mapping.events_table(D)),
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
         self.engine_commit(tx).await
     }
 

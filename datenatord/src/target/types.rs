@@ -493,17 +493,32 @@ pub fn to_sql(dialect: Dialect, field: &FieldSpec, v: &Value) -> Result<SqlValue
                 .map_err(|_| bad(field, v, "a time like 13:45:00.000Z"))?;
             SqlValue::Text(t.format("%H:%M:%S%.3f").to_string())
         }
-        Address | Location => SqlValue::Text(match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }),
+        Address | Location => SqlValue::Text(text_for(
+            dialect,
+            match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        )),
         _ => match v {
-            Value::String(s) => SqlValue::Text(s.clone()),
+            Value::String(s) => SqlValue::Text(text_for(dialect, s.clone())),
             Value::Bool(b) => SqlValue::Text(b.to_string()),
             Value::Number(n) => SqlValue::Text(n.to_string()),
-            other => SqlValue::Text(other.to_string()),
+            other => SqlValue::Text(text_for(dialect, other.to_string())),
         },
     })
+}
+
+/// Text as `dialect` can store it. PostgreSQL's text types cannot hold the NUL character
+/// (U+0000), which Salesforce text may contain: it is left out, so the record is stored
+/// instead of refused. The other databases keep it. A NUL is never meaningful in a
+/// Salesforce text field; the rest of the value is kept as it is.
+pub(crate) fn text_for(dialect: Dialect, s: String) -> String {
+    if dialect == Dialect::Postgres && s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s
+    }
 }
 
 /// Converts a value the database produced (as JSON from the events triggers) back into
