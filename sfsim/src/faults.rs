@@ -164,7 +164,11 @@ mod tests {
         // Both ends of the range come up, and values in between.
         assert!(a.contains(&100) && a.contains(&150));
         assert!(a.iter().any(|ms| *ms != 100 && *ms != 150));
-        assert_eq!(a, draw(cfg.clone()), "the same seed gives the same latencies");
+        assert_eq!(
+            a,
+            draw(cfg.clone()),
+            "the same seed gives the same latencies"
+        );
         // No jitter: exactly the fixed latency.
         let fixed = draw(FaultConfig {
             latency_jitter_ms: 0,

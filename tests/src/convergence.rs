@@ -79,8 +79,16 @@ impl Config {
     }
 }
 
+/// How many seeds a test runs: `DATENATOR_CONVERGENCE_SEEDS`, else `default`.
+pub fn seed_count(default: usize) -> usize {
+    std::env::var("DATENATOR_CONVERGENCE_SEEDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// The seeds to run: `DATENATOR_CONVERGENCE_SEED` replays one; otherwise `count` seeds
-/// (`DATENATOR_CONVERGENCE_SEEDS` overrides it) derived from the time.
+/// derived from the time.
 pub fn seeds(count: usize) -> Vec<u64> {
     if let Some(seed) = std::env::var("DATENATOR_CONVERGENCE_SEED")
         .ok()
@@ -88,10 +96,6 @@ pub fn seeds(count: usize) -> Vec<u64> {
     {
         return vec![seed];
     }
-    let count = std::env::var("DATENATOR_CONVERGENCE_SEEDS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(count);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -679,10 +683,10 @@ impl SfRest {
                 let status = r.status();
                 match r.text().await {
                     Ok(text) => {
-                        if status == 401 {
-                            if let Some(t) = self.sim.new_access_token(None) {
-                                *self.token.lock().unwrap_or_else(|e| e.into_inner()) = t;
-                            }
+                        if status == 401
+                            && let Some(t) = self.sim.new_access_token(None)
+                        {
+                            *self.token.lock().unwrap_or_else(|e| e.into_inner()) = t;
                         }
                         Sent::Answer(status, text)
                     }
@@ -1312,54 +1316,37 @@ pub fn oracle(ledger: &Ledger, snap: &Snapshot, conflicts: &[ConflictRecord]) ->
             } else {
                 "never deleted"
             };
-            if sf.len() != 1 {
-                v.violation(
-                    key,
-                    format!(
-                        "{what}, but in Salesforce {} time(s){}",
-                        sf.len(),
-                        if sf.len() > 1 {
-                            " (a duplicate)"
-                        } else {
-                            " (lost)"
-                        }
-                    ),
-                );
-            }
-            if db.len() != 1 {
-                v.violation(
-                    key,
-                    format!(
-                        "{what}, but in the DB {} time(s){}",
-                        db.len(),
-                        if db.len() > 1 {
-                            " (a duplicate)"
-                        } else {
-                            " (lost)"
-                        }
-                    ),
-                );
+            let count = |n: usize, side: &str| match n {
+                0 => Some(format!("missing in {side} (lost)")),
+                1 => None,
+                n => Some(format!("in {side} {n} times (duplicated)")),
+            };
+            let wrong: Vec<String> = [count(sf.len(), "Salesforce"), count(db.len(), "the DB")]
+                .into_iter()
+                .flatten()
+                .collect();
+            if !wrong.is_empty() {
+                v.violation(key, format!("{what}, but {}", wrong.join(" and ")));
             }
             if let ([(id, s)], [row]) = (sf.as_slice(), db.as_slice()) {
                 check_fields(&mut v, ledger, r, id, s, &row.values, conflicts);
             }
         } else {
             let by = r.deleted.map_or("?".into(), |s| s.to_string());
+            let mut found = Vec::new();
             if !sf.is_empty() {
-                v.violation(
-                    key,
-                    format!(
-                        "deleted by {by}, but in Salesforce {} time(s) (resurrected)",
-                        sf.len()
-                    ),
-                );
+                found.push(format!("in Salesforce {} time(s)", sf.len()));
             }
             if !db.is_empty() {
+                found.push(format!("in the DB {} time(s)", db.len()));
+            }
+            if !found.is_empty() {
                 v.violation(
                     key,
                     format!(
-                        "deleted by {by}, but in the DB {} time(s) (resurrected)",
-                        db.len()
+                        "deleted by {by}{}, but {}: resurrected",
+                        if r.undeleted { " (and restored)" } else { "" },
+                        found.join(" and ")
                     ),
                 );
             }
@@ -1402,6 +1389,15 @@ pub fn oracle(ledger: &Ledger, snap: &Snapshot, conflicts: &[ConflictRecord]) ->
     v
 }
 
+/// Where a value was found: both sides at once when they agree (one violation, not two).
+fn sides<'a>(sf: Option<&'a str>, db: Option<&'a str>) -> Vec<(&'static str, Option<&'a str>)> {
+    if sf == db {
+        vec![("on both sides is", sf)]
+    } else {
+        vec![("in Salesforce is", sf), ("in the DB is", db)]
+    }
+}
+
 /// The field rules for a record present once on each side.
 fn check_fields(
     v: &mut Verdict,
@@ -1435,12 +1431,12 @@ fn check_fields(
                         "never written: the initial value".to_owned(),
                     ),
                 };
-                for (side, got) in [("Salesforce", fs), ("the DB", fd)] {
+                for (side, got) in sides(fs, fd) {
                     if got != expected.as_deref() {
                         v.violation(
                             key,
                             format!(
-                                "{field} in {side} is {}, expected {} ({why})",
+                                "{field} {side} {}, expected {} ({why})",
                                 shown(got),
                                 shown(expected.as_deref())
                             ),
@@ -1450,12 +1446,12 @@ fn check_fields(
             }
             (Some(d), Some(s)) => {
                 let (dv, sv) = (d.value(f), s.value(f));
-                for (side, got) in [("Salesforce", fs), ("the DB", fd)] {
+                for (side, got) in sides(fs, fd) {
                     if got != dv && got != sv {
                         v.violation(
                             key,
                             format!(
-                                "{field} in {side} is {}, neither DB's last write #{} ({}) nor SF's last write #{} ({})",
+                                "{field} {side} {}, neither DB's last write #{} ({}) nor SF's last write #{} ({})",
                                 shown(got),
                                 d.seq,
                                 shown(dv),

@@ -6,12 +6,12 @@
 //! and printed; `DATENATOR_CONVERGENCE_SEED=<seed>` replays one:
 //!
 //!   DATENATOR_CONVERGENCE_SEED=123456 cargo test -p datenator-tests --test sync_convergence
-use datenator_tests::convergence::{Config, run, seeds};
+use datenator_tests::convergence::{Config, run, seed_count, seeds};
 use datenator_tests::sync::Db;
 
 async fn converge(db: Db) {
     let mut failed = Vec::new();
-    for seed in seeds(2) {
+    for seed in seeds(seed_count(2)) {
         eprintln!("convergence seed: {seed} (DATENATOR_CONVERGENCE_SEED replays it)");
         let outcome = run(&Config::new(db, seed)).await;
         if outcome.passed() {
