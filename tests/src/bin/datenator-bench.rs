@@ -4,6 +4,7 @@
 //!
 //!   cargo build --release -p datenatord -p datenator-tests --bin datenatord --bin datenator-bench
 //!   target/release/datenator-bench [--rows 100000] [--changes 10000] [--only NAME]
+//!   target/release/datenator-bench --only soak [--seeds 100] [--dbs sqlite,postgres,mysql]
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ struct Args {
     intervals: Vec<u32>,
     growth_rows: usize,
     growth_changes: usize,
+    seeds: usize,
+    dbs: Vec<Db>,
 }
 
 fn args() -> Args {
@@ -31,6 +34,8 @@ fn args() -> Args {
         intervals: vec![10, 30],
         growth_rows: 10_000,
         growth_changes: 1000,
+        seeds: 100,
+        dbs: vec![Db::Sqlite, Db::Postgres, Db::Mysql],
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -57,15 +62,35 @@ fn args() -> Args {
                     .and_then(|v| v.parse().ok())
                     .expect("--growth-changes N")
             }
+            "--seeds" => a.seeds = it.next().and_then(|v| v.parse().ok()).expect("--seeds N"),
+            "--dbs" => {
+                a.dbs = it
+                    .next()
+                    .map(|v| {
+                        v.split(',')
+                            .map(|d| match d.trim() {
+                                "sqlite" => Db::Sqlite,
+                                "postgres" | "postgresql" => Db::Postgres,
+                                "mysql" | "mariadb" => Db::Mysql,
+                                other => panic!("--dbs: unknown database {other}"),
+                            })
+                            .collect()
+                    })
+                    .filter(|v: &Vec<Db>| !v.is_empty())
+                    .expect("--dbs sqlite,postgres,mysql")
+            }
             "--help" | "-h" => {
                 println!(
                     "datenator-bench [--rows N] [--changes N] [--only NAME] [--intervals S,S,..]\n\
-                     \x20                [--growth-rows N] [--growth-changes N]\n\
-                     Benchmarks (NAME): initial_load, api_calls, bulk_push, idle, push_lag, pull_lag, growth\n\
+                     \x20                [--growth-rows N] [--growth-changes N] [--seeds N] [--dbs D,D,..]\n\
+                     Benchmarks (NAME): initial_load, api_calls, bulk_push, idle, push_lag, pull_lag, growth, soak\n\
                      (growth runs only when named: initial_load and api_calls/bulk_push at a tenth,\n\
                      once and ten times --growth-rows (default 10000) / --growth-changes (default 1000)).\n\
                      pull_lag: Salesforce change to database row, per polling interval (default 10,30 s;\n\
                      the daemon allows 10..3600).\n\
+                     soak (only when named): the convergence test's run (tests/src/convergence.rs) seed\n\
+                     after seed, --seeds N (default 100) per database of --dbs (default\n\
+                     sqlite,postgres,mysql); DATENATOR_CONVERGENCE_SEED runs one seed.\n\
                      Runs the real daemon against sfsim and PostgreSQL ($DATENATOR_TEST_POSTGRES_URL).\n\
                      Writes bench-results/<name>.json and prints a table per benchmark."
                 );
@@ -785,6 +810,82 @@ async fn growth(base_rows: usize, base_changes: usize) -> Value {
     json
 }
 
+/// Soak: the convergence test's run (`datenator_tests::convergence`) seed after seed on
+/// each database. A failing seed's full report goes to `bench-results/soak-<db>-<seed>.txt`
+/// and its violations to the terminal; a summary line per database at the end.
+async fn soak(seeds: usize, dbs: &[Db]) -> Value {
+    use datenator_tests::convergence::{Config, run, seeds as pick_seeds};
+    std::fs::create_dir_all("bench-results").ok();
+    let seeds = pick_seeds(seeds);
+    let mut lines = Vec::new();
+    let mut json = serde_json::Map::new();
+    for db in dbs {
+        let began = Instant::now();
+        let (mut passed, mut failed, mut writes, mut kills) = (0usize, Vec::new(), 0usize, 0usize);
+        for (i, seed) in seeds.iter().enumerate() {
+            eprintln!(
+                "[{db:?} {}/{}] convergence seed: {seed} (DATENATOR_CONVERGENCE_SEED replays it)",
+                i + 1,
+                seeds.len()
+            );
+            let o = run(&Config::new(*db, *seed)).await;
+            eprintln!("{}", o.summary());
+            writes += o.writes();
+            kills += o.kills;
+            if o.passed() {
+                passed += 1;
+            } else {
+                for v in o.violations.iter().take(12) {
+                    eprintln!("  ✗ {v}");
+                }
+                let path = format!("bench-results/soak-{db:?}-{seed}.txt").to_lowercase();
+                std::fs::write(&path, &o.report).ok();
+                eprintln!("  full report: {path}");
+                failed.push(*seed);
+            }
+        }
+        let wall = began.elapsed();
+        let line = format!(
+            "{db:?}: {} seeds run, {passed} passed, {} failed{}; {writes} writes in the ledger, {kills} SIGKILLs, {:.0} s",
+            seeds.len(),
+            failed.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    failed
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            wall.as_secs_f64()
+        );
+        println!("{line}");
+        lines.push(line);
+        json.insert(
+            format!("{db:?}").to_lowercase(),
+            json!({
+                "seeds": seeds.len(), "passed": passed, "failed": failed,
+                "writes": writes, "sigkills": kills, "wall_secs": wall.as_secs_f64(),
+            }),
+        );
+    }
+    println!("\n== soak ==");
+    for l in &lines {
+        println!("  {l}");
+    }
+    let json = Value::Object(json);
+    std::fs::write(
+        "bench-results/soak.json",
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .ok();
+    json
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let a = args();
@@ -814,6 +915,10 @@ async fn main() {
             "growth".into(),
             growth(a.growth_rows, a.growth_changes).await,
         );
+    }
+    // The soak runs many convergence seeds: only when asked for.
+    if a.only.as_deref() == Some("soak") {
+        all.insert("soak".into(), soak(a.seeds, &a.dbs).await);
     }
     std::fs::create_dir_all("bench-results").ok();
     std::fs::write(
