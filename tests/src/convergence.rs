@@ -698,21 +698,30 @@ impl SfRest {
     }
 
     /// An update or delete: sent until Salesforce gives a real answer (both are safe to
-    /// repeat). Returns the status and body.
+    /// repeat). Returns the status and body, and whether an earlier attempt may have done
+    /// the work already (its answer was lost, or a 5xx): a delete then meets a 404.
     async fn send(
         &self,
         method: reqwest::Method,
         url: &str,
         body: Option<&Value>,
-    ) -> Result<(reqwest::StatusCode, String), String> {
+    ) -> Result<(reqwest::StatusCode, String, bool), String> {
         let mut last = String::new();
+        let mut maybe_done = false;
         for _ in 0..200 {
             match self.once(&method, url, body).await {
-                Sent::Answer(s, text) if s == 401 || s.is_server_error() || locked(s, &text) => {
+                Sent::Answer(s, text) if s == 401 || locked(s, &text) => {
                     last = format!("{s} {text}");
                 }
-                Sent::Answer(s, text) => return Ok((s, text)),
-                Sent::Lost(e) => last = e,
+                Sent::Answer(s, text) if s.is_server_error() => {
+                    maybe_done = true;
+                    last = format!("{s} {text}");
+                }
+                Sent::Answer(s, text) => return Ok((s, text, maybe_done)),
+                Sent::Lost(e) => {
+                    maybe_done = true;
+                    last = e;
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -881,7 +890,7 @@ impl SfWriter {
             .collect();
         let url = format!("{}/sobjects/Account/{id}", self.rest.data_url);
         let start = self.sh.now();
-        let (status, text) = self
+        let (status, text, _) = self
             .rest
             .send(reqwest::Method::PATCH, &url, Some(&Value::Object(body)))
             .await?;
@@ -927,14 +936,19 @@ impl SfWriter {
         let res = self.rest.send(reqwest::Method::DELETE, &url, None).await;
         let end = self.sh.now();
         let mut l = self.sh.ledger();
-        let (status, text) = match res {
+        let (status, text, maybe_done) = match res {
             Ok(a) => a,
             Err(e) => {
                 l.cancel_delete(&r.key);
                 return Err(e);
             }
         };
-        if status != 204 {
+        let note = if status == 404 && maybe_done {
+            format!("{id}; answer lost, then 404: deleted by the first try")
+        } else {
+            id.clone()
+        };
+        if status != 204 && !(status == 404 && maybe_done) {
             l.anomalies.push(format!(
                 "SF delete of live record {} ({id}) answered {status} {text}",
                 r.key
@@ -944,7 +958,7 @@ impl SfWriter {
             rec.sfid = Some(id.clone());
             rec.undelete_planned = plan_undelete;
         }
-        l.push(Side::Sf, &r.key, Op::Delete, vec![], (start, end), id);
+        l.push(Side::Sf, &r.key, Op::Delete, vec![], (start, end), note);
         Ok(())
     }
 
