@@ -375,3 +375,114 @@ async fn text_with_nul_is_stored_on_postgres() {
     })
     .await;
 }
+
+/// A pull never overwrites a field whose local change is not pushed yet (Salesforce locks
+/// the record, so the push keeps retrying): the row keeps the local value and takes
+/// Salesforce's other fields. When the same field changed in Salesforce later, the next
+/// push settles it by the policy (newest wins) even while the record is locked:
+/// Salesforce's value goes into the row and the conflict is logged.
+async fn pull_keeps_pending_local_changes(kind: Db) {
+    let (sim, db, org, pool) = start(kind, "keeplocal").await;
+    let table = db.table("Account");
+    let rows = q(format!("SELECT sfid FROM {table} ORDER BY id"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let (a, b) = (
+        text(&rows[0], "sfid").unwrap(),
+        text(&rows[1], "sfid").unwrap(),
+    );
+    let mut faults = sim.faults_config();
+    faults.lock_row_share = 1.0;
+    sim.set_faults(faults);
+    q(format!(
+        "UPDATE {table} SET phone = 'local-a' WHERE sfid = '{a}'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    q(format!(
+        "UPDATE {table} SET phone = 'local-b' WHERE sfid = '{b}'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Written in Salesforce after the local changes: another field of a, the same of b.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sim.update(&a, json!({"Name": "sf-name-a"})).unwrap();
+    sim.update(&b, json!({"Phone": "sf-phone-b"})).unwrap();
+    org.sync_now().await;
+    let row = |sfid: String| {
+        let (pool, table) = (&pool, &table);
+        async move {
+            q(format!(
+                "SELECT name, phone FROM {table} WHERE sfid = '{sfid}'"
+            ))
+            .fetch_one(pool)
+            .await
+            .map(|r| (text(&r, "name"), text(&r, "phone")))
+            .unwrap()
+        }
+    };
+    eventually("the pull to bring Salesforce's name", || async {
+        row(a.clone()).await.0.as_deref() == Some("sf-name-a")
+    })
+    .await;
+    assert_eq!(
+        row(a.clone()).await.1.as_deref(),
+        Some("local-a"),
+        "local change kept"
+    );
+    // Salesforce lets go: a's change is sent; b's is older than Salesforce's and loses.
+    let mut faults = sim.faults_config();
+    faults.lock_row_share = 0.0;
+    sim.set_faults(faults);
+    let sf = SfUser::new(&sim);
+    let phone_of = |id: String| {
+        let sf = &sf;
+        async move {
+            sf.query(
+                &format!("SELECT Phone FROM Account WHERE Id = '{id}'"),
+                false,
+            )
+            .await
+            .first()
+            .and_then(|r| r["Phone"].as_str().map(str::to_owned))
+        }
+    };
+    eventually("both sides to agree", || async {
+        phone_of(a.clone()).await.as_deref() == Some("local-a")
+            && row(a.clone()).await == (Some("sf-name-a".into()), Some("local-a".into()))
+            && phone_of(b.clone()).await.as_deref() == Some("sf-phone-b")
+            && row(b.clone()).await.1.as_deref() == Some("sf-phone-b")
+            && no_pending(&db, &pool).await
+    })
+    .await;
+    let log: Vec<datenator_shared::model::ConflictRecord> = org
+        .client
+        .call(Call::ConflictList(OrgRef {
+            name: org.org.clone(),
+        }))
+        .await
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|c| c.sfid == b && c.field == "Phone" && c.winner == "salesforce"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_keeps_pending_local_changes_sqlite() {
+    pull_keeps_pending_local_changes(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_keeps_pending_local_changes_postgres() {
+    pull_keeps_pending_local_changes(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_keeps_pending_local_changes_mysql() {
+    pull_keeps_pending_local_changes(Db::Mysql).await;
+}

@@ -430,6 +430,16 @@ async fn push_events(
     // Fields changed on both sides: the mapping's policy decides (bidirectional only).
     if m.mapping.direction == datenator_shared::model::Direction::Bidirectional {
         let settled = super::conflicts::settle(ctx, m, &mut updates).await?;
+        // Where Salesforce won, its value goes into the row (a pull kept the local one).
+        let mut won: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+        for c in settled.iter().filter(|c| c.winner == "salesforce") {
+            won.entry(c.sfid.as_str())
+                .or_default()
+                .insert(c.field.clone(), c.sf_value.clone());
+        }
+        for (sfid, values) in &won {
+            ctx.target.write_fields(&m.resolved, sfid, values).await?;
+        }
         if !settled.is_empty() {
             ctx.state.engine.status().update(ctx.org, object, m.mapping.direction, |s| {
                 s.last_error = Some(format!("{} field conflict(s) settled by the mapping's policy (see the conflict log)", settled.len()));

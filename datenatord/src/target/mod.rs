@@ -317,6 +317,88 @@ pub(crate) fn events_superseded_sql(dialect: Dialect, events: &str, n: usize) ->
     )
 }
 
+/// The pending changes of the rows holding `n` sfids (binds: the sfids): local key and
+/// changed columns (`changed`, read as text through `changed_text`).
+pub(crate) fn pending_fields_sql(
+    dialect: Dialect,
+    table: &str,
+    events: &str,
+    n: usize,
+    changed_text: &str,
+) -> String {
+    let c = |name: &str| ident::quote(dialect, name);
+    let list: Vec<String> = (1..=n).map(|i| placeholder(dialect, i)).collect();
+    format!(
+        "SELECT e.{row_id}, {changed_text} FROM {events} e WHERE e.{state} IN ('NEW', 'CLAIMED') AND e.{op} <> 'DELETE' AND e.{row_id} IN (SELECT d.{id} FROM {table} d WHERE d.{sfid} IN ({list})) ORDER BY e.{id}",
+        row_id = c("row_id"),
+        state = c("state"),
+        op = c("op"),
+        id = c("id"),
+        sfid = c("sfid"),
+        list = list.join(", "),
+    )
+}
+
+/// Decodes [`pending_fields_sql`]'s rows: API names of the changed fields per row.
+pub(crate) fn pending_fields_decode(
+    dialect: Dialect,
+    mapping: &ObjectMapping,
+    rows: impl IntoIterator<Item = (i64, String)>,
+) -> Vec<(i64, Vec<String>)> {
+    rows.into_iter()
+        .map(|(row, changed)| {
+            let v: Value = serde_json::from_str(&changed).unwrap_or(Value::Null);
+            (row, event_changed(dialect, mapping, &v))
+        })
+        .collect()
+}
+
+/// The columns and converted values of `values` for [`Target::write_fields`], in mapping
+/// order (fields not mapped are left out).
+pub(crate) fn field_values<'m>(
+    dialect: Dialect,
+    mapping: &'m ObjectMapping,
+    values: &Map<String, Value>,
+) -> Result<Vec<(&'m FieldSpec, types::SqlValue)>, TargetError> {
+    mapping
+        .data_fields()
+        .filter_map(|f| {
+            let v = values
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&f.name))
+                .map(|(_, v)| v)?;
+            Some(types::to_sql(dialect, f, v).map(|sql| (f, sql)))
+        })
+        .collect()
+}
+
+/// `UPDATE` of some columns of the row holding an sfid; `value(field, n)` is the dialect's
+/// expression for the `n`th bind (the values in order, then the sfid).
+pub(crate) fn write_fields_sql(
+    dialect: Dialect,
+    table: &str,
+    fields: &[&FieldSpec],
+    value: impl Fn(&FieldSpec, usize) -> String,
+) -> String {
+    let sets: Vec<String> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "{} = {}",
+                ident::quote(dialect, &f.column(dialect)),
+                value(f, i + 1)
+            )
+        })
+        .collect();
+    format!(
+        "UPDATE {table} SET {} WHERE {} = {}",
+        sets.join(", "),
+        ident::quote(dialect, "sfid"),
+        placeholder(dialect, fields.len() + 1)
+    )
+}
+
 /// What a lenient upsert did: rows written and rows the database refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpsertReport {
@@ -553,6 +635,24 @@ pub trait Target: Send + Sync {
         action: FailedAction,
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
 
+    /// The local changes still to be pushed (events NEW or claimed) of the rows holding
+    /// these sfids: each row's local key and the fields its changes set. A pull must not
+    /// overwrite those fields: the push settles them against Salesforce's values.
+    fn pending_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> impl Future<Output = Result<Vec<(i64, Vec<String>)>, TargetError>> + Send;
+
+    /// Writes Salesforce values of some fields into the row holding `sfid`, as the engine
+    /// (no event): the values Salesforce won a conflict with.
+    fn write_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfid: &str,
+        values: &Map<String, Value>,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+
     /// Stores the sfid Salesforce gave a pushed insert, without creating an event.
     fn write_back_sfid(
         &self,
@@ -739,6 +839,21 @@ impl Target for AnyTarget {
         sfid: &str,
     ) -> Result<(), TargetError> {
         dispatch!(self, t => t.write_back_sfid(mapping, row_id, sfid).await)
+    }
+    async fn pending_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
+        dispatch!(self, t => t.pending_fields(mapping, sfids).await)
+    }
+    async fn write_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfid: &str,
+        values: &Map<String, Value>,
+    ) -> Result<(), TargetError> {
+        dispatch!(self, t => t.write_fields(mapping, sfid, values).await)
     }
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         dispatch!(self, t => t.row_count(mapping).await)

@@ -24,7 +24,9 @@ use super::{
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
 use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
+use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
 use super::{events_superseded_sql, events_take_sfid_sql};
+use serde_json::{Map, Value};
 
 const D: Dialect = Dialect::Sqlite;
 const CONTEXT_TABLE: &str = "_datenator_context";
@@ -1088,6 +1090,63 @@ impl Target for SqliteTarget {
         .execute(&mut *tx)
         .await
         .map_err(TargetError::db("giving the row's later changes the sfid"))?;
+        self.engine_commit(tx).await
+    }
+
+    async fn pending_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
+        let (table, events) = (q(&mapping.table(D)), q(&mapping.events_table(D)));
+        let mut out = Vec::new();
+        for chunk in sfids.chunks(500) {
+            let mut query = sqlx::query(AssertSqlSafe(pending_fields_sql(
+                D,
+                &table,
+                &events,
+                chunk.len(),
+                "e.\"changed\"",
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(TargetError::db("reading the pending changes"))?;
+            out.extend(pending_fields_decode(
+                D,
+                mapping,
+                rows.iter()
+                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1))),
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn write_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfid: &str,
+        values: &Map<String, Value>,
+    ) -> Result<(), TargetError> {
+        let vals = field_values(D, mapping, values)?;
+        if vals.is_empty() {
+            return Ok(());
+        }
+        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _)| *f).collect();
+        let sql = write_fields_sql(D, &q(&mapping.table(D)), &fields, |_, _| "?".into());
+        let mut tx = self.engine_tx().await?;
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (_, v) in &vals {
+            query = bind_sq(query, v);
+        }
+        query
+            .bind(sfid.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("writing Salesforce's values into the row"))?;
         self.engine_commit(tx).await
     }
 
