@@ -1211,6 +1211,10 @@ impl Verdict {
 ///   entry for that record and field.
 /// * No event is left FAILED (except an update that met a record the Salesforce writer
 ///   deleted meanwhile: Salesforce refuses it with ENTITY_IS_DELETED, rightly).
+/// * No conflict is settled for Salesforce over a value the database wrote: every value is
+///   unique, so a Salesforce value that the database side wrote is the engine's own earlier
+///   push coming back, not a change made in Salesforce — letting it win discards the
+///   database's newer value.
 pub fn oracle(ledger: &Ledger, snap: &Snapshot, conflicts: &[ConflictRecord]) -> Verdict {
     let mut v = Verdict::default();
     for a in &ledger.anomalies {
@@ -1367,7 +1371,36 @@ pub fn oracle(ledger: &Ledger, snap: &Snapshot, conflicts: &[ConflictRecord]) ->
         }
     }
 
-    // 3. No event left FAILED.
+    // 3. No conflict won by the engine's own echo.
+    let db_values: BTreeMap<&str, &Entry> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.side == Side::Db)
+        .flat_map(|e| e.values.iter().map(move |(_, val)| (val.as_str(), e)))
+        .collect();
+    for c in conflicts {
+        let Some(sf_value) = c.sf_value.as_str() else {
+            continue;
+        };
+        let Some(e) = db_values.get(sf_value) else {
+            continue;
+        };
+        let text = format!(
+            "conflict on {} settled for {} at {}: Salesforce's {sf_value} is the DB's own write #{} pushed earlier, not a Salesforce change (DB value {})",
+            c.field,
+            c.winner,
+            c.at.format("%H:%M:%S%.3f"),
+            e.seq,
+            c.db_value
+        );
+        if c.winner == "salesforce" {
+            v.violation(&e.key, text);
+        } else {
+            v.note(&e.key, text);
+        }
+    }
+
+    // 4. No event left FAILED.
     for e in &snap.events {
         if e.state.as_deref() != Some("FAILED") {
             continue;

@@ -828,7 +828,23 @@ async fn soak(seeds: usize, dbs: &[Db]) -> Value {
                 i + 1,
                 seeds.len()
             );
-            let o = run(&Config::new(*db, *seed)).await;
+            // A fixture that panics (the daemon does not come back, say) fails this seed,
+            // not the whole soak.
+            let cfg = Config::new(*db, *seed);
+            let o = match tokio::spawn(async move { run(&cfg).await }).await {
+                Ok(o) => o,
+                Err(e) => datenator_tests::convergence::Outcome {
+                    db: *db,
+                    seed: *seed,
+                    db_writes: 0,
+                    sf_writes: 0,
+                    kills: 0,
+                    converged_after: None,
+                    violations: vec![format!("harness: the run panicked: {e}")],
+                    report: format!("the run panicked: {e}"),
+                    elapsed: Duration::ZERO,
+                },
+            };
             eprintln!("{}", o.summary());
             writes += o.writes();
             kills += o.kills;
