@@ -14,16 +14,30 @@ use axum::routing::{any, get};
 use serde_json::json;
 use std::collections::HashMap;
 
-/// Versions the org lists at `/services/data`.
-const VERSIONS: &[(&str, &str)] = &[
-    ("Winter '23", "56.0"),
-    ("Spring '23", "57.0"),
-    ("Summer '23", "58.0"),
-    ("Winter '24", "59.0"),
-    ("Spring '24", "60.0"),
-    ("Summer '24", "61.0"),
-    ("Winter '25", "62.0"),
-];
+/// The oldest version a current org still serves: Salesforce retired 21.0–30.0 in the
+/// Summer '25 release.
+pub const OLDEST_VERSION: u32 = 31;
+
+/// The current Salesforce release's API version (Winter '27), the default newest version.
+pub const CURRENT_VERSION: &str = "68.0";
+const CURRENT_VERSION_F: f64 = 68.0;
+
+/// The release that introduced API version `v` (59.0 is Winter '24; three releases a year,
+/// Winter, Spring, Summer, one version each).
+pub fn release_label(v: u32) -> String {
+    let k = i64::from(v) - 59;
+    let season = ["Winter", "Spring", "Summer"][k.rem_euclid(3) as usize];
+    let year = 24 + k.div_euclid(3);
+    format!("{season} '{year:02}")
+}
+
+/// Every version the org lists at `/services/data`, oldest first, up to `newest`.
+pub fn versions_up_to(newest: &str) -> Vec<(String, String)> {
+    let top = newest.parse::<f64>().map(|n| n as u32).unwrap_or(59);
+    (OLDEST_VERSION..=top)
+        .map(|v| (release_label(v), format!("{v}.0")))
+        .collect()
+}
 
 pub fn router(sim: Sim) -> Router {
     Router::new()
@@ -41,10 +55,8 @@ pub fn router(sim: Sim) -> Router {
 
 async fn versions(State(sim): State<Sim>) -> Response {
     sim.acct().uncounted += 1;
-    let max = sim.api_version().to_string();
-    let list: Vec<_> = VERSIONS
-        .iter()
-        .filter(|(_, v)| v.parse::<f64>().unwrap_or(0.0) <= max.parse::<f64>().unwrap_or(0.0))
+    let list: Vec<_> = versions_up_to(sim.api_version())
+        .into_iter()
         .map(|(label, v)| json!({"label": label, "url": format!("/services/data/v{v}"), "version": v}))
         .collect();
     Resp::ok(json!(list)).into_response()
@@ -122,11 +134,14 @@ async fn data(
         return versions(State(sim)).await;
     }
     let version = segs.remove(0);
-    let newest: f64 = sim.api_version().parse().unwrap_or(59.0);
-    // Versions from 20.0 up to the org's newest exist; others are 404 as in a real org.
+    let newest: f64 = sim.api_version().parse().unwrap_or(CURRENT_VERSION_F);
+    // The versions the org lists exist; others are 404 as in a real org.
     let Some(version) = version
         .strip_prefix('v')
-        .filter(|v| v.parse::<f64>().is_ok_and(|n| (20.0..=newest).contains(&n)))
+        .filter(|v| {
+            v.parse::<f64>()
+                .is_ok_and(|n| (f64::from(OLDEST_VERSION)..=newest).contains(&n))
+        })
         .map(String::from)
     else {
         return Resp::not_found().into_response();

@@ -18,7 +18,9 @@ pub mod rest;
 pub mod schema;
 pub mod sim;
 pub mod soql;
+pub mod spelling;
 pub mod store;
+pub mod tls;
 pub mod value;
 
 pub use datagen::ChangeSpec;

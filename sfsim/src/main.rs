@@ -44,10 +44,10 @@ struct Args {
     /// Daily API request allocation (DailyApiRequests.Max).
     #[arg(long, default_value_t = 15_000)]
     api_limit: u64,
-    /// API version reported as the newest (e.g. 59.0).
-    #[arg(long, default_value = "59.0")]
+    /// API version reported as the newest (default: the current release's).
+    #[arg(long, default_value = sfsim::http::CURRENT_VERSION)]
     api_version: String,
-    /// Serve HTTPS with a generated self-signed certificate (its path is printed).
+    /// Serve HTTPS with a certificate signed by a generated CA (the CA's path is printed).
     #[arg(long)]
     tls: bool,
     /// Directory for the generated certificate (default: a temp directory).

@@ -7,6 +7,8 @@ use crate::faults::{FaultConfig, Faults};
 use crate::oauth::{AuthState, ConnectedApp};
 use crate::store::Org;
 use anyhow::Context;
+
+use crate::spelling::SpellingAcceptor;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -54,7 +56,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_version: "59.0".into(),
+            api_version: crate::http::CURRENT_VERSION.into(),
             seed: 1,
             token_lifetime: Duration::from_secs(2 * 3600),
             api_limit: 15_000,
@@ -202,12 +204,7 @@ impl Sim {
         let mut ca_cert_path = None;
         let task = if cfg.tls {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let ck = rcgen::generate_simple_self_signed(vec![
-                "localhost".to_string(),
-                "127.0.0.1".to_string(),
-            ])?;
-            let cert_pem = ck.cert.pem();
-            let key_pem = ck.signing_key.serialize_pem();
+            let certs = crate::tls::generate(&["localhost", "127.0.0.1"])?;
             let dir = match &cfg.cert_dir {
                 Some(d) => d.clone(),
                 None => std::env::temp_dir().join(format!(
@@ -218,21 +215,27 @@ impl Sim {
             };
             std::fs::create_dir_all(&dir)?;
             let path = dir.join("sfsim-ca.pem");
-            std::fs::write(&path, &cert_pem)?;
+            std::fs::write(&path, &certs.ca_pem)?;
             ca_cert_path = Some(path);
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
-                cert_pem.into_bytes(),
-                key_pem.into_bytes(),
+                certs.server_pem.into_bytes(),
+                certs.server_key_pem.into_bytes(),
             )
             .await?;
-            let server = axum_server::from_tcp_rustls(std_listener, tls).handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(std_listener, tls)
+                .map(SpellingAcceptor)
+                .handle(handle.clone());
+            server.http_builder().http1().title_case_headers(true);
             tokio::spawn(async move {
                 if let Err(e) = server.serve(app.into_make_service()).await {
                     tracing::error!("sfsim server: {e}");
                 }
             })
         } else {
-            let server = axum_server::from_tcp(std_listener).handle(handle.clone());
+            let mut server = axum_server::from_tcp(std_listener)
+                .map(SpellingAcceptor)
+                .handle(handle.clone());
+            server.http_builder().http1().title_case_headers(true);
             tokio::spawn(async move {
                 if let Err(e) = server.serve(app.into_make_service()).await {
                     tracing::error!("sfsim server: {e}");

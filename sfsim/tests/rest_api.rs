@@ -15,7 +15,7 @@ async fn versions_root_and_authentication() {
     let last = v.as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         last,
-        json!({"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"})
+        json!({"label": "Winter '27", "url": "/services/data/v68.0", "version": "68.0"})
     );
 
     let r = t.http.get(t.url("/sobjects")).send().await.unwrap();
@@ -555,7 +555,11 @@ async fn sobject_basic_info_identity_and_query_all_paging() {
     assert_eq!(v["user_id"], json!(user));
     assert_eq!(
         v["urls"]["query"],
-        format!("{}/services/data/v59.0/query/", t.sim.instance_url())
+        format!(
+            "{}/services/data/v{}/query/",
+            t.sim.instance_url(),
+            sfsim::http::CURRENT_VERSION
+        )
     );
 
     let ids = t.sim.seed_records("Lead", 250, 2).unwrap();
