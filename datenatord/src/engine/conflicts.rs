@@ -22,6 +22,10 @@ pub struct PendingUpdate {
     pub base: Map<String, Value>,
     /// When each field was last changed in the database.
     pub changed_at: std::collections::HashMap<String, DateTime<Utc>>,
+    /// Every value the row's changes in this round set, per field (the insert's too): an
+    /// earlier send may have carried any of them — a round cut short by a stop, a create
+    /// that read the row after some of them — so Salesforce holding one is no conflict.
+    pub ours: std::collections::HashMap<String, Vec<Value>>,
 }
 
 /// Loose equality for values that may differ only in representation (10 vs 10.0).
@@ -123,8 +127,12 @@ pub async fn settle(
             let db_value = u.record.get(&f).cloned().unwrap_or(Value::Null);
             let sf_value = sf.get(&f).cloned().unwrap_or(Value::Null);
             let base = u.base.get(&f).cloned().unwrap_or(Value::Null);
-            if same(&sf_value, &base) || same(&sf_value, &db_value) {
-                continue; // Salesforce did not change it, or both agree
+            let sent_by_us = u
+                .ours
+                .get(&f)
+                .is_some_and(|vs| vs.iter().any(|v| same(v, &sf_value)));
+            if same(&sf_value, &base) || same(&sf_value, &db_value) || sent_by_us {
+                continue; // Salesforce did not change it, both agree, or it is our own send
             }
             let salesforce_wins = match policy {
                 ConflictPolicy::SalesforceWins => true,

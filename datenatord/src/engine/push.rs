@@ -39,6 +39,7 @@ fn update_for(
     sfid: String,
     ids: Vec<i64>,
     evs: &[&Event],
+    all: &[&Event],
     values: &Map<String, Value>,
     fields: &[FieldInfo],
 ) -> Option<PendingUpdate> {
@@ -57,11 +58,18 @@ fn update_for(
             changed_at.insert(k.clone(), e.created_at);
         }
     }
+    let mut ours: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for e in all {
+        for (k, v) in &e.new_values {
+            ours.entry(k.clone()).or_default().push(v.clone());
+        }
+    }
     Some(PendingUpdate {
         events: ids,
         record,
         base,
         changed_at,
+        ours,
     })
 }
 
@@ -85,7 +93,7 @@ fn changes_after_create(
         .filter_map(|k| Some((k.clone(), row.get(k)?.clone())))
         .collect();
     let ids = evs.iter().map(|e| e.id).collect();
-    update_for(sfid.to_owned(), ids, &later, &values, fields)
+    update_for(sfid.to_owned(), ids, &later, evs, &values, fields)
 }
 
 /// The values an earlier send of this create certainly carried: what the insert set and no
@@ -301,7 +309,7 @@ async fn push_events(
                 since,
             }),
             Net::Update { sfid, values } => {
-                match update_for(sfid, ids.clone(), &evs, &values, &fields) {
+                match update_for(sfid, ids.clone(), &evs, &evs, &values, &fields) {
                     Some(u) => updates.push(u),
                     None => done.extend(ids),
                 }

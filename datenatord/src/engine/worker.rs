@@ -329,7 +329,10 @@ async fn step(
         .last_pull
         .get(object)
         .is_none_or(|t| t.elapsed() >= interval);
-    if m.mapping.direction.pulls() && due {
+    // While some create's outcome is unknown, the record it may have made must not arrive
+    // through the pull as a row of its own: the next push round looks it up first.
+    let unresolved = memory.resolve_creates.get(object).copied().unwrap_or(false);
+    if m.mapping.direction.pulls() && due && !unresolved {
         pull::run(ctx, m, ahead).await?;
         memory.last_pull.insert(object.clone(), Instant::now());
     }

@@ -299,6 +299,20 @@ pub(crate) fn events_take_sfid_sql(dialect: Dialect, events: &str) -> String {
     )
 }
 
+/// Removes another row already holding the sfid a create is being given (binds: sfid, the
+/// created row's id): a pull brought the record in as a row of its own before the create's
+/// answer was known. The created row, with the local changes, is the one that stays.
+pub(crate) fn duplicate_row_sql(dialect: Dialect, table: &str) -> String {
+    let c = |name: &str| ident::quote(dialect, name);
+    format!(
+        "DELETE FROM {table} WHERE {sfid} = {p1} AND {id} <> {p2}",
+        sfid = c("sfid"),
+        id = c("id"),
+        p1 = placeholder(dialect, 1),
+        p2 = placeholder(dialect, 2),
+    )
+}
+
 /// Settles the unfinished changes of records just deleted in Salesforce (binds: `n`
 /// sfids): a deletion wins over a concurrent change, so they are done — not failed, not
 /// sent again — and leave the failed list with their row.

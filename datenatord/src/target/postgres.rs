@@ -25,7 +25,7 @@ use super::{
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
 use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
 use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{events_superseded_sql, events_take_sfid_sql};
+use super::{duplicate_row_sql, events_superseded_sql, events_take_sfid_sql};
 use serde_json::{Map, Value};
 
 const D: Dialect = Dialect::Postgres;
@@ -1452,6 +1452,17 @@ impl Target for PgTarget {
             .begin()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
+        sqlx::query(AssertSqlSafe(duplicate_row_sql(
+            D,
+            &self.qs(&mapping.table(D)),
+        )))
+        .bind(sfid)
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db(
+            "removing a pulled copy of the created record",
+        ))?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET \"sfid\" = $1, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = $2",
             self.qs(&mapping.table(D))

@@ -25,7 +25,7 @@ use super::{
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
 use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
 use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{events_superseded_sql, events_take_sfid_sql};
+use super::{duplicate_row_sql, events_superseded_sql, events_take_sfid_sql};
 use serde_json::{Map, Value};
 
 const D: Dialect = Dialect::Sqlite;
@@ -1072,6 +1072,14 @@ impl Target for SqliteTarget {
         sfid: &str,
     ) -> Result<(), TargetError> {
         let mut tx = self.engine_tx().await?;
+        sqlx::query(AssertSqlSafe(duplicate_row_sql(D, &q(&mapping.table(D)))))
+            .bind(sfid)
+            .bind(row_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db(
+                "removing a pulled copy of the created record",
+            ))?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET \"sfid\" = ?, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = ?",
             q(&mapping.table(D))
