@@ -624,4 +624,73 @@ mod tests {
             }
         );
     }
+
+    fn field(name: &str) -> FieldInfo {
+        FieldInfo {
+            name: name.into(),
+            label: name.into(),
+            field_type: "string".into(),
+            length: Some(80),
+            precision: None,
+            scale: None,
+            nillable: true,
+            createable: true,
+            updateable: true,
+            defaulted_on_create: false,
+            external_id: false,
+            custom: false,
+            calculated: false,
+            reference_to: Vec::new(),
+        }
+    }
+
+    /// Insert (Name, Phone), then Phone changed twice while the create was in flight.
+    fn insert_then_updates() -> (Vec<Event>, Vec<FieldInfo>) {
+        let mut u1 = ev(2, EventOp::Update, None, &[("Phone", "p2".into())]);
+        u1.old_values.insert("Phone".into(), "p1".into());
+        let mut u2 = ev(3, EventOp::Update, None, &[("Phone", "p3".into())]);
+        u2.old_values.insert("Phone".into(), "p2".into());
+        let events = vec![
+            ev(
+                1,
+                EventOp::Insert,
+                None,
+                &[("Name", "n".into()), ("Phone", "p1".into())],
+            ),
+            u1,
+            u2,
+        ];
+        (events, vec![field("Name"), field("Phone")])
+    }
+
+    #[test]
+    fn a_lookup_compares_only_what_a_send_certainly_carried() {
+        let (events, fields) = insert_then_updates();
+        let refs: Vec<&Event> = events.iter().collect();
+        // Phone changed after the insert: an earlier send may have had p1, p2 or p3.
+        let probe = certainly_sent(&refs, &fields);
+        assert_eq!(probe.len(), 1);
+        assert_eq!(probe["Name"], "n");
+    }
+
+    #[test]
+    fn changes_after_a_create_still_go_to_the_record() {
+        let (events, fields) = insert_then_updates();
+        let refs: Vec<&Event> = events.iter().collect();
+        let mut row = Map::new();
+        row.insert("Name".into(), "n".into());
+        row.insert("Phone".into(), "p3".into());
+        let u = changes_after_create("001000000000001AAA", &refs, &row, &fields)
+            .expect("the updates are sent");
+        assert_eq!(u.record["Id"], "001000000000001AAA");
+        assert_eq!(u.record["Phone"], "p3", "the row's current value");
+        assert!(!u.record.contains_key("Name"), "unchanged since the insert");
+        assert_eq!(u.events, vec![1, 2, 3], "finishes the insert's event too");
+        assert_eq!(u.base["Phone"], "p1");
+        // Any value this row's changes set may be in Salesforce from an earlier send.
+        let ours: Vec<&str> = u.ours["Phone"].iter().filter_map(Value::as_str).collect();
+        assert_eq!(ours, ["p1", "p2", "p3"]);
+        // Only the insert: nothing to send after it.
+        assert!(changes_after_create("001000000000001AAA", &refs[..1], &row, &fields).is_none());
+    }
 }
