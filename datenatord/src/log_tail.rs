@@ -91,7 +91,7 @@ where
             at: chrono::Utc::now(),
             level: event.metadata().level().to_string(),
             org,
-            message: visitor.text(),
+            message: crate::logging::escape(&visitor.text()).into_owned(),
         });
     }
 }

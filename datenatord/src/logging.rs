@@ -45,14 +45,14 @@ pub fn init(format: LogFormat, level: &str) -> LogHandle {
             Ok(layer) => layer.boxed(),
             Err(e) => {
                 eprintln!("datenatord: journald is not reachable ({e}); logging text to stderr");
-                text_layer().boxed()
+                text_layer(std::io::stderr, stderr_is_terminal()).boxed()
             }
         },
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
             .boxed(),
-        _ => text_layer().boxed(),
+        _ => text_layer(std::io::stderr, stderr_is_terminal()).boxed(),
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -62,13 +62,51 @@ pub fn init(format: LogFormat, level: &str) -> LogHandle {
     LogHandle(handle)
 }
 
-fn text_layer<S>() -> impl Layer<S>
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Text lines, one per event. Values come from clients and from Salesforce metadata: their
+/// control characters are escaped, so none can end the line and forge another.
+fn text_layer<S, W>(writer: W, ansi: bool) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    use tracing_subscriber::field::MakeExt;
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = escape(&text);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{name}={text}"),
+        }
+    })
+    .delimited(" ");
     tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .fmt_fields(fields)
+        .with_writer(writer)
+        .with_ansi(ansi)
+}
+
+/// `value` with every control character (and the Unicode line and paragraph separators)
+/// written as an escape: `\n`, `\r`, `\t`, else `\u{…}`.
+pub fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    let needs = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !value.chars().any(needs) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -82,5 +120,45 @@ mod tests {
         let asked = filter("info,sqlx=debug").unwrap().to_string();
         assert!(!asked.contains("notice=warn"), "{asked}");
         assert!(filter("info,[=bad").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("Account"), "Account");
+        assert_eq!(
+            escape("A\n2026-01-01T00:00:00Z ERROR forged\r\t\u{1b}[31m\u{2028}"),
+            "A\\n2026-01-01T00:00:00Z ERROR forged\\r\\t\\u{1b}[31m\\u{2028}"
+        );
+        assert_eq!(escape("Zoë"), "Zoë");
+    }
+
+    #[test]
+    fn a_text_line_stays_one_line() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let layer = text_layer(move || writer.clone(), false);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let name = "Evil\nERROR forged line";
+            let span = tracing::info_span!("request", object = %name);
+            let _g = span.enter();
+            tracing::info!(object = %name, "mapping saved for {name}");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("object=Evil\\nERROR forged line"), "{text}");
+        assert!(text.contains("mapping saved for Evil\\nERROR"), "{text}");
     }
 }
