@@ -54,8 +54,30 @@ pub fn is_mandatory(f: &FieldInfo) -> bool {
     f.name == "Id" || f.name == "SystemModstamp" || f.required()
 }
 
+/// Refuses a name the sync engine could not use: the same test the Salesforce client
+/// applies to every object and field name it puts into a URL or a query, applied once when
+/// a mapping comes in, so no mapping is stored that would leave its changes pending forever.
+fn check_name(object: &str, field: Option<&str>) -> Result<(), RpcError> {
+    let name = field.unwrap_or(object);
+    crate::salesforce::rest::check_api_name(name).map_err(|_| {
+        let what = match field {
+            Some(_) => format!("the field {name:?} of {object:?}"),
+            None => format!("the object {name:?}"),
+        };
+        RpcError::new(
+            codes::REJECTED,
+            format!(
+                "{} cannot be synced: Salesforce API names are letters, digits and underscores, starting with a letter; leave it out of the mapping",
+                crate::logging::escape(&what)
+            ),
+        )
+    })?;
+    Ok(())
+}
+
 /// Resolves a user's mapping against the object's fields.
 pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping, RpcError> {
+    check_name(&mapping.object, None)?;
     let mut specs = Vec::new();
     let mut unknown = Vec::new();
     for name in &mapping.fields {
@@ -108,6 +130,7 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
             }
             continue;
         }
+        check_name(&mapping.object, Some(&f.name))?;
         specs.push(FieldSpec {
             name: f.name.clone(),
             sf_type: t,
@@ -229,6 +252,7 @@ async fn check_filter(
 
 /// `mapping_save`: plans, and when asked (and confirmed if destructive), applies.
 pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError> {
+    check_name(&req.mapping.object, None)?;
     let fields = metadata::fields(state, &req.org, &req.mapping.object).await?;
     let resolved = resolve(&req.mapping, &fields)?;
     let object = resolved.object.clone();
@@ -504,5 +528,40 @@ mod tests {
                 .message
                 .contains("component fields")
         );
+    }
+
+    #[test]
+    fn names_the_engine_cannot_use_are_refused_at_the_door() {
+        let mut fields = vec![
+            field("Id", "id", false),
+            field("SystemModstamp", "datetime", false),
+            field("Ok__c", "string", false),
+        ];
+        let m = Mapping {
+            object: "Evil\"Quote__c".into(),
+            fields: vec![],
+            direction: Direction::Bidirectional,
+            conflict_policy: ConflictPolicy::NewestWins,
+            row_filter: None,
+        };
+        let err = resolve(&m, &fields).unwrap_err();
+        assert_eq!(err.code, codes::REJECTED);
+        assert!(err.message.contains("cannot be synced"), "{}", err.message);
+        let newline = Mapping {
+            object: "A\nB".into(),
+            ..m.clone()
+        };
+        let err = resolve(&newline, &fields).unwrap_err();
+        assert!(!err.message.contains('\n'), "{}", err.message);
+        // A field the engine could not query, mandatory or chosen, is refused too.
+        fields.push(field("Bad Name__c", "string", true));
+        let good_object = Mapping {
+            object: "Thing__c".into(),
+            ..m
+        };
+        let err = resolve(&good_object, &fields).unwrap_err();
+        assert!(err.message.contains("Bad Name__c"), "{}", err.message);
+        fields.pop();
+        assert!(resolve(&good_object, &fields).is_ok());
     }
 }
