@@ -13,7 +13,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::RpcError;
 use crate::model::{DaemonStatus, Event, OrgSummary, Topic};
 use crate::protocol::{
-    Call, Handshake, HandshakeOk, MAX_LINE_BYTES, NoParams, PROTOCOL_VERSION, Request,
+    Call, Handshake, HandshakeOk, MAX_LINE_BYTES, NoParams, Outcome, PROTOCOL_VERSION, Request,
     ServerMessage, Topics, VersionMismatchData, codes,
 };
 use crate::socket::{self, SendHalf};
@@ -76,6 +76,8 @@ impl std::fmt::Display for VersionMismatch {
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<crate::protocol::Response>>>>;
+/// Why the daemon closed the connection, when it said so before closing.
+type Farewell = Arc<std::sync::Mutex<Option<RpcError>>>;
 
 /// A connection to the daemon after a successful handshake.
 pub struct Client {
@@ -85,6 +87,7 @@ pub struct Client {
     events: Mutex<mpsc::Receiver<Event>>,
     daemon: HandshakeOk,
     reader: tokio::task::JoinHandle<()>,
+    farewell: Farewell,
 }
 
 impl Drop for Client {
@@ -122,10 +125,12 @@ impl Client {
         let (recv, send) = socket::split(stream);
         let pending: Pending = Arc::default();
         let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let farewell: Farewell = Arc::default();
         let reader = tokio::spawn(read_loop(
             FramedRead::new(recv, LineCodec::new(MAX_LINE_BYTES)),
             pending.clone(),
             event_tx,
+            farewell.clone(),
         ));
         let mut client = Client {
             writer: Mutex::new(FramedWrite::new(send, LineCodec::new(MAX_LINE_BYTES))),
@@ -137,6 +142,7 @@ impl Client {
                 daemon_version: String::new(),
             },
             reader,
+            farewell,
         };
         let client_version = env!("CARGO_PKG_VERSION").to_owned();
         let hello = Call::Handshake(Handshake {
@@ -163,7 +169,9 @@ impl Client {
                     daemon_version: data.daemon_version,
                 }))
             }
-            Err(ClientError::Remote(e)) if e.code == codes::PERMISSION_DENIED => {
+            Err(ClientError::Remote(e))
+                if e.code == codes::PERMISSION_DENIED || e.code == codes::TOO_MANY_CONNECTIONS =>
+            {
                 Err(ClientError::Refused(e.message))
             }
             Err(e) => Err(e),
@@ -183,11 +191,26 @@ impl Client {
         let line = Request { id, call }.to_line();
         let sent = self.writer.lock().await.send(line).await;
         if sent.is_err() {
+            // The reader sees the end too, after any reason the daemon gave before it.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), rx).await;
             self.pending.lock().await.remove(&id);
-            return Err(ClientError::Disconnected);
+            return Err(self.disconnected());
         }
-        let response = rx.await.map_err(|_| ClientError::Disconnected)?;
+        let response = rx.await.map_err(|_| self.disconnected())?;
         Ok(response.into_result()?)
+    }
+
+    /// The error for a call the lost connection ended: the daemon's reason, if it gave one.
+    fn disconnected(&self) -> ClientError {
+        match self
+            .farewell
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            Some(e) => ClientError::Remote(e),
+            None => ClientError::Disconnected,
+        }
     }
 
     pub async fn status(&self) -> Result<DaemonStatus, ClientError> {
@@ -218,6 +241,7 @@ async fn read_loop(
     mut frames: FramedRead<socket::RecvHalf, LineCodec>,
     pending: Pending,
     events: mpsc::Sender<Event>,
+    farewell: Farewell,
 ) {
     while let Some(frame) = frames.next().await {
         let line = match frame {
@@ -235,6 +259,15 @@ async fn read_loop(
         };
         match ServerMessage::parse(&line) {
             Ok(ServerMessage::Response(r)) => {
+                // The daemon's last word before it closes the connection (too many clients):
+                // calls that fail on the closed connection report it instead.
+                if r.id.is_none()
+                    && let Outcome::Error(e) = &r.outcome
+                    && e.code == codes::TOO_MANY_CONNECTIONS
+                {
+                    *farewell.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
+                    continue;
+                }
                 let waiter = match r.id {
                     Some(id) => pending.lock().await.remove(&id),
                     None => None,

@@ -60,6 +60,9 @@ pub mod codes {
     pub const PERMISSION_DENIED: i32 = -32004;
     /// The daemon is shutting down.
     pub const SHUTTING_DOWN: i32 = -32005;
+    /// The daemon holds as many connections as it allows (`[daemon] max_connections`), or
+    /// closed this one to make room while it was waiting for its handshake.
+    pub const TOO_MANY_CONNECTIONS: i32 = -32006;
     /// The request named something (an org, a mapping) that does not exist.
     pub const NOT_FOUND: i32 = -32010;
     /// The request was understood but cannot be carried out as asked.
@@ -434,30 +437,57 @@ impl Request {
         // The enum itself is the list of methods: serde names the known ones when the
         // method is unknown, so the list can never drift from the code.
         let call = serde_json::from_value::<Call>(tagged).map_err(|e| {
-            let text = e.to_string();
-            if text.starts_with("unknown variant") {
-                let known = text.split_once("expected one of ").map(|(_, k)| k).unwrap_or("");
+            let known = known_methods();
+            if !known.contains(&method) {
                 (
                     Some(id),
                     RpcError::new(
                         codes::METHOD_NOT_FOUND,
                         format!(
-                            "unknown method \"{method}\": this daemon knows {known}; the client may be newer than the daemon"
+                            "unknown method \"{method}\": this daemon knows {}; the client may be newer than the daemon",
+                            known.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
                         ),
                     ),
                 )
             } else {
+                let text = e.to_string();
+                // An unknown variant inside the params (a topic, a direction) is the
+                // params' fault, not the method's.
+                let text = match method.as_str() {
+                    "subscribe" | "unsubscribe" => text.replacen("unknown variant", "unknown topic", 1),
+                    _ => text,
+                };
                 (
                     Some(id),
                     RpcError::new(
                         codes::INVALID_PARAMS,
-                        format!("invalid params for \"{method}\": {e}"),
+                        format!("invalid params for \"{method}\": {text}"),
                     ),
                 )
             }
         })?;
         Ok(Request { id, call })
     }
+}
+
+/// The method names [`Call`] knows, as serde lists them for a name it does not know (so
+/// the list can never drift from the enum).
+fn known_methods() -> &'static [String] {
+    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let probe = serde_json::json!({ "method": "\u{0}", "params": {} });
+        let text = serde_json::from_value::<Call>(probe)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        text.split_once("expected one of ")
+            .map(|(_, k)| k)
+            .unwrap_or("")
+            .split(", ")
+            .map(|m| m.trim_matches(|c| c == '`' || c == ' ').to_owned())
+            .filter(|m| !m.is_empty())
+            .collect()
+    })
 }
 
 /// A reply to one request.
@@ -607,6 +637,25 @@ mod tests {
         let (id, e) = Request::parse(br#"{"id":4,"method":"subscribe","params":{"topics":"x"}}"#)
             .unwrap_err();
         assert_eq!((id, e.code), (Some(4), codes::INVALID_PARAMS));
+        // An unknown topic is a bad parameter, and the reply names the topics there are.
+        let (id, e) = Request::parse(
+            br#"{"id":5,"method":"subscribe","params":{"topics":["status","nope"]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (id, e.code),
+            (Some(5), codes::INVALID_PARAMS),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("unknown topic `nope`"), "{}", e.message);
+        for topic in ["status", "orgs", "sync", "log"] {
+            assert!(e.message.contains(topic), "{}", e.message);
+        }
+        let (_, e) =
+            Request::parse(br#"{"id":6,"method":"unsubscribe","params":{"topics":["x"]}}"#)
+                .unwrap_err();
+        assert_eq!(e.code, codes::INVALID_PARAMS);
         let (_, e) = Request::parse(&[0xff, 0xfe]).unwrap_err();
         assert_eq!(e.code, codes::PARSE_ERROR);
     }
@@ -708,6 +757,14 @@ mod tests {
                 row_ids: None,
             }),
         ];
+        for call in &calls {
+            assert!(
+                known_methods().iter().any(|m| m == call.method()),
+                "{} missing from {:?}",
+                call.method(),
+                known_methods()
+            );
+        }
         for (i, call) in calls.into_iter().enumerate() {
             let req = Request { id: i as u64, call };
             let line = req.to_line();
