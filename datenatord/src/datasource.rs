@@ -2,6 +2,7 @@
 //! org's schema and sync user through the target layer.
 use datenator_shared::datasource::{
     CheckReport, DatasourceKind, DatasourceSettings, Secret, default_schema_name,
+    legacy_default_schema_name,
 };
 use datenator_shared::model::DatasourceView;
 use datenator_shared::protocol::{RpcError, codes};
@@ -53,12 +54,169 @@ async fn load(state: &State, org: &str) -> Result<Option<Stored>, RpcError> {
     }))
 }
 
-fn schema_of(org: &str, settings: &DatasourceSettings) -> String {
-    settings
-        .schema
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| default_schema_name(org))
+impl Stored {
+    /// The org's schema: the one named in the settings, else — for a schema generated
+    /// before names were stored on generation — the name derived then, else the default.
+    fn schema(&self, org: &str) -> String {
+        match explicit_schema(&self.settings) {
+            Some(s) => s,
+            None if self.generated => legacy_default_schema_name(org),
+            None => default_schema_name(org),
+        }
+    }
+}
+
+fn explicit_schema(settings: &DatasourceSettings) -> Option<String> {
+    settings.schema.clone().filter(|s| !s.trim().is_empty())
+}
+
+/// Serializes the changes that decide which org owns which schema, so that two orgs can
+/// never both pass the check for the same one.
+static OWNERSHIP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Where an org's tables live, as far as telling two orgs apart goes: the same server
+/// spelled differently (`localhost`/`127.0.0.1`, default port or not, another admin user or
+/// TLS mode) is the same place. On PostgreSQL and MySQL the schema is compared across the
+/// whole server (the sync user, named after the schema, is server-wide); an SQLite file
+/// holds one org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    Server {
+        kind: DatasourceKind,
+        host: String,
+        port: u16,
+        schema: String,
+    },
+    File(std::path::PathBuf),
+}
+
+impl Place {
+    fn of(settings: &DatasourceSettings, schema: &str) -> Place {
+        match settings.kind {
+            DatasourceKind::Sqlite => Place::File(normalize_path(
+                settings
+                    .sqlite_path
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("")),
+            )),
+            kind => Place::Server {
+                kind,
+                host: normalize_host(&settings.host),
+                port: settings.port_or_default(),
+                schema: schema.to_lowercase(),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Place::Server {
+                kind,
+                host,
+                port,
+                schema,
+            } => format!("the schema {schema} on the {kind} server {host}:{port}"),
+            Place::File(p) => format!("the SQLite file {}", p.display()),
+        }
+    }
+}
+
+fn normalize_host(host: &str) -> String {
+    let h = host.trim().trim_end_matches('.').to_lowercase();
+    match h.as_str() {
+        "" | "localhost" | "127.0.0.1" | "::1" | "[::1]" | "localhost.localdomain" => {
+            "localhost".into()
+        }
+        _ => h,
+    }
+}
+
+/// The file's real path when it (or its directory) exists, so `./a.db`, `a.db` and a
+/// symlink to it are one file.
+fn normalize_path(path: &std::path::Path) -> std::path::PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize()
+                .map(|d| d.join(name))
+                .unwrap_or_else(|_| path.to_path_buf())
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Every org's datasource but `except`'s: (org, settings, schema).
+async fn others(state: &State, except: &str) -> Result<Vec<(String, Place)>, RpcError> {
+    let rows =
+        sqlx::query("SELECT org_name FROM datasources WHERE org_name <> ? ORDER BY org_name")
+            .bind(except)
+            .fetch_all(state.store.pool())
+            .await
+            .map_err(|e| store_error(e.into()))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let org: String = row.try_get("org_name").unwrap_or_default();
+        if let Some(stored) = load(state, &org).await? {
+            let place = Place::of(&stored.settings, &stored.schema(&org));
+            out.push((org, place));
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses `org`'s datasource when another org's tables are already in the same place:
+/// rows written into one org's tables would be pushed to the other.
+async fn check_not_shared(
+    state: &State,
+    org: &str,
+    settings: &DatasourceSettings,
+    schema: &str,
+) -> Result<(), RpcError> {
+    let place = Place::of(settings, schema);
+    if let Some((other, _)) = others(state, org)
+        .await?
+        .into_iter()
+        .find(|(_, p)| *p == place)
+    {
+        let what = match place {
+            Place::File(_) => "give each org a SQLite file of its own".to_owned(),
+            Place::Server { .. } => format!(
+                "pick another schema for {org:?} in its datasource settings (or leave the schema empty for {})",
+                default_schema_name(org)
+            ),
+        };
+        return Err(RpcError::new(
+            codes::REJECTED,
+            format!(
+                "org {other:?} already keeps its tables in {}; two orgs there would sync each other's rows: {what}",
+                place.describe()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Logs every pair of orgs that share a schema (set up before the daemon refused that), so
+/// that whoever reads the log learns why rows cross between them.
+pub async fn warn_shared_schemas(state: &State) {
+    let Ok(all) = others(state, "").await else {
+        return;
+    };
+    for (i, (a, place)) in all.iter().enumerate() {
+        for (b, _) in all[i + 1..].iter().filter(|(_, p)| p == place) {
+            tracing::warn!(
+                "orgs {a:?} and {b:?} both keep their tables in {}: each syncs the other's rows; give one of them another schema (delete and re-register it)",
+                place.describe()
+            );
+        }
+    }
 }
 
 fn target_error(e: TargetError) -> RpcError {
@@ -104,21 +262,33 @@ pub async fn set(
         return Err(not_found(org));
     }
     validate(&settings)?;
+    let _owner = OWNERSHIP.lock().await;
     let previous = load(state, org).await?;
     if settings.password.is_empty()
         && let Some(p) = &previous
     {
         settings.password = p.settings.password.clone();
     }
-    if let Some(p) = &previous
-        && p.generated
-        && schema_of(org, &p.settings) != schema_of(org, &settings)
-    {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            "the schema was already generated under another name: delete and re-register the org to move it",
-        ));
-    }
+    let schema = match &previous {
+        Some(p) if p.generated => {
+            // Once generated the schema stays; an empty name keeps it.
+            let generated = p.schema(org);
+            if explicit_schema(&settings).is_none() {
+                settings.schema = Some(generated.clone());
+            }
+            if explicit_schema(&settings).as_deref() != Some(generated.as_str()) {
+                return Err(RpcError::new(
+                    codes::REJECTED,
+                    format!(
+                        "the schema was already generated as {generated}: keep that name, or delete and re-register the org to move it"
+                    ),
+                ));
+            }
+            generated
+        }
+        _ => explicit_schema(&settings).unwrap_or_else(|| default_schema_name(org)),
+    };
+    check_not_shared(state, org, &settings, &schema).await?;
     let json = serde_json::to_string(&settings)
         .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
     sqlx::query(
@@ -143,7 +313,7 @@ pub async fn get(state: &State, org: &str) -> Result<Option<DatasourceView>, Rpc
     let password_set = !settings.password.is_empty();
     settings.password = Secret::default();
     Ok(Some(DatasourceView {
-        schema: schema_of(org, &s.settings),
+        schema: s.schema(org),
         settings,
         password_set,
         last_check: s.check,
@@ -176,7 +346,7 @@ async fn target(state: &State, org: &str) -> Result<(AnyTarget, Stored), RpcErro
     })?;
     let t = AnyTarget::new(
         stored.settings.clone(),
-        schema_of(org, &stored.settings),
+        stored.schema(org),
         stored.sync.clone(),
     )
     .map_err(target_error)?;
@@ -203,7 +373,26 @@ pub async fn check(state: &State, org: &str) -> Result<CheckReport, RpcError> {
 
 /// `schema_generate`: creates (or finishes creating) the org's schema and sync user.
 pub async fn generate(state: &State, org: &str) -> Result<DatasourceView, RpcError> {
-    let (t, _) = target(state, org).await?;
+    let owner = OWNERSHIP.lock().await;
+    let (t, stored) = target(state, org).await?;
+    let schema = stored.schema(org);
+    // Checked again here: settings stored before the daemon refused shared schemas.
+    check_not_shared(state, org, &stored.settings, &schema).await?;
+    if explicit_schema(&stored.settings).is_none() {
+        // The name is stored before anything is created, so that it never changes under
+        // the schema, whatever later versions derive from the org's name.
+        let mut pinned = stored.settings.clone();
+        pinned.schema = Some(schema);
+        let json = serde_json::to_string(&pinned)
+            .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+        sqlx::query("UPDATE datasources SET settings_json = ? WHERE org_name = ?")
+            .bind(json)
+            .bind(org)
+            .execute(state.store.pool())
+            .await
+            .map_err(|e| store_error(e.into()))?;
+    }
+    drop(owner);
     let outcome = t.provision().await;
     let (generated, error, user, password) = match &outcome {
         Ok(p) => (
@@ -250,10 +439,92 @@ pub async fn deprovision(state: &State, org: &str) -> Result<bool, RpcError> {
     }
     let t = AnyTarget::new(
         stored.settings.clone(),
-        schema_of(org, &stored.settings),
+        stored.schema(org),
         stored.sync.clone(),
     )
     .map_err(target_error)?;
     t.deprovision().await.map_err(target_error)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use datenator_shared::datasource::TlsMode;
+
+    use super::*;
+
+    fn pg(host: &str, port: Option<u16>, database: &str, user: &str) -> DatasourceSettings {
+        DatasourceSettings {
+            kind: DatasourceKind::Postgres,
+            host: host.into(),
+            port,
+            database: database.into(),
+            user: user.into(),
+            password: Secret::default(),
+            tls: TlsMode::Prefer,
+            schema: None,
+            sqlite_path: None,
+        }
+    }
+
+    #[test]
+    fn one_server_spelled_many_ways_is_one_place() {
+        let a = Place::of(&pg("127.0.0.1", Some(5432), "postgres", "admin"), "s");
+        for other in [
+            pg("localhost", None, "postgres", "someone"),
+            pg("LOCALHOST.", None, "postgres", "admin"),
+            pg("::1", Some(5432), "postgres", "admin"),
+            // Another database on the same server: the sync user is server-wide.
+            pg("127.0.0.1", None, "other_db", "admin"),
+        ] {
+            assert_eq!(Place::of(&other, "S"), a, "{other:?}");
+        }
+        assert_ne!(
+            Place::of(&pg("localhost", Some(5433), "postgres", "a"), "s"),
+            a
+        );
+        assert_ne!(Place::of(&pg("db.example", None, "postgres", "a"), "s"), a);
+        assert_ne!(Place::of(&pg("localhost", None, "postgres", "a"), "t"), a);
+        let mut mysql = pg("localhost", None, "", "root");
+        mysql.kind = DatasourceKind::Mysql;
+        assert_ne!(Place::of(&mysql, "s"), a, "another kind, another port");
+    }
+
+    #[test]
+    fn one_sqlite_file_is_one_place_whatever_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |p: std::path::PathBuf| DatasourceSettings {
+            kind: DatasourceKind::Sqlite,
+            sqlite_path: Some(p),
+            ..pg("", None, "", "")
+        };
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        // The file does not exist yet: its directory is resolved.
+        let a = Place::of(&file(dir.path().join("x.db")), "one");
+        assert_eq!(Place::of(&file(dir.path().join("sub/../x.db")), "two"), a);
+        assert_eq!(Place::of(&file(dir.path().join("./x.db")), "two"), a);
+        assert_ne!(a, Place::of(&file(dir.path().join("y.db")), "one"));
+    }
+
+    #[test]
+    fn stored_schemas_keep_their_names() {
+        let stored = |schema: Option<&str>, generated: bool| Stored {
+            settings: DatasourceSettings {
+                schema: schema.map(Into::into),
+                ..pg("h", None, "d", "u")
+            },
+            sync: None,
+            check: None,
+            generated,
+            error: None,
+        };
+        // Generated before names were stored: the name derived then.
+        assert_eq!(stored(None, true).schema("Acme Inc."), "datenator_acme_inc");
+        assert_eq!(
+            stored(None, false).schema("Acme Inc."),
+            default_schema_name("Acme Inc.")
+        );
+        assert_eq!(stored(Some("mine"), true).schema("Acme Inc."), "mine");
+        assert_eq!(stored(Some("  "), false).schema("acme"), "datenator_acme");
+    }
 }

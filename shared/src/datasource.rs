@@ -137,8 +137,22 @@ impl DatasourceSettings {
 }
 
 /// The schema name derived from an org's name: `datenator_` + the name lower-cased, with
-/// every character that is not an ASCII letter or digit replaced by `_`.
+/// every run of characters that are not ASCII letters or digits replaced by one `_`. When
+/// that changed the name (`acme-prod`, `ACME.PROD`), a short hash of the exact name is
+/// added, so that names which differ only in what was replaced never share a schema:
+/// `acme_prod` → `datenator_acme_prod`, `acme-prod` → `datenator_acme_prod_…`.
 pub fn default_schema_name(org_name: &str) -> String {
+    let base = legacy_default_schema_name(org_name);
+    if base["datenator_".len()..] == *org_name {
+        base
+    } else {
+        format!("{base}_{:08x}", fnv1a32(org_name.as_bytes()))
+    }
+}
+
+/// The schema name earlier versions derived, without the hash: still the name of schemas
+/// they generated (these were stored without an explicit name).
+pub fn legacy_default_schema_name(org_name: &str) -> String {
     let mut out = String::from("datenator_");
     for c in org_name.chars() {
         if c.is_ascii_alphanumeric() {
@@ -154,6 +168,13 @@ pub fn default_schema_name(org_name: &str) -> String {
         out.push_str("org");
     }
     out
+}
+
+/// 32-bit FNV-1a: small, and fixed forever (schema names depend on it).
+fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// How the engine's own writes are kept out of the events tables.
@@ -277,7 +298,38 @@ mod tests {
 
     #[test]
     fn schema_names() {
-        assert_eq!(default_schema_name("Acme Inc."), "datenator_acme_inc");
-        assert_eq!(default_schema_name("!!"), "datenator_org");
+        assert_eq!(default_schema_name("acme_prod"), "datenator_acme_prod");
+        assert_eq!(default_schema_name("acme1"), "datenator_acme1");
+        assert_eq!(
+            legacy_default_schema_name("Acme Inc."),
+            "datenator_acme_inc"
+        );
+        assert_eq!(legacy_default_schema_name("!!"), "datenator_org");
+        let inc = default_schema_name("Acme Inc.");
+        assert!(inc.starts_with("datenator_acme_inc_"), "{inc}");
+        assert_eq!(inc, default_schema_name("Acme Inc."), "stable");
+        assert_eq!(fnv1a32(b"a"), 0xe40c_292c, "the hash never changes");
+    }
+
+    #[test]
+    fn default_schema_names_of_different_orgs_differ() {
+        let names = [
+            "acme-prod",
+            "acme_prod",
+            "ACME.PROD",
+            "Acme_Prod",
+            "acme__prod",
+            "acme.prod",
+            "acme_prod_",
+            "!!",
+            "??",
+            "org",
+        ];
+        let schemas: std::collections::HashSet<String> =
+            names.iter().map(|n| default_schema_name(n)).collect();
+        assert_eq!(schemas.len(), names.len(), "{schemas:?}");
+        // Registration allows 40 characters; every default still fits PostgreSQL's 63.
+        assert!(default_schema_name(&"É".repeat(40)).len() <= 63);
+        assert!(default_schema_name(&"a-".repeat(20)).len() <= 63);
     }
 }
