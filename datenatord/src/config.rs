@@ -10,6 +10,7 @@
 //! log_format = "auto"                       # auto | text | json | journald
 //! log_level = "info"                        # a tracing filter, e.g. "info,datenatord=debug"
 //! shutdown_grace_secs = 10                  # how long to wait for in-flight work on stop
+//! max_connections = 64                      # clients served at once; more are refused
 //!
 //! [sync]
 //! push_poll_ms = 1000                       # how often database changes are looked for
@@ -127,6 +128,9 @@ pub struct DaemonSection {
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_grace_secs: u64,
+    /// The most clients connected at once; a client past it is refused with a reply that
+    /// says so. Connections that have not sent their handshake make room for new ones.
+    pub max_connections: usize,
 }
 
 impl Default for DaemonSection {
@@ -138,6 +142,7 @@ impl Default for DaemonSection {
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             shutdown_grace_secs: 10,
+            max_connections: crate::ipc::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

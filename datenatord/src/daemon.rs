@@ -57,6 +57,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::resolve(&cli)?;
     let format = cli.log_format.unwrap_or(settings.config.daemon.log_format);
     let log = logging::init(format, &settings.config.daemon.log_level);
+    raise_open_file_limit(settings.config.daemon.max_connections);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(forward_signals(tx));
     let demo = cli.demo.then(|| Demo {
@@ -102,8 +103,9 @@ pub async fn run(
     // Files we create (state database, WAL) are private; the socket's mode is set explicitly.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let store = Store::open(&settings.state_dir).await?;
-    let listener = ipc::bind_socket(&settings.socket).await?;
+    let ipc::Bound { listener, own_dir } = ipc::bind_socket(&settings.socket).await?;
     let access = AccessPolicy::for_group(&settings.config.daemon.group);
+    share_socket(&settings.socket, own_dir.as_deref(), &access);
     let state = DaemonState::new(
         Paths {
             socket: settings.socket.clone(),
@@ -117,6 +119,7 @@ pub async fn run(
     )
     .await?;
     crate::orgs::registration::fail_interrupted_flows(&state).await;
+    crate::datasource::warn_shared_schemas(&state).await;
     crate::engine::start_enabled(&state).await;
 
     // Demo mode: the simulated org lives as long as the daemon.
@@ -138,6 +141,9 @@ pub async fn run(
     let server = tokio::spawn(ipc::serve(
         listener,
         state.clone(),
+        ipc::ServeOptions {
+            max_connections: settings.config.daemon.max_connections,
+        },
         shutdown.clone(),
         tasks.clone(),
     ));
@@ -152,7 +158,7 @@ pub async fn run(
     let mut settings = settings;
     // A dropped sender counts as a shutdown request.
     while let Some(Control::Reload) = control.recv().await {
-        reload(&mut settings, &state, log.as_ref());
+        reload(&mut settings, &state, log.as_ref(), own_dir.as_deref());
     }
 
     tracing::info!("shutting down");
@@ -177,7 +183,12 @@ pub async fn run(
 }
 
 /// SIGHUP: re-read the config file; keep the old one if the new one is invalid.
-fn reload(settings: &mut Settings, state: &State, log: Option<&LogHandle>) {
+fn reload(
+    settings: &mut Settings,
+    state: &State,
+    log: Option<&LogHandle>,
+    own_dir: Option<&std::path::Path>,
+) {
     notify(&[sd_notify::NotifyState::Reloading]);
     match Config::load(settings.config_file.as_deref()) {
         Ok((config, _)) => {
@@ -186,12 +197,17 @@ fn reload(settings: &mut Settings, state: &State, log: Option<&LogHandle>) {
             {
                 tracing::warn!("socket and state_dir changes take effect only after a restart");
             }
+            if config.daemon.max_connections != settings.config.daemon.max_connections {
+                tracing::warn!("a max_connections change takes effect only after a restart");
+            }
             if let Some(log) = log
                 && let Err(e) = log.set_level(&config.daemon.log_level)
             {
                 tracing::error!("{e}; keeping the previous log level");
             }
-            state.set_access(AccessPolicy::for_group(&config.daemon.group));
+            let access = AccessPolicy::for_group(&config.daemon.group);
+            share_socket(&settings.socket, own_dir, &access);
+            state.set_access(access);
             state.set_salesforce(config.salesforce.clone());
             settings.config = config;
             tracing::info!("configuration reloaded");
@@ -199,6 +215,45 @@ fn reload(settings: &mut Settings, state: &State, log: Option<&LogHandle>) {
         Err(e) => tracing::error!("{e}; keeping the previous configuration"),
     }
     notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Hands the socket to the group the access policy admits (see [`ipc::share_with_group`]).
+fn share_socket(
+    socket: &std::path::Path,
+    own_dir: Option<&std::path::Path>,
+    access: &AccessPolicy,
+) {
+    let group = access
+        .group
+        .as_ref()
+        .map(|(name, gid)| (name.as_str(), *gid));
+    ipc::share_with_group(socket, own_dir, group);
+}
+
+/// Raises the soft open-file limit to the hard one: every client holds a descriptor, and
+/// so do the database pools. Says so when even the hard limit is tight.
+fn raise_open_file_limit(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let mut limit = soft;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => {
+                tracing::debug!(from = soft, to = hard, "raised the open-file limit");
+                limit = hard;
+            }
+            Err(e) => tracing::warn!("cannot raise the open-file limit from {soft}: {e}"),
+        }
+    }
+    // Each org's database pools and Salesforce connections need descriptors too.
+    let needed = max_connections as u64 + 256;
+    if limit < needed {
+        tracing::warn!(
+            "the open-file limit is {limit}, less than the {needed} that max_connections = {max_connections} may need: raise it (LimitNOFILE= in the unit, `ulimit -n`) or lower max_connections"
+        );
+    }
 }
 
 fn notify(state: &[sd_notify::NotifyState]) {

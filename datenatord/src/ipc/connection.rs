@@ -1,5 +1,12 @@
 //! One client connection: read lines, answer each request, push subscribed events.
+//!
+//! What one connection may hold is bounded: the line being read (at most
+//! [`MAX_LINE_BYTES`]), [`MAX_PENDING_REPLIES`] requests between being read and their reply
+//! being written, and [`OUTGOING_QUEUE`] messages waiting for the socket. A client that stops
+//! reading its replies is simply no longer read from (its own writes block); one that stops
+//! reading its events is disconnected.
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datenator_shared::model::{Event, Topic};
 use datenator_shared::protocol::{
@@ -9,32 +16,58 @@ use datenator_shared::protocol::{
 use datenator_shared::socket::{self, Peer, SocketStream};
 use datenator_shared::wire::{Frame, LineCodec};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::OUTGOING_QUEUE;
+use super::admission::{Eviction, Ticket};
 use super::handlers;
+use super::{HANDSHAKE_TIMEOUT, MAX_PENDING_REPLIES, OUTGOING_QUEUE};
 use crate::state::{DAEMON_VERSION, State};
 
-/// Outgoing side of a connection, shared with the subscription tasks.
+/// One message for the client. A reply carries the permit its request took when it was
+/// read, so the permit comes back only once the reply is written to the socket.
+struct Outgoing {
+    line: String,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Outgoing side of a connection, shared with the subscription and request tasks.
 #[derive(Clone)]
 pub(super) struct Outbox {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Outgoing>,
     /// Cancelled to drop the connection (slow subscriber, shutdown).
     close: CancellationToken,
 }
 
 impl Outbox {
-    async fn reply(&self, response: Response) {
-        let _ = self.tx.send(response.to_line()).await;
+    async fn reply(&self, response: Response, permit: OwnedSemaphorePermit) {
+        let _ = self
+            .tx
+            .send(Outgoing {
+                line: response.to_line(),
+                _permit: Some(permit),
+            })
+            .await;
+    }
+
+    /// A last word before the daemon closes the connection; dropped if the queue is full.
+    fn farewell(&self, error: RpcError) {
+        let _ = self.tx.try_send(Outgoing {
+            line: Response::err(None, error).to_line(),
+            _permit: None,
+        });
     }
 
     /// Queues an event without waiting; a client that lets the queue fill up is dropped.
     pub(super) fn push(&self, event: Event) -> bool {
-        match self.tx.try_send(Notification::event(event).to_line()) {
+        let out = Outgoing {
+            line: Notification::event(event).to_line(),
+            _permit: None,
+        };
+        match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
@@ -48,17 +81,19 @@ impl Outbox {
     }
 }
 
+/// Serves one connection until the client leaves or `close` is cancelled (shutdown, or
+/// displaced by the admission while waiting for its handshake).
 pub(super) async fn run(
     stream: SocketStream,
     peer: Option<Peer>,
     state: State,
-    shutdown: CancellationToken,
+    close: CancellationToken,
+    ticket: Ticket,
 ) {
     state.connection_opened();
     let (recv, send) = socket::split(stream);
     let mut frames = FramedRead::new(recv, LineCodec::new(MAX_LINE_BYTES));
-    let (tx, mut rx) = mpsc::channel::<String>(OUTGOING_QUEUE);
-    let close = shutdown.child_token();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
     let outbox = Outbox {
         tx,
         close: close.clone(),
@@ -67,8 +102,8 @@ pub(super) async fn run(
     let writer_close = close.clone();
     let writer = tokio::spawn(async move {
         let mut sink = FramedWrite::new(send, LineCodec::new(MAX_LINE_BYTES));
-        while let Some(line) = rx.recv().await {
-            if sink.send(line).await.is_err() {
+        while let Some(out) = rx.recv().await {
+            if sink.send(out.line).await.is_err() {
                 break;
             }
         }
@@ -80,7 +115,7 @@ pub(super) async fn run(
         None => Some("the daemon could not read the credentials of this connection".to_owned()),
     };
     if let Some(reason) = &denied {
-        tracing::warn!("refusing connection: {reason}");
+        tracing::warn!("refusing connection: {}", crate::logging::escape(reason));
     } else {
         tracing::debug!("client connected");
     }
@@ -89,11 +124,28 @@ pub(super) async fn run(
         state: state.clone(),
         outbox: outbox.clone(),
         handshaken: false,
+        ticket,
         subscriptions: HashMap::new(),
     };
+    // Every line read takes a permit that its reply gives back once written: a client that
+    // does not read its replies is no longer read from once MAX_PENDING_REPLIES are pending.
+    let pending = Arc::new(Semaphore::new(MAX_PENDING_REPLIES));
+    let handshake_deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut handshake_missed = false;
     loop {
+        let permit = tokio::select! {
+            _ = close.cancelled() => break,
+            p = pending.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         let frame = tokio::select! {
             _ = close.cancelled() => break,
+            _ = tokio::time::sleep_until(handshake_deadline), if !conn.handshaken => {
+                handshake_missed = true;
+                break;
+            }
             f = frames.next() => f,
         };
         let line = match frame {
@@ -104,13 +156,16 @@ pub(super) async fn run(
             }
             Some(Ok(Frame::TooLong)) => {
                 outbox
-                    .reply(Response::err(
-                        None,
-                        RpcError::new(
-                            codes::LINE_TOO_LONG,
-                            format!("the line is longer than {MAX_LINE_BYTES} bytes and was dropped: send smaller requests"),
+                    .reply(
+                        Response::err(
+                            None,
+                            RpcError::new(
+                                codes::LINE_TOO_LONG,
+                                format!("the line is longer than {MAX_LINE_BYTES} bytes and was dropped: send smaller requests"),
+                            ),
                         ),
-                    ))
+                        permit,
+                    )
                     .await;
                 continue;
             }
@@ -122,29 +177,46 @@ pub(super) async fn run(
         if let Some(reason) = &denied {
             let id = Request::parse(&line).ok().map(|r| r.id);
             outbox
-                .reply(Response::err(
-                    id,
-                    RpcError::new(codes::PERMISSION_DENIED, reason.clone()),
-                ))
+                .reply(
+                    Response::err(id, RpcError::new(codes::PERMISSION_DENIED, reason.clone())),
+                    permit,
+                )
                 .await;
             break;
         }
-        let response = match Request::parse(&line) {
-            Ok(req) => conn.handle(req).await,
-            Err((id, error)) => Some(Response::err(id, error)),
-        };
-        if let Some(response) = response {
-            outbox.reply(response).await;
+        match Request::parse(&line) {
+            Ok(req) => conn.handle(req, permit).await,
+            Err((id, error)) => outbox.reply(Response::err(id, error), permit).await,
         }
     }
 
+    if handshake_missed {
+        tracing::debug!("closing: no handshake within {HANDSHAKE_TIMEOUT:?}");
+        outbox.farewell(RpcError::new(
+            codes::HANDSHAKE_REQUIRED,
+            format!(
+                "no handshake within {} seconds: the daemon closes connections that do not send \"handshake\" first; connect again and send it at once",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ),
+        ));
+    } else if conn.ticket.eviction() == Some(Eviction::Displaced) {
+        tracing::debug!("closing: displaced while waiting for the handshake");
+        outbox.farewell(RpcError::new(
+            codes::TOO_MANY_CONNECTIONS,
+            format!(
+                "closed before the handshake: more than {} connections were waiting for theirs; connect again and send \"handshake\" at once",
+                super::admission::MAX_WAITING
+            ),
+        ));
+    }
     for (_, task) in conn.subscriptions.drain() {
         task.abort();
     }
     drop(conn);
     drop(outbox);
+    drop(frames);
     // Let queued replies reach the client before closing, but never wait on a stuck one
-    // (a subscriber that stopped reading): abort its writer so the socket closes.
+    // (a client that stopped reading): abort its writer so the socket closes.
     let abort = writer.abort_handle();
     if tokio::time::timeout(std::time::Duration::from_secs(2), writer)
         .await
@@ -160,12 +232,24 @@ struct Connection {
     state: State,
     outbox: Outbox,
     handshaken: bool,
+    ticket: Ticket,
     subscriptions: HashMap<Topic, JoinHandle<()>>,
 }
 
 impl Connection {
-    /// Answers `req`, or returns `None` when a spawned task will answer it.
-    async fn handle(&mut self, req: Request) -> Option<Response> {
+    /// Answers `req`, here or from a task of its own; `permit` goes with the reply.
+    async fn handle(&mut self, req: Request, permit: OwnedSemaphorePermit) {
+        if let Some((response, permit)) = self.answer(req, permit).await {
+            self.outbox.reply(response, permit).await;
+        }
+    }
+
+    /// The reply to `req` (with its permit), or `None` when a spawned task will reply.
+    async fn answer(
+        &mut self,
+        req: Request,
+        permit: OwnedSemaphorePermit,
+    ) -> Option<(Response, OwnedSemaphorePermit)> {
         let id = req.id;
         let response = match req.call {
             Call::Handshake(h) => {
@@ -176,7 +260,7 @@ impl Connection {
                         "the client"
                     };
                     tracing::info!(client = %h.client_name, client_protocol = h.protocol, "protocol mismatch");
-                    return Some(Response::err(
+                    return Some((Response::err(
                         Some(id),
                         RpcError::new(
                             codes::VERSION_MISMATCH,
@@ -192,9 +276,10 @@ impl Connection {
                             })
                             .unwrap_or_default(),
                         ),
-                    ));
+                    ), permit));
                 }
                 self.handshaken = true;
+                self.ticket.handshaken();
                 tracing::debug!(client = %h.client_name, version = %h.client_version, "handshake");
                 Response::ok(id, handlers::handshake_ok())
             }
@@ -238,14 +323,14 @@ impl Connection {
                                 Response::err(Some(id), e)
                             }
                         };
-                        outbox.reply(response).await;
+                        outbox.reply(response, permit).await;
                     }
                     .instrument(span),
                 );
                 return None;
             }
         };
-        Some(response)
+        Some((response, permit))
     }
 
     fn topics(&self) -> datenator_shared::protocol::Topics {
