@@ -6,7 +6,11 @@
 //! client subscribed to as notifications without an `id`.
 //!
 //! The first request on a connection must be `handshake`; anything else before it gets a
-//! [`codes::HANDSHAKE_REQUIRED`] error.
+//! [`codes::HANDSHAKE_REQUIRED`] error, and a connection that sends none within a few
+//! seconds is closed with that error (`id: null`). The daemon serves a limited number of
+//! clients: past it, or when it closes a connection still waiting for its handshake to make
+//! room, it sends a [`codes::TOO_MANY_CONNECTIONS`] error (`id: null`) and closes. A client
+//! that does not read its replies is no longer read from until it does.
 //!
 //! # Examples of every message
 //!
