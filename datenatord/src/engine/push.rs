@@ -26,6 +26,9 @@ pub struct PushOutcome {
     pub clean: bool,
 }
 
+/// Salesforce's winning values of a record's fields, and the database values they beat.
+type Won = (Map<String, Value>, Map<String, Value>);
+
 /// A row to create: its local key, its events (in order), when the first was made.
 struct PendingCreate<'e> {
     row_id: i64,
@@ -229,6 +232,11 @@ pub async fn run(
         .status()
         .get(ctx.org, &m.mapping.object)
         .is_some_and(|s| s.failed_records > 0);
+    if resolve_creates {
+        // A round cut short left its events claimed — the mark that survives a stop that
+        // some create's outcome is unknown. They go out again now, after a lookup.
+        ctx.target.requeue_claimed(&m.resolved).await?;
+    }
     let mut events = ctx.target.claim_events(&m.resolved, batch).await?;
     if has_failed && super::failures::requeue_changed_again(ctx, m, &events).await? {
         // The rows' failed changes are queued again: claim once more, so each row's
@@ -266,11 +274,11 @@ pub async fn run(
             }
             Ok(outcome)
         }
-        Err(e) => {
-            // Nothing of this round is lost: every unfinished event goes back to the queue.
-            let _ = ctx.target.requeue_claimed(&m.resolved).await;
-            Err(e)
-        }
+        // Nothing of this round is lost: its unfinished events stay claimed. The worker
+        // flags the object, and the next round — or, after a stop, the next start — puts
+        // them back and looks their creates up first: one may have reached Salesforce.
+        // (Requeued here, a stop before that round would forget the create was sent.)
+        Err(e) => Err(e),
     }
 }
 
@@ -427,7 +435,7 @@ async fn push_events(
                     tracing::warn!(
                         "a create's outcome is unknown ({why}); its records will be looked up before any resend"
                     );
-                    ctx.target.requeue_claimed(&m.resolved).await?;
+                    // Left claimed (see `run`): requeued by the next round, after a stop too.
                     return Ok(PushOutcome { clean: false });
                 }
                 Err(e) => return Err(e.into()),
@@ -439,14 +447,17 @@ async fn push_events(
     if m.mapping.direction == datenator_shared::model::Direction::Bidirectional {
         let settled = super::conflicts::settle(ctx, m, &mut updates).await?;
         // Where Salesforce won, its value goes into the row (a pull kept the local one).
-        let mut won: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+        // Only while the row still holds the value that lost: a newer local change stays.
+        let mut won: BTreeMap<&str, Won> = BTreeMap::new();
         for c in settled.iter().filter(|c| c.winner == "salesforce") {
-            won.entry(c.sfid.as_str())
-                .or_default()
-                .insert(c.field.clone(), c.sf_value.clone());
+            let (values, lost) = won.entry(c.sfid.as_str()).or_default();
+            values.insert(c.field.clone(), c.sf_value.clone());
+            lost.insert(c.field.clone(), c.db_value.clone());
         }
-        for (sfid, values) in &won {
-            ctx.target.write_fields(&m.resolved, sfid, values).await?;
+        for (sfid, (values, lost)) in &won {
+            ctx.target
+                .write_fields(&m.resolved, sfid, values, lost)
+                .await?;
         }
         if !settled.is_empty() {
             ctx.state.engine.status().update(ctx.org, object, m.mapping.direction, |s| {

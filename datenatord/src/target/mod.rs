@@ -368,26 +368,36 @@ pub(crate) fn pending_fields_decode(
 }
 
 /// The columns and converted values of `values` for [`Target::write_fields`], in mapping
-/// order (fields not mapped are left out).
+/// order (fields not mapped are left out), each with the converted value the row is
+/// expected to hold (`expected`; null when absent).
 pub(crate) fn field_values<'m>(
     dialect: Dialect,
     mapping: &'m ObjectMapping,
     values: &Map<String, Value>,
-) -> Result<Vec<(&'m FieldSpec, types::SqlValue)>, TargetError> {
+    expected: &Map<String, Value>,
+) -> Result<Vec<(&'m FieldSpec, types::SqlValue, types::SqlValue)>, TargetError> {
+    let get = |m: &'_ Map<String, Value>, f: &FieldSpec| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&f.name))
+            .map(|(_, v)| v.clone())
+    };
     mapping
         .data_fields()
         .filter_map(|f| {
-            let v = values
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(&f.name))
-                .map(|(_, v)| v)?;
-            Some(types::to_sql(dialect, f, v).map(|sql| (f, sql)))
+            let v = get(values, f)?;
+            let was = get(expected, f).unwrap_or(Value::Null);
+            Some(
+                types::to_sql(dialect, f, &was)
+                    .and_then(|was| Ok((f, was, types::to_sql(dialect, f, &v)?))),
+            )
         })
         .collect()
 }
 
-/// `UPDATE` of some columns of the row holding an sfid; `value(field, n)` is the dialect's
-/// expression for the `n`th bind (the values in order, then the sfid).
+/// `UPDATE` of some columns of the row holding an sfid, each only if it still holds the
+/// expected value (a newer local change is left alone: it is pushed and settled in turn).
+/// `value(field, n)` is the dialect's expression for the `n`th bind; the binds are each
+/// field's expected then new value, in order, then the sfid.
 pub(crate) fn write_fields_sql(
     dialect: Dialect,
     table: &str,
@@ -398,18 +408,24 @@ pub(crate) fn write_fields_sql(
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            format!(
-                "{} = {}",
-                ident::quote(dialect, &f.column(dialect)),
-                value(f, i + 1)
-            )
+            let c = ident::quote(dialect, &f.column(dialect));
+            let (was, new) = (value(f, 2 * i + 1), value(f, 2 * i + 2));
+            match dialect {
+                Dialect::Postgres => {
+                    format!(
+                        "{c} = CASE WHEN {c} IS NOT DISTINCT FROM {was} THEN {new} ELSE {c} END"
+                    )
+                }
+                Dialect::Mysql => format!("{c} = IF({c} <=> {was}, {new}, {c})"),
+                Dialect::Sqlite => format!("{c} = CASE WHEN {c} IS {was} THEN {new} ELSE {c} END"),
+            }
         })
         .collect();
     format!(
         "UPDATE {table} SET {} WHERE {} = {}",
         sets.join(", "),
         ident::quote(dialect, "sfid"),
-        placeholder(dialect, fields.len() + 1)
+        placeholder(dialect, 2 * fields.len() + 1)
     )
 }
 
@@ -659,12 +675,15 @@ pub trait Target: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(i64, Vec<String>)>, TargetError>> + Send;
 
     /// Writes Salesforce values of some fields into the row holding `sfid`, as the engine
-    /// (no event): the values Salesforce won a conflict with.
+    /// (no event): the values Salesforce won a conflict with. Each field is written only
+    /// while the row still holds the value in `expected` (the one that lost): a newer
+    /// local change stays, to be pushed and settled in its turn.
     fn write_fields(
         &self,
         mapping: &ObjectMapping,
         sfid: &str,
         values: &Map<String, Value>,
+        expected: &Map<String, Value>,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 
     /// Stores the sfid Salesforce gave a pushed insert, without creating an event.
@@ -866,8 +885,9 @@ impl Target for AnyTarget {
         mapping: &ObjectMapping,
         sfid: &str,
         values: &Map<String, Value>,
+        expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        dispatch!(self, t => t.write_fields(mapping, sfid, values).await)
+        dispatch!(self, t => t.write_fields(mapping, sfid, values, expected).await)
     }
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         dispatch!(self, t => t.row_count(mapping).await)

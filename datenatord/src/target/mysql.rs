@@ -824,16 +824,37 @@ impl MysqlTarget {
         let table = self.qs(&m.table(D));
         let mut cols = vec!["`sfid`".to_string(), "`systemmodstamp`".to_string()];
         cols.extend(fields.iter().map(|f| q(&f.column(D))));
-        let newer = "(`systemmodstamp` IS NULL OR VALUES(`systemmodstamp`) IS NULL OR `systemmodstamp` < VALUES(`systemmodstamp`))";
-        let mut sets: Vec<String> = fields
-            .iter()
-            .map(|f| {
-                let c = q(&f.column(D));
-                format!("{c} = IF({newer}, VALUES({c}), {c})")
-            })
-            .collect();
-        sets.push(format!("`_dn_state` = IF({newer}, 'SYNCED', `_dn_state`)"));
-        sets.push(format!("`_dn_error` = IF({newer}, NULL, `_dn_error`)"));
+        // Salesforce stamps whole seconds: a record changed again within the second it was
+        // read has the same stamp and must still be written when its values differ.
+        let same_second_changed = if fields.is_empty() {
+            "FALSE".to_owned()
+        } else {
+            format!(
+                "NOT ({})",
+                fields
+                    .iter()
+                    .map(|f| {
+                        let c = q(&f.column(D));
+                        format!("{c} <=> VALUES({c})")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            )
+        };
+        let newer = format!(
+            "(`systemmodstamp` IS NULL OR VALUES(`systemmodstamp`) IS NULL OR `systemmodstamp` < VALUES(`systemmodstamp`) OR (`systemmodstamp` = VALUES(`systemmodstamp`) AND {same_second_changed}))"
+        );
+        // Assignments run in order and later ones see earlier results: the row's state goes
+        // first (while every value is the old one); a column that differs still differs
+        // when its own turn comes, so each is written exactly when it should be.
+        let mut sets: Vec<String> = vec![
+            format!("`_dn_state` = IF({newer}, 'SYNCED', `_dn_state`)"),
+            format!("`_dn_error` = IF({newer}, NULL, `_dn_error`)"),
+        ];
+        sets.extend(fields.iter().map(|f| {
+            let c = q(&f.column(D));
+            format!("{c} = IF({newer}, VALUES({c}), {c})")
+        }));
         // Last: the conditions above read the old value.
         sets.push(format!(
             "`systemmodstamp` = IF({newer}, VALUES(`systemmodstamp`), `systemmodstamp`)"
@@ -1463,16 +1484,17 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         sfid: &str,
         values: &Map<String, Value>,
+        expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        let vals = field_values(D, mapping, values)?;
+        let vals = field_values(D, mapping, values, expected)?;
         if vals.is_empty() {
             return Ok(());
         }
-        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _)| *f).collect();
+        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
         let sql = write_fields_sql(D, &self.qs(&mapping.table(D)), &fields, |_, _| "?".into());
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (_, v) in &vals {
-            query = bind_my(query, v);
+        for (_, was, v) in &vals {
+            query = bind_my(bind_my(query, was), v);
         }
         query
             .bind(sfid.to_owned())

@@ -771,8 +771,26 @@ $dn$"#,
         }
         sets.push("\"_dn_state\" = 'SYNCED'".into());
         sets.push("\"_dn_error\" = NULL".into());
+        // Salesforce stamps whole seconds: a record changed again within the second it was
+        // read has the same stamp and must still be written when its values differ.
+        let same_second_changed = if fields.is_empty() {
+            "FALSE".to_owned()
+        } else {
+            let cols: Vec<String> = fields.iter().map(|f| q(&f.column(D))).collect();
+            format!(
+                "ROW({}) IS DISTINCT FROM ROW({})",
+                cols.iter()
+                    .map(|c| format!("d.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cols.iter()
+                    .map(|c| format!("EXCLUDED.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         sql.push_str(&format!(
-            " ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR EXCLUDED.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < EXCLUDED.\"systemmodstamp\"",
+            " ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR EXCLUDED.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < EXCLUDED.\"systemmodstamp\" OR (d.\"systemmodstamp\" = EXCLUDED.\"systemmodstamp\" AND {same_second_changed})",
             sets.join(", ")
         ));
         sql
@@ -1524,18 +1542,19 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         sfid: &str,
         values: &Map<String, Value>,
+        expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        let vals = field_values(D, mapping, values)?;
+        let vals = field_values(D, mapping, values, expected)?;
         if vals.is_empty() {
             return Ok(());
         }
-        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _)| *f).collect();
+        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
         let sql = write_fields_sql(D, &self.qs(&mapping.table(D)), &fields, |f, n| {
             format!("CAST(${n} AS {})", bind_cast(f))
         });
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (_, v) in &vals {
-            query = bind_pg(query, v);
+        for (_, was, v) in &vals {
+            query = bind_pg(bind_pg(query, was), v);
         }
         query
             .bind(sfid.to_owned())

@@ -710,6 +710,20 @@ impl SqliteTarget {
         sets.push("\"_dn_error\" = NULL".into());
         let row_ph = format!("({}, 'SYNCED', NULL)", vec!["?"; ncols].join(", "));
         let table = q(&m.table(D));
+        // Salesforce stamps whole seconds: a record changed again within the second it was
+        // read has the same stamp and must still be written when its values differ.
+        let same_second_changed = if fields.is_empty() {
+            "0".to_owned()
+        } else {
+            fields
+                .iter()
+                .map(|f| {
+                    let c = q(&f.column(D));
+                    format!("d.{c} IS NOT excluded.{c}")
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
         write_chunks::<sqlx::Sqlite, _>(
             conn,
             &converted,
@@ -719,7 +733,7 @@ impl SqliteTarget {
             &mut report,
             |conn, chunk| {
                 let sql = format!(
-                    "INSERT INTO {table} AS d ({}, \"_dn_state\", \"_dn_error\") VALUES {} ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR excluded.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < excluded.\"systemmodstamp\"",
+                    "INSERT INTO {table} AS d ({}, \"_dn_state\", \"_dn_error\") VALUES {} ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR excluded.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < excluded.\"systemmodstamp\" OR (d.\"systemmodstamp\" = excluded.\"systemmodstamp\" AND ({same_second_changed}))",
                     cols.join(", "),
                     vec![row_ph.as_str(); chunk.len()].join(", "),
                     sets.join(", ")
@@ -1138,17 +1152,18 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         sfid: &str,
         values: &Map<String, Value>,
+        expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        let vals = field_values(D, mapping, values)?;
+        let vals = field_values(D, mapping, values, expected)?;
         if vals.is_empty() {
             return Ok(());
         }
-        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _)| *f).collect();
+        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
         let sql = write_fields_sql(D, &q(&mapping.table(D)), &fields, |_, _| "?".into());
         let mut tx = self.engine_tx().await?;
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (_, v) in &vals {
-            query = bind_sq(query, v);
+        for (_, was, v) in &vals {
+            query = bind_sq(bind_sq(query, was), v);
         }
         query
             .bind(sfid.to_owned())
