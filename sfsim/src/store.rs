@@ -4,7 +4,7 @@
 use crate::ids;
 use crate::schema::{FieldDef, FieldType, Formula, ObjectDef};
 use crate::soql;
-use crate::value::{Value, parse_date, parse_datetime, parse_time, trunc_ms};
+use crate::value::{Value, parse_date, parse_datetime, parse_time, whole_seconds};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -219,14 +219,11 @@ impl Org {
         }
     }
 
-    /// The next SystemModstamp: now at millisecond precision, strictly after the last one.
+    /// The next SystemModstamp: now, in whole seconds as Salesforce stores datetimes. Many
+    /// writes share one stamp (a data load stamps thousands of records with one second), so
+    /// a client's cursor must cope with ties; the clock never goes back.
     pub fn next_stamp(&mut self) -> DateTime<Utc> {
-        let now = trunc_ms(Utc::now());
-        let s = if now > self.last_stamp {
-            now
-        } else {
-            self.last_stamp + chrono::Duration::milliseconds(1)
-        };
+        let s = whole_seconds(Utc::now()).max(self.last_stamp);
         self.last_stamp = s;
         s
     }
@@ -362,9 +359,9 @@ impl Org {
                     .or_else(|| parse_datetime(&text).map(|t| t.date_naive()))
                     .ok_or_else(|| bad(&text))?,
             ),
-            FieldType::Datetime => {
-                Value::DateTime(trunc_ms(parse_datetime(&text).ok_or_else(|| bad(&text))?))
-            }
+            FieldType::Datetime => Value::DateTime(whole_seconds(
+                parse_datetime(&text).ok_or_else(|| bad(&text))?,
+            )),
             FieldType::Time => Value::Time(parse_time(&text).ok_or_else(|| bad(&text))?),
             FieldType::Id | FieldType::Reference => {
                 if text.is_empty() {
@@ -1426,11 +1423,12 @@ mod tests {
     }
 
     #[test]
-    fn stamps_strictly_increase() {
+    fn stamps_are_whole_seconds_and_never_go_back() {
         let mut org = Org::new("00D5g000000001AAA");
         let a = org.next_stamp();
         let b = org.next_stamp();
-        assert!(b > a);
+        assert!(b >= a);
+        assert_eq!(b.timestamp_subsec_nanos(), 0);
     }
 
     #[test]

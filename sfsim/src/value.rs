@@ -50,9 +50,10 @@ pub fn parse_time(s: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(s, "%H:%M:%S%.f").ok()
 }
 
-/// Truncates to milliseconds, the precision Salesforce keeps.
-pub fn trunc_ms(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+/// Truncates to whole seconds, the precision Salesforce keeps: a written `.123` reads back
+/// as `.000`, and thousands of records written in one second share one SystemModstamp.
+pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 impl Value {

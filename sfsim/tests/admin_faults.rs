@@ -125,6 +125,8 @@ async fn non_api_changes_move_only_system_modstamp() {
         "SELECT LastModifiedDate, SystemModstamp, NumberOfEmployees FROM Account WHERE Id = '{id}'"
     );
     let before = t.query(&soql).await["records"][0].clone();
+    // Stamps are whole seconds: touch in the next one.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (s, _) = t
         .admin(
             Method::POST,

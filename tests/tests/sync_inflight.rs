@@ -408,7 +408,8 @@ async fn pull_keeps_pending_local_changes(kind: Db) {
     .await
     .unwrap();
     // Written in Salesforce after the local changes: another field of a, the same of b.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // (In a later second: Salesforce's stamps are whole seconds, newest-wins compares them.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     sim.update(&a, json!({"Name": "sf-name-a"})).unwrap();
     sim.update(&b, json!({"Phone": "sf-phone-b"})).unwrap();
     org.sync_now().await;
@@ -451,6 +452,16 @@ async fn pull_keeps_pending_local_changes(kind: Db) {
         }
     };
     eventually("both sides to agree", || async {
+        if std::env::var("DN_DEBUG").is_ok() {
+            eprintln!(
+                "a: sf {:?} db {:?}; b: sf {:?} db {:?}; pending done {}",
+                phone_of(a.clone()).await,
+                row(a.clone()).await,
+                phone_of(b.clone()).await,
+                row(b.clone()).await,
+                no_pending(&db, &pool).await
+            );
+        }
         phone_of(a.clone()).await.as_deref() == Some("local-a")
             && row(a.clone()).await == (Some("sf-name-a".into()), Some("local-a".into()))
             && phone_of(b.clone()).await.as_deref() == Some("sf-phone-b")

@@ -123,6 +123,47 @@ pub async fn events_recorded_for_others_only(h: &impl Harness) {
         h.admin_text(by_sfid("name", 2)).await.as_deref(),
         Some("two")
     );
+    // Salesforce stamps whole seconds: a record changed again within the second it was
+    // read comes back with the same stamp and other values — it is written; the same
+    // version again changes nothing.
+    t.upsert_rows(
+        &m,
+        &[sample_row(
+            &sfid(2),
+            "2024-02-01T00:00:00Z",
+            "two, same second",
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        h.admin_text(by_sfid("name", 2)).await.as_deref(),
+        Some("two, same second")
+    );
+    t.upsert_rows(
+        &m,
+        &[sample_row(
+            &sfid(2),
+            "2024-02-01T00:00:00Z",
+            "two, same second",
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        h.admin_text(by_sfid("name", 2)).await.as_deref(),
+        Some("two, same second")
+    );
+    // (Back as it was, for the scenarios that follow.)
+    t.upsert_rows(
+        &m,
+        &[sample_row(&sfid(2), "2024-02-01T00:00:00Z", "two")],
+        None,
+    )
+    .await
+    .unwrap();
     let seen = h.admin_text(by_sfid("lastseen__c", 1)).await.unwrap();
     assert!(
         seen.replace('T', " ").starts_with("2024-01-31 10:00:00"),

@@ -6,7 +6,7 @@ use super::{SoqlError, parse};
 use crate::ids;
 use crate::schema::{FieldDef, FieldType};
 use crate::store::{Org, Record, Table};
-use crate::value::{Value, parse_date, parse_datetime, trunc_ms};
+use crate::value::{Value, parse_date, parse_datetime, whole_seconds};
 use serde_json::{Map, json};
 use std::cmp::Ordering;
 
@@ -236,7 +236,7 @@ fn literal_value(src: &str, r: &Resolved, l: &Lit) -> Result<Value, SoqlError> {
         (Literal::Bool(b), FieldType::Boolean) => Value::Bool(*b),
         (Literal::Date(d), FieldType::Date) => Value::Date(parse_date(d).ok_or_else(err)?),
         (Literal::DateTime(d), FieldType::Datetime) => {
-            Value::DateTime(trunc_ms(parse_datetime(d).ok_or_else(err)?))
+            Value::DateTime(whole_seconds(parse_datetime(d).ok_or_else(err)?))
         }
         _ => return Err(err()),
     })
