@@ -9,12 +9,20 @@ log() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_updated=
-need_pkg() { # need_pkg <command> <package>...
-  command -v "$1" >/dev/null 2>&1 && return 0
-  shift
+apt_install() { # apt_install <package>...
   if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
   log "installing $*"
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+need_pkg() { # need_pkg <command> <package>...
+  command -v "$1" >/dev/null 2>&1 && return 0
+  shift
+  apt_install "$@"
+}
+need_pymod() { # need_pymod <python3 module> <package>...
+  python3 -c "import $1" >/dev/null 2>&1 && return 0
+  shift
+  apt_install "$@"
 }
 
 need_pkg pg_ctlcluster postgresql
@@ -26,6 +34,7 @@ need_pkg npm npm
 need_pkg tmux tmux
 need_pkg setpriv util-linux
 need_pkg /usr/bin/python3 python3
+need_pymod ensurepip python3-venv # python3 -m venv, for the simple-salesforce check
 
 # --- PostgreSQL ------------------------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -76,5 +85,9 @@ cargo test --workspace --locked --no-fail-fast
 if [ -x sfsim/jsforce-check/run.sh ]; then
   log "jsforce against sfsim"
   sfsim/jsforce-check/run.sh
+fi
+if [ -x sfsim/pyclient-check/run.sh ]; then
+  log "simple-salesforce against sfsim"
+  sfsim/pyclient-check/run.sh
 fi
 log "all tests passed"
