@@ -29,17 +29,39 @@ fn later(a: &Cursor, stamp: DateTime<Utc>, id: &str) -> bool {
     (stamp, id) > (a.systemmodstamp, a.last_id.as_str())
 }
 
-/// The incremental query of a mapping whose cursor is `c`: everything from the overlap
-/// window behind the cursor on, in cursor order, deleted rows included (queryAll).
-pub fn incremental_soql(ctx: &Ctx<'_>, m: &StoredMapping, c: &Cursor) -> String {
+/// The incremental query of a mapping whose cursor is `c`. What is new comes after the
+/// cursor — (SystemModstamp, Id), so the thousands of records a data load stamps with one
+/// second are neither skipped nor read again. A change can become visible after its
+/// stamp (a long transaction commits late), so the records stamped within the overlap
+/// before the previous poll began (`polled_at`, Salesforce's time) are read again too:
+/// anything older was visible then. The window is anchored on time that passed, not on
+/// the cursor: once no change is recent, a poll reads nothing it has seen. Without a
+/// previous poll's time (after a start), the window is the overlap behind the cursor.
+pub fn incremental_soql(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    c: &Cursor,
+    polled_at: Option<DateTime<Utc>>,
+) -> String {
     let object = &m.resolved.object;
     let filter = m.filter_clause("AND");
-    let from = c.systemmodstamp
-        - chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
+    let overlap = chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
+    let late_from = polled_at.map_or(c.systemmodstamp - overlap, |p| p - overlap);
+    let condition = if late_from <= c.systemmodstamp {
+        format!("SystemModstamp >= {}", sf_datetime(late_from))
+    } else {
+        let stamp = sf_datetime(c.systemmodstamp);
+        // The cursor's id came from Salesforce: 15/18 characters, letters and digits.
+        let last_id: String = c
+            .last_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        format!("(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > '{last_id}'))")
+    };
     format!(
-        "SELECT {} FROM {object} WHERE SystemModstamp >= {}{filter} ORDER BY SystemModstamp, Id",
+        "SELECT {} FROM {object} WHERE {condition}{filter} ORDER BY SystemModstamp, Id",
         select_list(&m.resolved),
-        sf_datetime(from)
     )
 }
 
@@ -82,6 +104,7 @@ pub async fn run(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     prefetched: Option<QueryPage>,
+    polled_at: Option<DateTime<Utc>>,
 ) -> Result<(), StepError> {
     let object = &m.resolved.object;
     let cursor = ctx.target.cursor(object).await?;
@@ -100,7 +123,7 @@ pub async fn run(
         }
     }
     let soql = match &cursor {
-        Some(c) => incremental_soql(ctx, m, c),
+        Some(c) => incremental_soql(ctx, m, c, polled_at),
         None => {
             let where_clause = m.filter_clause("WHERE");
             format!(

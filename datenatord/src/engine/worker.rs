@@ -54,6 +54,9 @@ pub struct WorkerMemory {
     /// Mappings whose next creates must first be looked up in Salesforce (after a crash
     /// or an answer lost in transit), so an unknown outcome never becomes a duplicate.
     pub resolve_creates: HashMap<String, bool>,
+    /// Salesforce's time when each object's last successful poll began: the late-change
+    /// window of the next poll ends there (see `pull::incremental_soql`).
+    pub polled_at: HashMap<String, chrono::DateTime<chrono::Utc>>,
     target: Option<Arc<AnyTarget>>,
     recovered: bool,
     last_limits_check: Option<Instant>,
@@ -236,6 +239,8 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     }
 
     // Objects due for an incremental pull share composite requests, five queries each.
+    // Salesforce's time before any of them is read: what a successful poll covered.
+    let poll_start = api.server_time();
     let mut due = Vec::new();
     for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
         let is_due = memory
@@ -243,7 +248,8 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
             .get(&m.mapping.object)
             .is_none_or(|t| t.elapsed() >= interval);
         if is_due && let Some(c) = target.cursor(&m.resolved.object).await? {
-            due.push((m, pull::incremental_soql(&ctx, m, &c)));
+            let polled_at = memory.polled_at.get(&m.mapping.object).copied();
+            due.push((m, pull::incremental_soql(&ctx, m, &c, polled_at)));
         }
     }
     let mut prefetched = if due.len() > 1 {
@@ -256,7 +262,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     for m in &mappings {
         let object = m.mapping.object.clone();
         let ahead = prefetched.remove(&object);
-        let result = step(&ctx, m, memory, interval, ahead)
+        let result = step(&ctx, m, memory, interval, ahead, poll_start)
             .instrument(tracing::info_span!("object", object = %object))
             .await;
         if let Err(e) = result {
@@ -306,6 +312,7 @@ async fn step(
     memory: &mut WorkerMemory,
     interval: Duration,
     ahead: Option<crate::salesforce::rest::QueryPage>,
+    poll_start: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), StepError> {
     let object = &m.mapping.object;
     if m.mapping.direction.pushes() {
@@ -333,8 +340,13 @@ async fn step(
     // through the pull as a row of its own: the next push round looks it up first.
     let unresolved = memory.resolve_creates.get(object).copied().unwrap_or(false);
     if m.mapping.direction.pulls() && due && !unresolved {
-        pull::run(ctx, m, ahead).await?;
+        let polled_at = memory.polled_at.get(object).copied();
+        pull::run(ctx, m, ahead, polled_at).await?;
         memory.last_pull.insert(object.clone(), Instant::now());
+        match poll_start {
+            Some(t) => memory.polled_at.insert(object.clone(), t),
+            None => memory.polled_at.remove(object),
+        };
     }
     let every = ctx.state.engine.config.deleted_check;
     if m.mapping.direction.pulls() && memory.deleted_checks.due(object, every) {

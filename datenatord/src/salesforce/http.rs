@@ -140,6 +140,8 @@ struct Inner {
     retry: RetryPolicy,
     on_token: Option<TokenListener>,
     refresh_lock: Mutex<()>,
+    /// The newest `Date` an answer carried: Salesforce's clock, which its stamps follow.
+    server_time: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// A connection to one org's REST and Bulk APIs. Cheap to clone.
@@ -201,6 +203,7 @@ impl ApiBuilder {
                 retry: self.retry,
                 on_token: self.on_token,
                 refresh_lock: Mutex::new(()),
+                server_time: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -231,6 +234,35 @@ impl Api {
 
     pub fn usage(&self) -> &Arc<UsageTracker> {
         &self.inner.usage
+    }
+
+    /// Salesforce's time as of the newest answer (its `Date` header), whole seconds; `None`
+    /// before the first answer. Never the local clock: Salesforce's stamps follow this one.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self
+            .inner
+            .server_time
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn saw_date(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.to_utc())
+        else {
+            return;
+        };
+        let mut t = self
+            .inner
+            .server_time
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if t.is_none_or(|old| date > old) {
+            *t = Some(date);
+        }
     }
 
     pub async fn instance_url(&self) -> String {
@@ -291,6 +323,7 @@ impl Api {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
+                    self.saw_date(&headers);
                     if let Some(u) = headers
                         .get("Sforce-Limit-Info")
                         .and_then(|v| v.to_str().ok())
