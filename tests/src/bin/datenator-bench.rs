@@ -83,7 +83,8 @@ fn args() -> Args {
                 println!(
                     "datenator-bench [--rows N] [--changes N] [--only NAME] [--intervals S,S,..]\n\
                      \x20                [--growth-rows N] [--growth-changes N] [--seeds N] [--dbs D,D,..]\n\
-                     Benchmarks (NAME): initial_load, api_calls, bulk_push, idle, push_lag, pull_lag, growth, soak\n\
+                     Benchmarks (NAME): initial_load, api_calls, bulk_push, idle, push_lag, pull_lag, growth, soak,\n\
+                     idle_after_load (only when named: a first load of --rows, then idle polls)\n\
                      (growth runs only when named: initial_load and api_calls/bulk_push at a tenth,\n\
                      once and ten times --growth-rows (default 10000) / --growth-changes (default 1000)).\n\
                      pull_lag: Salesforce change to database row, per polling interval (default 10,30 s;\n\
@@ -500,6 +501,53 @@ async fn idle() -> Value {
     ];
     let json = json!({"calls_per_cycle": out});
     report("idle", &table, json.clone());
+    json
+}
+
+/// Idle polls right after a first load of `rows` Accounts, and once the overlap window
+/// (5 s in the benchmark's daemon config; 120 s by default) has passed: query calls per
+/// poll. Before the window was anchored on Salesforce's time, every idle poll re-read the
+/// whole load for as long as nothing newer arrived.
+async fn idle_after_load(rows: usize) -> Value {
+    let (sim, _db, org, _pool) = loaded_org(
+        rows,
+        "idleload",
+        "",
+        &["Name", "Phone"],
+        Direction::SfToDb,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
+    let polls = 3u64;
+    let measure = async || {
+        sim.reset_counters();
+        for _ in 0..polls {
+            org.sync_now().await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        let c = sim.counters();
+        c.by_kind.get("query").copied().unwrap_or(0) as f64 / polls as f64
+    };
+    let right_after = measure().await;
+    // Past the overlap window behind the load's stamps.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    org.sync_now().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_window = measure().await;
+    let table = vec![
+        (
+            "right after the load",
+            format!(
+                "{right_after:.1} query calls/poll (the load's last seconds are re-read while they could still be late)"
+            ),
+        ),
+        (
+            "once the overlap window passed",
+            format!("{after_window:.1} query calls/poll (target ⌈K/5⌉ = 1)"),
+        ),
+    ];
+    let json = json!({"rows": rows, "right_after": right_after, "after_window": after_window});
+    report("idle_after_load", &table, json.clone());
     json
 }
 
@@ -924,6 +972,10 @@ async fn main() {
     }
     if run("pull_lag") {
         all.insert("pull_lag".into(), pull_lag(&a.intervals).await);
+    }
+    // A first load, then idle polls: only when asked for (it loads --rows records).
+    if a.only.as_deref() == Some("idle_after_load") {
+        all.insert("idle_after_load".into(), idle_after_load(a.rows).await);
     }
     // Growth repeats the others at three sizes: only when asked for.
     if a.only.as_deref() == Some("growth") {
