@@ -189,7 +189,7 @@ async fn chaos(kind: Db, rounds: usize, seed: u64) {
     eprintln!(
         "{kind:?}: {rounds} SIGKILLs, {} recoveries of claimed events, {} creates adopted instead of resent",
         stderr
-            .matches("requeued events claimed before a stop")
+            .matches("creates sent before a stop may have reached Salesforce")
             .count(),
         stderr.matches("adopting it").count()
     );

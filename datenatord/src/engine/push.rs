@@ -24,6 +24,8 @@ use crate::target::{Event, EventOp, Target};
 pub struct PushOutcome {
     /// False when some create's outcome is unknown: the next round must resolve first.
     pub clean: bool,
+    /// Creates were sent (and marked in doubt in the state store before they went).
+    pub sent_creates: bool,
 }
 
 /// Salesforce's winning values of a record's fields, and the database values they beat.
@@ -252,7 +254,10 @@ pub async fn run(
                 s.push_lag_secs = Some(0.0);
                 s.pending_events = 0;
             });
-        return Ok(PushOutcome { clean: true });
+        return Ok(PushOutcome {
+            clean: true,
+            sent_creates: false,
+        });
     }
     let oldest = events
         .iter()
@@ -336,6 +341,7 @@ async fn push_events(
     }
     let mut pushed = 0u64;
     let mut failed = 0u64;
+    let mut sent_creates = false;
 
     // Creates. The row itself is the truth: it may have got its sfid already (written back
     // just before a stop) or have changed since the events; each is looked up first when an
@@ -425,6 +431,14 @@ async fn push_events(
             (pushed, failed) = (pushed + p, failed + f);
         }
         if !to_send.is_empty() {
+            // Durably, before they go: a stop from here on leaves the object's creates to be
+            // looked up at the next start, whatever the events' state then.
+            ctx.state
+                .store
+                .mark_creates_in_doubt(ctx.org, object)
+                .await
+                .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))?;
+            sent_creates = true;
             let records: Vec<Map<String, Value>> = to_send.iter().map(|c| c.2.clone()).collect();
             match super::push_bulk::create_records(ctx, object, &records).await {
                 Ok(results) => {
@@ -436,7 +450,10 @@ async fn push_events(
                         "a create's outcome is unknown ({why}); its records will be looked up before any resend"
                     );
                     // Left claimed (see `run`): requeued by the next round, after a stop too.
-                    return Ok(PushOutcome { clean: false });
+                    return Ok(PushOutcome {
+                        clean: false,
+                        sent_creates,
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -527,7 +544,10 @@ async fn push_events(
     if failed > 0 {
         super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
     }
-    Ok(PushOutcome { clean: true })
+    Ok(PushOutcome {
+        clean: true,
+        sent_creates,
+    })
 }
 
 /// The mapped external-id field creates can upsert on, if the mapping has one.

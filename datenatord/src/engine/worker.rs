@@ -54,6 +54,9 @@ pub struct WorkerMemory {
     /// Mappings whose next creates must first be looked up in Salesforce (after a crash
     /// or an answer lost in transit), so an unknown outcome never becomes a duplicate.
     pub resolve_creates: HashMap<String, bool>,
+    /// Objects whose creates are marked in doubt in the state store: the mark is cleared
+    /// by the next clean round.
+    pub in_doubt: std::collections::HashSet<String>,
     /// Salesforce's time when each object's last successful poll began: the late-change
     /// window of the next poll ends there (see `pull::incremental_soql`).
     pub polled_at: HashMap<String, chrono::DateTime<chrono::Utc>>,
@@ -184,15 +187,21 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     };
 
     if !memory.recovered {
-        // Events claimed when the daemon stopped may or may not have reached Salesforce.
+        // Events claimed when the daemon stopped, and creates sent before it, may or may not
+        // have reached Salesforce.
+        let in_doubt = state
+            .store
+            .creates_in_doubt(org)
+            .await
+            .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))?;
         for m in mappings.iter().filter(|m| m.mapping.direction.pushes()) {
             super::failures::publish_failed_count(state, org, m, ctx.target).await;
+            let object = &m.mapping.object;
             let n = push::recover(&ctx, m).await?;
-            if n > 0 {
-                tracing::info!(object = %m.mapping.object, events = n, "requeued events claimed before a stop; creates will be checked before resending");
-                memory
-                    .resolve_creates
-                    .insert(m.mapping.object.clone(), true);
+            if n > 0 || in_doubt.contains(object) {
+                tracing::info!(%object, events = n, "creates sent before a stop may have reached Salesforce: they will be looked up before any is sent again");
+                memory.resolve_creates.insert(object.clone(), true);
+                memory.in_doubt.insert(object.clone());
             }
         }
         memory.recovered = true;
@@ -323,13 +332,29 @@ async fn step(
                 // The round may have stopped after a create reached Salesforce (the database
                 // refused the sfid's write-back, say): look before sending creates again.
                 memory.resolve_creates.insert(object.clone(), true);
+                memory.in_doubt.insert(object.clone());
                 return Err(e);
             }
         };
         if outcome.clean {
             memory.resolve_creates.remove(object);
+            // Every create sent is settled: the durable mark goes.
+            if (outcome.sent_creates || memory.in_doubt.contains(object))
+                && let Err(e) = ctx
+                    .state
+                    .store
+                    .clear_creates_in_doubt(ctx.org, object)
+                    .await
+            {
+                tracing::warn!(
+                    "could not clear the in-doubt mark of the creates (they will be looked up once more after a restart): {e}"
+                );
+            } else {
+                memory.in_doubt.remove(object);
+            }
         } else {
             memory.resolve_creates.insert(object.clone(), true);
+            memory.in_doubt.insert(object.clone());
         }
     }
     let due = memory

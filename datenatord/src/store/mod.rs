@@ -1,5 +1,6 @@
 //! The daemon's own state: an SQLite database in the state directory (orgs, credentials,
 //! datasources, cached metadata, mappings, settings), migrated by sqlx at start.
+mod creates;
 mod metadata;
 mod orgs;
 
