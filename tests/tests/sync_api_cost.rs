@@ -42,8 +42,10 @@ async fn an_idle_poll_after_a_load_costs_one_call() {
     }
     let c = sim.counters();
     let queries = c.by_kind.get("query").copied().unwrap_or(0);
+    // Each nudge polls once (a call); the polling timer may add a poll or two on a slow
+    // machine. A re-read of the load would cost three calls a poll: nine or more.
     assert!(
-        (1..=3).contains(&queries),
+        (1..9).contains(&queries),
         "three idle polls of one object cost {queries} query calls (a re-read of the load would be 3 each): {:?}",
         c.by_kind
     );
