@@ -31,6 +31,10 @@ pub struct Lookup {
     /// Candidates (newest first) when fetched in one query: id and values.
     batch: Option<Vec<(String, Map<String, Value>)>>,
     taken: HashSet<String>,
+    /// Found records that are in the recycle bin: deleted in Salesforce since our create
+    /// made them. (The lookups read deleted records too: a record someone deleted is still
+    /// ours, and sending the create again would bring it back.)
+    pub deleted: HashSet<String>,
 }
 
 impl Lookup {
@@ -45,6 +49,7 @@ impl Lookup {
         let mut lookup = Lookup {
             batch: None,
             taken: HashSet::new(),
+            deleted: HashSet::new(),
         };
         let Some(since) = since.filter(|_| rows >= BATCH_FROM) else {
             return Ok(lookup);
@@ -55,12 +60,12 @@ impl Lookup {
             .map(|f| f.name.as_str())
             .collect();
         let soql = format!(
-            "SELECT Id{}{} FROM {object} WHERE {} ORDER BY CreatedDate DESC",
+            "SELECT Id, IsDeleted{}{} FROM {object} WHERE {} ORDER BY CreatedDate DESC",
             if names.is_empty() { "" } else { ", " },
             names.join(", "),
             created_by_since(ctx, since).await?.join(" AND ")
         );
-        let found = ctx.api.query_all_records(&soql, false).await?;
+        let found = ctx.api.query_all_records(&soql, true).await?;
         tracing::info!(
             candidates = found.len(),
             rows,
@@ -72,6 +77,9 @@ impl Lookup {
                 .filter_map(|mut r| {
                     r.remove("attributes");
                     let id = r.get("Id")?.as_str()?.to_owned();
+                    if r.get("IsDeleted").and_then(Value::as_bool) == Some(true) {
+                        lookup.deleted.insert(id.clone());
+                    }
                     Some((id, r))
                 })
                 .collect(),
@@ -103,7 +111,15 @@ impl Lookup {
                             .all(|(k, v)| same(r.get(*k).unwrap_or(&Value::Null), v))
                 })
                 .map(|(id, _)| id.clone()),
-            _ => find_created(ctx, object, values, since, fields).await?,
+            _ => match find_created(ctx, object, values, since, fields).await? {
+                Some((id, deleted)) => {
+                    if deleted {
+                        self.deleted.insert(id.clone());
+                    }
+                    Some(id)
+                }
+                None => None,
+            },
         };
         if let Some(id) = &found {
             self.taken.insert(id.clone());
@@ -163,7 +179,7 @@ async fn find_created(
     values: &Map<String, Value>,
     since: chrono::DateTime<Utc>,
     fields: &[FieldInfo],
-) -> Result<Option<String>, StepError> {
+) -> Result<Option<(String, bool)>, StepError> {
     let mut conds = created_by_since(ctx, since).await?;
     for (k, v) in values {
         if let Some(f) = fields.iter().find(|f| f.name == *k)
@@ -173,13 +189,19 @@ async fn find_created(
         }
     }
     let soql = format!(
-        "SELECT Id FROM {object} WHERE {} ORDER BY CreatedDate DESC LIMIT 2",
+        "SELECT Id, IsDeleted FROM {object} WHERE {} ORDER BY CreatedDate DESC LIMIT 2",
         conds.join(" AND ")
     );
-    let found = ctx.api.query_all_records(&soql, false).await?;
-    let ids: Vec<String> = found
+    let found = ctx.api.query_all_records(&soql, true).await?;
+    let ids: Vec<(String, bool)> = found
         .iter()
-        .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|r| {
+            let id = r.get("Id").and_then(Value::as_str)?.to_owned();
+            Some((
+                id,
+                r.get("IsDeleted").and_then(Value::as_bool) == Some(true),
+            ))
+        })
         .collect();
     Ok(match ids.as_slice() {
         [one] => Some(one.clone()),

@@ -342,6 +342,7 @@ async fn push_events(
     let mut pushed = 0u64;
     let mut failed = 0u64;
     let mut sent_creates = false;
+    let mut unresolved = false;
 
     // Creates. The row itself is the truth: it may have got its sfid already (written back
     // just before a stop) or have changed since the events; each is looked up first when an
@@ -361,7 +362,33 @@ async fn push_events(
         let external = external_id_field(m, &fields);
         let mut to_upsert = Vec::new();
         let mut lookup = None;
+        // While the last send of unknown outcome is recent, creates not found are held back.
+        let mut doubt_left = None;
+        let mut waiting = false;
         if resolve_creates {
+            let overlap =
+                chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
+            let store_err = |e| StepError::Daemon(crate::orgs::store_error(e));
+            let since = match ctx
+                .state
+                .store
+                .creates_in_doubt_since(ctx.org, object)
+                .await
+                .map_err(store_err)?
+            {
+                Some(since) => since,
+                None => {
+                    // No mark yet (events claimed by an older version): the window starts now.
+                    ctx.state
+                        .store
+                        .mark_creates_in_doubt(ctx.org, object)
+                        .await
+                        .map_err(store_err)?;
+                    Utc::now()
+                }
+            };
+            let left = since + overlap - Utc::now();
+            doubt_left = (left > chrono::Duration::zero()).then_some(left);
             // Bulk jobs still running would create records after the lookups below.
             super::push_bulk::settle_jobs(ctx, object).await?;
             let since = creates.iter().chain(&orphans).map(|c| c.since).min();
@@ -400,12 +427,29 @@ async fn push_events(
                 ctx.target
                     .write_back_sfid(&m.resolved, c.row_id, &existing)
                     .await?;
+                if lookup.deleted.contains(&existing) {
+                    // Deleted in Salesforce since: the deletion wins, the row goes with it.
+                    tracing::info!(sfid = %existing, "the adopted record was deleted in Salesforce meanwhile; removing its row");
+                    ctx.target.delete_rows(&m.resolved, &[existing]).await?;
+                    continue;
+                }
                 // The record has the values of that send; later changes still go to it.
                 match changes_after_create(&existing, &c.events, &row.values, &fields) {
                     Some(u) => updates.push(u),
                     None => ctx.target.mark_events_done(&m.resolved, &ids).await?,
                 }
                 pushed += 1;
+                continue;
+            }
+            if let Some(wait) = doubt_left {
+                // Not found — yet: a create whose answer was lost may still commit, or become
+                // visible, a little later. It is sent again only once that window has passed.
+                tracing::debug!(
+                    row = c.row_id,
+                    ?wait,
+                    "a create of unknown outcome not found yet; looked up again before it is resent"
+                );
+                waiting = true;
                 continue;
             }
             to_send.push((c.row_id, ids, values));
@@ -417,12 +461,20 @@ async fn push_events(
                 None => None,
             };
             match found {
+                Some(sfid) if lookup.as_ref().is_some_and(|l| l.deleted.contains(&sfid)) => {
+                    done.extend(ids); // deleted on both sides already
+                }
                 Some(sfid) => {
                     tracing::info!(%sfid, row = c.row_id, "a row deleted while its create's outcome was unknown had reached Salesforce; deleting the record");
                     deletes.push((ids, sfid));
                 }
                 None => done.extend(ids),
             }
+        }
+        if waiting {
+            // Held-back creates keep their events claimed (see `run`): the next round looks
+            // them up again.
+            unresolved = true;
         }
         if let (Some(ext), false) = (&external, to_upsert.is_empty()) {
             let records: Vec<Map<String, Value>> = to_upsert.iter().map(|c| c.2.clone()).collect();
@@ -545,7 +597,7 @@ async fn push_events(
         super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
     }
     Ok(PushOutcome {
-        clean: true,
+        clean: !unresolved,
         sent_creates,
     })
 }

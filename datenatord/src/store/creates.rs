@@ -5,11 +5,11 @@ use chrono::Utc;
 use super::{Store, StoreError};
 
 impl Store {
-    /// Marks `object`'s creates in doubt (before they are sent).
+    /// Marks `object`'s creates in doubt (before they are sent), as of now: the last send.
     pub async fn mark_creates_in_doubt(&self, org: &str, object: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO creates_in_doubt (org_name, object_name, since) VALUES (?, ?, ?)
-             ON CONFLICT (org_name, object_name) DO NOTHING",
+             ON CONFLICT (org_name, object_name) DO UPDATE SET since = excluded.since",
         )
         .bind(org)
         .bind(object)
@@ -27,6 +27,24 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// When the last creates of `object` were sent, if they are in doubt.
+    pub async fn creates_in_doubt_since(
+        &self,
+        org: &str,
+        object: &str,
+    ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+        let since: Option<String> = sqlx::query_scalar(
+            "SELECT since FROM creates_in_doubt WHERE org_name = ? AND object_name = ?",
+        )
+        .bind(org)
+        .bind(object)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(since
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+            .map(|d| d.to_utc()))
     }
 
     /// The objects of `org` whose creates are in doubt.
