@@ -3,7 +3,8 @@
 //! by record, with what the writers did (see `datenator_tests::convergence`).
 //!
 //! Each test runs two seeds (`DATENATOR_CONVERGENCE_SEEDS` raises it) picked from the time
-//! and printed; `DATENATOR_CONVERGENCE_SEED=<seed>` replays one:
+//! and printed — under `CI`, two fixed seeds that passed the soak (the soak explores) —
+//! and `DATENATOR_CONVERGENCE_SEED=<seed>` replays one:
 //!
 //!   DATENATOR_CONVERGENCE_SEED=123456 cargo test -p datenator-tests --test sync_convergence
 use datenator_tests::convergence::{Config, run, seed_count, seeds};
