@@ -497,3 +497,104 @@ async fn pull_keeps_pending_local_changes_postgres() {
 async fn pull_keeps_pending_local_changes_mysql() {
     pull_keeps_pending_local_changes(Db::Mysql).await;
 }
+
+/// A Salesforce change and a later database change of the same field, both waiting when a
+/// tick begins with two objects due (their queries share a composite request): the tick
+/// sends the database's value (newest wins) and its pull must not then write Salesforce's
+/// older value, read before that push, back into the row — with polls an hour apart, the
+/// row would keep it while Salesforce holds the database's value.
+async fn a_pull_never_undoes_its_ticks_push(kind: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 2), ("Contact".into(), 2)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(kind, "pushfirst");
+    let org = setup_org(&sim, &db, "pushfirst", "").await;
+    let _: serde_json::Value = org
+        .client
+        .call(Call::OrgSettings(datenator_shared::protocol::OrgSettings {
+            name: org.org.clone(),
+            polling_interval_secs: Some(3600),
+            api_budget_percent: None,
+        }))
+        .await
+        .unwrap();
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.map("Contact", &["LastName"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let (table, contacts) = (db.table("Account"), db.table("Contact"));
+    eventually("the first load", || async {
+        let n = |t: String| {
+            let pool = &pool;
+            async move {
+                q(format!("SELECT id FROM {t}"))
+                    .fetch_all(pool)
+                    .await
+                    .map(|r| r.len())
+            }
+        };
+        n(table.clone()).await.is_ok_and(|n| n == 2)
+            && n(contacts.clone()).await.is_ok_and(|n| n == 2)
+    })
+    .await;
+    org.enable(false).await;
+    let sfid = text(
+        &q(format!("SELECT sfid FROM {table} ORDER BY id"))
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        "sfid",
+    )
+    .unwrap();
+    sim.update(&sfid, json!({"Phone": "sf-phone"})).unwrap();
+    // A later second: Salesforce's stamps are whole seconds, newest wins compares them.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    q(format!(
+        "UPDATE {table} SET phone = 'db-phone' WHERE sfid = '{sfid}'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    // A new worker: every object is due at once.
+    org.enable(true).await;
+    let sf = SfUser::new(&sim);
+    eventually("both sides to hold the database's newer value", || async {
+        let sf_phone = sf
+            .query(
+                &format!("SELECT Phone FROM Account WHERE Id = '{sfid}'"),
+                false,
+            )
+            .await
+            .first()
+            .and_then(|r| r["Phone"].as_str().map(str::to_owned));
+        let row = q(format!("SELECT phone FROM {table} WHERE sfid = '{sfid}'"))
+            .fetch_one(&pool)
+            .await
+            .ok()
+            .and_then(|r| text(&r, "phone"));
+        sf_phone.as_deref() == Some("db-phone")
+            && row.as_deref() == Some("db-phone")
+            && no_pending(&db, &pool).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_never_undoes_its_ticks_push_sqlite() {
+    a_pull_never_undoes_its_ticks_push(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_never_undoes_its_ticks_push_postgres() {
+    a_pull_never_undoes_its_ticks_push(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_never_undoes_its_ticks_push_mysql() {
+    a_pull_never_undoes_its_ticks_push(Db::Mysql).await;
+}

@@ -202,12 +202,11 @@ pub async fn run(
                 super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
             }
         }
-        keep_pending_local(ctx, m, &mut live).await?;
         // One record the database refuses (a value too long for its column, say) must not
         // stall the object: it is reported and skipped, the page and cursor go on.
         let report = ctx
             .target
-            .upsert_rows_lenient(&m.resolved, &live, current.as_ref())
+            .upsert_rows_lenient(&m.resolved, &live, current.as_ref(), keeps_local(m))
             .await?;
         let written = report.written;
         report_refused(ctx, m, &report.rejected);
@@ -240,51 +239,10 @@ pub async fn run(
     Ok(())
 }
 
-/// A field with a local change still to be pushed keeps its local value: a pull never
-/// overwrites it. If Salesforce changed it too, the push settles the two by the mapping's
-/// policy (and logs it); where Salesforce wins, the push writes its value into the row.
-async fn keep_pending_local(
-    ctx: &Ctx<'_>,
-    m: &StoredMapping,
-    live: &mut [Row],
-) -> Result<(), StepError> {
-    if m.mapping.direction != datenator_shared::model::Direction::Bidirectional || live.is_empty() {
-        return Ok(());
-    }
-    let sfids: Vec<String> = live.iter().map(|r| r.sfid.clone()).collect();
-    let pending = ctx.target.pending_fields(&m.resolved, &sfids).await?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let mut by_row: std::collections::HashMap<i64, Vec<String>> = Default::default();
-    for (row, fields) in pending {
-        by_row.entry(row).or_default().extend(fields);
-    }
-    let row_ids: Vec<i64> = by_row.keys().copied().collect();
-    for stored in ctx.target.fetch_rows(&m.resolved, &row_ids).await? {
-        let (Some(sfid), Some(fields)) = (&stored.sfid, by_row.get(&stored.id)) else {
-            continue;
-        };
-        let Some(row) = live.iter_mut().find(|r| &r.sfid == sfid) else {
-            continue;
-        };
-        for f in fields {
-            let Some(local) = stored.values.get(f) else {
-                continue;
-            };
-            let key = row
-                .values
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(f))
-                .cloned()
-                .unwrap_or_else(|| f.clone());
-            if row.values.get(&key) != Some(local) {
-                tracing::debug!(%sfid, field = %f, "kept the local value of a field whose change is not pushed yet");
-            }
-            row.values.insert(key, local.clone());
-        }
-    }
-    Ok(())
+/// A bidirectional mapping's pull never overwrites a field whose local change is not
+/// pushed yet (see [`crate::target::keep_pending_local`]).
+fn keeps_local(m: &StoredMapping) -> bool {
+    m.mapping.direction == datenator_shared::model::Direction::Bidirectional
 }
 
 /// Logs the pulled records the database refused and puts the first on the object's status.
@@ -456,7 +414,7 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
                         let rows = records.to_rows(&m.resolved);
                         let report = ctx
                             .target
-                            .upsert_rows_lenient(&m.resolved, &rows, None)
+                            .upsert_rows_lenient(&m.resolved, &rows, None, keeps_local(m))
                             .await?;
                         Ok::<_, crate::target::TargetError>((
                             report.written,

@@ -247,6 +247,18 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         return Ok(());
     }
 
+    // Every object's local changes go first: a page read before a push would carry the
+    // Salesforce values that push replaced, and written after it would undo it in the row.
+    let mut failed: HashMap<String, StepError> = HashMap::new();
+    for m in mappings.iter().filter(|m| m.mapping.direction.pushes()) {
+        let result = push_step(&ctx, m, memory)
+            .instrument(tracing::info_span!("object", object = %m.mapping.object))
+            .await;
+        if let Err(e) = result {
+            failed.insert(m.mapping.object.clone(), e);
+        }
+    }
+
     // Objects due for an incremental pull share composite requests, five queries each.
     // Salesforce's time before any of them is read: what a successful poll covered.
     let poll_start = api.server_time();
@@ -256,7 +268,11 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
             .last_pull
             .get(&m.mapping.object)
             .is_none_or(|t| t.elapsed() >= interval);
-        if is_due && let Some(c) = target.cursor(&m.resolved.object).await? {
+        if is_due
+            && !failed.contains_key(&m.mapping.object)
+            && !unresolved(memory, &m.mapping.object)
+            && let Some(c) = target.cursor(&m.resolved.object).await?
+        {
             let polled_at = memory.polled_at.get(&m.mapping.object).copied();
             due.push((m, pull::incremental_soql(&ctx, m, &c, polled_at)));
         }
@@ -270,10 +286,15 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     let mut first_error = None;
     for m in &mappings {
         let object = m.mapping.object.clone();
-        let ahead = prefetched.remove(&object);
-        let result = step(&ctx, m, memory, interval, ahead, poll_start)
-            .instrument(tracing::info_span!("object", object = %object))
-            .await;
+        let result = match failed.remove(&object) {
+            Some(e) => Err(e),
+            None => {
+                let ahead = prefetched.remove(&object);
+                pull_step(&ctx, m, memory, interval, ahead, poll_start)
+                    .instrument(tracing::info_span!("object", object = %object))
+                    .await
+            }
+        };
         if let Err(e) = result {
             let message = e.to_string();
             let reauth = matches!(
@@ -315,7 +336,56 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     }
 }
 
-async fn step(
+/// While some create's outcome is unknown, the record it may have made must not arrive
+/// through the pull as a row of its own: the next push round looks it up first.
+fn unresolved(memory: &WorkerMemory, object: &str) -> bool {
+    memory.resolve_creates.get(object).copied().unwrap_or(false)
+}
+
+/// Sends the object's pending database changes (if its mapping pushes).
+async fn push_step(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    memory: &mut WorkerMemory,
+) -> Result<(), StepError> {
+    let object = &m.mapping.object;
+    let resolve = memory.resolve_creates.get(object).copied().unwrap_or(false);
+    let outcome = match push::run(ctx, m, resolve).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // The round may have stopped after a create reached Salesforce (the database
+            // refused the sfid's write-back, say): look before sending creates again.
+            memory.resolve_creates.insert(object.clone(), true);
+            memory.in_doubt.insert(object.clone());
+            return Err(e);
+        }
+    };
+    if outcome.clean {
+        memory.resolve_creates.remove(object);
+        // Every create sent is settled: the durable mark goes.
+        if (outcome.sent_creates || memory.in_doubt.contains(object))
+            && let Err(e) = ctx
+                .state
+                .store
+                .clear_creates_in_doubt(ctx.org, object)
+                .await
+        {
+            tracing::warn!(
+                "could not clear the in-doubt mark of the creates (they will be looked up once more after a restart): {e}"
+            );
+        } else {
+            memory.in_doubt.remove(object);
+        }
+    } else {
+        memory.resolve_creates.insert(object.clone(), true);
+        memory.in_doubt.insert(object.clone());
+    }
+    Ok(())
+}
+
+/// Pulls the object's Salesforce changes when due (its pushes are done), then refreshes
+/// its status.
+async fn pull_step(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     memory: &mut WorkerMemory,
@@ -324,47 +394,11 @@ async fn step(
     poll_start: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), StepError> {
     let object = &m.mapping.object;
-    if m.mapping.direction.pushes() {
-        let resolve = memory.resolve_creates.get(object).copied().unwrap_or(false);
-        let outcome = match push::run(ctx, m, resolve).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                // The round may have stopped after a create reached Salesforce (the database
-                // refused the sfid's write-back, say): look before sending creates again.
-                memory.resolve_creates.insert(object.clone(), true);
-                memory.in_doubt.insert(object.clone());
-                return Err(e);
-            }
-        };
-        if outcome.clean {
-            memory.resolve_creates.remove(object);
-            // Every create sent is settled: the durable mark goes.
-            if (outcome.sent_creates || memory.in_doubt.contains(object))
-                && let Err(e) = ctx
-                    .state
-                    .store
-                    .clear_creates_in_doubt(ctx.org, object)
-                    .await
-            {
-                tracing::warn!(
-                    "could not clear the in-doubt mark of the creates (they will be looked up once more after a restart): {e}"
-                );
-            } else {
-                memory.in_doubt.remove(object);
-            }
-        } else {
-            memory.resolve_creates.insert(object.clone(), true);
-            memory.in_doubt.insert(object.clone());
-        }
-    }
     let due = memory
         .last_pull
         .get(object)
         .is_none_or(|t| t.elapsed() >= interval);
-    // While some create's outcome is unknown, the record it may have made must not arrive
-    // through the pull as a row of its own: the next push round looks it up first.
-    let unresolved = memory.resolve_creates.get(object).copied().unwrap_or(false);
-    if m.mapping.direction.pulls() && due && !unresolved {
+    if m.mapping.direction.pulls() && due && !unresolved(memory, object) {
         let polled_at = memory.polled_at.get(object).copied();
         pull::run(ctx, m, ahead, polled_at).await?;
         memory.last_pull.insert(object.clone(), Instant::now());

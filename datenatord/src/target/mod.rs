@@ -367,6 +367,55 @@ pub(crate) fn pending_fields_decode(
         .collect()
 }
 
+/// A pull's rows with every field that has a local change still to be pushed set back to
+/// the row's stored value: a pull never overwrites such a field. If Salesforce changed it
+/// too, the push settles the two by the mapping's policy (and logs it); where Salesforce
+/// wins, the push writes its value into the row. Called by the dialects inside the pull's
+/// write transaction, after the rows are locked (see [`Target::upsert_rows_lenient`]).
+pub(crate) async fn keep_pending_local<T: Target>(
+    target: &T,
+    mapping: &ObjectMapping,
+    rows: &mut [Row],
+) -> Result<(), TargetError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sfids: Vec<String> = rows.iter().map(|r| r.sfid.clone()).collect();
+    let pending = target.pending_fields(mapping, &sfids).await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut by_row: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for (row, fields) in pending {
+        by_row.entry(row).or_default().extend(fields);
+    }
+    let row_ids: Vec<i64> = by_row.keys().copied().collect();
+    for stored in target.fetch_rows(mapping, &row_ids).await? {
+        let (Some(sfid), Some(fields)) = (&stored.sfid, by_row.get(&stored.id)) else {
+            continue;
+        };
+        let Some(row) = rows.iter_mut().find(|r| &r.sfid == sfid) else {
+            continue;
+        };
+        for f in fields {
+            let Some(local) = stored.values.get(f) else {
+                continue;
+            };
+            let key = row
+                .values
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(f))
+                .cloned()
+                .unwrap_or_else(|| f.clone());
+            if row.values.get(&key) != Some(local) {
+                tracing::debug!(%sfid, field = %f, "kept the local value of a field whose change is not pushed yet");
+            }
+            row.values.insert(key, local.clone());
+        }
+    }
+    Ok(())
+}
+
 /// The columns and converted values of `values` for [`Target::write_fields`], in mapping
 /// order (fields not mapped are left out), each with the converted value the row is
 /// expected to hold (`expected`; null when absent).
@@ -545,11 +594,17 @@ pub trait Target: Send + Sync {
     /// Like [`upsert_rows`](Target::upsert_rows), but a row the database refuses (value too
     /// long, out of range, not convertible) is left out and reported instead of failing the
     /// batch: one bad record never wedges a pull. The cursor still advances.
+    ///
+    /// With `keep_pending` (a bidirectional mapping), a field whose local change is not
+    /// pushed yet keeps its stored value ([`keep_pending_local`]), decided inside the write
+    /// transaction once the rows are locked: a local change committed after that waits for
+    /// the write and lands on top of it, one committed before is seen and kept.
     fn upsert_rows_lenient(
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
         cursor: Option<&Cursor>,
+        keep_pending: bool,
     ) -> impl Future<Output = Result<UpsertReport, TargetError>> + Send;
 
     /// The object's stored pull cursor.
@@ -800,8 +855,9 @@ impl Target for AnyTarget {
         mapping: &ObjectMapping,
         rows: &[Row],
         cursor: Option<&Cursor>,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
-        dispatch!(self, t => t.upsert_rows_lenient(mapping, rows, cursor).await)
+        dispatch!(self, t => t.upsert_rows_lenient(mapping, rows, cursor, keep_pending).await)
     }
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
         dispatch!(self, t => t.cursor(object).await)

@@ -816,9 +816,9 @@ impl MysqlTarget {
         rows: &[Row],
         cursor: Option<&Cursor>,
         lenient: bool,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         let mut report = UpsertReport::default();
-        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
         let fields: Vec<_> = m.data_fields().collect();
         let ncols = fields.len() + 2;
         let table = self.qs(&m.table(D));
@@ -865,6 +865,28 @@ impl MysqlTarget {
             .begin()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
+        let mut kept;
+        let rows = if keep_pending && !rows.is_empty() {
+            // A local change committed from here on waits for this transaction.
+            for chunk in rows.chunks(1000) {
+                let mut lock = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT 1 FROM {table} WHERE `sfid` IN ({}) ORDER BY `id` FOR UPDATE",
+                    placeholders(chunk.len())
+                )));
+                for r in chunk {
+                    lock = lock.bind(r.sfid.clone());
+                }
+                lock.execute(&mut *tx)
+                    .await
+                    .map_err(TargetError::db("locking the pulled rows"))?;
+            }
+            kept = rows.to_vec();
+            super::keep_pending_local(self, m, &mut kept).await?;
+            &kept[..]
+        } else {
+            rows
+        };
+        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
         write_chunks::<sqlx::MySql, _>(
             &mut tx,
             &converted,
@@ -1174,7 +1196,7 @@ impl Target for MysqlTarget {
         cursor: Option<&Cursor>,
     ) -> Result<u64, TargetError> {
         Ok(self
-            .upsert_impl(mapping, rows, cursor, false)
+            .upsert_impl(mapping, rows, cursor, false, false)
             .await?
             .written)
     }
@@ -1184,8 +1206,10 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         rows: &[Row],
         cursor: Option<&Cursor>,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
-        self.upsert_impl(mapping, rows, cursor, true).await
+        self.upsert_impl(mapping, rows, cursor, true, keep_pending)
+            .await
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
@@ -1250,7 +1274,10 @@ impl Target for MysqlTarget {
     }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
-        Ok(self.upsert_impl(mapping, rows, None, false).await?.written)
+        Ok(self
+            .upsert_impl(mapping, rows, None, false, false)
+            .await?
+            .written)
     }
 
     async fn claim_events(

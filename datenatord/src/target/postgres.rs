@@ -802,15 +802,34 @@ $dn$"#,
         rows: &[Row],
         cursor: Option<&Cursor>,
         lenient: bool,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         let mut report = UpsertReport::default();
-        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
         let per_chunk = 30_000 / (m.data_fields().count() + 2);
         let pool = self.engine_pool();
         let mut tx = pool
             .begin()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
+        let mut kept;
+        let rows = if keep_pending && !rows.is_empty() {
+            // A local change committed from here on waits for this transaction.
+            let sfids: Vec<&str> = rows.iter().map(|r| r.sfid.as_str()).collect();
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT 1 FROM {} WHERE \"sfid\" = ANY($1) ORDER BY \"id\" FOR UPDATE",
+                self.qs(&m.table(D))
+            )))
+            .bind(sfids)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("locking the pulled rows"))?;
+            kept = rows.to_vec();
+            super::keep_pending_local(self, m, &mut kept).await?;
+            &kept[..]
+        } else {
+            rows
+        };
+        let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
         write_chunks::<sqlx::Postgres, _>(
             &mut tx,
             &converted,
@@ -1253,7 +1272,7 @@ impl Target for PgTarget {
         cursor: Option<&Cursor>,
     ) -> Result<u64, TargetError> {
         Ok(self
-            .upsert_impl(mapping, rows, cursor, false)
+            .upsert_impl(mapping, rows, cursor, false, false)
             .await?
             .written)
     }
@@ -1263,8 +1282,10 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         rows: &[Row],
         cursor: Option<&Cursor>,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
-        self.upsert_impl(mapping, rows, cursor, true).await
+        self.upsert_impl(mapping, rows, cursor, true, keep_pending)
+            .await
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {

@@ -762,8 +762,18 @@ impl SqliteTarget {
         rows: &[Row],
         cursor: Option<&Cursor>,
         lenient: bool,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
+        // `BEGIN IMMEDIATE`: no local change commits until this transaction has.
         let mut tx = self.engine_tx().await?;
+        let mut kept;
+        let rows = if keep_pending {
+            kept = rows.to_vec();
+            super::keep_pending_local(self, mapping, &mut kept).await?;
+            &kept[..]
+        } else {
+            rows
+        };
         let report = self.upsert_in(&mut tx, mapping, rows, lenient).await?;
         if let Some(c) = cursor {
             sqlx::query(AssertSqlSafe(format!(
@@ -818,7 +828,7 @@ impl Target for SqliteTarget {
         cursor: Option<&Cursor>,
     ) -> Result<u64, TargetError> {
         Ok(self
-            .upsert_with_cursor(mapping, rows, cursor, false)
+            .upsert_with_cursor(mapping, rows, cursor, false, false)
             .await?
             .written)
     }
@@ -828,8 +838,10 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         rows: &[Row],
         cursor: Option<&Cursor>,
+        keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
-        self.upsert_with_cursor(mapping, rows, cursor, true).await
+        self.upsert_with_cursor(mapping, rows, cursor, true, keep_pending)
+            .await
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
