@@ -814,3 +814,10 @@ async fn widening_changes_keep_values() {
     scenarios::widening_changes_keep_values(&h).await;
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn pull_keeps_pending_local_fields() {
+    let h = Pg::new().await;
+    scenarios::pull_keeps_pending_local_fields(&h).await;
+    h.cleanup().await;
+}

@@ -318,3 +318,9 @@ async fn widening_changes_keep_values() {
     let h = Lite::new().await;
     scenarios::widening_changes_keep_values(&h).await;
 }
+
+#[tokio::test]
+async fn pull_keeps_pending_local_fields() {
+    let h = Lite::new().await;
+    scenarios::pull_keeps_pending_local_fields(&h).await;
+}

@@ -670,7 +670,7 @@ pub async fn lenient_upsert_skips_bad_rows(h: &impl Harness) {
         ),
     ];
     let report = t
-        .upsert_rows_lenient(&m, &rows, Some(&cursor))
+        .upsert_rows_lenient(&m, &rows, Some(&cursor), false)
         .await
         .unwrap();
     let rejected: Vec<&str> = report.rejected.iter().map(|r| r.sfid.as_str()).collect();
@@ -881,4 +881,62 @@ pub async fn bulk_csv_loads_like_rows(h: &impl Harness) {
     );
     assert!(t.claim_events(&via_csv, 10).await.unwrap().is_empty());
     assert!(t.claim_events(&via_rows, 10).await.unwrap().is_empty());
+}
+
+/// A pull's write keeps the stored value of a field whose local change is not pushed yet
+/// (`keep_pending`), writes the other fields, and — once the change is done — overwrites
+/// it like any other.
+pub async fn pull_keeps_pending_local_fields(h: &impl Harness) {
+    let t = h.target();
+    let d = t.dialect();
+    let m = sample_mapping("keeplocal");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let tbl = h.table(&m.table(d));
+    t.upsert_rows(
+        &m,
+        &[sample_row(&sfid(1), "2024-02-01T00:00:00Z", "synced")],
+        None,
+    )
+    .await
+    .unwrap();
+    h.app_exec(format!(
+        "UPDATE {tbl} SET {} = 'local' WHERE {} = '{}'",
+        col(h, "name"),
+        col(h, "sfid"),
+        sfid(1)
+    ))
+    .await;
+    let field = |c: &str| {
+        format!(
+            "SELECT {} FROM {tbl} WHERE {} = '{}'",
+            text(d, &col(h, c)),
+            col(h, "sfid"),
+            sfid(1)
+        )
+    };
+    let mut pulled = sample_row(&sfid(1), "2024-02-02T00:00:00Z", "from salesforce");
+    pulled.values.insert("Employees".into(), json!(7));
+    t.upsert_rows_lenient(&m, std::slice::from_ref(&pulled), None, true)
+        .await
+        .unwrap();
+    assert_eq!(h.admin_text(field("name")).await.as_deref(), Some("local"));
+    assert_eq!(h.admin_text(field("employees")).await.as_deref(), Some("7"));
+    // Pushed: the next pull writes Salesforce's value.
+    let events = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    t.mark_events_done(&m, &[events[0].id]).await.unwrap();
+    pulled.systemmodstamp = Some(
+        chrono::DateTime::parse_from_rfc3339("2024-02-03T00:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    t.upsert_rows_lenient(&m, std::slice::from_ref(&pulled), None, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.admin_text(field("name")).await.as_deref(),
+        Some("from salesforce")
+    );
 }
