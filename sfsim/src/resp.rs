@@ -81,12 +81,37 @@ impl Resp {
     }
 }
 
+/// Writes JSON numbers as Salesforce's Java serializer does: doubles in `Double.toString`
+/// form (`1234567.0`, `3.5E7`), integers as they are.
+struct JavaNumbers;
+
+impl serde_json::ser::Formatter for JavaNumbers {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        w.write_all(crate::value::java_double(v).as_bytes())
+    }
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+}
+
+/// A JSON body as Salesforce writes it (see [`JavaNumbers`]).
+pub fn json_text(v: &serde_json::Value) -> String {
+    use serde::Serialize;
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JavaNumbers);
+    match v.serialize(&mut ser) {
+        // serde_json writes valid UTF-8, and the number forms are ASCII.
+        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| v.to_string()),
+        Err(_) => v.to_string(),
+    }
+}
+
 impl IntoResponse for Resp {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (body, ctype) = match self.body {
             Payload::Json(v) => (
-                Body::from(v.to_string()),
+                Body::from(json_text(&v)),
                 Some("application/json;charset=UTF-8"),
             ),
             Payload::Text(s, t) => (Body::from(s), Some(t)),

@@ -90,7 +90,7 @@ impl Value {
             Value::Bool(b) => write!(out, "{b}"),
             Value::Int(i) => write!(out, "{i}"),
             Value::Num(f) => {
-                out.push_str(&fmt_num(*f));
+                out.push_str(&csv_num(*f));
                 Ok(())
             }
             Value::Str(s) => {
@@ -137,6 +137,46 @@ impl Value {
     }
 }
 
+/// A double as Java's `Double.toString` writes it, which is how Salesforce renders double,
+/// currency and percent values in its JSON: `1234567.0`, `0.5`, and from 10,000,000 on (or
+/// below 0.001) computerized scientific notation, `3.5E7`, `1.2345678E7`, `1.0E-4`.
+pub fn java_double(f: f64) -> String {
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    if !f.is_finite() {
+        return if f.is_nan() {
+            "NaN"
+        } else if f > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        }
+        .to_string();
+    }
+    if (1e-3..1e7).contains(&f.abs()) {
+        // Rust's shortest round-trip digits, as Java's; Java always shows a fraction.
+        let s = format!("{f}");
+        if s.contains('.') { s } else { s + ".0" }
+    } else {
+        let s = format!("{f:E}");
+        match s.split_once('E') {
+            Some((m, e)) if !m.contains('.') => format!("{m}.0E{e}"),
+            _ => s,
+        }
+    }
+}
+
+/// A double in a Bulk API CSV cell: scientific notation where Java's `Double.toString`
+/// uses it (`3.5E7`), plain digits otherwise (`35000`, `12.5`).
+pub fn csv_num(f: f64) -> String {
+    if f != 0.0 && !(1e-3..1e7).contains(&f.abs()) {
+        java_double(f)
+    } else {
+        fmt_num(f)
+    }
+}
+
 pub fn fmt_num(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 1e15 {
         format!("{}", f as i64)
@@ -163,5 +203,29 @@ mod tests {
         assert_eq!(fmt_datetime(&t), "2024-01-31T12:00:00.123+0000");
         assert!(parse_datetime("2024-01-31T12:00:00.000Z").is_some());
         assert!(parse_datetime("yesterday").is_none());
+    }
+
+    #[test]
+    fn doubles_render_as_java_does() {
+        let cases = [
+            (0.0, "0.0"),
+            (1234567.0, "1234567.0"),
+            (9999999.99, "9999999.99"),
+            (10_000_000.0, "1.0E7"),
+            (35_000_000.0, "3.5E7"),
+            (12_345_678.0, "1.2345678E7"),
+            (-35_000_000.5, "-3.50000005E7"),
+            (16_147_805_824_397.0, "1.6147805824397E13"),
+            (0.5, "0.5"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (1.5e-5, "1.5E-5"),
+        ];
+        for (f, s) in cases {
+            assert_eq!(java_double(f), s, "{f}");
+        }
+        assert_eq!(csv_num(35_000_000.0), "3.5E7");
+        assert_eq!(csv_num(35_000.0), "35000");
+        assert_eq!(csv_num(12.5), "12.5");
     }
 }
