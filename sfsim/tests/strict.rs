@@ -143,3 +143,197 @@ async fn large_doubles_come_back_in_scientific_notation() {
     assert!(csv.contains(r#""sci-small","1234567","#), "{csv}");
     assert!(csv.contains(r#""sci-in","1.25E8","#), "{csv}");
 }
+
+/// Creates an ingest job, uploads each of `uploads`, and asks to close it: the close's
+/// status and body, and the job id.
+async fn ingest_job(
+    t: &common::T,
+    spec: serde_json::Value,
+    uploads: &[&str],
+) -> (u16, serde_json::Value, String) {
+    let (s, job) = t
+        .json(reqwest::Method::POST, "/jobs/ingest", Some(spec))
+        .await;
+    assert_eq!(s, 200, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    for data in uploads {
+        let r = t
+            .http
+            .put(t.url(&format!("/jobs/ingest/{id}/batches")))
+            .bearer_auth(t.sim.access_token())
+            .header("content-type", "text/csv")
+            .body(data.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "each upload itself is taken");
+    }
+    let (s, v) = t
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/jobs/ingest/{id}"),
+            Some(json!({"state": "UploadComplete"})),
+        )
+        .await;
+    (s.as_u16(), v, id)
+}
+
+async fn wait_job(t: &common::T, path: &str) -> serde_json::Value {
+    for _ in 0..400 {
+        let (_, v) = t.json(reqwest::Method::GET, path, None).await;
+        if matches!(
+            v["state"].as_str(),
+            Some("JobComplete" | "Failed" | "Aborted")
+        ) {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("job {path} did not finish");
+}
+
+/// Bulk API 2.0 takes one upload per ingest job ("Upload Job Data": "A request can provide
+/// CSV data that does not in total exceed 150 MB"; the job is one CSV file that Salesforce
+/// splits into batches itself). A second `PUT` is answered 201, but closing the job then
+/// fails with `INVALIDJOB` — as observed: "Found multipe contents for job: <750…>, please
+/// 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only
+/// do 'PUT' once on a given Job." The job stays open and can be aborted.
+#[tokio::test]
+async fn an_ingest_job_takes_one_upload() {
+    let t = common::start().await;
+    let spec = json!({"object": "Account", "operation": "insert", "lineEnding": "LF"});
+    let (s, v, id) = ingest_job(&t, spec.clone(), &["Name\nOne\n", "Name\nTwo\n"]).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v[0]["errorCode"], "INVALIDJOB");
+    let message = v[0]["message"].as_str().unwrap();
+    assert!(message.contains("only do 'PUT' once"), "{message}");
+    assert!(message.contains(&id[..15]), "{message}");
+    let (_, job) = t
+        .json(reqwest::Method::GET, &format!("/jobs/ingest/{id}"), None)
+        .await;
+    assert_eq!(job["state"], "Open");
+    let (s, job) = t
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/jobs/ingest/{id}"),
+            Some(json!({"state": "Aborted"})),
+        )
+        .await;
+    assert_eq!((s.as_u16(), job["state"].as_str()), (200, Some("Aborted")));
+    assert!(
+        t.query("SELECT Id FROM Account WHERE Name IN ('One', 'Two')")
+            .await["records"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // One upload is processed; results are as documented ("Get Job Successful Record
+    // Results": sf__Id, sf__Created, then the fields of the original CSV; failed results:
+    // sf__Id, sf__Error, then the fields).
+    let (s, v, id) = ingest_job(&t, spec, &["Name,AnnualRevenue\nOne,35000000\n,5\n"]).await;
+    assert_eq!(s, 200, "{v}");
+    let job = wait_job(&t, &format!("/jobs/ingest/{id}")).await;
+    assert_eq!(job["state"], "JobComplete", "{job}");
+    let (_, ok) = raw_get(&t, &format!("/jobs/ingest/{id}/successfulResults/")).await;
+    let mut lines = ok.lines();
+    assert_eq!(
+        lines.next(),
+        Some(r#""sf__Id","sf__Created","Name","AnnualRevenue""#)
+    );
+    let row = lines.next().unwrap();
+    assert!(row.ends_with(r#","true","One","35000000""#), "{row}");
+    let (_, failed) = raw_get(&t, &format!("/jobs/ingest/{id}/failedResults/")).await;
+    let mut lines = failed.lines();
+    assert_eq!(
+        lines.next(),
+        Some(r#""sf__Id","sf__Error","Name","AnnualRevenue""#)
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with(r#""","REQUIRED_FIELD_MISSING:Required fields are missing: [Name]"#)
+    );
+}
+
+/// "When you create a Bulk API 2.0 job, specify a line ending that matches the line ending
+/// used to create the CSV file using the lineEnding request field" (Bulk API 2.0, "Line
+/// Ending Header"); the default is LF. Data that does not match fails the job — as
+/// observed: "ClientInputError : LineEnding is invalid on user data. Current LineEnding
+/// setting is LF" — and nothing of it is loaded.
+#[tokio::test]
+async fn ingest_data_must_have_the_declared_line_ending() {
+    let t = common::start().await;
+    for (declared, data) in [
+        (Some("LF"), "Name\r\nCR-1\r\n"),
+        (None, "Name\r\nCR-2\r\n"),
+        (Some("CRLF"), "Name\nCR-3\n"),
+    ] {
+        let mut spec = json!({"object": "Account", "operation": "insert"});
+        if let Some(d) = declared {
+            spec["lineEnding"] = json!(d);
+        }
+        let (s, v, id) = ingest_job(&t, spec, &[data]).await;
+        assert_eq!(s, 200, "{v}");
+        let job = wait_job(&t, &format!("/jobs/ingest/{id}")).await;
+        assert_eq!(job["state"], "Failed", "{job}");
+        let expected = format!(
+            "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is {}",
+            declared.unwrap_or("LF")
+        );
+        assert_eq!(job["errorMessage"], expected.as_str());
+        assert_eq!(job["numberRecordsProcessed"], 0);
+    }
+    let v = t
+        .query("SELECT Id FROM Account WHERE Name LIKE 'CR-%'")
+        .await;
+    assert_eq!(v["totalSize"], 0);
+    // Matching endings load.
+    let (_, _, id) = ingest_job(
+        &t,
+        json!({"object": "Account", "operation": "insert", "lineEnding": "CRLF"}),
+        &["Name\r\nCR-4\r\n"],
+    )
+    .await;
+    let job = wait_job(&t, &format!("/jobs/ingest/{id}")).await;
+    assert_eq!(job["state"], "JobComplete", "{job}");
+}
+
+/// "Bulk API 2.0 doesn't support SOQL queries that include any of these items: … Compound
+/// address fields or compound geolocation fields. (Instead, query the individual components
+/// of compound fields.)" (Bulk API 2.0, "Understanding Bulk API 2.0 Query"). Salesforce's
+/// words for it: "Selecting compound data not supported in Bulk Query". The components
+/// query as usual, and REST queries take the compound field.
+#[tokio::test]
+async fn bulk_queries_refuse_compound_fields() {
+    let t = common::start().await;
+    t.create(
+        "Account",
+        json!({"Name": "Addr", "BillingCity": "Lyon", "BillingCountry": "France"}),
+    )
+    .await;
+    let (s, v) = t
+        .json(
+            reqwest::Method::POST,
+            "/jobs/query",
+            Some(json!({"operation": "query", "query": "SELECT Id, BillingAddress FROM Account"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v[0]["errorCode"], "FUNCTIONALITY_NOT_ENABLED");
+    assert_eq!(
+        v[0]["message"],
+        "Selecting compound data not supported in Bulk Query"
+    );
+    let csv = bulk_query(
+        &t,
+        "SELECT Name, BillingCity FROM Account WHERE Name = 'Addr'",
+    )
+    .await;
+    assert_eq!(csv, "\"Name\",\"BillingCity\"\n\"Addr\",\"Lyon\"\n");
+    let v = t
+        .query("SELECT BillingAddress FROM Account WHERE Name = 'Addr'")
+        .await;
+    assert_eq!(v["records"][0]["BillingAddress"]["city"], "Lyon");
+}

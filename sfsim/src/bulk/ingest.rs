@@ -24,6 +24,9 @@ pub struct IngestJob {
     pub modstamp: DateTime<Utc>,
     pub api_version: String,
     pub data: Vec<u8>,
+    /// Uploads received: Salesforce takes exactly one per job and refuses to close a job
+    /// that got more.
+    pub uploads: u32,
     pub header: Vec<String>,
     pub successful: Vec<(String, bool, Vec<String>)>,
     pub failed: Vec<(String, String, Vec<String>)>,
@@ -188,6 +191,7 @@ fn create(sim: &Sim, req: &Req) -> Resp {
         modstamp: now,
         api_version: req.version.clone(),
         data: vec![],
+        uploads: 0,
         header: vec![],
         successful: vec![],
         failed: vec![],
@@ -212,16 +216,10 @@ fn upload(sim: &Sim, req: &Req) -> Resp {
     if req.body.len() > 100 * 1024 * 1024 {
         return Resp::error(400, "INVALIDBATCH", "Batch size exceeds the limit");
     }
-    if job.data.is_empty() {
+    // A second upload is taken (201) like the first; the close refuses the job.
+    job.uploads += 1;
+    if job.uploads == 1 {
         job.data = req.body.clone();
-    } else {
-        // A further upload repeats the header row; keep only its records.
-        let body = &req.body;
-        let skip = body
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(body.len(), |p| p + 1);
-        job.data.extend_from_slice(&body[skip..]);
     }
     Resp::empty(201)
 }
@@ -237,6 +235,14 @@ fn patch(sim: &Sim, req: &Req) -> Resp {
         return job_not_found();
     };
     match (job.state.as_str(), target) {
+        ("Open", "UploadComplete") if job.uploads > 1 => Resp::error(
+            400,
+            "INVALIDJOB",
+            format!(
+                "Found multipe contents for job: <{}>, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.",
+                &job.id[..15]
+            ),
+        ),
         ("Open", "UploadComplete") => {
             job.state = "UploadComplete".into();
             job.modstamp = Utc::now();
@@ -260,7 +266,7 @@ fn patch(sim: &Sim, req: &Req) -> Resp {
 /// Processes a closed job in chunks of 200 rows (one transaction each).
 pub fn process(sim: &Sim, id: &str) {
     let started = Instant::now();
-    let (data, delim, op, object, ext, user) = {
+    let (data, delim, op, object, ext, user, line_ending) = {
         let mut b = sim.bulk();
         let Some(job) = b.ingest.get_mut(id) else {
             return;
@@ -276,8 +282,18 @@ pub fn process(sim: &Sim, id: &str) {
             job.object.clone(),
             job.external_id.clone(),
             job.created_by.clone(),
+            job.line_ending.clone(),
         )
     };
+    if wrong_line_ending(&data, &line_ending) {
+        return fail(
+            sim,
+            id,
+            &format!(
+                "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is {line_ending}"
+            ),
+        );
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delim)
         .has_headers(true)
@@ -441,6 +457,15 @@ pub fn process(sim: &Sim, id: &str) {
         j.state = "JobComplete".into();
         j.modstamp = Utc::now();
         j.processing_ms = started.elapsed().as_millis() as u64;
+    }
+}
+
+/// Whether the data's first line ends otherwise than the job declared (`lineEnding`): an
+/// `LF` job given `\r\n`, or a `CRLF` job given a bare `\n`.
+fn wrong_line_ending(data: &[u8], declared: &str) -> bool {
+    match data.iter().position(|&c| c == b'\n') {
+        Some(end) => (end > 0 && data[end - 1] == b'\r') != (declared == "CRLF"),
+        None => false,
     }
 }
 

@@ -3,6 +3,7 @@
 use super::{bad_state, csv_line, delimiter, end_line, job_not_found, push_cell};
 use crate::resp::Resp;
 use crate::rest::Req;
+use crate::schema::FieldType;
 use crate::sim::Sim;
 use crate::soql::eval::compile;
 use crate::soql::parse;
@@ -138,6 +139,16 @@ fn create(sim: &Sim, req: &Req) -> Resp {
             Ok(c) => c,
             Err(e) => return Resp::error(400, e.code, e.message),
         };
+        if c.columns
+            .iter()
+            .any(|col| col.field.ftype == FieldType::Address)
+        {
+            return Resp::error(
+                400,
+                "FUNCTIONALITY_NOT_ENABLED",
+                "Selecting compound data not supported in Bulk Query",
+            );
+        }
         let parsed = parse(q).ok();
         if c.count || parsed.as_ref().is_some_and(|p| p.offset.is_some()) {
             return Resp::error(
