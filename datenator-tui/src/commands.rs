@@ -440,6 +440,15 @@ fn form_commands(out: &mut Vec<Command>, typing: bool, tabbed: bool) {
 
 fn screen_commands(app: &App, out: &mut Vec<Command>) {
     match &app.screen {
+        // Without an org only registering (and the daemon's log) means anything.
+        Screen::Orgs if app.orgs.as_ref().is_none_or(Vec::is_empty) => {
+            out.extend(
+                ORG_ACTIONS
+                    .iter()
+                    .filter(|c| matches!(c.action, Action::Register | Action::OpenLog))
+                    .cloned(),
+            );
+        }
         Screen::Orgs => {
             out.extend_from_slice(ORG_ACTIONS);
             out.extend_from_slice(LIST);
@@ -495,6 +504,13 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                 "y",
                 "sync its org now",
                 Action::SyncNow,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::Char('e')],
+                "e",
+                "sync on/off",
+                Action::ToggleSync,
                 true,
             ));
             out.push(BACK);

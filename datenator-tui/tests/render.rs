@@ -295,6 +295,12 @@ fn both(name: &str, app: &App) {
     insta::assert_snapshot!(format!("{name}_140x40"), render(app, 140, 40));
 }
 
+/// The two sizes the TUI is tried at over SSH: 80×24 and 120×35.
+fn small_and_usual(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
+    insta::assert_snapshot!(format!("{name}_120x35"), render(app, 120, 35));
+}
+
 // ---- status line, dialogs ----
 
 #[test]
@@ -589,6 +595,7 @@ fn account_status() -> ObjectStatus {
         rows: Some(1231),
         last_error: None,
         last_sync_at: None,
+        activity: vec![0, 0, 120, 800, 40, 0, 0, 12, 0, 3],
     }
 }
 
@@ -736,6 +743,28 @@ fn dashboard_loading_empty_and_live() {
     }
     key(&mut app, KeyCode::Char('G'));
     both("dashboard", &app);
+}
+
+#[test]
+fn dashboard_of_a_paused_org() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    let paused: Vec<ObjectStatus> = statuses(1200)
+        .into_iter()
+        .map(|mut s| {
+            s.org = "acme-uat".into();
+            s.state = ObjectState::Paused;
+            s.initial_load = None;
+            s.pending_events = 7;
+            s.activity = vec![0; 10];
+            s
+        })
+        .collect();
+    app::update(&mut app, Msg::Event(Event::Sync(paused)));
+    small_and_usual("dashboard_paused", &app);
+    // y says why nothing happens.
+    key(&mut app, KeyCode::Char('y'));
+    insta::assert_snapshot!("dashboard_paused_sync_now", render(&app, 80, 24));
 }
 
 #[test]

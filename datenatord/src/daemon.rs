@@ -138,6 +138,8 @@ pub async fn run(
     };
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    // Paused orgs' objects stay on the dashboard with current counts.
+    tasks.spawn(crate::engine::paused::run(state.clone(), shutdown.clone()));
     let server = tokio::spawn(ipc::serve(
         listener,
         state.clone(),

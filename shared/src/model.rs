@@ -309,6 +309,38 @@ pub struct DatasourceView {
     pub schema_error: Option<String>,
 }
 
+/// What `datasource_get`, `datasource_set`, `datasource_sync_host` and `schema_generate`
+/// return: a [`DatasourceView`], whose fields it carries at the top level (a client that
+/// reads a `DatasourceView` from it still can), plus the sync account's host setting and,
+/// once the schema is generated, who writes its tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasourceDetails {
+    #[serde(flatten)]
+    pub view: DatasourceView,
+    /// MariaDB/MySQL: the host set for the sync account; `None`: the host the daemon
+    /// connects from, as the server sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_host: Option<String>,
+    /// Set once the schema is generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<SchemaAccess>,
+}
+
+/// Who writes an org's tables: the engine's sync user, and the application role that gives
+/// ordinary database users read/write on the data tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaAccess {
+    /// The user the engine writes as (MariaDB/MySQL: `user@host`); `None` when it writes as
+    /// the admin user and marks its changes (no role could be created; SQLite).
+    pub sync_user: Option<String>,
+    /// The role with SELECT, INSERT, UPDATE, DELETE on the data tables (never on the events
+    /// tables, which only the triggers write); `None` where no role could be created.
+    pub app_role: Option<String>,
+    /// The statements that let a database user read and write the synced tables, with
+    /// `<db user>` standing for that user.
+    pub grant_hint: String,
+}
+
 /// Which way a mapping syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -419,7 +451,14 @@ pub struct ObjectStatus {
     pub rows: Option<u64>,
     pub last_error: Option<String>,
     pub last_sync_at: Option<DateTime<Utc>>,
+    /// Records moved (pulled + pushed) in each of the last [`ACTIVITY_MINUTES`] minutes,
+    /// oldest first, the current minute last.
+    #[serde(default)]
+    pub activity: Vec<u64>,
 }
+
+/// How many minutes of activity [`ObjectStatus::activity`] covers.
+pub const ACTIVITY_MINUTES: usize = 10;
 
 /// What changed in Salesforce under one mapping since its metadata was cached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,14 +1,9 @@
-//! The sync dashboard: every mapped object's live status from the `sync` topic, with a
-//! short throughput history kept here (the daemon sends totals; the TUI keeps the deltas).
-use std::collections::{BTreeMap, VecDeque};
+//! The sync dashboard: every mapped object's live status from the `sync` topic (the
+//! daemon keeps each object's records-per-minute for the last ten minutes).
+use datenator_shared::model::{Direction, ObjectState, ObjectStatus, OrgSummary};
 
-use datenator_shared::model::{ObjectStatus, OrgSummary};
-
-use super::{App, Cmd, Screen};
+use super::{App, Cmd, Screen, Tone};
 use crate::commands::Action;
-
-/// How many throughput samples each object keeps.
-pub const HISTORY: usize = 24;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dashboard {
@@ -16,25 +11,30 @@ pub struct Dashboard {
     pub selected: usize,
 }
 
-/// Rows moved per `sync` event, per (org, object), newest last.
-pub type Throughput = BTreeMap<(String, String), VecDeque<u64>>;
-
-/// Records what moved since the previous status of each object.
-pub(crate) fn record(history: &mut Throughput, old: &[ObjectStatus], new: &[ObjectStatus]) {
-    for s in new {
-        let key = (s.org.clone(), s.object.clone());
-        let before = old
-            .iter()
-            .find(|o| o.org == s.org && o.object == s.object)
-            .map(|o| o.pulled_total + o.pushed_total);
-        let now = s.pulled_total + s.pushed_total;
-        let samples = history.entry(key).or_default();
-        samples.push_back(before.map_or(0, |b| now.saturating_sub(b)));
-        while samples.len() > HISTORY {
-            samples.pop_front();
-        }
+/// A lag cell: "paused" while the org's sync is off, "–" where the direction has no such
+/// lag or nothing has moved that way yet.
+pub fn lag_text(s: &ObjectStatus, pull: bool) -> String {
+    if s.state == ObjectState::Paused {
+        return "paused".into();
     }
-    history.retain(|(org, object), _| new.iter().any(|s| &s.org == org && &s.object == object));
+    let applies = if pull {
+        s.direction != Direction::DbToSf
+    } else {
+        s.direction != Direction::SfToDb
+    };
+    let moved = if pull {
+        s.pulled_total > 0 || s.pull_lag_secs.is_some()
+    } else {
+        s.pushed_total > 0 || s.pending_events > 0
+    };
+    if !applies || !moved {
+        return "–".into();
+    }
+    human_secs(if pull {
+        s.pull_lag_secs
+    } else {
+        s.push_lag_secs
+    })
 }
 
 /// Seconds as people read them: 4s, 2m 05s, 1h 03m.
@@ -81,14 +81,10 @@ pub fn forecast_text(org: &OrgSummary) -> Option<(String, Option<String>)> {
     Some((forecast, stretched))
 }
 
-/// A text sparkline of `samples` (one character each).
-pub fn spark(samples: &VecDeque<u64>, width: usize) -> String {
+/// A text sparkline of `samples` (one character each, the last `width`).
+pub fn spark(samples: &[u64], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let tail: Vec<u64> = samples
-        .iter()
-        .skip(samples.len().saturating_sub(width))
-        .copied()
-        .collect();
+    let tail = &samples[samples.len().saturating_sub(width)..];
     let max = tail.iter().copied().max().unwrap_or(0);
     tail.iter()
         .map(|&v| {
@@ -101,6 +97,15 @@ pub fn spark(samples: &VecDeque<u64>, width: usize) -> String {
         .collect()
 }
 
+/// The org the dashboard's keys act on: the selected object's, else the one selected on
+/// the Orgs screen.
+fn current_org(app: &App, selected: usize) -> Option<String> {
+    app.sync
+        .get(selected)
+        .map(|s| s.org.clone())
+        .or_else(|| app.selected_org().map(|o| o.name.clone()))
+}
+
 pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
     let len = app.sync.len();
     let Screen::Dashboard(d) = &mut app.screen else {
@@ -110,8 +115,19 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         a if super::step(&mut d.selected, len, a) => {}
         Action::Back => app.screen = Screen::Orgs,
         Action::SyncNow => {
-            if let Some(org) = app.sync.get(d.selected).map(|s| s.org.clone()) {
+            let selected = d.selected;
+            if let Some(org) = current_org(app, selected) {
                 return super::sync_now(app, org);
+            }
+        }
+        Action::ToggleSync => {
+            let selected = d.selected;
+            match current_org(app, selected).and_then(|o| app.org(&o).cloned()) {
+                Some(o) => return super::set_sync(app, o.name, !o.sync_enabled),
+                None => app.say(
+                    Tone::Warn,
+                    "No org to turn sync on for: register one first.",
+                ),
             }
         }
         Action::OpenFailed | Action::OpenConflicts | Action::OpenLog => {
@@ -162,24 +178,55 @@ pub(crate) mod tests {
             rows: None,
             last_error: None,
             last_sync_at: None,
+            activity: vec![],
         }
     }
 
     #[test]
-    fn throughput_is_the_delta_between_events() {
+    fn activity_is_a_sparkline_of_the_last_minutes() {
+        assert_eq!(spark(&[0, 30, 0, 60], 10), " ▄ █");
+        assert_eq!(spark(&[9, 9, 0, 30, 0, 60], 4), " ▄ █");
+        assert_eq!(spark(&[], 10), "");
+    }
+
+    #[test]
+    fn lags_say_paused_and_dash_where_nothing_moved() {
+        let mut s = status("acme", "Account", 0);
+        s.pull_lag_secs = None;
+        s.push_lag_secs = Some(0.0);
+        assert_eq!(
+            (lag_text(&s, true), lag_text(&s, false)),
+            ("–".into(), "–".into())
+        );
+        s.pushed_total = 3;
+        s.pulled_total = 5;
+        s.pull_lag_secs = Some(4.0);
+        assert_eq!(
+            (lag_text(&s, true), lag_text(&s, false)),
+            ("4s".into(), "0s".into())
+        );
+        s.direction = Direction::SfToDb;
+        assert_eq!(lag_text(&s, false), "–");
+        s.state = ObjectState::Paused;
+        assert_eq!(lag_text(&s, true), "paused");
+    }
+
+    #[test]
+    fn while_paused_e_turns_sync_on_and_y_says_why_it_cannot_sync() {
         let mut app = with_orgs(&["acme"]);
-        for pulled in [100, 130, 130, 190] {
-            update(
-                &mut app,
-                Msg::Event(Event::Sync(vec![status("acme", "Account", pulled)])),
-            );
-        }
-        let h = &app.throughput[&("acme".to_owned(), "Account".to_owned())];
-        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [0, 30, 0, 60]);
-        assert_eq!(spark(h, 10), " ▄ █");
-        // An object that is no longer mapped loses its history.
-        update(&mut app, Msg::Event(Event::Sync(vec![])));
-        assert!(app.throughput.is_empty());
+        let mut s = status("acme", "Account", 1);
+        s.state = ObjectState::Paused;
+        update(&mut app, Msg::Event(Event::Sync(vec![s])));
+        update(&mut app, key(KeyCode::Char('w')));
+        let cmds = update(&mut app, key(KeyCode::Char('y')));
+        assert!(cmds.is_empty());
+        let notice = app.notice.clone().unwrap();
+        assert!(notice.text.contains("press e"), "{notice:?}");
+        let cmds = update(&mut app, key(KeyCode::Char('e')));
+        assert!(
+            matches!(&cmds[..], [Cmd::Request { call: datenator_shared::protocol::Call::OrgSetSync(r), .. }] if r.enabled && r.name == "acme"),
+            "{cmds:?}"
+        );
     }
 
     #[test]
@@ -226,6 +273,7 @@ pub(crate) mod tests {
     #[test]
     fn w_opens_the_dashboard_and_y_syncs_the_selected_org_now() {
         let mut app = with_orgs(&["acme"]);
+        app.orgs.as_mut().unwrap()[0].sync_enabled = true;
         update(
             &mut app,
             Msg::Event(Event::Sync(vec![

@@ -210,8 +210,6 @@ pub struct App {
     pub sync: Vec<ObjectStatus>,
     /// Whether the first `sync` event arrived (before it, the dashboard is loading).
     pub sync_loaded: bool,
-    /// Rows moved per `sync` event, per object (the dashboard's sparklines).
-    pub throughput: dashboard::Throughput,
     pub screen: Screen,
     /// The selected row of the Orgs screen.
     pub selected: usize,
@@ -244,7 +242,6 @@ impl App {
             orgs: None,
             sync: Vec::new(),
             sync_loaded: false,
-            throughput: Default::default(),
             screen: Screen::Orgs,
             selected: 0,
             show_help: false,
@@ -379,7 +376,6 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             vec![]
         }
         Msg::Event(Event::Sync(objects)) => {
-            dashboard::record(&mut app.throughput, &app.sync, &objects);
             let before = std::mem::replace(&mut app.sync, objects);
             app.sync_loaded = true;
             if let Screen::Dashboard(d) = &mut app.screen {
@@ -533,6 +529,17 @@ fn apply_orgs(app: &mut App, action: Action) -> Vec<Cmd> {
 
 /// Asks the daemon to pull `org`'s mapped objects now (once at a time).
 pub(crate) fn sync_now(app: &mut App, org: String) -> Vec<Cmd> {
+    let turning_on = app.is_pending(&Pending::SetSync {
+        org: org.clone(),
+        enabled: true,
+    });
+    if !turning_on && app.org(&org).is_some_and(|o| !o.sync_enabled) {
+        app.say(
+            Tone::Warn,
+            format!("Sync is off for {org}: press e to turn it on, then y syncs now."),
+        );
+        return vec![];
+    }
     let what = Pending::SyncNow { org: org.clone() };
     if app.is_pending(&what) {
         return vec![];

@@ -5,88 +5,96 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use datenator_shared::model::{ObjectState, ObjectStatus, OrgSummary};
+use datenator_shared::model::{ACTIVITY_MINUTES, ObjectState, ObjectStatus, OrgSummary};
 
 use super::{Theme, state_span};
-use crate::app::dashboard::{forecast_text, human_secs, spark};
+use crate::app::dashboard::{forecast_text, lag_text, spark};
 use crate::app::{App, Dashboard};
 
 /// Width of the usage bar in the API lines.
 const BAR: usize = 24;
 
-/// `acme  ██████░░░░|░░░  25% of 15000 calls today · budget 50%`, the `|` marking the
-/// budget; under it, when the daemon has one, the forecast and any stretched polling.
+/// Two lines per org, whatever happens, so the table below never jumps: `acme
+/// ██████░░░░|░░░  25% of 15000 calls today · budget 50%` (the `|` marks the budget),
+/// then what matters most about the org's sync now — that it is off, that polling is
+/// stretched to stay within the budget, or the usage forecast.
 pub(super) fn api_lines(org: &OrgSummary, width: u16, theme: &Theme) -> Vec<Line<'static>> {
-    let Some(u) = org.api_usage else {
-        return vec![Line::from(vec![
-            Span::styled(format!("{:<14}", org.name), theme.bold()),
+    let name = Span::styled(format!("{:<14}", org.name), theme.bold());
+    let first = match org.api_usage {
+        None => Line::from(vec![
+            name,
             Span::styled("API usage not reported yet", theme.dim()),
-        ])];
-    };
-    let ratio = u.ratio();
-    let filled = (ratio * BAR as f64).round() as usize;
-    let budget = (org.api_budget_percent as usize * BAR)
-        .div_ceil(100)
-        .min(BAR);
-    let bar: String = (0..BAR)
-        .map(|i| {
-            if i == budget {
-                '|'
-            } else if i < filled {
-                '█'
-            } else {
-                '░'
-            }
-        })
-        .collect();
-    let over = ratio * 100.0 >= org.api_budget_percent as f64;
-    let mut lines = vec![Line::from(vec![
-        Span::styled(format!("{:<14}", org.name), theme.bold()),
-        Span::styled(bar, if over { theme.error() } else { theme.ok() }),
-        Span::raw(format!(
-            " {:>3.0}% of {} calls today · budget {}%",
-            ratio * 100.0,
-            u.max,
-            org.api_budget_percent
-        )),
-        Span::styled(
-            if over {
-                " · over budget: sync waits"
-            } else {
-                ""
-            },
-            theme.error(),
-        ),
-    ])];
-    if let Some((forecast, stretched)) = forecast_text(org) {
-        let projected = org.api_forecast.map_or(0.0, |f| f.projected_percent);
-        let style = if projected >= 100.0 {
-            theme.error()
-        } else if projected > org.api_budget_percent as f64 {
-            theme.warn()
-        } else {
-            theme.bar()
-        };
-        // Under the bar when there is room, else just indented.
-        let indent = |text: &str| {
-            if 14 + text.chars().count() <= width as usize {
-                " ".repeat(14)
-            } else {
-                "  ".to_owned()
-            }
-        };
-        lines.push(Line::from(vec![
-            Span::raw(indent(&forecast)),
-            Span::styled(forecast, style),
-        ]));
-        if let Some(s) = stretched {
-            lines.push(Line::from(vec![
-                Span::raw(indent(&s)),
-                Span::styled(s, theme.warn()),
-            ]));
+        ]),
+        Some(u) => {
+            let ratio = u.ratio();
+            let filled = (ratio * BAR as f64).round() as usize;
+            let budget = (org.api_budget_percent as usize * BAR)
+                .div_ceil(100)
+                .min(BAR);
+            let bar: String = (0..BAR)
+                .map(|i| {
+                    if i == budget {
+                        '|'
+                    } else if i < filled {
+                        '█'
+                    } else {
+                        '░'
+                    }
+                })
+                .collect();
+            let over = ratio * 100.0 >= org.api_budget_percent as f64;
+            Line::from(vec![
+                name,
+                Span::styled(bar, if over { theme.error() } else { theme.ok() }),
+                Span::raw(format!(
+                    " {:>3.0}% of {} calls today · budget {}%",
+                    ratio * 100.0,
+                    u.max,
+                    org.api_budget_percent
+                )),
+                Span::styled(
+                    if over && org.sync_enabled {
+                        " · over budget: sync waits"
+                    } else {
+                        ""
+                    },
+                    theme.error(),
+                ),
+            ])
         }
-    }
-    lines
+    };
+    let (text, style) = if !org.sync_enabled {
+        (
+            "sync is off: press e to turn it on".to_owned(),
+            theme.warn(),
+        )
+    } else {
+        match forecast_text(org) {
+            Some((_, Some(stretched))) => (stretched, theme.warn()),
+            Some((forecast, None)) => {
+                let projected = org.api_forecast.map_or(0.0, |f| f.projected_percent);
+                let style = if projected >= 100.0 {
+                    theme.error()
+                } else if projected > org.api_budget_percent as f64 {
+                    theme.warn()
+                } else {
+                    theme.bar()
+                };
+                (forecast, style)
+            }
+            None => (String::new(), theme.bar()),
+        }
+    };
+    // Under the bar when there is room, else just indented.
+    let indent = if 14 + text.chars().count() <= width as usize {
+        " ".repeat(14)
+    } else {
+        "  ".to_owned()
+    };
+    vec![
+        first,
+        Line::from(vec![Span::raw(indent), Span::styled(text, style)]),
+    ]
 }
 
 fn state_cell(s: &ObjectStatus, theme: &Theme) -> Span<'static> {
@@ -107,9 +115,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
     let orgs: Vec<&OrgSummary> = app.orgs.iter().flatten().collect();
     let mut lines: Vec<Line> = orgs
         .iter()
-        .take(4)
+        .take(3)
         .flat_map(|o| api_lines(o, inner.width, theme))
-        .take(6)
         .collect();
     if orgs.is_empty() {
         lines.push(Line::from(Span::styled("No orgs registered.", theme.dim())));
@@ -155,8 +162,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
                 Cell::from(s.object.clone()),
                 Cell::from(s.direction.label()),
                 Cell::from(state_cell(s, theme)),
-                Cell::from(format!("{:>7}", human_secs(s.pull_lag_secs))),
-                Cell::from(format!("{:>7}", human_secs(s.push_lag_secs))),
+                Cell::from(format!("{:>7}", lag_text(s, true))),
+                Cell::from(format!("{:>7}", lag_text(s, false))),
                 Cell::from(format!("{:>7}", s.pending_events)),
                 Cell::from(Span::styled(
                     format!("{:>6}", s.failed_records),
@@ -172,13 +179,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
                 }),
             ]);
             if wide {
-                let key = (s.org.clone(), s.object.clone());
-                let activity = app
-                    .throughput
-                    .get(&key)
-                    .map(|h| spark(h, 16))
-                    .unwrap_or_default();
-                cells.push(Cell::from(Span::styled(activity, theme.accent())));
+                cells.push(Cell::from(Span::styled(
+                    spark(&s.activity, ACTIVITY_MINUTES),
+                    theme.accent(),
+                )));
             }
             Row::new(cells)
         })
@@ -203,8 +207,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
         Constraint::Length(9),
     ]);
     if wide {
-        header.push("Activity");
-        widths.push(Constraint::Length(16));
+        header.push("Last 10 min");
+        widths.push(Constraint::Length(11));
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.bold()))

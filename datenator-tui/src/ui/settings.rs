@@ -22,7 +22,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Settings, theme
     let api = app
         .org(&s.org)
         .map(|o| super::dashboard::api_lines(o, inner.width, theme))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        // One screen, one org: no layout to keep steady, so an empty line takes no room.
+        .filter(|l| l.width() > l.spans.first().map_or(0, |s| s.width()))
+        .collect::<Vec<_>>();
     let [api_area, tabs_area, body] = Layout::vertical([
         Constraint::Length(api.len() as u16),
         Constraint::Length(2),

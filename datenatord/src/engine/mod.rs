@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod conflicts;
 pub mod failures;
+pub mod paused;
 pub mod pull;
 pub mod push;
 pub mod push_bulk;

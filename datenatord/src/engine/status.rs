@@ -2,22 +2,45 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use datenator_shared::model::{Direction, ObjectState, ObjectStatus};
+use chrono::{DateTime, Utc};
+use datenator_shared::model::{ACTIVITY_MINUTES, Direction, ObjectState, ObjectStatus};
 use tokio::sync::watch;
 
 /// Every mapped object's status, keyed by (org, object); publishes a full copy on change.
 pub struct StatusBoard {
-    map: Mutex<BTreeMap<(String, String), ObjectStatus>>,
+    map: Mutex<Board>,
     tx: watch::Sender<Vec<ObjectStatus>>,
+}
+
+#[derive(Default)]
+struct Board {
+    objects: BTreeMap<(String, String), ObjectStatus>,
+    /// The minute (since the epoch) the last bucket of every object's activity counts.
+    minute: i64,
 }
 
 impl Default for StatusBoard {
     fn default() -> Self {
         StatusBoard {
-            map: Mutex::new(BTreeMap::new()),
+            map: Mutex::new(Board {
+                objects: BTreeMap::new(),
+                minute: minute_of(Utc::now()),
+            }),
             tx: watch::channel(Vec::new()).0,
         }
     }
+}
+
+fn minute_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
+}
+
+/// Shifts `activity` so its last bucket is `minutes` later, keeping [`ACTIVITY_MINUTES`].
+fn shift(activity: &mut Vec<u64>, minutes: i64) {
+    activity.resize(ACTIVITY_MINUTES, 0);
+    let n = (minutes.max(0) as usize).min(ACTIVITY_MINUTES);
+    activity.drain(..n);
+    activity.resize(ACTIVITY_MINUTES, 0);
 }
 
 impl StatusBoard {
@@ -38,8 +61,8 @@ impl StatusBoard {
             .cloned()
     }
 
-    fn publish(&self, map: &BTreeMap<(String, String), ObjectStatus>) {
-        let all: Vec<ObjectStatus> = map.values().cloned().collect();
+    fn publish(&self, board: &Board) {
+        let all: Vec<ObjectStatus> = board.objects.values().cloned().collect();
         self.tx.send_if_modified(|cur| {
             let changed = *cur != all;
             *cur = all;
@@ -55,8 +78,9 @@ impl StatusBoard {
         direction: Direction,
         change: impl FnOnce(&mut ObjectStatus),
     ) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = board
+            .objects
             .entry((org.to_owned(), object.to_owned()))
             .or_insert_with(|| ObjectStatus {
                 org: org.to_owned(),
@@ -73,32 +97,88 @@ impl StatusBoard {
                 rows: None,
                 last_error: None,
                 last_sync_at: None,
+                activity: vec![0; ACTIVITY_MINUTES],
             });
         entry.direction = direction;
+        let moved = entry.pulled_total + entry.pushed_total;
         change(entry);
-        self.publish(&map);
+        let moved = (entry.pulled_total + entry.pushed_total).saturating_sub(moved);
+        if moved > 0 {
+            entry.activity.resize(ACTIVITY_MINUTES, 0);
+            if let Some(now) = entry.activity.last_mut() {
+                *now += moved;
+            }
+        }
+        self.publish(&board);
+    }
+
+    /// Starts a new activity minute for every object when the clock has passed into one
+    /// (an idle object's sparkline empties as time goes by). Publishes if anything moved.
+    pub fn roll_minutes(&self, now: DateTime<Utc>) {
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let minute = minute_of(now);
+        if minute <= board.minute {
+            return;
+        }
+        let passed = minute - board.minute;
+        board.minute = minute;
+        for s in board.objects.values_mut() {
+            shift(&mut s.activity, passed);
+        }
+        self.publish(&board);
     }
 
     /// Keeps only the listed objects of `org` (a mapping was removed).
     pub fn retain_objects(&self, org: &str, objects: &[String]) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|(o, obj), _| o != org || objects.iter().any(|x| x.eq_ignore_ascii_case(obj)));
-        self.publish(&map);
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        board
+            .objects
+            .retain(|(o, obj), _| o != org || objects.iter().any(|x| x.eq_ignore_ascii_case(obj)));
+        self.publish(&board);
     }
 
     pub fn pause_org(&self, org: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        for ((o, _), s) in map.iter_mut() {
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for ((o, _), s) in board.objects.iter_mut() {
             if o == org {
                 s.state = ObjectState::Paused;
+                s.pull_lag_secs = None;
+                s.push_lag_secs = None;
             }
         }
-        self.publish(&map);
+        self.publish(&board);
     }
 
     pub fn remove_org(&self, org: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|(o, _), _| o != org);
-        self.publish(&map);
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        board.objects.retain(|(o, _), _| o != org);
+        self.publish(&board);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_counts_records_per_minute_and_rolls_over() {
+        let board = StatusBoard::default();
+        let m0 = board.map.lock().unwrap().minute;
+        let t0 = DateTime::from_timestamp(m0 * 60, 0).unwrap();
+        board.update("o", "Account", Direction::Bidirectional, |s| {
+            s.pulled_total += 5;
+        });
+        board.update("o", "Account", Direction::Bidirectional, |s| {
+            s.pushed_total += 2;
+            s.state = ObjectState::Pushing; // no records: counts nothing
+        });
+        let activity = |b: &StatusBoard| b.get("o", "Account").unwrap().activity;
+        assert_eq!(activity(&board).last(), Some(&7));
+        assert_eq!(activity(&board).len(), ACTIVITY_MINUTES);
+        board.roll_minutes(t0 + chrono::Duration::seconds(60));
+        let a = activity(&board);
+        assert_eq!(a[ACTIVITY_MINUTES - 2..], [7, 0]);
+        board.roll_minutes(t0 + chrono::Duration::seconds(30 * 60));
+        assert!(activity(&board).iter().all(|&n| n == 0));
     }
 }
