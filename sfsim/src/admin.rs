@@ -74,6 +74,9 @@ fn route(sim: &Sim, method: &str, path: &str, body: &[u8]) -> Resp {
                 sim.add_connected_app(app);
                 Resp::json(201, json!({"ok": true}))
             }
+            ("POST", ["query-cursors", "release"]) => {
+                Resp::ok(json!({"released": sim.release_query_cursors()}))
+            }
             ("POST", ["late-changes", "reveal"]) => {
                 sim.reveal_late_changes();
                 Resp::empty(204)

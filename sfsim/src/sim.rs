@@ -358,6 +358,15 @@ impl Sim {
         self.org().hidden.clear();
     }
 
+    /// Releases every open query cursor now, as Salesforce does with idle or surplus ones:
+    /// each `nextRecordsUrl` handed out so far answers `INVALID_QUERY_LOCATOR`.
+    pub fn release_query_cursors(&self) -> usize {
+        let mut c = self.cursors();
+        let n = c.len();
+        c.clear();
+        n
+    }
+
     /// Expires every access token now (refresh tokens stay valid).
     pub fn expire_sessions(&self) {
         self.auth().expire_all();

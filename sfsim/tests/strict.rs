@@ -337,3 +337,156 @@ async fn bulk_queries_refuse_compound_fields() {
         .await;
     assert_eq!(v["records"][0]["BillingAddress"]["city"], "Lyon");
 }
+
+/// A query's first page with `Sforce-Query-Options: batchSize=N`: status and body.
+async fn query_page(t: &common::T, soql: &str, batch: Option<u32>) -> (u16, serde_json::Value) {
+    let mut r = t
+        .http
+        .get(t.url("/query"))
+        .query(&[("q", soql)])
+        .bearer_auth(t.sim.access_token());
+    if let Some(n) = batch {
+        r = r.header("Sforce-Query-Options", format!("batchSize={n}"));
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Follows a `nextRecordsUrl`: status and body.
+async fn next_page(t: &common::T, url: &str) -> (u16, serde_json::Value) {
+    let r = t
+        .http
+        .get(t.base(url))
+        .bearer_auth(t.sim.access_token())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn next_url(v: &serde_json::Value) -> String {
+    v["nextRecordsUrl"]
+        .as_str()
+        .expect("a next page")
+        .to_string()
+}
+
+/// SOAP API Developer Guide, "QueryLocator": "Use a given queryLocator value only one time
+/// … QueryLocator objects expire automatically after 15 minutes of inactivity. A user can
+/// have up to 10 query cursors open at a time. If 10 QueryLocator cursors are open when a
+/// client application, logged in as the same user, attempts to open a new one, then the
+/// oldest of the 10 cursors is released. If the client application attempts to open the
+/// released query cursor, an error results" — `INVALID_QUERY_LOCATOR`, whose help article
+/// (000384958) says the same of REST's `nextRecordsUrl`. (Salesforce's limits cheat sheet
+/// says these cursor limits were lifted with API version 56.0 — results now kept 2 days —
+/// sfsim keeps the stricter rule: a client that survives it survives either.)
+#[tokio::test]
+async fn query_locators_are_single_use_and_ten_per_user() {
+    let t = common::start().await;
+    t.sim.seed_records("Account", 700, 7).unwrap();
+    let soql = "SELECT Id FROM Account ORDER BY Id";
+    let (s, first) = query_page(&t, soql, Some(200)).await;
+    assert_eq!(s, 200);
+    assert_eq!(first["records"].as_array().unwrap().len(), 200);
+    let url = next_url(&first);
+    let (s, second) = next_page(&t, &url).await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!(second["records"].as_array().unwrap().len(), 200);
+    // The same nextRecordsUrl a second time, and an offset of one's own making: invalid.
+    let (s, again) = next_page(&t, &url).await;
+    assert_eq!(s, 400, "{again}");
+    assert_eq!(again[0]["errorCode"], "INVALID_QUERY_LOCATOR");
+    let made_up = next_url(&second).replace("-400", "-500");
+    let (s, v) = next_page(&t, &made_up).await;
+    assert_eq!(
+        (s, v[0]["errorCode"].as_str()),
+        (400, Some("INVALID_QUERY_LOCATOR"))
+    );
+    // The one next page still reads on to the end, which closes the cursor.
+    let (s, third) = next_page(&t, &next_url(&second)).await;
+    assert_eq!(s, 200, "{third}");
+    let (s, last) = next_page(&t, &next_url(&third)).await;
+    assert_eq!(s, 200);
+    assert_eq!(last["done"], true);
+    assert!(last.get("nextRecordsUrl").is_none());
+
+    // Eleven open cursors of one user: the oldest is released.
+    let mut urls = Vec::new();
+    for _ in 0..11 {
+        let (_, v) = query_page(&t, soql, Some(200)).await;
+        urls.push(next_url(&v));
+    }
+    let (s, v) = next_page(&t, &urls[0]).await;
+    assert_eq!(
+        (s, v[0]["errorCode"].as_str()),
+        (400, Some("INVALID_QUERY_LOCATOR"))
+    );
+    for u in &urls[1..] {
+        let (s, v) = next_page(&t, u).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    // Released cursors (what 15 idle minutes do) answer alike.
+    let (_, v) = query_page(&t, soql, Some(200)).await;
+    assert!(t.sim.release_query_cursors() > 0);
+    let (s, v) = next_page(&t, &next_url(&v)).await;
+    assert_eq!(
+        (s, v[0]["errorCode"].as_str()),
+        (400, Some("INVALID_QUERY_LOCATOR"))
+    );
+}
+
+/// SOQL and SOSL Reference, "Change the Batch Size in Queries": "to optimize performance,
+/// the returned batch size can be lower than the max or what's set in the request, based on
+/// the size and complexity of records queried", and "If the SOQL statement selects two or
+/// more custom fields of type long text, the batch size can't be greater than 200 records."
+/// sfsim also ends a page once its long text values pass 4,000,000 characters.
+#[tokio::test]
+async fn wide_rows_make_smaller_pages() {
+    let t = common::start().await;
+    let (s, v) = t
+        .admin(
+            reqwest::Method::POST,
+            "objects/Invoice__c/fields",
+            json!({"name": "Terms__c", "type": "textarea", "length": 32768}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    t.sim.seed_records("Invoice__c", 450, 3).unwrap();
+    // Two long text fields selected: 200 a page whatever was asked.
+    let soql = "SELECT Id, Notes__c, Terms__c FROM Invoice__c";
+    let (_, v) = query_page(&t, soql, None).await;
+    assert_eq!(v["records"].as_array().unwrap().len(), 200);
+    assert_eq!(v["totalSize"], 450);
+    let (_, v) = query_page(&t, "SELECT Id, Notes__c FROM Invoice__c", None).await;
+    assert_eq!(
+        v["records"].as_array().unwrap().len(),
+        450,
+        "one long text field"
+    );
+    // Long values fill a page sooner.
+    let long = "x".repeat(32_000);
+    let ids: Vec<String> = t
+        .sim
+        .query("SELECT Id FROM Invoice__c", false)
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        t.sim
+            .update(id, json!({"Notes__c": long, "Terms__c": long}))
+            .unwrap();
+    }
+    let (_, v) = query_page(&t, soql, None).await;
+    let n = v["records"].as_array().unwrap().len();
+    assert!((1..200).contains(&n), "{n} records of 64,000 characters");
+    let mut seen = n;
+    let mut next = v["nextRecordsUrl"].as_str().map(str::to_string);
+    while let Some(url) = next {
+        let (s, v) = next_page(&t, &url).await;
+        assert_eq!(s, 200);
+        seen += v["records"].as_array().unwrap().len();
+        next = v["nextRecordsUrl"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, 450, "smaller pages still read every record once");
+}

@@ -2,6 +2,7 @@
 
 use super::Req;
 use crate::resp::Resp;
+use crate::schema::FieldType;
 use crate::sim::Sim;
 use crate::soql::eval::{Compiled, compile};
 use serde_json::json;
@@ -14,12 +15,25 @@ pub struct Cursor {
     pub ids: Arc<Vec<String>>,
     pub batch: usize,
     pub last_used: std::time::Instant,
+    /// The user whose query opened it (each user has at most [`CURSORS_PER_USER`]).
+    pub user: String,
+    /// When it was opened, in opening order: the oldest is released first.
+    pub opened: u64,
+    /// The one offset its locator may be used with next: each `nextRecordsUrl` once.
+    pub next: usize,
 }
 
 static NEXT_LOCATOR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Query locators expire after 15 minutes without use, as in a real org.
+/// Query locators expire after 15 minutes without use.
 const CURSOR_IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Open query cursors a user may have; opening one more releases the oldest.
+pub const CURSORS_PER_USER: usize = 10;
+
+/// Long text area values (selected custom fields longer than 255 characters) one page
+/// holds at most, in characters: wide rows make smaller pages (at least one record).
+const PAGE_LONG_TEXT: usize = 4_000_000;
 
 /// Page size from `Sforce-Query-Options: batchSize=N` (200–2000, default 2000).
 pub fn batch_size(req: &Req) -> usize {
@@ -33,6 +47,11 @@ pub fn batch_size(req: &Req) -> usize {
             })
         })
         .map_or(2000, |n| n.clamp(200, 2000))
+}
+
+/// Whether a column is a custom long text area field.
+fn long_text(c: &crate::soql::eval::Resolved) -> bool {
+    c.field.ftype == FieldType::Textarea && c.field.length > 255 && c.field.name.ends_with("__c")
 }
 
 pub fn start(sim: &Sim, req: &Req, all: bool) -> Resp {
@@ -52,41 +71,99 @@ pub fn start(sim: &Sim, req: &Req, all: bool) -> Resp {
         return Resp::ok(json!({"totalSize": n, "done": true, "records": []}));
     }
     let ids = compiled.run(&org, all);
+    let mut batch = batch_size(req);
+    // Two or more custom long text fields: pages of at most 200.
+    if compiled.columns.iter().filter(|c| long_text(c)).count() >= 2 {
+        batch = batch.min(200);
+    }
     let cursor = Cursor {
         compiled: Arc::new(compiled),
         ids: Arc::new(ids),
-        batch: batch_size(req),
+        batch,
         last_used: std::time::Instant::now(),
+        user: req.user_id.clone(),
+        opened: 0,
+        next: 0,
     };
     drop(org);
     page(sim, req, cursor, None, 0)
 }
 
 fn page(sim: &Sim, req: &Req, cursor: Cursor, locator: Option<String>, offset: usize) -> Resp {
-    let end = (offset + cursor.batch).min(cursor.ids.len());
-    let records: Vec<serde_json::Value> = {
+    let limit = (offset + cursor.batch).min(cursor.ids.len());
+    let wide: Vec<String> = cursor
+        .compiled
+        .columns
+        .iter()
+        .filter(|c| long_text(c))
+        .map(|c| c.field.name.clone())
+        .collect();
+    let mut records: Vec<serde_json::Value> = Vec::with_capacity(limit - offset);
+    {
         let org = sim.org();
-        cursor.ids[offset..end]
-            .iter()
-            .map(|id| cursor.compiled.render(&org, id, &req.version))
-            .collect()
-    };
-    let mut body =
-        json!({"totalSize": cursor.ids.len(), "done": end >= cursor.ids.len(), "records": records});
-    if end < cursor.ids.len() {
-        let locator = locator.unwrap_or_else(|| {
-            let mut cursors = sim.cursors();
-            cursors.retain(|_, c| c.last_used.elapsed() < CURSOR_IDLE);
-            let n = NEXT_LOCATOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let loc = crate::ids::make_id("01g", n)[..15].to_string();
-            cursors.insert(loc.clone(), cursor.clone());
-            loc
-        });
-        body["nextRecordsUrl"] = json!(format!(
-            "/services/data/v{}/query/{locator}-{end}",
-            req.version
-        ));
+        let mut long_chars = 0;
+        for id in &cursor.ids[offset..limit] {
+            let r = cursor.compiled.render(&org, id, &req.version);
+            long_chars += wide
+                .iter()
+                .filter_map(|f| r.get(f).and_then(|v| v.as_str()))
+                .map(|s| s.chars().count())
+                .sum::<usize>();
+            records.push(r);
+            if long_chars >= PAGE_LONG_TEXT {
+                break;
+            }
+        }
     }
+    let end = offset + records.len();
+    let done = end >= cursor.ids.len();
+    let mut body = json!({"totalSize": cursor.ids.len(), "done": done, "records": records});
+    let mut cursors = sim.cursors();
+    cursors.retain(|_, c| c.last_used.elapsed() < CURSOR_IDLE);
+    if done {
+        if let Some(l) = &locator {
+            cursors.remove(l);
+        }
+        return Resp::ok(body);
+    }
+    let locator = match locator {
+        Some(l) => {
+            if let Some(c) = cursors.get_mut(&l) {
+                c.next = end;
+                c.last_used = std::time::Instant::now();
+            }
+            l
+        }
+        None => {
+            let n = NEXT_LOCATOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // A user's eleventh cursor releases the oldest of the ten.
+            let mut mine: Vec<(u64, String)> = cursors
+                .iter()
+                .filter(|(_, c)| c.user == cursor.user)
+                .map(|(l, c)| (c.opened, l.clone()))
+                .collect();
+            mine.sort();
+            let excess = (mine.len() + 1).saturating_sub(CURSORS_PER_USER);
+            for (_, l) in mine.into_iter().take(excess) {
+                cursors.remove(&l);
+            }
+            let loc = crate::ids::make_id("01g", n)[..15].to_string();
+            cursors.insert(
+                loc.clone(),
+                Cursor {
+                    opened: n,
+                    next: end,
+                    ..cursor
+                },
+            );
+            loc
+        }
+    };
+    drop(cursors);
+    body["nextRecordsUrl"] = json!(format!(
+        "/services/data/v{}/query/{locator}-{end}",
+        req.version
+    ));
     Resp::ok(body)
 }
 
@@ -98,19 +175,21 @@ pub fn more(sim: &Sim, req: &Req, locator: &str) -> Resp {
     let Ok(offset) = offset.parse::<usize>() else {
         return invalid();
     };
+    // Each locator is good for its one next page: a page read twice, an offset made up,
+    // a cursor released or idle too long are all invalid.
     let found = sim
         .cursors()
         .get_mut(loc)
-        .filter(|c| c.last_used.elapsed() < CURSOR_IDLE)
+        .filter(|c| {
+            c.last_used.elapsed() < CURSOR_IDLE && c.next == offset && c.user == req.user_id
+        })
         .map(|c| {
-            c.last_used = std::time::Instant::now();
+            // Taken: the same page asked for again meanwhile is invalid too.
+            c.next = usize::MAX;
             c.clone()
         });
     let Some(cursor) = found else {
         return invalid();
     };
-    if offset > cursor.ids.len() {
-        return invalid();
-    }
     page(sim, req, cursor, Some(loc.to_string()), offset)
 }
