@@ -393,6 +393,30 @@ pub fn commands(app: &App) -> Vec<Command> {
                 true,
             ));
         }
+        Some(Dialog::Detail { .. }) => {
+            out.push(cmd(
+                &[KeyCode::Enter, KeyCode::Esc],
+                "Enter/Esc",
+                "close",
+                Action::Back,
+                true,
+            ));
+            out.extend_from_slice(SCROLL);
+            out.push(cmd(
+                &[KeyCode::PageUp],
+                "PgUp",
+                "page up",
+                Action::PageUp,
+                true,
+            ));
+            out.push(cmd(
+                &[KeyCode::PageDown],
+                "PgDn",
+                "page down",
+                Action::PageDown,
+                true,
+            ));
+        }
         Some(Dialog::Confirm { yes, .. }) => {
             out.push(cmd(
                 &[KeyCode::Char('y'), KeyCode::Enter],
@@ -543,6 +567,13 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
         }
         Screen::Failed(_) => {
             out.push(cmd(
+                &[KeyCode::Enter],
+                "Enter",
+                "whole record",
+                Action::Submit,
+                true,
+            ));
+            out.push(cmd(
                 &[KeyCode::Char('r')],
                 "r",
                 "retry",
@@ -570,12 +601,28 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
             out.push(BACK);
             out.extend_from_slice(LIST);
         }
-        Screen::Conflicts(_) => {
+        Screen::Conflicts(c) => {
+            if c.current().is_some() {
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "both values whole",
+                    Action::Submit,
+                    true,
+                ));
+            }
             out.push(RELOAD);
             out.push(BACK);
             out.extend_from_slice(LIST);
         }
         Screen::Log(_) => {
+            out.push(cmd(
+                &[KeyCode::Enter],
+                "Enter",
+                "bottom line whole",
+                Action::Submit,
+                false,
+            ));
             out.push(cmd(
                 &[KeyCode::Char('f')],
                 "f",

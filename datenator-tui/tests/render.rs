@@ -295,10 +295,20 @@ fn both(name: &str, app: &App) {
     insta::assert_snapshot!(format!("{name}_140x40"), render(app, 140, 40));
 }
 
-/// The two sizes the TUI is tried at over SSH: 80×24 and 120×35.
+/// The two sizes the TUI is tried at over SSH: 80×24 and 120×35 (the app told the size,
+/// as the terminal tells it, since scrolling depends on it).
 fn small_and_usual(name: &str, app: &App) {
-    insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
-    insta::assert_snapshot!(format!("{name}_120x35"), render(app, 120, 35));
+    for (w, h) in [(80, 24), (120, 35)] {
+        let mut app = app.clone();
+        app::update(
+            &mut app,
+            Msg::Resize {
+                width: w,
+                height: h,
+            },
+        );
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(&app, w, h));
+    }
 }
 
 // ---- status line, dialogs ----
@@ -1086,6 +1096,41 @@ fn daemon_log_follows_scrolls_and_filters() {
     insta::assert_snapshot!("log_scrolled", render(&app, 80, 24));
     key(&mut app, KeyCode::Char('f'));
     insta::assert_snapshot!("log_filtered", render(&app, 80, 24));
+}
+
+#[test]
+fn detail_views_show_a_conflict_a_failed_record_and_a_log_line_whole() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('c'));
+    let mut list = conflicts();
+    let long: String = (1..=60)
+        .map(|i| format!("line {i} of the Description;"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    list[0]["field"] = "Description".into();
+    list[0]["sf_value"] = long.into();
+    answer(&mut app, list);
+    key(&mut app, KeyCode::Down);
+    small_and_usual("conflicts_narrow", &app);
+    key(&mut app, KeyCode::Enter);
+    small_and_usual("conflict_detail", &app);
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::PageDown);
+    insta::assert_snapshot!("conflict_detail_end", render(&app, 80, 24));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.dialog.is_none());
+
+    let mut app = failed_screen();
+    answer(&mut app, failed_records());
+    key(&mut app, KeyCode::Enter);
+    small_and_usual("failed_detail", &app);
+
+    let mut app = log_screen();
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Enter);
+    small_and_usual("log_detail", &app);
 }
 
 #[test]

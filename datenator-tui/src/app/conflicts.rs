@@ -4,7 +4,7 @@ use datenator_shared::model::ConflictRecord;
 use datenator_shared::protocol::{Call, OrgRef};
 
 use super::objects::Load;
-use super::{App, Back, Cmd, Pending, Screen};
+use super::{App, Back, Cmd, Pending, Screen, Tone};
 use crate::commands::Action;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +67,12 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
             let org = c.org.clone();
             return load(app, org);
         }
+        Action::Submit => {
+            if let Some(r) = c.current().cloned() {
+                let title = format!("Conflict · {} · {}", r.object, r.field);
+                super::show_detail(app, title, detail(&r));
+            }
+        }
         _ => {}
     }
     vec![]
@@ -96,6 +102,36 @@ pub(crate) fn on_loaded(
 }
 
 /// A field value as shown: strings bare, `null` as "empty", others as JSON.
+/// A conflict whole: where, when, how it was settled, and both values in full.
+pub fn detail(r: &ConflictRecord) -> Vec<(Tone, String)> {
+    let winner = match r.winner.as_str() {
+        "salesforce" => "Salesforce's value",
+        "database" => "the database's value",
+        other => other,
+    };
+    vec![
+        (Tone::Info, format!("Record: {} {}", r.object, r.sfid)),
+        (Tone::Info, format!("Field: {}", r.field)),
+        (
+            Tone::Info,
+            format!("Settled: {}", r.at.format("%Y-%m-%d %H:%M:%S UTC")),
+        ),
+        (
+            Tone::Ok,
+            format!(
+                "Kept {winner}, by the policy \"{}\".",
+                super::mapping::policy_label(r.policy)
+            ),
+        ),
+        (Tone::Info, String::new()),
+        (Tone::Info, "Database value:".into()),
+        (Tone::Info, value_text(&r.db_value)),
+        (Tone::Info, String::new()),
+        (Tone::Info, "Salesforce value:".into()),
+        (Tone::Info, value_text(&r.sf_value)),
+    ]
+}
+
 pub fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "empty".into(),

@@ -109,6 +109,12 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
             let org = f.org.clone();
             return load(app, org);
         }
+        Action::Submit => {
+            if let Some(r) = f.current().cloned() {
+                let title = format!("Failed {} · {}", r.op, record_name(&r));
+                super::show_detail(app, title, detail(&r));
+            }
+        }
         Action::Retry | Action::RetryAll | Action::Ignore => {
             let org = f.org.clone();
             let Some(r) = f.current() else {
@@ -161,6 +167,40 @@ fn request_once(app: &mut App, call: Call, what: Pending) -> Vec<Cmd> {
 }
 
 /// How a failed record is named: `Account row 42 (001…)`.
+/// A failed change whole: Salesforce's error in full and every value the change set.
+pub fn detail(r: &FailedRecord) -> Vec<(Tone, String)> {
+    let mut lines = vec![
+        (Tone::Info, format!("Record: {}", record_name(r))),
+        (
+            Tone::Info,
+            format!(
+                "Changed in the database: {}",
+                r.changed_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        ),
+        (Tone::Info, String::new()),
+        (Tone::Error, format!("Salesforce said: {}", r.error)),
+        (Tone::Info, String::new()),
+    ];
+    if r.values.is_empty() {
+        lines.push((Tone::Info, "The change set no values.".into()));
+    } else {
+        lines.push((Tone::Info, "Values the change set:".into()));
+        lines.extend(r.values.iter().map(|(k, v)| {
+            (
+                Tone::Info,
+                format!("  {k} = {}", super::conflicts::value_text(v)),
+            )
+        }));
+    }
+    lines.push((Tone::Info, String::new()));
+    lines.push((
+        Tone::Info,
+        "r retries it, i ignores it (on the list).".into(),
+    ));
+    lines
+}
+
 pub fn record_name(r: &FailedRecord) -> String {
     match &r.sfid {
         Some(id) => format!("{} row {} ({id})", r.object, r.row_id),

@@ -49,6 +49,25 @@ pub fn visible<'a>(app: &'a App, view: &LogView) -> Vec<&'a LogLine> {
     app.log.iter().filter(|l| view.shows(l)).collect()
 }
 
+/// One log line whole, its fields one per line.
+pub fn detail(l: &LogLine) -> (String, Vec<(Tone, String)>) {
+    let tone = match l.level.as_str() {
+        "ERROR" => Tone::Error,
+        "WARN" => Tone::Warn,
+        _ => Tone::Info,
+    };
+    let mut lines = vec![(
+        Tone::Info,
+        format!("{} UTC", l.at.format("%Y-%m-%d %H:%M:%S%.3f")),
+    )];
+    if let Some(org) = &l.org {
+        lines.push((Tone::Info, format!("Org: {org}")));
+    }
+    lines.push((Tone::Info, String::new()));
+    lines.push((tone, l.message.clone()));
+    (format!("{} log line", l.level), lines)
+}
+
 /// Rows the log has on screen at the current terminal size (everything but the header,
 /// the status line, the footer, the frame and the column line).
 pub fn page(app: &App) -> usize {
@@ -116,6 +135,21 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         Action::Back => {
             let back = view.back.clone();
             back.go(app);
+            return vec![];
+        }
+        Action::Submit => {
+            let view = view.clone();
+            let lines = visible(app, &view);
+            if let Some(l) = lines
+                .len()
+                .checked_sub(1 + view.scroll)
+                .and_then(|i| lines.get(i))
+            {
+                let (title, detail) = detail(l);
+                super::show_detail(app, title, detail);
+            } else {
+                app.say(Tone::Info, "No log line to open.");
+            }
             return vec![];
         }
         _ => {}

@@ -171,6 +171,14 @@ pub enum Dialog {
         title: String,
         lines: Vec<(Tone, String)>,
     },
+    /// One item whole (a conflict, a failed record, a log line): wrapped, scrolled with
+    /// ↑/↓ and PgUp/PgDn when longer than the screen.
+    Detail {
+        title: String,
+        lines: Vec<(Tone, String)>,
+        /// Wrapped rows scrolled past.
+        scroll: u16,
+    },
     /// A yes/no question before an action that cannot be taken back.
     Confirm {
         title: String,
@@ -316,7 +324,9 @@ impl App {
         }
         match &self.dialog {
             Some(Dialog::Delete { .. }) => return true,
-            Some(Dialog::Report { .. } | Dialog::Confirm { .. }) => return false,
+            Some(Dialog::Report { .. } | Dialog::Confirm { .. } | Dialog::Detail { .. }) => {
+                return false;
+            }
             None => {}
         }
         match &self.screen {
@@ -527,6 +537,34 @@ fn apply_orgs(app: &mut App, action: Action) -> Vec<Cmd> {
     vec![]
 }
 
+/// How a [`Dialog::Detail`] fits a `size` terminal: its window's width, the rows its text
+/// takes wrapped in it, and how many of them show at once. Rendering and scrolling both
+/// use it, so the view never scrolls past the end.
+pub fn detail_geometry(lines: &[(Tone, String)], size: (u16, u16)) -> (u16, u16, u16) {
+    let width = size.0.saturating_sub(4).min(100);
+    let text: Vec<ratatui::text::Line> = lines
+        .iter()
+        .map(|(_, l)| ratatui::text::Line::from(l.as_str()))
+        .collect();
+    let rows = ratatui::widgets::Paragraph::new(text)
+        .wrap(ratatui::widgets::Wrap { trim: false })
+        .line_count(width.saturating_sub(2).max(1));
+    let rows = u16::try_from(rows).unwrap_or(u16::MAX);
+    // The window leaves two rows above and below; inside, the frame and a position line.
+    let room = size.1.saturating_sub(4).max(4);
+    let view = rows.min(room - 3).max(1);
+    (width, rows, view)
+}
+
+/// Shows one item whole in a [`Dialog::Detail`].
+pub(crate) fn show_detail(app: &mut App, title: impl Into<String>, lines: Vec<(Tone, String)>) {
+    app.dialog = Some(Dialog::Detail {
+        title: title.into(),
+        lines,
+        scroll: 0,
+    });
+}
+
 /// Asks the daemon to pull `org`'s mapped objects now (once at a time).
 pub(crate) fn sync_now(app: &mut App, org: String) -> Vec<Cmd> {
     let turning_on = app.is_pending(&Pending::SetSync {
@@ -593,6 +631,21 @@ fn apply_dialog(app: &mut App, action: Action) -> Vec<Cmd> {
         Dialog::Report { .. } => {
             if matches!(action, Action::Back | Action::Submit) {
                 app.dialog = None;
+            }
+            vec![]
+        }
+        Dialog::Detail { scroll, lines, .. } => {
+            let (_, rows, page) = detail_geometry(lines, app.size);
+            let last = rows.saturating_sub(page);
+            match action {
+                Action::Back | Action::Submit => app.dialog = None,
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::Down => *scroll = scroll.saturating_add(1).min(last),
+                Action::PageUp => *scroll = scroll.saturating_sub(page),
+                Action::PageDown => *scroll = scroll.saturating_add(page).min(last),
+                Action::Top => *scroll = 0,
+                Action::Bottom => *scroll = last,
+                _ => {}
             }
             vec![]
         }

@@ -26,6 +26,14 @@ pub(super) fn draw(frame: &mut Frame, app: &App, dialog: &Dialog, theme: &Theme)
             )));
             (format!(" {title} "), out, theme.accent())
         }
+        Dialog::Detail {
+            title,
+            lines,
+            scroll,
+        } => {
+            draw_detail(frame, title, lines, *scroll, theme);
+            return;
+        }
         Dialog::Confirm { title, lines, yes } => {
             let mut out: Vec<Line> = lines
                 .iter()
@@ -60,6 +68,55 @@ pub(super) fn draw(frame: &mut Frame, app: &App, dialog: &Dialog, theme: &Theme)
         ),
         area,
     );
+}
+
+/// A detail window as large as the screen allows, its text wrapped and scrolled; the
+/// bottom line says where in the text the view is.
+fn draw_detail(
+    frame: &mut Frame,
+    title: &str,
+    lines: &[(crate::app::Tone, String)],
+    scroll: u16,
+    theme: &Theme,
+) {
+    let area = frame.area();
+    let (width, rows, view) = crate::app::detail_geometry(lines, (area.width, area.height));
+    let text: Vec<Line> = lines
+        .iter()
+        .map(|(t, l)| Line::from(Span::styled(l.clone(), tone(theme, *t))))
+        .collect();
+    let height = view + 3;
+    let max_scroll = rows.saturating_sub(view);
+    let scroll = scroll.min(max_scroll);
+    let area = centered(area, width, height);
+    frame.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "))
+        .border_style(theme.accent());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [body, foot] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Min(1),
+        ratatui::layout::Constraint::Length(1),
+    ])
+    .areas(inner);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        body,
+    );
+    let position = if max_scroll == 0 {
+        "Enter or Esc closes.".to_owned()
+    } else {
+        format!(
+            "lines {}–{} of {rows} · ↑/↓ PgUp/PgDn scroll · Enter or Esc closes",
+            scroll + 1,
+            (scroll + view).min(rows)
+        )
+    };
+    frame.render_widget(Paragraph::new(Span::styled(position, theme.dim())), foot);
 }
 
 fn delete_lines(app: &App, org: &str, typed: &str, theme: &Theme) -> Vec<Line<'static>> {
