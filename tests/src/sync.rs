@@ -353,21 +353,30 @@ impl<'a> SfUser<'a> {
         panic!("Salesforce never answered {method} {url}");
     }
 
+    /// Every record a query returns. Each `nextRecordsUrl` is good once (a page asked for
+    /// again after a dropped answer is `INVALID_QUERY_LOCATOR`), so such a query starts over.
     pub async fn query(&self, soql: &str, all: bool) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut next = Some(self.url(&format!(
+        let first = self.url(&format!(
             "/{}?q={}",
             if all { "queryAll" } else { "query" },
             urlencode(soql)
-        )));
-        while let Some(u) = next {
-            let (_, v) = self.send(reqwest::Method::GET, &u, None).await;
-            out.extend(v["records"].as_array().cloned().unwrap_or_default());
-            next = v["nextRecordsUrl"]
-                .as_str()
-                .map(|p| format!("{}{p}", self.sim.instance_url()));
+        ));
+        'query: for _ in 0..20 {
+            let mut out = Vec::new();
+            let mut next = Some(first.clone());
+            while let Some(u) = next {
+                let (status, v) = self.send(reqwest::Method::GET, &u, None).await;
+                if status == 400 && v[0]["errorCode"] == "INVALID_QUERY_LOCATOR" {
+                    continue 'query;
+                }
+                out.extend(v["records"].as_array().cloned().unwrap_or_default());
+                next = v["nextRecordsUrl"]
+                    .as_str()
+                    .map(|p| format!("{}{p}", self.sim.instance_url()));
+            }
+            return out;
         }
-        out
+        panic!("query {soql}: its cursor never lasted to the end");
     }
 
     pub async fn create(&self, object: &str, body: Value) -> String {

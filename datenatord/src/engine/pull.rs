@@ -65,6 +65,29 @@ pub fn incremental_soql(
     )
 }
 
+/// How often in a row a pull queries again after its query's cursor became invalid
+/// before it gives up until the next poll.
+const MAX_REQUERIES: u32 = 5;
+
+/// The rest of a pull's query once its records up to `position` — in the query's
+/// (SystemModstamp, Id) order — are applied: everything after it. Whatever the original
+/// query's lower bound (the cursor, or the overlap window before it), `position` is at or
+/// past it, so this reads exactly what the original query had left to give.
+fn after_soql(m: &StoredMapping, position: &Cursor) -> String {
+    let object = &m.resolved.object;
+    let filter = m.filter_clause("AND");
+    let stamp = sf_datetime(position.systemmodstamp);
+    let last_id: String = position
+        .last_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!(
+        "SELECT {} FROM {object} WHERE (SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > '{last_id}')){filter} ORDER BY SystemModstamp, Id",
+        select_list(&m.resolved),
+    )
+}
+
 /// Reads the first page of several mappings' incremental queries in composite requests of
 /// five queries each — one API call per five objects when nothing changed. Returns the
 /// pages by object; a mapping whose sub-request failed is left out (it queries on its own).
@@ -152,16 +175,41 @@ pub async fn run(
     };
     let mut ahead = prefetched;
     let mut current = cursor.clone();
+    // Where the query's (SystemModstamp, Id) order has been read to: every record up to
+    // here is applied, whether or not it moved the cursor (the overlap window's do not).
+    let mut read_to: Option<Cursor> = None;
+    let mut requeries = 0u32;
     let mut done = 0u64;
     let mut first = true;
     loop {
         let page = match ahead.take() {
             Some(p) => p,
-            None => match pager.next_page().await? {
-                Some(p) => p,
-                None => break,
+            None => match pager.next_page().await {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                // The query's server-side cursor is gone: released for a newer one (ten
+                // per user), idle too long, or its page already read once (a retried
+                // request). The query goes on from where it was read to, in the same order:
+                // nothing is skipped, and at most what was in flight is read again.
+                Err(e)
+                    if crate::salesforce::rest::is_invalid_locator(&e)
+                        && requeries < MAX_REQUERIES =>
+                {
+                    requeries += 1;
+                    tracing::info!(
+                        object = %object,
+                        "the query's cursor is no longer valid; querying again from where it was read to"
+                    );
+                    pager = match &read_to {
+                        Some(position) => ctx.api.query(&after_soql(m, position), true, None),
+                        None => ctx.api.query(&soql, true, None),
+                    };
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             },
         };
+        requeries = 0;
         if first {
             first = false;
             let total = page.total_size;
@@ -178,6 +226,14 @@ pub async fn run(
             let Some((row, is_deleted)) = to_row(record) else {
                 continue;
             };
+            if let Some(stamp) = row.systemmodstamp
+                && read_to.as_ref().is_none_or(|r| later(r, stamp, &row.sfid))
+            {
+                read_to = Some(Cursor {
+                    systemmodstamp: stamp,
+                    last_id: row.sfid.clone(),
+                });
+            }
             if let Some(stamp) = row.systemmodstamp
                 && current.as_ref().is_none_or(|c| later(c, stamp, &row.sfid))
             {

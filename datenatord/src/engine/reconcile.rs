@@ -144,14 +144,16 @@ async fn reconcile(ctx: &Ctx<'_>, m: &StoredMapping, why: &str) -> Result<(), St
 
 /// The ids a query returns (deleted records left out).
 async fn ids(ctx: &Ctx<'_>, soql: &str) -> Result<HashSet<String>, StepError> {
-    let mut pager = ctx.api.query(soql, false, None);
     let mut out = HashSet::new();
-    while let Some(page) = pager.next_page().await? {
-        out.extend(
-            page.records
-                .iter()
-                .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned)),
-        );
-    }
+    ctx.api
+        .query_each(soql, false, |records| match records {
+            Some(records) => out.extend(
+                records
+                    .iter()
+                    .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned)),
+            ),
+            None => out.clear(),
+        })
+        .await?;
     Ok(out)
 }

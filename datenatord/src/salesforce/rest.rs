@@ -136,6 +136,11 @@ fn collection_results(answer: SubResponse, n: usize) -> Result<Vec<RecordResult>
     }
 }
 
+/// A query locator (`nextRecordsUrl`) Salesforce no longer knows.
+pub fn is_invalid_locator(e: &SalesforceError) -> bool {
+    e.error_code() == Some("INVALID_QUERY_LOCATOR")
+}
+
 /// Percent-encodes a query-string value.
 pub fn encode(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
@@ -227,18 +232,49 @@ impl Api {
         Ok(page.map_or(0, |p| p.total_size))
     }
 
-    /// Runs a query to the end and returns every record.
+    /// Runs a query to the end and returns every record. A query whose server-side cursor
+    /// becomes invalid part-way (`INVALID_QUERY_LOCATOR`: released for a newer cursor, idle
+    /// too long, or a page asked for twice) runs again from the start.
     pub async fn query_all_records(
         &self,
         soql: &str,
         all: bool,
     ) -> Result<Vec<Map<String, Value>>, SalesforceError> {
-        let mut pager = self.query(soql, all, None);
         let mut out = Vec::new();
-        while let Some(page) = pager.next_page().await? {
-            out.extend(page.records);
-        }
+        self.query_each(soql, all, |records| match records {
+            Some(r) => out.extend(r),
+            None => out.clear(),
+        })
+        .await?;
         Ok(out)
+    }
+
+    /// Runs a query to the end, handing each page's records to `page`; when the query's
+    /// cursor becomes invalid part-way, hands it `None` (forget what came so far) and runs
+    /// the query again from the start (a few times at most).
+    pub async fn query_each(
+        &self,
+        soql: &str,
+        all: bool,
+        mut page: impl FnMut(Option<Vec<Map<String, Value>>>),
+    ) -> Result<(), SalesforceError> {
+        let mut attempts = 0;
+        'query: loop {
+            let mut pager = self.query(soql, all, None);
+            loop {
+                match pager.next_page().await {
+                    Ok(Some(p)) => page(Some(p.records)),
+                    Ok(None) => return Ok(()),
+                    Err(e) if is_invalid_locator(&e) && attempts < 3 => {
+                        attempts += 1;
+                        tracing::info!("a query's cursor is no longer valid; running it again");
+                        page(None);
+                        continue 'query;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     }
 
     /// One composite request (one API call).
