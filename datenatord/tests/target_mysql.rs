@@ -649,6 +649,13 @@ async fn bulk_csv_loads_like_rows() {
     h.cleanup().await;
 }
 
+#[tokio::test]
+async fn scientific_notation_numbers() {
+    let h = My::new().await;
+    scenarios::scientific_notation_numbers(&h).await;
+    h.cleanup().await;
+}
+
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 

@@ -738,6 +738,13 @@ async fn bulk_csv_loads_like_rows() {
 }
 
 #[tokio::test]
+async fn scientific_notation_numbers() {
+    let h = Pg::new().await;
+    scenarios::scientific_notation_numbers(&h).await;
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn check_database_without_connect_privilege() {
     let admin = admin_pool().await;
     let db = unique("dn_t_db_");

@@ -300,6 +300,12 @@ async fn bulk_csv_loads_like_rows() {
 }
 
 #[tokio::test]
+async fn scientific_notation_numbers() {
+    let h = Lite::new().await;
+    scenarios::scientific_notation_numbers(&h).await;
+}
+
+#[tokio::test]
 async fn one_org_per_file() {
     let f = fixture().await;
     let other = AnyTarget::new(settings(&f.path), "datenator_other", None).unwrap();

@@ -455,11 +455,14 @@ pub fn to_sql(dialect: Dialect, field: &FieldSpec, v: &Value) -> Result<SqlValue
                     _ => return Err(bad(field, v, "a whole number")),
                 },
             },
-            Value::String(s) => SqlValue::Int(
-                s.trim()
-                    .parse()
-                    .map_err(|_| bad(field, v, "a whole number"))?,
-            ),
+            // Salesforce writes large numbers in scientific notation (`3.5E7`).
+            Value::String(s) => match s.trim().parse::<i64>() {
+                Ok(i) => SqlValue::Int(i),
+                Err(_) => match s.trim().parse::<f64>() {
+                    Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => SqlValue::Int(f as i64),
+                    _ => return Err(bad(field, v, "a whole number")),
+                },
+            },
             _ => return Err(bad(field, v, "a whole number")),
         },
         Double | Currency | Percent => match v {

@@ -940,3 +940,109 @@ pub async fn pull_keeps_pending_local_fields(h: &impl Harness) {
         Some("from salesforce")
     );
 }
+
+/// Salesforce writes doubles as Java does — `3.5E7` from ten million on, `1.0E-4` below
+/// a thousandth — in REST JSON and in Bulk CSV alike. Every numeric column takes them, from
+/// a pull's JSON rows and from a first load's CSV cells, and reads back the same numbers.
+pub async fn scientific_notation_numbers(h: &impl Harness) {
+    use datenatord::target::load::{CsvChunk, CsvHeader};
+    let t = h.target();
+    t.provision().await.unwrap();
+    let fields = vec![
+        FieldSpec::new("Id", SfType::Id),
+        FieldSpec::new("SystemModstamp", SfType::Datetime),
+        FieldSpec::new("Employees", SfType::Int).with_precision(9, 0),
+        FieldSpec::new("Quantity__c", SfType::Double).with_precision(18, 0),
+        FieldSpec::new("Revenue", SfType::Currency).with_precision(18, 2),
+        FieldSpec::new("Share__c", SfType::Percent).with_precision(12, 6),
+        FieldSpec::new("Score__c", SfType::Double),
+    ];
+    let (json_rows, csv_rows) = (
+        ObjectMapping::new("Account", fields.clone()),
+        ObjectMapping::new("Contact", fields),
+    );
+    t.apply(&t.plan(&[], &[json_rows.clone(), csv_rows.clone()]).unwrap())
+        .await
+        .unwrap();
+    let cells = [
+        ["3.5E7", "3.5E7", "3.5E7", "1.0E-4", "1.2345678E7"],
+        [
+            "1.0E7",
+            "1.6147805824397E13",
+            "1.23456785E7",
+            "2.5E-4",
+            "-4.25E-5",
+        ],
+        ["12", "1234567.0", "1234567.5", "0.5", "9.99E15"],
+    ];
+    let expected = [
+        json!([35000000, 35000000, 35000000, 0.0001, 12345678]),
+        json!([10000000, 16147805824397i64, 12345678.5, 0.00025, -0.0000425]),
+        json!([12, 1234567, 1234567.5, 0.5, 9990000000000000i64]),
+    ];
+    let names = [
+        "Employees",
+        "Quantity__c",
+        "Revenue",
+        "Share__c",
+        "Score__c",
+    ];
+    // A pull's rows: the numbers as Salesforce's JSON has them.
+    let rows: Vec<_> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let values: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .zip(c)
+                .map(|(n, v)| (n.to_string(), serde_json::from_str(v).unwrap()))
+                .collect();
+            row(
+                &sfid(i as u32 + 1),
+                "2024-01-31T12:00:00Z",
+                serde_json::Value::Object(values),
+            )
+        })
+        .collect();
+    t.upsert_rows(&json_rows, &rows, None).await.unwrap();
+    // A first load's CSV cells, the same text.
+    let mut header = vec!["Id".to_string(), "SystemModstamp".to_string()];
+    header.extend(names.iter().map(|n| n.to_string()));
+    let chunk = CsvChunk {
+        header: Arc::new(CsvHeader::new(header)),
+        records: cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut r = vec![sfid(i as u32 + 1), "2024-01-31T12:00:00.000Z".to_string()];
+                r.extend(c.iter().map(|s| s.to_string()));
+                csv::StringRecord::from(r)
+            })
+            .collect(),
+    };
+    assert_eq!(t.bulk_load_csv(&csv_rows, &chunk).await.unwrap(), 3);
+    for m in [&json_rows, &csv_rows] {
+        let got = t.fetch_rows(m, &[1, 2, 3]).await.unwrap();
+        assert_eq!(got.len(), 3, "{}", m.object);
+        for (r, want) in got.iter().zip(&expected) {
+            for (n, w) in names.iter().zip(want.as_array().unwrap()) {
+                let v = &r.values[*n];
+                let same = match (v.as_f64(), w.as_f64()) {
+                    (Some(a), Some(b)) => (a - b).abs() <= b.abs() * 1e-12,
+                    _ => false,
+                };
+                assert!(same, "{} {:?} {n}: {v} is not {w}", m.object, r.sfid);
+            }
+        }
+    }
+    // Strings of that form (what a text-typed client might hand over) convert alike.
+    let text_row = row(
+        &sfid(9),
+        "2024-01-31T12:00:00Z",
+        json!({"Employees": "3.5E7", "Quantity__c": "1.0E7", "Revenue": "3.5E7", "Share__c": "1.0E-4", "Score__c": "1.5E8"}),
+    );
+    t.upsert_rows(&json_rows, &[text_row], None).await.unwrap();
+    let got = t.fetch_rows(&json_rows, &[4]).await.unwrap();
+    assert_eq!(got[0].values["Employees"], json!(35000000));
+    assert_eq!(got[0].values["Quantity__c"], json!(10000000));
+}
