@@ -67,6 +67,8 @@ pub enum Action {
     PageDown,
     /// The log: only the chosen org's lines, or everything.
     ToggleOrgFilter,
+    /// `!`: the status line's message whole (when it is longer than the line shows).
+    ShowNotice,
 }
 
 /// One binding: the keys that trigger it, how the footer shows them, what it does.
@@ -433,7 +435,18 @@ pub fn commands(app: &App) -> Vec<Command> {
                 true,
             ));
         }
-        None => screen_commands(app, &mut out),
+        None => {
+            if !typing && crate::app::notice_cut(app) {
+                out.push(cmd(
+                    &[KeyCode::Char('!')],
+                    "!",
+                    "whole message",
+                    Action::ShowNotice,
+                    true,
+                ));
+            }
+            screen_commands(app, &mut out)
+        }
     }
     if !app.conn.is_connected() && !typing {
         out.extend_from_slice(DISCONNECTED);

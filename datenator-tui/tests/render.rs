@@ -503,6 +503,25 @@ fn settings_with_check_results() {
         Some("permission denied to create role: grant CREATEROLE (see the check)".into());
     answer(&mut app, serde_json::to_value(view).unwrap());
     insta::assert_snapshot!("settings_schema_error", render(&app, 80, 24));
+    // With the error and the check results shown, every control stays on screen as the
+    // focus reaches it, at 80×24 too.
+    for (id, label) in [
+        ("save", "› [ Save ]"),
+        ("check", "› [ Check datasource ]"),
+        ("generate", "› [ Generate schema ]"),
+        ("host", "› Host"),
+    ] {
+        let mut app = app.clone();
+        if let Screen::Settings(s) = &mut app.screen {
+            s.check = Some(check_report());
+            s.datasource.focus_on(id);
+        }
+        let screen = render(&app, 80, 24);
+        assert!(screen.contains(label), "{id} not on screen:\n{screen}");
+        if id == "generate" {
+            insta::assert_snapshot!("settings_error_and_checks_80x24", screen);
+        }
+    }
 }
 
 #[test]

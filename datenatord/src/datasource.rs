@@ -4,13 +4,13 @@ use datenator_shared::datasource::{
     CheckReport, DatasourceKind, DatasourceSettings, Secret, default_schema_name,
     legacy_default_schema_name,
 };
-use datenator_shared::model::DatasourceView;
+use datenator_shared::model::{DatasourceDetails, DatasourceView, SchemaAccess};
 use datenator_shared::protocol::{RpcError, codes};
 use sqlx::Row;
 
 use crate::orgs::{not_found, store_error};
 use crate::state::State;
-use crate::target::{AnyTarget, SyncCredentials, Target, TargetError};
+use crate::target::{AnyTarget, SyncCredentials, Target, TargetError, ident};
 
 struct Stored {
     settings: DatasourceSettings,
@@ -18,11 +18,15 @@ struct Stored {
     check: Option<CheckReport>,
     generated: bool,
     error: Option<String>,
+    /// MariaDB/MySQL: the host set for the sync account.
+    sync_host: Option<String>,
+    app_role: Option<String>,
 }
 
 async fn load(state: &State, org: &str) -> Result<Option<Stored>, RpcError> {
     let row = sqlx::query(
-        "SELECT settings_json, sync_user, sync_password, check_json, schema_generated, schema_error
+        "SELECT settings_json, sync_user, sync_password, check_json, schema_generated, schema_error,
+                sync_host, sync_account_host, app_role
            FROM datasources WHERE org_name = ?",
     )
     .bind(org)
@@ -42,6 +46,7 @@ async fn load(state: &State, org: &str) -> Result<Option<Stored>, RpcError> {
         (Some(user), Some(password)) => Some(SyncCredentials {
             user,
             password: Secret::new(password),
+            host: get("sync_account_host"),
         }),
         _ => None,
     };
@@ -51,6 +56,8 @@ async fn load(state: &State, org: &str) -> Result<Option<Stored>, RpcError> {
         check: get("check_json").and_then(|j| serde_json::from_str(&j).ok()),
         generated: row.try_get::<i64, _>("schema_generated").unwrap_or(0) != 0,
         error: get("schema_error"),
+        sync_host: get("sync_host"),
+        app_role: get("app_role"),
     }))
 }
 
@@ -257,7 +264,7 @@ pub async fn set(
     state: &State,
     org: &str,
     mut settings: DatasourceSettings,
-) -> Result<DatasourceView, RpcError> {
+) -> Result<DatasourceDetails, RpcError> {
     if !state.store.org_exists(org).await.map_err(store_error)? {
         return Err(not_found(org));
     }
@@ -291,12 +298,20 @@ pub async fn set(
     check_not_shared(state, org, &settings, &schema).await?;
     let json = serde_json::to_string(&settings)
         .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    // Saving what is stored already keeps the last check: it still applies.
+    let unchanged = previous.as_ref().is_some_and(|p| p.settings == settings);
     sqlx::query(
         "INSERT INTO datasources (org_name, settings_json) VALUES (?, ?)
-         ON CONFLICT (org_name) DO UPDATE SET settings_json = excluded.settings_json, check_ok = NULL, check_json = NULL, checked_at = NULL",
+         ON CONFLICT (org_name) DO UPDATE SET settings_json = excluded.settings_json,
+           check_ok = CASE WHEN ? THEN check_ok END,
+           check_json = CASE WHEN ? THEN check_json END,
+           checked_at = CASE WHEN ? THEN checked_at END",
     )
     .bind(org)
     .bind(json)
+    .bind(unchanged)
+    .bind(unchanged)
+    .bind(unchanged)
     .execute(state.store.pool())
     .await
     .map_err(|e| store_error(e.into()))?;
@@ -304,22 +319,116 @@ pub async fn set(
     get(state, org).await?.ok_or_else(|| not_found(org))
 }
 
-/// `datasource_get`: the settings (password hidden) and the last outcomes.
-pub async fn get(state: &State, org: &str) -> Result<Option<DatasourceView>, RpcError> {
+/// `datasource_get`: the settings (password hidden), the last outcomes and, once
+/// generated, who writes the tables.
+pub async fn get(state: &State, org: &str) -> Result<Option<DatasourceDetails>, RpcError> {
     let Some(s) = load(state, org).await? else {
         return Ok(None);
     };
     let mut settings = s.settings.clone();
     let password_set = !settings.password.is_empty();
     settings.password = Secret::default();
-    Ok(Some(DatasourceView {
-        schema: s.schema(org),
-        settings,
-        password_set,
-        last_check: s.check,
-        schema_generated: s.generated,
-        schema_error: s.error,
+    let schema = s.schema(org);
+    let access = s.generated.then(|| access(&s, &schema));
+    Ok(Some(DatasourceDetails {
+        view: DatasourceView {
+            schema,
+            settings,
+            password_set,
+            last_check: s.check,
+            schema_generated: s.generated,
+            schema_error: s.error,
+        },
+        sync_host: s.sync_host,
+        access,
     }))
+}
+
+/// The sync user, the application role and how to give a database user the role.
+fn access(s: &Stored, schema: &str) -> SchemaAccess {
+    let kind = s.settings.kind;
+    let sync_user = s.sync.as_ref().map(|c| match kind {
+        DatasourceKind::Mysql => format!(
+            "{}@{}",
+            ident::literal(crate::target::Dialect::Mysql, &c.user),
+            ident::literal(
+                crate::target::Dialect::Mysql,
+                c.host.as_deref().unwrap_or("%")
+            )
+        ),
+        _ => c.user.clone(),
+    });
+    let grant_hint = match (kind, &s.app_role) {
+        (DatasourceKind::Sqlite, _) => "SQLite has no database users: whoever may write the file may write the data tables, and the triggers record their changes for sync".to_owned(),
+        (DatasourceKind::Postgres, Some(role)) => format!(
+            "GRANT {} TO <db user>;  -- read/write on the data tables; the events tables are written by the triggers only",
+            ident::quote(crate::target::Dialect::Postgres, role)
+        ),
+        (DatasourceKind::Postgres, None) => {
+            let q = |n: &str| ident::quote(crate::target::Dialect::Postgres, n);
+            format!(
+                "GRANT USAGE ON SCHEMA {s} TO <db user>; then for each data table (not the __events tables): GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.<table> TO <db user>; GRANT USAGE ON SEQUENCE {s}.<table>_id_seq TO <db user>;  -- no application role: the admin may not create roles",
+                s = q(schema)
+            )
+        }
+        (DatasourceKind::Mysql, Some(role)) => {
+            let r = ident::quote(crate::target::Dialect::Mysql, role);
+            format!(
+                "GRANT {r} TO <db user>;  -- then, as that user, once: SET DEFAULT ROLE {r}; (or SET ROLE {r}; in each session). Read/write on the data tables; the events tables are written by the triggers only"
+            )
+        }
+        (DatasourceKind::Mysql, None) => format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {}.<table> TO <db user>;  -- for each data table (not the __events tables): this server has no application role",
+            ident::quote(crate::target::Dialect::Mysql, schema)
+        ),
+    };
+    SchemaAccess {
+        sync_user,
+        app_role: s.app_role.clone(),
+        grant_hint,
+    }
+}
+
+/// `datasource_sync_host`: the MariaDB/MySQL sync account's host (`None` or empty: the
+/// host the daemon connects from). The next generation moves the account.
+pub async fn set_sync_host(
+    state: &State,
+    org: &str,
+    host: Option<String>,
+) -> Result<DatasourceDetails, RpcError> {
+    let stored = load(state, org).await?.ok_or_else(|| {
+        RpcError::new(
+            codes::REJECTED,
+            format!("org {org} has no datasource yet: fill in the Datasource tab first"),
+        )
+    })?;
+    if stored.settings.kind != DatasourceKind::Mysql {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            format!(
+                "the sync account's host applies to MariaDB/MySQL only; org {org}'s datasource is {}",
+                stored.settings.kind
+            ),
+        ));
+    }
+    let host = host.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty());
+    if let Some(h) = &host
+        && (h.len() > 255 || h.chars().any(|c| c.is_control() || c.is_whitespace()))
+    {
+        return Err(RpcError::new(
+            codes::REJECTED,
+            format!(
+                "{h:?} is not a usable host for the sync account: give a host name, an IP address or a pattern such as 10.0.0.% (at most 255 characters, no spaces)"
+            ),
+        ));
+    }
+    sqlx::query("UPDATE datasources SET sync_host = ? WHERE org_name = ?")
+        .bind(&host)
+        .bind(org)
+        .execute(state.store.pool())
+        .await
+        .map_err(|e| store_error(e.into()))?;
+    get(state, org).await?.ok_or_else(|| not_found(org))
 }
 
 /// The org's target, with the admin settings and the stored sync credentials: what the
@@ -349,7 +458,8 @@ async fn target(state: &State, org: &str) -> Result<(AnyTarget, Stored), RpcErro
         stored.schema(org),
         stored.sync.clone(),
     )
-    .map_err(target_error)?;
+    .map_err(target_error)?
+    .with_sync_host(stored.sync_host.clone());
     Ok((t, stored))
 }
 
@@ -371,8 +481,10 @@ pub async fn check(state: &State, org: &str) -> Result<CheckReport, RpcError> {
     Ok(report)
 }
 
-/// `schema_generate`: creates (or finishes creating) the org's schema and sync user.
-pub async fn generate(state: &State, org: &str) -> Result<DatasourceView, RpcError> {
+/// `schema_generate`: creates (or brings up to date) the org's schema, sync user and
+/// application role. A failure leaves an org whose schema was generated before marked
+/// generated (its tables are there and sync goes on), with the error beside it.
+pub async fn generate(state: &State, org: &str) -> Result<DatasourceDetails, RpcError> {
     let owner = OWNERSHIP.lock().await;
     let (t, stored) = target(state, org).await?;
     let schema = stored.schema(org);
@@ -394,34 +506,45 @@ pub async fn generate(state: &State, org: &str) -> Result<DatasourceView, RpcErr
     }
     drop(owner);
     let outcome = t.provision().await;
-    let (generated, error, user, password) = match &outcome {
-        Ok(p) => (
-            true,
-            None,
-            p.sync_credentials.as_ref().map(|c| c.user.clone()),
-            p.sync_credentials
-                .as_ref()
-                .map(|c| c.password.expose().to_owned()),
-        ),
-        Err(e) => (false, Some(e.to_string()), None, None),
-    };
-    sqlx::query(
-        "UPDATE datasources SET schema_generated = ?, schema_error = ?,
-                sync_user = COALESCE(?, sync_user), sync_password = COALESCE(?, sync_password)
-          WHERE org_name = ?",
-    )
-    .bind(generated as i64)
-    .bind(&error)
-    .bind(user)
-    .bind(password)
-    .bind(org)
-    .execute(state.store.pool())
-    .await
-    .map_err(|e| store_error(e.into()))?;
+    match &outcome {
+        Ok(p) => {
+            let creds = p.sync_credentials.as_ref();
+            sqlx::query(
+                "UPDATE datasources SET schema_generated = 1, schema_error = NULL,
+                        sync_user = COALESCE(?, sync_user), sync_password = COALESCE(?, sync_password),
+                        sync_account_host = CASE WHEN ? IS NULL THEN sync_account_host ELSE ? END,
+                        app_role = ?
+                  WHERE org_name = ?",
+            )
+            .bind(creds.map(|c| c.user.clone()))
+            .bind(creds.map(|c| c.password.expose().to_owned()))
+            .bind(creds.map(|c| c.user.clone()))
+            .bind(creds.and_then(|c| c.host.clone()))
+            .bind(&p.app_role)
+            .bind(org)
+            .execute(state.store.pool())
+            .await
+            .map_err(|e| store_error(e.into()))?;
+        }
+        Err(e) => {
+            // "Generated" never goes back to no: the schema of an earlier run is still there.
+            sqlx::query("UPDATE datasources SET schema_error = ? WHERE org_name = ?")
+                .bind(e.to_string())
+                .bind(org)
+                .execute(state.store.pool())
+                .await
+                .map_err(|e| store_error(e.into()))?;
+        }
+    }
     state.refresh_orgs().await.map_err(store_error)?;
     match outcome {
-        Ok(_) => {
-            tracing::info!(org = %org, "schema generated");
+        Ok(p) => {
+            tracing::info!(
+                org = %org,
+                sync_user = p.sync_credentials.as_ref().map(|c| c.user.as_str()).unwrap_or("(none: session marking)"),
+                app_role = p.app_role.as_deref().unwrap_or("(none)"),
+                "schema generated"
+            );
             get(state, org).await?.ok_or_else(|| not_found(org))
         }
         Err(e) => Err(target_error(e)),
@@ -442,7 +565,8 @@ pub async fn deprovision(state: &State, org: &str) -> Result<bool, RpcError> {
         stored.schema(org),
         stored.sync.clone(),
     )
-    .map_err(target_error)?;
+    .map_err(target_error)?
+    .with_sync_host(stored.sync_host.clone());
     t.deprovision().await.map_err(target_error)?;
     Ok(true)
 }
@@ -517,6 +641,8 @@ mod tests {
             check: None,
             generated,
             error: None,
+            sync_host: None,
+            app_role: None,
         };
         // Generated before names were stored: the name derived then.
         assert_eq!(stored(None, true).schema("Acme Inc."), "datenator_acme_inc");

@@ -1,7 +1,10 @@
 //! The sync engine end to end: real daemon, sfsim over HTTP, and each real database.
 use std::collections::BTreeSet;
 
-use datenator_shared::model::Direction;
+use std::time::Duration;
+
+use datenator_shared::model::{Direction, Event, ObjectState, OrgSummary, Topic};
+use datenator_shared::protocol::{Call, NoParams, SetDatasource};
 use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
@@ -585,4 +588,68 @@ async fn conflicts_follow_the_mapping_policy_and_fields_merge() {
             assert_eq!(c.db_value, "from-db");
         }
     }
+}
+
+/// Turned off, an org's objects stay on the `sync` topic as paused, their queue of
+/// database changes counted as it grows (from the database, no API call); saving the
+/// datasource unchanged keeps its passing check.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_org_shows_its_queue_and_an_unchanged_save_keeps_the_check() {
+    let sim = sim(2).await;
+    let db = TargetDb::new(Db::Sqlite, "paused");
+    let org = setup_org(&sim, &db, "paused", "").await;
+    org.map("Account", &["Name"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    eventually("the first load", || async {
+        db_sfids(&db, &pool).await.len() == 2
+    })
+    .await;
+    org.enable(false).await;
+    q(format!(
+        "INSERT INTO {table} (name) VALUES ('made while paused')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paused object's queue was never counted"
+        );
+        if let Ok(Some(Event::Sync(objects))) =
+            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
+            && objects.iter().any(|o| {
+                o.object == "Account"
+                    && o.state == ObjectState::Paused
+                    && o.pending_events == 1
+                    && o.rows == Some(3)
+                    && o.pull_lag_secs.is_none()
+            })
+        {
+            break;
+        }
+    }
+    // Saving the same settings again keeps "checked".
+    let checked = |orgs: Vec<OrgSummary>| {
+        orgs.iter()
+            .any(|o| o.name == "paused" && o.datasource_checked)
+    };
+    let orgs: Vec<OrgSummary> = org.client.call(Call::OrgList(NoParams {})).await.unwrap();
+    assert!(checked(orgs));
+    let _: serde_json::Value = org
+        .client
+        .call(Call::DatasourceSet(SetDatasource {
+            org: "paused".into(),
+            settings: db.settings.clone(),
+        }))
+        .await
+        .unwrap();
+    let orgs: Vec<OrgSummary> = org.client.call(Call::OrgList(NoParams {})).await.unwrap();
+    assert!(checked(orgs), "an unchanged save cleared the check");
 }

@@ -423,6 +423,12 @@ fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
             app.conn = ConnState::Connecting;
             return vec![Cmd::ReconnectNow];
         }
+        Action::ShowNotice => {
+            if let Some(n) = app.notice.clone() {
+                show_detail(app, "Message", vec![(n.tone, n.text)]);
+            }
+            return vec![];
+        }
         _ => {}
     }
     if app.dialog.is_some() {
@@ -535,6 +541,26 @@ fn apply_orgs(app: &mut App, action: Action) -> Vec<Cmd> {
         _ => {}
     }
     vec![]
+}
+
+/// The most rows the status line takes; a longer notice opens whole with `!`.
+pub const NOTICE_ROWS: u16 = 3;
+
+/// The rows a notice takes in the status line at `width` columns (wrapped as drawn).
+pub fn notice_rows(text: &str, width: u16) -> u16 {
+    let rows = ratatui::widgets::Paragraph::new(format!(" {text}"))
+        .wrap(ratatui::widgets::Wrap { trim: false })
+        .line_count(width.max(1));
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+/// Whether the last notice is longer than the status line shows.
+pub fn notice_cut(app: &App) -> bool {
+    app.pending.is_empty()
+        && app
+            .notice
+            .as_ref()
+            .is_some_and(|n| notice_rows(&n.text, app.size.0) > NOTICE_ROWS)
 }
 
 /// How a [`Dialog::Detail`] fits a `size` terminal: its window's width, the rows its text

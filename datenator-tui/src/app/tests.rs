@@ -320,3 +320,20 @@ fn org_actions_need_an_org() {
     assert_eq!(app.screen, Screen::Orgs);
     assert_eq!(app.dialog, None);
 }
+
+#[test]
+fn a_message_longer_than_the_status_line_opens_whole_with_bang() {
+    let mut app = with_orgs(&["acme"]);
+    let long = "the datasource check failed: ".repeat(12);
+    app.say(Tone::Error, long.clone());
+    assert!(crate::app::notice_cut(&app));
+    update(&mut app, key(KeyCode::Char('!')));
+    let Some(Dialog::Detail { lines, .. }) = &app.dialog else {
+        panic!("{:?}", app.dialog)
+    };
+    assert_eq!(lines[0].1, long);
+    // A short one fits: no `!`.
+    app.dialog = None;
+    app.say(Tone::Info, "Saved.");
+    assert!(!crate::app::notice_cut(&app));
+}

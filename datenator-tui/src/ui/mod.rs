@@ -107,13 +107,12 @@ fn draw_banner(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 pub(crate) const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-/// One row for the status line, up to three when an outcome needs them: error texts
-/// say what to do, so they are never cut.
+/// One row for the status line, up to three when an outcome needs them (error texts say
+/// what to do); a longer one is cut there, and `!` opens it whole.
 fn status_height(app: &App, width: u16) -> u16 {
     match &app.notice {
         Some(n) if app.pending.is_empty() && width > 0 => {
-            let chars = n.text.chars().count() + 1;
-            chars.div_ceil(width as usize).clamp(1, 3) as u16
+            crate::app::notice_rows(&n.text, width).clamp(1, crate::app::NOTICE_ROWS)
         }
         _ => 1,
     }

@@ -10,6 +10,7 @@ use datenator_shared::model::AuthState;
 
 use super::{Theme, form};
 use crate::app::App;
+use crate::app::form::Kind;
 use crate::app::objects::Load;
 use crate::app::settings::{Settings, Tab};
 
@@ -95,7 +96,7 @@ fn stored_line(s: &Settings, theme: &Theme) -> Vec<Line<'static>> {
     }
 }
 
-/// Every result (wide), or a count and only what needs attention (narrow).
+/// Every result, each on its own line (narrow: under a count, since they scroll).
 fn check_lines(report: &CheckReport, all: bool, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled(
         match &report.server_version {
@@ -115,9 +116,6 @@ fn check_lines(report: &CheckReport, all: bool, theme: &Theme) -> Vec<Line<'stat
         )));
     }
     for r in &report.results {
-        if !all && matches!(r.status, CheckStatus::Ok | CheckStatus::Skipped) {
-            continue;
-        }
         let (mark, style) = match r.status {
             CheckStatus::Ok => ("✓ ok  ", theme.ok()),
             CheckStatus::Warning => ("! warn", theme.warn()),
@@ -140,8 +138,22 @@ fn check_lines(report: &CheckReport, all: bool, theme: &Theme) -> Vec<Line<'stat
 }
 
 fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
-    let mut left = stored_line(s, theme);
-    left.extend(form::lines(&s.datasource, true, theme));
+    // What is stored stays on top; the form (and, narrow, the check results under it)
+    // scrolls so the focused control is always on screen.
+    let stored = Paragraph::new(stored_line(s, theme)).wrap(Wrap { trim: false });
+    let stored_rows = (stored.line_count(area.width) as u16).min(area.height / 2);
+    let [top, area] =
+        Layout::vertical([Constraint::Length(stored_rows), Constraint::Min(1)]).areas(area);
+    frame.render_widget(stored, top);
+    let form_lines = form::lines(&s.datasource, true, theme);
+    let focused = s
+        .datasource
+        .fields
+        .iter()
+        .take(s.datasource.focus)
+        .filter(|f| f.visible)
+        .count();
+    let on_button = matches!(s.datasource.focused().kind, Kind::Button);
     let wide = area.width >= 120;
     let checks = s.check.as_ref().map(|c| check_lines(c, wide, theme));
     match checks {
@@ -150,7 +162,7 @@ fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
             let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Min(30)])
                 .spacing(1)
                 .areas(area);
-            frame.render_widget(Paragraph::new(left), l);
+            scrolled(frame, l, form_lines, focused, false);
             frame.render_widget(
                 Paragraph::new(checks).wrap(Wrap { trim: false }).block(
                     Block::default()
@@ -161,12 +173,43 @@ fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
             );
         }
         Some(checks) => {
-            left.push(Line::from(""));
-            left.extend(checks);
-            frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), area);
+            let mut lines = form_lines;
+            lines.push(Line::from(""));
+            lines.extend(checks);
+            scrolled(frame, area, lines, focused, on_button);
         }
-        None => frame.render_widget(Paragraph::new(left), area),
+        None => scrolled(frame, area, form_lines, focused, false),
     }
+}
+
+/// Renders `lines` (wrapped) scrolled as little as keeps line `focused` on screen; with
+/// `show_rest` (a button has the focus, the check results follow the form) as far toward
+/// the end as still keeps it there.
+fn scrolled(
+    frame: &mut Frame,
+    area: Rect,
+    lines: Vec<Line<'static>>,
+    focused: usize,
+    show_rest: bool,
+) {
+    let rows = |ls: &[Line<'static>]| {
+        Paragraph::new(ls.to_vec())
+            .wrap(Wrap { trim: false })
+            .line_count(area.width) as u16
+    };
+    let focus = focused.min(lines.len().saturating_sub(1));
+    let before = rows(&lines[..focus]);
+    let through = rows(&lines[..(focus + 1).min(lines.len())]);
+    let total = rows(&lines);
+    let height = area.height.max(1);
+    let bottom = if show_rest { total } else { through };
+    let scroll = bottom.saturating_sub(height).min(before);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
 }
 
 fn draw_manage(frame: &mut Frame, area: Rect, app: &App, s: &Settings, theme: &Theme) {
