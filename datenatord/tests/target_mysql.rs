@@ -481,6 +481,7 @@ async fn passwords_never_in_debug_output() {
     let creds = datenatord::target::SyncCredentials {
         user: "u".into(),
         password: "hunter2-sync".into(),
+        host: None,
     };
     let t = AnyTarget::new(s, "dn_t_debug", Some(creds.clone())).unwrap();
     let out = format!("{t:?} {creds:?}");
@@ -706,4 +707,369 @@ async fn pull_keeps_pending_local_fields() {
     let h = My::new().await;
     scenarios::pull_keeps_pending_local_fields(&h).await;
     h.cleanup().await;
+}
+
+/// Runs `sql` as `pool`'s account and returns the error, if any.
+async fn try_exec(pool: &MySqlPool, sql: String) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+async fn count(admin: &MySqlPool, sql: &str, bind: &str) -> i64 {
+    sqlx::query(AssertSqlSafe(sql.to_owned()))
+        .bind(bind)
+        .fetch_one(admin)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// An admin limited to its own databases (`ALL ON pattern.*` plus CREATE USER, as a DBA
+/// would set it up) is told the narrowest grant it lacks — on the org's database only —
+/// and, granted exactly that, generates, generates again, gives an application user the
+/// application role, and removes everything. The probe leaves nothing behind.
+#[tokio::test]
+async fn admin_limited_to_a_pattern() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_pat_");
+    let prefix = unique("dnpat");
+    let schema = format!("{prefix}_org");
+    exec(
+        &admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    exec(
+        &admin,
+        format!("GRANT ALL ON `{prefix}\\_%`.* TO '{user}'@'%'"),
+    )
+    .await;
+    exec(&admin, format!("GRANT CREATE USER ON *.* TO '{user}'@'%'")).await;
+    let mut s = settings();
+    s.user = user.clone();
+    s.password = "pw".into();
+    s.database = "information_schema".into();
+    let t = AnyTarget::new(s.clone(), &schema, None).unwrap();
+    let r = t.check().await;
+    assert_eq!(
+        r.get(CheckKind::CreateSchema).unwrap().status,
+        CheckStatus::Ok,
+        "the org's own database is probed: {r:#?}"
+    );
+    assert_eq!(
+        r.get(CheckKind::CreateTrigger).unwrap().status,
+        CheckStatus::Ok,
+        "{r:#?}"
+    );
+    let create_user = r.get(CheckKind::CreateUser).unwrap();
+    assert_eq!(create_user.status, CheckStatus::Failed, "{r:#?}");
+    let fix = create_user.fix.clone().unwrap();
+    let escaped = schema.replace('_', "\\_");
+    assert!(
+        fix.contains(&format!(
+            "ON `{escaped}`.* TO '{user}'@'%' WITH GRANT OPTION"
+        )),
+        "{fix}"
+    );
+    assert_eq!(
+        fix.matches("ON *.*").count(),
+        1,
+        "only CREATE USER server-wide: {fix}"
+    );
+    assert!(
+        fix.contains(&format!("GRANT CREATE USER ON *.* TO '{user}'@'%';")),
+        "{fix}"
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+            &schema
+        )
+        .await,
+        0,
+        "the check dropped the database it probed with"
+    );
+    exec(&admin, fix).await;
+    let r = t.check().await;
+    assert!(r.is_ok(), "{r:#?}");
+
+    let p1 = t.provision().await.unwrap();
+    let c1 = p1.sync_credentials.clone().unwrap();
+    // The default host: where the daemon connects from as the server sees it, not '%'.
+    let seen: String = sqlx::query("SELECT USER()")
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    let host = seen.rsplit_once('@').unwrap().1.to_owned();
+    assert_eq!(c1.host.as_deref(), Some(host.as_str()));
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM mysql.user WHERE user = ? AND host = '%'",
+            &c1.user
+        )
+        .await,
+        0
+    );
+    let role = p1.app_role.clone().expect("an application role");
+    // Generating again keeps the sync user's password (the engine's connections stay valid).
+    let t = AnyTarget::new(s.clone(), &schema, Some(c1.clone())).unwrap();
+    let p2 = t.provision().await.unwrap();
+    assert_eq!(p2.sync_credentials.as_ref().unwrap(), &c1);
+    let m = sample_mapping("Account");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+
+    // An application user granted the role, by the limited admin, as the hint says.
+    let app = unique("dn_t_appr_");
+    let limited = MySqlPool::connect(&user_url(&user, "pw", "information_schema"))
+        .await
+        .unwrap();
+    exec(
+        &admin,
+        format!("CREATE USER '{app}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    exec(&limited, format!("GRANT `{role}` TO '{app}'@'%'")).await;
+    // The user makes the role its default once (setting another user's needs rights on
+    // the mysql database, which the limited admin has not).
+    let first = MySqlPool::connect(&user_url(&app, "pw", "information_schema"))
+        .await
+        .unwrap();
+    exec(&first, format!("SET DEFAULT ROLE `{role}`")).await;
+    first.close().await;
+    let app_pool = MySqlPool::connect(&user_url(&app, "pw", &schema))
+        .await
+        .unwrap();
+    try_exec(
+        &app_pool,
+        format!("INSERT INTO `{schema}`.account (name) VALUES ('from the app')"),
+    )
+    .await
+    .unwrap();
+    try_exec(
+        &app_pool,
+        format!("UPDATE `{schema}`.account SET name = 'changed by the app'"),
+    )
+    .await
+    .unwrap();
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(
+        ev.len(),
+        2,
+        "the triggers recorded the app's changes: {ev:?}"
+    );
+    assert!(ev[0].db_user.starts_with(&format!("{app}@")), "{ev:?}");
+    for sql in [
+        format!(
+            "INSERT INTO `{schema}`.account__events (op, row_id, changed, old_values, new_values, db_user, created_at) VALUES ('INSERT', 1, '[]', '{{}}', '{{}}', 'x', NOW())"
+        ),
+        format!("SELECT * FROM `{schema}`.account__events"),
+        format!("DROP TABLE `{schema}`.account"),
+    ] {
+        let err = try_exec(&app_pool, sql.clone()).await.unwrap_err();
+        assert!(err.to_string().contains("denied"), "{sql}: {err}");
+    }
+    app_pool.close().await;
+
+    t.deprovision().await.unwrap();
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+            &schema
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM mysql.user WHERE user = ?",
+            &c1.user
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM mysql.user WHERE user = ?",
+            &role
+        )
+        .await,
+        0,
+        "the role is dropped"
+    );
+    limited.close().await;
+    exec(&admin, format!("DROP USER '{app}'@'%'")).await;
+    exec(&admin, format!("DROP USER '{user}'@'%'")).await;
+}
+
+/// A generation that fails part-way drops what it created: no database, no sync user.
+#[tokio::test]
+async fn failed_generation_rolls_back() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_rb_");
+    let prefix = unique("dnrb");
+    let schema = format!("{prefix}_org");
+    exec(
+        &admin,
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+    )
+    .await;
+    // May create the database, not the sync user.
+    exec(
+        &admin,
+        format!("GRANT ALL ON `{prefix}\\_%`.* TO '{user}'@'%' WITH GRANT OPTION"),
+    )
+    .await;
+    let mut s = settings();
+    s.user = user.clone();
+    s.password = "pw".into();
+    s.database = "information_schema".into();
+    let t = AnyTarget::new(s, &schema, None).unwrap();
+    let err = t.provision().await.unwrap_err();
+    let datenatord::target::TargetError::Permission { fix, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(fix.contains("GRANT CREATE USER ON *.*"), "{fix}");
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+            &schema
+        )
+        .await,
+        0,
+        "the database the failed run created is dropped"
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT COUNT(*) FROM mysql.user WHERE user = ?",
+            &ident::mysql_sync_user(&schema)
+        )
+        .await,
+        0
+    );
+    exec(&admin, format!("DROP USER '{user}'@'%'")).await;
+}
+
+/// The sync account's host can be set; generating again with another host moves it.
+#[tokio::test]
+async fn sync_host_is_configurable() {
+    let admin = admin_pool().await;
+    let schema = unique("dn_t_host_");
+    let t = AnyTarget::new(settings(), &schema, None)
+        .unwrap()
+        .with_sync_host(Some("10.9.8.%".into()));
+    let p = t.provision().await.unwrap();
+    let c = p.sync_credentials.unwrap();
+    assert_eq!(c.host.as_deref(), Some("10.9.8.%"));
+    let hosts = |user: String| {
+        let admin = admin.clone();
+        async move {
+            sqlx::query("SELECT host FROM mysql.user WHERE user = ? ORDER BY host")
+                .bind(user)
+                .fetch_all(&admin)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(hosts(c.user.clone()).await, vec!["10.9.8.%".to_string()]);
+    // Back to the default: the account moves to the daemon's host, and logs in from here.
+    let t = AnyTarget::new(settings(), &schema, Some(c.clone())).unwrap();
+    let p = t.provision().await.unwrap();
+    let c2 = p.sync_credentials.unwrap();
+    assert_ne!(c2.host, c.host);
+    assert_eq!(hosts(c.user.clone()).await, vec![c2.host.clone().unwrap()]);
+    MySqlPool::connect(&user_url(&c2.user, c2.password.expose(), &schema))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    t.deprovision().await.unwrap();
+    assert!(hosts(c.user.clone()).await.is_empty());
+}
+
+/// With the server's general log on, neither a generation nor a re-generation that resets
+/// the password sends the sync password: only its hash appears.
+#[tokio::test]
+async fn sync_password_never_in_general_log() {
+    let admin = admin_pool().await;
+    // The general log is server-wide: switched on to a table for this test only, then put
+    // back as it was.
+    let (was_on, was_output): (i64, String) =
+        sqlx::query("SELECT @@global.general_log, CAST(@@global.log_output AS CHAR)")
+            .fetch_one(&admin)
+            .await
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
+    let start: String = sqlx::query("SELECT CAST(NOW(6) AS CHAR)")
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    let output = if was_output.contains("TABLE") {
+        was_output.clone()
+    } else {
+        format!("{was_output},TABLE")
+    };
+    exec(&admin, format!("SET GLOBAL log_output = '{output}'")).await;
+    exec(&admin, "SET GLOBAL general_log = 1".into()).await;
+    let schema = unique("dn_t_glog_");
+    let t = target(&schema);
+    let outcome = async {
+        let p1 = t.provision().await?;
+        // No stored credentials: the password is set anew (ALTER USER).
+        let t2 = target(&schema);
+        let p2 = t2.provision().await?;
+        Ok::<_, datenatord::target::TargetError>((p1, p2))
+    }
+    .await;
+    exec(&admin, format!("SET GLOBAL general_log = {was_on}")).await;
+    exec(&admin, format!("SET GLOBAL log_output = '{was_output}'")).await;
+    let (p1, p2) = outcome.unwrap();
+    let logged: Vec<String> = sqlx::query(
+        "SELECT CAST(argument AS CHAR) FROM mysql.general_log WHERE event_time >= ? AND CAST(argument AS CHAR) LIKE ?",
+    )
+    .bind(&start)
+    .bind(format!("%{}%", p1.sync_credentials.as_ref().unwrap().user))
+    .fetch_all(&admin)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect();
+    if !was_output.contains("TABLE") && was_on == 0 {
+        // Only this test wrote there (the log was off): leave no statements behind.
+        let _ = try_exec(&admin, "TRUNCATE TABLE mysql.general_log".into()).await;
+    }
+    t.deprovision().await.unwrap();
+    assert!(
+        logged.iter().any(|l| l.contains("CREATE USER")),
+        "the general log recorded the generation: {logged:#?}"
+    );
+    assert!(
+        logged.iter().any(|l| l.contains("ALTER USER")),
+        "{logged:#?}"
+    );
+    for p in [p1, p2] {
+        let c = p.sync_credentials.unwrap();
+        let hash = datenatord::target::password::mysql_native_hash(c.password.expose());
+        assert!(
+            logged.iter().all(|l| !l.contains(c.password.expose())),
+            "the sync password is in the general log: {logged:#?}"
+        );
+        assert!(logged.iter().any(|l| l.contains(&hash)), "{logged:#?}");
+    }
 }

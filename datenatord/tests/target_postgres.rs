@@ -618,6 +618,7 @@ async fn passwords_never_in_debug_output() {
     let creds = datenatord::target::SyncCredentials {
         user: "u".into(),
         password: "hunter2-sync".into(),
+        host: None,
     };
     let t = AnyTarget::new(s, "dn_t_debug", Some(creds.clone())).unwrap();
     let out = format!("{t:?} {creds:?}");
@@ -827,4 +828,284 @@ async fn pull_keeps_pending_local_fields() {
     let h = Pg::new().await;
     scenarios::pull_keeps_pending_local_fields(&h).await;
     h.cleanup().await;
+}
+
+/// An admin role with nothing but what "check datasource" says to grant — run exactly as
+/// given — generates, generates again (the same admin: no superuser attribute is touched,
+/// and the sync password is kept), generates once more without the stored password (it is
+/// reset), and gives an application user read/write through the application role, with
+/// the events tables written only by the triggers.
+#[tokio::test]
+async fn non_superuser_admin_regenerates_with_the_checks_fixes() {
+    let admin = admin_pool().await;
+    let user = unique("dn_t_adm_");
+    exec(
+        &admin,
+        format!("CREATE ROLE \"{user}\" LOGIN PASSWORD 'pw'"),
+    )
+    .await;
+    let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    s.user = user.clone();
+    s.password = "pw".into();
+    let schema = unique("dn_t_");
+    let t = AnyTarget::new(s.clone(), &schema, None).unwrap();
+    let r = t.check().await;
+    for kind in [CheckKind::CreateSchema, CheckKind::CreateUser] {
+        let c = r.get(kind).unwrap();
+        assert_ne!(c.status, CheckStatus::Ok, "{r:#?}");
+        exec(&admin, c.fix.clone().unwrap()).await;
+    }
+    let r = t.check().await;
+    assert!(r.is_ok(), "{r:#?}");
+    assert_eq!(r.writer_mode, Some(SyncWriterMode::SyncUser));
+    assert!(
+        r.results.iter().all(|c| c.status == CheckStatus::Ok),
+        "{r:#?}"
+    );
+
+    let p1 = t.provision().await.unwrap();
+    let c1 = p1.sync_credentials.clone().unwrap();
+    let t = AnyTarget::new(s.clone(), &schema, Some(c1.clone())).unwrap();
+    let p2 = t.provision().await.unwrap();
+    assert_eq!(
+        p2.sync_credentials.as_ref(),
+        Some(&c1),
+        "the password is kept"
+    );
+    let m = ObjectMapping::new("Account", vec![FieldSpec::new("Name", SfType::String)]);
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    // Without the stored password (lost, or changed by hand) it is set anew.
+    let t3 = AnyTarget::new(s.clone(), &schema, None).unwrap();
+    let p3 = t3.provision().await.unwrap();
+    let c3 = p3.sync_credentials.clone().unwrap();
+    assert_ne!(c3.password, c1.password);
+    let st = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    let sync_url = |c: &datenatord::target::SyncCredentials| {
+        format!(
+            "postgres://{}:{}@{}:{}/{}",
+            c.user,
+            c.password.expose(),
+            st.host,
+            st.port_or_default(),
+            st.database
+        )
+    };
+    PgPool::connect(&sync_url(&c3)).await.unwrap().close().await;
+    let t = AnyTarget::new(s.clone(), &schema, Some(c3.clone())).unwrap();
+
+    // The application role, granted by the same admin as the generate result says.
+    let role = p3.app_role.clone().expect("an application role");
+    let app = unique("dn_t_appr_");
+    exec(&admin, format!("CREATE ROLE \"{app}\" LOGIN PASSWORD 'pw'")).await;
+    let limited = PgPool::connect(&format!(
+        "postgres://{user}:pw@{}:{}/{}",
+        st.host,
+        st.port_or_default(),
+        st.database
+    ))
+    .await
+    .unwrap();
+    exec(
+        &limited,
+        format!(
+            "GRANT {} TO \"{app}\"",
+            ident::quote(Dialect::Postgres, &role)
+        ),
+    )
+    .await;
+    limited.close().await;
+    let app_pool = PgPool::connect(&format!(
+        "postgres://{app}:pw@{}:{}/{}",
+        st.host,
+        st.port_or_default(),
+        st.database
+    ))
+    .await
+    .unwrap();
+    exec(
+        &app_pool,
+        format!("INSERT INTO \"{schema}\".account (name) VALUES ('from the app')"),
+    )
+    .await;
+    exec(
+        &app_pool,
+        format!("UPDATE \"{schema}\".account SET name = 'changed'"),
+    )
+    .await;
+    exec(&app_pool, format!("DELETE FROM \"{schema}\".account")).await;
+    let ev = t.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert!(ev.iter().all(|e| e.db_user == app), "{ev:?}");
+    for sql in [
+        format!(
+            "INSERT INTO \"{schema}\".account__events (op, row_id, changed, old_values, new_values, db_user) VALUES ('INSERT', 1, '[]', '{{}}', '{{}}', 'x')"
+        ),
+        format!("SELECT * FROM \"{schema}\".account__events"),
+        format!("SELECT * FROM \"{schema}\"._datenator_cursor"),
+        format!("DROP TABLE \"{schema}\".account"),
+    ] {
+        let err = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .execute(&app_pool)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied")
+                || err.to_string().contains("must be owner"),
+            "{sql}: {err}"
+        );
+    }
+    app_pool.close().await;
+
+    t.deprovision().await.unwrap();
+    for r in [&c1.user, &role] {
+        let n: i64 = sqlx::query("SELECT count(*) FROM pg_roles WHERE rolname = $1")
+            .bind(r)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{r} is dropped");
+    }
+    drop(t);
+    drop(t3);
+    drop_role(&admin, &app).await;
+    exec(
+        &admin,
+        format!(
+            "REVOKE CREATE ON DATABASE \"{}\" FROM \"{user}\"",
+            st.database
+        ),
+    )
+    .await;
+    drop_role(&admin, &user).await;
+}
+
+/// The server's log, found through a backend's standard error (where PostgreSQL writes it
+/// without the logging collector), or named by `DATENATOR_TEST_POSTGRES_LOG`.
+async fn server_log_path(admin: &PgPool) -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("DATENATOR_TEST_POSTGRES_LOG") {
+        return p.into();
+    }
+    let row = sqlx::query(
+        "SELECT pg_current_logfile(), current_setting('data_directory'), pg_backend_pid()",
+    )
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    if let Some(f) = row.get::<Option<String>, _>(0) {
+        let p = std::path::PathBuf::from(f);
+        return if p.is_absolute() {
+            p
+        } else {
+            std::path::PathBuf::from(row.get::<String, _>(1)).join(p)
+        };
+    }
+    let pid: i32 = row.get(2);
+    std::fs::read_link(format!("/proc/{pid}/fd/2")).unwrap_or_else(|e| {
+        panic!(
+            "cannot find the PostgreSQL server's log ({e}): run the test on the server's machine as root or its user, or set DATENATOR_TEST_POSTGRES_LOG"
+        )
+    })
+}
+
+/// With every statement of the admin logged (log_statement = all for its role only, not
+/// server-wide), and a statement that fails (its STATEMENT line: log_min_error_statement),
+/// the server's log never holds the sync password: only a SCRAM verifier is sent.
+#[tokio::test]
+async fn sync_password_never_in_server_log() {
+    let admin = admin_pool().await;
+    let log = server_log_path(&admin).await;
+    let before = std::fs::metadata(&log)
+        .unwrap_or_else(|e| panic!("cannot read the server log {}: {e}", log.display()))
+        .len();
+    let user = unique("dn_t_logadm_");
+    let st = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    exec(
+        &admin,
+        format!(
+            "CREATE ROLE \"{user}\" LOGIN CREATEROLE PASSWORD 'pw'; GRANT CREATE ON DATABASE \"{}\" TO \"{user}\"; ALTER ROLE \"{user}\" SET log_statement = 'all'",
+            st.database
+        ),
+    )
+    .await;
+    let level: String = sqlx::query("SELECT current_setting('log_min_error_statement')")
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        [
+            "debug5", "debug4", "debug3", "debug2", "debug1", "info", "notice", "warning", "error"
+        ]
+        .contains(&level.as_str()),
+        "failed statements are logged ({level})"
+    );
+    let mut s = st.clone();
+    s.user = user.clone();
+    s.password = "pw".into();
+    let schema = unique("dn_t_log_");
+    let p = AnyTarget::new(s.clone(), &schema, None)
+        .unwrap()
+        .provision()
+        .await
+        .unwrap();
+    let c = p.sync_credentials.unwrap();
+    // A sync role made a superuser by hand: resetting its password fails (only a superuser
+    // may touch it), and the failed statement is logged with its text.
+    exec(&admin, format!("ALTER ROLE \"{}\" SUPERUSER", c.user)).await;
+    let err = AnyTarget::new(s.clone(), &schema, None)
+        .unwrap()
+        .provision()
+        .await
+        .unwrap_err();
+    let datenatord::target::TargetError::Permission { fix, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(fix.contains("NOSUPERUSER"), "{fix}");
+    exec(&admin, format!("ALTER ROLE \"{}\" NOSUPERUSER", c.user)).await;
+    AnyTarget::new(s, &schema, Some(c.clone()))
+        .unwrap()
+        .deprovision()
+        .await
+        .unwrap();
+    exec(
+        &admin,
+        format!(
+            "REVOKE CREATE ON DATABASE \"{}\" FROM \"{user}\"",
+            st.database
+        ),
+    )
+    .await;
+    drop_role(&admin, &user).await;
+
+    // The server may write its lines a moment later.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let bytes = std::fs::read(&log).unwrap();
+    let text = String::from_utf8_lossy(&bytes[before.min(bytes.len() as u64) as usize..]);
+    let ours: Vec<&str> = text.lines().filter(|l| l.contains(&c.user)).collect();
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("statement: CREATE ROLE") && l.contains("SCRAM-SHA-256$")),
+        "the generation's statements were logged: {ours:#?}"
+    );
+    assert!(
+        ours.iter().any(|l| l.contains("STATEMENT:")
+            && l.contains("ALTER ROLE")
+            && l.contains("SCRAM-SHA-256$")),
+        "the failed statement was logged: {ours:#?}"
+    );
+    assert!(
+        !text.contains(c.password.expose()),
+        "the sync password is in the server log"
+    );
+    for l in &ours {
+        if let Some(i) = l.find("PASSWORD '") {
+            assert!(
+                l[i + "PASSWORD '".len()..].starts_with("SCRAM-SHA-256$"),
+                "a password that is not a verifier was sent: {l}"
+            );
+        }
+    }
 }

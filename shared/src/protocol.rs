@@ -185,6 +185,16 @@ pub struct SetDatasource {
     pub settings: DatasourceSettings,
 }
 
+/// Sets the host of an org's MariaDB/MySQL sync account (`user@host`): the host the daemon
+/// connects from as the server sees it when `host` is absent or empty. Takes effect at the
+/// next "generate schema", which moves an existing sync account to the new host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetSyncHost {
+    pub org: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
 /// Plans (and with `apply`, applies) an org's mapping of one object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaveMapping {
@@ -273,14 +283,19 @@ pub enum Call {
     MetadataObjects(OrgRef),
     /// → `Vec<`[`FieldInfo`](crate::model::FieldInfo)`>` from the metadata cache.
     MetadataFields(ObjectRef),
-    /// → [`DatasourceView`](crate::model::DatasourceView)
+    /// → [`DatasourceDetails`](crate::model::DatasourceDetails) (a
+    /// [`DatasourceView`](crate::model::DatasourceView) with more fields)
     DatasourceSet(SetDatasource),
-    /// → `Option<`[`DatasourceView`](crate::model::DatasourceView)`>`
+    /// → `Option<`[`DatasourceDetails`](crate::model::DatasourceDetails)`>`
     DatasourceGet(OrgRef),
     /// → [`CheckReport`](crate::datasource::CheckReport): one result per check.
     DatasourceCheck(OrgRef),
-    /// → [`DatasourceView`](crate::model::DatasourceView): creates the org's schema and sync user.
+    /// → [`DatasourceDetails`](crate::model::DatasourceDetails): creates (or brings up to
+    /// date) the org's schema, sync user and application role; its `access` names them and
+    /// says how to give a database user the role.
     SchemaGenerate(OrgRef),
+    /// → [`DatasourceDetails`](crate::model::DatasourceDetails)
+    DatasourceSyncHost(SetSyncHost),
     /// → `Vec<`[`Mapping`]`>`
     MappingList(OrgRef),
     /// → [`PlanView`](crate::model::PlanView): the DDL, applied when asked and confirmed.
@@ -334,6 +349,7 @@ impl Call {
             Call::DatasourceGet(_) => "datasource_get",
             Call::DatasourceCheck(_) => "datasource_check",
             Call::SchemaGenerate(_) => "schema_generate",
+            Call::DatasourceSyncHost(_) => "datasource_sync_host",
             Call::MappingList(_) => "mapping_list",
             Call::MappingSave(_) => "mapping_save",
             Call::MappingRemove(_) => "mapping_remove",
@@ -711,6 +727,10 @@ mod tests {
             Call::DatasourceGet(OrgRef { name: "a".into() }),
             Call::DatasourceCheck(OrgRef { name: "a".into() }),
             Call::SchemaGenerate(OrgRef { name: "a".into() }),
+            Call::DatasourceSyncHost(SetSyncHost {
+                org: "a".into(),
+                host: Some("10.0.0.5".into()),
+            }),
             Call::MappingList(OrgRef { name: "a".into() }),
             Call::MappingSave(SaveMapping {
                 org: "a".into(),

@@ -39,6 +39,9 @@ pub(super) async fn handle(state: &State, call: Call) -> Result<Value, RpcError>
         Call::DatasourceGet(r) => to_value(datasource::get(state, &r.name).await?),
         Call::DatasourceCheck(r) => to_value(datasource::check(state, &r.name).await?),
         Call::SchemaGenerate(r) => to_value(datasource::generate(state, &r.name).await?),
+        Call::DatasourceSyncHost(r) => {
+            to_value(datasource::set_sync_host(state, &r.org, r.host).await?)
+        }
         Call::MappingList(r) => to_value(mappings::list(state, &r.name).await?),
         Call::MappingSave(r) => to_value(mappings::save(state, r).await?),
         Call::MappingRemove(r) => to_value(mappings::remove(state, r).await?),

@@ -93,7 +93,24 @@ pub fn postgres_sync_user(schema: &str) -> String {
     sync_user_name(schema, 63)
 }
 
+/// The MariaDB/MySQL application role for an org's database (MySQL 8 roles are accounts:
+/// the same 32-byte limit).
+pub fn mysql_app_role(schema: &str) -> String {
+    role_name(schema, "app", 32)
+}
+
+/// The PostgreSQL application role for an org's schema.
+pub fn postgres_app_role(schema: &str) -> String {
+    role_name(schema, "app", 63)
+}
+
 fn sync_user_name(schema: &str, max: usize) -> String {
+    role_name(schema, "sync", max)
+}
+
+/// `<schema>_<suffix>`, or — when the schema's name is not plain lower-case ASCII or the
+/// result would be too long — a cut-down name with a hash of the schema's exact name.
+fn role_name(schema: &str, suffix: &str, max: usize) -> String {
     let clean: String = schema
         .chars()
         .map(|c| {
@@ -104,15 +121,15 @@ fn sync_user_name(schema: &str, max: usize) -> String {
             }
         })
         .collect();
-    let candidate = format!("{clean}_sync");
+    let candidate = format!("{clean}_{suffix}");
     if candidate.len() <= max && clean == schema {
         return candidate;
     }
     let hash = Sha256::digest(schema.as_bytes());
-    let suffix: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
-    let keep = max - "_sync_".len() - suffix.len();
+    let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let keep = max - suffix.len() - 2 - hex.len();
     let prefix: String = clean.chars().take(keep).collect();
-    format!("{prefix}_sync_{suffix}")
+    format!("{prefix}_{suffix}_{hex}")
 }
 
 #[cfg(test)]

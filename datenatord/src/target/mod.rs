@@ -26,6 +26,7 @@ pub mod check;
 pub mod ident;
 pub mod load;
 pub mod mysql;
+pub mod password;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
@@ -124,6 +125,10 @@ pub struct Provisioned {
     pub writer_mode: SyncWriterMode,
     /// `None` in session/transaction marking modes.
     pub sync_credentials: Option<SyncCredentials>,
+    /// The application role: read/write on the data tables for ordinary database users
+    /// (the events tables are written only by the triggers). `None` where the database has
+    /// no roles or the admin may not create them.
+    pub app_role: Option<String>,
 }
 
 /// The generated sync user. `Debug` hides the password.
@@ -131,6 +136,10 @@ pub struct Provisioned {
 pub struct SyncCredentials {
     pub user: String,
     pub password: Secret,
+    /// MariaDB/MySQL: the host part of the sync account (`user@host`); `None` for an account
+    /// generated before the host was recorded (`'%'`), and on PostgreSQL.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// A pull watermark: the last (SystemModstamp, Id) written.
@@ -766,6 +775,15 @@ impl AnyTarget {
             AnyTarget::Postgres(t) => t.listen().await.map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// Sets the sync account's host (MariaDB/MySQL; ignored elsewhere). `None`: the host the
+    /// daemon connects from, as the server sees it.
+    pub fn with_sync_host(mut self, host: Option<String>) -> AnyTarget {
+        if let AnyTarget::Mysql(t) = &mut self {
+            t.set_sync_host(host);
+        }
+        self
     }
 
     /// Builds the target for the org named `org_name`: its schema is `settings.schema`, or

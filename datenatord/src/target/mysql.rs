@@ -1,7 +1,8 @@
 //! MariaDB (10.2.3+) and MySQL (5.7.8+) target.
 //!
-//! The org gets a database of its own and a sync user `<schema>_sync@'%'` with DML rights on
-//! it only. Each data table has three row triggers generated from the mapping (MySQL has no
+//! The org gets a database of its own, a sync user `<schema>_sync@<host>` with DML rights on
+//! it only (the host: the datasource's setting, else the one the daemon connects from), and
+//! an application role `<schema>_app` with DML rights on the data tables. Each data table has three row triggers generated from the mapping (MySQL has no
 //! generic row access): they compare every column with `<=>` on its binary form, build the
 //! changed-column list and old/new values with `JSON_OBJECT`/`JSON_ARRAY` (hence the version
 //! floor), skip writes whose `USER()` is the sync user, and record `USER()` — not
@@ -11,7 +12,8 @@
 use std::sync::Mutex;
 
 use datenator_shared::datasource::{
-    CheckKind, CheckReport, CheckResult, CheckStatus, DatasourceSettings, SyncWriterMode, TlsMode,
+    CheckKind, CheckReport, CheckResult, CheckStatus, DatasourceSettings, Secret, SyncWriterMode,
+    TlsMode,
 };
 use sqlx::mysql::{
     MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlSslMode,
@@ -52,6 +54,9 @@ pub struct MysqlTarget {
     /// Whether the server has `FOR UPDATE SKIP LOCKED` (MariaDB 10.6+, MySQL 8.0.1+);
     /// learnt on the first claim.
     skip_locked: Mutex<Option<bool>>,
+    /// The sync account's host, as set for the datasource; `None`: the host the daemon
+    /// connects from, as the server sees it.
+    sync_host: Option<String>,
 }
 
 fn ssl_mode(t: TlsMode) -> MySqlSslMode {
@@ -121,13 +126,35 @@ fn connect_error(s: &DatasourceSettings, e: sqlx::Error) -> TargetError {
     }
 }
 
-fn admin_grant_fix(account: &str) -> String {
+/// The narrowest grants with which `account` can generate `schema` (the org's database):
+/// everything on that one database, with the grant option (the sync user and the
+/// application role get their rights from it), and CREATE USER (the sync user and the
+/// role). `_` and `%` are escaped: in a GRANT they are wildcards.
+fn admin_grant_fix(account: &str, schema: &str) -> String {
     format!(
-        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, TRIGGER, CREATE TEMPORARY TABLES, CREATE USER ON *.* TO {account} WITH GRANT OPTION;"
+        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, TRIGGER, CREATE TEMPORARY TABLES ON {}.* TO {account} WITH GRANT OPTION; GRANT CREATE USER ON *.* TO {account};",
+        grant_db(schema)
     )
 }
 
-fn permission_or(e: sqlx::Error, account: &str, context: &str) -> TargetError {
+/// The org's database as a GRANT names it: `_` and `%` escaped, since a GRANT reads them as
+/// wildcards (and the server refuses to pass on rights on a pattern wider than the
+/// granter's own).
+/// A name too long to escape within the 64 characters a grant's database may have is
+/// named as it is (its `_` then also match other characters, as before escaping).
+fn grant_db(schema: &str) -> String {
+    let escaped = schema
+        .replace('\\', "\\\\")
+        .replace('_', "\\_")
+        .replace('%', "\\%");
+    if escaped.chars().count() <= 64 {
+        q(&escaped)
+    } else {
+        q(schema)
+    }
+}
+
+fn permission_or(e: sqlx::Error, account: &str, schema: &str, context: &str) -> TargetError {
     if matches!(
         errno(&e),
         Some(1044) | Some(1142) | Some(1227) | Some(1410) | Some(1419)
@@ -135,7 +162,7 @@ fn permission_or(e: sqlx::Error, account: &str, context: &str) -> TargetError {
         let fix = if errno(&e) == Some(1419) {
             "SET GLOBAL log_bin_trust_function_creators = 1;  -- and set it in the server's configuration".to_string()
         } else {
-            admin_grant_fix(account)
+            admin_grant_fix(account, schema)
         };
         return TargetError::Permission {
             what: format!("{context}: {}", db_message(&e)),
@@ -180,7 +207,13 @@ impl MysqlTarget {
             sync_credentials: Mutex::new(sync),
             sync_pool: Mutex::new(None),
             skip_locked: Mutex::new(None),
+            sync_host: None,
         })
+    }
+
+    /// Sets the sync account's host (`None`: the host the daemon connects from).
+    pub fn set_sync_host(&mut self, host: Option<String>) {
+        self.sync_host = host;
     }
 
     fn qs(&self, name: &str) -> String {
@@ -513,7 +546,9 @@ impl MysqlTarget {
         report
     }
 
-    /// Creates and drops a probe database, table, trigger and user.
+    /// Probes, inside the org's own database name, what generating needs: creating the
+    /// database (when it does not exist yet) and a table in it, a trigger on that table, and
+    /// a user granted rights on it. Everything the probe creates is dropped again.
     async fn probe_privileges(
         &self,
         conn: &mut MySqlConnection,
@@ -521,40 +556,65 @@ impl MysqlTarget {
     ) -> Vec<CheckResult> {
         let mut out = Vec::new();
         let token = claim_token().replace('-', "");
-        let db = q(&format!("_datenator_probe_{}", &token[..12]));
+        let db = q(&self.schema);
+        let table = self.qs(&format!("_datenator_probe_{}", &token[..12]));
         let user = lit(&format!("_dn_probe_{}", &token[..12]));
-        let fix = admin_grant_fix(account);
+        let fix = admin_grant_fix(account, &self.schema);
         let binlog = sqlx::query("SELECT @@log_bin, @@log_bin_trust_function_creators")
             .fetch_one(&mut *conn)
             .await
             .map(|r| (r.get::<i64, _>(0) != 0, r.get::<i64, _>(1) != 0))
             .unwrap_or((false, false));
-        match conn
+        let mut created_db = false;
+        let schema_ok = match conn
             .execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                "CREATE DATABASE {db}"
+                "CREATE DATABASE {db} CHARACTER SET utf8mb4"
             ))))
             .await
         {
-            Ok(_) => out.push(ok(CheckKind::CreateSchema, "the user may create databases")),
+            Ok(_) => {
+                created_db = true;
+                Ok(())
+            }
+            // The org's database exists (generated before, or made by the DBA).
+            Err(e) if errno(&e) == Some(1007) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let schema_ok = match schema_ok {
+            Ok(()) => conn
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "CREATE TABLE {table} (`id` INT)"
+                ))))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match &schema_ok {
+            Ok(()) => out.push(ok(
+                CheckKind::CreateSchema,
+                format!(
+                    "the user may create the org's database {} and tables in it",
+                    self.schema
+                ),
+            )),
             Err(e) => out.push(failed(
                 CheckKind::CreateSchema,
                 format!(
-                    "the user may not create the org's database: {}",
-                    db_message(&e)
+                    "the user may not create the org's database {} or tables in it: {}",
+                    self.schema,
+                    db_message(e)
                 ),
                 fix.clone(),
             )),
         }
-        let schema_ok = out[0].status == CheckStatus::Ok;
+        let schema_ok = schema_ok.is_ok();
         if schema_ok {
-            let r = async {
-                conn.execute(sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {db}.`t` (`id` INT)")))).await?;
-                conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                    "CREATE TRIGGER {db}.`tr` AFTER INSERT ON {db}.`t` FOR EACH ROW SET @datenator_probe = 1"
+            let r = conn
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                    "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW SET @datenator_probe = 1",
+                    self.qs(&format!("_dn_probe_tr_{}", &token[..12]))
                 ))))
-                .await
-            }
-            .await;
+                .await;
             match r {
                 Ok(_) => {
                     out.push(ok(CheckKind::CreateTrigger, "the user may create triggers"));
@@ -600,7 +660,7 @@ impl MysqlTarget {
             skip_rest(
                 &mut skipped,
                 &[CheckKind::CreateTrigger],
-                "the user may not create databases",
+                "the user may not create the org's database",
             );
             out.extend(skipped);
             if binlog.0 && !binlog.1 {
@@ -616,26 +676,22 @@ impl MysqlTarget {
                 ));
             }
         }
+        let host = self.sync_account_host(conn).await;
+        let probe = format!("{user}@{}", lit(&host));
         let r = async {
+            let identified = identified_by(conn, &random_password()).await;
             conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                "CREATE USER {user}@'%' IDENTIFIED BY {}",
-                lit(random_password().expose())
+                "CREATE USER {probe} {identified}"
             ))))
             .await?;
-            let grant_on = if schema_ok {
-                format!("{db}.*")
-            } else {
-                "`mysql`.`user`".to_string()
-            };
             let g = conn
                 .execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                    "GRANT SELECT ON {grant_on} TO {user}@'%'"
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {}.* TO {probe}",
+                    grant_db(&self.schema)
                 ))))
                 .await;
             let _ = conn
-                .execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP USER {user}@'%'"
-                ))))
+                .execute(sqlx::raw_sql(AssertSqlSafe(format!("DROP USER {probe}"))))
                 .await;
             g
         }
@@ -643,66 +699,128 @@ impl MysqlTarget {
         match r {
             Ok(_) => out.push(ok(
                 CheckKind::CreateUser,
-                "the user may create the sync user and grant it rights",
+                format!(
+                    "the user may create the sync user (at host {host}) and grant it rights on {}",
+                    self.schema
+                ),
             )),
             Err(e) => out.push(failed(
                 CheckKind::CreateUser,
                 format!(
-                    "the user may not create and grant the sync user: {}",
+                    "the user may not create the sync user and grant it rights on {}: {}",
+                    self.schema,
                     db_message(&e)
                 ),
                 fix,
             )),
         }
-        if schema_ok {
-            let _ = conn
+        let cleanup = if created_db {
+            format!("DROP DATABASE IF EXISTS {db}")
+        } else {
+            format!("DROP TABLE IF EXISTS {table}")
+        };
+        let _ = conn.execute(sqlx::raw_sql(AssertSqlSafe(cleanup))).await;
+        out
+    }
+
+    /// The host part of the sync account: the datasource's setting, else the host this
+    /// daemon connects from as the server sees it (`USER()`), never `'%'` by default.
+    async fn sync_account_host(&self, conn: &mut MySqlConnection) -> String {
+        if let Some(h) = self
+            .sync_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
+            return h.to_owned();
+        }
+        match sqlx::query("SELECT USER()").fetch_one(&mut *conn).await {
+            Ok(r) => r
+                .get::<String, _>(0)
+                .rsplit_once('@')
+                .map(|(_, h)| h.to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned()),
+            Err(_) => "localhost".to_owned(),
+        }
+    }
+
+    /// The application role's name for this database.
+    pub fn app_role(&self) -> String {
+        ident::mysql_app_role(&self.schema)
+    }
+
+    /// Grants the application role read/write on each data table (not the events tables:
+    /// the triggers write those as their definer). A server without roles, or a database
+    /// generated before the role existed, is left as it is.
+    async fn grant_app_role(&self, conn: &mut MySqlConnection) -> Result<(), TargetError> {
+        let tables: Vec<String> = sqlx::query(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+        )
+        .bind(&self.schema)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(TargetError::db("listing the data tables"))?
+        .into_iter()
+        .map(|r| r.get::<String, _>(0))
+        .filter(|t| t != CURSOR_TABLE && !t.ends_with("__events") && !t.starts_with("_datenator_probe_"))
+        .collect();
+        let role = q(&self.app_role());
+        for t in tables {
+            let r = conn
                 .execute(sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {db}"
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role}",
+                    self.qs(&t)
                 ))))
                 .await;
+            match r {
+                Ok(_) => {}
+                // No such role (older generation, or a server without roles).
+                Err(e) if matches!(errno(&e), Some(1959) | Some(1133) | Some(1410)) => {
+                    return Ok(());
+                }
+                Err(e) => {
+                    return Err(permission_or(
+                        e,
+                        &self.admin_account().await,
+                        &self.schema,
+                        "granting the application role its tables",
+                    ));
+                }
+            }
         }
-        out
+        Ok(())
     }
 
     async fn provision_impl(&self) -> Result<Provisioned, TargetError> {
         let account = self.admin_account().await;
-        let user = self.sync_user();
-        let password = random_password();
-        let u = format!("{}@'%'", lit(&user));
-        let sql = vec![
-            format!(
-                "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4",
-                q(&self.schema)
-            ),
-            format!(
-                "CREATE USER IF NOT EXISTS {u} IDENTIFIED BY {}",
-                lit(password.expose())
-            ),
-            format!("ALTER USER {u} IDENTIFIED BY {}", lit(password.expose())),
-            format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES ON {}.* TO {u}",
-                q(&self.schema)
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (`object` VARCHAR(191) NOT NULL PRIMARY KEY, `systemmodstamp` DATETIME(3) NOT NULL, `last_id` VARCHAR(18) NOT NULL, `updated_at` DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-                self.qs(CURSOR_TABLE)
-            ),
-        ];
         let mut conn = self
             .admin
             .acquire()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
-        for s in sql {
-            conn.execute(sqlx::raw_sql(AssertSqlSafe(s)))
-                .await
-                .map_err(|e| permission_or(e, &account, "provisioning the org database"))?;
+        let mut created = Created::default();
+        let outcome = self
+            .provision_steps(&mut conn, &account, &mut created)
+            .await;
+        if outcome.is_err() {
+            // DDL is not transactional here: undo what this run created, so that a failed
+            // generation leaves nothing behind.
+            for s in created.undo() {
+                if let Err(e) = conn.execute(sqlx::raw_sql(AssertSqlSafe(s))).await {
+                    tracing::warn!(
+                        "rolling back a failed generation of {}: {}; drop what is left by hand",
+                        self.schema,
+                        db_message(&e)
+                    );
+                }
+            }
         }
-        let creds = SyncCredentials { user, password };
+        let provisioned = outcome?;
         *self
             .sync_credentials
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(creds.clone());
+            .unwrap_or_else(|e| e.into_inner()) = provisioned.sync_credentials.clone();
         let old = self
             .sync_pool
             .lock()
@@ -711,9 +829,150 @@ impl MysqlTarget {
         if let Some(p) = old {
             p.close().await;
         }
+        Ok(provisioned)
+    }
+
+    /// Whether `c` still logs in (then re-generating keeps the password).
+    async fn sync_login_works(&self, c: &SyncCredentials) -> bool {
+        let opts = options(&self.settings)
+            .username(&c.user)
+            .password(c.password.expose())
+            .database(&self.schema);
+        match tokio::time::timeout(
+            super::check::CONNECT_TIMEOUT,
+            MySqlConnection::connect_with(&opts),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn provision_steps(
+        &self,
+        conn: &mut MySqlConnection,
+        account: &str,
+        created: &mut Created,
+    ) -> Result<Provisioned, TargetError> {
+        let fail = |context: &'static str| {
+            let account = account.to_owned();
+            let schema = self.schema.clone();
+            move |e: sqlx::Error| permission_or(e, &account, &schema, context)
+        };
+        let db = q(&self.schema);
+        match conn
+            .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE DATABASE {db} CHARACTER SET utf8mb4"
+            ))))
+            .await
+        {
+            Ok(_) => created.database = Some(db.clone()),
+            Err(e) if errno(&e) == Some(1007) => {}
+            Err(e) => return Err(fail("creating the org database")(e)),
+        }
+        let user = self.sync_user();
+        let host = self.sync_account_host(conn).await;
+        let u = format!("{}@{}", lit(&user), lit(&host));
+        let stored = self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|c| c.user == user);
+        let stored_host = stored.as_ref().and_then(|c| c.host.clone());
+        let keep = match &stored {
+            Some(c) if stored_host.as_deref() == Some(host.as_str()) => {
+                self.sync_login_works(c).await
+            }
+            _ => false,
+        };
+        let password = match (&stored, keep) {
+            (Some(c), true) => c.password.clone(),
+            _ => random_password(),
+        };
+        // Only the password's hash is ever sent: statements can end up in the server's
+        // logs (the general log, a failed statement in the error log).
+        let identified = identified_by(conn, &password).await;
+        match conn
+            .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE USER {u} {identified}"
+            ))))
+            .await
+        {
+            Ok(_) => created.user = Some(u.clone()),
+            Err(e) if errno(&e) == Some(1396) => {
+                if !keep {
+                    conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                        "ALTER USER {u} {identified}"
+                    ))))
+                    .await
+                    .map_err(fail("setting the sync user's password"))?;
+                }
+            }
+            Err(e) => return Err(fail("creating the sync user")(e)),
+        }
+        let mut sql = vec![
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES ON {}.* TO {u}",
+                grant_db(&self.schema)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (`object` VARCHAR(191) NOT NULL PRIMARY KEY, `systemmodstamp` DATETIME(3) NOT NULL, `last_id` VARCHAR(18) NOT NULL, `updated_at` DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                self.qs(CURSOR_TABLE)
+            ),
+        ];
+        // An account at another host, from an earlier generation: the sync user moved.
+        let moved = stored_host.filter(|h| *h != host).or_else(|| {
+            stored
+                .is_some()
+                .then(|| "%".to_owned())
+                .filter(|h| *h != host)
+        });
+        if let Some(h) = moved {
+            sql.push(format!("DROP USER IF EXISTS {}@{}", lit(&user), lit(&h)));
+        }
+        for s in sql {
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(s)))
+                .await
+                .map_err(fail("provisioning the org database"))?;
+        }
+        let role = self.app_role();
+        let app_role = match conn
+            .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE ROLE {}",
+                q(&role)
+            ))))
+            .await
+        {
+            Ok(_) => {
+                created.role = Some(q(&role));
+                Some(role)
+            }
+            Err(e) if errno(&e) == Some(1396) => Some(role),
+            Err(e) => {
+                tracing::warn!(
+                    "no application role for {}: {}; grant database users rights on its data tables directly",
+                    self.schema,
+                    db_message(&e)
+                );
+                None
+            }
+        };
+        if app_role.is_some() {
+            self.grant_app_role(conn).await?;
+        }
         Ok(Provisioned {
             writer_mode: SyncWriterMode::SyncUser,
-            sync_credentials: Some(creds),
+            sync_credentials: Some(SyncCredentials {
+                user,
+                password,
+                host: Some(host),
+            }),
+            app_role,
         })
     }
 
@@ -732,16 +991,44 @@ impl MysqlTarget {
             .acquire()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
-        for s in [
-            format!("DROP DATABASE IF EXISTS {}", q(&self.schema)),
-            format!("DROP USER IF EXISTS {}@'%'", lit(&self.sync_user())),
-        ] {
+        let stored_host = self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|c| c.host.clone().unwrap_or_else(|| "%".to_owned()));
+        let host = match stored_host {
+            Some(h) => h,
+            None => self.sync_account_host(&mut conn).await,
+        };
+        let user = lit(&self.sync_user());
+        let mut hosts = vec![host];
+        if !hosts.iter().any(|h| h == "%") {
+            hosts.push("%".to_owned());
+        }
+        let mut sql = vec![format!("DROP DATABASE IF EXISTS {}", q(&self.schema))];
+        for h in hosts {
+            sql.push(format!("DROP USER IF EXISTS {user}@{}", lit(&h)));
+        }
+        for s in sql {
             conn.execute(sqlx::raw_sql(AssertSqlSafe(s)))
                 .await
                 .map_err(|e| {
-                    permission_or(e, &account, "dropping the org database and sync user")
+                    permission_or(
+                        e,
+                        &account,
+                        &self.schema,
+                        "dropping the org database and sync user",
+                    )
                 })?;
         }
+        // The application role (absent on servers without roles, or never created).
+        let _ = conn
+            .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS {}",
+                q(&self.app_role())
+            ))))
+            .await;
         Ok(())
     }
 
@@ -799,6 +1086,7 @@ impl MysqlTarget {
                         permission_or(
                             e,
                             &account,
+                            &self.schema,
                             &format!(
                                 "{} (steps 1–{i} are applied; every step is safe to re-run: apply the plan again after fixing the cause)",
                                 step.description
@@ -806,6 +1094,9 @@ impl MysqlTarget {
                         )
                     })?;
             }
+        }
+        if !plan.steps.is_empty() {
+            self.grant_app_role(&mut conn).await?;
         }
         Ok(())
     }
@@ -1109,6 +1400,51 @@ fn column_type(m: &ObjectMapping, f: &super::FieldSpec) -> String {
         }
     }
     sql_type(D, f)
+}
+
+/// What one generation run created, so that a failed run can drop it again.
+#[derive(Default)]
+struct Created {
+    database: Option<String>,
+    user: Option<String>,
+    role: Option<String>,
+}
+
+impl Created {
+    /// The statements that drop what was created, newest first.
+    fn undo(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.role {
+            out.push(format!("DROP ROLE IF EXISTS {r}"));
+        }
+        if let Some(u) = &self.user {
+            out.push(format!("DROP USER IF EXISTS {u}"));
+        }
+        if let Some(d) = &self.database {
+            out.push(format!("DROP DATABASE IF EXISTS {d}"));
+        }
+        out
+    }
+}
+
+/// The `IDENTIFIED …` clause that sets `password` by its `mysql_native_password` hash, in
+/// the server's syntax: the password itself never reaches the server (nor its logs).
+async fn identified_by(conn: &mut MySqlConnection, password: &Secret) -> String {
+    // `*` and hex digits only: a plain literal, as these clauses require.
+    let hash = format!(
+        "'{}'",
+        super::password::mysql_native_hash(password.expose())
+    );
+    let version: String = sqlx::query("SELECT VERSION()")
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+    if version.contains("MariaDB") || parse_version(&version) < (8, 0, 0) {
+        format!("IDENTIFIED BY PASSWORD {hash}")
+    } else {
+        format!("IDENTIFIED WITH mysql_native_password AS {hash}")
+    }
 }
 
 /// `'user'@'host'` from `CURRENT_USER()`'s `user@host`.

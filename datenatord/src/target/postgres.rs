@@ -551,9 +551,98 @@ $dn$"#,
         }
     }
 
+    /// Whether `c` still logs in (then re-generating keeps the password the engine uses).
+    async fn sync_login_works(&self, c: &SyncCredentials) -> bool {
+        let opts = admin_options(&self.settings)
+            .username(&c.user)
+            .password(c.password.expose());
+        match tokio::time::timeout(
+            super::check::CONNECT_TIMEOUT,
+            PgConnection::connect_with(&opts),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The application role's name for this schema.
+    pub fn app_role(&self) -> String {
+        ident::postgres_app_role(&self.schema)
+    }
+
+    /// Grants the application role read/write on every data table of the schema (and the
+    /// sequences behind their keys). Events tables and the cursor table are left out: the
+    /// triggers' function is `SECURITY DEFINER` and writes the events as its owner.
+    async fn grant_app_role(&self, conn: &mut PgConnection) -> Result<(), TargetError> {
+        let role = self.app_role();
+        let exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
+            .bind(&role)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(TargetError::db("looking up the application role"))?
+            .is_some();
+        if !exists {
+            return Ok(());
+        }
+        let tables = sqlx::query(
+            r"SELECT c.relname::text, pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), 'id')
+                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2
+                 AND c.relname NOT LIKE '%\_\_events'
+                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'id' AND NOT a.attisdropped)",
+        )
+        .bind(&self.schema)
+        .bind(CURSOR_TABLE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(TargetError::db("listing the data tables"))?;
+        let r = q(&role);
+        let mut sql = vec![format!("GRANT USAGE ON SCHEMA {} TO {r}", q(&self.schema))];
+        for t in tables {
+            let name: String = t.get(0);
+            sql.push(format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {r}",
+                self.qs(&name)
+            ));
+            // The sequence's name as pg_get_serial_sequence returns it: already quoted.
+            if let Some(seq) = t.get::<Option<String>, _>(1) {
+                sql.push(format!("GRANT USAGE, SELECT ON SEQUENCE {seq} TO {r}"));
+            }
+        }
+        for s in sql {
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(s)))
+                .await
+                .map_err(|e| {
+                    permission_or(
+                        e,
+                        &self.settings,
+                        "granting the application role its tables",
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
     async fn provision_impl(&self) -> Result<Provisioned, TargetError> {
         let can_role = self.can_create_role().await?;
         let schema = q(&self.schema);
+        // The stored sync password is kept while it logs in: the engine's connections and
+        // the password stored with them stay valid.
+        let stored = self
+            .sync_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|c| c.user == self.sync_user());
+        let stored = match stored {
+            Some(c) if can_role && self.sync_login_works(&c).await => Some(c),
+            _ => None,
+        };
         let mut tx = self
             .admin
             .begin()
@@ -561,22 +650,53 @@ $dn$"#,
             .map_err(|e| connect_error(&self.settings, e))?;
         let mut sql = vec![format!("CREATE SCHEMA IF NOT EXISTS {schema}")];
         let mut creds = None;
+        let mut app_role = None;
         if can_role {
             let user = self.sync_user();
-            let password = random_password();
-            let exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
-                .bind(&user)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(TargetError::db("looking up the sync role"))?
-                .is_some();
-            let verb = if exists { "ALTER" } else { "CREATE" };
-            sql.push(format!(
-                "{verb} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
-                q(&user),
-                lit(password.expose())
-            ));
             let u = q(&user);
+            let existing = sqlx::query(
+                "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1",
+            )
+            .bind(&user)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(TargetError::db("looking up the sync role"))?;
+            // Only a SCRAM verifier of the password is ever sent: statements end up in the
+            // server's log (log_statement, or a failed statement's STATEMENT line).
+            let (password, new_password) = match (&existing, stored) {
+                (Some(_), Some(c)) => (c.password, false),
+                _ => (random_password(), true),
+            };
+            let verifier = || lit(&super::password::scram_sha256_verifier(password.expose()));
+            match existing {
+                None => sql.push(format!(
+                    "CREATE ROLE {u} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
+                    verifier()
+                )),
+                Some(r) => {
+                    // Only what differs is altered: naming SUPERUSER/NOSUPERUSER at all needs a
+                    // superuser, which the admin usually is not.
+                    let mut change = Vec::new();
+                    if r.get::<bool, _>(0) {
+                        change.push("NOSUPERUSER".to_owned());
+                    }
+                    if r.get::<bool, _>(1) {
+                        change.push("NOCREATEDB".to_owned());
+                    }
+                    if r.get::<bool, _>(2) {
+                        change.push("NOCREATEROLE".to_owned());
+                    }
+                    if !r.get::<bool, _>(3) {
+                        change.push("LOGIN".to_owned());
+                    }
+                    if new_password {
+                        change.push(format!("PASSWORD {}", verifier()));
+                    }
+                    if !change.is_empty() {
+                        sql.push(format!("ALTER ROLE {u} WITH {}", change.join(" ")));
+                    }
+                }
+            }
             sql.push(format!("GRANT USAGE ON SCHEMA {schema} TO {u}"));
             sql.push(format!(
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {u}"
@@ -590,7 +710,22 @@ $dn$"#,
             sql.push(format!(
                 "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {u}"
             ));
-            creds = Some(SyncCredentials { user, password });
+            creds = Some(SyncCredentials {
+                user,
+                password,
+                host: None,
+            });
+            let role = self.app_role();
+            let app_exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
+                .bind(&role)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(TargetError::db("looking up the application role"))?
+                .is_some();
+            if !app_exists {
+                sql.push(format!("CREATE ROLE {} NOLOGIN", q(&role)));
+            }
+            app_role = Some(role);
         }
         sql.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (\"object\" text PRIMARY KEY, \"systemmodstamp\" timestamptz NOT NULL, \"last_id\" varchar(18) NOT NULL, \"updated_at\" timestamptz NOT NULL DEFAULT now())",
@@ -602,6 +737,7 @@ $dn$"#,
                 .await
                 .map_err(|e| permission_or(e, &self.settings, "provisioning the org schema"))?;
         }
+        self.grant_app_role(&mut tx).await?;
         tx.commit()
             .await
             .map_err(TargetError::db("committing the provisioning"))?;
@@ -617,6 +753,7 @@ $dn$"#,
                 SyncWriterMode::SessionMarking
             },
             sync_credentials: creds,
+            app_role,
         })
     }
 
@@ -690,6 +827,37 @@ $dn$"#,
                 .map_err(|e| permission_or(e, &self.settings, "dropping the sync role"))?;
             }
         }
+        // The application role held grants only inside the schema, gone with it; users it
+        // was granted to lose the membership.
+        let app_exists = sqlx::query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1")
+            .bind(self.app_role())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(TargetError::db("looking up the application role"))?
+            .is_some();
+        if !app_exists {
+            return Ok(());
+        }
+        let app = q(&self.app_role());
+        let dropped = conn
+            .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS {app}"
+            ))))
+            .await;
+        if let Err(e) = dropped {
+            if e.as_database_error().and_then(|d| d.code()).as_deref() != Some("2BP01") {
+                return Err(permission_or(
+                    e,
+                    &self.settings,
+                    "dropping the application role",
+                ));
+            }
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP OWNED BY {app}; DROP ROLE IF EXISTS {app}"
+            ))))
+            .await
+            .map_err(|e| permission_or(e, &self.settings, "dropping the application role"))?;
+        }
         Ok(())
     }
 
@@ -725,6 +893,9 @@ $dn$"#,
             ))))
             .await
             .map_err(|e| permission_or(e, &self.settings, "granting the sync role its tables"))?;
+        }
+        if !plan.steps.is_empty() {
+            self.grant_app_role(&mut tx).await?;
         }
         tx.commit()
             .await
@@ -1046,14 +1217,27 @@ fn connect_error(s: &DatasourceSettings, e: sqlx::Error) -> TargetError {
 
 fn permission_or(e: sqlx::Error, s: &DatasourceSettings, context: &str) -> TargetError {
     if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501") {
-        return TargetError::Permission {
-            what: format!("{context}: {}", db_message(&e)),
-            fix: format!(
+        let message = db_message(&e);
+        let fix = if message.contains("superuser") {
+            // A role made a superuser by hand (the sync or application role): only a
+            // superuser may change it back.
+            "a superuser must run ALTER ROLE … NOSUPERUSER; on the role the message names (or DROP ROLE it), then generate again".to_owned()
+        } else if message.contains("must be owner") {
+            format!(
+                "ALTER SCHEMA … OWNER TO {};  -- as the schema's owner or a superuser, for the schema or table the message names; objects another admin created belong to it",
+                q(&s.user)
+            )
+        } else {
+            format!(
                 "GRANT CREATE ON DATABASE {} TO {};  -- and ALTER ROLE {} CREATEROLE; for a sync role",
                 q(&s.database),
                 q(&s.user),
                 q(&s.user)
-            ),
+            )
+        };
+        return TargetError::Permission {
+            what: format!("{context}: {message}"),
+            fix,
         };
     }
     TargetError::Database {

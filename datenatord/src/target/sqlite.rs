@@ -612,6 +612,7 @@ impl SqliteTarget {
         Ok(Provisioned {
             writer_mode: SyncWriterMode::TransactionMarking,
             sync_credentials: None,
+            app_role: None,
         })
     }
 
