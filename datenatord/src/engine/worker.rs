@@ -159,7 +159,15 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     if mappings.is_empty() {
         return Ok(());
     }
-    if summary.auth != AuthState::Authorized {
+    // A refresh of working credentials keeps them in use until the new ones arrive.
+    let working = summary.auth == AuthState::Authorized
+        || (matches!(summary.auth, AuthState::Pending { .. })
+            && state
+                .store
+                .refresh_keeps_credentials(org)
+                .await
+                .unwrap_or(false));
+    if !working {
         for m in &mappings {
             state
                 .engine

@@ -58,6 +58,15 @@ impl OrgRuntime {
         lock(&self.apis).remove(org);
     }
 
+    /// Ends the flow running for `org` (a browser flow waiting, a device flow polling),
+    /// keeping its API handle.
+    pub(crate) fn forget_flow(&self, org: &str) {
+        lock(&self.pending_browser).remove(org);
+        if let Some(t) = lock(&self.device_tasks).remove(org) {
+            t.abort();
+        }
+    }
+
     /// Forgets everything held for `org` (after re-authorization or deletion).
     pub fn forget(&self, org: &str) {
         lock(&self.pending_browser).remove(org);
@@ -206,6 +215,18 @@ pub(crate) fn store_error(e: StoreError) -> RpcError {
 /// Turns a Salesforce failure into a reply, marking the org when its credentials died.
 pub(crate) async fn salesforce_error(state: &State, org: &str, e: SalesforceError) -> RpcError {
     if let SalesforceError::ReauthorizationNeeded(reason) = &e {
+        state.orgs_runtime.forget_api(org);
+        if state
+            .store
+            .refresh_keeps_credentials(org)
+            .await
+            .unwrap_or(false)
+        {
+            // The old credentials died while a refresh is running: the refresh's pending
+            // step stays on show, and its failure will leave the org unauthorized.
+            let _ = state.store.set_refresh_keeps_credentials(org, false).await;
+            return RpcError::new(codes::REJECTED, e.to_string());
+        }
         state.orgs_runtime.forget(org);
         let _ = state
             .store

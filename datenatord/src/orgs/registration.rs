@@ -104,33 +104,92 @@ pub async fn register(state: &State, req: RegisterOrg) -> Result<OrgSummary, Rpc
 }
 
 /// `org_reauthorize`: runs a flow again for an existing org, keeping its configuration.
+/// While the org's stored credentials work, they stay in use (sync goes on) until the new
+/// ones arrive; a refresh that is denied, abandoned or fails leaves them in place.
 pub async fn reauthorize(state: &State, req: Reauthorize) -> Result<OrgSummary, RpcError> {
-    if !state
-        .store
-        .org_exists(&req.name)
-        .await
-        .map_err(store_error)?
-    {
-        return Err(not_found(&req.name));
-    }
-    let username = match &req.flow {
-        AuthFlow::Jwt { username } => Some(username.as_str()),
-        _ => None,
+    let current = summary(state, &req.name)?;
+    let keeps = match &current.auth {
+        AuthState::Authorized => true,
+        AuthState::Pending { .. } => state
+            .store
+            .refresh_keeps_credentials(&req.name)
+            .await
+            .map_err(store_error)?,
+        _ => false,
     };
-    state
-        .store
-        .set_flow(
-            &req.name,
-            flow_name(&req.flow),
-            username,
-            &AuthState::Failed {
-                error: "authorization has not started".into(),
-            },
-        )
-        .await
-        .map_err(store_error)?;
-    state.orgs_runtime.forget(&req.name);
+    if keeps {
+        state
+            .store
+            .set_refresh_keeps_credentials(&req.name, true)
+            .await
+            .map_err(store_error)?;
+        // The flow and its user are switched when the new tokens are stored.
+        state.orgs_runtime.forget_flow(&req.name);
+    } else {
+        let username = match &req.flow {
+            AuthFlow::Jwt { username } => Some(username.as_str()),
+            _ => None,
+        };
+        state
+            .store
+            .set_flow(
+                &req.name,
+                flow_name(&req.flow),
+                username,
+                &AuthState::Failed {
+                    error: "authorization has not started".into(),
+                },
+            )
+            .await
+            .map_err(store_error)?;
+        state.orgs_runtime.forget(&req.name);
+    }
     start_flow(state, &req.name, &req.flow).await
+}
+
+/// A flow ended without new credentials. An org whose stored credentials worked when the
+/// refresh began keeps them, authorized, and the failure is logged (the `log` topic) and
+/// returned; any other org is marked failed with `error`.
+async fn flow_failed(state: &State, org: &str, error: &str) {
+    if state
+        .store
+        .refresh_keeps_credentials(org)
+        .await
+        .unwrap_or(false)
+    {
+        let _ = state.store.set_refresh_keeps_credentials(org, false).await;
+        let _ = state.store.set_auth(org, &AuthState::Authorized).await;
+        tracing::warn!(
+            org = %org,
+            "refreshing the org's credentials failed: {error}; the previous credentials are kept and sync goes on; run Refresh org credentials again to replace them"
+        );
+    } else {
+        let _ = state
+            .store
+            .set_auth(
+                org,
+                &AuthState::Failed {
+                    error: error.to_owned(),
+                },
+            )
+            .await;
+    }
+}
+
+/// The message of a refresh that failed while the old credentials stay in use.
+async fn failure_message(state: &State, org: &str, error: String) -> String {
+    if state
+        .store
+        .refresh_keeps_credentials(org)
+        .await
+        .unwrap_or(false)
+    {
+        format!(
+            "{error} — refreshing the credentials failed; the previous ones are kept and sync goes on"
+        )
+    } else {
+        error
+    }
 }
 
 async fn oauth_for(state: &State, org: &str) -> Result<OAuth, RpcError> {
@@ -173,24 +232,21 @@ async fn start_flow(state: &State, org: &str, flow: &AuthFlow) -> Result<OrgSumm
             let key = super::jwt_key(state);
             match key {
                 Ok(key) => match oauth.jwt_bearer(username, &key).await {
-                    Ok(tokens) => store_tokens(state, org, &tokens).await,
+                    Ok(tokens) => store_tokens(state, org, &tokens, flow).await,
                     Err(e) => Err(RpcError::new(codes::REJECTED, e.to_string())),
                 },
                 Err(e) => Err(e),
             }
         }
     };
-    if let Err(e) = &result {
-        let _ = state
-            .store
-            .set_auth(
-                org,
-                &AuthState::Failed {
-                    error: e.message.clone(),
-                },
-            )
-            .await;
-    }
+    let result = match result {
+        Ok(()) => Ok(()),
+        Err(mut e) => {
+            e.message = failure_message(state, org, e.message).await;
+            flow_failed(state, org, &e.message).await;
+            Err(e)
+        }
+    };
     state.refresh_orgs().await.map_err(store_error)?;
     result?;
     summary(state, org)
@@ -218,23 +274,15 @@ async fn start_device(state: &State, org: &str, oauth: OAuth) -> Result<(), RpcE
         async move {
             let outcome = oauth.device_wait(&auth, DEVICE_CODE_LIFETIME).await;
             let result = match outcome {
-                Ok(tokens) => store_tokens(&task_state, &name, &tokens).await,
+                Ok(tokens) => store_tokens(&task_state, &name, &tokens, &AuthFlow::Device).await,
                 Err(e) => {
                     tracing::info!("device flow ended without authorization: {e}");
-                    task_state
-                        .store
-                        .set_auth(
-                            &name,
-                            &AuthState::Failed {
-                                error: e.to_string(),
-                            },
-                        )
-                        .await
-                        .map_err(store_error)
+                    Err(RpcError::new(codes::REJECTED, e.to_string()))
                 }
             };
             if let Err(e) = result {
-                tracing::error!("device flow: {e}");
+                let message = failure_message(&task_state, &name, e.message).await;
+                flow_failed(&task_state, &name, &message).await;
             }
             let _ = task_state.refresh_orgs().await;
         }
@@ -258,33 +306,71 @@ pub async fn complete(state: &State, req: CompleteAuthorization) -> Result<OrgSu
         .await
     {
         Ok(tokens) => {
-            store_tokens(state, &req.name, &tokens).await?;
-            state.orgs_runtime.forget(&req.name);
+            let stored = store_tokens(state, &req.name, &tokens, &AuthFlow::WebServer).await;
+            state.orgs_runtime.forget_flow(&req.name);
+            if let Err(mut e) = stored {
+                e.message = failure_message(state, &req.name, e.message).await;
+                flow_failed(state, &req.name, &e.message).await;
+                let _ = state.refresh_orgs().await;
+                return Err(e);
+            }
         }
         Err(e @ crate::salesforce::SalesforceError::Invalid(_)) => {
             // A mistyped paste: the flow is still pending, the user can paste again.
             return Err(RpcError::new(codes::REJECTED, e.to_string()));
         }
         Err(e) => {
-            state.orgs_runtime.forget(&req.name);
-            let _ = state
-                .store
-                .set_auth(
-                    &req.name,
-                    &AuthState::Failed {
-                        error: e.to_string(),
-                    },
-                )
-                .await;
+            state.orgs_runtime.forget_flow(&req.name);
+            let message = failure_message(state, &req.name, e.to_string()).await;
+            flow_failed(state, &req.name, &message).await;
             let _ = state.refresh_orgs().await;
-            return Err(RpcError::new(codes::REJECTED, e.to_string()));
+            return Err(RpcError::new(codes::REJECTED, message));
         }
     }
     state.refresh_orgs().await.map_err(store_error)?;
     summary(state, &req.name)
 }
 
-async fn store_tokens(state: &State, org: &str, t: &TokenSet) -> Result<(), RpcError> {
+/// Stores a finished flow's tokens — unless they are for a Salesforce org that another
+/// registration already holds, or (a refresh) for another Salesforce org than this one's:
+/// then the tokens are revoked and the flow fails with a message naming the org.
+async fn store_tokens(
+    state: &State,
+    org: &str,
+    t: &TokenSet,
+    flow: &AuthFlow,
+) -> Result<(), RpcError> {
+    if let Some(org_id) = t.org_id() {
+        let refused = if let Some(other) = state
+            .store
+            .org_with_id(org_id, org)
+            .await
+            .map_err(store_error)?
+        {
+            Some(format!(
+                "this Salesforce org ({org_id}) is already registered as {other:?}: use {other:?}, or delete it first to register the org under another name"
+            ))
+        } else {
+            match state.store.org_id(org).await.map_err(store_error)? {
+                Some(own) if own != org_id => Some(format!(
+                    "the login was for another Salesforce org ({org_id}) than {org:?} is registered for ({own}): log in to that org, or register the other one under a name of its own"
+                )),
+                _ => None,
+            }
+        };
+        if let Some(message) = refused {
+            tracing::warn!(org = %org, "authorization refused: {message}");
+            if let Ok(oauth) = oauth_for(state, org).await {
+                let token = t.refresh_token.as_deref().unwrap_or(&t.access_token);
+                let _ = oauth.revoke(token).await;
+            }
+            return Err(RpcError::new(codes::REJECTED, message));
+        }
+    }
+    let username = match flow {
+        AuthFlow::Jwt { username } => Some(username.as_str()),
+        _ => None,
+    };
     state
         .store
         .set_authorized(
@@ -298,6 +384,16 @@ async fn store_tokens(state: &State, org: &str, t: &TokenSet) -> Result<(), RpcE
         )
         .await
         .map_err(store_error)?;
+    state
+        .store
+        .set_flow(org, flow_name(flow), username, &AuthState::Authorized)
+        .await
+        .map_err(store_error)?;
+    state
+        .store
+        .set_refresh_keeps_credentials(org, false)
+        .await
+        .map_err(store_error)?;
     state.orgs_runtime.forget_api(org);
     tracing::info!(org = %org, instance = %t.instance_url, "org authorized");
     Ok(())
@@ -307,6 +403,15 @@ async fn store_tokens(state: &State, org: &str, t: &TokenSet) -> Result<(), RpcE
 pub async fn fail_interrupted_flows(state: &State) {
     for org in state.orgs() {
         if matches!(org.auth, AuthState::Pending { .. }) {
+            if state
+                .store
+                .refresh_keeps_credentials(&org.name)
+                .await
+                .unwrap_or(false)
+            {
+                flow_failed(state, &org.name, "the daemon restarted during the refresh").await;
+                continue;
+            }
             let _ = state
                 .store
                 .set_auth(

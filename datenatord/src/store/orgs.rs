@@ -102,6 +102,57 @@ impl Store {
         Ok(())
     }
 
+    /// The org, other than `except`, already registered for the Salesforce org `org_id`.
+    pub async fn org_with_id(
+        &self,
+        org_id: &str,
+        except: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM orgs WHERE org_id = ? AND name <> ?")
+                .bind(org_id)
+                .bind(except)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// The Salesforce org id stored for `name`, once authorized.
+    pub async fn org_id(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, Option<String>>("SELECT org_id FROM orgs WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// Marks that a "refresh credentials" flow runs while the stored credentials work
+    /// (sync goes on with them; they stay if the refresh fails), or clears the mark.
+    pub async fn set_refresh_keeps_credentials(
+        &self,
+        name: &str,
+        keeps: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE orgs SET refresh_keeps_credentials = ? WHERE name = ?")
+            .bind(keeps as i64)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a refresh is running while the stored credentials still work.
+    pub async fn refresh_keeps_credentials(&self, name: &str) -> Result<bool, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT refresh_keeps_credentials FROM orgs WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(v.unwrap_or(0) != 0)
+    }
+
     pub async fn set_auth(&self, name: &str, auth: &AuthState) -> Result<(), StoreError> {
         sqlx::query("UPDATE orgs SET auth_json = ?, updated_at = ? WHERE name = ?")
             .bind(auth_json(auth))
