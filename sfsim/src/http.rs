@@ -146,6 +146,16 @@ async fn data(
     else {
         return Resp::not_found().into_response();
     };
+    // Concurrent API request limits: requests of 20 seconds or longer are limited (5 in a
+    // Developer Edition org); while that many run, new ones are refused.
+    let Some(_in_flight) = sim.admit_request() else {
+        return Resp::error(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded.",
+        )
+        .into_response();
+    };
     let (latency, strike) = {
         let mut f = sim.faults();
         (f.latency(), f.strike())

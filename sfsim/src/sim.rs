@@ -50,6 +50,12 @@ pub struct SimConfig {
     pub extra_apps: Vec<ConnectedApp>,
     /// With a state file: also save it this often while serving.
     pub autosave_every: Option<Duration>,
+    /// Concurrent long-running requests the org serves (Developer Edition and trial orgs 5,
+    /// production orgs and sandboxes 25); while that many run, new requests are refused
+    /// with `REQUEST_LIMIT_EXCEEDED`.
+    pub concurrent_long_requests: usize,
+    /// How long a request runs before it counts as long-running (Salesforce: 20 seconds).
+    pub long_request_after: Duration,
 }
 
 impl Default for SimConfig {
@@ -76,6 +82,8 @@ impl Default for SimConfig {
             device_poll_interval: Duration::from_secs(5),
             extra_apps: vec![],
             autosave_every: None,
+            concurrent_long_requests: 5,
+            long_request_after: Duration::from_secs(20),
         }
     }
 }
@@ -123,6 +131,20 @@ pub(crate) struct Shared {
     pub bulk: Mutex<BulkState>,
     pub base_url: Mutex<String>,
     pub generator: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// API requests being served, by a sequence number: when each started.
+    pub in_flight: Mutex<(u64, HashMap<u64, std::time::Instant>)>,
+}
+
+/// An API request being served; dropping it ends it.
+pub(crate) struct InFlight {
+    sim: Sim,
+    n: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.sim.0.in_flight).1.remove(&self.n);
+    }
 }
 
 /// A cheap, cloneable handle on one simulated org.
@@ -174,6 +196,7 @@ impl Sim {
             bulk: Mutex::new(BulkState::default()),
             base_url: Mutex::new(String::new()),
             generator: Mutex::new(None),
+            in_flight: Mutex::new((0, HashMap::new())),
             cfg,
         })))
     }
@@ -305,6 +328,24 @@ impl Sim {
     pub(crate) fn bulk(&self) -> MutexGuard<'_, BulkState> {
         lock(&self.0.bulk)
     }
+    /// Admits a new API request unless the org's concurrent long-running requests are at
+    /// their limit (`None`: refuse it).
+    pub(crate) fn admit_request(&self) -> Option<InFlight> {
+        let mut f = lock(&self.0.in_flight);
+        let after = self.0.cfg.long_request_after;
+        let long = f.1.values().filter(|t| t.elapsed() >= after).count();
+        if long >= self.0.cfg.concurrent_long_requests {
+            return None;
+        }
+        f.0 += 1;
+        let n = f.0;
+        f.1.insert(n, std::time::Instant::now());
+        Some(InFlight {
+            sim: self.clone(),
+            n,
+        })
+    }
+
     pub(crate) fn cfg(&self) -> &SimConfig {
         &self.0.cfg
     }

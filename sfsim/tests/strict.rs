@@ -490,3 +490,59 @@ async fn wide_rows_make_smaller_pages() {
     }
     assert_eq!(seen, 450, "smaller pages still read every record once");
 }
+
+/// Salesforce Developer Limits, "Concurrent API Request Limits": for "concurrent inbound
+/// requests (calls) with a duration of 20 seconds or longer", Developer Edition and trial
+/// orgs allow 5, production orgs and sandboxes 25. "If the number of long running requests
+/// exceeds the limit, the API returns a REQUEST_LIMIT_EXCEEDED exception code. Any new
+/// concurrent requests aren't processed until there are fewer requests than the allowed
+/// limit." The message names the limit: `ConcurrentPerOrgLongTxn Limit exceeded.`
+/// (Here "long" is 300 ms and the limit 2, so the test runs quickly.)
+#[tokio::test]
+async fn long_running_requests_beyond_the_limit_are_refused() {
+    let t = common::start_with(sfsim::SimConfig {
+        concurrent_long_requests: 2,
+        long_request_after: std::time::Duration::from_millis(300),
+        ..sfsim::SimConfig::default()
+    })
+    .await;
+    let mut faults = t.sim.faults_config();
+    faults.latency_ms = 1500;
+    t.sim.set_faults(faults);
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url, token) = (
+                t.http.clone(),
+                t.url("/limits"),
+                t.sim.access_token().to_string(),
+            );
+            tokio::spawn(async move {
+                http.get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = t.sim.counters().total_calls;
+    let (s, v) = t.json(reqwest::Method::GET, "/limits", None).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
+    assert_eq!(v[0]["message"], "ConcurrentPerOrgLongTxn Limit exceeded.");
+    assert_eq!(
+        t.sim.counters().total_calls,
+        before,
+        "a refused request is not served"
+    );
+    for h in slow {
+        assert_eq!(h.await.unwrap(), 200);
+    }
+    let mut faults = t.sim.faults_config();
+    faults.latency_ms = 0;
+    t.sim.set_faults(faults);
+    let (s, _) = t.json(reqwest::Method::GET, "/limits", None).await;
+    assert_eq!(s, 200, "served again once the long requests ended");
+}
