@@ -565,6 +565,44 @@ async fn injected_faults_are_retried_to_success() {
     assert_eq!(results.len(), 1100);
 }
 
+/// Too many long-running requests at once is not the daily limit: the refused request
+/// (`REQUEST_LIMIT_EXCEEDED`, "ConcurrentPerOrgLongTxn Limit exceeded.") was not processed,
+/// and is sent again once a running one ends.
+#[tokio::test]
+async fn the_concurrent_long_request_limit_is_waited_out() {
+    let sim = sim_with(SimConfig {
+        concurrent_long_requests: 1,
+        long_request_after: Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await;
+    let api = Api::builder(sim.instance_url(), sim.access_token())
+        .retry(RetryPolicy {
+            attempts: 30,
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(100),
+        })
+        .build();
+    let mut faults = sim.faults_config();
+    faults.latency_ms = 800;
+    sim.set_faults(faults);
+    let url = format!("{}/services/data/v59.0/limits", sim.instance_url());
+    let token = sim.access_token().to_owned();
+    let slow = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let limits = api.limits().await.expect("the request waits its turn");
+    assert!(limits.get("DailyApiRequests").is_some(), "{limits}");
+    assert_eq!(slow.await.unwrap(), 200);
+}
+
 #[tokio::test]
 async fn an_exhausted_daily_limit_is_a_clear_state_not_a_retry_loop() {
     let sim = sim_with(SimConfig::default()).await;

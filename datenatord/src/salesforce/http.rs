@@ -373,6 +373,15 @@ impl Api {
                             self.refresh(&session.access_token).await?;
                             continue;
                         }
+                        // Too many long-running requests at once (ConcurrentPerOrgLongTxn):
+                        // the request was not processed, and is sent again after a wait.
+                        (403, "REQUEST_LIMIT_EXCEEDED")
+                            if errors
+                                .first()
+                                .is_some_and(|e| e.message.starts_with("Concurrent")) =>
+                        {
+                            format!("{method} {target}: {status} {code} (concurrent requests)")
+                        }
                         (403, "REQUEST_LIMIT_EXCEEDED") => {
                             return Err(SalesforceError::LimitExceeded(
                                 errors
