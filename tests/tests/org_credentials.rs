@@ -8,7 +8,7 @@ use datenator_shared::model::{
     AuthFlow, AuthState, DatasourceDetails, Direction, Event, LogLine, OrgSummary, OrgType,
     PendingStep, Topic,
 };
-use datenator_shared::protocol::{Call, OrgRef, Reauthorize, RegisterOrg};
+use datenator_shared::protocol::{Call, OrgRef, Reauthorize, RegisterOrg, SetDatasource};
 use datenator_tests::Daemon;
 use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, q, setup_org};
 use sfsim::{RunningSim, Sim, SimConfig};
@@ -238,6 +238,58 @@ async fn generate_again_shows_the_sync_user_and_application_role() {
         .await
         .unwrap();
     assert!(view.schema_generated);
+
+    // A generation that fails (here: an admin without rights) never marks a generated
+    // schema "not generated": its tables are there and sync goes on.
+    let pool = db.pool().await;
+    let weak = format!("dn_weak_{}", std::process::id());
+    for sql in [
+        format!("DROP ROLE IF EXISTS \"{weak}\""),
+        format!("CREATE ROLE \"{weak}\" LOGIN PASSWORD 'pw'"),
+    ] {
+        q(sql).execute(&pool).await.unwrap();
+    }
+    let mut weak_settings = db.settings.clone();
+    weak_settings.user = weak.clone();
+    weak_settings.password = "pw".into();
+    let set = |settings| {
+        Call::DatasourceSet(SetDatasource {
+            org: "access".into(),
+            settings,
+        })
+    };
+    let _: serde_json::Value = org.client.call(set(weak_settings)).await.unwrap();
+    let err = org
+        .client
+        .call::<DatasourceDetails>(Call::SchemaGenerate(OrgRef {
+            name: "access".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    let after: DatasourceDetails = org
+        .client
+        .call(Call::DatasourceGet(OrgRef {
+            name: "access".into(),
+        }))
+        .await
+        .unwrap();
+    assert!(after.view.schema_generated, "still generated: {after:?}");
+    assert!(after.view.schema_error.is_some());
+    let orgs: Vec<OrgSummary> = org
+        .client
+        .call(Call::OrgList(Default::default()))
+        .await
+        .unwrap();
+    assert!(
+        orgs.iter()
+            .any(|o| o.name == "access" && o.schema_generated)
+    );
+    let _: serde_json::Value = org.client.call(set(db.settings.clone())).await.unwrap();
+    q(format!("DROP ROLE \"{weak}\""))
+        .execute(&pool)
+        .await
+        .unwrap();
     let _: serde_json::Value = org
         .client
         .call(Call::OrgDelete(datenator_shared::protocol::DeleteOrg {
