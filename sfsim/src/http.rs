@@ -48,9 +48,47 @@ pub fn router(sim: Sim) -> Router {
         .route("/setup/connect", any(oauth))
         .route("/id/{org}/{user}", get(identity))
         .route("/__sim/{*rest}", any(crate::admin::handle))
+        .fallback(fallback)
         // Bulk uploads may be up to 100 MB (axum's default limit is 2 MB).
         .layer(axum::extract::DefaultBodyLimit::max(110 * 1024 * 1024))
         .with_state(sim)
+}
+
+/// Paths no route takes. A doubled slash (`//services/data/…`, sent by clients whose
+/// instance URL ends in `/`) reaches the same resource, as on Salesforce; anything else is
+/// Salesforce's JSON `NOT_FOUND`.
+async fn fallback(
+    State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    if path.contains("//") {
+        let mut clean = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && clean.ends_with('/')) {
+                clean.push(c);
+            }
+        }
+        let rebuilt = match uri.query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean.clone(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            if clean == "/services/data" || clean == "/services/data/" {
+                return versions(State(sim)).await;
+            }
+            if clean.starts_with("/services/data/") {
+                return data(State(sim), method, uri, headers, body).await;
+            }
+            if clean.starts_with("/services/oauth2/") {
+                return oauth(State(sim), method, uri, headers, body).await;
+            }
+        }
+    }
+    Resp::not_found().into_response()
 }
 
 async fn versions(State(sim): State<Sim>) -> Response {
@@ -107,9 +145,47 @@ async fn identity(
     {
         return Resp::text(403, "Bad_OAuth_Token".into(), "text/plain").into_response();
     }
-    let mut v = crate::oauth::identity(&sim, &user);
-    v["id"] = v["sub"].clone();
-    Resp::ok(v).into_response()
+    Resp::ok(identity_body(&sim, &user)).into_response()
+}
+
+/// The identity URL's answer ("Identity URLs"): the user and org ids, `username`,
+/// `nick_name`, `display_name`, names, email, time zone, photos, status, `urls`, and the
+/// user's type, language and locale.
+fn identity_body(sim: &Sim, user: &str) -> serde_json::Value {
+    let u = crate::oauth::identity(sim, user);
+    let base = sim.base_url();
+    json!({
+        "id": u["sub"],
+        "asserted_user": true,
+        "user_id": u["user_id"],
+        "organization_id": u["organization_id"],
+        "username": u["preferred_username"],
+        "nick_name": u["nickname"],
+        "display_name": u["name"],
+        "email": u["email"],
+        "email_verified": u["email_verified"],
+        "first_name": u["given_name"],
+        "last_name": u["family_name"],
+        "timezone": u["zoneinfo"],
+        "photos": {
+            "picture": format!("{base}/profilephoto/005/F"),
+            "thumbnail": format!("{base}/profilephoto/005/T"),
+        },
+        "addr_street": null, "addr_city": null, "addr_state": null, "addr_country": null,
+        "addr_zip": null,
+        "mobile_phone": null,
+        "mobile_phone_verified": false,
+        "is_lightning_login_user": false,
+        "status": {"created_date": null, "body": null},
+        "urls": u["urls"],
+        "active": u["active"],
+        "user_type": u["user_type"],
+        "language": u["language"],
+        "locale": u["locale"],
+        "utcOffset": u["utcOffset"],
+        "last_modified_date": "2024-01-01T00:00:00.000+0000",
+        "is_app_installed": u["is_app_installed"],
+    })
 }
 
 fn dropped() -> Response {

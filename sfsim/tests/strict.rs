@@ -546,3 +546,145 @@ async fn long_running_requests_beyond_the_limit_are_refused() {
     let (s, _) = t.json(reqwest::Method::GET, "/limits", None).await;
     assert_eq!(s, 200, "served again once the long requests ended");
 }
+
+/// REST API Developer Guide, "Versions" and "Resources by Version": the version root lists
+/// the resources available, `identity` among them — the session user's identity URL,
+/// absolute, like the token response's `id`. "Identity URLs" documents what it answers:
+/// `id`, `asserted_user`, `user_id`, `organization_id`, `username`, `nick_name`,
+/// `display_name`, `email`, `first_name`, `last_name`, `timezone`, `photos`, `status`,
+/// `urls`, `active`, `user_type`, `language`, `locale`, `utcOffset`, `last_modified_date`.
+#[tokio::test]
+async fn the_identity_url_is_absolute_and_answers_its_documented_shape() {
+    let t = common::start().await;
+    let (s, root) = t.json(reqwest::Method::GET, "", None).await;
+    assert_eq!(s, 200, "{root}");
+    let identity = root["identity"].as_str().unwrap();
+    assert!(identity.starts_with("http://127.0.0.1:"), "{identity}");
+    assert!(
+        identity.contains(&format!("/id/{}/005", t.sim.info.org_id)),
+        "{identity}"
+    );
+    let r = t
+        .http
+        .get(identity)
+        .bearer_auth(t.sim.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["id"], identity);
+    assert_eq!(v["username"], "admin@sfsim.example");
+    for key in [
+        "asserted_user",
+        "user_id",
+        "organization_id",
+        "nick_name",
+        "display_name",
+        "email",
+        "first_name",
+        "last_name",
+        "timezone",
+        "photos",
+        "status",
+        "urls",
+        "active",
+        "user_type",
+        "language",
+        "locale",
+        "utcOffset",
+        "last_modified_date",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    assert!(
+        v["display_name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{v}"
+    );
+    assert!(v["urls"]["rest"].as_str().is_some(), "{v}");
+}
+
+/// Sends raw HTTP/1.1 requests on one connection and returns everything answered.
+async fn raw_exchange(t: &common::T, requests: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(t.sim.addr).await.unwrap();
+    s.write_all(requests.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Transport as Salesforce serves it: a doubled slash (`//services/data/…`, which clients
+/// send when the instance URL ends in `/`) reaches the resource; a path no resource has
+/// answers the REST error body, `[{"errorCode":"NOT_FOUND","message":"The requested
+/// resource does not exist"}]` (REST API Developer Guide, "Status Codes and Error
+/// Responses": 404, "The requested resource couldn't be found"); and an error answer keeps
+/// the HTTP/1.1 connection open for the next request.
+#[tokio::test]
+async fn doubled_slashes_unknown_paths_and_keep_alive() {
+    let t = common::start().await;
+    let r = t
+        .http
+        .get(format!(
+            "{}//services/data/v59.0/limits",
+            t.sim.instance_url()
+        ))
+        .bearer_auth(t.sim.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["DailyApiRequests"]["Max"].is_number(), "{v}");
+    let r = t
+        .http
+        .get(format!(
+            "{}//services/data/v59.0//query?q=SELECT+Id+FROM+Account",
+            t.sim.instance_url()
+        ))
+        .bearer_auth(t.sim.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = t
+        .http
+        .get(format!("{}//services/data", t.sim.instance_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for path in [
+        "/nothing/here",
+        "/services/other",
+        "/services/data/v59.0/nothing",
+    ] {
+        let r = t
+            .http
+            .get(format!("{}{path}", t.sim.instance_url()))
+            .bearer_auth(t.sim.access_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v[0]["errorCode"], "NOT_FOUND", "{path}: {v}");
+    }
+    let token = t.sim.access_token();
+    let host = t.sim.addr;
+    let answered = raw_exchange(
+        &t,
+        &format!(
+            "GET /nothing HTTP/1.1\r\nHost: {host}\r\n\r\n\
+             GET /services/data/v59.0/query?q=SELECT+Id+FROM+Nope HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n\
+             GET /services/data/v59.0/limits HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    let statuses: Vec<&str> = answered
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|a| a.get(..3).unwrap_or(a))
+        .collect();
+    assert_eq!(statuses, ["404", "400", "200"], "{answered}");
+}

@@ -81,7 +81,7 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
     let m = req.method.as_str();
     let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
     match (m, segs.as_slice()) {
-        ("GET", []) => version_root(&req.version),
+        ("GET", []) => version_root(sim, req),
         ("GET", ["limits"]) => limits::limits(sim),
         ("GET", ["query" | "queryAll"]) => query::start(sim, req, segs[0] == "queryAll"),
         ("GET", ["query" | "queryAll", locator]) => query::more(sim, req, locator),
@@ -99,8 +99,10 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
     }
 }
 
-fn version_root(v: &str) -> Resp {
-    let b = format!("/services/data/v{v}");
+fn version_root(sim: &Sim, req: &Req) -> Resp {
+    let b = format!("/services/data/v{}", req.version);
+    // The session user's identity URL, absolute (on the login host).
+    let identity = format!("{}/id/{}/{}", sim.base_url(), sim.org().org_id, req.user_id);
     Resp::ok(serde_json::json!({
         "sobjects": format!("{b}/sobjects"),
         "query": format!("{b}/query"),
@@ -108,6 +110,6 @@ fn version_root(v: &str) -> Resp {
         "composite": format!("{b}/composite"),
         "limits": format!("{b}/limits"),
         "jobs": format!("{b}/jobs"),
-        "identity": "/id",
+        "identity": identity,
     }))
 }
