@@ -285,6 +285,33 @@ async fn data(
         Strike::Drop => return dropped(),
         Strike::None | Strike::DropAfter => {}
     }
+    // Compression ("Compression Headers"): a gzip request body is read unzipped, and an
+    // answer is gzipped for a client that accepts it.
+    let gzip_answer = headers
+        .get_all("accept-encoding")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let body = if headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
+    {
+        match crate::resp::gunzip(&body) {
+            Some(b) => Bytes::from(b),
+            None => {
+                return Resp::error(
+                    400,
+                    "JSON_PARSER_ERROR",
+                    "The request body is not valid gzip",
+                )
+                .header("sforce-limit-info", limit_info)
+                .into_response();
+            }
+        }
+    } else {
+        body
+    };
     let hdrs: HashMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| {
@@ -323,7 +350,8 @@ async fn data(
         return dropped();
     }
     let info = sim.acct().limit_info();
-    resp.header("sforce-limit-info", info).into_response()
+    resp.header("sforce-limit-info", info)
+        .into_response_encoded(gzip_answer)
 }
 
 /// 401 for a missing, unknown or expired token, as Salesforce sends it.

@@ -688,3 +688,91 @@ async fn doubled_slashes_unknown_paths_and_keep_alive() {
         .collect();
     assert_eq!(statuses, ["404", "400", "200"], "{answered}");
 }
+
+/// REST API Developer Guide, "Compression Headers": "Use Content-Encoding: gzip in the
+/// request header to compress the request body", and with "Accept-Encoding: gzip" the
+/// response "is compressed" and marked `Content-Encoding: gzip`; Bulk API 2.0 likewise
+/// ("Use Compression for Bulk API 2.0 Responses", and gzip job data uploads). A client
+/// that asks for nothing gets plain bodies.
+#[tokio::test]
+async fn gzip_requests_and_responses() {
+    let t = common::start().await;
+    t.sim.seed_records("Account", 300, 5).unwrap();
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let url = format!("{}?q=SELECT+Id,Name+FROM+Account", t.url("/query"));
+    let r = raw
+        .get(&url)
+        .bearer_auth(t.sim.access_token())
+        .header("Accept-Encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let zipped = r.bytes().await.unwrap();
+    let body = sfsim::resp::gunzip(&zipped).expect("a gzip body");
+    assert!(
+        zipped.len() * 3 < body.len(),
+        "{} -> {}",
+        body.len(),
+        zipped.len()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["totalSize"], 300);
+    let r = raw
+        .get(&url)
+        .bearer_auth(t.sim.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["totalSize"], 300);
+
+    // A gzip request body.
+    let body = sfsim::resp::gzip(br#"{"Name": "Zipped"}"#);
+    let r = raw
+        .post(t.url("/sobjects/Account"))
+        .bearer_auth(t.sim.access_token())
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // A gzip Bulk upload.
+    let (s, job) = t
+        .json(
+            reqwest::Method::POST,
+            "/jobs/ingest",
+            Some(json!({"object": "Account", "operation": "insert"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let id = job["id"].as_str().unwrap().to_string();
+    let r = raw
+        .put(t.url(&format!("/jobs/ingest/{id}/batches")))
+        .bearer_auth(t.sim.access_token())
+        .header("Content-Type", "text/csv")
+        .header("Content-Encoding", "gzip")
+        .body(sfsim::resp::gzip(b"Name\nZipped CSV\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (s, _) = t
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/jobs/ingest/{id}"),
+            Some(json!({"state": "UploadComplete"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let job = wait_job(&t, &format!("/jobs/ingest/{id}")).await;
+    assert_eq!(job["state"], "JobComplete", "{job}");
+    let v = t
+        .query("SELECT Id FROM Account WHERE Name IN ('Zipped', 'Zipped CSV')")
+        .await;
+    assert_eq!(v["totalSize"], 2);
+}
