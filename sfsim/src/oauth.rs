@@ -569,6 +569,34 @@ fn token(sim: &Sim, p: &HashMap<String, String>) -> Resp {
             }
             r
         }
+        // Username-password flow: the user's password (with the security token appended);
+        // sfsim takes any non-empty password for the org's users. No refresh token.
+        "password" => {
+            let app = match check_client(&sim.auth(), p, false) {
+                Ok(a) => a,
+                Err(e) => return e,
+            };
+            let user = sim.org().user_id_by_username(get("username"));
+            match user {
+                Some(u) if !get("password").is_empty() => {
+                    token_body(sim, &app, &u, "api", None, false)
+                }
+                _ => oauth_error(400, "invalid_grant", "authentication failure"),
+            }
+        }
+        // Client credentials flow: the connected app's secret, run as the app's execution
+        // user (the org's admin here). No refresh token.
+        "client_credentials" => {
+            if get("client_secret").is_empty() {
+                return oauth_error(400, "invalid_client", "invalid client credentials");
+            }
+            let app = match check_client(&sim.auth(), p, false) {
+                Ok(a) => a,
+                Err(e) => return e,
+            };
+            let user = sim.org().admin_user_id.clone();
+            token_body(sim, &app, &user, "api", None, false)
+        }
         "device" => device_poll(sim, p),
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => crate::jwt::bearer(sim, get("assertion")),
         _ => oauth_error(400, "unsupported_grant_type", "grant type not supported"),

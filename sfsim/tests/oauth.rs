@@ -325,7 +325,14 @@ async fn oauth_errors() {
     )
     .await;
     assert_eq!(v["error"], "invalid_client");
-    let (_, v) = token(&t, &[("grant_type", "password"), ("client_id", &cid)]).await;
+    let (_, v) = token(
+        &t,
+        &[
+            ("grant_type", "urn:example:no-such-grant"),
+            ("client_id", &cid),
+        ],
+    )
+    .await;
     assert_eq!(v["error"], "unsupported_grant_type");
     let r = t
         .http

@@ -776,3 +776,100 @@ async fn gzip_requests_and_responses() {
         .await;
     assert_eq!(v["totalSize"], 2);
 }
+
+async fn token_request(t: &common::T, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let r = t
+        .http
+        .post(t.base("/services/oauth2/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Salesforce Help, "OAuth 2.0 Username-Password Flow for Special Scenarios": the app posts
+/// `grant_type=password`, `client_id`, `client_secret`, `username` and `password` (with the
+/// user's security token appended) and gets an access token — no refresh token; a wrong
+/// login is `invalid_grant` "authentication failure". "OAuth 2.0 Client Credentials Flow
+/// for Server-to-Server Integration": `grant_type=client_credentials` with the consumer key
+/// and secret gets an access token for the app's execution user, again without a refresh
+/// token.
+#[tokio::test]
+async fn username_password_and_client_credentials_flows() {
+    let t = common::start().await;
+    let (id, secret) = (
+        t.sim.info.client_id.clone(),
+        t.sim.info.client_secret.clone(),
+    );
+    let (s, v) = token_request(
+        &t,
+        &[
+            ("grant_type", "password"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+            ("username", "admin@sfsim.example"),
+            ("password", "secretXXXXsecuritytoken"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("refresh_token").is_none(), "{v}");
+    assert_eq!(v["instance_url"], t.sim.instance_url());
+    let token = v["access_token"].as_str().unwrap().to_string();
+    let r = t
+        .http
+        .get(t.url("/limits"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = token_request(
+        &t,
+        &[
+            ("grant_type", "password"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+            ("username", "nobody@sfsim.example"),
+            ("password", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{v}"
+    );
+    assert_eq!(v["error_description"], "authentication failure");
+
+    let (s, v) = token_request(
+        &t,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("refresh_token").is_none(), "{v}");
+    let r = t
+        .http
+        .get(t.url("/limits"))
+        .bearer_auth(v["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = token_request(
+        &t,
+        &[("grant_type", "client_credentials"), ("client_id", &id)],
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("invalid_client")),
+        "{v}"
+    );
+}
