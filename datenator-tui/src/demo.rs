@@ -10,6 +10,9 @@ use anyhow::{Context, bail};
 /// A running demo daemon; dropping it stops the daemon and removes its directory.
 pub struct DemoDaemon {
     child: Child,
+    /// The daemon's standard input: it stops when this closes, which the kernel does when
+    /// this process ends, however it ends.
+    _lifeline: Option<std::process::ChildStdin>,
     dir: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
@@ -32,6 +35,7 @@ impl DemoDaemon {
     /// Starts the daemon and waits until its socket answers and the demo org is set up.
     pub fn start(target: Option<&str>) -> anyhow::Result<DemoDaemon> {
         let binary = daemon_binary()?;
+        remove_abandoned_dirs();
         let dir = std::env::temp_dir().join(format!("datenator-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -49,14 +53,16 @@ impl DemoDaemon {
             .arg(&config)
             .arg("--log-format")
             .arg("text")
-            .stdin(Stdio::null())
+            .arg("--stop-when-stdin-closes")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?);
         if let Some(t) = target {
             cmd.arg("--demo-target").arg(t);
         }
-        let child = cmd.spawn().context("cannot start datenatord")?;
+        let mut child = cmd.spawn().context("cannot start datenatord")?;
         let mut demo = DemoDaemon {
+            _lifeline: child.stdin.take(),
             child,
             dir,
             socket,
@@ -86,6 +92,26 @@ impl DemoDaemon {
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Demo directories of TUIs that no longer run (killed before they could clean up).
+fn remove_abandoned_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("datenator-demo-")
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }

@@ -11,6 +11,7 @@ use datenator_shared::paths::{self, Side};
 use datenator_tui::app::{self, App, Cmd, Msg};
 use datenator_tui::{net, ui};
 use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// datenator-tui — manage datenatord from a terminal.
@@ -77,21 +78,48 @@ fn main() -> anyhow::Result<()> {
     // Pasted text (a redirect URL) arrives as one event instead of a key per character.
     let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
     let result = runtime.block_on(run(&mut terminal, app, socket));
-    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
-    ratatui::restore();
-    result
+    if matches!(result, Ok(Ended::Hangup)) {
+        // No terminal to restore: writing to it fails, and the terminal's own drop would
+        // report that on the (gone) standard error, which panics. The demo daemon, dropped
+        // next, still stops and its files go.
+        std::mem::forget(terminal);
+    } else {
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        ratatui::restore();
+    }
+    // The demo daemon stops (and its files go) now, not after the runtime has waited for
+    // the terminal reader's thread.
+    drop(demo);
+    runtime.shutdown_background();
+    result.map(|_| ())
+}
+
+/// How the UI ended.
+enum Ended {
+    /// `q`, or the process was asked to stop (SIGTERM).
+    Quit,
+    /// The terminal went away (SIGHUP, or its input failed or ended).
+    Hangup,
 }
 
 async fn run(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
     socket: PathBuf,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     let (msg_tx, mut msg_rx) = mpsc::channel::<Msg>(256);
     let (poke_tx, poke_rx) = mpsc::channel(1);
     let (req_tx, req_rx) = mpsc::unbounded_channel();
     let net = tokio::spawn(net::run(socket, msg_tx, poke_rx, req_rx));
     let mut term_events = EventStream::new();
+    // A closed terminal (SIGHUP) or a polite kill ends the UI like q does, so the demo
+    // daemon is stopped and the terminal restored where there still is one.
+    let (Ok(mut hangup), Ok(mut terminate)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+    ) else {
+        anyhow::bail!("cannot install the signal handlers");
+    };
     // Redraw at most this often while messages stream in.
     let mut frame_tick = tokio::time::interval(Duration::from_millis(50));
     let mut ticks: u64 = 0;
@@ -107,7 +135,11 @@ async fn run(
     }
     loop {
         if dirty {
-            terminal.draw(|f| ui::draw(f, &app))?;
+            if let Err(e) = terminal.draw(|f| ui::draw(f, &app)) {
+                tracing::info!("drawing failed ({e}): the terminal is gone");
+                net.abort();
+                return Ok(Ended::Hangup);
+            }
             dirty = false;
         }
         let msg = tokio::select! {
@@ -116,10 +148,27 @@ async fn run(
                 Some(Ok(TermEvent::Paste(text))) => Some(Msg::Paste(text)),
                 Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resize { width, height }),
                 Some(Ok(_)) => None,
-                Some(Err(e)) => return Err(e).context("reading the terminal failed"),
-                None => break,
+                // The terminal cannot be read any more: it is gone (a closed SSH session
+                // reads as an error or an end before the SIGHUP arrives).
+                Some(Err(e)) => {
+                    tracing::info!("reading the terminal failed ({e}): it is gone");
+                    net.abort();
+                    return Ok(Ended::Hangup);
+                }
+                None => {
+                    net.abort();
+                    return Ok(Ended::Hangup);
+                }
             },
             m = msg_rx.recv() => m,
+            _ = hangup.recv() => {
+                net.abort();
+                return Ok(Ended::Hangup);
+            }
+            _ = terminate.recv() => {
+                net.abort();
+                return Ok(Ended::Quit);
+            }
             _ = frame_tick.tick() => {
                 ticks += 1;
                 // The pending marker turns every 100 ms while requests are in flight.
@@ -132,7 +181,7 @@ async fn run(
             match cmd {
                 Cmd::Quit => {
                     net.abort();
-                    return Ok(());
+                    return Ok(Ended::Quit);
                 }
                 Cmd::ReconnectNow => {
                     let _ = poke_tx.try_send(net::ReconnectNow);
@@ -146,8 +195,6 @@ async fn run(
             }
         }
     }
-    net.abort();
-    Ok(())
 }
 
 fn init_logging(

@@ -48,4 +48,10 @@ pub struct Cli {
     /// (postgres://user:pass@host/db or mysql://user:pass@host/db).
     #[arg(long, value_name = "URL", requires = "demo")]
     pub demo_target: Option<String>,
+
+    /// Stop gracefully when standard input ends: a parent that hands the daemon a pipe
+    /// keeps it only as long as the parent lives, however the parent ends (SIGKILL and a
+    /// closed terminal included). `datenator-tui --demo` runs its daemon this way.
+    #[arg(long)]
+    pub stop_when_stdin_closes: bool,
 }

@@ -59,6 +59,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     let log = logging::init(format, &settings.config.daemon.log_level);
     raise_open_file_limit(settings.config.daemon.max_connections);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
+    if cli.stop_when_stdin_closes {
+        stop_at_end_of_stdin(tx.clone());
+    }
     tokio::spawn(forward_signals(tx));
     let demo = cli.demo.then(|| Demo {
         target: cli.demo_target.clone(),
@@ -70,6 +73,29 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
 #[derive(Debug, Clone)]
 pub struct Demo {
     pub target: Option<String>,
+}
+
+/// Asks for a shutdown once standard input reaches its end (or cannot be read). The read
+/// blocks on a thread of its own: a runtime's blocking pool would hold up the daemon's exit
+/// until the input closed.
+fn stop_at_end_of_stdin(tx: tokio::sync::mpsc::Sender<Control>) {
+    use std::io::Read;
+    let spawned = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin();
+            let mut buf = [0u8; 256];
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            tracing::info!(
+                "standard input closed (the process that started the daemon is gone): stopping"
+            );
+            let _ = tx.blocking_send(Control::Shutdown);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(
+            "cannot watch standard input ({e}): --stop-when-stdin-closes has no effect"
+        );
+    }
 }
 
 async fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) {

@@ -58,3 +58,91 @@ fn tui_shows_the_empty_state_survives_a_daemon_restart_and_quits_cleanly() {
     // Its log went to the file, not the screen.
     assert!(std::fs::metadata(&log).is_ok());
 }
+
+/// The processes running program `parts[0]` whose command line contains every one of
+/// `parts`.
+fn processes_with(parts: &[&str]) -> Vec<i32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).into_owned();
+        // The program itself (argv[0]), not a shell or tmux naming it in its arguments.
+        let program = cmdline.split('\0').next().unwrap_or_default();
+        let cmdline = cmdline.replace('\0', " ");
+        if program.ends_with(parts[0]) && parts.iter().all(|p| cmdline.contains(p)) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `datenator-tui --demo` in a terminal: Watch shows the demo org syncing, `e` pauses it
+/// and says so, Enter opens a log line whole; then the terminal closes (tmux's server
+/// goes, the TUI gets SIGHUP) and the demo daemon stops with it, its files removed. A TUI
+/// killed outright (SIGKILL, no chance to clean up) takes its daemon along too: the daemon
+/// stops when its standard input, a pipe from the TUI, closes.
+#[test]
+fn the_demo_walks_a_paused_org_and_stops_with_its_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().display().to_string();
+    let start = |tag: &str| {
+        let log = tmp.path().join(format!("tui-{tag}.log"));
+        let cmd = format!(
+            "TMPDIR={tmpdir} {} --demo --log-file {}",
+            bin("datenator-tui").display(),
+            log.display()
+        );
+        (Tmux::start(&cmd, 120, 35), log.display().to_string())
+    };
+    let daemons = || processes_with(&["datenatord", "--demo", &tmpdir]);
+
+    let (tui, _) = start("hup");
+    tui.wait_for("API usage");
+    tui.keys(&["w"]);
+    tui.wait_for("Last 10 min");
+    tui.keys(&["e"]);
+    tui.wait_for("sync is off: press e to turn it on");
+    tui.wait_for("paused");
+    tui.keys(&["y"]);
+    tui.wait_for("Sync is off for demo");
+    tui.keys(&["l"]);
+    tui.wait_for("Daemon log");
+    tui.keys(&["Enter"]);
+    tui.wait_for("log line");
+    tui.keys(&["Escape"]);
+    assert_eq!(daemons().len(), 1, "one demo daemon runs");
+    drop(tui); // tmux kill-server: the terminal is gone
+    wait_until("the demo daemon to stop with its terminal", || {
+        daemons().is_empty()
+    });
+    wait_until("the demo's files to be removed", || {
+        std::fs::read_dir(tmp.path()).unwrap().flatten().all(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with("datenator-demo-")
+        })
+    });
+
+    let (tui, log) = start("kill");
+    tui.wait_for("API usage");
+    let tuis = processes_with(&["datenator-tui", "--demo", &log]);
+    assert_eq!(tuis.len(), 1, "{tuis:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tuis[0]), Signal::SIGKILL).unwrap();
+    wait_until("the demo daemon to stop once its TUI was killed", || {
+        daemons().is_empty()
+    });
+    drop(tui);
+}
