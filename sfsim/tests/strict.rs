@@ -873,3 +873,52 @@ async fn username_password_and_client_credentials_flows() {
         "{v}"
     );
 }
+
+/// REST API Developer Guide, "Batch": `POST /composite/batch` executes "up to 25
+/// subrequests in a single request", each independent (`batchRequests` with `method`,
+/// `url` relative to `/services/data`, `richInput` for a body); the response is
+/// `{"hasErrors", "results": [{"statusCode", "result"}]}`, and with `haltOnError` the
+/// subrequests after a failure are not run (`BATCH_PROCESSING_HALTED`). One API call.
+#[tokio::test]
+async fn composite_batch_runs_independent_subrequests() {
+    let t = common::start().await;
+    let id = t.create("Account", json!({"Name": "Batch"})).await;
+    let before = t.sim.counters().total_calls;
+    let (s, v) = t
+        .json(
+            reqwest::Method::POST,
+            "/composite/batch",
+            Some(json!({"batchRequests": [
+                {"method": "PATCH", "url": format!("v59.0/sobjects/Account/{id}"), "richInput": {"Phone": "123"}},
+                {"method": "GET", "url": format!("v59.0/sobjects/Account/{id}?fields=Name,Phone")},
+                {"method": "GET", "url": "v59.0/query?q=SELECT+Id+FROM+Nope"},
+                {"method": "GET", "url": "v59.0/limits"},
+            ]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(t.sim.counters().total_calls, before + 1, "one API call");
+    assert_eq!(v["hasErrors"], true);
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r[0]["statusCode"], 204);
+    assert_eq!(r[1]["statusCode"], 200);
+    assert_eq!(r[1]["result"]["Phone"], "123");
+    assert_eq!(r[2]["statusCode"], 400);
+    assert_eq!(r[2]["result"][0]["errorCode"], "INVALID_TYPE");
+    assert_eq!(r[3]["statusCode"], 200);
+    let (_, v) = t
+        .json(
+            reqwest::Method::POST,
+            "/composite/batch",
+            Some(json!({"haltOnError": true, "batchRequests": [
+                {"method": "GET", "url": "v59.0/query?q=SELECT+Id+FROM+Nope"},
+                {"method": "GET", "url": "v59.0/limits"},
+            ]})),
+        )
+        .await;
+    assert_eq!(v["results"][1]["statusCode"], 412, "{v}");
+    assert_eq!(
+        v["results"][1]["result"][0]["errorCode"],
+        "BATCH_PROCESSING_HALTED"
+    );
+}

@@ -220,3 +220,73 @@ pub fn composite(sim: &Sim, req: &Req) -> Resp {
     }
     Resp::ok(json!({"compositeResponse": out}))
 }
+
+/// `POST /composite/batch`: up to 25 independent sub-requests (`vXX.X/…` URLs) in one API
+/// call, each run on its own; with `haltOnError` the ones after a failure are not run.
+pub fn batch(sim: &Sim, req: &Req) -> Resp {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(subs) = body["batchRequests"].as_array() else {
+        return Resp::error(400, "JSON_PARSER_ERROR", "batchRequests is required");
+    };
+    if subs.len() > MAX_SUBREQUESTS {
+        return Resp::error(
+            400,
+            "LIMIT_EXCEEDED",
+            format!("Exceeded max number of subrequests: {MAX_SUBREQUESTS}"),
+        );
+    }
+    let halt_on_error = body["haltOnError"].as_bool().unwrap_or(false);
+    let mut results = Vec::with_capacity(subs.len());
+    let mut has_errors = false;
+    for s in subs {
+        if has_errors && halt_on_error {
+            results.push(json!({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}]}));
+            continue;
+        }
+        let (Some(method), Some(url)) = (s["method"].as_str(), s["url"].as_str()) else {
+            return Resp::error(
+                400,
+                "JSON_PARSER_ERROR",
+                "Each batch request needs method and url",
+            );
+        };
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut segs = split_path(path);
+        // `v59.0/sobjects/…`, or the full `/services/data/v59.0/…`.
+        if segs.len() >= 2 && segs[0] == "services" && segs[1] == "data" {
+            segs.drain(..2);
+        }
+        let resp = match segs.first().filter(|v| v.starts_with('v')) {
+            None => Resp::not_found(),
+            Some(v) => {
+                let sub = Req {
+                    method: method.to_uppercase(),
+                    segs: segs[1..].to_vec(),
+                    query: url::form_urlencoded::parse(query.as_bytes())
+                        .into_owned()
+                        .collect(),
+                    headers: req.headers.clone(),
+                    body: s
+                        .get("richInput")
+                        .map(|b| b.to_string().into_bytes())
+                        .unwrap_or_default(),
+                    version: v.trim_start_matches('v').to_string(),
+                    user_id: req.user_id.clone(),
+                    tx: None,
+                };
+                dispatch(sim, &sub)
+            }
+        };
+        has_errors |= resp.status >= 400;
+        let result = if resp.status == 204 {
+            serde_json::Value::Null
+        } else {
+            resp.json_body()
+        };
+        results.push(json!({"statusCode": resp.status, "result": result}));
+    }
+    Resp::ok(json!({"hasErrors": has_errors, "results": results}))
+}

@@ -89,6 +89,7 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
         (_, ["sobjects", ..]) => sobjects::route(sim, req),
         (_, ["composite", "sobjects", ..]) => collections::route(sim, req),
         ("POST", ["composite"]) => composite::composite(sim, req),
+        ("POST", ["composite", "batch"]) => composite::batch(sim, req),
         (_, ["jobs", ..]) => crate::bulk::route(sim, req),
         (_, ["composite"] | ["query" | "queryAll", ..] | ["limits"]) => Resp::error(
             405,
