@@ -922,3 +922,56 @@ async fn composite_batch_runs_independent_subrequests() {
         "BATCH_PROCESSING_HALTED"
     );
 }
+
+/// REST API Developer Guide, "Search": `GET /search/?q=<SOSL>` runs a SOSL search, e.g.
+/// `FIND {Acme} RETURNING Account(Id, Name)`, and answers `{"searchRecords": [...]}`, each
+/// record with its `attributes` and the fields asked for; `RETURNING Object(fields WHERE …
+/// LIMIT n)` narrows one object, a final `LIMIT n` the whole search. (sfsim: the basics,
+/// matched against text fields.)
+#[tokio::test]
+async fn search_finds_records_by_text() {
+    let t = common::start().await;
+    t.create("Account", json!({"Name": "Zebracorn Ltd", "Phone": "1"}))
+        .await;
+    t.create(
+        "Account",
+        json!({"Name": "Other", "Description": "likes zebracorns"}),
+    )
+    .await;
+    t.create("Contact", json!({"LastName": "Zebracorn"})).await;
+    let search = |q: &'static str| {
+        let t = &t;
+        async move {
+            let r = t
+                .http
+                .get(t.url("/search/"))
+                .query(&[("q", q)])
+                .bearer_auth(t.sim.access_token())
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (s, v) = search("FIND {zebracorn*} IN ALL FIELDS RETURNING Account(Id, Name ORDER BY Name), Contact(LastName)").await;
+    assert_eq!(s, 200, "{v}");
+    let recs = v["searchRecords"].as_array().unwrap();
+    assert_eq!(recs.len(), 3, "{v}");
+    assert_eq!(recs[0]["attributes"]["type"], "Account");
+    assert_eq!(recs[0]["Name"], "Other");
+    assert_eq!(recs[1]["Name"], "Zebracorn Ltd");
+    assert_eq!(recs[2]["attributes"]["type"], "Contact");
+    let (_, v) = search("FIND {Zebracorn} RETURNING Account(Name WHERE Phone = '1')").await;
+    assert_eq!(v["searchRecords"].as_array().unwrap().len(), 1, "{v}");
+    let (_, v) = search("FIND {Zebracorn} RETURNING Account, Contact LIMIT 2").await;
+    assert_eq!(v["searchRecords"].as_array().unwrap().len(), 2, "{v}");
+    let (s, v) = search("Zebracorn").await;
+    assert_eq!(
+        (s, v[0]["errorCode"].as_str()),
+        (400, Some("MALFORMED_SEARCH")),
+        "{v}"
+    );
+}

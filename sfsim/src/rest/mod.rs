@@ -5,6 +5,7 @@ pub mod composite;
 pub mod describe;
 pub mod limits;
 pub mod query;
+pub mod search;
 pub mod sobjects;
 
 use crate::resp::Resp;
@@ -86,6 +87,7 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
         ("GET", ["query" | "queryAll"]) => query::start(sim, req, segs[0] == "queryAll"),
         ("GET", ["query" | "queryAll", locator]) => query::more(sim, req, locator),
         ("GET", ["sobjects"]) => describe::global(sim, req),
+        ("GET", ["search"]) => search::search(sim, req),
         (_, ["sobjects", ..]) => sobjects::route(sim, req),
         (_, ["composite", "sobjects", ..]) => collections::route(sim, req),
         ("POST", ["composite"]) => composite::composite(sim, req),
