@@ -525,6 +525,24 @@ fn settings_with_check_results() {
 }
 
 #[test]
+fn settings_after_generating_show_the_sync_user_and_how_to_grant_writes() {
+    let mut app = settings(Some(pg_view()));
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("generate");
+    }
+    key(&mut app, KeyCode::Enter);
+    let mut view = serde_json::to_value(pg_view()).unwrap();
+    view["schema_generated"] = true.into();
+    view["access"] = serde_json::json!({
+        "sync_user": "datenator_acme_prod_sync",
+        "app_role": "datenator_acme_prod_app",
+        "grant_hint": "GRANT datenator_acme_prod_app TO <db user>;"
+    });
+    answer(&mut app, view);
+    small_and_usual("settings_generated_access", &app);
+}
+
+#[test]
 fn settings_manage_tab() {
     let mut app = settings(None);
     key(&mut app, KeyCode::Tab);

@@ -27,6 +27,9 @@ pub enum Pending {
     DatasourceSet {
         org: String,
     },
+    DatasourceSyncHost {
+        org: String,
+    },
     DatasourceCheck {
         org: String,
     },
@@ -93,6 +96,9 @@ impl Pending {
             Pending::MetadataObjects { org } => format!("loading objects of {org}"),
             Pending::DatasourceGet { org } => format!("loading the datasource of {org}"),
             Pending::DatasourceSet { org } => format!("saving the datasource of {org}"),
+            Pending::DatasourceSyncHost { org } => {
+                format!("setting the sync user's host of {org}")
+            }
             Pending::DatasourceCheck { org } => format!("checking the datasource of {org}"),
             Pending::SchemaGenerate { org } => format!("generating the DB schema of {org}"),
             Pending::SetSync { org, enabled: true } => format!("turning sync of {org} on"),
@@ -148,6 +154,9 @@ impl Pending {
             Pending::MetadataObjects { org } => format!("Loading {org}'s objects failed"),
             Pending::DatasourceGet { org } => format!("Loading {org}'s datasource failed"),
             Pending::DatasourceSet { org } => format!("Saving {org}'s datasource failed"),
+            Pending::DatasourceSyncHost { org } => {
+                format!("Setting the host of {org}'s sync user failed")
+            }
             Pending::DatasourceCheck { org } => format!("Checking {org}'s datasource failed"),
             Pending::SchemaGenerate { org } => format!("Generating {org}'s DB schema failed"),
             Pending::SetSync { org, enabled: true } => format!("Turning sync of {org} on failed"),

@@ -34,6 +34,9 @@ pub(super) fn on_reply(app: &mut App, id: u64, result: Result<Value, String>) ->
         Pending::MetadataObjects { org } => objects::on_loaded(app, org, result.and_then(decode)),
         Pending::DatasourceGet { org } => settings::on_loaded(app, org, result.and_then(decode)),
         Pending::DatasourceSet { org } => settings::on_saved(app, org, result.and_then(decode)),
+        Pending::DatasourceSyncHost { org } => {
+            settings::on_sync_host(app, org, result.and_then(decode))
+        }
         Pending::DatasourceCheck { org } => settings::on_checked(app, org, result.and_then(decode)),
         Pending::SchemaGenerate { org } => {
             settings::on_generated(app, org, result.and_then(decode))

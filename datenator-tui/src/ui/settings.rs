@@ -91,6 +91,21 @@ fn stored_line(s: &Settings, theme: &Theme) -> Vec<Line<'static>> {
                     theme.error(),
                 )));
             }
+            if let Some(a) = s.access.as_ref().filter(|_| v.schema_generated) {
+                let writer = a
+                    .sync_user
+                    .as_deref()
+                    .unwrap_or("the admin user (changes marked)");
+                let role = match &a.app_role {
+                    Some(r) => format!(" · application role {r}"),
+                    None => String::new(),
+                };
+                lines.push(Line::from(format!("Sync user: {writer}{role}")));
+                lines.push(Line::from(vec![
+                    Span::styled("Let a DB user write the tables: ", theme.dim()),
+                    Span::styled(a.grant_hint.clone(), theme.accent()),
+                ]));
+            }
             lines
         }
     }

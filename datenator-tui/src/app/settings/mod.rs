@@ -5,8 +5,10 @@ use datenator_shared::datasource::{
     CheckReport, CheckStatus, DatasourceKind, DatasourceSettings, Secret, TlsMode,
     default_schema_name,
 };
-use datenator_shared::model::{DatasourceView, Drift, MappingDrift, OrgSummary};
-use datenator_shared::protocol::{Call, OrgRef, OrgSettings, SetDatasource};
+use datenator_shared::model::{
+    DatasourceDetails, DatasourceView, Drift, MappingDrift, OrgSummary, SchemaAccess,
+};
+use datenator_shared::protocol::{Call, OrgRef, OrgSettings, SetDatasource, SetSyncHost};
 
 use super::form::{Field, Form};
 use super::objects::Load;
@@ -33,6 +35,11 @@ pub struct Settings {
     pub view: Load<Option<DatasourceView>>,
     /// The last "check datasource" results.
     pub check: Option<CheckReport>,
+    /// Once generated: the sync user, the application role and how to grant it.
+    pub access: Option<SchemaAccess>,
+    /// MariaDB/MySQL: the stored host of the sync account (`None`: where the daemon
+    /// connects from).
+    pub sync_host: Option<String>,
 }
 
 fn kind_index(kind: DatasourceKind) -> usize {
@@ -65,6 +72,8 @@ impl Settings {
             Field::secret("password", "Password"),
             Field::text("schema", "Schema"),
             Field::choice("tls", "TLS", TLS_MODES),
+            Field::text("sync_host", "Sync user host")
+                .with_hint("empty: the host the daemon connects from"),
             Field::button("save", "Save"),
             Field::button("check", "Check datasource"),
             Field::button("generate", "Generate schema"),
@@ -91,6 +100,8 @@ impl Settings {
             manage,
             view: Load::Loading,
             check: None,
+            access: None,
+            sync_host: None,
         };
         s.refresh();
         s
@@ -155,7 +166,9 @@ impl Settings {
             Load::Loaded(Some(v)) => Some(v),
             _ => None,
         };
+        let typed = !self.datasource.value("password").is_empty();
         let password_hint = match stored {
+            _ if typed => "typed: Save stores it",
             Some(v) if v.password_set => "set: leave empty to keep it",
             _ => "not set",
         };
@@ -167,6 +180,7 @@ impl Settings {
             f.set_visible(id, !sqlite);
         }
         f.set_visible("sqlite_path", sqlite);
+        f.set_visible("sync_host", kind == 1);
         f.field_mut("port").hint = match kind {
             0 => "empty: 5432",
             1 => "empty: 3306",
@@ -207,8 +221,21 @@ impl Settings {
         }
     }
 
+    /// The sync user's host as typed, when it differs from the stored one (MariaDB/MySQL).
+    fn sync_host_change(&self) -> Option<Option<String>> {
+        if self.datasource.choice("kind") != 1 {
+            return None;
+        }
+        let typed = self.datasource.value("sync_host").trim().to_owned();
+        let typed = (!typed.is_empty()).then_some(typed);
+        (typed != self.sync_host).then_some(typed)
+    }
+
     /// Whether the form differs from the stored datasource (or none is stored).
     pub fn unsaved(&self) -> bool {
+        if self.sync_host_change().is_some() {
+            return true;
+        }
         match &self.view {
             Load::Loaded(Some(v)) => {
                 let Ok(mut form) = self.settings() else {
@@ -368,13 +395,26 @@ fn press(app: &mut App, button: &str) -> Vec<Cmd> {
             return vec![];
         }
         "save" => match s.settings() {
-            Ok(settings) => (
-                Call::DatasourceSet(SetDatasource {
-                    org: org.clone(),
-                    settings,
-                }),
-                Pending::DatasourceSet { org },
-            ),
+            Ok(settings) => {
+                let host = s.sync_host_change();
+                let mut cmds = vec![app.request(
+                    Call::DatasourceSet(SetDatasource {
+                        org: org.clone(),
+                        settings,
+                    }),
+                    Pending::DatasourceSet { org: org.clone() },
+                )];
+                if let Some(host) = host {
+                    cmds.push(app.request(
+                        Call::DatasourceSyncHost(SetSyncHost {
+                            org: org.clone(),
+                            host,
+                        }),
+                        Pending::DatasourceSyncHost { org },
+                    ));
+                }
+                return cmds;
+            }
             Err((field, text)) => {
                 s.datasource.focus_on(field);
                 app.say(Tone::Warn, text);
@@ -434,13 +474,20 @@ fn here<'a>(app: &'a mut App, org: &str) -> Option<&'a mut Settings> {
 pub(crate) fn on_loaded(
     app: &mut App,
     org: String,
-    result: Result<Option<DatasourceView>, String>,
+    result: Result<Option<DatasourceDetails>, String>,
 ) -> Result<Vec<Cmd>, String> {
     let Some(s) = here(app, &org) else {
         return result.map(|_| vec![]);
     };
     match result {
-        Ok(view) => {
+        Ok(details) => {
+            let view = details.map(|d| {
+                s.access = d.access;
+                s.sync_host = d.sync_host;
+                s.datasource
+                    .set_value("sync_host", s.sync_host.clone().unwrap_or_default());
+                d.view
+            });
             if let Some(v) = &view {
                 s.fill(v);
             }
@@ -455,13 +502,37 @@ pub(crate) fn on_loaded(
     }
 }
 
-fn store_view(app: &mut App, org: &str, view: DatasourceView) {
+fn store_view(app: &mut App, org: &str, details: DatasourceDetails) {
     if let Some(s) = here(app, org) {
+        let view = details.view;
+        s.access = details.access;
+        s.sync_host = details.sync_host;
+        s.datasource
+            .set_value("sync_host", s.sync_host.clone().unwrap_or_default());
         // The form shows what is stored now (the daemon may have filled in defaults).
         s.fill(&view);
         s.view = Load::Loaded(Some(view));
         s.refresh();
     }
+}
+
+pub(crate) fn on_sync_host(
+    app: &mut App,
+    org: String,
+    result: Result<DatasourceDetails, String>,
+) -> Result<Vec<Cmd>, String> {
+    let details = result?;
+    let text = match &details.sync_host {
+        Some(h) => {
+            format!("{org}'s sync user will log in from {h}: generate the schema again to move it.")
+        }
+        None => format!(
+            "{org}'s sync user will log in from where the daemon connects: generate the schema again to move it."
+        ),
+    };
+    store_view(app, &org, details);
+    app.say(Tone::Ok, text);
+    Ok(vec![])
 }
 
 pub(crate) fn on_org_settings(
@@ -486,10 +557,10 @@ pub(crate) fn on_org_settings(
 pub(crate) fn on_saved(
     app: &mut App,
     org: String,
-    result: Result<DatasourceView, String>,
+    result: Result<DatasourceDetails, String>,
 ) -> Result<Vec<Cmd>, String> {
-    let view = result?;
-    store_view(app, &org, view);
+    let details = result?;
+    store_view(app, &org, details);
     app.say(
         Tone::Ok,
         format!("The datasource of {org} is saved: check it next (Check datasource)."),
@@ -537,13 +608,18 @@ pub(crate) fn on_checked(
 pub(crate) fn on_generated(
     app: &mut App,
     org: String,
-    result: Result<DatasourceView, String>,
+    result: Result<DatasourceDetails, String>,
 ) -> Result<Vec<Cmd>, String> {
-    let view = result?;
+    let details = result?;
+    let view = &details.view;
     let (tone, text) = if view.schema_generated {
+        let writer = match details.access.as_ref().and_then(|a| a.sync_user.as_deref()) {
+            Some(user) => format!("; the engine writes as {user}"),
+            None => String::new(),
+        };
         (
             Tone::Ok,
-            format!("DB schema generated: yes ({}).", view.schema),
+            format!("DB schema generated: yes ({}){writer}.", view.schema),
         )
     } else {
         (
@@ -556,7 +632,7 @@ pub(crate) fn on_generated(
             ),
         )
     };
-    store_view(app, &org, view);
+    store_view(app, &org, details);
     app.say(tone, text);
     Ok(vec![])
 }

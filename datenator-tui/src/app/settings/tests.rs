@@ -111,6 +111,54 @@ fn the_stored_datasource_fills_the_form_and_an_empty_password_keeps_it() {
 }
 
 #[test]
+fn mariadb_sets_the_sync_users_host_with_save_and_the_password_hint_follows_typing() {
+    let mut view = pg_view();
+    view.settings.kind = DatasourceKind::Mysql;
+    view.password_set = false;
+    let mut app = opened(Some(view.clone()));
+    assert!(shown(&app).datasource.field("sync_host").visible);
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("password");
+    }
+    assert_eq!(shown(&app).datasource.field("password").hint, "not set");
+    update(&mut app, key(KeyCode::Char('x')));
+    assert_eq!(
+        shown(&app).datasource.field("password").hint,
+        "typed: Save stores it"
+    );
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.set_value("password", "");
+        s.datasource.set_value("sync_host", "10.0.0.5");
+    }
+    let cmds = press_button(&mut app, "save");
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    let Cmd::Request {
+        id,
+        call: Call::DatasourceSyncHost(h),
+    } = &cmds[1]
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(h.host.as_deref(), Some("10.0.0.5"));
+    let mut details = serde_json::to_value(view).unwrap();
+    details["sync_host"] = "10.0.0.5".into();
+    update(
+        &mut app,
+        Msg::Reply {
+            id: *id,
+            result: Ok(details),
+        },
+    );
+    assert!(app.notice.as_ref().unwrap().text.contains("10.0.0.5"));
+    // Saved: nothing differs any more.
+    assert!(!shown(&app).unsaved() || shown(&app).view == Load::Loading);
+    assert_eq!(shown(&app).sync_host.as_deref(), Some("10.0.0.5"));
+    // PostgreSQL has no such field.
+    let app = opened(Some(pg_view()));
+    assert!(!shown(&app).datasource.field("sync_host").visible);
+}
+
+#[test]
 fn sqlite_shows_only_the_path_and_bad_ports_are_refused() {
     let mut app = opened(None);
     assert_eq!(shown(&app).view, Load::Loaded(None));
