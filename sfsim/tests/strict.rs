@@ -975,3 +975,47 @@ async fn search_finds_records_by_text() {
         "{v}"
     );
 }
+
+/// REST API Developer Guide, "sObject Tree": `POST /composite/tree/{Object}` creates up to
+/// 200 records, each with `attributes.referenceId`, and answers `{"hasErrors": false,
+/// "results": [{"referenceId", "id"}]}`; when any record fails nothing is created, and the
+/// answer (400) lists the failing references with their `errors`.
+#[tokio::test]
+async fn composite_tree_creates_all_or_nothing() {
+    let t = common::start().await;
+    let (s, v) = t
+        .json(
+            reqwest::Method::POST,
+            "/composite/tree/Account",
+            Some(json!({"records": [
+                {"attributes": {"type": "Account", "referenceId": "ref1"}, "Name": "Tree 1"},
+                {"attributes": {"type": "Account", "referenceId": "ref2"}, "Name": "Tree 2"},
+            ]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["hasErrors"], false);
+    assert_eq!(v["results"][0]["referenceId"], "ref1");
+    assert!(v["results"][1]["id"].as_str().unwrap().starts_with("001"));
+    let (s, v) = t
+        .json(
+            reqwest::Method::POST,
+            "/composite/tree/Account",
+            Some(json!({"records": [
+                {"attributes": {"type": "Account", "referenceId": "ok"}, "Name": "Tree 3"},
+                {"attributes": {"type": "Account", "referenceId": "bad"}, "Phone": "1"},
+            ]})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["hasErrors"], true);
+    assert_eq!(v["results"][0]["referenceId"], "bad");
+    assert_eq!(
+        v["results"][0]["errors"][0]["statusCode"],
+        "REQUIRED_FIELD_MISSING"
+    );
+    let v = t
+        .query("SELECT Id FROM Account WHERE Name LIKE 'Tree %'")
+        .await;
+    assert_eq!(v["totalSize"], 2, "the failed tree created nothing");
+}

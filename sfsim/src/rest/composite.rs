@@ -290,3 +290,74 @@ pub fn batch(sim: &Sim, req: &Req) -> Resp {
     }
     Resp::ok(json!({"hasErrors": has_errors, "results": results}))
 }
+
+/// `POST /composite/tree/{Object}`: up to 200 new records of one object, each with
+/// `attributes.referenceId`, created together or not at all. The answer maps each
+/// reference to its id, or lists the errors of the records that failed. (sfsim: records
+/// without nested child records.)
+pub fn tree(sim: &Sim, req: &Req, object: &str) -> Resp {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(records) = body["records"].as_array() else {
+        return Resp::error(400, "JSON_PARSER_ERROR", "records is required");
+    };
+    if records.len() > 200 {
+        return Resp::error(
+            400,
+            "LIMIT_EXCEEDED",
+            "Cannot insert more than 200 records in one request",
+        );
+    }
+    let tx = sim.org().begin_tx();
+    let mut results = Vec::with_capacity(records.len());
+    let mut has_errors = false;
+    for rec in records {
+        let refid = rec["attributes"]["referenceId"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let outcome = (|| {
+            let mut fields = rec.clone();
+            if let Some(m) = fields.as_object_mut() {
+                m.remove("attributes");
+                if let Some((k, _)) = m.iter().find(|(_, v)| v.get("records").is_some()) {
+                    return Err(crate::store::DmlError::new(
+                        "INVALID_FIELD",
+                        format!("sfsim does not take nested records ({k}) in a tree request"),
+                        &[k.as_str()],
+                    ));
+                }
+            }
+            if refid.is_empty() {
+                return Err(crate::store::DmlError::new(
+                    "INVALID_INPUT",
+                    "Include a reference ID for each record in the request.",
+                    &[],
+                ));
+            }
+            let raw = super::sobjects::raw_fields(&fields)?;
+            let mut org = sim.org();
+            let ctx = org.ctx_in(&req.user_id, Some(tx));
+            org.insert(object, &raw, &ctx)
+        })();
+        match outcome {
+            Ok(id) => results.push(json!({"referenceId": refid, "id": id})),
+            Err(e) => {
+                has_errors = true;
+                results.push(json!({"referenceId": refid, "errors": [e]}));
+            }
+        }
+    }
+    if has_errors {
+        sim.org().rollback_tx(tx);
+        let errors: Vec<_> = results
+            .into_iter()
+            .filter(|r| r.get("errors").is_some())
+            .collect();
+        return Resp::json(400, json!({"hasErrors": true, "results": errors}));
+    }
+    sim.org().commit_tx(tx);
+    Resp::json(201, json!({"hasErrors": false, "results": results}))
+}

@@ -92,6 +92,7 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
         (_, ["composite", "sobjects", ..]) => collections::route(sim, req),
         ("POST", ["composite"]) => composite::composite(sim, req),
         ("POST", ["composite", "batch"]) => composite::batch(sim, req),
+        ("POST", ["composite", "tree", object]) => composite::tree(sim, req, object),
         (_, ["jobs", ..]) => crate::bulk::route(sim, req),
         (_, ["composite"] | ["query" | "queryAll", ..] | ["limits"]) => Resp::error(
             405,
