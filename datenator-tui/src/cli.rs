@@ -53,6 +53,19 @@ fn print_plan(plan: &PlanView) {
     }
 }
 
+/// An error as one line: each cause once (a daemon's error arrives wrapped in the
+/// client's, which repeats its text).
+pub fn message(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 /// Runs `command` against the daemon at `socket`.
 pub async fn run(command: Command, socket: &Path) -> anyhow::Result<()> {
     let client = Client::connect(socket, "datenator-tui").await?;
@@ -97,4 +110,27 @@ pub async fn run(command: Command, socket: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_reads_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("no org named \"nope\": check the name in the Orgs list")]
+        struct Daemon;
+        #[derive(Debug, thiserror::Error)]
+        #[error("{0}")]
+        struct Wrapped(#[source] Daemon);
+        let e = anyhow::Error::new(Wrapped(Daemon));
+        assert_eq!(
+            message(&e),
+            "no org named \"nope\": check the name in the Orgs list"
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(io).context("cannot read m.toml");
+        assert_eq!(message(&e), "cannot read m.toml: No such file or directory");
+    }
 }

@@ -22,9 +22,10 @@ use tokio::sync::mpsc;
 #[derive(Debug, Parser)]
 #[command(name = "datenator-tui", version, about, long_about)]
 struct Cli {
-    /// The daemon's socket. Default: $DATENATOR_SOCKET, else
-    /// $XDG_RUNTIME_DIR/datenator/datenatord.sock, else the system service's
-    /// /run/datenator/datenatord.sock.
+    /// The daemon's socket. Default, in order: $DATENATOR_SOCKET;
+    /// $XDG_RUNTIME_DIR/datenator/datenatord.sock (without XDG_RUNTIME_DIR:
+    /// /tmp/datenator-<uid>/datenatord.sock); and when no daemon of yours has that socket,
+    /// the system service's /run/datenator/datenatord.sock.
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
 
@@ -53,7 +54,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(command) = cli.command.take() {
         let socket = paths::socket_path(cli.socket.as_deref(), Side::Client)?;
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        return runtime.block_on(datenator_tui::cli::run(command, &socket));
+        if let Err(e) = runtime.block_on(datenator_tui::cli::run(command, &socket)) {
+            eprintln!("error: {}", datenator_tui::cli::message(&e));
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     // Started before the terminal switches to the UI, so its progress and errors are readable;
     // dropped (stopped and cleaned up) after the UI has restored the terminal.

@@ -374,7 +374,22 @@ struct MappingFile {
 }
 
 /// `mapping_export`: every mapping of the org as TOML.
+/// The org must exist: an unknown name is said so, not answered with an empty list.
+async fn known_org(state: &State, org: &str) -> Result<(), RpcError> {
+    if state
+        .store
+        .org_exists(org)
+        .await
+        .map_err(crate::orgs::store_error)?
+    {
+        Ok(())
+    } else {
+        Err(crate::orgs::not_found(org))
+    }
+}
+
 pub async fn export(state: &State, org: &str) -> Result<String, RpcError> {
+    known_org(state, org).await?;
     let file = MappingFile {
         mapping: list(state, org).await?,
     };
@@ -430,6 +445,7 @@ pub async fn import(
     state: &State,
     req: datenator_shared::protocol::ImportMappings,
 ) -> Result<Vec<PlanView>, RpcError> {
+    known_org(state, &req.org).await?;
     check_keys(&req.text)?;
     let file: MappingFile = toml::from_str(&req.text).map_err(|e| {
         RpcError::new(

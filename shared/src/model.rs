@@ -182,6 +182,10 @@ pub struct FailedRecord {
     pub values: serde_json::Map<String, serde_json::Value>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn default_polling_interval() -> u32 {
     60
 }
@@ -507,6 +511,9 @@ pub struct ConflictRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteReport {
     pub name: String,
+    /// Whether the org held a Salesforce token at all (one never authorized holds none).
+    #[serde(default = "yes")]
+    pub had_token: bool,
     pub token_revoked: bool,
     pub schema_dropped: bool,
     /// Things that could not be done, each with what to do by hand.

@@ -103,3 +103,24 @@ async fn mappings_round_trip_through_a_file() {
     assert!(!ok);
     assert!(err.contains("not valid") && err.contains("feilds"), "{err}");
 }
+
+/// An unknown org is named as such, once, for export and for import (before the file is
+/// read), with a failing exit status.
+#[test]
+fn an_unknown_org_is_said_once() {
+    let d = datenator_tests::Daemon::start();
+    let file = d.dir.path().join("m.toml");
+    std::fs::write(&file, "not toml at all").unwrap();
+    for args in [
+        vec!["mappings", "export", "nope"],
+        vec!["mappings", "import", "nope", file.to_str().unwrap()],
+    ] {
+        let (ok, out, err) = tui(&d.socket, &args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        assert_eq!(
+            err.trim(),
+            r#"error: there is no org named "nope": check the name in the org list"#,
+            "{args:?}"
+        );
+    }
+}

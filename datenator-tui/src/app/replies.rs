@@ -147,6 +147,11 @@ fn on_deleted(app: &mut App, org: String, r: DeleteReport) -> Vec<Cmd> {
     let mut lines = vec![(Tone::Ok, format!("{org} was deleted."))];
     lines.push(if r.token_revoked {
         (Tone::Ok, "Salesforce token revoked.".into())
+    } else if !r.had_token {
+        (
+            Tone::Info,
+            "No Salesforce token to revoke (the org was never authorized).".into(),
+        )
     } else {
         (Tone::Warn, "Salesforce token not revoked.".into())
     });

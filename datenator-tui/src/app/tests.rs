@@ -267,6 +267,30 @@ fn delete_requires_typing_the_org_name_and_shows_the_report() {
 }
 
 #[test]
+fn deleting_a_never_authorized_org_does_not_warn_about_its_token() {
+    let mut app = with_orgs(&["acme"]);
+    update(&mut app, key(KeyCode::Char('d')));
+    type_str(&mut app, "acme");
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    let report = serde_json::json!({
+        "name": "acme", "had_token": false, "token_revoked": false,
+        "schema_dropped": false, "warnings": []
+    });
+    update(
+        &mut app,
+        Msg::Reply {
+            id,
+            result: Ok(report),
+        },
+    );
+    let Some(Dialog::Report { lines, .. }) = &app.dialog else {
+        panic!("{:?}", app.dialog)
+    };
+    assert!(lines.iter().all(|(t, _)| *t != Tone::Warn), "{lines:?}");
+    assert!(lines.iter().any(|(_, l)| l.contains("never authorized")));
+}
+
+#[test]
 fn esc_cancels_the_delete_dialog() {
     let mut app = with_orgs(&["acme"]);
     update(&mut app, key(KeyCode::Char('d')));

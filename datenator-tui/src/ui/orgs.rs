@@ -53,6 +53,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("no", theme.dim())
         }
     };
+    // At 80 columns every column keeps its words: the dates lose the year instead.
+    let narrow = area.width < 100;
     let rows: Vec<Row> = orgs
         .iter()
         .map(|o| {
@@ -76,6 +78,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 None => "–".into(),
             };
             let metadata = match o.metadata_downloaded_at {
+                Some(t) if narrow => t.format("%m-%d %H:%M").to_string(),
                 Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
                 None => "never".into(),
             };
@@ -112,8 +115,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Constraint::Length(11),
             Constraint::Length(5),
             Constraint::Length(6),
-            Constraint::Length(16),
-            Constraint::Length(18),
+            Constraint::Length(if narrow { 11 } else { 16 }),
+            Constraint::Length(if narrow { 13 } else { 18 }),
         ],
     )
     .header(header)

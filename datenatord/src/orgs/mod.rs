@@ -263,7 +263,9 @@ pub async fn delete(
         .ok_or_else(|| not_found(name))?;
     let mut warnings = Vec::new();
     let mut token_revoked = false;
-    if let Some(token) = creds.refresh_token.as_ref().or(creds.access_token.as_ref()) {
+    let token = creds.refresh_token.as_ref().or(creds.access_token.as_ref());
+    let had_token = token.is_some();
+    if let Some(token) = token {
         let oauth = OAuth::new(
             state.orgs_runtime.http(),
             login_url(&creds.org_type),
@@ -297,6 +299,7 @@ pub async fn delete(
     tracing::info!(org = %name, token_revoked, schema_dropped, "org deleted");
     Ok(datenator_shared::model::DeleteReport {
         name: name.to_owned(),
+        had_token,
         token_revoked,
         schema_dropped,
         warnings,
