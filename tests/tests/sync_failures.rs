@@ -3,7 +3,7 @@
 //! can be set aside. On SQLite, PostgreSQL and MariaDB.
 use datenator_shared::model::{Direction, FailedRecord};
 use datenator_shared::protocol::{Call, FailedRecords, OrgRef};
-use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org};
+use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -174,6 +174,15 @@ async fn refused_records_wait_and_are_retried_or_set_aside(db: Db) {
     rule(&sim, false);
     assert_eq!(settle(&org, false, None).await, 1);
     assert!(failed(&org).await.is_empty());
+    // The row still says its change never reached Salesforce, and why.
+    let row = q(format!(
+        "SELECT _dn_state, _dn_error FROM {table} WHERE name = 'refused-2'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(text(&row, "_dn_state").as_deref(), Some("IGNORED"));
+    assert!(text(&row, "_dn_error").is_some_and(|e| !e.is_empty()));
     org.sync_now().await;
     // A later unrelated change still flows, and the set-aside insert was never sent.
     q(format!(

@@ -22,10 +22,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, f: &Failed, theme: &Theme) {
         ),
     };
     let empty = (
-        "No failed records: every database change reached Salesforce.",
+        "No failed records: nothing waits to be retried or ignored.",
         "When Salesforce refuses a change made in the database (a validation rule, a \
          required field, a duplicate), it shows here with Salesforce's error, to retry \
-         once fixed or to ignore.",
+         once fixed or to ignore. An ignored change stays in the database only; its row \
+         says so (_dn_state = IGNORED, _dn_error).",
     );
     let what = format!("the failed records of {}", f.org);
     let Some((list, inner)) = loaded_list(frame, area, title, &f.records, &what, empty, theme)

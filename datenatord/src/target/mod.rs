@@ -251,13 +251,23 @@ pub(crate) fn settle_failed_sql(
             format!("{id} IN ({})", rows_in(ids)),
         ),
     };
-    let rows = format!(
-        "UPDATE {table} SET {} = CASE WHEN {} IS NULL THEN 'LOCAL' ELSE 'SYNCED' END, {} = NULL WHERE {} = 'FAILED' AND {row_scope}",
-        c("_dn_state"),
-        c("sfid"),
-        c("_dn_error"),
-        c("_dn_state"),
-    );
+    // Retried: the row is back to what it was before the refusal. Ignored: the row keeps
+    // saying its change never reached Salesforce (and why), until a pull or a later
+    // change of the row brings the two together again.
+    let rows = match action {
+        FailedAction::Retry => format!(
+            "UPDATE {table} SET {} = CASE WHEN {} IS NULL THEN 'LOCAL' ELSE 'SYNCED' END, {} = NULL WHERE {} = 'FAILED' AND {row_scope}",
+            c("_dn_state"),
+            c("sfid"),
+            c("_dn_error"),
+            c("_dn_state"),
+        ),
+        FailedAction::Ignore => format!(
+            "UPDATE {table} SET {} = 'IGNORED' WHERE {} = 'FAILED' AND {row_scope}",
+            c("_dn_state"),
+            c("_dn_state"),
+        ),
+    };
     let events = match action {
         FailedAction::Retry => format!(
             "UPDATE {events} SET {state} = 'NEW', {err} = NULL, {} = NULL, {} = NULL, {} = NULL WHERE {state} = 'FAILED' AND {event_scope}",
@@ -535,7 +545,8 @@ pub struct StoredRow {
     pub id: i64,
     pub sfid: Option<String>,
     pub systemmodstamp: Option<DateTime<Utc>>,
-    /// `_dn_state`: `LOCAL` (inserted locally, not pushed), `SYNCED` or `FAILED`.
+    /// `_dn_state`: `LOCAL` (inserted locally, not pushed), `SYNCED`, `FAILED`, or
+    /// `IGNORED` (a refused change the user set aside; `_dn_error` says why it was refused).
     pub state: String,
     /// `_dn_error`: the last push error.
     pub error: Option<String>,
