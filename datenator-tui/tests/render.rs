@@ -751,6 +751,23 @@ fn mapping_plan_review() {
     insta::assert_snapshot!("mapping_apply_failed", render(&app, 80, 24));
 }
 
+#[test]
+fn a_plans_long_ddl_wraps_at_80_columns() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Enter);
+    let mut p = plan(false);
+    let columns: Vec<String> = (1..=12)
+        .map(|i| format!("\"custom_field_{i}__c\" varchar(255)"))
+        .collect();
+    p.steps[0].sql = vec![format!(
+        "CREATE TABLE \"datenator_acme_prod\".\"account\" (\"id\" bigserial PRIMARY KEY, {})",
+        columns.join(", ")
+    )];
+    answer(&mut app, serde_json::to_value(p).unwrap());
+    small_and_usual("mapping_plan_long_ddl", &app);
+}
+
 // ---- sync dashboard ----
 
 fn statuses(pulled: u64) -> Vec<ObjectStatus> {

@@ -243,11 +243,12 @@ fn draw_plan(
         }
     }
     let [body, confirm] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
-    let scrollable = lines.len() as u16 > body.height;
+    // Long DDL wraps (indented under its step) rather than running off the screen.
+    let plan_text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = u16::try_from(plan_text.line_count(body.width)).unwrap_or(u16::MAX);
+    let scrollable = rows > body.height;
     // Never scroll past the last line.
-    let scroll = m
-        .plan_scroll
-        .min((lines.len() as u16).saturating_sub(body.height));
+    let scroll = m.plan_scroll.min(rows.saturating_sub(body.height));
     let footer = if plan.destructive {
         Line::from(Span::styled(
             "This plan loses data. Back up first; D runs it anyway, Esc goes back.",
@@ -263,6 +264,6 @@ fn draw_plan(
     if scrollable {
         confirm_lines.push(Line::from(Span::styled("↑/↓ scroll the plan", theme.dim())));
     }
-    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
+    frame.render_widget(plan_text.scroll((scroll, 0)), body);
     frame.render_widget(Paragraph::new(confirm_lines), confirm);
 }
