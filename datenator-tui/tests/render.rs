@@ -450,6 +450,11 @@ fn register_web_server_flow() {
         Msg::Paste("http://localhost:1717/callback?code=aPrx&state=s1".into()),
     );
     both("register_web_server", &app);
+    // Authorized again: no first-time steps.
+    let mut orgs = sample_orgs();
+    orgs[1].auth = AuthState::Authorized;
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
+    insta::assert_snapshot!("reauthorized", render(&app, 80, 24));
 }
 
 // ---- settings ----

@@ -43,7 +43,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, r: &Register, theme
                 .title(format!(" {} ", r.title()));
             let inner = block.inner(area);
             frame.render_widget(block, area);
-            draw_flow(frame, inner, org, paste, app.tick, theme);
+            let again = r.reauth_of.is_some();
+            draw_flow(frame, inner, org, paste, app.tick, again, theme);
         }
     }
 }
@@ -54,6 +55,7 @@ fn draw_flow(
     org: &OrgSummary,
     paste: &str,
     tick: u64,
+    again: bool,
     theme: &Theme,
 ) {
     let name = &org.name;
@@ -114,10 +116,20 @@ fn draw_flow(
                 org.instance_url.as_deref().unwrap_or("–")
             )),
             Line::from(""),
-            Line::from(
-                "Next, on the org list: m downloads its metadata, s sets up its datasource,",
-            ),
-            Line::from("Enter shows its objects. Press Enter or Esc to go there."),
+            if again {
+                Line::from(
+                    "The new credentials are in use; mappings, datasource and sync are as before.",
+                )
+            } else {
+                Line::from(
+                    "Next, on the org list: m downloads its metadata, s sets up its datasource,",
+                )
+            },
+            Line::from(if again {
+                "Press Enter or Esc to go back to the org list."
+            } else {
+                "Enter shows its objects. Press Enter or Esc to go there."
+            }),
         ],
         AuthState::Failed { error } => vec![
             Line::from(Span::styled(
