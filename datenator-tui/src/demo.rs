@@ -74,7 +74,9 @@ impl DemoDaemon {
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(120);
+        let started = Instant::now();
         eprintln!("Starting the demo daemon (a simulated Salesforce org syncing into SQLite)…");
+        let mut shown = 0;
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
@@ -82,7 +84,19 @@ impl DemoDaemon {
                     tail(&self.log)
                 );
             }
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            // What the daemon is doing, as it says it: the org's registration, its
+            // authorization, the first loads starting…
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            for line in lines.iter().skip(shown) {
+                if let Some(step) = progress_step(line) {
+                    eprintln!("  {:>4.1} s  {step}", started.elapsed().as_secs_f64());
+                }
+            }
+            shown = lines.len();
+            if log.contains("datenatord is ready")
+                && std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -113,6 +127,37 @@ fn remove_abandoned_dirs() {
         if !alive {
             let _ = std::fs::remove_dir_all(e.path());
         }
+    }
+}
+
+/// The message of an INFO line of the daemon's text log, without time, level and target.
+/// (The socket's access policy is not news to a demo's user.)
+fn progress_step(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once(" INFO ")?;
+    let (target, message) = rest.split_once(": ")?;
+    let message = message.trim();
+    (!message.is_empty() && !target.contains("ipc::access")).then_some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_the_daemons_info_messages() {
+        assert_eq!(
+            progress_step(
+                "2026-12-03T08:51:02.1Z  INFO datenatord::orgs::registration: org registered org=demo"
+            ),
+            Some("org registered org=demo")
+        );
+        assert_eq!(
+            progress_step(
+                "2026-12-03T08:51:02.1Z  INFO datenatord::ipc::access: group does not exist"
+            ),
+            None
+        );
+        assert_eq!(progress_step("2026-12-03T08:51:02.1Z DEBUG x: y"), None);
     }
 }
 
