@@ -139,28 +139,6 @@ fn progress_step(line: &str) -> Option<&str> {
     (!message.is_empty() && !target.contains("ipc::access")).then_some(message)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_is_the_daemons_info_messages() {
-        assert_eq!(
-            progress_step(
-                "2026-12-03T08:51:02.1Z  INFO datenatord::orgs::registration: org registered org=demo"
-            ),
-            Some("org registered org=demo")
-        );
-        assert_eq!(
-            progress_step(
-                "2026-12-03T08:51:02.1Z  INFO datenatord::ipc::access: group does not exist"
-            ),
-            None
-        );
-        assert_eq!(progress_step("2026-12-03T08:51:02.1Z DEBUG x: y"), None);
-    }
-}
-
 fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -182,5 +160,27 @@ impl Drop for DemoDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_the_daemons_info_messages() {
+        assert_eq!(
+            progress_step(
+                "2026-12-03T08:51:02.1Z  INFO datenatord::orgs::registration: org registered org=demo"
+            ),
+            Some("org registered org=demo")
+        );
+        assert_eq!(
+            progress_step(
+                "2026-12-03T08:51:02.1Z  INFO datenatord::ipc::access: group does not exist"
+            ),
+            None
+        );
+        assert_eq!(progress_step("2026-12-03T08:51:02.1Z DEBUG x: y"), None);
     }
 }
