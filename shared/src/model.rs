@@ -134,13 +134,21 @@ pub struct OrgSummary {
 /// Where an org's API usage is heading, and what the scheduler does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct UsageForecast {
-    /// Calls per hour the org used recently (all clients, as Salesforce counts them).
+    /// Calls per hour the polling schedule costs at the interval in force.
     pub calls_per_hour: f64,
-    /// The share of the daily limit a whole day at this rate would use, in percent.
+    /// The share of the daily limit the org would reach: what it used in the last 24 hours
+    /// (Salesforce's own rolling count, every client's calls) plus a day of polling at the
+    /// configured interval, in percent.
     pub projected_percent: f64,
     /// The polling interval sync actually uses: the configured one, stretched while the
     /// projection passes the budget.
     pub effective_interval_secs: u32,
+    /// Calls the org used in the last 24 hours, as Salesforce counts them.
+    #[serde(default)]
+    pub used_calls: u64,
+    /// Calls a day of polling at the configured interval costs.
+    #[serde(default)]
+    pub steady_calls_per_day: f64,
 }
 
 impl UsageForecast {
@@ -505,6 +513,74 @@ pub struct ConflictRecord {
     pub winner: String,
     pub policy: ConflictPolicy,
     pub at: DateTime<Utc>,
+}
+
+/// Which side of the sync a [`RecentChange`] was made on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeSide {
+    /// Made in the database (recorded by the triggers), to be pushed to Salesforce.
+    Database,
+    /// Made in Salesforce, written into the database by a pull.
+    Salesforce,
+}
+
+/// What a [`RecentChange`] did to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// Where a [`RecentChange`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOutcome {
+    /// A database change waiting for (or in) the next push.
+    Pending,
+    /// A database change Salesforce accepted.
+    Pushed,
+    /// A database change Salesforce refused; `error` says why. It is sent again with the
+    /// row's next change, or on `failed_retry`.
+    Failed,
+    /// A refused database change the user set aside (`failed_ignore`); `error` keeps why.
+    Ignored,
+    /// A database change never sent because the record was deleted in Salesforce first
+    /// (a deletion wins); `error` says so.
+    Superseded,
+    /// A Salesforce change the pull wrote into the database.
+    Pulled,
+}
+
+/// One recent change of a mapped object's records, on either side (`changes_recent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentChange {
+    pub side: ChangeSide,
+    /// Database side: when the trigger recorded the change. Salesforce side: the record's
+    /// `SystemModstamp` (when Salesforce stamped it), else when the pull wrote it.
+    pub at: DateTime<Utc>,
+    /// Who made it. Database side: the database user the trigger recorded (MariaDB/MySQL:
+    /// `user@host`). Salesforce side: the record's `LastModifiedById` when the mapping
+    /// pulls that field; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+    pub op: ChangeOp,
+    /// API names of the fields the change set. Database side: the fields whose value
+    /// changed (insert: those set; delete: none). Salesforce side: the mapped fields the
+    /// pull wrote (delete: none).
+    pub fields: Vec<String>,
+    /// The row's local key (database side; a pulled change does not know it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_id: Option<i64>,
+    /// The record's Salesforce id (none for a database insert not created yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sfid: Option<String>,
+    pub outcome: ChangeOutcome,
+    /// Why a database change failed, was ignored or superseded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What deleting an org removed.

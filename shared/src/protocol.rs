@@ -27,6 +27,8 @@
 //! ← {"jsonrpc":"2.0","method":"event","params":{"topic":"orgs","data":[]}}
 //! → {"jsonrpc":"2.0","id":5,"method":"unsubscribe","params":{"topics":["orgs"]}}
 //! ← {"jsonrpc":"2.0","id":5,"result":{"topics":["status"]}}
+//! → {"jsonrpc":"2.0","id":6,"method":"changes_recent","params":{"org":"acme","object":"Account","limit":50}}
+//! ← {"jsonrpc":"2.0","id":6,"result":[{"side":"database","at":"2026-11-24T18:01:00Z","who":"alice","op":"update","fields":["Phone"],"row_id":7,"sfid":"001000000000001AAA","outcome":"pushed"}]}
 //! → {oops
 //! ← {"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"the line is not valid JSON (…): send one JSON object per line"}}
 //! ```
@@ -253,6 +255,29 @@ pub struct ObjectRef {
     pub object: String,
 }
 
+/// Asks for one mapped object's recent changes on both sides (`changes_recent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentChanges {
+    pub org: String,
+    pub object: String,
+    /// At most this many changes (default [`RECENT_CHANGES_DEFAULT`], capped at
+    /// [`RECENT_CHANGES_MAX`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// How many changes `changes_recent` returns when no `limit` is given.
+pub const RECENT_CHANGES_DEFAULT: u32 = 100;
+/// The most changes `changes_recent` returns, whatever the `limit`.
+pub const RECENT_CHANGES_MAX: u32 = 500;
+
+/// A `changes_recent` request and its reply, as on the wire: a pulled Salesforce change
+/// (who: the record's `LastModifiedById`) and a database change Salesforce refused.
+pub const CHANGES_RECENT_EXAMPLE: [&str; 2] = [
+    r#"{"jsonrpc":"2.0","id":9,"method":"changes_recent","params":{"org":"acme","object":"Account","limit":50}}"#,
+    r#"{"jsonrpc":"2.0","id":9,"result":[{"side":"salesforce","at":"2026-11-24T18:02:10Z","who":"005000000000001AAA","op":"update","fields":["Name","Phone"],"sfid":"001000000000001AAA","outcome":"pulled"},{"side":"database","at":"2026-11-24T18:01:00Z","who":"alice","op":"update","fields":["Phone"],"row_id":7,"sfid":"001000000000001AAA","outcome":"failed","error":"FIELD_CUSTOM_VALIDATION_EXCEPTION: Phone is invalid"}]}"#,
+];
+
 /// Every request a client can make, with its parameters. The reply type of each is
 /// named in its doc line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,6 +353,12 @@ pub enum Call {
     /// → `u64`: stops retrying the named failed changes (all of the object's when `row_ids`
     /// is absent); the rows keep their values. Returns how many were set aside.
     FailedIgnore(FailedRecords),
+    /// → `Vec<`[`RecentChange`](crate::model::RecentChange)`>`: the object's recent
+    /// changes on both sides, newest first. Database side: what its events table still
+    /// holds (pushed changes are purged after a retention); Salesforce side: the last
+    /// records the daemon's pulls wrote since it started (kept in memory, 200 per object).
+    /// See [`CHANGES_RECENT_EXAMPLE`].
+    ChangesRecent(RecentChanges),
 }
 
 impl Call {
@@ -363,6 +394,7 @@ impl Call {
             Call::FailedList(_) => "failed_list",
             Call::FailedRetry(_) => "failed_retry",
             Call::FailedIgnore(_) => "failed_ignore",
+            Call::ChangesRecent(_) => "changes_recent",
         }
     }
 }
@@ -780,6 +812,11 @@ mod tests {
                 object: "Account".into(),
                 row_ids: None,
             }),
+            Call::ChangesRecent(RecentChanges {
+                org: "a".into(),
+                object: "Account".into(),
+                limit: Some(50),
+            }),
         ];
         for call in &calls {
             assert!(
@@ -805,6 +842,47 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn the_changes_recent_example_reads_as_documented() {
+        use crate::model::{ChangeOp, ChangeOutcome, ChangeSide, RecentChange};
+        let [request, reply] = CHANGES_RECENT_EXAMPLE;
+        let req = Request::parse(request.as_bytes()).unwrap();
+        assert_eq!(
+            req.call,
+            Call::ChangesRecent(RecentChanges {
+                org: "acme".into(),
+                object: "Account".into(),
+                limit: Some(50),
+            })
+        );
+        let ServerMessage::Response(resp) = ServerMessage::parse(reply.as_bytes()).unwrap() else {
+            panic!("not a response");
+        };
+        let changes: Vec<RecentChange> = resp.into_result().unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].side, ChangeSide::Salesforce);
+        assert_eq!(changes[0].outcome, ChangeOutcome::Pulled);
+        assert_eq!(changes[0].row_id, None);
+        assert_eq!(changes[1].who.as_deref(), Some("alice"));
+        assert_eq!(changes[1].op, ChangeOp::Update);
+        assert_eq!(changes[1].outcome, ChangeOutcome::Failed);
+        assert!(changes[1].error.as_deref().unwrap().contains("Phone"));
+        // Absent optional fields stay absent on the wire, and a limit may be left out.
+        let again = serde_json::to_string(&changes[0]).unwrap();
+        assert!(
+            !again.contains("row_id") && !again.contains("error"),
+            "{again}"
+        );
+        let req = Request::parse(
+            br#"{"id":1,"method":"changes_recent","params":{"org":"a","object":"B"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            req.call,
+            Call::ChangesRecent(RecentChanges { limit: None, .. })
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod paused;
 pub mod pull;
 pub mod push;
 pub mod push_bulk;
+pub mod recent;
 pub mod reconcile;
 pub mod status;
 pub mod worker;
@@ -66,6 +67,7 @@ struct Worker {
 pub struct Engine {
     workers: Mutex<HashMap<String, Worker>>,
     status: status::StatusBoard,
+    recent: recent::RecentPulls,
     pub config: EngineConfig,
 }
 
@@ -78,12 +80,18 @@ impl Engine {
         Engine {
             workers: Mutex::new(HashMap::new()),
             status: status::StatusBoard::default(),
+            recent: recent::RecentPulls::default(),
             config,
         }
     }
 
     pub fn status(&self) -> &status::StatusBoard {
         &self.status
+    }
+
+    /// What the pulls wrote lately, per object (`changes_recent`).
+    pub fn recent(&self) -> &recent::RecentPulls {
+        &self.recent
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Vec<ObjectStatus>> {

@@ -250,6 +250,7 @@ pub async fn run(
         }
         if !deleted.is_empty() {
             ctx.target.delete_rows(&m.resolved, &deleted).await?;
+            ctx.state.engine.recent().deleted(ctx.org, object, &deleted);
             // A deleted record's failed changes are settled with its row.
             if status
                 .get(ctx.org, object)
@@ -266,6 +267,8 @@ pub async fn run(
             .await?;
         let written = report.written;
         report_refused(ctx, m, &report.rejected);
+        let recent = ctx.state.engine.recent();
+        recent.wrote(ctx.org, object, &live, &report.rejected);
         done += (live.len() + deleted.len()) as u64;
         status.update(ctx.org, object, m.mapping.direction, |s| {
             s.pulled_total += written + deleted.len() as u64;

@@ -64,6 +64,7 @@ pub(super) async fn handle(state: &State, call: Call) -> Result<Value, RpcError>
         Call::FailedList(r) => to_value(failures::list(state, &r.name).await?),
         Call::FailedRetry(r) => to_value(failures::settle(state, r, FailedAction::Retry).await?),
         Call::FailedIgnore(r) => to_value(failures::settle(state, r, FailedAction::Ignore).await?),
+        Call::ChangesRecent(r) => to_value(crate::engine::recent::list(state, r).await?),
         Call::Handshake(_) | Call::Subscribe(_) | Call::Unsubscribe(_) => Err(RpcError::new(
             codes::INTERNAL_ERROR,
             "this request is handled by the connection itself",

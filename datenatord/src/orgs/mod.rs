@@ -283,6 +283,7 @@ pub async fn delete(
         }
     }
     state.engine.stop(name).await;
+    state.engine.recent().forget(name);
     let schema_dropped = match crate::datasource::deprovision(state, name).await {
         Ok(dropped) => dropped,
         Err(e) => {

@@ -205,6 +205,18 @@ pub struct FailedEvent {
     pub error: String,
 }
 
+/// A recent change as its events table holds it: the event, its state (`NEW`, `CLAIMED`,
+/// `DONE`, `FAILED`) and its error (a refusal; kept when set aside).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentEvent {
+    pub event: Event,
+    pub state: String,
+    pub error: Option<String>,
+}
+
+/// The error a change is settled with when its record was deleted in Salesforce first.
+pub const SUPERSEDED_ERROR: &str = "the record was deleted in Salesforce";
+
 /// Which failed changes a retry or an ignore applies to.
 #[derive(Debug, Clone, Copy)]
 pub enum FailedScope<'a> {
@@ -339,7 +351,7 @@ pub(crate) fn events_superseded_sql(dialect: Dialect, events: &str, n: usize) ->
     let c = |name: &str| ident::quote(dialect, name);
     let list: Vec<String> = (1..=n).map(|i| placeholder(dialect, i)).collect();
     format!(
-        "UPDATE {events} SET {state} = 'DONE', {error} = 'the record was deleted in Salesforce', {processed} = {now}, {token} = NULL WHERE {state} <> 'DONE' AND {sfid} IN ({list})",
+        "UPDATE {events} SET {state} = 'DONE', {error} = '{SUPERSEDED_ERROR}', {processed} = {now}, {token} = NULL WHERE {state} <> 'DONE' AND {sfid} IN ({list})",
         state = c("state"),
         error = c("error"),
         processed = c("processed_at"),
@@ -347,6 +359,29 @@ pub(crate) fn events_superseded_sql(dialect: Dialect, events: &str, n: usize) ->
         sfid = c("sfid"),
         now = now_sql(dialect),
         list = list.join(", "),
+    )
+}
+
+/// The newest events of an object, newest first (bind: the limit), in the column order
+/// the dialects' `raw_event` reads, then state and error. `json_text` follows each JSON
+/// column to read it as text (PostgreSQL: `::text`).
+pub(crate) fn recent_events_sql(dialect: Dialect, events: &str, json_text: &str) -> String {
+    let c = |name: &str| ident::quote(dialect, name);
+    format!(
+        "SELECT {}, {}, {}, {}, {}{json_text}, {}{json_text}, {}{json_text}, {}, {}, {}, {} FROM {events} ORDER BY {} DESC LIMIT {}",
+        c("id"),
+        c("op"),
+        c("row_id"),
+        c("sfid"),
+        c("changed"),
+        c("old_values"),
+        c("new_values"),
+        c("db_user"),
+        c("created_at"),
+        c("state"),
+        c("error"),
+        c("id"),
+        placeholder(dialect, 1),
     )
 }
 
@@ -731,6 +766,14 @@ pub trait Target: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<FailedEvent>, TargetError>> + Send;
 
+    /// The object's newest events, newest first, at most `limit` (DONE ones are purged
+    /// after a retention: what is still there).
+    fn recent_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecentEvent>, TargetError>> + Send;
+
     /// Retries or sets aside failed changes (see [`settle_failed_sql`]), clearing their
     /// rows' FAILED state. Returns how many changes moved.
     fn settle_failed(
@@ -986,6 +1029,13 @@ impl Target for AnyTarget {
         limit: usize,
     ) -> Result<Vec<FailedEvent>, TargetError> {
         dispatch!(self, t => t.failed_events(mapping, limit).await)
+    }
+    async fn recent_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<RecentEvent>, TargetError> {
+        dispatch!(self, t => t.recent_events(mapping, limit).await)
     }
     async fn settle_failed(
         &self,

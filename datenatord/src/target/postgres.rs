@@ -23,7 +23,9 @@ use super::{
     row_values,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
-use super::{FailedAction, FailedEvent, FailedScope, settle_failed_sql};
+use super::{
+    FailedAction, FailedEvent, FailedScope, RecentEvent, recent_events_sql, settle_failed_sql,
+};
 use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
 use super::{duplicate_row_sql, events_superseded_sql, events_take_sfid_sql};
 use serde_json::{Map, Value};
@@ -1809,6 +1811,30 @@ impl Target for PgTarget {
             .map(|r| FailedEvent {
                 event: raw_event(r).decode(D, mapping),
                 error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn recent_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<RecentEvent>, TargetError> {
+        let rows = sqlx::query(AssertSqlSafe(recent_events_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
+            "::text",
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.engine_pool())
+        .await
+        .map_err(TargetError::db("reading recent events"))?;
+        Ok(rows
+            .iter()
+            .map(|r| RecentEvent {
+                event: raw_event(r).decode(D, mapping),
+                state: r.get(9),
+                error: r.get(10),
             })
             .collect())
     }
