@@ -1218,9 +1218,11 @@ fn schema_check_report() {
 fn forecast_orgs() -> Vec<OrgSummary> {
     let mut orgs = sample_orgs();
     orgs[0].api_forecast = Some(UsageForecast {
-        calls_per_hour: 410.0,
-        projected_percent: 62.0,
+        calls_per_hour: 12.0,
+        projected_percent: 56.0,
         effective_interval_secs: 300,
+        used_calls: 6_960,
+        steady_calls_per_day: 1_440.0,
     });
     orgs
 }

@@ -255,6 +255,10 @@ async fn an_exhausted_daily_limit_pauses_sync_which_resumes_by_itself() {
     );
 }
 
+/// The forecast is Salesforce's own 24-hour count plus a day of polling: an org that has
+/// used 7,000 of 15,000 calls has 500 left under a 50 % budget, and one poll a minute
+/// (1,440 a day) would pass it — polling stretches to every 3 minutes (480 a day), and goes
+/// back to every minute once usage is well within the budget again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
     let Converged {
@@ -271,11 +275,8 @@ async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
             .unwrap();
         orgs[0].api_forecast
     };
-    // Someone else spends the org's calls fast: 4,000 in a quarter of a minute.
-    sim.set_api_usage(1_000, Some(15_000));
-    org.sync_now().await;
-    tokio::time::sleep(Duration::from_secs(16)).await;
-    sim.set_api_usage(5_000, Some(15_000));
+    // Someone else spent the org's calls: 7,000 of 15,000 in the last 24 hours.
+    sim.set_api_usage(7_000, Some(15_000));
     org.sync_now().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !forecast().await.is_some_and(|f| f.stretched(60)) {
@@ -288,14 +289,27 @@ async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let f = forecast().await.unwrap();
-    assert!(f.projected_percent > 100.0, "{f:?}");
-    assert_eq!(f.effective_interval_secs, 3600, "{f:?}");
-    eventually("the daemon says so", || async {
-        org.daemon
-            .stderr()
-            .contains("polling every 3600 s instead of 60 s")
+    assert!(f.projected_percent > 50.0, "{f:?}");
+    assert!(f.used_calls >= 7_000, "{f:?}");
+    assert_eq!(f.steady_calls_per_day, 1_440.0, "{f:?}");
+    assert_eq!(f.effective_interval_secs, 180, "{f:?}");
+    eventually("the daemon says so, in numbers", || async {
+        let log = org.daemon.stderr();
+        log.contains("polling every 180 s instead of 60 s") && log.contains("would add 1440 a day")
     })
     .await;
+    // Old calls leave Salesforce's 24-hour window: well within the budget again.
+    sim.set_api_usage(4_000, Some(15_000));
+    org.sync_now().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while forecast().await.is_none_or(|f| f.stretched(60)) {
+        assert!(
+            Instant::now() < deadline,
+            "polling never went back to the configured interval: {:?}",
+            forecast().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

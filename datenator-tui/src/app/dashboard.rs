@@ -67,18 +67,35 @@ pub fn human_interval(secs: u32) -> String {
 pub fn forecast_text(org: &OrgSummary) -> Option<(String, Option<String>)> {
     let f = org.api_forecast?;
     let forecast = format!(
-        "forecast {:.0}% of the daily limit at {:.0} calls/h",
-        f.projected_percent, f.calls_per_hour
+        "forecast {:.0}% of the daily limit: {} used in 24 h + {:.0} a day of polling",
+        f.projected_percent, f.used_calls, f.steady_calls_per_day
     );
     let stretched = f.stretched(org.polling_interval_secs).then(|| {
         format!(
-            "polling every {} (stretched from {} to stay within the {}% budget)",
+            "polling every {} instead of {}: {} calls used in 24 h + {:.0} a day of polling = {:.0}%, past the {}% budget",
             human_interval(f.effective_interval_secs),
             human_interval(org.polling_interval_secs),
+            f.used_calls,
+            f.steady_calls_per_day,
+            f.projected_percent,
             org.api_budget_percent
         )
     });
     Some((forecast, stretched))
+}
+
+/// The stretched-polling line for a narrow screen: the interval and the projection only.
+pub fn stretched_short(org: &OrgSummary) -> Option<String> {
+    let f = org.api_forecast?;
+    f.stretched(org.polling_interval_secs).then(|| {
+        format!(
+            "polling every {} instead of {}: {:.0}% projected, past the {}% budget",
+            human_interval(f.effective_interval_secs),
+            human_interval(org.polling_interval_secs),
+            f.projected_percent,
+            org.api_budget_percent
+        )
+    })
 }
 
 /// A text sparkline of `samples` (one character each, the last `width`).
@@ -130,7 +147,11 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
                 ),
             }
         }
-        Action::OpenFailed | Action::OpenConflicts | Action::OpenLog => {
+        Action::OpenRecent if app.sync.get(d.selected).is_none() => app.say(
+            Tone::Info,
+            "No object to show the changes of: map one first (Objects: Enter on an org).",
+        ),
+        Action::OpenFailed | Action::OpenConflicts | Action::OpenRecent | Action::OpenLog => {
             // The selected object's org (else the org selected on the Orgs screen).
             let (org, object) = match app.sync.get(d.selected) {
                 Some(s) => (Some(s.org.clone()), Some(s.object.clone())),
@@ -235,26 +256,33 @@ pub(crate) mod tests {
         let mut o = crate::app::tests::org("acme");
         assert_eq!(forecast_text(&o), None);
         o.api_forecast = Some(UsageForecast {
-            calls_per_hour: 410.4,
-            projected_percent: 61.6,
+            calls_per_hour: 60.0,
+            projected_percent: 41.6,
             effective_interval_secs: 60,
+            used_calls: 4_800,
+            steady_calls_per_day: 1_440.0,
         });
         assert_eq!(
             forecast_text(&o),
             Some((
-                "forecast 62% of the daily limit at 410 calls/h".into(),
+                "forecast 42% of the daily limit: 4800 used in 24 h + 1440 a day of polling"
+                    .into(),
                 None
             ))
         );
         o.api_forecast = Some(UsageForecast {
-            calls_per_hour: 410.0,
-            projected_percent: 49.0,
+            calls_per_hour: 12.0,
+            projected_percent: 56.0,
             effective_interval_secs: 300,
+            used_calls: 6_960,
+            steady_calls_per_day: 1_440.0,
         });
         let (_, stretched) = forecast_text(&o).unwrap();
         assert_eq!(
             stretched.as_deref(),
-            Some("polling every 5 m (stretched from 1 m to stay within the 50% budget)")
+            Some(
+                "polling every 5 m instead of 1 m: 6960 calls used in 24 h + 1440 a day of polling = 56%, past the 50% budget"
+            )
         );
         assert_eq!(human_interval(45), "45 s");
         assert_eq!(human_interval(330), "5 m 30 s");

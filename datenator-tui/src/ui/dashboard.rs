@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use datenator_shared::model::{ACTIVITY_MINUTES, ObjectState, ObjectStatus, OrgSummary};
 
 use super::{Theme, state_span};
-use crate::app::dashboard::{forecast_text, lag_text, spark};
+use crate::app::dashboard::{forecast_text, lag_text, spark, stretched_short};
 use crate::app::{App, Dashboard};
 
 /// Width of the usage bar in the API lines.
@@ -70,6 +70,11 @@ pub(super) fn api_lines(org: &OrgSummary, width: u16, theme: &Theme) -> Vec<Line
         )
     } else {
         match forecast_text(org) {
+            // Too long for the line: the short form (Settings shows the whole).
+            Some((_, Some(stretched))) if stretched.chars().count() + 2 > width as usize => (
+                stretched_short(org).unwrap_or(stretched),
+                theme.warn(),
+            ),
             Some((_, Some(stretched))) => (stretched, theme.warn()),
             Some((forecast, None)) => {
                 let projected = org.api_forecast.map_or(0.0, |f| f.projected_percent);

@@ -215,6 +215,12 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         memory.recovered = true;
     }
 
+    // A poll of every pulled object: composite requests of five queries each.
+    let pulled = mappings.iter().filter(|m| m.mapping.direction.pulls()).count();
+    api.usage().set_calls_per_poll(
+        u32::try_from(pulled.div_ceil(crate::salesforce::rest::COMPOSITE_HEAVY))
+            .unwrap_or(u32::MAX),
+    );
     let interval = polling_interval(&api, &summary, memory);
     // Usage arrives with every answer; /limits is read too — every 15 minutes, and every
     // minute (or on "sync now") while the budget holds sync back, since a throttled org makes
@@ -468,8 +474,9 @@ fn polling_interval(
         memory.stretched = stretched;
         match (stretched, forecast) {
             (Some(secs), Some(f)) => tracing::warn!(
-                "polling every {secs} s instead of {configured} s: at {:.0} calls/hour the org would use {:.0}% of its daily API limit, past the {}% budget",
-                f.calls_per_hour,
+                "polling every {secs} s instead of {configured} s: the org used {} calls in the last 24 hours and polling every {configured} s would add {:.0} a day, {:.0}% of its daily API limit, past the {}% budget",
+                f.used_calls,
+                f.steady_calls_per_day,
                 f.projected_percent,
                 summary.api_budget_percent
             ),

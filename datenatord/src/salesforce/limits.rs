@@ -1,7 +1,5 @@
 //! API usage: read from every response's `Sforce-Limit-Info` header and from `/limits`.
-use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use datenator_shared::model::{ApiUsage, UsageForecast};
 use tokio::sync::watch;
@@ -21,59 +19,87 @@ pub fn parse_limit_info(header: &str) -> Option<ApiUsage> {
     })
 }
 
-/// How far back the rate behind a forecast looks.
-const FORECAST_WINDOW: Duration = Duration::from_secs(60 * 60);
-/// The shortest stretch of samples a forecast is made from.
-const FORECAST_MIN_SPAN: Duration = Duration::from_secs(15);
 /// The longest the scheduler stretches a polling interval to.
 const MAX_STRETCHED_SECS: u32 = 60 * 60;
+/// A stretched interval goes back to the configured one only once the projection is this
+/// share of the budget or less (and moves down only by more than this share): the
+/// interval does not flap around the budget.
+const HYSTERESIS: f64 = 0.9;
 
-/// Where usage is heading: the rate over the samples (time, calls used) of the last hour,
-/// what a day at that rate would use (Salesforce counts a rolling 24 hours), and the
-/// polling interval that keeps sync within `budget_percent` — the configured one, or
-/// stretched by how far the projection passes the budget.
+const DAY_SECS: f64 = 86_400.0;
+
+/// Where usage is heading, on Salesforce's own measure: `used`, the org's calls in the last
+/// 24 hours (every client's, one-off work such as a first load counted once), plus what the
+/// polling schedule costs in a day (`calls_per_poll` at the interval). When that passes
+/// `budget_percent` of `max`, polling is stretched to the shortest interval (a multiple of
+/// the configured one) that keeps it within; `current` is the interval in force, for the
+/// hysteresis.
 pub fn forecast(
-    samples: &[(Instant, u64)],
-    now: Instant,
+    used: u64,
     max: u64,
+    calls_per_poll: u32,
     configured_secs: u32,
     budget_percent: u8,
+    current: Option<u32>,
 ) -> Option<UsageForecast> {
-    let &(newest_at, newest) = samples.last()?;
-    let &(oldest_at, oldest) = samples
-        .iter()
-        .find(|(at, _)| now.saturating_duration_since(*at) <= FORECAST_WINDOW)?;
-    let span = newest_at.saturating_duration_since(oldest_at);
-    if span < FORECAST_MIN_SPAN || max == 0 {
+    if max == 0 {
         return None;
     }
-    // Usage can fall as old calls leave the 24-hour window: that is a rate of zero.
-    let calls_per_hour = newest.saturating_sub(oldest) as f64 / span.as_secs_f64() * 3600.0;
-    let projected_percent = calls_per_hour * 24.0 / max as f64 * 100.0;
-    let budget = f64::from(budget_percent.max(1));
-    let effective_interval_secs = if projected_percent > budget {
-        let factor = (projected_percent / budget)
-            .ceil()
-            .min(f64::from(MAX_STRETCHED_SECS));
-        ((f64::from(configured_secs.max(1)) * factor) as u32)
-            .min(MAX_STRETCHED_SECS)
-            .max(configured_secs)
-    } else {
-        configured_secs
+    let configured = configured_secs.max(1);
+    let per_poll = f64::from(calls_per_poll.max(1));
+    let steady = |interval: u32| per_poll * DAY_SECS / f64::from(interval.max(1));
+    let budget = max as f64 * f64::from(budget_percent.max(1)) / 100.0;
+    let projected = used as f64 + steady(configured);
+    // The shortest multiple of the configured interval whose day of polling fits what
+    // `budget` leaves (the longest there is when nothing is left).
+    let needed = |budget: f64| {
+        let room = budget - used as f64;
+        let secs = if room > 0.0 {
+            (per_poll * DAY_SECS / room)
+                .ceil()
+                .min(f64::from(MAX_STRETCHED_SECS))
+        } else {
+            f64::from(MAX_STRETCHED_SECS)
+        };
+        let steps = (secs / f64::from(configured)).ceil().max(1.0) as u32;
+        configured
+            .saturating_mul(steps)
+            .clamp(configured, MAX_STRETCHED_SECS.max(configured))
+    };
+    let effective = match current.filter(|&c| c > configured) {
+        // Stretched now: longer at once when more is needed; shorter (back to the
+        // configured interval included) only as far as keeps the projection within
+        // `HYSTERESIS` of the budget.
+        Some(c) => {
+            let must = needed(budget);
+            let may = needed(budget * HYSTERESIS);
+            if must > c {
+                must
+            } else {
+                may.min(c)
+            }
+        }
+        None if projected > budget => needed(budget),
+        None => configured,
     };
     Some(UsageForecast {
-        calls_per_hour,
-        projected_percent,
-        effective_interval_secs,
+        calls_per_hour: steady(effective) / 24.0,
+        projected_percent: projected / max as f64 * 100.0,
+        effective_interval_secs: effective,
+        used_calls: used,
+        steady_calls_per_day: steady(configured),
     })
 }
 
-/// The latest known usage of one org, the recent samples behind its forecast, and a count
-/// of the calls this process made.
+/// The latest known usage of one org, what its polls cost, the interval in force, and a
+/// count of the calls this process made.
 #[derive(Debug)]
 pub struct UsageTracker {
     latest: watch::Sender<Option<ApiUsage>>,
-    samples: Mutex<VecDeque<(Instant, u64)>>,
+    /// Calls one poll of every object costs (composite requests of five queries).
+    calls_per_poll: Mutex<u32>,
+    /// The stretched interval in force, if any (for the hysteresis).
+    stretched: Mutex<Option<u32>>,
     calls: Mutex<u64>,
 }
 
@@ -81,51 +107,45 @@ impl Default for UsageTracker {
     fn default() -> Self {
         UsageTracker {
             latest: watch::channel(None).0,
-            samples: Mutex::new(VecDeque::new()),
+            calls_per_poll: Mutex::new(1),
+            stretched: Mutex::new(None),
             calls: Mutex::new(0),
         }
     }
 }
 
 impl UsageTracker {
-    /// The forecast at the recent rate (see [`forecast`]), once there are samples enough.
+    /// The forecast (see [`forecast`]) once Salesforce has said how much the org used.
     pub fn forecast(&self, configured_secs: u32, budget_percent: u8) -> Option<UsageForecast> {
-        let max = self.latest()?.max;
-        let mut samples = self.samples.lock().ok()?;
-        forecast(
-            samples.make_contiguous(),
-            Instant::now(),
-            max,
+        let usage = self.latest()?;
+        let per_poll = self.calls_per_poll.lock().map(|c| *c).unwrap_or(1);
+        let mut stretched = self.stretched.lock().ok()?;
+        let f = forecast(
+            usage.used,
+            usage.max,
+            per_poll,
             configured_secs,
             budget_percent,
-        )
+            *stretched,
+        )?;
+        *stretched = f.stretched(configured_secs).then_some(f.effective_interval_secs);
+        Some(f)
+    }
+
+    /// What one poll of the org's objects costs: the worker says so each tick.
+    pub fn set_calls_per_poll(&self, calls: u32) {
+        if let Ok(mut c) = self.calls_per_poll.lock() {
+            *c = calls.max(1);
+        }
     }
 
     pub fn record(&self, usage: ApiUsage) {
-        if let Ok(mut samples) = self.samples.lock() {
-            let now = Instant::now();
-            // One sample a second is plenty; the newest figure replaces a fresher one.
-            if samples
-                .back()
-                .is_some_and(|(at, _)| now.duration_since(*at) < Duration::from_secs(1))
-            {
-                samples.pop_back();
-            }
-            samples.push_back((now, usage.used));
-            while samples
-                .front()
-                .is_some_and(|(at, _)| now.duration_since(*at) > FORECAST_WINDOW)
-            {
-                samples.pop_front();
-            }
-        }
         self.latest.send_if_modified(|cur| {
             let changed = *cur != Some(usage);
             *cur = Some(usage);
             changed
         });
     }
-
     pub fn count_call(&self) {
         if let Ok(mut c) = self.calls.lock() {
             *c += 1;
@@ -168,48 +188,72 @@ mod tests {
     }
 
     #[test]
-    fn the_forecast_stretches_the_interval_past_the_budget() {
-        let t0 = Instant::now();
-        let at = |secs: u64| t0 + Duration::from_secs(secs);
-        // Too short a span: no forecast yet.
-        assert_eq!(
-            forecast(&[(at(0), 100), (at(5), 110)], at(5), 15_000, 60, 50),
-            None
-        );
-        // 150 calls in 10 minutes = 900/h; a day at that rate is 21,600 = 144 % of 15,000,
-        // past a 50 % budget by a factor of 2.88: polling every 3 minutes instead of 1.
-        let f = forecast(&[(at(0), 1000), (at(600), 1150)], at(600), 15_000, 60, 50).unwrap();
-        assert!((f.calls_per_hour - 900.0).abs() < 1e-6, "{f:?}");
-        assert!((f.projected_percent - 144.0).abs() < 1e-6, "{f:?}");
-        assert_eq!(f.effective_interval_secs, 180);
-        assert!(f.stretched(60));
-        // Well within the budget: the configured interval.
-        let f = forecast(&[(at(0), 1000), (at(600), 1010)], at(600), 15_000, 60, 50).unwrap();
+    fn one_off_work_counts_once_and_the_schedule_by_the_day() {
+        // A first load spent 3,000 calls; polling 2 calls a minute costs 2,880 a day:
+        // 5,880 of 15,000 = 39 %, within a 50 % budget.
+        let f = forecast(3_000, 15_000, 2, 60, 50, None).unwrap();
+        assert!((f.projected_percent - 39.2).abs() < 1e-9, "{f:?}");
         assert_eq!(f.effective_interval_secs, 60);
-        assert!(!f.stretched(60));
-        // Usage falling (old calls leave the window) is a rate of zero.
-        let f = forecast(&[(at(0), 1000), (at(600), 900)], at(600), 15_000, 60, 50).unwrap();
-        assert_eq!(f.calls_per_hour, 0.0);
-        // Never stretched past an hour.
-        let f = forecast(&[(at(0), 0), (at(60), 14_000)], at(60), 15_000, 600, 10).unwrap();
-        assert_eq!(f.effective_interval_secs, 3600);
-        // Samples older than the window are not used.
-        let f = forecast(
-            &[(at(0), 0), (at(3000), 10_000), (at(4000), 10_010)],
-            at(4000),
-            15_000,
-            60,
-            50,
-        )
-        .unwrap();
-        assert!(f.calls_per_hour < 100.0, "{f:?}");
+        assert!((f.steady_calls_per_day - 2_880.0).abs() < 1e-9);
+        assert!((f.calls_per_hour - 120.0).abs() < 1e-9);
+        assert_eq!(f.used_calls, 3_000);
     }
 
     #[test]
-    fn the_tracker_keeps_samples_for_its_forecast() {
+    fn past_the_budget_polling_stretches_just_enough_in_steps_of_the_interval() {
+        // 7,000 used; 500 left under a 50 % budget of 15,000; 1 call a poll needs
+        // 86,400 / 500 = 173 s between polls: 180 s, three configured intervals.
+        let f = forecast(7_000, 15_000, 1, 60, 50, None).unwrap();
+        assert!(f.projected_percent > 50.0, "{f:?}");
+        assert_eq!(f.effective_interval_secs, 180);
+        assert!((f.calls_per_hour - 20.0).abs() < 1e-9, "{f:?}");
+        // Nothing left: the longest interval.
+        let f = forecast(7_600, 15_000, 1, 60, 50, None).unwrap();
+        assert_eq!(f.effective_interval_secs, 3600);
+        // Never shorter than configured.
+        let f = forecast(7_000, 15_000, 1, 7200, 50, None).unwrap();
+        assert_eq!(f.effective_interval_secs, 7200);
+    }
+
+    #[test]
+    fn the_interval_does_not_flap_around_the_budget() {
+        // Stretched to 180 s; usage eases to just under the budget: still stretched (to
+        // what would keep it within 90 % of the budget), and as long again next time.
+        let f = forecast(6_000, 15_000, 1, 60, 50, Some(180)).unwrap();
+        assert!(f.projected_percent < 50.0 && f.projected_percent > 45.0, "{f:?}");
+        assert_eq!(f.effective_interval_secs, 120);
+        let again = forecast(6_000, 15_000, 1, 60, 50, Some(120)).unwrap();
+        assert_eq!(again.effective_interval_secs, 120);
+        // Well within (≤ 90 % of the budget): back to the configured interval.
+        let f = forecast(5_000, 15_000, 1, 60, 50, Some(180)).unwrap();
+        assert_eq!(f.effective_interval_secs, 60);
+        // Needing more: longer at once.
+        let f = forecast(7_400, 15_000, 1, 60, 50, Some(180)).unwrap();
+        assert_eq!(f.effective_interval_secs, 900);
+        // Needing a little less: stays.
+        let f = forecast(7_050, 15_000, 1, 60, 50, Some(240)).unwrap();
+        assert_eq!(f.effective_interval_secs, 240);
+    }
+
+    #[test]
+    fn the_tracker_forecasts_once_usage_is_known_and_remembers_the_stretch() {
         let t = UsageTracker::default();
         assert_eq!(t.forecast(60, 50), None);
-        t.record(ApiUsage { used: 5, max: 100 });
-        assert_eq!(t.forecast(60, 50), None, "one sample is not a rate");
+        t.record(ApiUsage {
+            used: 7_000,
+            max: 15_000,
+        });
+        assert_eq!(t.forecast(60, 50).unwrap().effective_interval_secs, 180);
+        t.record(ApiUsage {
+            used: 6_000,
+            max: 15_000,
+        });
+        assert_eq!(t.forecast(60, 50).unwrap().effective_interval_secs, 120);
+        t.set_calls_per_poll(2);
+        t.record(ApiUsage {
+            used: 1_000,
+            max: 15_000,
+        });
+        assert_eq!(t.forecast(60, 50).unwrap().effective_interval_secs, 60);
     }
 }
