@@ -265,8 +265,7 @@ pub(crate) mod tests {
         assert_eq!(
             forecast_text(&o),
             Some((
-                "forecast 42% of the daily limit: 4800 used in 24 h + 1440 a day of polling"
-                    .into(),
+                "forecast 42% of the daily limit: 4800 used in 24 h + 1440 a day of polling".into(),
                 None
             ))
         );

@@ -71,10 +71,9 @@ pub(super) fn api_lines(org: &OrgSummary, width: u16, theme: &Theme) -> Vec<Line
     } else {
         match forecast_text(org) {
             // Too long for the line: the short form (Settings shows the whole).
-            Some((_, Some(stretched))) if stretched.chars().count() + 2 > width as usize => (
-                stretched_short(org).unwrap_or(stretched),
-                theme.warn(),
-            ),
+            Some((_, Some(stretched))) if stretched.chars().count() + 2 > width as usize => {
+                (stretched_short(org).unwrap_or(stretched), theme.warn())
+            }
             Some((_, Some(stretched))) => (stretched, theme.warn()),
             Some((forecast, None)) => {
                 let projected = org.api_forecast.map_or(0.0, |f| f.projected_percent);

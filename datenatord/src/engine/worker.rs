@@ -216,7 +216,10 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     }
 
     // A poll of every pulled object: composite requests of five queries each.
-    let pulled = mappings.iter().filter(|m| m.mapping.direction.pulls()).count();
+    let pulled = mappings
+        .iter()
+        .filter(|m| m.mapping.direction.pulls())
+        .count();
     api.usage().set_calls_per_poll(
         u32::try_from(pulled.div_ceil(crate::salesforce::rest::COMPOSITE_HEAVY))
             .unwrap_or(u32::MAX),

@@ -73,11 +73,7 @@ pub fn forecast(
         Some(c) => {
             let must = needed(budget);
             let may = needed(budget * HYSTERESIS);
-            if must > c {
-                must
-            } else {
-                may.min(c)
-            }
+            if must > c { must } else { may.min(c) }
         }
         None if projected > budget => needed(budget),
         None => configured,
@@ -128,7 +124,9 @@ impl UsageTracker {
             budget_percent,
             *stretched,
         )?;
-        *stretched = f.stretched(configured_secs).then_some(f.effective_interval_secs);
+        *stretched = f
+            .stretched(configured_secs)
+            .then_some(f.effective_interval_secs);
         Some(f)
     }
 
@@ -220,7 +218,10 @@ mod tests {
         // Stretched to 180 s; usage eases to just under the budget: still stretched (to
         // what would keep it within 90 % of the budget), and as long again next time.
         let f = forecast(6_000, 15_000, 1, 60, 50, Some(180)).unwrap();
-        assert!(f.projected_percent < 50.0 && f.projected_percent > 45.0, "{f:?}");
+        assert!(
+            f.projected_percent < 50.0 && f.projected_percent > 45.0,
+            "{f:?}"
+        );
         assert_eq!(f.effective_interval_secs, 120);
         let again = forecast(6_000, 15_000, 1, 60, 50, Some(120)).unwrap();
         assert_eq!(again.effective_interval_secs, 120);
