@@ -54,6 +54,8 @@ pub enum Action {
     ApplyDestructive,
     OpenFailed,
     OpenConflicts,
+    /// `h`: the selected object's recent changes (history), both sides.
+    OpenRecent,
     OpenLog,
     /// Send the selected failed change again.
     Retry,
@@ -559,6 +561,13 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                 true,
             ));
             out.push(cmd(
+                &[KeyCode::Char('h')],
+                "h",
+                "recent changes",
+                Action::OpenRecent,
+                true,
+            ));
+            out.push(cmd(
                 &[KeyCode::Char('c')],
                 "c",
                 "conflicts",
@@ -611,6 +620,26 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                 true,
             ));
             out.push(RELOAD);
+            out.push(BACK);
+            out.extend_from_slice(LIST);
+        }
+        Screen::Recent(r) => {
+            if r.current().is_some() {
+                out.push(cmd(
+                    &[KeyCode::Enter],
+                    "Enter",
+                    "whole change",
+                    Action::Submit,
+                    true,
+                ));
+            }
+            out.push(cmd(
+                &[KeyCode::Char('u')],
+                "u",
+                "reload",
+                Action::Reload,
+                true,
+            ));
             out.push(BACK);
             out.extend_from_slice(LIST);
         }
@@ -707,6 +736,13 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                     "download metadata",
                     Action::DownloadMetadata,
                     true,
+                ));
+                out.push(cmd(
+                    &[KeyCode::Char('h')],
+                    "h",
+                    "recent changes",
+                    Action::OpenRecent,
+                    false,
                 ));
                 out.push(BACK);
                 out.extend_from_slice(LIST);

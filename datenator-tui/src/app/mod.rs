@@ -12,6 +12,7 @@ pub mod log;
 pub mod mapping;
 pub mod objects;
 mod pending;
+pub mod recent;
 pub mod register;
 mod replies;
 pub mod settings;
@@ -31,6 +32,7 @@ pub use log::LogView;
 pub use mapping::MappingEditor;
 pub use objects::Objects;
 pub use pending::Pending;
+pub use recent::Recent;
 pub use register::Register;
 pub use settings::Settings;
 
@@ -45,6 +47,7 @@ pub enum Screen {
     Dashboard(Dashboard),
     Failed(Failed),
     Conflicts(Conflicts),
+    Recent(Recent),
     Log(LogView),
 }
 
@@ -54,6 +57,7 @@ pub enum Back {
     #[default]
     Orgs,
     Dashboard(Dashboard),
+    Objects(Objects),
 }
 
 impl Back {
@@ -61,6 +65,7 @@ impl Back {
     fn from(screen: &Screen) -> Back {
         match screen {
             Screen::Dashboard(d) => Back::Dashboard(d.clone()),
+            Screen::Objects(o) => Back::Objects(o.clone()),
             _ => Back::Orgs,
         }
     }
@@ -69,6 +74,7 @@ impl Back {
         app.screen = match self {
             Back::Orgs => Screen::Orgs,
             Back::Dashboard(d) => Screen::Dashboard(d),
+            Back::Objects(o) => Screen::Objects(o),
         };
     }
 }
@@ -84,6 +90,7 @@ impl Screen {
             Screen::Dashboard(_) => "Sync".into(),
             Screen::Failed(f) => format!("Failed records · {}", f.org),
             Screen::Conflicts(c) => format!("Conflicts · {}", c.org),
+            Screen::Recent(r) => format!("Recent changes · {} · {}", r.org, r.object),
             Screen::Log(l) => match l.shown_org() {
                 Some(org) => format!("Daemon log · {org}"),
                 None => "Daemon log".into(),
@@ -335,9 +342,11 @@ impl App {
             Screen::Settings(s) => s.typing(),
             Screen::Objects(o) => o.filtering,
             Screen::Mapping(m) => m.typing(),
-            Screen::Dashboard(_) | Screen::Failed(_) | Screen::Conflicts(_) | Screen::Log(_) => {
-                false
-            }
+            Screen::Dashboard(_)
+            | Screen::Failed(_)
+            | Screen::Conflicts(_)
+            | Screen::Recent(_)
+            | Screen::Log(_) => false,
         }
     }
 }
@@ -443,6 +452,7 @@ fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         Screen::Dashboard(_) => dashboard::apply(app, action),
         Screen::Failed(_) => failed::apply(app, action),
         Screen::Conflicts(_) => conflicts::apply(app, action),
+        Screen::Recent(_) => recent::apply(app, action),
         Screen::Log(_) => log::apply(app, action),
     }
 }
@@ -477,6 +487,10 @@ pub(crate) fn open_org_screen(
         }
         (Action::OpenFailed, Some(org)) => failed::open(app, org, object, back),
         (Action::OpenConflicts, Some(org)) => conflicts::open(app, org, back),
+        (Action::OpenRecent, Some(org)) => match object {
+            Some(object) => recent::open(app, org, object, back),
+            None => vec![],
+        },
         _ => vec![],
     }
 }

@@ -121,6 +121,19 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
             let org = o.org.clone();
             return super::download_metadata(app, org);
         }
+        Action::OpenRecent => {
+            let Some(obj) = o.visible().get(o.selected).map(|x| x.name.clone()) else {
+                return vec![];
+            };
+            if o.mapping(&obj).is_none() {
+                let text =
+                    format!("{obj} is not mapped, so no change of it is recorded: Enter maps it.");
+                app.say(super::Tone::Info, text);
+                return vec![];
+            }
+            let (org, back) = (o.org.clone(), super::Back::Objects(o.clone()));
+            return super::recent::open(app, org, obj, back);
+        }
         Action::Submit => {
             let Some(obj) = o.visible().get(o.selected).map(|x| x.name.clone()) else {
                 return vec![];

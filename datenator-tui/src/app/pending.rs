@@ -79,6 +79,10 @@ pub enum Pending {
     ConflictList {
         org: String,
     },
+    RecentChanges {
+        org: String,
+        object: String,
+    },
     SchemaCheck {
         org: String,
     },
@@ -136,6 +140,9 @@ impl Pending {
                 format!("setting aside the failed change of {object}")
             }
             Pending::ConflictList { org } => format!("loading the conflicts of {org}"),
+            Pending::RecentChanges { org, object } => {
+                format!("loading the recent changes of {object} in {org}")
+            }
             Pending::SchemaCheck { org } => {
                 format!("checking {org}'s mapped objects against Salesforce")
             }
@@ -193,6 +200,9 @@ impl Pending {
                 format!("Ignoring the failed change of {object} failed")
             }
             Pending::ConflictList { org } => format!("Loading the conflicts of {org} failed"),
+            Pending::RecentChanges { org, object } => {
+                format!("Loading the recent changes of {object} in {org} failed")
+            }
             Pending::SchemaCheck { org } => format!("The schema check of {org} failed"),
         }
     }

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{App, Cmd, Dialog, Pending, Screen, Tone};
-use super::{conflicts, failed, mapping, objects, register, settings};
+use super::{conflicts, failed, mapping, objects, recent, register, settings};
 
 fn decode<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| {
@@ -82,6 +82,9 @@ pub(super) fn on_reply(app: &mut App, id: u64, result: Result<Value, String>) ->
             failed::on_ignored(app, org, object, result.and_then(decode))
         }
         Pending::ConflictList { org } => conflicts::on_loaded(app, org, result.and_then(decode)),
+        Pending::RecentChanges { org, object } => {
+            recent::on_loaded(app, org, object, result.and_then(decode))
+        }
         Pending::SchemaCheck { org } => {
             settings::on_schema_checked(app, org, result.and_then(decode))
         }
@@ -183,6 +186,7 @@ fn on_deleted(app: &mut App, org: String, r: DeleteReport) -> Vec<Cmd> {
         Screen::Mapping(m) => m.org == org,
         Screen::Failed(f) => f.org == org,
         Screen::Conflicts(c) => c.org == org,
+        Screen::Recent(r) => r.org == org,
         Screen::Dashboard(_) | Screen::Log(_) => false,
     };
     if on_its_screen {

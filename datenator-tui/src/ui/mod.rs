@@ -9,6 +9,7 @@ mod mapping;
 mod objects;
 mod orgs;
 mod qr;
+mod recent;
 mod register;
 mod settings;
 mod theme;
@@ -50,6 +51,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Dashboard(d) => dashboard::draw(frame, body, app, d, &theme),
         Screen::Failed(f) => failed::draw(frame, body, f, &theme),
         Screen::Conflicts(c) => conflicts::draw(frame, body, c, &theme),
+        Screen::Recent(r) => recent::draw(frame, body, r, &theme),
         Screen::Log(l) => log::draw(frame, body, app, l, &theme),
     }
     draw_status(frame, status, app, &theme);
