@@ -1104,6 +1104,54 @@ fn conflicts_list_and_empty() {
     both("conflicts_list", &app);
 }
 
+fn recent_changes() -> serde_json::Value {
+    serde_json::json!([
+        {"side": "database", "at": "2026-11-24T12:04:10Z", "who": "alice", "op": "update",
+         "fields": ["Phone"], "row_id": 17, "sfid": "001000000000017AAA", "outcome": "pending"},
+        {"side": "salesforce", "at": "2026-11-24T12:03:00Z", "who": "005000000000001AAA",
+         "op": "update", "fields": ["Name", "Phone", "Industry", "AnnualRevenue", "Description"],
+         "sfid": "001000000000002AAA", "outcome": "pulled"},
+        {"side": "database", "at": "2026-11-24T12:01:30Z", "who": "bob@10.0.0.7", "op": "update",
+         "fields": ["Phone"], "row_id": 18, "sfid": "001000000000018AAA", "outcome": "failed",
+         "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION: Phone must have 10 digits: fix the row's Phone"},
+        {"side": "database", "at": "2026-11-24T12:00:05Z", "who": "alice", "op": "insert",
+         "fields": ["Name", "Phone"], "row_id": 19, "sfid": "001000000000019AAA",
+         "outcome": "pushed"},
+        {"side": "salesforce", "at": "2026-11-24T11:58:00Z", "op": "delete", "fields": [],
+         "sfid": "001000000000003AAA", "outcome": "pulled"}
+    ])
+}
+
+/// The Watch screen with Account selected, then `h`.
+fn recent_screen() -> App {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    app::update(&mut app, Msg::Event(Event::Sync(statuses(1200))));
+    key(&mut app, KeyCode::Char('h'));
+    app
+}
+
+#[test]
+fn recent_changes_loading_empty_list_and_detail() {
+    let mut app = recent_screen();
+    insta::assert_snapshot!("recent_loading", render(&app, 80, 24));
+    answer(&mut app, serde_json::json!([]));
+    small_and_usual("recent_empty", &app);
+    key(&mut app, KeyCode::Char('u'));
+    answer(&mut app, recent_changes());
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    small_and_usual("recent_list", &app);
+    key(&mut app, KeyCode::Enter);
+    small_and_usual("recent_detail", &app);
+    let mut app = recent_screen();
+    fail(
+        &mut app,
+        "org \"acme-prod\" has no applied mapping for \"Account\": map the object first",
+    );
+    insta::assert_snapshot!("recent_error", render(&app, 80, 24));
+}
+
 fn log_lines() -> Vec<LogLine> {
     let at = |s: u32| {
         chrono::Utc

@@ -75,7 +75,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, r: &Recent, theme: &Theme) {
     let mut widths = vec![
         Constraint::Length(if wide { 19 } else { 11 }),
         Constraint::Length(10),
-        Constraint::Length(if wide { 18 } else { 14 }),
+        // A Salesforce user id (18) or a database user whole, at 80 columns too.
+        Constraint::Length(18),
         Constraint::Length(6),
     ];
     if wide {
@@ -104,7 +105,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, r: &Recent, theme: &Theme) {
     if let Some(e) = &c.error {
         lines.push(Line::from(Span::styled(e.clone(), theme.error())));
     }
-    let height = if wide { 4 } else { 5 };
+    let height = if wide { 4 } else { 6 };
     table_with_detail(
         frame, inner, header, widths, rows, r.selected, lines, height, theme,
     );
