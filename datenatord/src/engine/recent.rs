@@ -293,7 +293,7 @@ mod tests {
             "2026-01-01T00:00:00Z",
             json!({"Name": "x", "LastModifiedById": "005U", "CreatedDate": "t", "LastModifiedDate": "t"}),
         );
-        r.wrote("o", "Account", &[a.clone()], &[]);
+        r.wrote("o", "Account", std::slice::from_ref(&a), &[]);
         r.wrote("o", "account", &[a], &[]);
         let got = r.list("o", "ACCOUNT");
         assert_eq!(got.len(), 1);
