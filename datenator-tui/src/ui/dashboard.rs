@@ -70,7 +70,7 @@ pub(super) fn api_lines(org: &OrgSummary, width: u16, theme: &Theme) -> Vec<Line
         )
     } else {
         match forecast_text(org) {
-            // Too long for the line: the short form (Settings shows the whole).
+            // Too long for the line: the short form (the Orgs screen shows the whole).
             Some((_, Some(stretched))) if stretched.chars().count() + 2 > width as usize => {
                 (stretched_short(org).unwrap_or(stretched), theme.warn())
             }

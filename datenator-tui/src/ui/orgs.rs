@@ -148,15 +148,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Where its API usage is heading, when the daemon has a forecast.
     let forecast = app.selected_org().and_then(|o| {
         let (text, stretched) = forecast_text(o)?;
-        let mut spans = vec![
+        // Stretched, the one sentence says it all (with the numbers); else the forecast.
+        let line = match stretched {
+            Some(s) => Span::styled(s, theme.warn()),
+            None => Span::raw(text),
+        };
+        Some(Line::from(vec![
             Span::styled(format!("{}: ", o.name), theme.bold()),
-            Span::raw(text),
-        ];
-        if let Some(s) = stretched {
-            spans.push(Span::raw(" · "));
-            spans.push(Span::styled(s, theme.warn()));
-        }
-        Some(Line::from(spans))
+            line,
+        ]))
     });
     let detail_lines: Vec<Line> = advice.into_iter().chain(forecast).collect();
     let width = inner.width.max(1) as usize;
