@@ -348,8 +348,12 @@ async fn initial_load(rows: usize) -> Value {
     drop(conn);
     let rate = rows as f64 / load.as_secs_f64();
     let ceiling = rows as f64 / copy_time.as_secs_f64();
+    // Idle again: what the daemon keeps of the load's memory a minute later.
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(started.elapsed() - load)).await;
+    let rss_idle = rss_kib(pid);
     let json = json!({"rows": rows, "seconds": load.as_secs_f64(), "rows_per_sec": rate, "copy_rows_per_sec": ceiling,
-        "ratio_to_copy": rate / ceiling, "api_calls": calls, "rss_kib_before": rss_before, "rss_kib_peak": peak_rss});
+        "ratio_to_copy": rate / ceiling, "api_calls": calls, "rss_kib_before": rss_before, "rss_kib_peak": peak_rss,
+        "rss_kib_idle_after_a_minute": rss_idle});
     report(
         "initial_load",
         &[
@@ -366,8 +370,13 @@ async fn initial_load(rows: usize) -> Value {
             ),
             ("API calls", calls.to_string()),
             (
-                "daemon RSS before / peak",
-                format!("{} / {} MiB", rss_before / 1024, peak_rss / 1024),
+                "daemon RSS before / peak / a minute after",
+                format!(
+                    "{} / {} / {} MiB",
+                    rss_before / 1024,
+                    peak_rss / 1024,
+                    rss_idle / 1024
+                ),
             ),
         ],
         json.clone(),
