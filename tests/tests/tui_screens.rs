@@ -324,7 +324,7 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.keys(&["Escape"]);
     tui.wait_for("Sync — live from the daemon");
     tui.keys(&["f"]);
-    tui.wait_for("No failed records: every database change reached Salesforce.");
+    tui.wait_for("No failed records: nothing waits to be retried or ignored.");
     tui.keys(&["Escape"]);
     tui.wait_for("Sync — live from the daemon");
     tui.keys(&["c"]);

@@ -123,6 +123,15 @@ fn the_demo_walks_a_paused_org_and_stops_with_its_terminal() {
     tui.keys(&["Enter"]);
     tui.wait_for("log line");
     tui.keys(&["Escape"]);
+    // Back on Watch: the selected object's recent changes, one of them whole.
+    tui.keys(&["Escape"]);
+    tui.wait_for("Last 10 min");
+    tui.keys(&["h"]);
+    tui.wait_for("Recent changes");
+    tui.wait_for("pulled");
+    tui.keys(&["Enter"]);
+    tui.wait_for("Salesforce change");
+    tui.keys(&["Escape"]);
     assert_eq!(daemons().len(), 1, "one demo daemon runs");
     drop(tui); // tmux kill-server: the terminal is gone
     wait_until("the demo daemon to stop with its terminal", || {
