@@ -232,22 +232,50 @@ async fn check_filter(
         ));
     }
     let api = state.orgs_runtime.api(state, org).await?;
-    let soql = format!("SELECT Id FROM {object} WHERE ({filter}) LIMIT 1");
+    let prefix = format!("SELECT Id FROM {object} WHERE (");
+    let soql = format!("{prefix}{filter}) LIMIT 1");
     match api.query_all_records(&soql, false).await {
         Ok(_) => Ok(()),
         Err(crate::salesforce::SalesforceError::Api { errors, .. }) => Err(RpcError::new(
             codes::REJECTED,
             format!(
-                "Salesforce rejects the row filter: {}",
+                "Salesforce rejects the row filter: {}. Write one SOQL condition on {object}'s fields, e.g. Industry = 'Banking' AND AnnualRevenue > 1000000",
                 errors
                     .iter()
-                    .map(|e| e.to_string())
+                    .map(|e| filter_error(&e.to_string(), prefix.chars().count()))
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
         )),
         Err(e) => Err(crate::orgs::salesforce_error(state, org, e).await),
     }
+}
+
+/// Salesforce's query error about a row filter, readable: its lines joined, the whole
+/// query it quotes left out, and its `Row:1:Column:N` position counted in the filter the
+/// user wrote (the query around it adds `prefix` characters before).
+fn filter_error(message: &str, prefix: usize) -> String {
+    let mut text = message.replace(['\r', '\n'], " ");
+    if let Some(at) = text.find("ERROR at Row:1:Column:") {
+        let rest = &text[at + "ERROR at Row:1:Column:".len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(column) = digits.parse::<usize>() {
+            let after = rest[digits.len()..].trim_start();
+            let column = column.saturating_sub(prefix).max(1);
+            // What came before the position is the query (with the filter) quoted back.
+            let code = text[..at]
+                .split_once(": ")
+                .map_or("", |(code, _)| code)
+                .to_owned();
+            let code = if code.is_empty() || code.contains(' ') {
+                String::new()
+            } else {
+                format!("{code}: ")
+            };
+            text = format!("{code}at character {column} of the filter: {after}");
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `mapping_save`: plans, and when asked (and confirmed if destructive), applies.
@@ -484,6 +512,20 @@ pub async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_filters_error_reads_in_the_filters_terms() {
+        let prefix = "SELECT Id FROM Account WHERE (".chars().count();
+        let raw = "MALFORMED_QUERY: Id FROM Account WHERE (Industry = ) LIMIT 1\n                                      ^\nERROR at Row:1:Column:41\nunexpected token: ')'";
+        assert_eq!(
+            filter_error(raw, prefix),
+            "MALFORMED_QUERY: at character 11 of the filter: unexpected token: ')'"
+        );
+        assert_eq!(
+            filter_error("INVALID_FIELD: No such column 'Nope'", prefix),
+            "INVALID_FIELD: No such column 'Nope'"
+        );
+    }
 
     fn field(name: &str, t: &str, required: bool) -> FieldInfo {
         FieldInfo {

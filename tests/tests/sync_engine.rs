@@ -341,6 +341,14 @@ async fn row_filter_limits_the_synced_records() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("rejects the row filter"), "{err}");
+    // Said in the filter's terms, on one line, with what to write instead.
+    let said = err.to_string();
+    assert!(said.contains("of the filter"), "{said}");
+    assert!(
+        !said.contains("ERROR at Row") && !said.contains('\n'),
+        "{said}"
+    );
+    assert!(said.contains("Write one SOQL condition"), "{said}");
     let _: PlanView = org.client.call(save("Industry = 'Banking'")).await.unwrap();
     org.enable(true).await;
     let pool = db.pool().await;
