@@ -198,14 +198,21 @@ pub async fn run(
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         tracing::warn!("in-flight work did not finish within {grace:?}; stopping anyway");
     }
-    let _ = server.await;
+    // Past the grace period nothing may hold the stop up: a connection or a pooled state
+    // database handle still held by a task that did not finish is abandoned, not awaited.
+    let last_steps = async {
+        let _ = server.await;
+        if let Some(sim) = demo_sim {
+            let _ = sim.shutdown().await;
+        }
+        store.close().await;
+    };
+    if tokio::time::timeout(grace, last_steps).await.is_err() {
+        tracing::warn!("closing connections took longer than {grace:?}; stopping anyway");
+    }
     if settings.socket.exists() {
         let _ = std::fs::remove_file(&settings.socket);
     }
-    if let Some(sim) = demo_sim {
-        let _ = sim.shutdown().await;
-    }
-    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -81,12 +81,59 @@ fn processes_with(parts: &[&str]) -> Vec<i32> {
     found
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+/// Waits for `done`; on a timeout the panic says what still runs and what the logs under
+/// `dir` (the TUI's, the demo daemon's) end with.
+fn wait_until(what: &str, dir: &std::path::Path, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}\n{}", report(dir));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Every Datenator process (pid, state, kernel wait channel, command line) and the tail of
+/// every log file under `dir`.
+fn report(dir: &std::path::Path) -> String {
+    let mut out = String::from("processes:\n");
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = e.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains("datenator") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let wchan = std::fs::read_to_string(path.join("wchan")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().unwrap_or_default();
+        let state: String = state.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        out += &format!(
+            "  {} [{state}] wchan={wchan} {cmdline}\n",
+            e.file_name().to_string_lossy()
+        );
+    }
+    let mut logs = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "log") {
+                logs.push(p);
+            }
+        }
+    }
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        out += &format!("{}:\n{tail}\n", log.display());
+    }
+    out
 }
 
 /// `datenator-tui --demo` in a terminal: Watch shows the demo org syncing, `e` pauses it
@@ -134,10 +181,12 @@ fn the_demo_walks_a_paused_org_and_stops_with_its_terminal() {
     tui.keys(&["Escape"]);
     assert_eq!(daemons().len(), 1, "one demo daemon runs");
     drop(tui); // tmux kill-server: the terminal is gone
-    wait_until("the demo daemon to stop with its terminal", || {
-        daemons().is_empty()
-    });
-    wait_until("the demo's files to be removed", || {
+    wait_until(
+        "the demo daemon to stop with its terminal",
+        tmp.path(),
+        || daemons().is_empty(),
+    );
+    wait_until("the demo's files to be removed", tmp.path(), || {
         std::fs::read_dir(tmp.path()).unwrap().flatten().all(|e| {
             !e.file_name()
                 .to_string_lossy()
@@ -150,8 +199,10 @@ fn the_demo_walks_a_paused_org_and_stops_with_its_terminal() {
     let tuis = processes_with(&["datenator-tui", "--demo", &log]);
     assert_eq!(tuis.len(), 1, "{tuis:?}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(tuis[0]), Signal::SIGKILL).unwrap();
-    wait_until("the demo daemon to stop once its TUI was killed", || {
-        daemons().is_empty()
-    });
+    wait_until(
+        "the demo daemon to stop once its TUI was killed",
+        tmp.path(),
+        || daemons().is_empty(),
+    );
     drop(tui);
 }
