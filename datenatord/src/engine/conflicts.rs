@@ -1,17 +1,91 @@
 //! Conflicts: a field changed in the database and in Salesforce since the last sync. Before
 //! a bidirectional mapping pushes updates (unless the database always wins), the current
-//! Salesforce values of those records are read — a call per 1,000 — and each field changed
-//! on both sides is settled by the mapping's policy and written to the conflict log. Fields
-//! changed on one side only merge: the push sends the database's, the next pull brings
-//! Salesforce's.
+//! Salesforce values of the records that may have changed there are read, and each field
+//! changed on both sides is settled by the mapping's policy and written to the conflict log.
+//! Fields changed on one side only merge: the push sends the database's, the next pull
+//! brings Salesforce's.
+//!
+//! Which records may have changed in Salesforce is what the pulls know ([`Watch`]): every
+//! change stamped before the last poll's late-change window was applied to the row — so
+//! the change's base value is Salesforce's — except fields a pull kept local because their
+//! own change was pending; those records are remembered. So a round reads, in one query,
+//! the records Salesforce changed since that window, plus the remembered ones by id:
+//! usually one call however many updates go out. After a start (what earlier pulls kept
+//! is not remembered across one) or a first load, the round reads every pushed record by
+//! id instead — a call per 1,000 — as it does when the changes since the window would take
+//! more calls than that.
 use chrono::{DateTime, Utc};
 use datenator_shared::model::{ConflictPolicy, ConflictRecord};
 use serde_json::{Map, Value};
+
+use std::collections::{HashMap, HashSet};
 
 use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::Api;
 use crate::salesforce::rest::{QueryPage, SubRequest, check_id, encode};
+
+/// What a worker's pulls of one object tell its pushes about Salesforce's changes.
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// Every pull since the worker started was incremental and reported the records it
+    /// kept local: the changes that can conflict are the recent ones plus `kept`. False at
+    /// first (a start forgets what pulls before it kept) and after a first load.
+    pub complete: bool,
+    /// Records a pull wrote without Salesforce's value of some field, whose local change
+    /// was pending: Salesforce may have changed that field too.
+    pub kept: HashSet<String>,
+}
+
+/// Which records a round's conflict check reads.
+pub enum Scope<'a> {
+    /// Every pushed record, by id.
+    All,
+    /// The records Salesforce changed since the pulls last saw them — those the next
+    /// incremental pull would read, `unseen` its SOQL condition — and `kept` by id.
+    Since {
+        unseen: String,
+        kept: &'a HashSet<String>,
+    },
+}
+
+/// The records of `object` matching `unseen`, with `fields`, among `wanted` — or `None`
+/// when reading them would take more calls than `budget`.
+async fn changed_since(
+    ctx: &Ctx<'_>,
+    object: &str,
+    fields: &[String],
+    unseen: &str,
+    wanted: &HashSet<&str>,
+    budget: u64,
+) -> Result<Option<HashMap<String, Map<String, Value>>>, StepError> {
+    let soql = format!(
+        "SELECT Id, SystemModstamp, {} FROM {object} WHERE {unseen}",
+        fields.join(", "),
+    );
+    let mut pager = ctx.api.query(&soql, false, None);
+    let mut found = HashMap::new();
+    let mut first = true;
+    while let Some(page) = pager.next_page().await? {
+        if first && !page.done {
+            let per_page = page.records.len().max(1) as u64;
+            let more_calls = (page.total_size.saturating_sub(per_page)).div_ceil(per_page);
+            if more_calls > budget {
+                return Ok(None);
+            }
+        }
+        first = false;
+        for mut r in page.records {
+            r.remove("attributes");
+            if let Some(id) = r.get("Id").and_then(Value::as_str)
+                && wanted.contains(id)
+            {
+                found.insert(id.to_owned(), r);
+            }
+        }
+    }
+    Ok(Some(found))
+}
 
 /// An update about to be pushed, with what conflict detection needs.
 pub struct PendingUpdate {
@@ -21,11 +95,11 @@ pub struct PendingUpdate {
     /// Each changed field's value before the database change (the last synced value).
     pub base: Map<String, Value>,
     /// When each field was last changed in the database.
-    pub changed_at: std::collections::HashMap<String, DateTime<Utc>>,
+    pub changed_at: HashMap<String, DateTime<Utc>>,
     /// Every value the row's changes in this round set, per field (the insert's too): an
     /// earlier send may have carried any of them — a round cut short by a stop, a create
     /// that read the row after some of them — so Salesforce holding one is no conflict.
-    pub ours: std::collections::HashMap<String, Vec<Value>>,
+    pub ours: HashMap<String, Vec<Value>>,
 }
 
 /// Loose equality for values that may differ only in representation (10 vs 10.0).
@@ -42,6 +116,7 @@ pub async fn settle(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     updates: &mut [PendingUpdate],
+    scope: Scope<'_>,
 ) -> Result<Vec<ConflictRecord>, StepError> {
     let policy = m.mapping.conflict_policy;
     if policy == ConflictPolicy::DatabaseWins || updates.is_empty() {
@@ -57,18 +132,33 @@ pub async fn settle(
     if fields.is_empty() {
         return Ok(Vec::new());
     }
-    // One query per 200 records, five queries per composite request: a call per 1,000.
-    let mut current: std::collections::HashMap<String, Map<String, Value>> =
-        std::collections::HashMap::new();
-    let queries: Vec<String> = updates
+    let ids: Vec<&str> = updates
+        .iter()
+        .filter_map(|u| u.record.get("Id").and_then(Value::as_str))
+        .filter(|id| check_id(id).is_ok())
+        .collect();
+    // By id: one query per 200 records, five queries per composite request.
+    let by_id_calls = ids.len().div_ceil(1000) as u64;
+    let (mut current, by_id) = match scope {
+        Scope::All => (HashMap::new(), ids),
+        Scope::Since { unseen, kept } => {
+            let wanted: HashSet<&str> = ids.iter().copied().collect();
+            match changed_since(ctx, object, &fields, &unseen, &wanted, by_id_calls).await? {
+                Some(changed) => {
+                    let rest = ids
+                        .into_iter()
+                        .filter(|id| kept.contains(*id) && !changed.contains_key(*id))
+                        .collect();
+                    (changed, rest)
+                }
+                None => (HashMap::new(), ids),
+            }
+        }
+    };
+    let queries: Vec<String> = by_id
         .chunks(200)
         .filter_map(|chunk| {
-            let ids: Vec<String> = chunk
-                .iter()
-                .filter_map(|u| u.record.get("Id").and_then(Value::as_str))
-                .filter(|id| check_id(id).is_ok())
-                .map(|id| format!("'{id}'"))
-                .collect();
+            let ids: Vec<String> = chunk.iter().map(|id| format!("'{id}'")).collect();
             (!ids.is_empty()).then(|| {
                 format!(
                     "SELECT Id, SystemModstamp, {} FROM {object} WHERE Id IN ({})",

@@ -43,11 +43,20 @@ pub fn incremental_soql(
     c: &Cursor,
     polled_at: Option<DateTime<Utc>>,
 ) -> String {
-    let object = &m.resolved.object;
-    let filter = m.filter_clause("AND");
-    let overlap = chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
-    let late_from = polled_at.map_or(c.systemmodstamp - overlap, |p| p - overlap);
-    let condition = if late_from <= c.systemmodstamp {
+    format!(
+        "SELECT {} FROM {} WHERE {}{} ORDER BY SystemModstamp, Id",
+        select_list(&m.resolved),
+        m.resolved.object,
+        unseen_condition(ctx, c, polled_at),
+        m.filter_clause("AND"),
+    )
+}
+
+/// The SOQL condition of the records an incremental pull from cursor `c` reads: those
+/// after the cursor, and those in the late-change window (see [`incremental_soql`]).
+pub fn unseen_condition(ctx: &Ctx<'_>, c: &Cursor, polled_at: Option<DateTime<Utc>>) -> String {
+    let late_from = late_from(ctx, c, polled_at);
+    if late_from <= c.systemmodstamp {
         format!("SystemModstamp >= {}", sf_datetime(late_from))
     } else {
         let stamp = sf_datetime(c.systemmodstamp);
@@ -58,11 +67,14 @@ pub fn incremental_soql(
             .filter(char::is_ascii_alphanumeric)
             .collect();
         format!("(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > '{last_id}'))")
-    };
-    format!(
-        "SELECT {} FROM {object} WHERE {condition}{filter} ORDER BY SystemModstamp, Id",
-        select_list(&m.resolved),
-    )
+    }
+}
+
+/// Where the late-change window of a poll after `polled_at` begins (see
+/// [`incremental_soql`]): a change stamped before it was visible to the previous poll.
+pub fn late_from(ctx: &Ctx<'_>, c: &Cursor, polled_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let overlap = chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
+    polled_at.map_or(c.systemmodstamp - overlap, |p| p - overlap)
 }
 
 /// How often in a row a pull queries again after its query's cursor became invalid
@@ -123,15 +135,20 @@ pub async fn prefetch(
     Ok(out)
 }
 
+/// Pulls the object's changes. What it writes without Salesforce's value (a field whose
+/// local change is pending) goes into `watch`, page by page, for the push's conflict check.
 pub async fn run(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     prefetched: Option<QueryPage>,
     polled_at: Option<DateTime<Utc>>,
+    watch: &mut super::conflicts::Watch,
 ) -> Result<(), StepError> {
     let object = &m.resolved.object;
     let cursor = ctx.target.cursor(object).await?;
     if cursor.is_none() {
+        // A first load does not report what it kept: the next push reads every record.
+        watch.complete = false;
         // A first load: a count says whether a Bulk query is worth it (cheaper than a
         // first page, which Salesforce must sort).
         let total = ctx
@@ -266,6 +283,7 @@ pub async fn run(
             .upsert_rows_lenient(&m.resolved, &live, current.as_ref(), keeps_local(m))
             .await?;
         let written = report.written;
+        watch.kept.extend(report.kept_local);
         report_refused(ctx, m, &report.rejected);
         let recent = ctx.state.engine.recent();
         recent.wrote(ctx.org, object, &live, &report.rejected);

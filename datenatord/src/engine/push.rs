@@ -13,7 +13,7 @@ use datenator_shared::model::{FieldInfo, ObjectState};
 use serde_json::{Map, Value};
 
 use super::adopt::Lookup;
-use super::conflicts::PendingUpdate;
+use super::conflicts::{PendingUpdate, Scope, Watch};
 use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::SalesforceError;
@@ -222,10 +222,14 @@ pub async fn recover(ctx: &Ctx<'_>, m: &StoredMapping) -> Result<u64, StepError>
     Ok(ctx.target.requeue_claimed(&m.resolved).await?)
 }
 
+/// One push round of the object's queued changes. `watch` and `polled_at` (the object's
+/// last poll, Salesforce's time) say which records the conflict check must read.
 pub async fn run(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     resolve_creates: bool,
+    watch: &mut Watch,
+    polled_at: Option<chrono::DateTime<Utc>>,
 ) -> Result<PushOutcome, StepError> {
     let batch = ctx.state.engine.config.push_batch;
     let has_failed = ctx
@@ -247,6 +251,8 @@ pub async fn run(
         events = ctx.target.claim_events(&m.resolved, batch).await?;
     }
     if events.is_empty() {
+        // Nothing queued: no change a pull before the start kept local is left to check.
+        watch.complete = true;
         ctx.state
             .engine
             .status()
@@ -272,8 +278,14 @@ pub async fn run(
             s.pending_events = events.len() as u64;
             s.push_lag_secs = Some((Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0);
         });
-    match push_events(ctx, m, &events, resolve_creates).await {
+    let complete = watch.complete;
+    match push_events(ctx, m, &events, resolve_creates, watch, polled_at).await {
         Ok(outcome) => {
+            if !complete && events.len() < batch {
+                // Every queued change was read in full: from now on the pulls' reports
+                // are the whole story.
+                watch.complete = true;
+            }
             if has_failed {
                 super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
             }
@@ -292,6 +304,8 @@ async fn push_events(
     m: &StoredMapping,
     events: &[Event],
     resolve_creates: bool,
+    watch: &mut Watch,
+    polled_at: Option<chrono::DateTime<Utc>>,
 ) -> Result<PushOutcome, StepError> {
     let object = &m.resolved.object;
     // A full round may be the start of a large push: Bulk takes more at once.
@@ -514,7 +528,26 @@ async fn push_events(
 
     // Fields changed on both sides: the mapping's policy decides (bidirectional only).
     if m.mapping.direction == datenator_shared::model::Direction::Bidirectional {
-        let settled = super::conflicts::settle(ctx, m, &mut updates).await?;
+        // Only records Salesforce may have changed since the pulls last saw them are read
+        // (see `conflicts`), once every queued change since the start has been read.
+        let cursor = match watch.complete && !updates.is_empty() {
+            true => ctx.target.cursor(object).await?,
+            false => None,
+        };
+        let scope = match &cursor {
+            Some(c) => Scope::Since {
+                unseen: super::pull::unseen_condition(ctx, c, polled_at),
+                kept: &watch.kept,
+            },
+            None => Scope::All,
+        };
+        let settled = super::conflicts::settle(ctx, m, &mut updates, scope).await?;
+        // Checked: what a pull kept local of these records is settled.
+        for u in &updates {
+            if let Some(id) = u.record.get("Id").and_then(Value::as_str) {
+                watch.kept.remove(id);
+            }
+        }
         // Where Salesforce won, its value goes into the row (a pull kept the local one).
         // Only while the row still holds the value that lost: a newer local change stays.
         let mut won: BTreeMap<&str, Won> = BTreeMap::new();

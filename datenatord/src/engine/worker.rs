@@ -60,6 +60,8 @@ pub struct WorkerMemory {
     /// Salesforce's time when each object's last successful poll began: the late-change
     /// window of the next poll ends there (see `pull::incremental_soql`).
     pub polled_at: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    /// Per object, what the pulls tell the pushes' conflict checks.
+    pub watch: HashMap<String, super::conflicts::Watch>,
     target: Option<Arc<AnyTarget>>,
     recovered: bool,
     last_limits_check: Option<Instant>,
@@ -367,7 +369,9 @@ async fn push_step(
 ) -> Result<(), StepError> {
     let object = &m.mapping.object;
     let resolve = memory.resolve_creates.get(object).copied().unwrap_or(false);
-    let outcome = match push::run(ctx, m, resolve).await {
+    let polled_at = memory.polled_at.get(object).copied();
+    let watch = memory.watch.entry(object.clone()).or_default();
+    let outcome = match push::run(ctx, m, resolve, watch, polled_at).await {
         Ok(outcome) => outcome,
         Err(e) => {
             // The round may have stopped after a create reached Salesforce (the database
@@ -417,7 +421,8 @@ async fn pull_step(
         .is_none_or(|t| t.elapsed() >= interval);
     if m.mapping.direction.pulls() && due && !unresolved(memory, object) {
         let polled_at = memory.polled_at.get(object).copied();
-        pull::run(ctx, m, ahead, polled_at).await?;
+        let watch = memory.watch.entry(object.clone()).or_default();
+        pull::run(ctx, m, ahead, polled_at, watch).await?;
         memory.last_pull.insert(object.clone(), Instant::now());
         match poll_start {
             Some(t) => memory.polled_at.insert(object.clone(), t),

@@ -426,18 +426,21 @@ pub(crate) fn pending_fields_decode(
 /// too, the push settles the two by the mapping's policy (and logs it); where Salesforce
 /// wins, the push writes its value into the row. Called by the dialects inside the pull's
 /// write transaction, after the rows are locked (see [`Target::upsert_rows_lenient`]).
+///
+/// Returns the sfids of the rows where a kept value differs from the pulled one.
 pub(crate) async fn keep_pending_local<T: Target>(
     target: &T,
     mapping: &ObjectMapping,
     rows: &mut [Row],
-) -> Result<(), TargetError> {
+) -> Result<Vec<String>, TargetError> {
+    let mut differs = Vec::new();
     if rows.is_empty() {
-        return Ok(());
+        return Ok(differs);
     }
     let sfids: Vec<String> = rows.iter().map(|r| r.sfid.clone()).collect();
     let pending = target.pending_fields(mapping, &sfids).await?;
     if pending.is_empty() {
-        return Ok(());
+        return Ok(differs);
     }
     let mut by_row: std::collections::HashMap<i64, Vec<String>> = Default::default();
     for (row, fields) in pending {
@@ -463,11 +466,14 @@ pub(crate) async fn keep_pending_local<T: Target>(
                 .unwrap_or_else(|| f.clone());
             if row.values.get(&key) != Some(local) {
                 tracing::debug!(%sfid, field = %f, "kept the local value of a field whose change is not pushed yet");
+                if differs.last() != Some(sfid) {
+                    differs.push(sfid.clone());
+                }
             }
             row.values.insert(key, local.clone());
         }
     }
-    Ok(())
+    Ok(differs)
 }
 
 /// The columns and converted values of `values` for [`Target::write_fields`], in mapping
@@ -538,6 +544,11 @@ pub struct UpsertReport {
     /// Rows the server reports as affected (MySQL counts an updated row twice).
     pub written: u64,
     pub rejected: Vec<RejectedRow>,
+    /// Records whose pulled value of some field differs from the local value kept for a
+    /// change not pushed yet: Salesforce may have changed those fields too, so the next
+    /// push of the record checks it for conflicts (see `engine::conflicts`).
+    #[serde(default)]
+    pub kept_local: Vec<String>,
 }
 
 /// A row left out of a lenient upsert, with the reason.

@@ -997,7 +997,7 @@ $dn$"#,
             .await
             .map_err(TargetError::db("locking the pulled rows"))?;
             kept = rows.to_vec();
-            super::keep_pending_local(self, m, &mut kept).await?;
+            report.kept_local = super::keep_pending_local(self, m, &mut kept).await?;
             &kept[..]
         } else {
             rows

@@ -770,14 +770,16 @@ impl SqliteTarget {
         // `BEGIN IMMEDIATE`: no local change commits until this transaction has.
         let mut tx = self.engine_tx().await?;
         let mut kept;
+        let mut kept_local = Vec::new();
         let rows = if keep_pending {
             kept = rows.to_vec();
-            super::keep_pending_local(self, mapping, &mut kept).await?;
+            kept_local = super::keep_pending_local(self, mapping, &mut kept).await?;
             &kept[..]
         } else {
             rows
         };
-        let report = self.upsert_in(&mut tx, mapping, rows, lenient).await?;
+        let mut report = self.upsert_in(&mut tx, mapping, rows, lenient).await?;
+        report.kept_local = kept_local;
         if let Some(c) = cursor {
             sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO {} (\"object\", \"systemmodstamp\", \"last_id\", \"updated_at\") VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (\"object\") DO UPDATE SET \"systemmodstamp\" = excluded.\"systemmodstamp\", \"last_id\" = excluded.\"last_id\", \"updated_at\" = excluded.\"updated_at\"",

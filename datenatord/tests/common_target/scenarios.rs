@@ -918,9 +918,12 @@ pub async fn pull_keeps_pending_local_fields(h: &impl Harness) {
     };
     let mut pulled = sample_row(&sfid(1), "2024-02-02T00:00:00Z", "from salesforce");
     pulled.values.insert("Employees".into(), json!(7));
-    t.upsert_rows_lenient(&m, std::slice::from_ref(&pulled), None, true)
+    let report = t
+        .upsert_rows_lenient(&m, std::slice::from_ref(&pulled), None, true)
         .await
         .unwrap();
+    // The push's conflict check must read this record: Salesforce's name was not written.
+    assert_eq!(report.kept_local, vec![sfid(1)]);
     assert_eq!(h.admin_text(field("name")).await.as_deref(), Some("local"));
     assert_eq!(h.admin_text(field("employees")).await.as_deref(), Some("7"));
     // Pushed: the next pull writes Salesforce's value.
@@ -932,9 +935,11 @@ pub async fn pull_keeps_pending_local_fields(h: &impl Harness) {
             .unwrap()
             .to_utc(),
     );
-    t.upsert_rows_lenient(&m, std::slice::from_ref(&pulled), None, true)
+    let report = t
+        .upsert_rows_lenient(&m, std::slice::from_ref(&pulled), None, true)
         .await
         .unwrap();
+    assert!(report.kept_local.is_empty(), "{report:?}");
     assert_eq!(
         h.admin_text(field("name")).await.as_deref(),
         Some("from salesforce")
