@@ -104,3 +104,112 @@ async fn pulls_survive_query_cursors_released_between_pages() {
         "cursors were released part-way:\n{stderr}"
     );
 }
+
+/// Salesforce stamps whole seconds, so a data load stamps thousands of records with one
+/// SystemModstamp: 5,000 records on one stamp are pulled across pages — cursors released
+/// between them — each exactly once. And a change that becomes visible after newer ones
+/// were pulled (a long transaction commits late, its stamp already behind the cursor) is
+/// still pulled, through the late-change window. On SQLite, PostgreSQL and MariaDB.
+async fn ties_and_late_changes(kind: Db) {
+    const SEEDED: usize = 3;
+    const LOADED: usize = 5000;
+    let sim: RunningSim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), SEEDED)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let tag = "ties";
+    let db = TargetDb::new(kind, tag);
+    let org = setup_org(&sim, &db, tag, "").await;
+    org.map("Account", &["Name", "Phone"], Direction::SfToDb)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    eventually("the first load", || async {
+        rows(&pool, &table).await == (SEEDED as i64, SEEDED as i64)
+    })
+    .await;
+
+    // The load: every record on the next whole second (the clock never goes back, so the
+    // stamps cannot straddle a second).
+    let stamp = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 2, 0).unwrap();
+    sim.with_org(|o| o.last_stamp = stamp);
+    sim.seed_records("Account", LOADED, 7).unwrap();
+    let stamps = sim
+        .query("SELECT SystemModstamp FROM Account", false)
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["SystemModstamp"].as_str().map(str::to_owned))
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(stamps.len() <= 2, "the load shares one stamp: {stamps:?}");
+    let mut faults = sim.faults_config();
+    faults.latency_ms = 30;
+    sim.set_faults(faults);
+    let releaser = Releaser::start(&sim);
+    org.sync_now().await;
+    let all = (SEEDED + LOADED) as i64;
+    eventually("every record of the load, once", || async {
+        rows(&pool, &table).await == (all, all)
+    })
+    .await;
+    drop(releaser);
+
+    // A change that commits late: invisible for two seconds, while a newer change to
+    // another record is pulled and moves the cursor past its stamp.
+    let ids: Vec<String> = sim
+        .query("SELECT Id FROM Account ORDER BY Id", false)
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let (late, newer) = (&ids[0], &ids[1]);
+    tokio::time::sleep(Duration::from_millis(2100)).await; // past the load's stamp
+    let mut faults = sim.faults_config();
+    faults.latency_ms = 0;
+    faults.late_visibility_ms = 2000;
+    sim.set_faults(faults);
+    sim.update(late, json!({"Phone": "late"})).unwrap();
+    let mut faults = sim.faults_config();
+    faults.late_visibility_ms = 0;
+    sim.set_faults(faults);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a later second
+    sim.update(newer, json!({"Phone": "newer"})).unwrap();
+    org.sync_now().await;
+    let phone = |id: String| {
+        let (pool, table) = (&pool, &table);
+        async move {
+            q(format!("SELECT phone FROM {table} WHERE sfid = '{id}'"))
+                .fetch_one(pool)
+                .await
+                .ok()
+                .and_then(|r| datenator_tests::sync::text(&r, "phone"))
+        }
+    };
+    eventually("the newer change", || async {
+        phone(newer.clone()).await.as_deref() == Some("newer")
+    })
+    .await;
+    eventually("the late change, once visible", || async {
+        org.sync_now().await;
+        phone(late.clone()).await.as_deref() == Some("late")
+    })
+    .await;
+    assert_eq!(rows(&pool, &table).await, (all, all));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ties_and_late_changes_sqlite() {
+    ties_and_late_changes(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ties_and_late_changes_postgres() {
+    ties_and_late_changes(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ties_and_late_changes_mysql() {
+    ties_and_late_changes(Db::Mysql).await;
+}
