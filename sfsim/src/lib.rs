@@ -4,6 +4,8 @@
 //! and OAuth on 127.0.0.1, and exposes an admin API under `/__sim/` plus the same
 //! controls as methods on [`Sim`].
 
+#![recursion_limit = "256"]
+
 pub mod accounting;
 pub mod admin;
 pub mod bulk;

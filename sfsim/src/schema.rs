@@ -25,6 +25,11 @@ pub enum FieldType {
     Datetime,
     Time,
     Address,
+    /// Geolocation: a compound of `…__Latitude__s` and `…__Longitude__s`.
+    Location,
+    /// Classic encrypted text: a string shown masked in the UI.
+    #[serde(rename = "encryptedstring")]
+    EncryptedString,
 }
 
 impl FieldType {
@@ -38,6 +43,7 @@ impl FieldType {
             FieldType::Datetime => "xsd:dateTime",
             FieldType::Time => "xsd:time",
             FieldType::Address => "urn:address",
+            FieldType::Location => "urn:location",
             _ => "xsd:string",
         }
     }
@@ -63,6 +69,8 @@ impl FieldType {
             FieldType::Datetime => "datetime",
             FieldType::Time => "time",
             FieldType::Address => "address",
+            FieldType::Location => "location",
+            FieldType::EncryptedString => "encryptedstring",
         }
     }
 
@@ -77,7 +85,13 @@ impl FieldType {
                 | FieldType::Picklist
                 | FieldType::Multipicklist
                 | FieldType::Combobox
+                | FieldType::EncryptedString
         )
+    }
+
+    /// Compound fields (address, geolocation): read-only objects over component fields.
+    pub fn is_compound(self) -> bool {
+        matches!(self, FieldType::Address | FieldType::Location)
     }
 
     pub fn is_numeric(self) -> bool {
@@ -153,6 +167,35 @@ pub struct FieldDef {
     pub restricted_picklist: bool,
     #[serde(default)]
     pub name_field: bool,
+    /// A dependent picklist's controlling field (a picklist or checkbox).
+    #[serde(default)]
+    pub controller_name: Option<String>,
+    /// A dependent picklist's matrix: per value, the indexes of the controlling values it
+    /// is valid for (a checkbox controls with 0 = false, 1 = true). Describe shows each as
+    /// `validFor`, a base64 bit set.
+    #[serde(default)]
+    pub valid_for: Vec<Vec<usize>>,
+    /// Deleting the parent deletes this record (master-detail).
+    #[serde(default)]
+    pub cascade_delete: bool,
+    /// The parent cannot be deleted while this record refers to it.
+    #[serde(default)]
+    pub restricted_delete: bool,
+    /// The parent's name for the relationship back to this object (`Contacts`).
+    #[serde(default)]
+    pub child_relationship: Option<String>,
+    /// Rich text: HTML, `extraTypeInfo: richtextarea`.
+    #[serde(default)]
+    pub html_formatted: bool,
+    /// A roll-up summary or formula treats a null number as zero.
+    #[serde(default)]
+    pub formula_null_as_zero: bool,
+    /// Hidden from the API user by field-level security: absent from describe, refused by
+    /// SOQL and writes as if it did not exist.
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub inline_help_text: Option<String>,
     /// Storage slot in each record; assigned by the org.
     #[serde(default)]
     pub slot: usize,
@@ -169,6 +212,7 @@ impl FieldDef {
             FieldType::String | FieldType::Textarea | FieldType::Url => 255,
             FieldType::Picklist | FieldType::Combobox => 255,
             FieldType::Multipicklist => 4099,
+            FieldType::EncryptedString => 175,
             FieldType::Email => 80,
             FieldType::Phone => 40,
             _ => 0,
@@ -202,6 +246,15 @@ impl FieldDef {
             picklist_values: vec![],
             restricted_picklist: false,
             name_field: false,
+            controller_name: None,
+            valid_for: vec![],
+            cascade_delete: false,
+            restricted_delete: false,
+            child_relationship: None,
+            html_formatted: false,
+            formula_null_as_zero: false,
+            hidden: false,
+            inline_help_text: None,
             slot: 0,
         }
     }
@@ -257,67 +310,132 @@ impl FieldDef {
         self.defaulted_on_create = false;
         self
     }
+    /// Deleting the parent deletes this record too (the store does so for these fields).
+    fn cascade(mut self) -> Self {
+        self.cascade_delete = true;
+        self
+    }
     fn precision(mut self, p: u32, s: u32) -> Self {
         self.precision = p;
         self.scale = s;
         self
     }
 
+    /// `validFor` of a dependent picklist's value: a base64 bit set over the controlling
+    /// field's values, bit 0 the high bit of the first byte.
+    fn valid_for_bits(indexes: &[usize]) -> String {
+        use base64::Engine;
+        let bytes = indexes.iter().map(|i| i / 8 + 1).max().unwrap_or(1);
+        let mut bits = vec![0u8; bytes.div_ceil(3) * 3];
+        for &i in indexes {
+            bits[i / 8] |= 0x80 >> (i % 8);
+        }
+        base64::engine::general_purpose::STANDARD.encode(bits)
+    }
+
+    /// The field as describe shows it: every key of Salesforce's `Field`, null or false
+    /// where it does not apply.
     pub fn describe(&self) -> serde_json::Value {
+        let t = self.ftype;
         let numeric_p = matches!(
-            self.ftype,
+            t,
             FieldType::Double | FieldType::Currency | FieldType::Percent
         );
-        let is_ref = self.ftype == FieldType::Reference;
-        let byte_len =
-            if self.ftype.is_text() || matches!(self.ftype, FieldType::Id | FieldType::Reference) {
-                self.length * 3
-            } else {
-                0
-            };
+        let is_ref = t == FieldType::Reference;
+        let long_text = t == FieldType::Textarea && self.length > 255;
+        let byte_len = if t.is_text() || matches!(t, FieldType::Id | FieldType::Reference) {
+            self.length * 3
+        } else {
+            0
+        };
+        let polymorphic = self.reference_to.len() > 1;
+        let extra_type_info = match t {
+            FieldType::Textarea if self.html_formatted => Some("richtextarea"),
+            FieldType::Textarea => Some("plaintextarea"),
+            FieldType::String if self.name_field && self.formula.is_some() => Some("personname"),
+            FieldType::Url if self.name.ends_with("PhotoUrl") => Some("imageurl"),
+            _ => None,
+        };
+        let (mask, mask_type) = if t == FieldType::EncryptedString {
+            (Some("X"), Some("all"))
+        } else {
+            (None, None)
+        };
+        let default_label = self.default_value.as_ref().and_then(|d| d.as_str());
+        let picklist: Vec<serde_json::Value> = self
+            .picklist_values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let valid_for = (self.controller_name.is_some())
+                    .then(|| Self::valid_for_bits(self.valid_for.get(i).map_or(&[][..], |v| v)));
+                json!({
+                    "active": true,
+                    "defaultValue": default_label == Some(v.as_str()),
+                    "label": v,
+                    "validFor": valid_for,
+                    "value": v,
+                })
+            })
+            .collect();
         json!({
-            "name": self.name,
-            "label": self.label,
-            "type": self.ftype.name(),
-            "soapType": self.ftype.soap_type(),
-            "length": self.length,
+            "aggregatable": !(long_text || t.is_compound() || matches!(t, FieldType::Multipicklist | FieldType::Boolean | FieldType::EncryptedString)),
+            "aiPredictionField": false,
+            "autoNumber": self.auto_number.is_some(),
             "byteLength": byte_len,
-            "precision": if numeric_p { self.precision } else { 0 },
-            "scale": if numeric_p { self.scale } else { 0 },
-            "digits": if self.ftype == FieldType::Int { self.precision } else { 0 },
-            "nillable": self.nillable,
-            "createable": self.createable,
-            "updateable": self.updateable,
-            "defaultedOnCreate": self.defaulted_on_create,
-            "defaultValue": self.default_value,
             "calculated": self.calculated() || self.auto_number.is_some(),
             "calculatedFormula": self.formula.as_ref().map(Formula::text),
-            "autoNumber": self.auto_number.is_some(),
-            "externalId": self.external_id,
-            "idLookup": self.external_id || self.ftype == FieldType::Id || self.name_field,
-            "unique": self.unique,
+            "cascadeDelete": self.cascade_delete,
             "caseSensitive": false,
+            "compoundFieldName": self.compound_field_name,
+            "controllerName": self.controller_name,
+            "createable": self.createable,
+            "custom": self.custom(),
+            "defaultValue": self.default_value,
+            "defaultValueFormula": null,
+            "defaultedOnCreate": self.defaulted_on_create,
+            "dependentPicklist": self.controller_name.is_some(),
+            "deprecatedAndHidden": false,
+            "digits": if t == FieldType::Int { self.precision } else { 0 },
+            "displayLocationInDecimal": t == FieldType::Location,
+            "encrypted": t == FieldType::EncryptedString,
+            "externalId": self.external_id,
+            "extraTypeInfo": extra_type_info,
+            "filterable": !(long_text || t.is_compound() || t == FieldType::EncryptedString),
+            "filteredLookupInfo": null,
+            "formulaTreatNullNumberAsZero": self.formula_null_as_zero,
+            "groupable": !(long_text || t.is_compound() || matches!(t, FieldType::Double | FieldType::Currency | FieldType::Percent | FieldType::Datetime | FieldType::Multipicklist | FieldType::EncryptedString)),
+            "highScaleNumber": false,
+            "htmlFormatted": self.html_formatted,
+            "idLookup": self.external_id || t == FieldType::Id || self.name_field,
+            "inlineHelpText": self.inline_help_text,
+            "label": self.label,
+            "length": self.length,
+            "mask": mask,
+            "maskType": mask_type,
+            "name": self.name,
+            "nameField": self.name_field,
+            "namePointing": polymorphic,
+            "nillable": self.nillable,
+            "permissionable": self.nillable && !self.calculated() && t != FieldType::Id,
+            "picklistValues": picklist,
+            "polymorphicForeignKey": polymorphic,
+            "precision": if numeric_p { self.precision } else { 0 },
+            "queryByDistance": t == FieldType::Location,
+            "referenceTargetField": null,
             "referenceTo": self.reference_to,
             "relationshipName": if is_ref { self.relationship_name.clone() } else { None },
-            "cascadeDelete": false,
-            "compoundFieldName": self.compound_field_name,
-            "picklistValues": self.picklist_values.iter().map(|v| json!({
-                "active": true, "defaultValue": self.default_value.as_ref().and_then(|d| d.as_str()) == Some(v.as_str()),
-                "label": v, "validFor": null, "value": v,
-            })).collect::<Vec<_>>(),
+            "relationshipOrder": null,
+            "restrictedDelete": self.restricted_delete,
             "restrictedPicklist": self.restricted_picklist,
-            "filterable": !matches!(self.ftype, FieldType::Textarea | FieldType::Address) || self.length <= 255,
-            "sortable": !(matches!(self.ftype, FieldType::Multipicklist | FieldType::Address) || (self.ftype == FieldType::Textarea && self.length > 255)),
-            "groupable": !matches!(self.ftype, FieldType::Double | FieldType::Currency | FieldType::Percent | FieldType::Datetime | FieldType::Address | FieldType::Multipicklist),
-            "custom": self.custom(),
-            "nameField": self.name_field,
-            "htmlFormatted": false,
-            "encrypted": false,
-            "deprecatedAndHidden": false,
-            "inlineHelpText": null,
-            "polymorphicForeignKey": false,
-            "permissionable": self.nillable && !self.calculated(),
-            "sObjectField": null,
+            "scale": if numeric_p { self.scale } else { 0 },
+            "searchPrefilterable": is_ref,
+            "soapType": t.soap_type(),
+            "sortable": !(long_text || t.is_compound() || matches!(t, FieldType::Multipicklist | FieldType::EncryptedString)),
+            "type": t.name(),
+            "unique": self.unique,
+            "updateable": self.updateable,
+            "writeRequiresMasterRead": false,
         })
     }
 }
@@ -356,7 +474,50 @@ pub struct ObjectDef {
     /// Metadata change time, for If-Modified-Since.
     #[serde(default = "epoch")]
     pub last_modified: chrono::DateTime<chrono::Utc>,
+    /// SOQL may name it in FROM (else INVALID_TYPE_FOR_OPERATION).
+    #[serde(default = "yes")]
+    pub queryable: bool,
+    /// getUpdated/getDeleted (`/updated`, `/deleted`) work on it.
+    #[serde(default = "yes")]
+    pub replicateable: bool,
+    /// Records can be retrieved by id.
+    #[serde(default = "yes")]
+    pub retrieveable: bool,
+    #[serde(default = "yes")]
+    pub searchable: bool,
+    #[serde(default = "yes")]
+    pub triggerable: bool,
+    #[serde(default = "yes")]
+    pub layoutable: bool,
+    #[serde(default)]
+    pub custom_setting: bool,
+    #[serde(default)]
+    pub feed_enabled: bool,
+    #[serde(default)]
+    pub mergeable: bool,
+    /// `History`, `Share`, `Feed`, `ChangeEvent`… for an object that belongs to another.
+    #[serde(default)]
+    pub associate_entity_type: Option<String>,
+    #[serde(default)]
+    pub associate_parent_entity: Option<String>,
+    /// Record types besides Master.
+    #[serde(default)]
+    pub record_types: Vec<RecordTypeDef>,
 }
+
+/// A record type of an object (a RecordType record with the same id exists).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordTypeDef {
+    pub id: String,
+    pub name: String,
+    pub developer_name: String,
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// The Master record type's id, the same in every org.
+pub const MASTER_RECORD_TYPE: &str = "012000000000000AAA";
 
 fn epoch() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::UNIX_EPOCH
@@ -403,66 +564,107 @@ impl ObjectDef {
     pub fn global_entry(&self, v: &str) -> serde_json::Value {
         json!({
             "activateable": false,
-            "associateEntityType": null,
-            "associateParentEntity": null,
+            "associateEntityType": self.associate_entity_type,
+            "associateParentEntity": self.associate_parent_entity,
             "createable": self.createable,
             "custom": self.custom(),
-            "customSetting": false,
+            "customSetting": self.custom_setting,
             "deepCloneable": false,
             "deletable": self.deletable,
             "deprecatedAndHidden": false,
-            "feedEnabled": false,
+            "feedEnabled": self.feed_enabled,
             "hasSubtypes": false,
             "isInterface": false,
             "isSubtype": false,
-            "keyPrefix": self.key_prefix,
+            "keyPrefix": if self.key_prefix.is_empty() { None } else { Some(&self.key_prefix) },
             "label": self.label,
             "labelPlural": self.label_plural,
-            "layoutable": true,
-            "mergeable": false,
-            "mruEnabled": true,
+            "layoutable": self.layoutable,
+            "mergeable": self.mergeable,
+            "mruEnabled": self.layoutable,
             "name": self.name,
-            "queryable": true,
-            "replicateable": true,
-            "retrieveable": true,
-            "searchable": true,
-            "triggerable": true,
-            "undeletable": self.deletable,
+            "queryable": self.queryable,
+            "replicateable": self.replicateable,
+            "retrieveable": self.retrieveable,
+            "searchable": self.searchable,
+            "triggerable": self.triggerable,
+            "undeletable": self.deletable && self.replicateable,
             "updateable": self.updateable,
             "urls": self.urls(v),
         })
     }
 
-    /// The full describe, given the objects that refer to this one.
+    /// The fields the API user sees (field-level security hides the others).
+    pub fn visible_fields(&self) -> impl Iterator<Item = &FieldDef> {
+        self.fields.iter().filter(|f| !f.hidden)
+    }
+
+    /// The object's record types as describe lists them: Master, then the others; Master
+    /// is the default (and available) only when there are no others.
+    pub fn record_type_infos(&self, v: &str) -> serde_json::Value {
+        let layout = |id: &str| json!({"layout": format!("/services/data/v{v}/sobjects/{}/describe/layouts/{id}", self.name)});
+        let only_master = self.record_types.is_empty();
+        let mut out = vec![json!({
+            "active": true, "available": only_master, "defaultRecordTypeMapping": only_master,
+            "developerName": "Master", "master": true, "name": "Master",
+            "recordTypeId": MASTER_RECORD_TYPE, "urls": layout(MASTER_RECORD_TYPE),
+        })];
+        for rt in &self.record_types {
+            out.push(json!({
+                "active": true, "available": true, "defaultRecordTypeMapping": rt.default,
+                "developerName": rt.developer_name, "master": false, "name": rt.name,
+                "recordTypeId": rt.id, "urls": layout(&rt.id),
+            }));
+        }
+        out.into()
+    }
+
+    /// The full describe, given the objects that refer to this one: describeGlobal's
+    /// entry plus every key of Salesforce's `DescribeSObjectResult`.
     pub fn describe(&self, v: &str, children: Vec<serde_json::Value>) -> serde_json::Value {
         let mut d = self.global_entry(v);
         let m = d.as_object_mut().expect("object");
         m.insert(
             "fields".into(),
-            self.fields.iter().map(FieldDef::describe).collect(),
+            self.visible_fields().map(FieldDef::describe).collect(),
         );
         m.insert("childRelationships".into(), children.into());
-        m.insert(
-            "recordTypeInfos".into(),
-            json!([{
-                "active": true, "available": true, "defaultRecordTypeMapping": true,
-                "developerName": "Master", "master": true, "name": "Master",
-                "recordTypeId": "012000000000000AAA",
-                "urls": {"layout": format!("/services/data/v{v}/sobjects/{}/describe/layouts/012000000000000AAA", self.name)},
-            }]),
-        );
+        m.insert("recordTypeInfos".into(), self.record_type_infos(v));
+        let base = format!("/services/data/v{v}/sobjects/{}", self.name);
         let mut urls = self.urls(v);
-        urls["layouts"] = json!(format!(
-            "/services/data/v{v}/sobjects/{}/describe/layouts",
-            self.name
-        ));
+        if self.layoutable {
+            for (k, path) in [
+                ("layouts", "/describe/layouts"),
+                ("compactLayouts", "/describe/compactLayouts"),
+                ("approvalLayouts", "/describe/approvalLayouts"),
+                ("quickActions", "/quickActions"),
+                ("listviews", "/listviews"),
+            ] {
+                urls[k] = json!(format!("{base}{path}"));
+            }
+        }
         m.insert("urls".into(), urls);
         m.insert(
             "supportedScopes".into(),
-            json!([{"label": "All", "name": "everything"}]),
+            if self.queryable {
+                json!([{"label": "All", "name": "everything"}, {"label": "My", "name": "mine"}])
+            } else {
+                json!([])
+            },
         );
         m.insert("actionOverrides".into(), json!([]));
+        m.insert("compactLayoutable".into(), json!(self.layoutable));
+        m.insert("listviewable".into(), json!(self.layoutable));
+        m.insert("lookupLayoutable".into(), json!(self.layoutable));
+        m.insert("searchLayoutable".into(), json!(self.searchable));
+        m.insert("namedLayoutInfos".into(), json!([]));
         m.insert("networkScopeFieldName".into(), json!(null));
+        m.insert("defaultImplementation".into(), json!(null));
+        m.insert("extendedBy".into(), json!(null));
+        m.insert("extendsInterfaces".into(), json!(null));
+        m.insert("implementedBy".into(), json!(null));
+        m.insert("implementsInterfaces".into(), json!(null));
+        m.insert("dataTranslationEnabled".into(), json!(false));
         m.insert("sobjectDescribeOption".into(), json!("FULL"));
         d
     }
@@ -561,6 +763,18 @@ fn object(name: &str, prefix: &str, plural: &str, fields: Vec<FieldDef>) -> Obje
         fields,
         validation_rules: vec![],
         last_modified: epoch(),
+        queryable: true,
+        replicateable: true,
+        retrieveable: true,
+        searchable: true,
+        triggerable: true,
+        layoutable: true,
+        custom_setting: false,
+        feed_enabled: false,
+        mergeable: false,
+        associate_entity_type: None,
+        associate_parent_entity: None,
+        record_types: vec![],
     };
     for (i, fd) in o.fields.iter_mut().enumerate() {
         fd.slot = i;
@@ -663,7 +877,9 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         f("FirstName", T::String).len(40).compound("Name"),
         f("LastName", T::String).len(80).required().compound("Name"),
         name_of("FirstName", "LastName"),
-        f("AccountId", T::Reference).refers("Account", "Account"),
+        f("AccountId", T::Reference)
+            .refers("Account", "Account")
+            .cascade(),
         f("Email", T::Email),
         f("Phone", T::Phone),
         f("Title", T::String).len(128),
@@ -701,7 +917,9 @@ pub fn standard_objects() -> Vec<ObjectDef> {
     let mut opp = system_fields("Opportunity", true);
     opp.extend([
         name("Name", 120),
-        f("AccountId", T::Reference).refers("Account", "Account"),
+        f("AccountId", T::Reference)
+            .refers("Account", "Account")
+            .cascade(),
         f("StageName", T::Picklist)
             .picklist(STAGES, true)
             .required(),

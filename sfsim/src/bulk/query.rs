@@ -3,7 +3,6 @@
 use super::{bad_state, csv_line, delimiter, end_line, job_not_found, push_cell};
 use crate::resp::Resp;
 use crate::rest::Req;
-use crate::schema::FieldType;
 use crate::sim::Sim;
 use crate::soql::eval::compile;
 use crate::soql::parse;
@@ -139,10 +138,7 @@ fn create(sim: &Sim, req: &Req) -> Resp {
             Ok(c) => c,
             Err(e) => return Resp::error(400, e.code, e.message),
         };
-        if c.columns
-            .iter()
-            .any(|col| col.field.ftype == FieldType::Address)
-        {
+        if c.columns.iter().any(|col| col.field.ftype.is_compound()) {
             return Resp::error(
                 400,
                 "FUNCTIONALITY_NOT_ENABLED",

@@ -42,31 +42,36 @@ pub fn describe(sim: &Sim, req: &Req, object: &str) -> Resp {
     }
     let mut children = Vec::new();
     for other in org.tables.values() {
-        for f in &other.def.fields {
-            if f.reference_to
+        for f in other.def.visible_fields() {
+            if !f
+                .reference_to
                 .iter()
                 .any(|r| r.eq_ignore_ascii_case(&t.def.name))
-                && !f.name.ends_with("ById")
-                && f.name != "OwnerId"
             {
-                let rel = match other.def.name.as_str() {
-                    n if n.ends_with("__c") => format!("{}s__r", n.trim_end_matches("__c")),
-                    "Opportunity" => "Opportunities".to_string(),
-                    "Case" if f.name == "AccountId" => "Cases".to_string(),
-                    n if f.name == "ParentId" => "ChildAccounts".to_string().replace("Account", n),
-                    n => format!("{n}s"),
-                };
-                children.push(json!({
-                    "cascadeDelete": t.def.name == "Account" && matches!(other.def.name.as_str(), "Contact" | "Opportunity") && f.name == "AccountId",
-                    "childSObject": other.def.name,
-                    "deprecatedAndHidden": false,
-                    "field": f.name,
-                    "junctionIdListNames": [],
-                    "junctionReferenceTo": [],
-                    "relationshipName": rel,
-                    "restrictedDelete": false,
-                }));
+                continue;
             }
+            // Audit and owner lookups point at User from every object; Salesforce lists
+            // them without a relationship name.
+            let rel = match (&f.child_relationship, other.def.name.as_str()) {
+                (Some(r), _) => Some(r.clone()),
+                _ if f.name.ends_with("ById") || f.name == "OwnerId" => None,
+                (None, n) if n.ends_with("__c") => {
+                    Some(format!("{}s__r", n.trim_end_matches("__c")))
+                }
+                (None, "Opportunity") => Some("Opportunities".to_string()),
+                (None, n) if f.name == "ParentId" && n == t.def.name => Some(format!("Child{n}s")),
+                (None, n) => Some(format!("{n}s")),
+            };
+            children.push(json!({
+                "cascadeDelete": f.cascade_delete,
+                "childSObject": other.def.name,
+                "deprecatedAndHidden": false,
+                "field": f.name,
+                "junctionIdListNames": [],
+                "junctionReferenceTo": [],
+                "relationshipName": rel,
+                "restrictedDelete": f.restricted_delete,
+            }));
         }
     }
     Resp::ok(t.def.describe(&req.version, children))

@@ -93,7 +93,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
     let mut order = Vec::new();
     for o in &q.order {
         let r = resolve(org, table, src, &o.path)?;
-        if matches!(r.field.ftype, FieldType::Multipicklist | FieldType::Address)
+        if (r.field.ftype == FieldType::Multipicklist || r.field.ftype.is_compound())
             || (r.field.ftype == FieldType::Textarea && r.field.length > 255)
         {
             return Err(SoqlError::at(
@@ -257,7 +257,7 @@ fn compile_cond(org: &Org, table: &Table, src: &str, c: &Cond) -> Result<CCond, 
         Cond::Not(c) => CCond::Not(Box::new(compile_cond(org, table, src, c)?)),
         Cond::Cmp { path, op, value } => {
             let r = resolve(org, table, src, path)?;
-            if r.field.ftype == FieldType::Address
+            if r.field.ftype.is_compound()
                 || (r.field.ftype == FieldType::Textarea && r.field.length > 255)
             {
                 return Err(SoqlError::at(
@@ -677,8 +677,8 @@ fn put_path(
     version: &str,
 ) {
     if depth == c.hops.len() {
-        let v = if c.field.ftype == FieldType::Address {
-            address_value(
+        let v = if c.field.ftype.is_compound() {
+            compound_value(
                 org,
                 rec,
                 &c.field,
@@ -709,30 +709,52 @@ fn put_path(
     }
 }
 
-fn address_value(
+/// A compound field's value: an address or a geolocation object from its components
+/// (null when every component is).
+fn compound_value(
     org: &Org,
     rec: &Record,
     fd: &FieldDef,
     _hops: &[Hop],
     _obj: &str,
 ) -> serde_json::Value {
-    let prefix = fd.name.trim_end_matches("Address");
-    let table = org.tables.values().find(|t| {
-        t.def.fields.iter().any(|f| std::ptr::eq(f, fd)) || t.records.contains_key(&rec.id)
-    });
-    let Some(t) = table else { return json!(null) };
-    let get = |s: &str| {
+    let Some(t) = org.table_by_prefix(ids::prefix(&rec.id)) else {
+        return json!(null);
+    };
+    let get = |n: String| {
         t.def
-            .slot(&format!("{prefix}{s}"))
+            .slot(&n)
             .map(|slot| rec.get(slot).to_json())
             .unwrap_or(json!(null))
     };
-    let parts = ["Street", "City", "State", "PostalCode", "Country"].map(get);
+    if fd.ftype == FieldType::Location {
+        let base = fd.name.trim_end_matches("__c");
+        let (lat, lon) = (
+            get(format!("{base}__Latitude__s")),
+            get(format!("{base}__Longitude__s")),
+        );
+        if lat.is_null() && lon.is_null() {
+            return json!(null);
+        }
+        return json!({"latitude": lat, "longitude": lon});
+    }
+    let prefix = fd.name.trim_end_matches("Address");
+    let parts = [
+        "Street",
+        "City",
+        "State",
+        "PostalCode",
+        "Country",
+        "Latitude",
+        "Longitude",
+        "GeocodeAccuracy",
+    ]
+    .map(|s| get(format!("{prefix}{s}")));
     if parts.iter().all(|p| p.is_null()) {
         return json!(null);
     }
     json!({
-        "city": parts[1], "country": parts[4], "geocodeAccuracy": null, "latitude": null,
-        "longitude": null, "postalCode": parts[3], "state": parts[2], "street": parts[0],
+        "city": parts[1], "country": parts[4], "geocodeAccuracy": parts[7], "latitude": parts[5],
+        "longitude": parts[6], "postalCode": parts[3], "state": parts[2], "street": parts[0],
     })
 }
