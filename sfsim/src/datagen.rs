@@ -293,7 +293,11 @@ pub fn fields_for(
         _ => {
             // A custom object defined at run time: fill its writable text and number fields.
             let mut v = Vec::new();
-            for fd in t.def.fields.iter().filter(|f| f.createable && f.custom()) {
+            for fd in t
+                .def
+                .visible_fields()
+                .filter(|f| f.createable && f.custom())
+            {
                 use crate::schema::FieldType as T;
                 let val = match fd.ftype {
                     T::String | T::Textarea => json!(

@@ -9,6 +9,7 @@
 pub mod accounting;
 pub mod admin;
 pub mod bulk;
+pub mod catalog;
 pub mod datagen;
 pub mod faults;
 pub mod http;

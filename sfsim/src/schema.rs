@@ -110,6 +110,10 @@ pub enum Formula {
     Concat { fields: Vec<String> },
     /// `a * b / divisor`.
     Product { a: String, b: String, divisor: f64 },
+    /// `a / b` (null when b is null or zero).
+    Ratio { a: String, b: String },
+    /// A roll-up summary over child records (not computed by sfsim: it stays null).
+    RollUp,
 }
 
 impl Formula {
@@ -118,6 +122,8 @@ impl Formula {
             Formula::Concat { fields } => fields.join(" & \" \" & "),
             Formula::Product { a, b, divisor } if *divisor == 1.0 => format!("{a} * {b}"),
             Formula::Product { a, b, divisor } => format!("{a} * {b} / {divisor}"),
+            Formula::Ratio { a, b } => format!("IF({b} = 0, NULL, {a} / {b})"),
+            Formula::RollUp => String::new(),
         }
     }
 }
@@ -271,39 +277,39 @@ impl FieldDef {
         self.createable && !self.nillable && !self.defaulted_on_create
     }
 
-    fn len(mut self, n: u32) -> Self {
+    pub(crate) fn len(mut self, n: u32) -> Self {
         self.length = n;
         self
     }
-    fn required(mut self) -> Self {
+    pub(crate) fn required(mut self) -> Self {
         self.nillable = false;
         self
     }
-    fn read_only(mut self) -> Self {
+    pub(crate) fn read_only(mut self) -> Self {
         self.createable = false;
         self.updateable = false;
         self
     }
-    fn picklist(mut self, values: &[&str], restricted: bool) -> Self {
+    pub(crate) fn picklist(mut self, values: &[&str], restricted: bool) -> Self {
         self.picklist_values = values.iter().map(|s| s.to_string()).collect();
         self.restricted_picklist = restricted;
         self
     }
-    fn default(mut self, v: serde_json::Value) -> Self {
+    pub(crate) fn default(mut self, v: serde_json::Value) -> Self {
         self.defaulted_on_create = true;
         self.default_value = Some(v);
         self
     }
-    fn refers(mut self, to: &str, rel: &str) -> Self {
+    pub(crate) fn refers(mut self, to: &str, rel: &str) -> Self {
         self.reference_to = vec![to.to_string()];
         self.relationship_name = Some(rel.to_string());
         self
     }
-    fn compound(mut self, parent: &str) -> Self {
+    pub(crate) fn compound(mut self, parent: &str) -> Self {
         self.compound_field_name = Some(parent.to_string());
         self
     }
-    fn computed(mut self, f: Formula) -> Self {
+    pub(crate) fn computed(mut self, f: Formula) -> Self {
         self.formula = Some(f);
         self.createable = false;
         self.updateable = false;
@@ -311,11 +317,11 @@ impl FieldDef {
         self
     }
     /// Deleting the parent deletes this record too (the store does so for these fields).
-    fn cascade(mut self) -> Self {
+    pub(crate) fn cascade(mut self) -> Self {
         self.cascade_delete = true;
         self
     }
-    fn precision(mut self, p: u32, s: u32) -> Self {
+    pub(crate) fn precision(mut self, p: u32, s: u32) -> Self {
         self.precision = p;
         self.scale = s;
         self
@@ -384,7 +390,7 @@ impl FieldDef {
             "autoNumber": self.auto_number.is_some(),
             "byteLength": byte_len,
             "calculated": self.calculated() || self.auto_number.is_some(),
-            "calculatedFormula": self.formula.as_ref().map(Formula::text),
+            "calculatedFormula": self.formula.as_ref().filter(|f| **f != Formula::RollUp).map(Formula::text),
             "cascadeDelete": self.cascade_delete,
             "caseSensitive": false,
             "compoundFieldName": self.compound_field_name,
@@ -528,14 +534,15 @@ impl ObjectDef {
         self.name.ends_with("__c")
     }
 
+    /// A field the API user can see, by name (field-level security hides the others
+    /// from queries and writes alike).
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.fields
-            .iter()
+        self.visible_fields()
             .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     pub fn field_by_relationship(&self, rel: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| {
+        self.visible_fields().find(|f| {
             f.ftype == FieldType::Reference
                 && f.relationship_name
                     .as_deref()
@@ -543,8 +550,12 @@ impl ObjectDef {
         })
     }
 
+    /// The storage slot of a field, hidden ones included.
     pub fn slot(&self, name: &str) -> Option<usize> {
-        self.field(name).map(|f| f.slot)
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.slot)
     }
 
     pub fn name_field(&self) -> Option<&FieldDef> {
@@ -1019,6 +1030,13 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         f("Notes__c", T::Textarea).len(32768),
     ]);
 
+    realistic_account(&mut account);
+    realistic_contact(&mut contact);
+    realistic_opportunity(&mut opp);
+    realistic_case(&mut case);
+    polymorphic_owner(&mut lead);
+    polymorphic_owner(&mut case);
+
     let mut opp_def = object("Opportunity", "006", "Opportunities", opp);
     opp_def.validation_rules.push(ValidationRule {
         name: "Amount_Not_Negative".into(),
@@ -1026,17 +1044,424 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         message: "Amount must not be negative".into(),
         field: Some("Amount".into()),
     });
+    opp_def.record_types = record_types(
+        &[("New_Business", "New Business"), ("Renewal", "Renewal")],
+        3,
+    );
     let mut user_def = object("User", "005", "Users", user);
     user_def.deletable = false;
+    let mut account_def = object("Account", "001", "Accounts", account);
+    account_def.record_types = record_types(
+        &[
+            ("Business", "Business Account"),
+            ("Partner", "Partner Account"),
+        ],
+        1,
+    );
+    account_def.feed_enabled = true;
+    account_def.mergeable = true;
+    let mut case_def = object("Case", "500", "Cases", case);
+    case_def.record_types = record_types(
+        &[("Support", "Support Case"), ("Billing", "Billing Case")],
+        5,
+    );
+    let mut contact_def = object("Contact", "003", "Contacts", contact);
+    contact_def.mergeable = true;
     vec![
-        object("Account", "001", "Accounts", account),
-        object("Contact", "003", "Contacts", contact),
+        account_def,
+        contact_def,
         object("Lead", "00Q", "Leads", lead),
         opp_def,
-        object("Case", "500", "Cases", case),
+        case_def,
         user_def,
         object("Invoice__c", "a00", "Invoices", invoice),
     ]
+}
+
+/// Record types of an object, the first its default; ids from `first` on.
+fn record_types(list: &[(&str, &str)], first: u64) -> Vec<RecordTypeDef> {
+    list.iter()
+        .enumerate()
+        .map(|(i, (dev, name))| RecordTypeDef {
+            id: record_type_id(first + i as u64),
+            name: name.to_string(),
+            developer_name: dev.to_string(),
+            default: i == 0,
+        })
+        .collect()
+}
+
+/// The id of the n-th RecordType record.
+pub fn record_type_id(n: u64) -> String {
+    crate::ids::make_id("012", n)
+}
+
+/// `RecordTypeId`: defaulted to the object's default record type when not given.
+fn record_type_field(default_id: &str) -> FieldDef {
+    f("RecordTypeId", T::Reference)
+        .refers("RecordType", "RecordType")
+        .default(json!(default_id))
+}
+
+/// An owner that may be a user or a queue (a Group of type Queue).
+fn polymorphic_owner(fields: &mut [FieldDef]) {
+    if let Some(o) = fields.iter_mut().find(|f| f.name == "OwnerId") {
+        o.reference_to = vec!["Group".into(), "User".into()];
+    }
+}
+
+/// Latitude, longitude and geocode accuracy of a standard address.
+fn geocode(prefix: &str) -> Vec<FieldDef> {
+    let c = format!("{prefix}Address");
+    vec![
+        f(&format!("{prefix}Latitude"), T::Double)
+            .precision(18, 15)
+            .compound(&c),
+        f(&format!("{prefix}Longitude"), T::Double)
+            .precision(18, 15)
+            .compound(&c),
+        f(&format!("{prefix}GeocodeAccuracy"), T::Picklist)
+            .picklist(
+                &[
+                    "Address",
+                    "NearAddress",
+                    "Block",
+                    "Street",
+                    "ExtendedZip",
+                    "Zip",
+                    "City",
+                    "County",
+                    "State",
+                    "Unknown",
+                ],
+                false,
+            )
+            .compound(&c),
+    ]
+}
+
+/// A custom geolocation field and its two components.
+fn geolocation(name: &str) -> Vec<FieldDef> {
+    let base = name.trim_end_matches("__c");
+    vec![
+        f(&format!("{base}__Latitude__s"), T::Double)
+            .precision(9, 6)
+            .compound(name),
+        f(&format!("{base}__Longitude__s"), T::Double)
+            .precision(9, 6)
+            .compound(name),
+        f(name, T::Location).len(0).read_only(),
+    ]
+}
+
+fn currency_iso_code() -> FieldDef {
+    let mut c = f("CurrencyIsoCode", T::Picklist)
+        .len(3)
+        .picklist(&["USD", "EUR", "GBP", "JPY", "CHF"], true)
+        .default(json!("USD"));
+    c.label = "Currency ISO Code".into();
+    c.nillable = true;
+    c
+}
+
+fn ro(name: &str, t: FieldType) -> FieldDef {
+    f(name, t).read_only()
+}
+
+fn help(mut d: FieldDef, text: &str) -> FieldDef {
+    d.inline_help_text = Some(text.into());
+    d
+}
+
+fn hidden(mut d: FieldDef) -> FieldDef {
+    d.hidden = true;
+    d
+}
+
+/// A dependent picklist: `values[i]` is valid for the controlling values `valid[i]`.
+fn dependent(name: &str, controller: &str, values: &[(&str, &[usize])]) -> FieldDef {
+    let mut d = f(name, T::Picklist);
+    d.picklist_values = values.iter().map(|(v, _)| v.to_string()).collect();
+    d.valid_for = values.iter().map(|(_, i)| i.to_vec()).collect();
+    d.controller_name = Some(controller.into());
+    d
+}
+
+fn rich_text(name: &str, len: u32) -> FieldDef {
+    let mut d = f(name, T::Textarea).len(len);
+    d.html_formatted = true;
+    d
+}
+
+fn auto_number(name: &str, format: &str) -> FieldDef {
+    let mut d = f(name, T::String).len(30).read_only();
+    d.auto_number = Some(format.into());
+    d.nillable = false;
+    d
+}
+
+/// A roll-up summary as describe shows one: calculated, read-only, nulls as zero.
+fn roll_up(name: &str, t: FieldType) -> FieldDef {
+    let mut d = f(name, t).read_only();
+    d.formula_null_as_zero = true;
+    d.formula = Some(Formula::RollUp);
+    d
+}
+
+/// Account as a Developer Edition org has it, with the sample custom fields, a multi-
+/// currency setup and a few fields of every kind a sync must cope with.
+fn realistic_account(v: &mut Vec<FieldDef>) {
+    v.extend(geocode("Billing"));
+    v.extend(geocode("Shipping"));
+    v.extend([
+        ro("MasterRecordId", T::Reference).refers("Account", "MasterRecord"),
+        record_type_field(&record_type_id(1)),
+        f("Fax", T::Phone),
+        f("Sic", T::String).len(20),
+        f("SicDesc", T::String).len(80),
+        f("Ownership", T::Picklist).picklist(&["Public", "Private", "Subsidiary", "Other"], false),
+        f("TickerSymbol", T::String).len(20),
+        f("Site", T::String).len(80),
+        f("AccountSource", T::Picklist).picklist(LEAD_SOURCES, false),
+        ro("PhotoUrl", T::Url),
+        f("Jigsaw", T::String).len(20),
+        ro("JigsawCompanyId", T::String).len(20),
+        f("CleanStatus", T::Picklist).picklist(
+            &[
+                "Matched",
+                "Different",
+                "Acknowledged",
+                "NotFound",
+                "Inactive",
+                "Pending",
+                "SelectMatch",
+                "Skipped",
+            ],
+            false,
+        ),
+        f("DunsNumber", T::String).len(9),
+        f("Tradestyle", T::String).len(255),
+        f("NaicsCode", T::String).len(8),
+        f("NaicsDesc", T::String).len(120),
+        f("YearStarted", T::String).len(4),
+        ro("LastActivityDate", T::Date),
+        ro("LastViewedDate", T::Datetime),
+        ro("LastReferencedDate", T::Datetime),
+        currency_iso_code(),
+        f("CustomerPriority__c", T::Picklist).picklist(&["High", "Low", "Medium"], false),
+        f("SLA__c", T::Picklist).picklist(&["Gold", "Silver", "Platinum", "Bronze"], false),
+        f("SLAExpirationDate__c", T::Date),
+        f("SLASerialNumber__c", T::String).len(10),
+        f("NumberofLocations__c", T::Double).precision(3, 0),
+        f("UpsellOpportunity__c", T::Picklist).picklist(&["Maybe", "No", "Yes"], false),
+        f("Active__c", T::Picklist).picklist(&["No", "Yes"], false),
+        dependent(
+            "Sub_Region__c",
+            "Region__c",
+            &[
+                ("DACH", &[0]),
+                ("Nordics", &[0]),
+                ("UK & Ireland", &[0]),
+                ("North America", &[1]),
+                ("LATAM", &[1]),
+                ("ANZ", &[2]),
+                ("Japan", &[2]),
+            ],
+        ),
+        f("Product_Interest__c", T::Multipicklist).picklist(
+            &["Analytics", "Integration", "Mobile", "Platform", "Support"],
+            false,
+        ),
+        help(
+            f("Tax_Id__c", T::EncryptedString).len(20),
+            "Shown masked to users without View Encrypted Data",
+        ),
+        f("Account_Notes__c", T::Textarea).len(131_072),
+        rich_text("Profile__c", 32_768),
+        auto_number("Account_Code__c", "ACC-{000000}"),
+        f("Revenue_Per_Employee__c", T::Currency)
+            .precision(18, 2)
+            .computed(Formula::Ratio {
+                a: "AnnualRevenue".into(),
+                b: "NumberOfEmployees".into(),
+            }),
+        roll_up("Open_Opportunities__c", T::Double),
+    ]);
+    v.extend(geolocation("Headquarters__c"));
+    v.extend([
+        hidden(f("Credit_Limit__c", T::Currency).precision(16, 2)),
+        hidden(f("Internal_Rating__c", T::Picklist).picklist(&["A", "B", "C", "D"], false)),
+    ]);
+}
+
+fn realistic_contact(v: &mut Vec<FieldDef>) {
+    v.extend(geocode("Mailing"));
+    v.extend(address("Other"));
+    v.extend(geocode("Other"));
+    v.extend([
+        ro("MasterRecordId", T::Reference).refers("Contact", "MasterRecord"),
+        f("Salutation", T::Picklist).picklist(&["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."], false),
+        f("MiddleName", T::String).len(40),
+        f("Suffix", T::String).len(40),
+        f("Fax", T::Phone),
+        f("MobilePhone", T::Phone),
+        f("HomePhone", T::Phone),
+        f("OtherPhone", T::Phone),
+        f("AssistantName", T::String).len(40),
+        f("AssistantPhone", T::Phone),
+        f("ReportsToId", T::Reference).refers("Contact", "ReportsTo"),
+        f("Department", T::String).len(80),
+        f("HasOptedOutOfEmail", T::Boolean),
+        f("HasOptedOutOfFax", T::Boolean),
+        ro("IsEmailBounced", T::Boolean),
+        f("EmailBouncedReason", T::String).len(255),
+        f("EmailBouncedDate", T::Datetime),
+        ro("LastActivityDate", T::Date),
+        ro("LastCURequestDate", T::Datetime),
+        ro("LastCUUpdateDate", T::Datetime),
+        ro("LastViewedDate", T::Datetime),
+        ro("LastReferencedDate", T::Datetime),
+        ro("PhotoUrl", T::Url),
+        f("Jigsaw", T::String).len(20),
+        currency_iso_code(),
+        f("Languages__c", T::String).len(100),
+        f("Level__c", T::Picklist).picklist(&["Secondary", "Tertiary", "Primary"], false),
+        f("Interests__c", T::Multipicklist).picklist(
+            &["Events", "Newsletter", "Webinars", "Beta programme"],
+            false,
+        ),
+        f("Preferred_Channel__c", T::Picklist).picklist(&["Email", "Phone", "Mail"], false),
+        dependent(
+            "Preferred_Time__c",
+            "Preferred_Channel__c",
+            &[
+                ("Morning", &[1]),
+                ("Afternoon", &[1]),
+                ("Any time", &[0, 1, 2]),
+            ],
+        ),
+        help(
+            f("Passport_Number__c", T::EncryptedString).len(30),
+            "Encrypted at rest",
+        ),
+        f("Bio__c", T::Textarea).len(131_072),
+        hidden(f("Salary_Band__c", T::Picklist).picklist(&["1", "2", "3", "4"], false)),
+    ]);
+}
+
+fn realistic_opportunity(v: &mut Vec<FieldDef>) {
+    v.extend([
+        record_type_field(&record_type_id(3)),
+        f("IsPrivate", T::Boolean),
+        f("NextStep", T::String).len(255),
+        ro("IsClosed", T::Boolean),
+        ro("IsWon", T::Boolean),
+        ro("ForecastCategory", T::Picklist).picklist(
+            &[
+                "Omitted",
+                "Pipeline",
+                "BestCase",
+                "MostLikely",
+                "Forecast",
+                "Closed",
+            ],
+            false,
+        ),
+        f("ForecastCategoryName", T::Picklist).picklist(
+            &["Omitted", "Pipeline", "Best Case", "Commit", "Closed"],
+            false,
+        ),
+        f("CampaignId", T::Reference).refers("Campaign", "Campaign"),
+        ro("HasOpportunityLineItem", T::Boolean),
+        f("Pricebook2Id", T::Reference).refers("Pricebook2", "Pricebook2"),
+        f("TotalOpportunityQuantity", T::Double).precision(18, 2),
+        ro("LastActivityDate", T::Date),
+        ro("LastStageChangeDate", T::Datetime),
+        ro("FiscalQuarter", T::Int),
+        ro("FiscalYear", T::Int),
+        ro("Fiscal", T::String).len(6),
+        f("ContactId", T::Reference).refers("Contact", "Contact"),
+        currency_iso_code(),
+        f("DeliveryInstallationStatus__c", T::Picklist)
+            .picklist(&["In progress", "Yet to begin", "Completed"], false),
+        f("TrackingNumber__c", T::String).len(12),
+        f("OrderNumber__c", T::String).len(8),
+        f("CurrentGenerators__c", T::String).len(100),
+        f("MainCompetitors__c", T::String).len(100),
+        f("Competitors__c", T::Multipicklist)
+            .picklist(&["Globex", "Initech", "Umbrella", "Hooli"], false),
+        f("Loss_Reason__c", T::Picklist)
+            .picklist(&["Price", "Features", "Timing", "No decision"], false),
+        f("Deal_Notes__c", T::Textarea).len(131_072),
+        hidden(f("Discount_Approved__c", T::Percent).precision(5, 2)),
+    ]);
+}
+
+fn realistic_case(v: &mut Vec<FieldDef>) {
+    v.extend([
+        record_type_field(&record_type_id(5)),
+        ro("MasterRecordId", T::Reference).refers("Case", "MasterRecord"),
+        f("ParentId", T::Reference).refers("Case", "Parent"),
+        f("AssetId", T::Reference).refers("Asset", "Asset"),
+        f("SuppliedName", T::String).len(80),
+        f("SuppliedEmail", T::Email),
+        f("SuppliedPhone", T::String).len(40),
+        f("SuppliedCompany", T::String).len(80),
+        f("Type", T::Picklist).picklist(
+            &[
+                "Mechanical",
+                "Electrical",
+                "Electronic",
+                "Structural",
+                "Other",
+            ],
+            false,
+        ),
+        f("Reason", T::Picklist).picklist(
+            &[
+                "Installation",
+                "Equipment Complexity",
+                "Performance",
+                "Breakdown",
+                "Equipment Design",
+                "Feedback",
+                "Other",
+            ],
+            false,
+        ),
+        ro("IsClosed", T::Boolean),
+        ro("ClosedDate", T::Datetime),
+        f("IsEscalated", T::Boolean),
+        f("Comments", T::Textarea).len(4000),
+        ro("ContactEmail", T::Email),
+        ro("ContactPhone", T::Phone),
+        ro("ContactMobile", T::Phone),
+        ro("ContactFax", T::Phone),
+        ro("LastViewedDate", T::Datetime),
+        ro("LastReferencedDate", T::Datetime),
+        currency_iso_code(),
+        f("EngineeringReqNumber__c", T::String).len(12),
+        f("SLAViolation__c", T::Picklist).picklist(&["No", "Yes"], false),
+        f("Product__c", T::Picklist).picklist(
+            &[
+                "GC1040", "GC1060", "GC3020", "GC3040", "GC3060", "GC5020", "GC5040", "GC5060",
+                "GC1020",
+            ],
+            false,
+        ),
+        f("PotentialLiability__c", T::Picklist).picklist(&["No", "Yes"], false),
+        dependent(
+            "Escalation_Reason__c",
+            "IsEscalated",
+            &[
+                ("Customer threat", &[1]),
+                ("SLA breach", &[1]),
+                ("Not escalated", &[0]),
+            ],
+        ),
+        rich_text("Resolution__c", 131_072),
+        hidden(f("Root_Cause__c", T::Textarea).len(1000)),
+    ]);
 }
 
 #[cfg(test)]

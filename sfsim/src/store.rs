@@ -163,7 +163,7 @@ impl Org {
             tx_seq: 0,
         };
         let now = org.next_stamp();
-        for mut def in crate::schema::standard_objects() {
+        for mut def in crate::catalog::org_objects() {
             def.last_modified = now;
             org.tables.insert(def.name.to_lowercase(), Table::new(def));
         }
@@ -189,7 +189,74 @@ impl Org {
             org.insert_inner("User", &raw, &ctx, true)
                 .expect("seed user");
         }
+        org.seed_setup(&ctx);
         org
+    }
+
+    /// The records every org has: itself (Organization, with the org's id), the record
+    /// types the objects declare, and a few groups (one of them a queue).
+    fn seed_setup(&mut self, ctx: &WriteCtx) {
+        let j = |v: &str| Raw::Json(v.into());
+        let org_fields = vec![
+            ("Name".to_string(), j("sfsim Developer Org")),
+            ("OrganizationType".to_string(), j("Developer Edition")),
+            ("IsSandbox".to_string(), Raw::Json(false.into())),
+            ("InstanceName".to_string(), j("SFS1")),
+            ("DefaultLocaleSidKey".to_string(), j("en_US")),
+            ("LanguageLocaleKey".to_string(), j("en_US")),
+            ("TimeZoneSidKey".to_string(), j("GMT")),
+            ("FiscalYearStartMonth".to_string(), Raw::Json(1.into())),
+            ("Country".to_string(), j("Switzerland")),
+        ];
+        let org_id = ids::normalize(&self.org_id).unwrap_or_else(|| self.org_id.clone());
+        self.insert_with_id("Organization", &org_id, &org_fields, ctx);
+        let mut types: Vec<(String, crate::schema::RecordTypeDef)> = self
+            .tables
+            .values()
+            .flat_map(|t| {
+                t.def
+                    .record_types
+                    .iter()
+                    .map(|rt| (t.def.name.clone(), rt.clone()))
+            })
+            .collect();
+        types.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        for (object, rt) in types {
+            let raw = vec![
+                ("Name".to_string(), j(&rt.name)),
+                ("DeveloperName".to_string(), j(&rt.developer_name)),
+                ("SobjectType".to_string(), j(&object)),
+                ("IsActive".to_string(), Raw::Json(true.into())),
+            ];
+            self.insert_with_id("RecordType", &rt.id, &raw, ctx);
+        }
+        for (name, dev, kind) in [
+            ("Support Queue", "Support_Queue", "Queue"),
+            ("Sales Team", "Sales_Team", "Regular"),
+            ("All Internal Users", "AllInternalUsers", "Organization"),
+        ] {
+            let raw = vec![
+                ("Name".to_string(), j(name)),
+                ("DeveloperName".to_string(), j(dev)),
+                ("Type".to_string(), j(kind)),
+            ];
+            self.insert_inner("Group", &raw, ctx, true)
+                .expect("seed group");
+        }
+    }
+
+    /// Inserts a setup record under a given id (the org's own, a record type's).
+    fn insert_with_id(&mut self, object: &str, id: &str, raw: &[(String, Raw)], ctx: &WriteCtx) {
+        let made = self
+            .insert_inner(object, raw, ctx, true)
+            .expect("seed setup record");
+        let t = self.table_mut(object).expect("setup table");
+        let slot = t.slot("Id");
+        if let Some(mut r) = t.records.remove(&made) {
+            r.id = id.to_string();
+            r.set(slot, Value::Str(id.into()));
+            t.records.insert(id.to_string(), r);
+        }
     }
 
     /// The version of a record that queries see now (late visibility), if any.
@@ -265,13 +332,20 @@ impl Org {
     }
 
     pub fn table(&self, name: &str) -> Option<&Table> {
-        // Keys are lower-case names; avoid allocating on this hot path.
-        self.tables.get(name).or_else(|| {
-            self.tables
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, t)| t)
-        })
+        // Keys are lower-case names; avoid allocating on this hot path (an org has
+        // hundreds of objects, so no scan either).
+        if let Some(t) = self.tables.get(name) {
+            return Some(t);
+        }
+        let mut buf = [0u8; 96];
+        let Some(lower) = buf.get_mut(..name.len()) else {
+            return self.tables.get(&name.to_ascii_lowercase());
+        };
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        std::str::from_utf8(lower)
+            .ok()
+            .and_then(|k| self.tables.get(k))
     }
 
     pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
@@ -615,6 +689,17 @@ impl Org {
                             _ => Value::Null,
                         }
                     }
+                    Formula::Ratio { a, b } => {
+                        let x = table.def.slot(a).and_then(|s| rec.get(s).as_f64());
+                        let y = table.def.slot(b).and_then(|s| rec.get(s).as_f64());
+                        match (x, y) {
+                            (Some(x), Some(y)) if y != 0.0 => {
+                                Value::Num((x / y * 100.0).round() / 100.0)
+                            }
+                            _ => Value::Null,
+                        }
+                    }
+                    Formula::RollUp => continue,
                 };
                 rec.set(fd.slot, v);
             }
@@ -1174,9 +1259,12 @@ impl Org {
         if !def.name.ends_with("__c") {
             return Err(format!("custom object names end in __c: {}", def.name));
         }
-        if def.key_prefix.is_empty() {
+        while def.key_prefix.is_empty() {
             self.custom_prefix_seq += 1;
-            def.key_prefix = format!("a{:02}", self.custom_prefix_seq);
+            let p = format!("a{:02}", self.custom_prefix_seq);
+            if self.table_by_prefix(&p).is_none() {
+                def.key_prefix = p;
+            }
         }
         let prefix_ok =
             def.key_prefix.len() == 3 && def.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric());

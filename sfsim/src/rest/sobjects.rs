@@ -55,9 +55,31 @@ pub fn lock_fault(sim: &Sim, what: &str) -> Option<DmlError> {
 pub fn route(sim: &Sim, req: &Req) -> Resp {
     let m = req.method.as_str();
     let obj = req.seg(1).to_string();
-    if sim.org().table(&obj).is_none() {
+    let Some((replicateable, retrieveable)) = sim
+        .org()
+        .table(&obj)
+        .map(|t| (t.def.replicateable, t.def.retrieveable))
+    else {
         return describe::not_supported(&obj);
+    };
+    let op = |what: &str| {
+        Resp::error(
+            400,
+            "INVALID_TYPE_FOR_OPERATION",
+            format!("entity type {obj} does not support {what}"),
+        )
+    };
+    match (m, req.segs.len(), req.seg(2)) {
+        ("GET", 3, "updated" | "deleted") if !replicateable => op("replication"),
+        ("GET", 3, seg) if !retrieveable && !matches!(seg, "describe" | "updated" | "deleted") => {
+            op("retrieve")
+        }
+        _ => route_object(sim, req, m, &obj),
     }
+}
+
+fn route_object(sim: &Sim, req: &Req, m: &str, obj: &str) -> Resp {
+    let obj = obj.to_string();
     match (m, req.segs.len(), req.seg(2)) {
         ("GET", 2, _) => describe::basic(sim, req, &obj),
         ("POST", 2, _) => create(sim, req, &obj),
@@ -134,8 +156,7 @@ pub fn render_record(
         Some(f) if !f.trim().is_empty() => f.to_string(),
         _ => t
             .def
-            .fields
-            .iter()
+            .visible_fields()
             .map(|f| f.name.clone())
             .collect::<Vec<_>>()
             .join(", "),

@@ -66,6 +66,14 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
             format!("sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.", q.from),
         )
     })?;
+    if !table.def.queryable {
+        return Err(SoqlError::at(
+            "INVALID_TYPE_FOR_OPERATION",
+            src,
+            q.from_pos,
+            format!("entity type {} does not support query", table.def.name),
+        ));
+    }
     let (count, columns) = match &q.select {
         Select::Count => (true, vec![]),
         Select::Fields(paths) => {

@@ -192,7 +192,14 @@ impl Parser<'_> {
             Select::Fields(fields)
         };
         self.expect_kw("from")?;
-        let (from, from_pos) = self.ident()?;
+        // `Group` is a reserved word, yet `FROM Group` names the Group object.
+        let (from, from_pos) = match &self.peek().tok {
+            Tok::Ident(s) if s.eq_ignore_ascii_case("group") => {
+                let s = s.clone();
+                (s, self.next().pos)
+            }
+            _ => self.ident()?,
+        };
         let filter = if self.kw("where") {
             Some(self.or_cond()?)
         } else {
