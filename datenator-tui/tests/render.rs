@@ -648,6 +648,8 @@ fn account_status() -> ObjectStatus {
         last_error: None,
         last_sync_at: None,
         activity: vec![0, 0, 120, 800, 40, 0, 0, 12, 0, 3],
+        backfill: None,
+        removed_fields: vec![],
     }
 }
 

@@ -307,8 +307,9 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
     let plan = target
         .plan(&old, &new)
         .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
+    let backfill = backfill_plan(&target, &old, &resolved, &req.mapping).await;
     if !req.apply {
-        return Ok(view(&plan, false));
+        return Ok(with_backfill(view(&plan, false), &backfill, state));
     }
     if plan.is_destructive() && !req.confirm_destructive {
         return Err(RpcError::new(
@@ -320,6 +321,15 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         .apply(&plan)
         .await
         .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
+    if let Some((fields, rows)) = &backfill {
+        // Recorded before the mapping is stored: the worker never sees the new mapping
+        // without its fill.
+        state
+            .store
+            .add_backfill(&req.org, &object, fields, *rows)
+            .await
+            .map_err(store_error)?;
+    }
     let now = chrono::Utc::now().to_rfc3339();
     sqlx::query(
         "INSERT INTO mappings (org_name, object_name, table_name, direction, conflict_policy, row_filter, fields_json, applied, created_at, updated_at)
@@ -340,9 +350,91 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
     .execute(state.store.pool())
     .await
     .map_err(|e| store_error(e.into()))?;
+    forget_pointless_backfill(state, &req.org, &resolved, req.mapping.direction).await?;
     tracing::info!(org = %req.org, object = %object, steps = plan.steps.len(), "mapping saved");
     state.engine.wake(&req.org);
-    Ok(view(&plan, true))
+    Ok(with_backfill(view(&plan, true), &backfill, state))
+}
+
+/// The fields a saved mapping adds to an object already in the database, with the rows
+/// they will be filled in (see [`crate::engine::backfill`]); `None` when nothing is added,
+/// the object is new (its first load reads every field) or its mapping does not pull.
+async fn backfill_plan(
+    target: &crate::target::AnyTarget,
+    old: &[ObjectMapping],
+    resolved: &ObjectMapping,
+    mapping: &Mapping,
+) -> Option<(Vec<String>, u64)> {
+    let before = old
+        .iter()
+        .find(|m| m.object.eq_ignore_ascii_case(&resolved.object))?;
+    if !mapping.direction.pulls() {
+        return None;
+    }
+    let fields = crate::engine::backfill::added_fields(before, resolved);
+    if fields.is_empty() {
+        return None;
+    }
+    let rows = match target.row_count(before).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("cannot count the rows to fill: {e}");
+            0
+        }
+    };
+    (rows > 0).then_some((fields, rows))
+}
+
+/// A fill still pending for fields the saved mapping no longer has, or for a mapping that
+/// no longer pulls, is forgotten.
+async fn forget_pointless_backfill(
+    state: &State,
+    org: &str,
+    resolved: &ObjectMapping,
+    direction: Direction,
+) -> Result<(), RpcError> {
+    let Some(pending) = state
+        .store
+        .backfill(org, &resolved.object)
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok(());
+    };
+    let mapped = pending.fields.iter().any(|f| {
+        resolved
+            .fields
+            .iter()
+            .any(|m| m.name.eq_ignore_ascii_case(f))
+    });
+    if !mapped || !direction.pulls() {
+        state
+            .store
+            .finish_backfill(org, &resolved.object)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// A plan's view with the backfill it leads to as a step of its own (no DDL).
+fn with_backfill(
+    mut view: PlanView,
+    backfill: &Option<(Vec<String>, u64)>,
+    state: &State,
+) -> PlanView {
+    if let Some((fields, rows)) = backfill {
+        view.steps.push(PlanStepView {
+            description: crate::engine::backfill::describe(
+                fields,
+                *rows,
+                state.engine.config.bulk_threshold,
+            ),
+            destructive: None,
+            sql: Vec::new(),
+        });
+    }
+    view
 }
 
 /// `mapping_remove`: drops the object's tables (after confirmation) and forgets the mapping.
@@ -389,6 +481,11 @@ pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcEr
         .execute(state.store.pool())
         .await
         .map_err(|e| store_error(e.into()))?;
+    state
+        .store
+        .finish_backfill(&req.org, &req.object)
+        .await
+        .map_err(store_error)?;
     state.engine.wake(&req.org);
     Ok(view(&plan, true))
 }

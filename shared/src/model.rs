@@ -467,6 +467,24 @@ pub struct ObjectStatus {
     /// oldest first, the current minute last.
     #[serde(default)]
     pub activity: Vec<u64>,
+    /// Fields added to the mapping whose existing rows are being filled from Salesforce.
+    #[serde(default)]
+    pub backfill: Option<BackfillProgress>,
+    /// Mapped fields Salesforce no longer has or shows (deleted, or access taken away):
+    /// left out of the queries, their columns and values kept, until the mapping changes.
+    #[serde(default)]
+    pub removed_fields: Vec<String>,
+}
+
+/// How far filling the fields a mapping change added into the existing rows has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    /// API names of the fields being filled.
+    pub fields: Vec<String>,
+    /// Records read and written so far.
+    pub done: u64,
+    /// Rows the table held when the fields were added.
+    pub total: u64,
 }
 
 /// How many minutes of activity [`ObjectStatus::activity`] covers.

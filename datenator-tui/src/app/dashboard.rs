@@ -200,6 +200,8 @@ pub(crate) mod tests {
             last_error: None,
             last_sync_at: None,
             activity: vec![],
+            backfill: None,
+            removed_fields: vec![],
         }
     }
 

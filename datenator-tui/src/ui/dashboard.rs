@@ -106,6 +106,15 @@ fn state_cell(s: &ObjectStatus, theme: &Theme) -> Span<'static> {
         (ObjectState::InitialLoad, Some((done, total))) if total > 0 => {
             Span::styled(format!("load {}%", done * 100 / total), theme.warn())
         }
+        (ObjectState::Synced | ObjectState::Pulling, _)
+            if s.backfill.as_ref().is_some_and(|b| b.total > 0) =>
+        {
+            let b = s
+                .backfill
+                .as_ref()
+                .map_or((0, 1), |b| (b.done, b.total.max(1)));
+            Span::styled(format!("fill {}%", b.0.min(b.1) * 100 / b.1), theme.warn())
+        }
         (state, _) => state_span(state, theme),
     }
 }
@@ -228,6 +237,14 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
         if let Some((done, total)) = s.initial_load {
             spans.push(Span::raw(format!("initial load {done} of {total} rows · ")));
         }
+        if let Some(b) = &s.backfill {
+            spans.push(Span::raw(format!(
+                "filling {} into existing rows: {} of {} · ",
+                b.fields.join(", "),
+                b.done,
+                b.total
+            )));
+        }
         spans.push(Span::raw(format!(
             "{} pulled, {} pushed · last sync {}",
             s.pulled_total,
@@ -243,6 +260,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
             ));
         }
         let mut lines = vec![Line::from(spans)];
+        if !s.removed_fields.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{} removed in Salesforce: no longer synced; the column and its values are kept until the mapping changes",
+                    s.removed_fields.join(", ")
+                ),
+                theme.warn(),
+            )));
+        }
         if let Some(e) = &s.last_error {
             lines.push(Line::from(Span::styled(
                 format!("Last error: {e}"),

@@ -2,6 +2,7 @@
 //! (Salesforce → database, [`pull`]) and a push (database → Salesforce, [`push`]) as its
 //! direction says; live per-object status published on the `sync` topic ([`status`]).
 pub mod adopt;
+pub mod backfill;
 pub mod conflicts;
 pub mod failures;
 pub mod paused;

@@ -98,6 +98,8 @@ impl StatusBoard {
                 last_error: None,
                 last_sync_at: None,
                 activity: vec![0; ACTIVITY_MINUTES],
+                backfill: None,
+                removed_fields: vec![],
             });
         entry.direction = direction;
         let moved = entry.pulled_total + entry.pushed_total;

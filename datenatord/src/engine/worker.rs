@@ -278,6 +278,10 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         }
     }
 
+    // Fields a mapping change added are filled into the rows already there before the
+    // object's pull (see `backfill`).
+    super::backfill::run(&ctx, &mappings, |o| failed.contains_key(o)).await;
+
     // Objects due for an incremental pull share composite requests, five queries each.
     // Salesforce's time before any of them is read: what a successful poll covered.
     let poll_start = api.server_time();

@@ -1,9 +1,11 @@
 //! The daemon's own state: an SQLite database in the state directory (orgs, credentials,
 //! datasources, cached metadata, mappings, settings), migrated by sqlx at start.
+mod backfills;
 mod creates;
 mod metadata;
 mod orgs;
 
+pub use backfills::PendingBackfill;
 pub use metadata::CachedObject;
 pub use orgs::{NewOrg, StoredCredentials};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

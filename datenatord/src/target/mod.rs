@@ -538,6 +538,77 @@ pub(crate) fn write_fields_sql(
     )
 }
 
+/// `UPDATE` filling some columns of the row holding an sfid, each only where it is NULL: a
+/// backfill of fields added to a mapping never overwrites a value a pull or a database
+/// user wrote meanwhile (it is as new or newer). `value(field, n)` is the dialect's
+/// expression for the `n`th bind; the binds are each field's value, in order, then the sfid.
+pub(crate) fn fill_fields_sql(
+    dialect: Dialect,
+    table: &str,
+    fields: &[&FieldSpec],
+    value: impl Fn(&FieldSpec, usize) -> String,
+) -> String {
+    let sets: Vec<String> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let c = ident::quote(dialect, &f.column(dialect));
+            format!("{c} = COALESCE({c}, {})", value(f, i + 1))
+        })
+        .collect();
+    format!(
+        "UPDATE {table} SET {} WHERE {} = {}",
+        sets.join(", "),
+        ident::quote(dialect, "sfid"),
+        placeholder(dialect, fields.len() + 1)
+    )
+}
+
+/// The mapped fields named in `names`, in mapping order (names not mapped are left out).
+pub(crate) fn named_fields<'m>(mapping: &'m ObjectMapping, names: &[String]) -> Vec<&'m FieldSpec> {
+    mapping
+        .data_fields()
+        .filter(|f| names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)))
+        .collect()
+}
+
+/// The rows of a backfill converted for [`fill_fields_sql`]: each row's values of `fields`,
+/// in order. Rows with nothing to fill (every value null) are left out; rows whose values
+/// do not convert are reported in `rejected`.
+pub(crate) fn fill_values<'a>(
+    dialect: Dialect,
+    fields: &[&FieldSpec],
+    rows: &'a [Row],
+    rejected: &mut Vec<RejectedRow>,
+) -> Vec<Converted<'a>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let converted: Result<Vec<types::SqlValue>, TargetError> = fields
+            .iter()
+            .map(|f| {
+                let v = r
+                    .values
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&f.name))
+                    .map(|(_, v)| v);
+                match v {
+                    Some(v) => types::to_sql(dialect, f, v),
+                    None => Ok(types::SqlValue::Null),
+                }
+            })
+            .collect();
+        match converted {
+            Ok(v) if v.iter().all(|x| matches!(x, types::SqlValue::Null)) => {}
+            Ok(v) => out.push((r, v)),
+            Err(e) => rejected.push(RejectedRow {
+                sfid: r.sfid.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    out
+}
+
 /// What a lenient upsert did: rows written and rows the database refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpsertReport {
@@ -822,6 +893,17 @@ pub trait Target: Send + Sync {
         row_id: i64,
         sfid: &str,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Fills the columns of `fields` in the rows holding each row's sfid with its values,
+    /// as the engine (no events), each column only where it is NULL (see
+    /// [`fill_fields_sql`]); no other column is touched and rows not in the table are
+    /// ignored. A row the database refuses is reported, not fatal. Returns the rows written.
+    fn fill_fields(
+        &self,
+        mapping: &ObjectMapping,
+        fields: &[String],
+        rows: &[Row],
+    ) -> impl Future<Output = Result<UpsertReport, TargetError>> + Send;
 }
 
 /// A target of any dialect.
@@ -1030,6 +1112,14 @@ impl Target for AnyTarget {
     }
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         dispatch!(self, t => t.row_count(mapping).await)
+    }
+    async fn fill_fields(
+        &self,
+        mapping: &ObjectMapping,
+        fields: &[String],
+        rows: &[Row],
+    ) -> Result<UpsertReport, TargetError> {
+        dispatch!(self, t => t.fill_fields(mapping, fields, rows).await)
     }
     async fn synced_sfids(&self, mapping: &ObjectMapping) -> Result<Vec<String>, TargetError> {
         dispatch!(self, t => t.synced_sfids(mapping).await)

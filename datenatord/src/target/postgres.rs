@@ -1771,6 +1771,59 @@ impl Target for PgTarget {
         Ok(())
     }
 
+    async fn fill_fields(
+        &self,
+        mapping: &ObjectMapping,
+        fields: &[String],
+        rows: &[Row],
+    ) -> Result<UpsertReport, TargetError> {
+        let specs = super::named_fields(mapping, fields);
+        let mut report = UpsertReport::default();
+        let converted = super::fill_values(D, &specs, rows, &mut report.rejected);
+        if specs.is_empty() || converted.is_empty() {
+            return Ok(report);
+        }
+        let sql = super::fill_fields_sql(D, &self.qs(&mapping.table(D)), &specs, |f, n| {
+            format!("CAST(${n} AS {})", bind_cast(f))
+        });
+        let mut tx = self
+            .engine_pool()
+            .begin()
+            .await
+            .map_err(TargetError::db("starting the backfill's transaction"))?;
+        write_chunks::<sqlx::Postgres, _>(
+            &mut tx,
+            &converted,
+            500,
+            true,
+            &format!("filling added fields of {}", mapping.table(D)),
+            &mut report,
+            |conn, chunk| {
+                let sql = sql.clone();
+                Box::pin(async move {
+                    let mut n = 0;
+                    for (r, vals) in chunk {
+                        let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                        for v in vals {
+                            query = bind_pg(query, v);
+                        }
+                        n += query
+                            .bind(r.sfid.clone())
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                    }
+                    Ok(n)
+                })
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(TargetError::db("committing the backfill"))?;
+        Ok(report)
+    }
+
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {}",

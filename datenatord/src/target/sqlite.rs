@@ -1190,6 +1190,51 @@ impl Target for SqliteTarget {
         self.engine_commit(tx).await
     }
 
+    async fn fill_fields(
+        &self,
+        mapping: &ObjectMapping,
+        fields: &[String],
+        rows: &[Row],
+    ) -> Result<UpsertReport, TargetError> {
+        let specs = super::named_fields(mapping, fields);
+        let mut report = UpsertReport::default();
+        let converted = super::fill_values(D, &specs, rows, &mut report.rejected);
+        if specs.is_empty() || converted.is_empty() {
+            return Ok(report);
+        }
+        let sql = super::fill_fields_sql(D, &q(&mapping.table(D)), &specs, |_, _| "?".into());
+        let mut tx = self.engine_tx().await?;
+        write_chunks::<sqlx::Sqlite, _>(
+            &mut tx,
+            &converted,
+            500,
+            true,
+            &format!("filling added fields of {}", mapping.table(D)),
+            &mut report,
+            |conn, chunk| {
+                let sql = sql.clone();
+                Box::pin(async move {
+                    let mut n = 0;
+                    for (r, vals) in chunk {
+                        let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                        for v in vals {
+                            query = bind_sq(query, v);
+                        }
+                        n += query
+                            .bind(r.sfid.clone())
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                    }
+                    Ok(n)
+                })
+            },
+        )
+        .await?;
+        self.engine_commit(tx).await?;
+        Ok(report)
+    }
+
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {}",

@@ -1,0 +1,263 @@
+//! Mapping changes that keep the data whole, end to end (real daemon, sfsim over HTTP, each
+//! real database): fields added to a synced object are filled into every existing row
+//! (REST below `bulk_threshold`, Bulk above), across a crash, as the engine — no change
+//! event, no other column touched.
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use datenator_shared::client::Client;
+use datenator_shared::model::{Direction, Event, Mapping, ObjectStatus, PlanView, Topic};
+use datenator_shared::protocol::{Call, SaveMapping};
+use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use sfsim::{FaultConfig, Sim, SimConfig};
+
+const ACCOUNTS: usize = 2003;
+
+fn save(org: &SyncedOrg, fields: &[&str], apply: bool) -> SaveMapping {
+    SaveMapping {
+        org: org.org.clone(),
+        mapping: Mapping {
+            object: "Account".into(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            direction: Direction::Bidirectional,
+            conflict_policy: Default::default(),
+            row_filter: None,
+        },
+        apply,
+        confirm_destructive: false,
+    }
+}
+
+/// Every row as (name, phone, systemmodstamp, website, employees) by sfid.
+type Rows = BTreeMap<String, [Option<String>; 5]>;
+
+async fn rows(db: &TargetDb, pool: &sqlx::AnyPool, with_new: bool) -> Rows {
+    let text_of = |c: &str| match db.db {
+        Db::Mysql => format!("CAST({c} AS CHAR)"),
+        _ => format!("CAST({c} AS TEXT)"),
+    };
+    let new_cols = if with_new {
+        format!("website, {} AS employees", text_of("numberofemployees"))
+    } else {
+        "NULL AS website, NULL AS employees".into()
+    };
+    q(format!(
+        "SELECT sfid, name, phone, {} AS stamp, {new_cols} FROM {}",
+        text_of("systemmodstamp"),
+        db.table("Account")
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            text(r, "sfid").unwrap(),
+            [
+                text(r, "name"),
+                text(r, "phone"),
+                text(r, "stamp"),
+                text(r, "website"),
+                text(r, "employees"),
+            ],
+        )
+    })
+    .collect()
+}
+
+async fn events(db: &TargetDb, pool: &sqlx::AnyPool) -> i64 {
+    let r = q(format!(
+        "SELECT COUNT(*) AS n FROM {}",
+        db.table("account__events")
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::Row::get::<i64, _>(&r, "n")
+}
+
+/// Waits for a `sync` status of Account that `check` accepts.
+async fn status_where(watcher: &Client, what: &str, check: impl Fn(&ObjectStatus) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        if let Ok(Some(Event::Sync(objects))) =
+            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
+            && objects.iter().any(|o| o.object == "Account" && check(o))
+        {
+            return;
+        }
+    }
+}
+
+/// 2,003 accounts are synced with Name and Phone; Website and NumberOfEmployees are added.
+/// The plan says what it will fill and at what cost; applying it fills both into every
+/// row with Salesforce's values (checked row by row) while the dashboard shows progress —
+/// across a SIGKILL in the middle — and leaves every other column as it was, with no change
+/// event recorded (so nothing is sent back).
+async fn added_fields_are_filled_into_every_row(kind: Db, bulk: bool) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), ACCOUNTS)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let tag = if bulk { "fillbulk" } else { "fillrest" };
+    let db = TargetDb::new(kind, tag);
+    // Bulk above 1,000 rows: the first load and the fill both go through Bulk queries.
+    let config = if bulk { "bulk_threshold = 1000\n" } else { "" };
+    let mut org = setup_org(&sim, &db, tag, config).await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        rows(&db, &pool, false).await.len() == ACCOUNTS
+    })
+    .await;
+    let before = rows(&db, &pool, false).await;
+
+    let plan: PlanView = org
+        .client
+        .call(Call::MappingSave(save(
+            &org,
+            &["Name", "Phone", "Website", "NumberOfEmployees"],
+            false,
+        )))
+        .await
+        .unwrap();
+    let fill = plan
+        .steps
+        .iter()
+        .find(|s| s.description.starts_with("fill "))
+        .unwrap_or_else(|| panic!("the plan says nothing of filling the rows: {plan:#?}"));
+    assert!(
+        fill.description.contains(
+            "fill Website, NumberOfEmployees in the 2,003 existing row(s) from Salesforce"
+        ),
+        "{}",
+        fill.description
+    );
+    let (how, calls) = if bulk {
+        ("a Bulk API query", "about 4 API call(s)")
+    } else {
+        ("a REST query", "about 2 API call(s)")
+    };
+    assert!(
+        fill.description.contains(how) && fill.description.contains(calls),
+        "{}",
+        fill.description
+    );
+    assert!(fill.sql.is_empty() && fill.destructive.is_none());
+
+    // Every answer takes a while, so the fill's progress is there to be seen.
+    sim.set_faults(FaultConfig {
+        latency_ms: 300,
+        ..FaultConfig::default()
+    });
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    let applied: PlanView = org
+        .client
+        .call(Call::MappingSave(save(
+            &org,
+            &["Name", "Phone", "Website", "NumberOfEmployees"],
+            true,
+        )))
+        .await
+        .unwrap();
+    assert!(applied.applied);
+    status_where(&watcher, "the fill's progress on the dashboard", |s| {
+        s.backfill.as_ref().is_some_and(|b| {
+            b.fields == ["Website", "NumberOfEmployees"]
+                && b.total == ACCOUNTS as u64
+                && (bulk || b.done > 0)
+        })
+    })
+    .await;
+    // A REST fill is past its first page here, a Bulk one is waiting for its job: a
+    // crash now resumes after the last page written, or queries again.
+    org.daemon.crash_and_restart();
+    org.client = org.daemon.client().await;
+    sim.set_faults(FaultConfig::default());
+
+    let sf = SfUser::new(&sim);
+    let remote: BTreeMap<String, [Option<String>; 2]> = sf
+        .query("SELECT Id, Website, NumberOfEmployees FROM Account", false)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_owned(),
+                [
+                    r["Website"].as_str().map(str::to_owned),
+                    r["NumberOfEmployees"].as_i64().map(|n| n.to_string()),
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(remote.len(), ACCOUNTS);
+    assert!(remote.values().all(|v| v[0].is_some() && v[1].is_some()));
+    eventually(
+        "every row holds its Website and NumberOfEmployees",
+        || async {
+            rows(&db, &pool, true)
+                .await
+                .iter()
+                .all(|(id, r)| remote.get(id).is_some_and(|v| r[3] == v[0] && r[4] == v[1]))
+        },
+    )
+    .await;
+    let after = rows(&db, &pool, true).await;
+    assert_eq!(after.len(), ACCOUNTS);
+    for (id, r) in &after {
+        let was = &before[id];
+        assert_eq!(
+            r[..3],
+            was[..3],
+            "{id}: the fill changed a column it does not fill"
+        );
+        assert_eq!(r[3..], remote[id], "{id}: filled values");
+    }
+    assert_eq!(
+        events(&db, &pool).await,
+        0,
+        "the fill recorded change events"
+    );
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    status_where(&watcher, "the fill off the dashboard once done", |s| {
+        s.backfill.is_none() && s.last_error.is_none()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_fields_are_filled_sqlite() {
+    added_fields_are_filled_into_every_row(Db::Sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_fields_are_filled_postgres() {
+    added_fields_are_filled_into_every_row(Db::Postgres, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_fields_are_filled_mysql() {
+    added_fields_are_filled_into_every_row(Db::Mysql, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_fields_are_filled_through_bulk_sqlite() {
+    added_fields_are_filled_into_every_row(Db::Sqlite, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_fields_are_filled_through_bulk_postgres() {
+    added_fields_are_filled_into_every_row(Db::Postgres, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_fields_are_filled_through_bulk_mysql() {
+    added_fields_are_filled_into_every_row(Db::Mysql, true).await;
+}
