@@ -351,6 +351,13 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
     .await
     .map_err(|e| store_error(e.into()))?;
     forget_pointless_backfill(state, &req.org, &resolved, req.mapping.direction).await?;
+    // The user decided about fields marked removed in Salesforce; one still gone is found
+    // again by the next query.
+    state
+        .store
+        .clear_removed_fields(&req.org, &object)
+        .await
+        .map_err(store_error)?;
     tracing::info!(org = %req.org, object = %object, steps = plan.steps.len(), "mapping saved");
     state.engine.wake(&req.org);
     Ok(with_backfill(view(&plan, true), &backfill, state))
@@ -484,6 +491,11 @@ pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcEr
     state
         .store
         .finish_backfill(&req.org, &req.object)
+        .await
+        .map_err(store_error)?;
+    state
+        .store
+        .clear_removed_fields(&req.org, &req.object)
         .await
         .map_err(store_error)?;
     state.engine.wake(&req.org);

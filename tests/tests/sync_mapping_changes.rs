@@ -261,3 +261,126 @@ async fn added_fields_are_filled_through_bulk_postgres() {
 async fn added_fields_are_filled_through_bulk_mysql() {
     added_fields_are_filled_into_every_row(Db::Mysql, true).await;
 }
+
+/// A mapped field deleted in Salesforce does not stop the object: the next pull that meets
+/// `INVALID_FIELD` leaves the field out from then on, its column keeps every value it had
+/// (checked row by row), the status names it "removed in Salesforce" — not an error — and
+/// changes on both sides keep syncing, with no change event of the engine's own.
+async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 30)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(kind, "drift");
+    let org = setup_org(&sim, &db, "drift", "").await;
+    org.map(
+        "Account",
+        &["Name", "Phone", "Website", "NumberOfEmployees"],
+        Direction::Bidirectional,
+    )
+    .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        rows(&db, &pool, true).await.len() == 30
+    })
+    .await;
+    let before = rows(&db, &pool, true).await;
+    assert!(before.values().all(|r| r[3].is_some()), "{before:?}");
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/__sim/objects/Account/fields/Website",
+            sim.instance_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let sf = SfUser::new(&sim);
+    let ids: Vec<String> = before.keys().cloned().collect();
+    sf.update(
+        "Account",
+        &ids[0],
+        serde_json::json!({"Name": "Renamed after the drift"}),
+    )
+    .await;
+    org.sync_now().await;
+    status_where(&watcher, "Website marked removed in Salesforce", |s| {
+        s.removed_fields == ["Website"] && s.state != datenator_shared::model::ObjectState::Error
+    })
+    .await;
+    eventually(
+        "the Salesforce change still reaches the database",
+        || async {
+            rows(&db, &pool, true).await[&ids[0]][0].as_deref() == Some("Renamed after the drift")
+        },
+    )
+    .await;
+
+    // Database → Salesforce still works too.
+    q(format!(
+        "UPDATE {} SET phone = '555-0142' WHERE sfid = '{}'",
+        db.table("Account"),
+        ids[1]
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    eventually("the database change reaches Salesforce", || async {
+        sf.query(
+            &format!("SELECT Phone FROM Account WHERE Id = '{}'", ids[1]),
+            false,
+        )
+        .await
+        .first()
+        .is_some_and(|r| r["Phone"] == "555-0142")
+    })
+    .await;
+
+    let after = rows(&db, &pool, true).await;
+    assert_eq!(after.len(), 30);
+    for (id, r) in &after {
+        let was = &before[id];
+        assert_eq!(r[3], was[3], "{id}: Website's value was not kept");
+        assert_eq!(r[4], was[4], "{id}: NumberOfEmployees");
+        let name = if *id == ids[0] {
+            Some("Renamed after the drift".to_owned())
+        } else {
+            was[0].clone()
+        };
+        let phone = if *id == ids[1] {
+            Some("555-0142".to_owned())
+        } else {
+            was[1].clone()
+        };
+        assert_eq!((&r[0], &r[1]), (&name, &phone), "{id}");
+    }
+    // The one event is the database user's update; the engine recorded none.
+    assert_eq!(events(&db, &pool).await, 1, "stray change events");
+    // The status stays clean while the field is gone.
+    org.sync_now().await;
+    status_where(&watcher, "a clean status with the field still named", |s| {
+        s.removed_fields == ["Website"] && s.last_error.is_none()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_field_is_kept_sqlite() {
+    a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_field_is_kept_postgres() {
+    a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_field_is_kept_mysql() {
+    a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(Db::Mysql).await;
+}

@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod backfill;
 pub mod conflicts;
+pub mod drift;
 pub mod failures;
 pub mod paused;
 pub mod pull;

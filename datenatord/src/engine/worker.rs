@@ -155,7 +155,9 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     let Some(summary) = state.orgs().into_iter().find(|o| o.name == org) else {
         return Ok(());
     };
-    let mappings = mappings::stored(state, org).await?;
+    // Without the fields Salesforce no longer has (see `drift`).
+    let mappings =
+        super::drift::without_removed(state, org, mappings::stored(state, org).await?).await;
     let names: Vec<String> = mappings.iter().map(|m| m.mapping.object.clone()).collect();
     state.engine.status().retain_objects(org, &names);
     if mappings.is_empty() {
@@ -318,6 +320,8 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
                     .await
             }
         };
+        // A field gone from Salesforce is left out from now on; the rest keeps syncing.
+        let result = super::drift::absorb(&ctx, m, result).await;
         if let Err(e) = result {
             let message = e.to_string();
             let reauth = matches!(

@@ -4,6 +4,7 @@ mod backfills;
 mod creates;
 mod metadata;
 mod orgs;
+mod removed_fields;
 
 pub use backfills::PendingBackfill;
 pub use metadata::CachedObject;
