@@ -400,8 +400,10 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
         }
     }
     // PostgreSQL's text form ends in "+00"; padding makes it "+0000".
-    if s.len() > 3 {
-        let (head, tail) = s.split_at(s.len() - 3);
+    // (By character, not byte: a column may hold any text, and slicing inside a multibyte
+    // character would panic.)
+    if let Some((at, _)) = s.char_indices().rev().nth(2) {
+        let (head, tail) = s.split_at(at);
         if (tail.starts_with('+') || tail.starts_with('-'))
             && tail[1..].chars().all(|c| c.is_ascii_digit())
             && let Ok(d) =
@@ -555,7 +557,7 @@ pub fn from_db(field: &FieldSpec, v: &Value) -> Value {
             }
         }
         Date => match v.as_str() {
-            Some(s) if s.len() >= 10 => Value::String(s[..10].to_owned()),
+            Some(s) if s.chars().count() >= 10 => Value::String(s.chars().take(10).collect()),
             _ => v.clone(),
         },
         Datetime => match v.as_str().and_then(parse_datetime) {
@@ -584,6 +586,37 @@ pub fn from_db(field: &FieldSpec, v: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Any text can sit in a column (SQLite does not check types): text that is not a date
+    /// is passed through or not parsed, never a panic — multibyte characters included.
+    #[test]
+    fn text_that_is_no_date_never_panics() {
+        for s in [
+            "日本語のテキスト",
+            "2024-01-0é",
+            "é+0",
+            "ab€",
+            "€€€€",
+            "2024-01-01 10:00:00+0é",
+        ] {
+            assert_eq!(parse_datetime(s), None, "{s}");
+            let date = FieldSpec::new("D", SfType::Date);
+            let _ = from_db(&date, &json!(s));
+            let datetime = FieldSpec::new("T", SfType::Datetime);
+            assert_eq!(from_db(&datetime, &json!(s)), json!(s));
+        }
+        let date = FieldSpec::new("D", SfType::Date);
+        assert_eq!(
+            from_db(&date, &json!("2024-05-06T00:00:00Z")),
+            json!("2024-05-06")
+        );
+        assert_eq!(
+            parse_datetime("2024-05-06 07:08:09+00"),
+            DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
+                .ok()
+                .map(|d| d.to_utc())
+        );
+    }
 
     #[test]
     fn every_type_maps_in_every_dialect() {
