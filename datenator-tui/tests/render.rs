@@ -838,6 +838,37 @@ fn dashboard_of_a_paused_org() {
     insta::assert_snapshot!("dashboard_paused_sync_now", render(&app, 80, 24));
 }
 
+/// Adding fields to a synced object: the plan says, in words, what the fill does to the
+/// rows already there and what it costs; the dashboard shows its progress and names a
+/// field removed in Salesforce.
+#[test]
+fn a_plan_that_fills_added_fields_and_the_dashboard_while_it_runs() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Enter);
+    let mut p = plan(false);
+    p.steps.truncate(1);
+    p.steps.push(PlanStepView {
+        description: "fill Industry in the 2,003 existing row(s) from Salesforce before the next pull (a REST query, about 2 API call(s)); other columns are left as they are and nothing is sent back to Salesforce".into(),
+        destructive: None,
+        sql: vec![],
+    });
+    answer(&mut app, serde_json::to_value(p).unwrap());
+    small_and_usual("mapping_plan_backfill", &app);
+
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    let mut account = account_status();
+    account.backfill = Some(datenator_shared::model::BackfillProgress {
+        fields: vec!["Industry".into()],
+        done: 1200,
+        total: 2003,
+    });
+    account.removed_fields = vec!["Website".into()];
+    app::update(&mut app, Msg::Event(Event::Sync(vec![account])));
+    small_and_usual("dashboard_backfill_and_removed_field", &app);
+}
+
 #[test]
 fn a_long_plan_scrolls_and_keeps_the_confirmation_in_view() {
     let mut app = editor();
