@@ -401,3 +401,105 @@ async fn a_removed_field_is_kept_postgres() {
 async fn a_removed_field_is_kept_mysql() {
     a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(Db::Mysql).await;
 }
+
+/// A fill writes a column only where it is still empty: a value a database user wrote into
+/// the new column before the fill ran is kept — and, the mapping being bidirectional, sent
+/// to Salesforce like any other change of theirs — while every other row gets Salesforce's.
+async fn a_fill_keeps_what_a_database_user_wrote_first(kind: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 40)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(kind, "fillkeep");
+    let org = setup_org(&sim, &db, "fillkeep", "").await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        rows(&db, &pool, false).await.len() == 40
+    })
+    .await;
+    // Sync off: the fill waits while a database user writes into the new column.
+    org.enable(false).await;
+    let _: PlanView = org
+        .client
+        .call(Call::MappingSave(save(
+            &org,
+            &["Name", "Phone", "Website", "NumberOfEmployees"],
+            true,
+        )))
+        .await
+        .unwrap();
+    let ids: Vec<String> = rows(&db, &pool, true).await.keys().cloned().collect();
+    q(format!(
+        "UPDATE {} SET website = 'https://written-first.example' WHERE sfid = '{}'",
+        db.table("Account"),
+        ids[0]
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    org.enable(true).await;
+
+    let sf = SfUser::new(&sim);
+    eventually("the user's value reaches Salesforce", || async {
+        sf.query(
+            &format!("SELECT Website FROM Account WHERE Id = '{}'", ids[0]),
+            false,
+        )
+        .await
+        .first()
+        .is_some_and(|r| r["Website"] == "https://written-first.example")
+    })
+    .await;
+    let remote: BTreeMap<String, Option<String>> = sf
+        .query("SELECT Id, Website FROM Account", false)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_owned(),
+                r["Website"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    eventually(
+        "every other row filled with Salesforce's Website",
+        || async {
+            rows(&db, &pool, true)
+                .await
+                .iter()
+                .all(|(id, r)| r[3] == remote[id])
+        },
+    )
+    .await;
+    let after = rows(&db, &pool, true).await;
+    assert_eq!(
+        after[&ids[0]][3].as_deref(),
+        Some("https://written-first.example")
+    );
+    for (id, r) in &after {
+        assert_eq!(r[3], remote[id], "{id}");
+        assert!(r[4].is_some(), "{id}: NumberOfEmployees not filled");
+    }
+    // One event: the user's write. The fill recorded none.
+    assert_eq!(events(&db, &pool).await, 1, "stray change events");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fill_keeps_a_users_value_sqlite() {
+    a_fill_keeps_what_a_database_user_wrote_first(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fill_keeps_a_users_value_postgres() {
+    a_fill_keeps_what_a_database_user_wrote_first(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fill_keeps_a_users_value_mysql() {
+    a_fill_keeps_what_a_database_user_wrote_first(Db::Mysql).await;
+}
