@@ -332,8 +332,13 @@ fn metadata_report_dialog() {
     answer(
         &mut app,
         serde_json::json!({
-            "objects": 50, "described": 50, "added": ["Account", "Contact", "Invoice__c"],
-            "removed": ["Legacy__c"], "changed": [], "api_calls": 3,
+            "listed": 351, "objects": 134, "described": 134,
+            "left_out": {"big object": 3, "custom metadata type": 4, "external object": 4,
+                         "history, share, feed or change-event object": 179, "not queryable": 8,
+                         "not replicateable (no deleted log)": 7, "not retrievable": 7,
+                         "platform event": 5},
+            "added": ["Account", "Contact", "Invoice__c"],
+            "removed": ["Legacy__c"], "changed": [], "api_calls": 7,
             "downloaded_at": "2026-11-24T12:00:00Z"
         }),
     );
@@ -593,6 +598,60 @@ fn objects_list_and_filter() {
     insta::assert_snapshot!("objects_filtered", render(&app, 80, 24));
     type_str(&mut app, "zz");
     insta::assert_snapshot!("objects_no_match", render(&app, 80, 24));
+}
+
+/// A real org lists several hundred objects: the list filters them as you type, each key
+/// at once, and the title counts the matches.
+#[test]
+fn objects_filter_hundreds_as_you_type() {
+    let mut list: Vec<ObjectInfo> = (0..400)
+        .map(|i| {
+            object(
+                &format!("Custom_Object_{i:03}__c"),
+                &format!("Custom Object {i:03}"),
+                12,
+            )
+        })
+        .collect();
+    for (name, label) in [
+        ("Account", "Account"),
+        ("AccountContactRelation", "Account Contact Relationship"),
+        ("AccountContactRole", "Account Contact Role"),
+        ("Case", "Case"),
+        ("Contact", "Contact"),
+        ("Opportunity", "Opportunity"),
+        ("Partner", "Partner"),
+    ] {
+        list.push(object(name, label, 40));
+    }
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, serde_json::to_value(list).unwrap());
+    answer(&mut app, serde_json::json!([]));
+    insta::assert_snapshot!("objects_hundreds", render(&app, 80, 24));
+    key(&mut app, KeyCode::Char('/'));
+    for c in "account".chars() {
+        let started = std::time::Instant::now();
+        key(&mut app, KeyCode::Char(c));
+        render(&app, 80, 24);
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(100),
+            "a key took {:?}",
+            started.elapsed()
+        );
+    }
+    insta::assert_snapshot!("objects_hundreds_filtered", render(&app, 80, 24));
+    type_str(&mut app, "c");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("(2 of 407)"), "{screen}");
+    // Labels match too.
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "object 39");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("(10 of 407)"), "{screen}");
 }
 
 #[test]

@@ -298,6 +298,14 @@ impl FieldInfo {
 /// What a metadata download found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataReport {
+    /// Objects describeGlobal listed.
+    #[serde(default)]
+    pub listed: usize,
+    /// Listed objects that cannot be synced, counted by reason ("not queryable",
+    /// "history, share, feed or change-event object", …); they are not downloaded.
+    #[serde(default)]
+    pub left_out: std::collections::BTreeMap<String, usize>,
+    /// Objects that can be synced, whose metadata was downloaded.
     pub objects: usize,
     pub described: usize,
     pub added: Vec<String>,

@@ -137,8 +137,19 @@ async fn device_flow_registration_metadata_and_deletion() {
         "{err}"
     );
 
-    // Metadata: 50 mappable objects cost one describeGlobal and two composite calls.
+    // Metadata: the default org lists several hundred objects, as a real one does. Those
+    // the engine can sync (queryable, retrievable, replicateable, not a history, share,
+    // feed or event object) are described, 25 per composite call: ⌈objects/25⌉ + 1 calls.
     let http = reqwest::Client::new();
+    for i in 0..3 {
+        let resp = http
+            .post(format!("{}/__sim/objects", sim.instance_url()))
+            .json(&json!({"name": format!("Extra{i}__c"), "label": format!("Extra {i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    }
     let listed: serde_json::Value = http
         .get(format!(
             "{}/services/data/v59.0/sobjects",
@@ -151,17 +162,24 @@ async fn device_flow_registration_metadata_and_deletion() {
         .json()
         .await
         .unwrap();
-    let existing = listed["sobjects"].as_array().unwrap().len();
-    assert!(existing < 50);
-    for i in existing..50 {
-        let resp = http
-            .post(format!("{}/__sim/objects", sim.instance_url()))
-            .json(&json!({"name": format!("Extra{i}__c"), "label": format!("Extra {i}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    }
+    let listed = listed["sobjects"].as_array().unwrap().clone();
+    assert!(listed.len() >= 300, "{} objects listed", listed.len());
+    let syncable: Vec<&str> = listed
+        .iter()
+        .filter(|o| {
+            let name = o["name"].as_str().unwrap();
+            o["queryable"] == true
+                && o["retrieveable"] == true
+                && o["replicateable"] == true
+                && o["associateEntityType"].is_null()
+                && !["__e", "__b", "__x", "__mdt"]
+                    .iter()
+                    .any(|s| name.ends_with(s))
+        })
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(syncable.len() > 50, "{} syncable", syncable.len());
+    assert!(syncable.len() < listed.len() / 2);
     sim.reset_counters();
     let report: MetadataReport = client
         .call(Call::MetadataDownload(OrgRef {
@@ -169,15 +187,58 @@ async fn device_flow_registration_metadata_and_deletion() {
         }))
         .await
         .unwrap();
-    assert_eq!(report.objects, 50);
-    assert_eq!(report.described, 50);
-    assert_eq!(report.added.len(), 50);
+    let calls = syncable.len().div_ceil(25) as u64 + 1;
+    eprintln!(
+        "metadata download: {} listed, {} described, {calls} calls, left out {:?}",
+        report.listed, report.described, report.left_out
+    );
+    assert_eq!(report.listed, listed.len());
+    assert_eq!(report.objects, syncable.len());
+    assert_eq!(report.described, syncable.len());
+    assert_eq!(report.added.len(), syncable.len());
+    assert_eq!(
+        report.left_out.values().sum::<usize>(),
+        listed.len() - syncable.len()
+    );
+    for reason in [
+        "history, share, feed or change-event object",
+        "not queryable",
+        "not replicateable (no deleted log)",
+        "platform event",
+    ] {
+        assert!(
+            report.left_out.get(reason).is_some_and(|n| *n > 0),
+            "{reason}: {:?}",
+            report.left_out
+        );
+    }
     assert_eq!(
         sim.counters().api_calls,
-        3,
-        "1 describeGlobal + 2 composite describes"
+        calls,
+        "1 describeGlobal + ⌈{}/25⌉ composite describes",
+        syncable.len()
     );
-    assert_eq!(report.api_calls, 3);
+    assert_eq!(report.api_calls, calls);
+    let objects: Vec<ObjectInfo> = client
+        .call(Call::MetadataObjects(OrgRef {
+            name: "acme".into(),
+        }))
+        .await
+        .unwrap();
+    let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names.len(), syncable.len());
+    for n in ["Account", "Extra2__c", "Group", "RecordType"] {
+        assert!(names.contains(&n), "{n}");
+    }
+    for n in [
+        "AccountHistory",
+        "AccountShare",
+        "OpenActivity",
+        "Order_Shipped__e",
+        "LoginHistory",
+    ] {
+        assert!(!names.contains(&n), "{n} cannot be synced");
+    }
 
     // Drift: a new field shows up as a changed object on update.
     let resp = http

@@ -248,7 +248,9 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.keys(&["Enter"]);
     tui.keys(&["Enter"]);
     tui.wait_for("Map Account");
-    tui.wait_for("fields sync");
+    // The fields have loaded once the locked Name shows ("0 of 0 fields sync" before):
+    // a key pressed earlier would act on an empty list.
+    tui.wait_for("[■] Name");
     tui.keys(&["/"]);
     tui.keys(&["-l", "Industry"]);
     tui.wait_for("Filter: Industry");

@@ -122,26 +122,42 @@ fn on_metadata(app: &mut App, org: String, r: MetadataReport) -> Vec<Cmd> {
         r.api_calls
     );
     app.say(Tone::Ok, summary);
+    let mut lines = vec![(
+        Tone::Ok,
+        format!(
+            "Downloaded {} objects ({} described) at {}.",
+            r.objects,
+            r.described,
+            r.downloaded_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    )];
+    let left_out: usize = r.left_out.values().sum();
+    if left_out > 0 {
+        lines.push((
+            Tone::Info,
+            format!(
+                "Left out {left_out} of the {} objects Salesforce lists, which cannot be synced:",
+                r.listed
+            ),
+        ));
+        let mut reasons: Vec<(&String, &usize)> = r.left_out.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (reason, n) in reasons {
+            lines.push((Tone::Info, format!("  {n:>4}  {reason}")));
+        }
+    }
+    lines.extend([
+        (Tone::Info, format!("Added: {}", list(&r.added))),
+        (Tone::Info, format!("Removed: {}", list(&r.removed))),
+        (Tone::Info, format!("Changed: {}", list(&r.changed))),
+        (
+            Tone::Info,
+            format!("Salesforce API calls spent: {}", r.api_calls),
+        ),
+    ]);
     app.dialog = Some(Dialog::Report {
         title: format!("Metadata of {org}"),
-        lines: vec![
-            (
-                Tone::Ok,
-                format!(
-                    "Downloaded {} objects ({} described) at {}.",
-                    r.objects,
-                    r.described,
-                    r.downloaded_at.format("%Y-%m-%d %H:%M UTC")
-                ),
-            ),
-            (Tone::Info, format!("Added: {}", list(&r.added))),
-            (Tone::Info, format!("Removed: {}", list(&r.removed))),
-            (Tone::Info, format!("Changed: {}", list(&r.changed))),
-            (
-                Tone::Info,
-                format!("Salesforce API calls spent: {}", r.api_calls),
-            ),
-        ],
+        lines,
     });
     objects::on_metadata(app, &org)
 }

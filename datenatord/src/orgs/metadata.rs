@@ -13,27 +13,45 @@ use crate::salesforce::rest::{COMPOSITE_MAX, SubRequest};
 use crate::state::State;
 use crate::store::CachedObject;
 
-/// Objects worth offering for mapping: queryable records that can be read in bulk, without
-/// the history, share, feed and event objects every org has hundreds of.
-pub fn mappable(global: &Value) -> bool {
+/// Why an object describeGlobal lists cannot be synced, or `None` when it can be: the
+/// engine reads records with SOQL (queryable), by id (retrieveable) and finds deletions in
+/// the deleted log (replicateable: getUpdated/getDeleted). A real org lists hundreds of
+/// objects; most are the history, share, feed and event objects of the others.
+pub fn left_out_reason(global: &Value) -> Option<&'static str> {
     let flag = |k: &str| global.get(k).and_then(Value::as_bool).unwrap_or(false);
     let name = global.get("name").and_then(Value::as_str).unwrap_or("");
-    let noise = [
-        "History",
-        "Share",
-        "Feed",
-        "ChangeEvent",
-        "__Tag",
-        "__hd",
-        "__mdt",
-        "__e",
-        "__b",
-        "__x",
-    ];
-    flag("queryable")
-        && flag("retrieveable")
-        && (flag("createable") || flag("updateable") || flag("replicateable"))
-        && !noise.iter().any(|n| name.ends_with(n))
+    let associated = global
+        .get("associateEntityType")
+        .is_some_and(|v| !v.is_null());
+    let derived = ["History", "Share", "Feed", "ChangeEvent", "__Tag", "__hd"];
+    if associated || derived.iter().any(|n| name.ends_with(n)) {
+        return Some("history, share, feed or change-event object");
+    }
+    for (suffix, kind) in [
+        ("__e", "platform event"),
+        ("__b", "big object"),
+        ("__x", "external object"),
+        ("__mdt", "custom metadata type"),
+    ] {
+        if name.ends_with(suffix) {
+            return Some(kind);
+        }
+    }
+    if !flag("queryable") {
+        return Some("not queryable");
+    }
+    if !flag("retrieveable") {
+        return Some("not retrievable");
+    }
+    if !flag("replicateable") {
+        return Some("not replicateable (no deleted log)");
+    }
+    None
+}
+
+/// Objects worth offering for mapping: those [`left_out_reason`] finds nothing against.
+pub fn mappable(global: &Value) -> bool {
+    left_out_reason(global).is_none()
 }
 
 /// `metadata_download`: fetches the object list and describes, reports what changed.
@@ -41,7 +59,7 @@ pub async fn download(state: &State, org: &str) -> Result<MetadataReport, RpcErr
     let api = state.orgs_runtime.api(state, org).await?;
     let calls_before = api.usage().calls();
     let fetched = fetch(&api).await;
-    let objects = match fetched {
+    let (objects, listed, left_out) = match fetched {
         Ok(o) => o,
         Err(e) => return Err(salesforce_error(state, org, e).await),
     };
@@ -78,6 +96,8 @@ pub async fn download(state: &State, org: &str) -> Result<MetadataReport, RpcErr
         .map_err(store_error)?;
     state.refresh_orgs().await.map_err(store_error)?;
     let report = MetadataReport {
+        listed,
+        left_out,
         objects: objects.len(),
         described: objects.iter().filter(|o| o.describe.is_some()).count(),
         added,
@@ -86,20 +106,31 @@ pub async fn download(state: &State, org: &str) -> Result<MetadataReport, RpcErr
         api_calls: api.usage().calls() - calls_before,
         downloaded_at: at,
     };
-    tracing::info!(org = %org, objects = report.objects, calls = report.api_calls, "metadata downloaded");
+    tracing::info!(org = %org, listed = report.listed, objects = report.objects, calls = report.api_calls, "metadata downloaded");
     Ok(report)
 }
 
-async fn fetch(api: &Api) -> Result<Vec<CachedObject>, crate::salesforce::SalesforceError> {
+/// What describeGlobal listed: the syncable objects with their describes (one
+/// describeGlobal, then one composite call per 25 objects), how many were listed, and how
+/// many were left out for each reason.
+type Fetched = (Vec<CachedObject>, usize, BTreeMap<String, usize>);
+
+async fn fetch(api: &Api) -> Result<Fetched, crate::salesforce::SalesforceError> {
     let global = api.describe_global(None).await?.unwrap_or(Value::Null);
-    let sobjects: Vec<Value> = global
+    let all = global
         .get("sobjects")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(mappable)
-        .collect();
+        .unwrap_or_default();
+    let listed = all.len();
+    let mut left_out: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sobjects = Vec::with_capacity(all.len());
+    for o in all {
+        match left_out_reason(&o) {
+            Some(reason) => *left_out.entry(reason.to_owned()).or_default() += 1,
+            None => sobjects.push(o),
+        }
+    }
     let mut out = Vec::with_capacity(sobjects.len());
     for chunk in sobjects.chunks(COMPOSITE_MAX) {
         let requests = chunk
@@ -129,7 +160,7 @@ async fn fetch(api: &Api) -> Result<Vec<CachedObject>, crate::salesforce::Salesf
             });
         }
     }
-    Ok(out)
+    Ok((out, listed, left_out))
 }
 
 /// `metadata_objects`: the cached object list.
@@ -140,7 +171,7 @@ pub async fn objects(state: &State, org: &str) -> Result<Vec<ObjectInfo>, RpcErr
     let flag = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
     Ok(state
         .store
-        .metadata(org)
+        .metadata_summary(org)
         .await
         .map_err(store_error)?
         .into_iter()
@@ -149,12 +180,7 @@ pub async fn objects(state: &State, org: &str) -> Result<Vec<ObjectInfo>, RpcErr
             createable: flag(&o.global, "createable"),
             updateable: flag(&o.global, "updateable"),
             deletable: flag(&o.global, "deletable"),
-            fields: o
-                .describe
-                .as_ref()
-                .and_then(|d| d.get("fields"))
-                .and_then(Value::as_array)
-                .map(Vec::len),
+            fields: o.fields,
             name: o.name,
             label: o.label,
         })
@@ -199,8 +225,7 @@ pub fn field_info(f: &Value) -> FieldInfo {
 
 /// `metadata_fields`: one object's cached fields.
 pub async fn fields(state: &State, org: &str, object: &str) -> Result<Vec<FieldInfo>, RpcError> {
-    let objects = state.store.metadata(org).await.map_err(store_error)?;
-    let o = objects.into_iter().find(|o| o.name.eq_ignore_ascii_case(object)).ok_or_else(|| {
+    let o = state.store.metadata_object(org, object).await.map_err(store_error)?.ok_or_else(|| {
         RpcError::new(
             codes::NOT_FOUND,
             format!("{object} is not in the metadata of org {org}: download or update the metadata first"),

@@ -14,6 +14,16 @@ pub struct CachedObject {
     pub describe: Option<Value>,
 }
 
+/// One cached object without its describe: what the object list shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedSummary {
+    pub name: String,
+    pub label: String,
+    pub global: Value,
+    /// Number of fields, once described.
+    pub fields: Option<usize>,
+}
+
 impl Store {
     /// Replaces the org's metadata cache in one transaction and stamps the download time.
     pub async fn replace_metadata(
@@ -70,5 +80,58 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The org's object list without parsing a describe (a real org's cache holds
+    /// hundreds, some of them large): the field count comes from SQLite's JSON functions.
+    pub async fn metadata_summary(&self, org: &str) -> Result<Vec<CachedSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT object_name, label, global_json, json_array_length(describe_json, '$.fields') AS fields
+             FROM metadata_objects WHERE org_name = ? ORDER BY object_name",
+        )
+        .bind(org)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let global: String = r.try_get("global_json")?;
+                let fields: Option<i64> = r.try_get("fields")?;
+                Ok(CachedSummary {
+                    name: r.try_get("object_name")?,
+                    label: r.try_get("label")?,
+                    global: serde_json::from_str(&global).unwrap_or(Value::Null),
+                    fields: fields.map(|n| n as usize),
+                })
+            })
+            .collect()
+    }
+
+    /// One cached object, by name in any case.
+    pub async fn metadata_object(
+        &self,
+        org: &str,
+        object: &str,
+    ) -> Result<Option<CachedObject>, StoreError> {
+        let row = sqlx::query(
+            "SELECT object_name, label, global_json, describe_json FROM metadata_objects
+             WHERE org_name = ? AND object_name = ? COLLATE NOCASE
+             ORDER BY object_name = ? DESC LIMIT 1",
+        )
+        .bind(org)
+        .bind(object)
+        .bind(object)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let global: String = r.try_get("global_json")?;
+            let describe: Option<String> = r.try_get("describe_json")?;
+            Ok(CachedObject {
+                name: r.try_get("object_name")?,
+                label: r.try_get("label")?,
+                global: serde_json::from_str(&global).unwrap_or(Value::Null),
+                describe: describe.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+        })
+        .transpose()
     }
 }
