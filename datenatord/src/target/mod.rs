@@ -538,30 +538,97 @@ pub(crate) fn write_fields_sql(
     )
 }
 
-/// `UPDATE` filling some columns of the row holding an sfid, each only where it is NULL: a
-/// backfill of fields added to a mapping never overwrites a value a pull or a database
-/// user wrote meanwhile (it is as new or newer). `value(field, n)` is the dialect's
-/// expression for the `n`th bind; the binds are each field's value, in order, then the sfid.
+/// `UPDATE` filling some columns of `rows` rows, matched by sfid, each column only where it
+/// is NULL: a backfill of fields added to a mapping never overwrites a value a pull or a
+/// database user wrote meanwhile (it is as new or newer). `value(field, n)` is the dialect's
+/// expression for the `n`th bind; the binds are, row after row, the sfid then each field's
+/// value in order.
 pub(crate) fn fill_fields_sql(
     dialect: Dialect,
     table: &str,
     fields: &[&FieldSpec],
+    rows: usize,
     value: impl Fn(&FieldSpec, usize) -> String,
 ) -> String {
-    let sets: Vec<String> = fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let c = ident::quote(dialect, &f.column(dialect));
-            format!("{c} = COALESCE({c}, {})", value(f, i + 1))
-        })
-        .collect();
-    format!(
-        "UPDATE {table} SET {} WHERE {} = {}",
-        sets.join(", "),
-        ident::quote(dialect, "sfid"),
-        placeholder(dialect, fields.len() + 1)
-    )
+    let q = |name: &str| ident::quote(dialect, name);
+    let cols: Vec<String> = fields.iter().map(|f| q(&f.column(dialect))).collect();
+    let sfid = q("sfid");
+    let per_row = fields.len() + 1;
+    let binds = |r: usize| -> Vec<String> {
+        let at = r * per_row + 1;
+        let id = match dialect {
+            Dialect::Postgres => format!("CAST({} AS text)", placeholder(dialect, at)),
+            _ => placeholder(dialect, at),
+        };
+        std::iter::once(id)
+            .chain(fields.iter().enumerate().map(|(i, f)| value(f, at + 1 + i)))
+            .collect()
+    };
+    let tuples = || {
+        (0..rows)
+            .map(|r| format!("({})", binds(r).join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match dialect {
+        Dialect::Postgres => {
+            let sets: Vec<String> = cols
+                .iter()
+                .map(|c| format!("{c} = COALESCE(t.{c}, v.{c})"))
+                .collect();
+            format!(
+                "UPDATE {table} AS t SET {} FROM (VALUES {}) AS v({sfid}, {}) WHERE t.{sfid} = v.{sfid}",
+                sets.join(", "),
+                tuples(),
+                cols.join(", ")
+            )
+        }
+        Dialect::Sqlite => {
+            // A VALUES table's columns are column1, column2, …: the sfid, then the fields.
+            let sets: Vec<String> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = COALESCE({table}.{c}, v.column{})", i + 2))
+                .collect();
+            format!(
+                "UPDATE {table} SET {} FROM (VALUES {}) AS v WHERE {table}.{sfid} = v.column1",
+                sets.join(", "),
+                tuples()
+            )
+        }
+        Dialect::Mysql => {
+            let selects: Vec<String> = (0..rows)
+                .map(|r| {
+                    let b = binds(r);
+                    if r == 0 {
+                        let named: Vec<String> = std::iter::once(&sfid)
+                            .chain(&cols)
+                            .zip(&b)
+                            .map(|(c, v)| format!("{v} AS {c}"))
+                            .collect();
+                        format!("SELECT {}", named.join(", "))
+                    } else {
+                        format!("SELECT {}", b.join(", "))
+                    }
+                })
+                .collect();
+            let sets: Vec<String> = cols
+                .iter()
+                .map(|c| format!("t.{c} = COALESCE(t.{c}, v.{c})"))
+                .collect();
+            format!(
+                "UPDATE {table} AS t JOIN ({}) AS v ON t.{sfid} = v.{sfid} SET {}",
+                selects.join(" UNION ALL "),
+                sets.join(", ")
+            )
+        }
+    }
+}
+
+/// Rows per backfill statement for `fields` fields: at most 500, and few enough that the
+/// binds stay under every dialect's limit (SQLite's 32,766 the lowest).
+pub(crate) fn fill_chunk(fields: usize) -> usize {
+    (30_000 / (fields + 1)).clamp(1, 500)
 }
 
 /// The mapped fields named in `names`, in mapping order (names not mapped are left out).
@@ -1350,4 +1417,41 @@ pub(crate) fn random_password() -> Secret {
 /// A random claim token.
 pub(crate) fn claim_token() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod fill_tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_updates_many_rows_and_only_empty_columns() {
+        let fields = [
+            FieldSpec::new("Website", SfType::Url),
+            FieldSpec::new("NumberOfEmployees", SfType::Int),
+        ];
+        let refs: Vec<&FieldSpec> = fields.iter().collect();
+        let pg = fill_fields_sql(Dialect::Postgres, "\"s\".\"account\"", &refs, 2, |_, n| {
+            format!("${n}")
+        });
+        assert_eq!(
+            pg,
+            "UPDATE \"s\".\"account\" AS t SET \"website\" = COALESCE(t.\"website\", v.\"website\"), \"numberofemployees\" = COALESCE(t.\"numberofemployees\", v.\"numberofemployees\") FROM (VALUES (CAST($1 AS text), $2, $3), (CAST($4 AS text), $5, $6)) AS v(\"sfid\", \"website\", \"numberofemployees\") WHERE t.\"sfid\" = v.\"sfid\""
+        );
+        let lite = fill_fields_sql(Dialect::Sqlite, "\"account\"", &refs[..1], 2, |_, _| {
+            "?".into()
+        });
+        assert_eq!(
+            lite,
+            "UPDATE \"account\" SET \"website\" = COALESCE(\"account\".\"website\", v.column2) FROM (VALUES (?, ?), (?, ?)) AS v WHERE \"account\".\"sfid\" = v.column1"
+        );
+        let my = fill_fields_sql(Dialect::Mysql, "`s`.`account`", &refs[..1], 2, |_, _| {
+            "?".into()
+        });
+        assert_eq!(
+            my,
+            "UPDATE `s`.`account` AS t JOIN (SELECT ? AS `sfid`, ? AS `website` UNION ALL SELECT ?, ?) AS v ON t.`sfid` = v.`sfid` SET t.`website` = COALESCE(t.`website`, v.`website`)"
+        );
+        assert_eq!(fill_chunk(2), 500);
+        assert_eq!(fill_chunk(200), 149);
+    }
 }

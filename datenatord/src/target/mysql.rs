@@ -1881,7 +1881,6 @@ impl Target for MysqlTarget {
         if specs.is_empty() || converted.is_empty() {
             return Ok(report);
         }
-        let sql = super::fill_fields_sql(D, &self.qs(&mapping.table(D)), &specs, |_, _| "?".into());
         let mut tx = self
             .engine_pool()?
             .begin()
@@ -1890,26 +1889,27 @@ impl Target for MysqlTarget {
         write_chunks::<sqlx::MySql, _>(
             &mut tx,
             &converted,
-            500,
+            super::fill_chunk(specs.len()),
             true,
             &format!("filling added fields of {}", mapping.table(D)),
             &mut report,
             |conn, chunk| {
-                let sql = sql.clone();
+                let sql = super::fill_fields_sql(
+                    D,
+                    &self.qs(&mapping.table(D)),
+                    &specs,
+                    chunk.len(),
+                    |_, _| "?".into(),
+                );
                 Box::pin(async move {
-                    let mut n = 0;
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
                     for (r, vals) in chunk {
-                        let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                        query = query.bind(r.sfid.clone());
                         for v in vals {
                             query = bind_my(query, v);
                         }
-                        n += query
-                            .bind(r.sfid.clone())
-                            .execute(&mut *conn)
-                            .await?
-                            .rows_affected();
                     }
-                    Ok(n)
+                    Ok(query.execute(conn).await?.rows_affected())
                 })
             },
         )

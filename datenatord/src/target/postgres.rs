@@ -1783,9 +1783,6 @@ impl Target for PgTarget {
         if specs.is_empty() || converted.is_empty() {
             return Ok(report);
         }
-        let sql = super::fill_fields_sql(D, &self.qs(&mapping.table(D)), &specs, |f, n| {
-            format!("CAST(${n} AS {})", bind_cast(f))
-        });
         let mut tx = self
             .engine_pool()
             .begin()
@@ -1794,26 +1791,27 @@ impl Target for PgTarget {
         write_chunks::<sqlx::Postgres, _>(
             &mut tx,
             &converted,
-            500,
+            super::fill_chunk(specs.len()),
             true,
             &format!("filling added fields of {}", mapping.table(D)),
             &mut report,
             |conn, chunk| {
-                let sql = sql.clone();
+                let sql = super::fill_fields_sql(
+                    D,
+                    &self.qs(&mapping.table(D)),
+                    &specs,
+                    chunk.len(),
+                    |f, n| format!("CAST(${n} AS {})", bind_cast(f)),
+                );
                 Box::pin(async move {
-                    let mut n = 0;
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
                     for (r, vals) in chunk {
-                        let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                        query = query.bind(r.sfid.clone());
                         for v in vals {
                             query = bind_pg(query, v);
                         }
-                        n += query
-                            .bind(r.sfid.clone())
-                            .execute(&mut *conn)
-                            .await?
-                            .rows_affected();
                     }
-                    Ok(n)
+                    Ok(query.execute(conn).await?.rows_affected())
                 })
             },
         )

@@ -1202,31 +1202,31 @@ impl Target for SqliteTarget {
         if specs.is_empty() || converted.is_empty() {
             return Ok(report);
         }
-        let sql = super::fill_fields_sql(D, &q(&mapping.table(D)), &specs, |_, _| "?".into());
         let mut tx = self.engine_tx().await?;
         write_chunks::<sqlx::Sqlite, _>(
             &mut tx,
             &converted,
-            500,
+            super::fill_chunk(specs.len()),
             true,
             &format!("filling added fields of {}", mapping.table(D)),
             &mut report,
             |conn, chunk| {
-                let sql = sql.clone();
+                let sql = super::fill_fields_sql(
+                    D,
+                    &q(&mapping.table(D)),
+                    &specs,
+                    chunk.len(),
+                    |_, _| "?".into(),
+                );
                 Box::pin(async move {
-                    let mut n = 0;
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
                     for (r, vals) in chunk {
-                        let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                        query = query.bind(r.sfid.clone());
                         for v in vals {
                             query = bind_sq(query, v);
                         }
-                        n += query
-                            .bind(r.sfid.clone())
-                            .execute(&mut *conn)
-                            .await?
-                            .rows_affected();
                     }
-                    Ok(n)
+                    Ok(query.execute(conn).await?.rows_affected())
                 })
             },
         )
