@@ -274,7 +274,7 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
     .await
     .unwrap();
     let db = TargetDb::new(kind, "drift");
-    let org = setup_org(&sim, &db, "drift", "").await;
+    let mut org = setup_org(&sim, &db, "drift", "").await;
     org.map(
         "Account",
         &["Name", "Phone", "Website", "NumberOfEmployees"],
@@ -322,6 +322,37 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
     )
     .await;
 
+    // The mark outlives a crash: the restarted daemon never queries the field again.
+    org.daemon.crash_and_restart();
+    org.client = org.daemon.client().await;
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    sim.reset_counters();
+    sf.update(
+        "Account",
+        &ids[3],
+        serde_json::json!({"Name": "Renamed after the restart"}),
+    )
+    .await;
+    org.sync_now().await;
+    eventually(
+        "a change after the restart reaches the database",
+        || async {
+            rows(&db, &pool, true).await[&ids[3]][0].as_deref() == Some("Renamed after the restart")
+        },
+    )
+    .await;
+    status_where(&watcher, "Website still named after the restart", |s| {
+        s.removed_fields == ["Website"] && s.last_error.is_none()
+    })
+    .await;
+    // No query met INVALID_FIELD again (each would have the object described).
+    assert_eq!(
+        sim.counters().by_kind.get("describe"),
+        None,
+        "the removed field was queried again after the restart"
+    );
+
     // Database → Salesforce still works too, even next to an edit of the removed column
     // (kept in the database, not sent).
     q(format!(
@@ -364,6 +395,8 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
         assert_eq!(r[4], was[4], "{id}: NumberOfEmployees");
         let name = if *id == ids[0] {
             Some("Renamed after the drift".to_owned())
+        } else if *id == ids[3] {
+            Some("Renamed after the restart".to_owned())
         } else {
             was[0].clone()
         };
