@@ -141,7 +141,8 @@ struct Inner {
     on_token: Option<TokenListener>,
     refresh_lock: Mutex<()>,
     /// The newest `Date` an answer carried: Salesforce's clock, which its stamps follow.
-    server_time: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The newest `Date` header seen, and when it arrived.
+    server_time: std::sync::Mutex<Option<(chrono::DateTime<chrono::Utc>, std::time::Instant)>>,
 }
 
 /// A connection to one org's REST and Bulk APIs. Cheap to clone.
@@ -236,14 +237,19 @@ impl Api {
         &self.inner.usage
     }
 
-    /// Salesforce's time as of the newest answer (its `Date` header), whole seconds; `None`
-    /// before the first answer. Never the local clock: Salesforce's stamps follow this one.
+    /// Salesforce's time now, in whole seconds, as far as it is known: the newest answer's
+    /// `Date` header plus the time passed since it arrived (measured by the monotonic
+    /// clock); `None` before the first answer. Never the local wall clock: Salesforce's
+    /// stamps follow Salesforce's. (The header is cut to the second, so this is at most a
+    /// second behind, never ahead.)
     pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        *self
+        let (date, at) = (*self
             .inner
             .server_time
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|e| e.into_inner()))?;
+        let passed = chrono::Duration::seconds(at.elapsed().as_secs() as i64);
+        Some(date + passed)
     }
 
     fn saw_date(&self, headers: &reqwest::header::HeaderMap) {
@@ -260,8 +266,8 @@ impl Api {
             .server_time
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if t.is_none_or(|old| date > old) {
-            *t = Some(date);
+        if t.is_none_or(|(old, _)| date >= old) {
+            *t = Some((date, std::time::Instant::now()));
         }
     }
 

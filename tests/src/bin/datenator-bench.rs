@@ -959,6 +959,144 @@ async fn soak(seeds: usize, dbs: &[Db]) -> Value {
     json
 }
 
+/// Waits until the daemon has made no API call for a second (a pull it was asked for
+/// has read its last page).
+async fn quiet(sim: &RunningSim) {
+    let mut last = sim.counters().api_calls;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = sim.counters().api_calls;
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// A bidirectional push of `changes` database updates (newest wins, Bulk ingest at the
+/// default threshold): API calls by kind, once the first load is past the overlap window,
+/// with nothing changed in Salesforce meanwhile and with 10 records changed there just
+/// before the database's updates (found as conflicts). Before the check read only what
+/// the pulls had not seen, it read every pushed record by id: a call per 1,000.
+async fn bidirectional_push(changes: usize) -> Value {
+    let (sim, db, org, pool) = loaded_org(
+        changes,
+        "bidipush",
+        "",
+        &["Name", "Phone"],
+        Direction::Bidirectional,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
+    let table = db.table("Account");
+    // Past the overlap window (5 s in the bench's config) behind the load, polled since.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    org.sync_now().await;
+    quiet(&sim).await;
+    let ids: Vec<String> = sim.with_org(|o| {
+        o.table("Account")
+            .map(|t| t.live().take(10).map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
+    });
+    let mut runs = Vec::new();
+    for (round, concurrent) in [(1, 0usize), (2, 10)] {
+        for (i, id) in ids.iter().take(concurrent).enumerate() {
+            sim.update(id, json!({"Phone": format!("sf-{round}-{i}")}))
+                .unwrap();
+        }
+        sim.reset_counters();
+        q(format!("UPDATE {table} SET phone = 'db{round}-' || id"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert!(all_pushed(&db, &pool, Duration::from_secs(600)).await);
+        let c = sim.counters();
+        let conflicts: Vec<Value> = org
+            .client
+            .call(Call::ConflictList(datenator_shared::protocol::OrgRef {
+                name: org.org.clone(),
+            }))
+            .await
+            .unwrap_or_default();
+        runs.push((concurrent, c.api_calls, c.by_kind, conflicts.len()));
+        // The echoes pulled, the window passed again before the next round.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        org.sync_now().await;
+        quiet(&sim).await;
+    }
+    let mut rows = vec![("updated rows", changes.to_string())];
+    let mut out = Vec::new();
+    for (concurrent, calls, by_kind, conflicts) in &runs {
+        rows.push((
+            if *concurrent == 0 {
+                "nothing changed in Salesforce"
+            } else {
+                "10 records changed in Salesforce too"
+            },
+            format!("{calls} calls {by_kind:?}; conflicts logged so far: {conflicts} (target ≤ 5)"),
+        ));
+        out.push(json!({"concurrent_sf_changes": concurrent, "calls": calls, "by_kind": by_kind, "conflicts_logged": conflicts}));
+    }
+    let json = json!({"changes": changes, "runs": out});
+    report("bidirectional_push", &rows, json.clone());
+    json
+}
+
+/// A burst of `changes` Salesforce changes (a data load) after a quiet first load, then
+/// idle polls: query calls per poll while the burst is inside the overlap window (its
+/// records are re-read: one of them could still be a late change) and once it is past.
+/// With the default overlap (120 s) and polling (60 s) a burst is re-read by about two
+/// polls, then costs nothing more.
+async fn burst_then_idle(changes: usize) -> Value {
+    let (sim, _db, org, _pool) = loaded_org(
+        1000,
+        "burst",
+        "",
+        &["Name", "Phone"],
+        Direction::SfToDb,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    sim.seed_records("Account", changes, 11).unwrap();
+    sim.reset_counters();
+    org.sync_now().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pull = sim.counters().by_kind.get("query").copied().unwrap_or(0);
+    let polls = 3u64;
+    let measure = async || {
+        sim.reset_counters();
+        for _ in 0..polls {
+            org.sync_now().await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        sim.counters().by_kind.get("query").copied().unwrap_or(0) as f64 / polls as f64
+    };
+    let inside = measure().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    org.sync_now().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let past = measure().await;
+    let json = json!({"burst": changes, "pull_queries": pull, "inside_window": inside, "past_window": past});
+    report(
+        "burst_then_idle",
+        &[
+            ("burst of new records", changes.to_string()),
+            ("pulling the burst", format!("{pull} query calls")),
+            (
+                "idle polls inside the overlap window",
+                format!("{inside:.1} query calls/poll (the burst re-read)"),
+            ),
+            (
+                "idle polls past the window",
+                format!("{past:.1} query calls/poll (target ⌈K/5⌉ = 1)"),
+            ),
+        ],
+        json.clone(),
+    );
+    json
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let a = args();
@@ -972,6 +1110,15 @@ async fn main() {
     }
     if run("bulk_push") {
         all.insert("bulk_push".into(), bulk_push(a.changes).await);
+    }
+    if run("bidirectional_push") {
+        all.insert(
+            "bidirectional_push".into(),
+            bidirectional_push(a.changes).await,
+        );
+    }
+    if run("burst_then_idle") {
+        all.insert("burst_then_idle".into(), burst_then_idle(a.changes).await);
     }
     if run("idle") {
         all.insert("idle".into(), idle().await);
