@@ -492,6 +492,18 @@ fn associated(parent: &str, kind: Kind, prefixes: &mut Prefixes) -> ObjectDef {
             v
         }
     };
+    let mut fields = fields;
+    let child_name = match kind {
+        Kind::History => Some("Histories"),
+        Kind::Share => Some("Shares"),
+        Kind::Feed => Some("Feeds"),
+        _ => None,
+    };
+    for f in fields.iter_mut() {
+        if f.name == pf || (kind == Kind::Feed && f.name == "ParentId") {
+            f.child_relationship = child_name.map(str::to_owned);
+        }
+    }
     let mut o = def(&name, &prefixes.take("", '0'), kind, fields);
     o.associate_entity_type = Some(ty.into());
     o.associate_parent_entity = Some(parent.into());
@@ -700,6 +712,9 @@ pub fn org_objects() -> Vec<ObjectDef> {
     if let Some(h) = out.last_mut() {
         h.name = "OpportunityHistory".into();
         h.label = "Opportunity History".into();
+        for f in h.fields.iter_mut().filter(|f| f.name == "OpportunityId") {
+            f.child_relationship = Some("OpportunityHistories".into());
+        }
     }
     out
 }

@@ -681,6 +681,31 @@ impl ObjectDef {
     }
 }
 
+/// The name of the child relationship `field` of `child` makes on `parent` (describe's
+/// `childRelationships[].relationshipName`, SOQL's parent-to-child subquery FROM): the
+/// field's own when it has one; none for the audit and owner lookups every object has.
+pub fn child_relationship_name(
+    parent: &ObjectDef,
+    child: &ObjectDef,
+    f: &FieldDef,
+) -> Option<String> {
+    if let Some(r) = &f.child_relationship {
+        return Some(r.clone());
+    }
+    if f.name.ends_with("ById") || f.name == "OwnerId" || f.name == "MasterRecordId" {
+        return None;
+    }
+    let n = child.name.as_str();
+    Some(match n {
+        n if n.ends_with("__c") => format!("{}s__r", n.trim_end_matches("__c")),
+        "Opportunity" => "Opportunities".to_string(),
+        n if f.name == "ParentId" && n == parent.name => format!("Child{n}s"),
+        n if n.ends_with('y') && !n.ends_with("ay") => format!("{}ies", &n[..n.len() - 1]),
+        n if n.ends_with('s') => format!("{n}es"),
+        n => format!("{n}s"),
+    })
+}
+
 /// A label from an API name: `Unit_Price__c` → `Unit Price`, `BillingCity` → `Billing City`.
 pub fn label_of(name: &str) -> String {
     let base = name.trim_end_matches("__c").trim_end_matches("Id");

@@ -146,11 +146,18 @@ fn create(sim: &Sim, req: &Req) -> Resp {
             );
         }
         let parsed = parse(q).ok();
-        if c.count || parsed.as_ref().is_some_and(|p| p.offset.is_some()) {
+        if c.count || c.grouping.is_some() || parsed.as_ref().is_some_and(|p| p.offset.is_some()) {
             return Resp::error(
                 400,
                 "INVALIDJOB",
                 "InvalidJob : Aggregate queries, COUNT() and OFFSET are not supported by Bulk API 2.0 query jobs",
+            );
+        }
+        if !c.children.is_empty() || !c.typeofs.is_empty() {
+            return Resp::error(
+                400,
+                "INVALIDJOB",
+                "InvalidJob : Nested (parent-to-child) queries and TYPEOF are not supported by Bulk API 2.0 query jobs",
             );
         }
         c.object.clone()

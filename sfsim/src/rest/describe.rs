@@ -50,18 +50,7 @@ pub fn describe(sim: &Sim, req: &Req, object: &str) -> Resp {
             {
                 continue;
             }
-            // Audit and owner lookups point at User from every object; Salesforce lists
-            // them without a relationship name.
-            let rel = match (&f.child_relationship, other.def.name.as_str()) {
-                (Some(r), _) => Some(r.clone()),
-                _ if f.name.ends_with("ById") || f.name == "OwnerId" => None,
-                (None, n) if n.ends_with("__c") => {
-                    Some(format!("{}s__r", n.trim_end_matches("__c")))
-                }
-                (None, "Opportunity") => Some("Opportunities".to_string()),
-                (None, n) if f.name == "ParentId" && n == t.def.name => Some(format!("Child{n}s")),
-                (None, n) => Some(format!("{n}s")),
-            };
+            let rel = crate::schema::child_relationship_name(&t.def, &other.def, f);
             children.push(json!({
                 "cascadeDelete": f.cascade_delete,
                 "childSObject": other.def.name,

@@ -70,6 +70,11 @@ pub fn start(sim: &Sim, req: &Req, all: bool) -> Resp {
         let n = compiled.count_rows(&org, all);
         return Resp::ok(json!({"totalSize": n, "done": true, "records": []}));
     }
+    if compiled.grouping.is_some() {
+        // Aggregate results come whole: queryMore does not page them.
+        let rows = compiled.aggregate_rows(&org, all);
+        return Resp::ok(json!({"totalSize": rows.len(), "done": true, "records": rows}));
+    }
     let ids = compiled.run(&org, all);
     let mut batch = batch_size(req);
     // Two or more custom long text fields: pages of at most 200.

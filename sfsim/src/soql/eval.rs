@@ -1,7 +1,7 @@
 //! Resolves a parsed query against the org's schema, then filters, sorts and renders rows.
 
 use super::lexer::{ESCAPED_PERCENT, ESCAPED_UNDERSCORE, unescape_wildcards};
-use super::parser::{Cond, Lit, Literal, Path, Query, Select};
+use super::parser::{Cond, Item, Lit, Literal, Path, Query, Select};
 use super::{SoqlError, parse};
 use crate::ids;
 use crate::schema::{FieldDef, FieldType};
@@ -38,6 +38,34 @@ enum CCond {
     In(Resolved, bool, Vec<Value>),
     Like(Resolved, Vec<char>),
     Includes(Resolved, bool, Vec<Vec<String>>),
+    /// A semi-join (or, negated, anti-join): the ids the subquery selected.
+    InSet(Resolved, bool, std::collections::HashSet<String>),
+}
+
+/// A parent-to-child subquery: the children whose `parent_slot` names the row.
+#[derive(Clone, Debug)]
+pub struct ChildQuery {
+    pub relationship: String,
+    pub parent_slot: usize,
+    pub compiled: Compiled,
+}
+
+/// One aggregate of a GROUP BY query.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    pub func: String,
+    pub field: Option<Resolved>,
+    /// The alias, or `expr0`, `expr1`… in order.
+    pub name: String,
+}
+
+/// A TYPEOF column: a polymorphic relationship's fields by the parent's type.
+#[derive(Clone, Debug)]
+pub struct TypeOfCol {
+    pub slot: usize,
+    pub rel: String,
+    pub whens: Vec<(String, Vec<String>)>,
+    pub otherwise: Vec<String>,
 }
 
 /// A query ready to run.
@@ -50,6 +78,10 @@ pub struct Compiled {
     order: Vec<(Resolved, bool, bool)>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
+    pub children: Vec<ChildQuery>,
+    pub typeofs: Vec<TypeOfCol>,
+    /// GROUP BY fields and aggregates: the query answers AggregateResult rows.
+    pub grouping: Option<(Vec<Resolved>, Vec<Aggregate>)>,
 }
 
 pub fn compile(org: &Org, src: &str) -> Result<Compiled, SoqlError> {
@@ -74,25 +106,237 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
             format!("entity type {} does not support query", table.def.name),
         ));
     }
-    let (count, columns) = match &q.select {
+    let at = |pos, code, msg: String| SoqlError::at(code, src, pos, msg);
+    let mut children = Vec::new();
+    let mut typeofs = Vec::new();
+    let mut aggregates: Vec<Aggregate> = Vec::new();
+    let mut plain: Vec<(Resolved, super::Pos)> = Vec::new();
+    let (count, mut columns) = match &q.select {
         Select::Count => (true, vec![]),
-        Select::Fields(paths) => {
+        Select::Fields(items) => {
             let mut cols: Vec<Resolved> = Vec::new();
-            for p in paths {
-                let r = resolve(org, table, src, p)?;
+            let push = |r: Resolved, pos, cols: &mut Vec<Resolved>| {
                 if cols.iter().any(|c| c.name.eq_ignore_ascii_case(&r.name)) {
-                    return Err(SoqlError::at(
+                    return Err(at(
+                        pos,
                         "MALFORMED_QUERY",
-                        src,
-                        p.pos,
                         format!("duplicate field selected: {}", r.name),
                     ));
                 }
                 cols.push(r);
+                Ok(())
+            };
+            for item in items {
+                match item {
+                    Item::Field(p) => {
+                        let r = resolve(org, table, src, p)?;
+                        plain.push((r.clone(), p.pos));
+                        push(r, p.pos, &mut cols)?;
+                    }
+                    Item::ToLabel(p) => {
+                        let r = resolve(org, table, src, p)?;
+                        if !matches!(
+                            r.field.ftype,
+                            FieldType::Picklist | FieldType::Multipicklist
+                        ) && r.field.name != "RecordTypeId"
+                        {
+                            return Err(at(
+                                p.pos,
+                                "INVALID_FIELD",
+                                format!(
+                                    "toLabel() can only be used on picklist fields: {}",
+                                    r.name
+                                ),
+                            ));
+                        }
+                        // Every label is its value in sfsim's picklists.
+                        plain.push((r.clone(), p.pos));
+                        push(r, p.pos, &mut cols)?;
+                    }
+                    Item::Fields(kind, pos) => {
+                        if kind != "STANDARD" && q.limit.is_none_or(|l| l > 200) {
+                            return Err(at(
+                                *pos,
+                                "MALFORMED_QUERY",
+                                "The SOQL FIELDS function must have a LIMIT of at most 200".into(),
+                            ));
+                        }
+                        for f in table.def.visible_fields() {
+                            let wanted = match kind.as_str() {
+                                "STANDARD" => !f.custom(),
+                                "CUSTOM" => f.custom(),
+                                _ => true,
+                            };
+                            if wanted && !cols.iter().any(|c| c.name.eq_ignore_ascii_case(&f.name))
+                            {
+                                cols.push(Resolved {
+                                    hops: vec![],
+                                    field: f.clone(),
+                                    name: f.name.clone(),
+                                });
+                            }
+                        }
+                    }
+                    Item::Sub(sub, pos) => {
+                        children.push(compile_child(org, table, src, sub, *pos)?)
+                    }
+                    Item::Agg {
+                        func,
+                        path,
+                        alias,
+                        pos,
+                    } => {
+                        let field = path
+                            .as_ref()
+                            .map(|p| resolve(org, table, src, p))
+                            .transpose()?;
+                        if let Some(f) = &field {
+                            let numeric = f.field.ftype.is_numeric();
+                            let ordered = numeric
+                                || matches!(f.field.ftype, FieldType::Date | FieldType::Datetime)
+                                || f.field.ftype.is_text();
+                            let ok = match func.as_str() {
+                                "SUM" | "AVG" => numeric,
+                                "MIN" | "MAX" => ordered,
+                                _ => true,
+                            };
+                            if !ok || f.field.ftype.is_compound() {
+                                return Err(at(
+                                    *pos,
+                                    "INVALID_FIELD",
+                                    format!(
+                                        "field {} does not support aggregate operator {func}",
+                                        f.name
+                                    ),
+                                ));
+                            }
+                        } else if func != "COUNT" {
+                            return Err(at(
+                                *pos,
+                                "MALFORMED_QUERY",
+                                format!("{func}() needs a field"),
+                            ));
+                        }
+                        let name = alias.clone().unwrap_or_else(|| {
+                            format!(
+                                "expr{}",
+                                aggregates
+                                    .iter()
+                                    .filter(|a| a.name.starts_with("expr"))
+                                    .count()
+                            )
+                        });
+                        aggregates.push(Aggregate {
+                            func: func.clone(),
+                            field,
+                            name,
+                        });
+                    }
+                    Item::TypeOf {
+                        rel,
+                        whens,
+                        otherwise,
+                    } => {
+                        let fd = table
+                            .def
+                            .field_by_relationship(&rel.text())
+                            .filter(|f| f.reference_to.len() > 1)
+                            .ok_or_else(|| {
+                                at(
+                                    rel.pos,
+                                    "INVALID_FIELD",
+                                    format!(
+                                        "TYPEOF needs a polymorphic relationship: {}",
+                                        rel.text()
+                                    ),
+                                )
+                            })?;
+                        for (ty, paths) in whens {
+                            let Some(t) = org.table(ty).filter(|t| {
+                                fd.reference_to
+                                    .iter()
+                                    .any(|r| r.eq_ignore_ascii_case(&t.def.name))
+                            }) else {
+                                return Err(at(
+                                    rel.pos,
+                                    "INVALID_FIELD",
+                                    format!("{} can not be a {ty}", rel.text()),
+                                ));
+                            };
+                            for p in paths {
+                                resolve(org, t, src, p)?;
+                            }
+                        }
+                        typeofs.push(TypeOfCol {
+                            slot: fd.slot,
+                            rel: fd.relationship_name.clone().unwrap_or_default(),
+                            whens: whens
+                                .iter()
+                                .map(|(t, ps)| (t.clone(), ps.iter().map(Path::text).collect()))
+                                .collect(),
+                            otherwise: otherwise.iter().map(Path::text).collect(),
+                        });
+                    }
+                }
             }
             (false, cols)
         }
     };
+    let grouping = if q.group_by.is_empty() && aggregates.is_empty() {
+        None
+    } else {
+        let mut groups = Vec::new();
+        for p in &q.group_by {
+            let r = resolve(org, table, src, p)?;
+            let groupable = !(r.field.ftype.is_compound()
+                || matches!(
+                    r.field.ftype,
+                    FieldType::Double
+                        | FieldType::Currency
+                        | FieldType::Percent
+                        | FieldType::Datetime
+                        | FieldType::Multipicklist
+                        | FieldType::EncryptedString
+                )
+                || (r.field.ftype == FieldType::Textarea && r.field.length > 255));
+            if !groupable {
+                return Err(at(
+                    p.pos,
+                    "INVALID_FIELD",
+                    format!("field '{}' can not be grouped in a query call", r.name),
+                ));
+            }
+            groups.push(r);
+        }
+        for (c, pos) in &plain {
+            if !groups.iter().any(|g| g.name.eq_ignore_ascii_case(&c.name)) {
+                return Err(at(
+                    *pos,
+                    "MALFORMED_QUERY",
+                    format!("Field must be grouped or aggregated: {}", c.name),
+                ));
+            }
+        }
+        if !children.is_empty() || !typeofs.is_empty() {
+            return Err(at(
+                q.from_pos,
+                "MALFORMED_QUERY",
+                "Aggregate queries do not support subqueries or TYPEOF".into(),
+            ));
+        }
+        columns = vec![];
+        Some((groups, aggregates))
+    };
+    if let Some((w, pos)) = &q.for_clause
+        && w == "UPDATE"
+        && !q.order.is_empty()
+    {
+        return Err(at(
+            *pos,
+            "MALFORMED_QUERY",
+            "ORDER BY can not be used in a query that locks records (FOR UPDATE)".into(),
+        ));
+    }
     let filter = q
         .filter
         .as_ref()
@@ -114,6 +358,9 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         order.push((r, o.asc, o.nulls_first));
     }
     Ok(Compiled {
+        children,
+        typeofs,
+        grouping,
         object: table.def.name.clone(),
         count,
         columns,
@@ -121,6 +368,87 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         order,
         limit: q.limit,
         offset: q.offset,
+    })
+}
+
+/// The child relationships of `parent`: (child object, the child's field, its slot, the
+/// relationship's name), as describe lists them.
+pub fn child_relationships(
+    org: &Org,
+    parent: &str,
+) -> Vec<(String, String, usize, Option<String>)> {
+    let Some(p) = org.table(parent) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for other in org.tables.values() {
+        for f in other.def.visible_fields() {
+            if f.reference_to
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&p.def.name))
+            {
+                out.push((
+                    other.def.name.clone(),
+                    f.name.clone(),
+                    f.slot,
+                    crate::schema::child_relationship_name(&p.def, &other.def, f),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn has_semi_join(c: &Cond) -> bool {
+    match c {
+        Cond::InQuery { .. } => true,
+        Cond::And(v) | Cond::Or(v) => v.iter().any(has_semi_join),
+        Cond::Not(c) => has_semi_join(c),
+        _ => false,
+    }
+}
+
+/// A parent-to-child subquery, `(SELECT … FROM Contacts)`: FROM names a child
+/// relationship of the outer object.
+fn compile_child(
+    org: &Org,
+    parent: &Table,
+    src: &str,
+    sub: &Query,
+    pos: super::Pos,
+) -> Result<ChildQuery, SoqlError> {
+    let found = child_relationships(org, &parent.def.name)
+        .into_iter()
+        .find(|(_, _, _, rel)| {
+            rel.as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(&sub.from))
+        });
+    let Some((child, _, slot, Some(rel))) = found else {
+        return Err(SoqlError::at(
+            "INVALID_TYPE",
+            src,
+            sub.from_pos,
+            format!(
+                "Didn't understand relationship '{}' in FROM part of query call. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.",
+                sub.from
+            ),
+        ));
+    };
+    let mut q = sub.clone();
+    q.from = child;
+    let compiled = compile_query(org, src, &q)?;
+    if compiled.count || compiled.grouping.is_some() {
+        return Err(SoqlError::at(
+            "MALFORMED_QUERY",
+            src,
+            pos,
+            "Aggregate functions are not supported in a relationship subquery",
+        ));
+    }
+    Ok(ChildQuery {
+        relationship: rel,
+        parent_slot: slot,
+        compiled,
     })
 }
 
@@ -263,6 +591,60 @@ fn compile_cond(org: &Org, table: &Table, src: &str, c: &Cond) -> Result<CCond, 
                 .collect::<Result<_, _>>()?,
         ),
         Cond::Not(c) => CCond::Not(Box::new(compile_cond(org, table, src, c)?)),
+        Cond::InQuery {
+            path,
+            negated,
+            query,
+            pos,
+        } => {
+            let r = resolve(org, table, src, path)?;
+            let is_key = |f: &FieldDef| matches!(f.ftype, FieldType::Id | FieldType::Reference);
+            if !is_key(&r.field) {
+                return Err(SoqlError::at(
+                    "MALFORMED_QUERY",
+                    src,
+                    path.pos,
+                    format!(
+                        "semi join sub-selects can only be compared with an ID or reference field: {}",
+                        r.name
+                    ),
+                ));
+            }
+            if query.filter.as_ref().is_some_and(has_semi_join) {
+                return Err(SoqlError::at(
+                    "MALFORMED_QUERY",
+                    src,
+                    *pos,
+                    "Nesting of semi join sub-selects is not supported",
+                ));
+            }
+            let inner = compile_query(org, src, query)?;
+            let single = matches!(&query.select, Select::Fields(items) if items.len() == 1 && matches!(items[0], Item::Field(_)));
+            if !single || inner.columns.len() != 1 || !is_key(&inner.columns[0].field) {
+                return Err(SoqlError::at(
+                    "MALFORMED_QUERY",
+                    src,
+                    *pos,
+                    "a semi join sub-select must select exactly one ID or reference field",
+                ));
+            }
+            if !inner.children.is_empty() || inner.grouping.is_some() {
+                return Err(SoqlError::at(
+                    "MALFORMED_QUERY",
+                    src,
+                    *pos,
+                    "a semi join sub-select can not have subqueries or aggregates",
+                ));
+            }
+            let col = &inner.columns[0];
+            let set = inner
+                .run(org, false)
+                .iter()
+                .filter_map(|id| org.table(&inner.object)?.records.get(id))
+                .filter_map(|rec| value_of(org, rec, col).as_str().map(str::to_owned))
+                .collect();
+            CCond::InSet(r, *negated, set)
+        }
         Cond::Cmp { path, op, value } => {
             let r = resolve(org, table, src, path)?;
             if r.field.ftype.is_compound()
@@ -503,6 +885,11 @@ fn test(org: &Org, rec: &Record, c: &CCond) -> bool {
             Value::Str(s) => like(p, &s.to_lowercase().chars().collect::<Vec<_>>()),
             _ => false,
         },
+        CCond::InSet(r, neg, set) => {
+            let v = value_of(org, rec, r);
+            let hit = v.as_str().is_some_and(|id| set.contains(id));
+            hit != *neg
+        }
         CCond::Includes(r, excludes, sets) => {
             let v = value_of(org, rec, r);
             let have: Vec<String> = v
@@ -633,7 +1020,121 @@ impl Compiled {
         for c in &self.columns {
             put_path(org, &mut root, rec, c, 0, version);
         }
+        for child in &self.children {
+            let v = child.rows_of(org, &rec.id, version);
+            root.insert(child.relationship.clone(), v);
+        }
+        for t in &self.typeofs {
+            root.insert(t.rel.clone(), t.render(org, rec, version));
+        }
         serde_json::Value::Object(root)
+    }
+
+    /// A GROUP BY query's AggregateResult rows (all of them: aggregate results come in
+    /// one page).
+    pub fn aggregate_rows(&self, org: &Org, include_deleted: bool) -> Vec<serde_json::Value> {
+        let Some((groups, aggs)) = &self.grouping else {
+            return vec![];
+        };
+        let Some(table) = org.table(&self.object) else {
+            return vec![];
+        };
+        let mut buckets: Vec<(Vec<Value>, Vec<&Record>)> = Vec::new();
+        for r in table
+            .records
+            .values()
+            .filter_map(|r| org.visible(r))
+            .filter(|r| include_deleted || r.deleted.is_none())
+            .filter(|r| self.filter.as_ref().is_none_or(|f| test(org, r, f)))
+        {
+            let key: Vec<Value> = groups.iter().map(|g| value_of(org, r, g)).collect();
+            match buckets.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, rows)) => rows.push(r),
+                None => buckets.push((key, vec![r])),
+            }
+        }
+        if buckets.is_empty() && groups.is_empty() {
+            buckets.push((vec![], vec![]));
+        }
+        let sort_keys: Vec<(usize, bool)> = self
+            .order
+            .iter()
+            .filter_map(|(p, asc, _)| {
+                groups
+                    .iter()
+                    .position(|g| g.name.eq_ignore_ascii_case(&p.name))
+                    .map(|i| (i, *asc))
+            })
+            .collect();
+        buckets.sort_by(|(a, _), (b, _)| {
+            for (i, asc) in &sort_keys {
+                let o = a[*i].compare(&b[*i]).unwrap_or(Ordering::Equal);
+                if o != Ordering::Equal {
+                    return if *asc { o } else { o.reverse() };
+                }
+            }
+            Ordering::Equal
+        });
+        let skip = self.offset.unwrap_or(0);
+        let take = self.limit.unwrap_or(usize::MAX);
+        buckets
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(|(key, rows)| {
+                let mut m = Map::new();
+                m.insert("attributes".into(), json!({"type": "AggregateResult"}));
+                for (g, v) in groups.iter().zip(&key) {
+                    m.insert(g.field.name.clone(), v.to_json());
+                }
+                for a in aggs {
+                    let vals: Vec<Value> = match &a.field {
+                        Some(f) => rows
+                            .iter()
+                            .map(|r| value_of(org, r, f))
+                            .filter(|v| !v.is_null())
+                            .collect(),
+                        None => rows.iter().map(|_| Value::Bool(true)).collect(),
+                    };
+                    let nums = || vals.iter().filter_map(Value::as_f64);
+                    let v = match a.func.as_str() {
+                        "COUNT" => json!(vals.len()),
+                        "COUNT_DISTINCT" => {
+                            let mut seen: Vec<&Value> = Vec::new();
+                            for v in &vals {
+                                if !seen.contains(&v) {
+                                    seen.push(v);
+                                }
+                            }
+                            json!(seen.len())
+                        }
+                        "SUM" if vals.is_empty() => json!(null),
+                        "SUM" => json!(nums().sum::<f64>()),
+                        "AVG" if vals.is_empty() => json!(null),
+                        "AVG" => json!(nums().sum::<f64>() / vals.len() as f64),
+                        _ => {
+                            let mut best: Option<&Value> = None;
+                            for v in &vals {
+                                let better = best.is_none_or(|b| {
+                                    let o = v.compare(b).unwrap_or(Ordering::Equal);
+                                    if a.func == "MIN" {
+                                        o == Ordering::Less
+                                    } else {
+                                        o == Ordering::Greater
+                                    }
+                                });
+                                if better {
+                                    best = Some(v);
+                                }
+                            }
+                            best.map_or(json!(null), Value::to_json)
+                        }
+                    };
+                    m.insert(a.name.clone(), v);
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect()
     }
 
     /// Hands `cell` each CSV cell of a Bulk query row in column order (dotted columns; null
@@ -765,4 +1266,59 @@ fn compound_value(
         "city": parts[1], "country": parts[4], "geocodeAccuracy": parts[7], "latitude": parts[5],
         "longitude": parts[6], "postalCode": parts[3], "state": parts[2], "street": parts[0],
     })
+}
+
+impl ChildQuery {
+    /// The children of one parent row as a nested query result (null when there are
+    /// none), in the subquery's order and limit.
+    fn rows_of(&self, org: &Org, parent_id: &str, version: &str) -> serde_json::Value {
+        let Some(table) = org.table(&self.compiled.object) else {
+            return json!(null);
+        };
+        let mut c = self.compiled.clone();
+        let limit = c.limit.take();
+        let offset = c.offset.take();
+        let ids: Vec<String> = c
+            .run(org, false)
+            .into_iter()
+            .filter(|id| {
+                table
+                    .records
+                    .get(id)
+                    .is_some_and(|r| r.get(self.parent_slot).as_str() == Some(parent_id))
+            })
+            .skip(offset.unwrap_or(0))
+            .take(limit.unwrap_or(usize::MAX))
+            .collect();
+        if ids.is_empty() {
+            return json!(null);
+        }
+        let records: Vec<serde_json::Value> =
+            ids.iter().map(|id| c.render(org, id, version)).collect();
+        json!({"totalSize": records.len(), "done": true, "records": records})
+    }
+}
+
+impl TypeOfCol {
+    /// The parent record with the fields its type's WHEN branch names (ELSE otherwise).
+    fn render(&self, org: &Org, rec: &Record, version: &str) -> serde_json::Value {
+        let Value::Str(id) = rec.get(self.slot) else {
+            return json!(null);
+        };
+        let Some((t, parent)) = org.find(id) else {
+            return json!(null);
+        };
+        let fields = self
+            .whens
+            .iter()
+            .find(|(ty, _)| ty.eq_ignore_ascii_case(&t.def.name))
+            .map_or(&self.otherwise, |(_, f)| f);
+        let mut m = attributes(&t.def.name, &parent.id, version);
+        for f in fields {
+            if let Some(slot) = t.def.field(f).map(|fd| fd.slot) {
+                m.insert(f.clone(), parent.get(slot).to_json());
+            }
+        }
+        serde_json::Value::Object(m)
+    }
 }

@@ -4,7 +4,7 @@ pub mod eval;
 pub mod lexer;
 pub mod parser;
 
-pub use parser::{Cond, Literal, OrderItem, Path, Query, Select, parse};
+pub use parser::{Cond, Item, Literal, OrderItem, Path, Query, Select, parse};
 
 /// A query error as the REST API reports it.
 #[derive(Clone, Debug, PartialEq)]

@@ -58,12 +58,44 @@ pub enum Cond {
         excludes: bool,
         values: Vec<Lit>,
     },
+    /// A semi-join (`Id IN (SELECT AccountId FROM Contact …)`) or, negated, an anti-join.
+    InQuery {
+        path: Path,
+        negated: bool,
+        query: Box<Query>,
+        pos: Pos,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Select {
     Count,
-    Fields(Vec<Path>),
+    Fields(Vec<Item>),
+}
+
+/// One item of a SELECT list.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Field(Path),
+    /// `toLabel(StageName)`: the picklist value's label.
+    ToLabel(Path),
+    /// `FIELDS(ALL|STANDARD|CUSTOM)`.
+    Fields(String, Pos),
+    /// A parent-to-child subquery: `(SELECT LastName FROM Contacts)`.
+    Sub(Box<Query>, Pos),
+    /// `COUNT(Id)`, `SUM(Amount) total`, …; `path` is None for `COUNT()`.
+    Agg {
+        func: String,
+        path: Option<Path>,
+        alias: Option<String>,
+        pos: Pos,
+    },
+    /// `TYPEOF What WHEN Account THEN Name … ELSE Name END`: per parent type, its fields.
+    TypeOf {
+        rel: Path,
+        whens: Vec<(String, Vec<Path>)>,
+        otherwise: Vec<Path>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,12 +114,19 @@ pub struct Query {
     pub order: Vec<OrderItem>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
+    pub group_by: Vec<Path>,
+    /// `WITH SECURITY_ENFORCED` (fields hidden from the user already fail to resolve).
+    pub security_enforced: bool,
+    /// `FOR VIEW`, `FOR REFERENCE` or `FOR UPDATE`, upper-cased, and where it stood.
+    pub for_clause: Option<(String, Pos)>,
 }
+
+const AGGREGATES: &[&str] = &["count", "count_distinct", "sum", "avg", "min", "max"];
 
 const RESERVED: &[&str] = &[
     "select", "from", "where", "and", "or", "not", "order", "by", "limit", "offset", "in", "like",
     "includes", "excludes", "asc", "desc", "nulls", "first", "last", "null", "true", "false",
-    "group", "having",
+    "group", "having", "with", "for", "typeof", "when", "then", "else", "end",
 ];
 
 struct Parser<'a> {
@@ -99,7 +138,7 @@ struct Parser<'a> {
 pub fn parse(src: &str) -> Result<Query, SoqlError> {
     let toks = lex(src)?;
     let mut p = Parser { src, toks, i: 0 };
-    p.query()
+    p.top()
 }
 
 impl Parser<'_> {
@@ -162,6 +201,27 @@ impl Parser<'_> {
         }
     }
 
+    /// An object's name: `Group` is a reserved word, yet `FROM Group` (or `WHEN Group`)
+    /// names the Group object.
+    fn object_name(&mut self) -> Result<(String, Pos), SoqlError> {
+        match &self.peek().tok {
+            Tok::Ident(s) if s.eq_ignore_ascii_case("group") => {
+                let s = s.clone();
+                Ok((s, self.next().pos))
+            }
+            _ => self.ident(),
+        }
+    }
+
+    fn paths(&mut self) -> Result<Vec<Path>, SoqlError> {
+        let mut v = vec![self.path()?];
+        while self.peek().tok == Tok::Comma {
+            self.i += 1;
+            v.push(self.path()?);
+        }
+        Ok(v)
+    }
+
     fn path(&mut self) -> Result<Path, SoqlError> {
         let (first, pos) = self.ident()?;
         let mut parts = vec![first];
@@ -179,32 +239,46 @@ impl Parser<'_> {
                 .toks
                 .get(self.i + 1)
                 .is_some_and(|t| t.tok == Tok::LParen)
+            && self
+                .toks
+                .get(self.i + 2)
+                .is_some_and(|t| t.tok == Tok::RParen)
         {
-            self.i += 2;
-            self.expect(Tok::RParen)?;
+            self.i += 3;
             Select::Count
         } else {
-            let mut fields = vec![self.path()?];
+            let mut items = vec![self.item()?];
             while self.peek().tok == Tok::Comma {
                 self.i += 1;
-                fields.push(self.path()?);
+                items.push(self.item()?);
             }
-            Select::Fields(fields)
+            Select::Fields(items)
         };
         self.expect_kw("from")?;
-        // `Group` is a reserved word, yet `FROM Group` names the Group object.
-        let (from, from_pos) = match &self.peek().tok {
-            Tok::Ident(s) if s.eq_ignore_ascii_case("group") => {
-                let s = s.clone();
-                (s, self.next().pos)
-            }
-            _ => self.ident()?,
-        };
+        let (from, from_pos) = self.object_name()?;
         let filter = if self.kw("where") {
             Some(self.or_cond()?)
         } else {
             None
         };
+        let mut security_enforced = false;
+        if self.kw("with") {
+            if self.peek().tok.is_kw("security_enforced") {
+                self.i += 1;
+                security_enforced = true;
+            } else {
+                return Err(self.unexpected());
+            }
+        }
+        let mut group_by = Vec::new();
+        if self.kw("group") {
+            self.expect_kw("by")?;
+            group_by.push(self.path()?);
+            while self.peek().tok == Tok::Comma {
+                self.i += 1;
+                group_by.push(self.path()?);
+            }
+        }
         let mut order = Vec::new();
         if self.kw("order") {
             self.expect_kw("by")?;
@@ -256,7 +330,23 @@ impl Parser<'_> {
         } else {
             None
         };
-        if self.peek().tok != Tok::Eof {
+        let for_clause = if self.peek().tok.is_kw("for") {
+            let pos = self.next().pos;
+            match &self.peek().tok {
+                Tok::Ident(w)
+                    if ["view", "reference", "update"]
+                        .contains(&w.to_ascii_lowercase().as_str()) =>
+                {
+                    let w = w.to_ascii_uppercase();
+                    self.i += 1;
+                    Some((w, pos))
+                }
+                _ => return Err(self.unexpected()),
+            }
+        } else {
+            None
+        };
+        if self.peek().tok != Tok::Eof && self.peek().tok != Tok::RParen {
             return Err(self.unexpected());
         }
         Ok(Query {
@@ -267,7 +357,116 @@ impl Parser<'_> {
             order,
             limit,
             offset,
+            group_by,
+            security_enforced,
+            for_clause,
         })
+    }
+
+    /// A whole query: a top-level one must end the text.
+    fn top(&mut self) -> Result<Query, SoqlError> {
+        let q = self.query()?;
+        if self.peek().tok != Tok::Eof {
+            return Err(self.unexpected());
+        }
+        Ok(q)
+    }
+
+    /// A parenthesised subquery: `(SELECT … )`.
+    fn subquery(&mut self) -> Result<(Query, Pos), SoqlError> {
+        let pos = self.peek().pos;
+        self.expect(Tok::LParen)?;
+        let q = self.query()?;
+        self.expect(Tok::RParen)?;
+        Ok((q, pos))
+    }
+
+    fn item(&mut self) -> Result<Item, SoqlError> {
+        let t = self.peek().clone();
+        let next_is_paren = self
+            .toks
+            .get(self.i + 1)
+            .is_some_and(|n| n.tok == Tok::LParen);
+        match &t.tok {
+            Tok::LParen => {
+                let (q, pos) = self.subquery()?;
+                Ok(Item::Sub(Box::new(q), pos))
+            }
+            Tok::Ident(w) if next_is_paren && w.eq_ignore_ascii_case("tolabel") => {
+                self.i += 2;
+                let p = self.path()?;
+                self.expect(Tok::RParen)?;
+                Ok(Item::ToLabel(p))
+            }
+            Tok::Ident(w) if next_is_paren && w.eq_ignore_ascii_case("fields") => {
+                self.i += 2;
+                let kind = match &self.peek().tok {
+                    Tok::Ident(k)
+                        if ["all", "standard", "custom"]
+                            .contains(&k.to_ascii_lowercase().as_str()) =>
+                    {
+                        k.to_ascii_uppercase()
+                    }
+                    _ => return Err(self.unexpected()),
+                };
+                self.i += 1;
+                self.expect(Tok::RParen)?;
+                Ok(Item::Fields(kind, t.pos))
+            }
+            Tok::Ident(w)
+                if next_is_paren && AGGREGATES.contains(&w.to_ascii_lowercase().as_str()) =>
+            {
+                let func = w.to_ascii_uppercase();
+                self.i += 2;
+                let path = if self.peek().tok == Tok::RParen {
+                    None
+                } else {
+                    Some(self.path()?)
+                };
+                self.expect(Tok::RParen)?;
+                let alias = match &self.peek().tok {
+                    Tok::Ident(a) if !RESERVED.contains(&a.to_ascii_lowercase().as_str()) => {
+                        let a = a.clone();
+                        self.i += 1;
+                        Some(a)
+                    }
+                    _ => None,
+                };
+                Ok(Item::Agg {
+                    func,
+                    path,
+                    alias,
+                    pos: t.pos,
+                })
+            }
+            Tok::Ident(w) if w.eq_ignore_ascii_case("typeof") => {
+                // TYPEOF rel WHEN Type THEN fields … [ELSE fields] END: the relationship's
+                // fields by the parent's type.
+                self.i += 1;
+                let rel = self.path()?;
+                let mut whens = Vec::new();
+                while self.kw("when") {
+                    let (ty, _) = self.object_name()?;
+                    self.expect_kw("then")?;
+                    whens.push((ty, self.paths()?));
+                }
+                let otherwise = if self.kw("else") {
+                    self.paths()?
+                } else {
+                    vec![]
+                };
+                if whens.is_empty() {
+                    return Err(self.unexpected());
+                }
+                self.expect_kw("end")?;
+                Ok(Item::TypeOf {
+                    rel,
+                    whens,
+                    otherwise,
+                })
+            }
+            _ => Ok(Item::Field(self.path()?)),
+        }
     }
 
     fn count(&mut self) -> Result<usize, SoqlError> {
@@ -335,6 +534,20 @@ impl Parser<'_> {
         }
         let negated = self.kw("not");
         if self.kw("in") {
+            if self.peek().tok == Tok::LParen
+                && self
+                    .toks
+                    .get(self.i + 1)
+                    .is_some_and(|t| t.tok.is_kw("select"))
+            {
+                let (q, pos) = self.subquery()?;
+                return Ok(Cond::InQuery {
+                    path,
+                    negated,
+                    query: Box::new(q),
+                    pos,
+                });
+            }
             let values = self.list()?;
             return Ok(Cond::In {
                 path,
