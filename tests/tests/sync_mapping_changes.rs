@@ -314,6 +314,21 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
         s.removed_fields == ["Website"] && s.state != datenator_shared::model::ObjectState::Error
     })
     .await;
+    // The schema check names the field and says sync goes on.
+    let report: Vec<datenator_shared::model::MappingDrift> = org
+        .client
+        .call(Call::SchemaCheck(datenator_shared::protocol::OrgRef {
+            name: "drift".into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        report[0].drift,
+        [datenator_shared::model::Drift::FieldRemoved {
+            field: "Website".into()
+        }]
+    );
+    assert!(report[0].can_continue, "{report:?}");
     eventually(
         "the Salesforce change still reaches the database",
         || async {

@@ -277,12 +277,11 @@ pub fn drift(
         let now = fresh.iter().find(|f| f.name.eq_ignore_ascii_case(name));
         let was = cached.iter().find(|f| f.name.eq_ignore_ascii_case(name));
         match (was, now) {
-            (_, None) => {
-                found.push(Drift::FieldRemoved {
-                    field: name.clone(),
-                });
-                blocking = true;
-            }
+            // Sync leaves a field gone from Salesforce out and keeps its column and values
+            // (`engine::drift`): the rest of the object goes on.
+            (_, None) => found.push(Drift::FieldRemoved {
+                field: name.clone(),
+            }),
             (Some(w), Some(n)) if shape(w) != shape(n) => {
                 found.push(Drift::FieldChanged {
                     field: name.clone(),
