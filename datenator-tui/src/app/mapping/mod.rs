@@ -490,11 +490,17 @@ pub(crate) fn on_applied(
     let on_screen = here(app, &org, &object).is_some();
     match result {
         Ok(plan) => {
-            let steps = plan.steps.len();
+            // A step without SQL is not DDL: the fill of added fields, which the engine
+            // runs before the object's next pull.
+            let steps = plan.steps.iter().filter(|s| !s.sql.is_empty()).count();
+            let fills = plan.steps.len() > steps;
             let text = match (remove, plan.applied) {
                 (true, true) => {
                     format!("The mapping of {object} is removed ({steps} DDL step(s) run).")
                 }
+                (false, true) if fills => format!(
+                    "DB objects generated: yes — {object} is mapped ({steps} DDL step(s) run); the added fields are filled into the existing rows before its next pull (the Sync screen shows the progress)."
+                ),
                 (false, true) => format!(
                     "DB objects generated: yes — {object} is mapped ({steps} DDL step(s) run)."
                 ),

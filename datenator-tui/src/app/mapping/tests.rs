@@ -227,6 +227,42 @@ fn a_destructive_plan_needs_capital_d_and_errors_say_no() {
     );
 }
 
+/// A plan that fills added fields: its fill is not counted as DDL, and the notice says
+/// what happens to the rows already there.
+#[test]
+fn an_applied_plan_that_fills_added_fields_says_so() {
+    let mut app = opened();
+    let mut plan = plan_view(false, false);
+    plan.steps.truncate(1);
+    plan.steps.push(PlanStepView {
+        description: "fill Industry in the 12 existing row(s) from Salesforce".into(),
+        destructive: None,
+        sql: vec![],
+    });
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    update(
+        &mut app,
+        Msg::Reply {
+            id,
+            result: Ok(serde_json::to_value(&plan).unwrap()),
+        },
+    );
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    plan.applied = true;
+    update(
+        &mut app,
+        Msg::Reply {
+            id,
+            result: Ok(serde_json::to_value(&plan).unwrap()),
+        },
+    );
+    let text = &app.notice.as_ref().unwrap().text;
+    assert!(
+        text.contains("(1 DDL step(s) run); the added fields are filled into the existing rows"),
+        "{text}"
+    );
+}
+
 #[test]
 fn an_existing_mapping_is_loaded_into_the_editor_and_can_be_removed() {
     let existing = Mapping {
