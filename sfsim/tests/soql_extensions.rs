@@ -80,7 +80,10 @@ async fn parent_to_child_subqueries() {
 /// returned"; "an anti-join is a subquery on another object in a NOT IN clause" (SOQL and
 /// SOSL Reference, "Semi-Joins with IN and Anti-Joins with NOT IN"). The subquery selects
 /// one ID or reference field and the left operand is an ID or reference; "no nested
-/// semi-joins" ("Nesting of semi join sub-selects is not supported").
+/// semi-joins" ("Nesting of semi join sub-selects is not supported"); "no more than two IN
+/// or NOT IN statements per WHERE clause", and not as an operand of OR or NOT ("Semi join
+/// sub-selects are only allowed at the top level WHERE expressions and not in nested WHERE
+/// expressions.").
 #[tokio::test]
 async fn semi_joins_and_anti_joins() {
     let t = common::start().await;
@@ -117,6 +120,26 @@ async fn semi_joins_and_anti_joins() {
         msg.ends_with("Nesting of semi join sub-selects is not supported"),
         "{msg}"
     );
+    // Only in the top-level AND, never under OR or NOT, at most two.
+    for q in [
+        "SELECT Id FROM Account WHERE Name = 'x' OR Id IN (SELECT AccountId FROM Contact)",
+        "SELECT Id FROM Account WHERE NOT (Id IN (SELECT AccountId FROM Contact))",
+    ] {
+        let (_, code, msg) = refused(&t, q).await;
+        assert_eq!(code, "MALFORMED_QUERY", "{q}");
+        assert!(msg.ends_with("Semi join sub-selects are only allowed at the top level WHERE expressions and not in nested WHERE expressions."), "{msg}");
+    }
+    let (_, code, _) = refused(
+        &t,
+        "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact) \
+         AND Id IN (SELECT AccountId FROM Case) AND Id IN (SELECT AccountId FROM Opportunity)",
+    )
+    .await;
+    assert_eq!(code, "MALFORMED_QUERY");
+    let v = t
+        .query("SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact) AND Id NOT IN (SELECT AccountId FROM Case)")
+        .await;
+    assert_eq!(v["totalSize"], 1, "two are allowed");
 }
 
 /// "Use the GROUP BY clause with aggregate functions, such as SUM() or MAX(), to summarize

@@ -337,6 +337,9 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
             "ORDER BY can not be used in a query that locks records (FOR UPDATE)".into(),
         ));
     }
+    if let Some((pos, msg)) = q.filter.as_ref().and_then(semi_join_placement) {
+        return Err(SoqlError::at("MALFORMED_QUERY", src, pos, msg));
+    }
     let filter = q
         .filter
         .as_ref()
@@ -397,6 +400,46 @@ pub fn child_relationships(
         }
     }
     out
+}
+
+/// Checks where semi- and anti-joins stand: only in the top-level AND of a WHERE (not
+/// under OR or NOT), at most two. Returns the offending one's position and message.
+fn semi_join_placement(c: &Cond) -> Option<(super::Pos, &'static str)> {
+    fn nested(c: &Cond) -> Option<super::Pos> {
+        match c {
+            Cond::InQuery { pos, .. } => Some(*pos),
+            Cond::And(v) | Cond::Or(v) => v.iter().find_map(nested),
+            Cond::Not(c) => nested(c),
+            _ => None,
+        }
+    }
+    let top: Vec<&Cond> = match c {
+        Cond::And(v) => v.iter().collect(),
+        c => vec![c],
+    };
+    let mut count = 0;
+    for c in top {
+        match c {
+            Cond::InQuery { pos, .. } => {
+                count += 1;
+                if count > 2 {
+                    return Some((
+                        *pos,
+                        "No more than two semi join or anti join sub-selects are allowed in a WHERE clause",
+                    ));
+                }
+            }
+            other => {
+                if let Some(pos) = nested(other) {
+                    return Some((
+                        pos,
+                        "Semi join sub-selects are only allowed at the top level WHERE expressions and not in nested WHERE expressions.",
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 fn has_semi_join(c: &Cond) -> bool {
