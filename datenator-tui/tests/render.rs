@@ -922,6 +922,7 @@ fn a_plan_that_fills_added_fields_and_the_dashboard_while_it_runs() {
         fields: vec!["Industry".into()],
         done: 1200,
         total: 2003,
+        error: None,
     });
     account.removed_fields = vec!["Website".into()];
     app::update(&mut app, Msg::Event(Event::Sync(vec![account])));

@@ -493,6 +493,9 @@ pub struct BackfillProgress {
     pub done: u64,
     /// Rows the table held when the fields were added.
     pub total: u64,
+    /// Why the last attempt failed, while the fill waits to be tried again.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// How many minutes of activity [`ObjectStatus::activity`] covers.

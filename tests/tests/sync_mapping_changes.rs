@@ -551,3 +551,102 @@ async fn a_fill_keeps_a_users_value_postgres() {
 async fn a_fill_keeps_a_users_value_mysql() {
     a_fill_keeps_what_a_database_user_wrote_first(Db::Mysql).await;
 }
+
+/// A field deleted in Salesforce while its fill is pending: the fill's query meets
+/// `INVALID_FIELD`, the field is marked removed and left empty as it is, the other added
+/// field is still filled into every row, the fill ends, and sync goes on.
+async fn a_field_deleted_before_its_fill_is_left_and_the_rest_filled(kind: Db) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 30)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(kind, "filldrift");
+    let org = setup_org(&sim, &db, "filldrift", "").await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        rows(&db, &pool, false).await.len() == 30
+    })
+    .await;
+    org.enable(false).await;
+    let _: PlanView = org
+        .client
+        .call(Call::MappingSave(save(
+            &org,
+            &["Name", "Phone", "Website", "NumberOfEmployees"],
+            true,
+        )))
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/__sim/objects/Account/fields/Website",
+            sim.instance_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    org.enable(true).await;
+
+    let sf = SfUser::new(&sim);
+    let remote: BTreeMap<String, Option<String>> = sf
+        .query("SELECT Id, NumberOfEmployees FROM Account", false)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_owned(),
+                r["NumberOfEmployees"].as_i64().map(|n| n.to_string()),
+            )
+        })
+        .collect();
+    status_where(
+        &watcher,
+        "the fill done, Website named removed in Salesforce",
+        |s| s.backfill.is_none() && s.removed_fields == ["Website"] && s.last_error.is_none(),
+    )
+    .await;
+    eventually("NumberOfEmployees filled into every row", || async {
+        rows(&db, &pool, true)
+            .await
+            .iter()
+            .all(|(id, r)| r[4] == remote[id])
+    })
+    .await;
+    for (id, r) in rows(&db, &pool, true).await {
+        assert_eq!(r[3], None, "{id}: Website was never filled: it stays empty");
+        assert_eq!(r[4], remote[&id], "{id}");
+    }
+    assert_eq!(events(&db, &pool).await, 0, "stray change events");
+    // Sync goes on.
+    let id = remote.keys().next().unwrap().clone();
+    sf.update("Account", &id, serde_json::json!({"Name": "After it all"}))
+        .await;
+    org.sync_now().await;
+    eventually("a Salesforce change still arrives", || async {
+        rows(&db, &pool, true).await[&id][0].as_deref() == Some("After it all")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_deleted_before_its_fill_sqlite() {
+    a_field_deleted_before_its_fill_is_left_and_the_rest_filled(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_deleted_before_its_fill_postgres() {
+    a_field_deleted_before_its_fill_is_left_and_the_rest_filled(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_deleted_before_its_fill_mysql() {
+    a_field_deleted_before_its_fill_is_left_and_the_rest_filled(Db::Mysql).await;
+}

@@ -260,6 +260,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
             ));
         }
         let mut lines = vec![Line::from(spans)];
+        if let Some(e) = s.backfill.as_ref().and_then(|b| b.error.as_ref()) {
+            lines.push(Line::from(Span::styled(
+                format!("Filling the added fields failed: {e}"),
+                theme.error(),
+            )));
+        }
         if !s.removed_fields.is_empty() {
             lines.push(Line::from(Span::styled(
                 format!(

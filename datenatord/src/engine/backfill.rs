@@ -139,6 +139,11 @@ pub async fn run(ctx: &Ctx<'_>, mappings: &[StoredMapping], skip: impl Fn(&str) 
                 return;
             };
             let fields = fillable(m, &b.fields);
+            if fields.is_empty() && gone_from_salesforce(ctx, &b).await {
+                // Every field it was to fill is gone from Salesforce: nothing to read.
+                finish(ctx, &b.object, m).await;
+                return;
+            }
             if fields.is_empty() || !m.mapping.direction.pulls() {
                 return;
             }
@@ -164,7 +169,18 @@ pub async fn run(ctx: &Ctx<'_>, mappings: &[StoredMapping], skip: impl Fn(&str) 
             if waiting || skip(&m.mapping.object) {
                 return;
             }
-            match fill(ctx, m, &b, &fields).await {
+            show_error(ctx, m, None);
+            // A field gone from Salesforce meanwhile is marked removed (see `drift`): the
+            // next tick fills the others at once.
+            let result = fill(ctx, m, &b, &fields).await;
+            let result = match result {
+                Ok(done) => Ok(done),
+                Err(e) => match super::drift::absorb(ctx, m, Err(e)).await {
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
                 Ok(done) => {
                     tracing::info!(
                         fields = %fields.join(", "),
@@ -187,22 +203,32 @@ pub async fn run(ctx: &Ctx<'_>, mappings: &[StoredMapping], skip: impl Fn(&str) 
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(key, Instant::now() + RETRY_AFTER);
-                    let message = format!(
-                        "filling {} into the existing rows failed (tried again in {} s): {e}",
-                        fields.join(", "),
-                        RETRY_AFTER.as_secs()
-                    );
-                    ctx.state.engine.status().update(
-                        ctx.org,
-                        &m.mapping.object,
-                        m.mapping.direction,
-                        |s| s.last_error = Some(message),
+                    // On the fill's progress: the object's own error is the pull's.
+                    show_error(
+                        ctx,
+                        m,
+                        Some(format!("{e} (tried again in {} s)", RETRY_AFTER.as_secs())),
                     );
                 }
             }
         }
         .instrument(span)
         .await;
+    }
+}
+
+/// Whether every field of a pending fill is marked removed in Salesforce (see `drift`).
+async fn gone_from_salesforce(ctx: &Ctx<'_>, b: &PendingBackfill) -> bool {
+    match ctx.state.store.removed_fields(ctx.org).await {
+        Ok(removed) => b.fields.iter().all(|f| {
+            removed
+                .iter()
+                .any(|(o, r)| o.eq_ignore_ascii_case(&b.object) && r.eq_ignore_ascii_case(f))
+        }),
+        Err(e) => {
+            tracing::warn!("cannot read the fields removed in Salesforce: {e}");
+            false
+        }
     }
 }
 
@@ -216,17 +242,31 @@ fn fillable(m: &StoredMapping, wanted: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Puts the fill's progress on the object's status.
+/// Puts the fill's progress on the object's status (keeping why its last attempt failed).
 fn show(ctx: &Ctx<'_>, m: &StoredMapping, fields: &[String], done: u64, total: u64) {
     ctx.state
         .engine
         .status()
         .update(ctx.org, &m.mapping.object, m.mapping.direction, |s| {
+            let error = s.backfill.take().and_then(|b| b.error);
             s.backfill = Some(BackfillProgress {
                 fields: fields.to_vec(),
                 done: done.min(total),
                 total,
+                error,
             });
+        });
+}
+
+/// Puts why the fill failed on its progress, or clears it (`None`) when it runs again.
+fn show_error(ctx: &Ctx<'_>, m: &StoredMapping, error: Option<String>) {
+    ctx.state
+        .engine
+        .status()
+        .update(ctx.org, &m.mapping.object, m.mapping.direction, |s| {
+            if let Some(b) = &mut s.backfill {
+                b.error = error;
+            }
         });
 }
 
