@@ -35,6 +35,10 @@ pub struct Watch {
     /// Records a pull wrote without Salesforce's value of some field, whose local change
     /// was pending: Salesforce may have changed that field too.
     pub kept: HashSet<String>,
+    /// The unseen-records condition last found to hold more records than reading the
+    /// round's records by id costs: while it stays the same (the cursor has not moved),
+    /// rounds read by id at once instead of paying a page to find that out again.
+    pub too_wide: Option<String>,
 }
 
 /// Which records a round's conflict check reads.
@@ -46,6 +50,7 @@ pub enum Scope<'a> {
     Since {
         unseen: String,
         kept: &'a HashSet<String>,
+        too_wide: &'a mut Option<String>,
     },
 }
 
@@ -141,7 +146,14 @@ pub async fn settle(
     let by_id_calls = ids.len().div_ceil(1000) as u64;
     let (mut current, by_id) = match scope {
         Scope::All => (HashMap::new(), ids),
-        Scope::Since { unseen, kept } => {
+        Scope::Since {
+            unseen, too_wide, ..
+        } if too_wide.as_deref() == Some(unseen.as_str()) => (HashMap::new(), ids),
+        Scope::Since {
+            unseen,
+            kept,
+            too_wide,
+        } => {
             let wanted: HashSet<&str> = ids.iter().copied().collect();
             match changed_since(ctx, object, &fields, &unseen, &wanted, by_id_calls).await? {
                 Some(changed) => {
@@ -151,7 +163,10 @@ pub async fn settle(
                         .collect();
                     (changed, rest)
                 }
-                None => (HashMap::new(), ids),
+                None => {
+                    *too_wide = Some(unseen);
+                    (HashMap::new(), ids)
+                }
             }
         }
     };

@@ -538,6 +538,7 @@ async fn push_events(
             Some(c) => Scope::Since {
                 unseen: super::pull::unseen_condition(ctx, c, polled_at),
                 kept: &watch.kept,
+                too_wide: &mut watch.too_wide,
             },
             None => Scope::All,
         };

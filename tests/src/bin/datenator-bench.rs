@@ -433,6 +433,7 @@ async fn api_calls(changes: usize) -> Value {
         .unwrap();
     assert!(all_pushed(&db, &pool, Duration::from_secs(600)).await);
     let push_calls = write_calls(&sim);
+    let push_by_kind = sim.counters().by_kind;
     let per10k = |c: u64| c as f64 * 10_000.0 / changes as f64;
     let json = json!({"changes": changes, "sf_to_db_calls": pull_calls, "db_to_sf_calls": push_calls,
         "sf_to_db_per_10k": per10k(pull_calls), "db_to_sf_per_10k": per10k(push_calls)});
@@ -450,7 +451,7 @@ async fn api_calls(changes: usize) -> Value {
             (
                 "DB → SF calls (collections)",
                 format!(
-                    "{push_calls} ({:.1} per 10k; target ≤ 50)",
+                    "{push_calls} ({:.1} per 10k; target ≤ 50); with the conflict check's queries: {push_by_kind:?}",
                     per10k(push_calls)
                 ),
             ),
