@@ -831,6 +831,17 @@ impl Org {
         for (fd, v) in changes {
             rec.set(fd.slot, v);
         }
+        // A record always has a record type and a currency: a create that leaves them out
+        // or sets them null gets the default record type and the user's currency.
+        for fd in &table.def.fields {
+            if matches!(fd.name.as_str(), "RecordTypeId" | "CurrencyIsoCode")
+                && rec.get(fd.slot).is_null()
+                && let Some(dv) = &fd.default_value
+            {
+                let v = self.coerce(fd, &Raw::Json(dv.clone()))?.unwrap_or_default();
+                rec.set(fd.slot, v);
+            }
+        }
         let auto: Vec<(usize, String)> = table
             .def
             .fields

@@ -383,8 +383,9 @@ async fn the_default_org_lists_several_hundred_objects_of_every_kind() {
 /// `calculated` and read-only; auto-number fields are read-only and `autoNumber`; classic
 /// encrypted text is type `encryptedstring`; multi-select picklists; dependent picklists
 /// with `controllerName` (a checkbox may control); long text areas up to 131,072
-/// characters; currency with `CurrencyIsoCode` in a multi-currency org; `RecordTypeId`
-/// with record types in `recordTypeInfos`; an owner that may be a user or a queue
+/// characters; currency with `CurrencyIsoCode` in a multi-currency org (a record without
+/// one gets the user's currency); `RecordTypeId` with record types in `recordTypeInfos`
+/// (a record created without one gets the default record type); an owner that may be a user or a queue
 /// (`referenceTo: ["Group", "User"]`, `polymorphicForeignKey`). Fields hidden by
 /// field-level security: "If you specify fields that don't exist or are inaccessible to
 /// you by field-level security, a 400 error response is returned … Fields that are
@@ -510,6 +511,20 @@ async fn standard_objects_have_realistic_fields_and_field_level_security() {
         )
         .await;
     assert_eq!(r.status(), 400);
+    // A record always has a record type and a currency, even when a create sends null.
+    let bare = t
+        .create(
+            "Account",
+            json!({"Name": "Nulls", "RecordTypeId": null, "CurrencyIsoCode": null}),
+        )
+        .await;
+    let v = t
+        .query(&format!(
+            "SELECT RecordType.DeveloperName, CurrencyIsoCode FROM Account WHERE Id = '{bare}'"
+        ))
+        .await;
+    assert_eq!(v["records"][0]["RecordType"]["DeveloperName"], "Business");
+    assert_eq!(v["records"][0]["CurrencyIsoCode"], "USD");
 
     // Field-level security: absent from describe, refused by SOQL, retrieval and writes.
     assert!(
