@@ -147,7 +147,9 @@ async fn semi_joins_and_anti_joins() {
 /// `expr1`, …; a selected field must be grouped or aggregated ("Field must be grouped or
 /// aggregated"), a field must be groupable to be grouped by (describe's `groupable`), and
 /// SUM/AVG take numbers only (SOQL and SOSL Reference, "GROUP BY", "Aggregate Functions").
-/// Without GROUP BY an aggregate query answers one row.
+/// Without GROUP BY an aggregate query answers one row. "Use the HAVING clause to filter
+/// the results returned by aggregate functions in a SELECT statement" — with GROUP BY, on
+/// aggregates or grouped fields ("HAVING", same reference).
 #[tokio::test]
 async fn group_by_with_aggregates() {
     let t = common::start().await;
@@ -199,6 +201,29 @@ async fn group_by_with_aggregates() {
     assert!(msg.contains("can not be grouped"), "{msg}");
     let (_, code, _) = refused(&t, "SELECT SUM(Name) FROM Opportunity").await;
     assert_eq!(code, "INVALID_FIELD");
+
+    // HAVING filters the groups: on an aggregate, or on a grouped field.
+    let v = t
+        .query("SELECT StageName, COUNT(Id) FROM Opportunity WHERE Name LIKE 'agg-%' GROUP BY StageName HAVING COUNT(Id) > 1")
+        .await;
+    assert_eq!(v["totalSize"], 1);
+    assert_eq!(v["records"][0]["StageName"], "Prospecting");
+    let v = t
+        .query("SELECT StageName, SUM(Amount) FROM Opportunity WHERE Name LIKE 'agg-%' GROUP BY StageName HAVING SUM(Amount) >= 1000 OR StageName = 'Prospecting' ORDER BY StageName")
+        .await;
+    assert_eq!(v["totalSize"], 2);
+    let (_, code, msg) = refused(
+        &t,
+        "SELECT StageName, COUNT(Id) FROM Opportunity GROUP BY StageName HAVING Name = 'x'",
+    )
+    .await;
+    assert_eq!(code, "MALFORMED_QUERY");
+    assert!(
+        msg.ends_with("Field must be grouped or aggregated: Name"),
+        "{msg}"
+    );
+    let (_, code, _) = refused(&t, "SELECT COUNT(Id) FROM Opportunity HAVING COUNT(Id) > 1").await;
+    assert_eq!(code, "MALFORMED_QUERY");
 }
 
 /// "FIELDS(ALL) — select all the fields of an object. FIELDS(CUSTOM) — select all the

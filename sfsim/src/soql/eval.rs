@@ -1,7 +1,7 @@
 //! Resolves a parsed query against the org's schema, then filters, sorts and renders rows.
 
 use super::lexer::{ESCAPED_PERCENT, ESCAPED_UNDERSCORE, unescape_wildcards};
-use super::parser::{Cond, Item, Lit, Literal, Path, Query, Select};
+use super::parser::{Cond, Having, Item, Lit, Literal, Path, Query, Select};
 use super::{SoqlError, parse};
 use crate::ids;
 use crate::schema::{FieldDef, FieldType};
@@ -59,6 +59,21 @@ pub struct Aggregate {
     pub name: String,
 }
 
+/// A compiled HAVING condition.
+#[derive(Clone, Debug)]
+enum CHaving {
+    And(Vec<CHaving>),
+    Or(Vec<CHaving>),
+    Not(Box<CHaving>),
+    /// An aggregate (or, with no function, a grouped field) compared with a literal.
+    Cmp(
+        Option<String>,
+        Option<Resolved>,
+        &'static str,
+        serde_json::Value,
+    ),
+}
+
 /// A TYPEOF column: a polymorphic relationship's fields by the parent's type.
 #[derive(Clone, Debug)]
 pub struct TypeOfCol {
@@ -82,6 +97,7 @@ pub struct Compiled {
     pub typeofs: Vec<TypeOfCol>,
     /// GROUP BY fields and aggregates: the query answers AggregateResult rows.
     pub grouping: Option<(Vec<Resolved>, Vec<Aggregate>)>,
+    having: Option<CHaving>,
 }
 
 pub fn compile(org: &Org, src: &str) -> Result<Compiled, SoqlError> {
@@ -327,6 +343,19 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         columns = vec![];
         Some((groups, aggregates))
     };
+    let having = match (&q.having, &grouping) {
+        (None, _) => None,
+        (Some(h), Some((groups, _))) if !q.group_by.is_empty() => {
+            Some(compile_having(org, table, src, h, groups)?)
+        }
+        (Some(_), _) => {
+            return Err(at(
+                q.from_pos,
+                "MALFORMED_QUERY",
+                "HAVING can only be used with GROUP BY".into(),
+            ));
+        }
+    };
     if let Some((w, pos)) = &q.for_clause
         && w == "UPDATE"
         && !q.order.is_empty()
@@ -364,6 +393,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         children,
         typeofs,
         grouping,
+        having,
         object: table.def.name.clone(),
         count,
         columns,
@@ -372,6 +402,161 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         limit: q.limit,
         offset: q.offset,
     })
+}
+
+fn compile_having(
+    org: &Org,
+    table: &Table,
+    src: &str,
+    h: &Having,
+    groups: &[Resolved],
+) -> Result<CHaving, SoqlError> {
+    let all = |v: &[Having]| -> Result<Vec<CHaving>, SoqlError> {
+        v.iter()
+            .map(|h| compile_having(org, table, src, h, groups))
+            .collect()
+    };
+    Ok(match h {
+        Having::And(v) => CHaving::And(all(v)?),
+        Having::Or(v) => CHaving::Or(all(v)?),
+        Having::Not(h) => CHaving::Not(Box::new(compile_having(org, table, src, h, groups)?)),
+        Having::Cmp {
+            func,
+            path,
+            op,
+            value,
+            pos,
+        } => {
+            let field = path
+                .as_ref()
+                .map(|p| resolve(org, table, src, p))
+                .transpose()?;
+            if let (None, Some(f)) = (func, &field)
+                && !groups.iter().any(|g| g.name.eq_ignore_ascii_case(&f.name))
+            {
+                return Err(SoqlError::at(
+                    "MALFORMED_QUERY",
+                    src,
+                    *pos,
+                    format!("Field must be grouped or aggregated: {}", f.name),
+                ));
+            }
+            let v = match &value.lit {
+                Literal::Str(s) => json!(s),
+                Literal::Num(n, _) => json!(n),
+                Literal::Bool(b) => json!(b),
+                Literal::Null => json!(null),
+                Literal::Date(d) | Literal::DateTime(d) => json!(d),
+                Literal::Relative(_) => {
+                    return Err(SoqlError::at(
+                        "MALFORMED_QUERY",
+                        src,
+                        value.pos,
+                        "date literals are not supported in HAVING here",
+                    ));
+                }
+            };
+            CHaving::Cmp(func.clone(), field, op, v)
+        }
+    })
+}
+
+/// An aggregate over one group's rows, as AggregateResult carries it.
+fn aggregate_json(
+    org: &Org,
+    rows: &[&Record],
+    func: &str,
+    field: Option<&Resolved>,
+) -> serde_json::Value {
+    let vals: Vec<Value> = match field {
+        Some(f) => rows
+            .iter()
+            .map(|r| value_of(org, r, f))
+            .filter(|v| !v.is_null())
+            .collect(),
+        None => rows.iter().map(|_| Value::Bool(true)).collect(),
+    };
+    let nums = || vals.iter().filter_map(Value::as_f64);
+    match func {
+        "COUNT" => json!(vals.len()),
+        "COUNT_DISTINCT" => {
+            let mut seen: Vec<&Value> = Vec::new();
+            for v in &vals {
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            json!(seen.len())
+        }
+        "SUM" | "AVG" if vals.is_empty() => json!(null),
+        "SUM" => json!(nums().sum::<f64>()),
+        "AVG" => json!(nums().sum::<f64>() / vals.len() as f64),
+        _ => {
+            let mut best: Option<&Value> = None;
+            for v in &vals {
+                let better = best.is_none_or(|b| {
+                    let o = v.compare(b).unwrap_or(Ordering::Equal);
+                    if func == "MIN" {
+                        o == Ordering::Less
+                    } else {
+                        o == Ordering::Greater
+                    }
+                });
+                if better {
+                    best = Some(v);
+                }
+            }
+            best.map_or(json!(null), Value::to_json)
+        }
+    }
+}
+
+fn having_holds(
+    org: &Org,
+    h: &CHaving,
+    key: &[Value],
+    groups: &[Resolved],
+    rows: &[&Record],
+) -> bool {
+    match h {
+        CHaving::And(v) => v.iter().all(|h| having_holds(org, h, key, groups, rows)),
+        CHaving::Or(v) => v.iter().any(|h| having_holds(org, h, key, groups, rows)),
+        CHaving::Not(h) => !having_holds(org, h, key, groups, rows),
+        CHaving::Cmp(func, field, op, lit) => {
+            let got = match func {
+                Some(f) => aggregate_json(org, rows, f, field.as_ref()),
+                None => field
+                    .as_ref()
+                    .and_then(|f| {
+                        groups
+                            .iter()
+                            .position(|g| g.name.eq_ignore_ascii_case(&f.name))
+                    })
+                    .map_or(json!(null), |i| key[i].to_json()),
+            };
+            let o = match (&got, lit) {
+                (serde_json::Value::Null, serde_json::Value::Null) => Some(Ordering::Equal),
+                (serde_json::Value::Null, _) | (_, serde_json::Value::Null) => None,
+                (a, b) if a.is_number() && b.is_number() => a
+                    .as_f64()
+                    .zip(b.as_f64())
+                    .and_then(|(a, b)| a.partial_cmp(&b)),
+                (serde_json::Value::String(a), serde_json::Value::String(b)) => {
+                    Some(a.to_lowercase().cmp(&b.to_lowercase()))
+                }
+                (a, b) => (a == b).then_some(Ordering::Equal),
+            };
+            match (*op, o) {
+                ("=", Some(o)) => o == Ordering::Equal,
+                ("!=" | "<>", o) => o != Some(Ordering::Equal),
+                ("<", Some(o)) => o == Ordering::Less,
+                ("<=", Some(o)) => o != Ordering::Greater,
+                (">", Some(o)) => o == Ordering::Greater,
+                (">=", Some(o)) => o != Ordering::Less,
+                _ => false,
+            }
+        }
+    }
 }
 
 /// The child relationships of `parent`: (child object, the child's field, its slot, the
@@ -1118,6 +1303,9 @@ impl Compiled {
             }
             Ordering::Equal
         });
+        if let Some(h) = &self.having {
+            buckets.retain(|(key, rows)| having_holds(org, h, key, groups, rows));
+        }
         let skip = self.offset.unwrap_or(0);
         let take = self.limit.unwrap_or(usize::MAX);
         buckets
@@ -1131,48 +1319,7 @@ impl Compiled {
                     m.insert(g.field.name.clone(), v.to_json());
                 }
                 for a in aggs {
-                    let vals: Vec<Value> = match &a.field {
-                        Some(f) => rows
-                            .iter()
-                            .map(|r| value_of(org, r, f))
-                            .filter(|v| !v.is_null())
-                            .collect(),
-                        None => rows.iter().map(|_| Value::Bool(true)).collect(),
-                    };
-                    let nums = || vals.iter().filter_map(Value::as_f64);
-                    let v = match a.func.as_str() {
-                        "COUNT" => json!(vals.len()),
-                        "COUNT_DISTINCT" => {
-                            let mut seen: Vec<&Value> = Vec::new();
-                            for v in &vals {
-                                if !seen.contains(&v) {
-                                    seen.push(v);
-                                }
-                            }
-                            json!(seen.len())
-                        }
-                        "SUM" if vals.is_empty() => json!(null),
-                        "SUM" => json!(nums().sum::<f64>()),
-                        "AVG" if vals.is_empty() => json!(null),
-                        "AVG" => json!(nums().sum::<f64>() / vals.len() as f64),
-                        _ => {
-                            let mut best: Option<&Value> = None;
-                            for v in &vals {
-                                let better = best.is_none_or(|b| {
-                                    let o = v.compare(b).unwrap_or(Ordering::Equal);
-                                    if a.func == "MIN" {
-                                        o == Ordering::Less
-                                    } else {
-                                        o == Ordering::Greater
-                                    }
-                                });
-                                if better {
-                                    best = Some(v);
-                                }
-                            }
-                            best.map_or(json!(null), Value::to_json)
-                        }
-                    };
+                    let v = aggregate_json(org, &rows, &a.func, a.field.as_ref());
                     m.insert(a.name.clone(), v);
                 }
                 serde_json::Value::Object(m)

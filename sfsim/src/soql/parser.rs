@@ -115,10 +115,27 @@ pub struct Query {
     pub limit: Option<usize>,
     pub offset: Option<usize>,
     pub group_by: Vec<Path>,
+    /// `HAVING`: a condition on each group.
+    pub having: Option<Having>,
     /// `WITH SECURITY_ENFORCED` (fields hidden from the user already fail to resolve).
     pub security_enforced: bool,
     /// `FOR VIEW`, `FOR REFERENCE` or `FOR UPDATE`, upper-cased, and where it stood.
     pub for_clause: Option<(String, Pos)>,
+}
+
+/// A HAVING condition: comparisons of aggregates (or grouped fields) with literals.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Having {
+    And(Vec<Having>),
+    Or(Vec<Having>),
+    Not(Box<Having>),
+    Cmp {
+        func: Option<String>,
+        path: Option<Path>,
+        op: &'static str,
+        value: Lit,
+        pos: Pos,
+    },
 }
 
 const AGGREGATES: &[&str] = &["count", "count_distinct", "sum", "avg", "min", "max"];
@@ -279,6 +296,11 @@ impl Parser<'_> {
                 group_by.push(self.path()?);
             }
         }
+        let having = if self.kw("having") {
+            Some(self.having_or()?)
+        } else {
+            None
+        };
         let mut order = Vec::new();
         if self.kw("order") {
             self.expect_kw("by")?;
@@ -358,6 +380,7 @@ impl Parser<'_> {
             limit,
             offset,
             group_by,
+            having,
             security_enforced,
             for_clause,
         })
@@ -569,6 +592,72 @@ impl Parser<'_> {
             }
         }
         Err(self.unexpected())
+    }
+
+    fn having_or(&mut self) -> Result<Having, SoqlError> {
+        let first = self.having_not()?;
+        for (kw, other) in [("or", "and"), ("and", "or")] {
+            if self.peek().tok.is_kw(kw) {
+                let mut items = vec![first];
+                while self.kw(kw) {
+                    items.push(self.having_not()?);
+                }
+                if self.peek().tok.is_kw(other) {
+                    return Err(self.unexpected());
+                }
+                return Ok(if kw == "or" {
+                    Having::Or(items)
+                } else {
+                    Having::And(items)
+                });
+            }
+        }
+        Ok(first)
+    }
+
+    fn having_not(&mut self) -> Result<Having, SoqlError> {
+        if self.kw("not") {
+            return Ok(Having::Not(Box::new(self.having_not()?)));
+        }
+        if self.peek().tok == Tok::LParen {
+            self.i += 1;
+            let c = self.having_or()?;
+            self.expect(Tok::RParen)?;
+            return Ok(c);
+        }
+        let pos = self.peek().pos;
+        let is_agg = matches!(&self.peek().tok, Tok::Ident(w) if AGGREGATES.contains(&w.to_ascii_lowercase().as_str()))
+            && self
+                .toks
+                .get(self.i + 1)
+                .is_some_and(|t| t.tok == Tok::LParen);
+        let (func, path) = if is_agg {
+            let Tok::Ident(w) = self.next().tok else {
+                return Err(self.unexpected());
+            };
+            self.expect(Tok::LParen)?;
+            let path = if self.peek().tok == Tok::RParen {
+                None
+            } else {
+                Some(self.path()?)
+            };
+            self.expect(Tok::RParen)?;
+            (Some(w.to_ascii_uppercase()), path)
+        } else {
+            (None, Some(self.path()?))
+        };
+        let Tok::Op(op) = self.peek().tok else {
+            return Err(self.unexpected());
+        };
+        self.i += 1;
+        let value = self.literal()?;
+        Ok(Having::Cmp {
+            func,
+            path,
+            op,
+            value,
+            pos,
+        })
     }
 
     fn list(&mut self) -> Result<Vec<Lit>, SoqlError> {
