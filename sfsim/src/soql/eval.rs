@@ -68,7 +68,7 @@ enum CHaving {
     /// An aggregate (or, with no function, a grouped field) compared with a literal.
     Cmp(
         Option<String>,
-        Option<Resolved>,
+        Option<Box<Resolved>>,
         &'static str,
         serde_json::Value,
     ),
@@ -456,7 +456,7 @@ fn compile_having(
                     ));
                 }
             };
-            CHaving::Cmp(func.clone(), field, op, v)
+            CHaving::Cmp(func.clone(), field.map(Box::new), op, v)
         }
     })
 }
@@ -524,7 +524,7 @@ fn having_holds(
         CHaving::Not(h) => !having_holds(org, h, key, groups, rows),
         CHaving::Cmp(func, field, op, lit) => {
             let got = match func {
-                Some(f) => aggregate_json(org, rows, f, field.as_ref()),
+                Some(f) => aggregate_json(org, rows, f, field.as_deref()),
                 None => field
                     .as_ref()
                     .and_then(|f| {
