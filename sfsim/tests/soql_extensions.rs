@@ -280,7 +280,8 @@ async fn fields_function_and_to_label() {
 
 /// "TYPEOF … WHEN … THEN … ELSE … END: query data that contains polymorphic relationships"
 /// — the fields depend on the type of the record the relationship points at (SOQL and
-/// SOSL Reference, "TYPEOF"); only polymorphic relationships allow it. `WITH
+/// SOSL Reference, "TYPEOF"); only polymorphic relationships allow it. Without it, a
+/// polymorphic relationship's path (`Owner.Name`) reaches the parent whatever its type. `WITH
 /// SECURITY_ENFORCED` checks field- and object-level security (a hidden field is still no
 /// column), `FOR VIEW`/`FOR REFERENCE` update usage records, and "you can't use the ORDER
 /// BY clause in any SOQL query that uses locking" (FOR UPDATE).
@@ -308,6 +309,19 @@ async fn typeof_and_with_and_for_clauses() {
     assert_eq!(rows[1]["Owner"]["attributes"]["type"], "Group");
     assert_eq!(rows[1]["Owner"]["Name"], "Support Queue");
     assert_eq!(rows[1]["Owner"]["Type"], "Queue");
+    // Without TYPEOF a polymorphic relationship still reaches the record, whatever its
+    // type: the fields every owner type has (Name) come from the owner itself.
+    let v = t
+        .query(&format!(
+            "SELECT Subject, Owner.Name FROM Case WHERE Id IN ('{queued}', '{mine}') AND Owner.Name != null ORDER BY Subject"
+        ))
+        .await;
+    let rows = v["records"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(rows[0]["Owner"]["attributes"]["type"], "User");
+    assert_eq!(rows[0]["Owner"]["Name"], "Ada Admin");
+    assert_eq!(rows[1]["Owner"]["attributes"]["type"], "Group");
+    assert_eq!(rows[1]["Owner"]["Name"], "Support Queue");
     let (_, code, _) = refused(
         &t,
         "SELECT TYPEOF Parent WHEN Account THEN Name END FROM Account",

@@ -16,6 +16,9 @@ pub struct Hop {
     pub slot: usize,
     pub rel: String,
     pub target: String,
+    /// The lookup may point at several objects (an owner that is a user or a queue): the
+    /// parent is found by its id's prefix, its fields by name.
+    pub polymorphic: bool,
 }
 
 /// A field path resolved against the schema.
@@ -723,6 +726,7 @@ fn resolve(org: &Org, table: &Table, src: &str, p: &Path) -> Result<Resolved, So
                 slot: fd.slot,
                 rel,
                 target: target.def.name.clone(),
+                polymorphic: fd.reference_to.len() > 1,
             });
             cur = target;
         } else {
@@ -964,14 +968,41 @@ fn walk<'a>(org: &'a Org, rec: &'a Record, hops: &[Hop]) -> Option<&'a Record> {
         let Value::Str(id) = cur.get(h.slot) else {
             return None;
         };
-        cur = org.table(&h.target)?.records.get(&**id)?;
+        cur = parent_of(org, h, id)?.1;
     }
     Some(cur)
 }
 
+/// The record a hop leads to, and its object's name.
+fn parent_of<'a>(org: &'a Org, h: &Hop, id: &str) -> Option<(&'a str, &'a Record)> {
+    if h.polymorphic {
+        return org.find(id).map(|(t, r)| (t.def.name.as_str(), r));
+    }
+    let t = org.table(&h.target)?;
+    t.records.get(id).map(|r| (t.def.name.as_str(), r))
+}
+
+/// A field's value on the record a path leads to: by slot, or by name when the last hop
+/// was polymorphic and led to another object than the one the path was resolved against.
+fn field_of<'a>(org: &'a Org, p: &'a Record, r: &Resolved) -> &'a Value {
+    if r.hops.last().is_some_and(|h| h.polymorphic)
+        && let Some(t) = org.table_by_prefix(ids::prefix(&p.id))
+        && !t
+            .def
+            .name
+            .eq_ignore_ascii_case(&r.hops[r.hops.len() - 1].target)
+    {
+        return match t.def.slot(&r.field.name) {
+            Some(slot) => p.get(slot),
+            None => p.get(usize::MAX),
+        };
+    }
+    p.get(r.field.slot)
+}
+
 pub fn value_of(org: &Org, rec: &Record, r: &Resolved) -> Value {
     walk(org, rec, &r.hops)
-        .map(|p| p.get(r.field.slot).clone())
+        .map(|p| field_of(org, p, r).clone())
         .unwrap_or_default()
 }
 
@@ -1340,7 +1371,7 @@ impl Compiled {
         };
         let mut scratch = String::new();
         for c in &self.columns {
-            match walk(org, rec, &c.hops).map(|p| p.get(c.field.slot)) {
+            match walk(org, rec, &c.hops).map(|p| field_of(org, p, c)) {
                 None | Some(Value::Null) => cell(None),
                 Some(Value::Str(s)) => cell((!s.is_empty()).then_some(&**s)),
                 Some(v) => {
@@ -1385,24 +1416,24 @@ fn put_path(
                 &c.hops.last().map(|h| h.target.clone()).unwrap_or_default(),
             )
         } else {
-            rec.get(c.field.slot).to_json()
+            field_of(org, rec, c).to_json()
         };
         obj.insert(c.field.name.clone(), v);
         return;
     }
     let hop = &c.hops[depth];
     let parent = match rec.get(hop.slot) {
-        Value::Str(id) => org.table(&hop.target).and_then(|t| t.records.get(&**id)),
+        Value::Str(id) => parent_of(org, hop, id),
         _ => None,
     };
-    let Some(parent) = parent else {
+    let Some((object, parent)) = parent else {
         obj.entry(hop.rel.clone())
             .or_insert(serde_json::Value::Null);
         return;
     };
     let entry = obj
         .entry(hop.rel.clone())
-        .or_insert_with(|| serde_json::Value::Object(attributes(&hop.target, &parent.id, version)));
+        .or_insert_with(|| serde_json::Value::Object(attributes(object, &parent.id, version)));
     if let serde_json::Value::Object(m) = entry {
         put_path(org, m, parent, c, depth + 1, version);
     }
