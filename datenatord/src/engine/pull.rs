@@ -58,6 +58,10 @@ pub fn unseen_condition(ctx: &Ctx<'_>, c: &Cursor, polled_at: Option<DateTime<Ut
     let late_from = late_from(ctx, c, polled_at);
     if late_from <= c.systemmodstamp {
         format!("SystemModstamp >= {}", sf_datetime(late_from))
+    } else if c.last_id.is_empty() {
+        // Nothing read at the cursor's stamp (an object that had no records): everything
+        // from it on. (Salesforce refuses `Id > ''`.)
+        format!("SystemModstamp >= {}", sf_datetime(c.systemmodstamp))
     } else {
         let stamp = sf_datetime(c.systemmodstamp);
         // The cursor's id came from Salesforce: 15/18 characters, letters and digits.

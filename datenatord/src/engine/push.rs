@@ -251,8 +251,10 @@ pub async fn run(
         events = ctx.target.claim_events(&m.resolved, batch).await?;
     }
     if events.is_empty() {
-        // Nothing queued: no change a pull before the start kept local is left to check.
+        // Nothing queued: no change a pull kept local — before the start or since — is
+        // left to check.
         watch.complete = true;
+        watch.kept.clear();
         ctx.state
             .engine
             .status()
