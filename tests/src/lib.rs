@@ -199,6 +199,15 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test shows what the daemon said last (its files go with the test).
+        if std::thread::panicking() {
+            let log = self.stderr();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- the daemon's last log lines ---\n{}",
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
+        }
     }
 }
 
