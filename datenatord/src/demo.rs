@@ -38,25 +38,11 @@ fn settings(state: &State, target: Option<&str>) -> anyhow::Result<DatasourceSet
             sqlite_path: Some(state.paths.state_dir.join("demo.db")),
         });
     };
-    let u = url::Url::parse(url).map_err(|e| anyhow::anyhow!("--demo-target {url:?} is not a URL ({e}): use postgres://user:pass@host/db or mysql://user:pass@host/db"))?;
-    let kind = match u.scheme() {
-        "postgres" | "postgresql" => DatasourceKind::Postgres,
-        "mysql" | "mariadb" => DatasourceKind::Mysql,
-        other => anyhow::bail!(
-            "--demo-target: unsupported scheme {other:?}; use postgres:// or mysql://"
-        ),
-    };
-    Ok(DatasourceSettings {
-        kind,
-        host: u.host_str().unwrap_or("127.0.0.1").into(),
-        port: u.port(),
-        database: u.path().trim_start_matches('/').into(),
-        user: u.username().into(),
-        password: Secret::new(u.password().unwrap_or("")),
-        tls: TlsMode::Prefer,
-        schema: Some("datenator_demo".into()),
-        sqlite_path: None,
-    })
+    // (The URL itself is not repeated: it may hold a password.)
+    let mut settings =
+        DatasourceSettings::from_url(url).map_err(|e| anyhow::anyhow!("--demo-target: {e}"))?;
+    settings.schema = Some("datenator_demo".into());
+    Ok(settings)
 }
 
 fn rpc(e: datenator_shared::protocol::RpcError) -> anyhow::Error {

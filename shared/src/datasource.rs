@@ -134,6 +134,49 @@ impl DatasourceSettings {
     pub fn port_or_default(&self) -> u16 {
         self.port.or(self.kind.default_port()).unwrap_or(0)
     }
+
+    /// A database server's settings from its URL — `postgres://user:password@host:port/db`
+    /// (`postgresql://` too) or `mysql://…` (`mariadb://` too) — the one place such a URL
+    /// is read. User, password and database name are percent-decoded, so a password with
+    /// `@`, `/` or `%` is written `%40`, `%2F`, `%25`. TLS is `prefer`; no schema is set.
+    pub fn from_url(url: &str) -> Result<DatasourceSettings, UrlError> {
+        let u = url::Url::parse(url).map_err(|e| UrlError::NotAUrl(e.to_string()))?;
+        let kind = match u.scheme() {
+            "postgres" | "postgresql" => DatasourceKind::Postgres,
+            "mysql" | "mariadb" => DatasourceKind::Mysql,
+            other => return Err(UrlError::Scheme(other.to_owned())),
+        };
+        let decode = |part: &str, what: &'static str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| UrlError::NotUtf8(what))
+        };
+        Ok(DatasourceSettings {
+            kind,
+            host: u.host_str().unwrap_or("127.0.0.1").to_owned(),
+            port: u.port(),
+            database: decode(u.path().trim_start_matches('/'), "database name")?,
+            user: decode(u.username(), "user name")?,
+            password: Secret::new(decode(u.password().unwrap_or(""), "password")?),
+            tls: TlsMode::Prefer,
+            schema: None,
+            sqlite_path: None,
+        })
+    }
+}
+
+/// Why a database URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("not a URL ({0}): write postgres://user:password@host:port/database or mysql://…")]
+    NotAUrl(String),
+    #[error(
+        "unsupported scheme {0:?}: use postgres:// (or postgresql://) or mysql:// (or mariadb://)"
+    )]
+    Scheme(String),
+    #[error("the {0} is not UTF-8 once percent-decoded: check its %XX escapes")]
+    NotUtf8(&'static str),
 }
 
 /// The schema name derived from an org's name: `datenator_` + the name lower-cased, with
@@ -277,6 +320,35 @@ impl CheckReport {
 
 #[cfg(test)]
 mod tests {
+
+    /// A password holding `@`, `/` and `%` is written percent-encoded in a URL and reaches
+    /// the settings decoded; so do the user and the database name.
+    #[test]
+    fn a_database_url_is_read_decoded() {
+        let s = DatasourceSettings::from_url(
+            "postgres://app%40corp:p%40ss%2Fw%25rd@db.example:6543/sales%20db",
+        )
+        .unwrap();
+        assert_eq!(s.kind, DatasourceKind::Postgres);
+        assert_eq!((s.host.as_str(), s.port), ("db.example", Some(6543)));
+        assert_eq!(s.user, "app@corp");
+        assert_eq!(s.password.expose(), "p@ss/w%rd");
+        assert_eq!(s.database, "sales db");
+        let m = DatasourceSettings::from_url("mariadb://root@127.0.0.1/mysql").unwrap();
+        assert_eq!((m.kind, m.password.expose()), (DatasourceKind::Mysql, ""));
+        assert!(matches!(
+            DatasourceSettings::from_url("sqlite:///tmp/x.db"),
+            Err(UrlError::Scheme(_))
+        ));
+        assert!(matches!(
+            DatasourceSettings::from_url("not a url"),
+            Err(UrlError::NotAUrl(_))
+        ));
+        assert!(matches!(
+            DatasourceSettings::from_url("mysql://u:%FF@h/db"),
+            Err(UrlError::NotUtf8("password"))
+        ));
+    }
     use super::*;
 
     #[test]

@@ -85,20 +85,15 @@ impl TargetDb {
 
     /// A database server target from its URL.
     fn server(db: Db, kind: DatasourceKind, url: String, schema: String) -> TargetDb {
-        let u = url::Url::parse(&url).unwrap();
+        let settings = DatasourceSettings {
+            tls: TlsMode::Disable,
+            schema: Some(schema.clone()),
+            ..DatasourceSettings::from_url(&url).unwrap()
+        };
+        assert_eq!(settings.kind, kind);
         TargetDb {
             db,
-            settings: DatasourceSettings {
-                kind,
-                host: u.host_str().unwrap_or("127.0.0.1").into(),
-                port: u.port(),
-                database: u.path().trim_start_matches('/').into(),
-                user: u.username().into(),
-                password: Secret::new(u.password().unwrap_or("")),
-                tls: TlsMode::Disable,
-                schema: Some(schema.clone()),
-                sqlite_path: None,
-            },
+            settings,
             url,
             schema,
             _dir: None,
