@@ -599,6 +599,19 @@ fn setup_objects() -> Vec<ObjectDef> {
     vec![organization, record_type, group]
 }
 
+/// The binary content of the objects that hold files: a `base64` field (the bytes, which
+/// a query answers as the blob's URL) with its content type.
+fn binary_fields(object: &str) -> Vec<FieldDef> {
+    let body = match object {
+        "Attachment" | "Document" => "Body",
+        "ContentVersion" => "VersionData",
+        _ => return vec![],
+    };
+    let mut ct = field("ContentType", T::String);
+    ct.length = 120;
+    vec![field(body, T::Base64), ct]
+}
+
 /// Every object of the default org: the sample-data objects (full describes), then the
 /// rest of a real org's list, sorted as describeGlobal lists them.
 pub fn org_objects() -> Vec<ObjectDef> {
@@ -614,6 +627,7 @@ pub fn org_objects() -> Vec<ObjectDef> {
             fields.push(reference("OwnerId", &["Group", "User"], "Owner"));
         }
         fields.push(name_field(80));
+        fields.extend(binary_fields(name));
         let prefix = if prefix.is_empty() {
             String::new()
         } else {

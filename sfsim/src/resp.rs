@@ -9,6 +9,8 @@ use serde_json::json;
 pub enum Payload {
     Json(serde_json::Value),
     Text(String, &'static str),
+    /// Binary content (a blob field's bytes).
+    Bytes(Vec<u8>, &'static str),
     Empty,
 }
 
@@ -76,7 +78,7 @@ impl Resp {
         match &self.body {
             Payload::Json(v) => v.clone(),
             Payload::Text(s, _) => json!(s),
-            Payload::Empty => serde_json::Value::Null,
+            Payload::Bytes(..) | Payload::Empty => serde_json::Value::Null,
         }
     }
 }
@@ -145,6 +147,7 @@ impl Resp {
                 Some("application/json;charset=UTF-8"),
             ),
             Payload::Text(s, t) => (s.into_bytes(), Some(t)),
+            Payload::Bytes(b, t) => (b, Some(t)),
             Payload::Empty => (Vec::new(), None),
         };
         let compress = gzip_body && !bytes.is_empty();

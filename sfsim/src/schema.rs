@@ -30,6 +30,8 @@ pub enum FieldType {
     /// Classic encrypted text: a string shown masked in the UI.
     #[serde(rename = "encryptedstring")]
     EncryptedString,
+    /// Binary content (`Attachment.Body`): a query answers the blob's URL, not its bytes.
+    Base64,
 }
 
 impl FieldType {
@@ -44,6 +46,7 @@ impl FieldType {
             FieldType::Time => "xsd:time",
             FieldType::Address => "urn:address",
             FieldType::Location => "urn:location",
+            FieldType::Base64 => "xsd:base64Binary",
             _ => "xsd:string",
         }
     }
@@ -71,6 +74,7 @@ impl FieldType {
             FieldType::Address => "address",
             FieldType::Location => "location",
             FieldType::EncryptedString => "encryptedstring",
+            FieldType::Base64 => "base64",
         }
     }
 
@@ -92,6 +96,11 @@ impl FieldType {
     /// Compound fields (address, geolocation): read-only objects over component fields.
     pub fn is_compound(self) -> bool {
         matches!(self, FieldType::Address | FieldType::Location)
+    }
+
+    /// Long text areas and binary content: never filtered, sorted or grouped by.
+    pub fn is_long_content(self, length: u32) -> bool {
+        (self == FieldType::Textarea && length > 255) || self == FieldType::Base64
     }
 
     pub fn is_numeric(self) -> bool {
@@ -348,7 +357,7 @@ impl FieldDef {
             FieldType::Double | FieldType::Currency | FieldType::Percent
         );
         let is_ref = t == FieldType::Reference;
-        let long_text = t == FieldType::Textarea && self.length > 255;
+        let long_text = t.is_long_content(self.length);
         let byte_len = if t.is_text() || matches!(t, FieldType::Id | FieldType::Reference) {
             self.length * 3
         } else {

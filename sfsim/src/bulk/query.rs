@@ -3,6 +3,7 @@
 use super::{bad_state, csv_line, delimiter, end_line, job_not_found, push_cell};
 use crate::resp::Resp;
 use crate::rest::Req;
+use crate::schema::FieldType;
 use crate::sim::Sim;
 use crate::soql::eval::compile;
 use crate::soql::parse;
@@ -143,6 +144,20 @@ fn create(sim: &Sim, req: &Req) -> Resp {
                 400,
                 "FUNCTIONALITY_NOT_ENABLED",
                 "Selecting compound data not supported in Bulk Query",
+            );
+        }
+        if let Some(col) = c
+            .columns
+            .iter()
+            .find(|col| col.field.ftype == FieldType::Base64)
+        {
+            return Resp::error(
+                400,
+                "FUNCTIONALITY_NOT_ENABLED",
+                format!(
+                    "Selecting a base64 field ({}) is not supported in Bulk Query",
+                    col.field.name
+                ),
             );
         }
         let parsed = parse(q).ok();

@@ -92,6 +92,7 @@ fn route_object(sim: &Sim, req: &Req, m: &str, obj: &str) -> Resp {
         ("PATCH" | "POST", 4, field) | ("POST", 3, field) => {
             upsert(sim, req, &obj, field, req.seg(3))
         }
+        ("GET", 4, id) if is_blob_field(sim, &obj, req.seg(3)) => blob(sim, &obj, id, req.seg(3)),
         ("GET" | "DELETE", 4, field) => {
             let found = sim.org().find_by_external(&obj, field, req.seg(3));
             match found {
@@ -108,6 +109,45 @@ fn route_object(sim: &Sim, req: &Req, m: &str, obj: &str) -> Resp {
             "METHOD_NOT_ALLOWED",
             format!("HTTP Method '{m}' not allowed."),
         ),
+    }
+}
+
+fn is_blob_field(sim: &Sim, obj: &str, field: &str) -> bool {
+    sim.org()
+        .table(obj)
+        .and_then(|t| t.def.field(field))
+        .is_some_and(|f| f.ftype == crate::schema::FieldType::Base64 && !f.hidden)
+}
+
+/// `GET /sobjects/{Object}/{id}/{Field}` of a base64 field: the blob's bytes (the URL a
+/// query answers for the field).
+fn blob(sim: &Sim, obj: &str, id: &str, field: &str) -> Resp {
+    use base64::Engine;
+    let Some(norm) = crate::ids::normalize(id) else {
+        return Resp::not_found();
+    };
+    let org = sim.org();
+    let Some((t, rec)) = org
+        .find(&norm)
+        .filter(|(t, r)| t.def.name.eq_ignore_ascii_case(obj) && r.deleted.is_none())
+    else {
+        return Resp::not_found();
+    };
+    let Some(slot) = t.def.field(field).map(|f| f.slot) else {
+        return Resp::not_found();
+    };
+    let bytes = rec.get(slot).as_str().map(|s| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .unwrap_or_default()
+    });
+    match bytes {
+        Some(b) => Resp {
+            status: 200,
+            headers: vec![],
+            body: crate::resp::Payload::Bytes(b, "application/octetstream"),
+        },
+        None => Resp::not_found(),
     }
 }
 

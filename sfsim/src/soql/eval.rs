@@ -317,7 +317,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
                         | FieldType::Multipicklist
                         | FieldType::EncryptedString
                 )
-                || (r.field.ftype == FieldType::Textarea && r.field.length > 255));
+                || r.field.ftype.is_long_content(r.field.length));
             if !groupable {
                 return Err(at(
                     p.pos,
@@ -381,7 +381,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
     for o in &q.order {
         let r = resolve(org, table, src, &o.path)?;
         if (r.field.ftype == FieldType::Multipicklist || r.field.ftype.is_compound())
-            || (r.field.ftype == FieldType::Textarea && r.field.length > 255)
+            || r.field.ftype.is_long_content(r.field.length)
         {
             return Err(SoqlError::at(
                 "INVALID_FIELD",
@@ -879,9 +879,7 @@ fn compile_cond(org: &Org, table: &Table, src: &str, c: &Cond) -> Result<CCond, 
         }
         Cond::Cmp { path, op, value } => {
             let r = resolve(org, table, src, path)?;
-            if r.field.ftype.is_compound()
-                || (r.field.ftype == FieldType::Textarea && r.field.length > 255)
-            {
+            if r.field.ftype.is_compound() || r.field.ftype.is_long_content(r.field.length) {
                 return Err(SoqlError::at(
                     "INVALID_FIELD",
                     src,
@@ -1415,6 +1413,8 @@ fn put_path(
                 &c.hops[..0],
                 &c.hops.last().map(|h| h.target.clone()).unwrap_or_default(),
             )
+        } else if c.field.ftype == FieldType::Base64 {
+            blob_url(org, rec, c, version)
         } else {
             field_of(org, rec, c).to_json()
         };
@@ -1437,6 +1437,21 @@ fn put_path(
     if let serde_json::Value::Object(m) = entry {
         put_path(org, m, parent, c, depth + 1, version);
     }
+}
+
+/// A base64 field's value as a query answers it: the URL of the blob, not its bytes
+/// (null when there is none).
+fn blob_url(org: &Org, rec: &Record, c: &Resolved, version: &str) -> serde_json::Value {
+    if field_of(org, rec, c).is_null() {
+        return json!(null);
+    }
+    let object = org
+        .table_by_prefix(ids::prefix(&rec.id))
+        .map_or("", |t| t.def.name.as_str());
+    json!(format!(
+        "/services/data/v{version}/sobjects/{object}/{}/{}",
+        rec.id, c.field.name
+    ))
 }
 
 /// A compound field's value: an address or a geolocation object from its components
