@@ -71,6 +71,9 @@ pub enum Action {
     ToggleOrgFilter,
     /// `!`: the status line's message whole (when it is longer than the line shows).
     ShowNotice,
+    /// `v`: the last datasource check whole, every result and fix (at 80×24 the results
+    /// under the form may not all fit).
+    ShowCheck,
 }
 
 /// One binding: the keys that trigger it, how the footer shows them, what it does.
@@ -527,7 +530,25 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
             )),
         },
         Screen::Settings(s) => {
+            let start = out.len();
             form_commands(out, s.typing(), true);
+            if s.tab == crate::app::settings::Tab::Datasource && s.check.is_some() && !s.typing() {
+                // After ↓ and Enter, so the footer shows it at 80 columns.
+                let at = out[start..]
+                    .iter()
+                    .position(|c| c.action == Action::Submit)
+                    .map_or(out.len(), |i| start + i + 1);
+                out.insert(
+                    at,
+                    cmd(
+                        &[KeyCode::Char('v')],
+                        "v",
+                        "whole check",
+                        Action::ShowCheck,
+                        true,
+                    ),
+                );
+            }
         }
         Screen::Mapping(m) => mapping_commands(m, out),
         Screen::Dashboard(_) => {

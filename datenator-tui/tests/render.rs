@@ -530,8 +530,95 @@ fn settings_with_check_results() {
         assert!(screen.contains(label), "{id} not on screen:\n{screen}");
         if id == "generate" {
             insta::assert_snapshot!("settings_error_and_checks_80x24", screen);
+            let mut app = app.clone();
+            app::update(
+                &mut app,
+                Msg::Resize {
+                    width: 120,
+                    height: 35,
+                },
+            );
+            insta::assert_snapshot!("settings_error_and_checks_120x35", render(&app, 120, 35));
         }
     }
+}
+
+/// A MariaDB check with two failures: at 80×24 the results under the form do not all fit,
+/// and `v` shows the report whole, every fix as the check gives it.
+#[test]
+fn a_long_check_report_opens_whole() {
+    let mut view = pg_view();
+    view.settings.kind = DatasourceKind::Mysql;
+    view.settings.port = Some(3306);
+    let mut app = settings(Some(view));
+    let ok = |check, message: &str| CheckResult {
+        check,
+        status: CheckStatus::Ok,
+        message: message.into(),
+        fix: None,
+    };
+    let grant = "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, TRIGGER, CREATE TEMPORARY TABLES ON `datenator\\_acme\\_prod`.* TO 'admin'@'%' WITH GRANT OPTION; GRANT CREATE USER ON *.* TO 'admin'@'%';";
+    let report = CheckReport {
+        results: vec![
+            ok(
+                CheckKind::HostReachable,
+                "db.internal:3306 accepts connections",
+            ),
+            ok(CheckKind::Authentication, "admin logged in"),
+            ok(CheckKind::DatabaseExists, "database sync exists"),
+            ok(CheckKind::ServerVersion, "MariaDB 11.4.2 is supported"),
+            CheckResult {
+                check: CheckKind::CreateSchema,
+                status: CheckStatus::Failed,
+                message: "admin may not create the database datenator_acme_prod".into(),
+                fix: Some(grant.into()),
+            },
+            CheckResult {
+                check: CheckKind::CreateUser,
+                status: CheckStatus::Failed,
+                message: "admin may not create users".into(),
+                fix: Some(grant.into()),
+            },
+            CheckResult {
+                check: CheckKind::CreateTrigger,
+                status: CheckStatus::Skipped,
+                message: "not run: an earlier check failed".into(),
+                fix: None,
+            },
+            CheckResult {
+                check: CheckKind::BinlogTriggers,
+                status: CheckStatus::Skipped,
+                message: "not run: an earlier check failed".into(),
+                fix: None,
+            },
+        ],
+        server_version: Some("11.4.2-MariaDB".into()),
+        writer_mode: None,
+    };
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("check");
+    }
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, serde_json::to_value(report).unwrap());
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("generate");
+    }
+    let screen = render(&app, 80, 24);
+    assert!(
+        !screen.contains("binary log and triggers"),
+        "the report fits after all:\n{screen}"
+    );
+    assert!(screen.contains(" v  whole check"), "{screen}");
+    key(&mut app, KeyCode::Char('v'));
+    small_and_usual("settings_check_whole", &app);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.dialog.is_none());
+    // While typing, v is a letter.
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("host");
+    }
+    key(&mut app, KeyCode::Char('v'));
+    assert!(app.dialog.is_none());
 }
 
 #[test]

@@ -375,10 +375,39 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         }
         Action::Backspace => f.backspace(),
         Action::ClearField => f.clear_focused(),
+        Action::ShowCheck => {
+            if let Some(report) = &s.check {
+                let title = match &report.server_version {
+                    Some(v) => format!("Check datasource of {} (server {v})", s.org),
+                    None => format!("Check datasource of {}", s.org),
+                };
+                let lines = check_detail(report);
+                super::show_detail(app, title, lines);
+            }
+            return vec![];
+        }
         _ => {}
     }
     s.refresh();
     vec![]
+}
+
+/// A check report whole: every result, and the fix of each that has one.
+pub fn check_detail(report: &CheckReport) -> Vec<(Tone, String)> {
+    let mut lines = Vec::new();
+    for r in &report.results {
+        let (tone, mark) = match r.status {
+            CheckStatus::Ok => (Tone::Ok, "✓ ok  "),
+            CheckStatus::Warning => (Tone::Warn, "! warn"),
+            CheckStatus::Failed => (Tone::Error, "✗ fail"),
+            CheckStatus::Skipped => (Tone::Info, "- skip"),
+        };
+        lines.push((tone, format!("{mark} {}: {}", r.check, r.message)));
+        if let Some(fix) = &r.fix {
+            lines.push((Tone::Info, format!("       fix: {fix}")));
+        }
+    }
+    lines
 }
 
 fn press(app: &mut App, button: &str) -> Vec<Cmd> {
