@@ -178,6 +178,10 @@ pub struct FieldDef {
     pub compound_field_name: Option<String>,
     #[serde(default)]
     pub picklist_values: Vec<String>,
+    /// The values' labels, in the same order, where they differ from the values (empty:
+    /// each label is its value).
+    #[serde(default)]
+    pub picklist_labels: Vec<String>,
     #[serde(default)]
     pub restricted_picklist: bool,
     #[serde(default)]
@@ -221,6 +225,15 @@ fn yes() -> bool {
 }
 
 impl FieldDef {
+    /// A picklist value's label (`toLabel`, describe): its own where the field has one.
+    pub fn value_label<'a>(&'a self, value: &'a str) -> &'a str {
+        self.picklist_values
+            .iter()
+            .position(|v| v == value)
+            .and_then(|i| self.picklist_labels.get(i))
+            .map_or(value, String::as_str)
+    }
+
     pub fn new(name: &str, ftype: FieldType) -> FieldDef {
         let length = match ftype {
             FieldType::Id | FieldType::Reference => 18,
@@ -259,6 +272,7 @@ impl FieldDef {
             relationship_name: None,
             compound_field_name: None,
             picklist_values: vec![],
+            picklist_labels: vec![],
             restricted_picklist: false,
             name_field: false,
             controller_name: None,
@@ -302,6 +316,11 @@ impl FieldDef {
     pub(crate) fn picklist(mut self, values: &[&str], restricted: bool) -> Self {
         self.picklist_values = values.iter().map(|s| s.to_string()).collect();
         self.restricted_picklist = restricted;
+        self
+    }
+    /// Labels for the values given by `picklist`, in their order.
+    pub(crate) fn labels(mut self, labels: &[&str]) -> Self {
+        self.picklist_labels = labels.iter().map(|s| s.to_string()).collect();
         self
     }
     pub(crate) fn default(mut self, v: serde_json::Value) -> Self {
@@ -387,7 +406,7 @@ impl FieldDef {
                 json!({
                     "active": true,
                     "defaultValue": default_label == Some(v.as_str()),
-                    "label": v,
+                    "label": self.value_label(v),
                     "validFor": valid_for,
                     "value": v,
                 })
@@ -914,7 +933,9 @@ pub fn standard_objects() -> Vec<ObjectDef> {
             e.unique = true;
             e
         },
-        f("Region__c", T::Picklist).picklist(&["EMEA", "AMER", "APAC"], true),
+        f("Region__c", T::Picklist)
+            .picklist(&["EMEA", "AMER", "APAC"], true)
+            .labels(&["Europe, Middle East and Africa", "Americas", "Asia-Pacific"]),
     ]);
 
     let mut contact = system_fields("Contact", true);
@@ -1192,6 +1213,13 @@ fn currency_iso_code() -> FieldDef {
     let mut c = f("CurrencyIsoCode", T::Picklist)
         .len(3)
         .picklist(&["USD", "EUR", "GBP", "JPY", "CHF"], true)
+        .labels(&[
+            "USD - U.S. Dollar",
+            "EUR - Euro",
+            "GBP - British Pound",
+            "JPY - Japanese Yen",
+            "CHF - Swiss Franc",
+        ])
         .default(json!("USD"));
     c.label = "Currency ISO Code".into();
     c.nillable = true;

@@ -229,8 +229,11 @@ async fn group_by_with_aggregates() {
 /// "FIELDS(ALL) — select all the fields of an object. FIELDS(CUSTOM) — select all the
 /// custom fields … FIELDS(STANDARD) — select all the standard fields"; the unbounded
 /// ALL and CUSTOM need "LIMIT n, where n is less than or equal to 200" (SOQL and SOSL
-/// Reference, "FIELDS()"). `toLabel()` translates a picklist's values to their labels;
-/// only picklists have them.
+/// Reference, "FIELDS()"). "Use toLabel(fields) to translate SOQL query results into the
+/// language of the user who submits the query" — a picklist value's label, which differs
+/// from the value (its API name) where the admin gave it one ("toLabel()", same
+/// reference); only picklists have them. A multi-currency org's `CurrencyIsoCode` labels
+/// read `EUR - Euro`.
 #[tokio::test]
 async fn fields_function_and_to_label() {
     let t = common::start().await;
@@ -274,6 +277,33 @@ async fn fields_function_and_to_label() {
         ))
         .await;
     assert_eq!(v["records"][0]["Rating"], "Hot");
+    let v = t
+        .query(&format!(
+            "SELECT Region__c, toLabel(CurrencyIsoCode) FROM Account WHERE Id = '{id}'"
+        ))
+        .await;
+    assert_eq!(v["records"][0]["Region__c"], "EMEA");
+    assert_eq!(v["records"][0]["CurrencyIsoCode"], "USD - U.S. Dollar");
+    let v = t
+        .query(&format!(
+            "SELECT toLabel(Region__c) FROM Account WHERE Id = '{id}'"
+        ))
+        .await;
+    assert_eq!(
+        v["records"][0]["Region__c"],
+        "Europe, Middle East and Africa"
+    );
+    let (_, d) = t
+        .json(reqwest::Method::GET, "/sobjects/Account/describe", None)
+        .await;
+    let region = d["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Region__c")
+        .unwrap();
+    assert_eq!(region["picklistValues"][1]["value"], "AMER");
+    assert_eq!(region["picklistValues"][1]["label"], "Americas");
     let (_, code, _) = refused(&t, "SELECT toLabel(Name) FROM Account").await;
     assert_eq!(code, "INVALID_FIELD");
 }

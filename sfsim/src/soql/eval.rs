@@ -28,6 +28,8 @@ pub struct Resolved {
     pub field: FieldDef,
     /// The canonical dotted name, e.g. `Account.Name`.
     pub name: String,
+    /// Selected as `toLabel(…)`: a picklist's values answer as their labels.
+    pub to_label: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -168,7 +170,10 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
                                 ),
                             ));
                         }
-                        // Every label is its value in sfsim's picklists.
+                        let r = Resolved {
+                            to_label: true,
+                            ..r
+                        };
                         plain.push((r.clone(), p.pos));
                         push(r, p.pos, &mut cols)?;
                     }
@@ -192,6 +197,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
                                     hops: vec![],
                                     field: f.clone(),
                                     name: f.name.clone(),
+                                    to_label: false,
                                 });
                             }
                         }
@@ -746,6 +752,7 @@ fn resolve(org: &Org, table: &Table, src: &str, p: &Path) -> Result<Resolved, So
                 hops,
                 field: fd.clone(),
                 name: names.join("."),
+                to_label: false,
             });
         }
     }
@@ -1415,6 +1422,8 @@ fn put_path(
             )
         } else if c.field.ftype == FieldType::Base64 {
             blob_url(org, rec, c, version)
+        } else if c.to_label {
+            labels_of(&c.field, field_of(org, rec, c))
         } else {
             field_of(org, rec, c).to_json()
         };
@@ -1436,6 +1445,19 @@ fn put_path(
         .or_insert_with(|| serde_json::Value::Object(attributes(object, &parent.id, version)));
     if let serde_json::Value::Object(m) = entry {
         put_path(org, m, parent, c, depth + 1, version);
+    }
+}
+
+/// `toLabel`: a picklist value's label (each of a multi-select's values, `;`-joined).
+fn labels_of(fd: &FieldDef, v: &Value) -> serde_json::Value {
+    match v.as_str() {
+        Some(s) => json!(
+            s.split(';')
+                .map(|x| fd.value_label(x))
+                .collect::<Vec<_>>()
+                .join(";")
+        ),
+        None => v.to_json(),
     }
 }
 
