@@ -115,6 +115,35 @@ fn orgs_list_80x24_and_wide() {
     insta::assert_snapshot!("orgs_list_140x30", render(&app, 140, 30));
 }
 
+/// Every state an org's Sync column shows keeps its words at 80 columns, and a name its
+/// row cuts shows whole (with its domain) while selected.
+#[test]
+fn orgs_in_every_state() {
+    let mut orgs = sample_orgs();
+    orgs.push(device_pending());
+    let mut failed = device_pending();
+    failed.name = "acme-qa".into();
+    failed.auth = AuthState::Failed {
+        error: "the user denied access on the verification page".into(),
+    };
+    orgs.push(failed);
+    let mut long = sample_orgs().remove(0);
+    long.name = "acme-production-emea-customer-service".into();
+    long.org_type = OrgType::Custom("https://acme-emea.my.salesforce.com".into());
+    long.sync_enabled = false;
+    orgs.push(long);
+    let mut app = connected();
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Down);
+    }
+    small_and_usual("orgs_every_state", &app);
+    let screen = render(&app, 80, 24);
+    for word in ["authorizing", "auth failed", "re-auth!", " off "] {
+        assert!(screen.contains(word), "{word}:\n{screen}");
+    }
+}
+
 #[test]
 fn disconnected_banner() {
     let mut app = App::new("/run/user/1000/datenator/datenatord.sock", false);
@@ -680,6 +709,10 @@ fn objects_list_and_filter() {
     );
     app::update(&mut app, Msg::Event(Event::Sync(vec![account_status()])));
     both("objects_list", &app);
+    // A name or label its row cuts shows whole under the list while selected.
+    let mut long = app.clone();
+    key(&mut long, KeyCode::Down);
+    small_and_usual("objects_selected_whole", &long);
     key(&mut app, KeyCode::Char('/'));
     type_str(&mut app, "acc");
     insta::assert_snapshot!("objects_filtered", render(&app, 80, 24));
@@ -873,6 +906,28 @@ fn mapping_editor_loading_and_fields() {
     insta::assert_snapshot!("mapping_filtered", render(&app, 80, 24));
 }
 
+/// A field its row cuts (a managed package's long API name and label) shows whole under
+/// the list while selected.
+#[test]
+fn mapping_editor_shows_a_long_field_whole() {
+    let mut app = editor();
+    let mut fields = account_fields();
+    fields.as_array_mut().unwrap().insert(
+        5,
+        field(
+            "SBQQ__DefaultSubscriptionTermInMonths__c",
+            "Default Subscription Term (Months, renewals included)",
+            "double",
+            false,
+        ),
+    );
+    answer(&mut app, fields);
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Down);
+    }
+    small_and_usual("mapping_field_whole", &app);
+}
+
 #[test]
 fn mapping_editor_options() {
     let mut app = editor();
@@ -881,7 +936,14 @@ fn mapping_editor_options() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
     type_str(&mut app, "Industry = 'Banking'");
-    both("mapping_options", &app);
+    // The hints and the filter wrap: nothing runs off the options pane.
+    small_and_usual("mapping_options", &app);
+    insta::assert_snapshot!("mapping_options_140x40", render(&app, 140, 40));
+    type_str(
+        &mut app,
+        " AND AnnualRevenue > 1000000 AND BillingCountry IN ('DE', 'AT', 'CH')",
+    );
+    small_and_usual("mapping_options_long_filter", &app);
 }
 
 #[test]

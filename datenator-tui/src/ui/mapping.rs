@@ -51,22 +51,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, m: &MappingEditor, theme: &The
         Phase::Editing => {}
     }
     let wide = inner.width >= 110;
-    let options_lines = form::lines(&m.options, m.pane == Pane::Options, theme);
-    let (fields_area, options_area) = if wide {
-        let [f, o] = Layout::horizontal([Constraint::Percentage(58), Constraint::Min(30)])
-            .spacing(1)
-            .areas(inner);
-        (f, o)
-    } else {
-        let [f, o] = Layout::vertical([
-            Constraint::Min(4),
-            Constraint::Length(options_lines.len() as u16 + 1),
-        ])
-        .areas(inner);
-        (f, o)
-    };
-    draw_fields(frame, fields_area, m, theme);
-    let mut lines = vec![Line::from(Span::styled(
+    let mut options = vec![Line::from(Span::styled(
         if m.pane == Pane::Options {
             "Options (Tab: back to the fields)"
         } else {
@@ -74,15 +59,30 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, m: &MappingEditor, theme: &The
         },
         theme.bold(),
     ))];
-    lines.extend(options_lines);
-    let block = if wide {
-        Block::default()
-            .borders(Borders::LEFT)
-            .border_style(theme.dim())
+    options.extend(form::lines(&m.options, m.pane == Pane::Options, theme));
+    // A long row filter and the hints wrap rather than run off the pane.
+    let options = Paragraph::new(options).wrap(Wrap { trim: false });
+    let (fields_area, options_area) = if wide {
+        let [f, o] = Layout::horizontal([Constraint::Percentage(58), Constraint::Min(30)])
+            .spacing(1)
+            .areas(inner);
+        (f, o)
     } else {
-        Block::default()
+        let rows = u16::try_from(options.line_count(inner.width)).unwrap_or(u16::MAX);
+        let [f, o] = Layout::vertical([Constraint::Min(4), Constraint::Length(rows)]).areas(inner);
+        (f, o)
     };
-    frame.render_widget(Paragraph::new(lines).block(block), options_area);
+    draw_fields(frame, fields_area, m, theme);
+    let options = if wide {
+        options.block(
+            Block::default()
+                .borders(Borders::LEFT)
+                .border_style(theme.dim()),
+        )
+    } else {
+        options
+    };
+    frame.render_widget(options, options_area);
 }
 
 fn draw_fields(frame: &mut Frame, area: Rect, m: &MappingEditor, theme: &Theme) {
@@ -173,22 +173,45 @@ fn draw_fields(frame: &mut Frame, area: Rect, m: &MappingEditor, theme: &Theme) 
             ])
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(3),
-            Constraint::Percentage(35),
-            Constraint::Percentage(35),
-            Constraint::Length(10),
-            Constraint::Length(6),
-        ],
-    )
-    .header(Row::new(["", "Field", "Label", "Type", ""]).style(theme.bold()))
-    .row_highlight_style(if m.pane == Pane::Fields {
-        theme.selected()
-    } else {
-        theme.bar()
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Percentage(35),
+        Constraint::Percentage(35),
+        Constraint::Length(10),
+        Constraint::Length(6),
+    ];
+    // The selected field whole, under the list, when its row cuts it.
+    let cols = super::column_widths(&widths, list.width);
+    let whole = visible.get(m.cursor).filter(|f| {
+        super::any_cut(&[
+            (&f.name, cols[1]),
+            (&f.label, cols[2]),
+            (&f.field_type, cols[3]),
+        ])
     });
+    let list = match whole {
+        Some(f) => {
+            let line = Paragraph::new(Line::from(vec![
+                Span::styled(f.name.clone(), theme.bold()),
+                Span::raw(format!(" · {} · ", f.label)),
+                Span::styled(f.field_type.clone(), theme.dim()),
+            ]))
+            .wrap(Wrap { trim: false });
+            let rows = u16::try_from(line.line_count(list.width)).unwrap_or(u16::MAX);
+            let [list, below] =
+                Layout::vertical([Constraint::Min(2), Constraint::Length(rows)]).areas(list);
+            frame.render_widget(line, below);
+            list
+        }
+        None => list,
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(["", "Field", "Label", "Type", ""]).style(theme.bold()))
+        .row_highlight_style(if m.pane == Pane::Fields {
+            theme.selected()
+        } else {
+            theme.bar()
+        });
     let mut state = TableState::default().with_selected(Some(m.cursor));
     frame.render_stateful_widget(table, list, &mut state);
 }

@@ -314,3 +314,22 @@ pub(crate) fn table_with_detail(
         detail_area,
     );
 }
+
+/// The widths a [`Table`] gives its columns at `width` (its default spacing and flex, no
+/// highlight symbol): what a cell holds before it is cut.
+pub(crate) fn column_widths(widths: &[Constraint], width: u16) -> Vec<usize> {
+    Layout::horizontal(widths.iter().copied())
+        .flex(ratatui::layout::Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| r.width as usize)
+        .collect()
+}
+
+/// Whether any of `cells` is wider than its column.
+pub(crate) fn any_cut(cells: &[(&str, usize)]) -> bool {
+    cells
+        .iter()
+        .any(|(text, width)| text.chars().count() > *width)
+}

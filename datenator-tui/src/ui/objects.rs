@@ -118,19 +118,39 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, o: &Objects, theme:
             ])
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Percentage(30),
-            Constraint::Percentage(30),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(7),
-            Constraint::Length(12),
-        ],
-    )
-    .header(Row::new(["Name", "Label", "Kind", "Fields", "Mapped", "State"]).style(theme.bold()))
-    .row_highlight_style(theme.selected());
+    let widths = [
+        Constraint::Percentage(30),
+        Constraint::Percentage(30),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(12),
+    ];
+    // The selected object whole, under the list, when its row cuts it.
+    let cols = super::column_widths(&widths, list_area.width);
+    let whole = visible
+        .get(o.selected)
+        .filter(|obj| super::any_cut(&[(&obj.name, cols[0]), (&obj.label, cols[1])]));
+    let list_area = match whole {
+        Some(obj) => {
+            let line = Paragraph::new(Line::from(vec![
+                Span::styled(obj.name.clone(), theme.bold()),
+                Span::raw(format!(" · {}", obj.label)),
+            ]))
+            .wrap(Wrap { trim: false });
+            let rows = u16::try_from(line.line_count(list_area.width)).unwrap_or(u16::MAX);
+            let [list, below] =
+                Layout::vertical([Constraint::Min(2), Constraint::Length(rows)]).areas(list_area);
+            frame.render_widget(line, below);
+            list
+        }
+        None => list_area,
+    };
+    let table = Table::new(rows, widths)
+        .header(
+            Row::new(["Name", "Label", "Kind", "Fields", "Mapped", "State"]).style(theme.bold()),
+        )
+        .row_highlight_style(theme.selected());
     let mut state = TableState::default().with_selected(Some(o.selected));
     frame.render_stateful_widget(table, list_area, &mut state);
 }

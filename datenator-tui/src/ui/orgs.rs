@@ -107,22 +107,37 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         "API usage",
     ])
     .style(theme.bold());
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(10),
-            Constraint::Length(12),
-            Constraint::Length(11),
-            Constraint::Length(5),
-            Constraint::Length(6),
-            Constraint::Length(if narrow { 11 } else { 16 }),
-            Constraint::Length(if narrow { 13 } else { 18 }),
-        ],
-    )
-    .header(header)
-    .row_highlight_style(theme.selected());
+    let widths = [
+        Constraint::Min(10),
+        Constraint::Length(12),
+        Constraint::Length(11),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(if narrow { 11 } else { 16 }),
+        Constraint::Length(if narrow { 13 } else { 18 }),
+    ];
     let inner = block.inner(area);
+    let cols = super::column_widths(&widths, inner.width);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(theme.selected());
     frame.render_widget(block, area);
+    // The selected org's name whole (with its domain) when its row cuts it.
+    let whole = app
+        .selected_org()
+        .filter(|o| super::any_cut(&[(&o.name, cols[0])]))
+        .map(|o| {
+            Line::from(vec![
+                Span::styled(o.name.clone(), theme.bold()),
+                Span::raw(format!(
+                    " · {}",
+                    match &o.org_type {
+                        OrgType::Custom(domain) => domain.clone(),
+                        t => t.label(),
+                    }
+                )),
+            ])
+        });
     // What the selected org needs, when it needs something.
     let advice = app.selected_org().and_then(|o| match &o.auth {
         AuthState::NeedsReauthorization { reason } => Some(Line::from(vec![
@@ -158,7 +173,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             line,
         ]))
     });
-    let detail_lines: Vec<Line> = advice.into_iter().chain(forecast).collect();
+    let detail_lines: Vec<Line> = whole.into_iter().chain(advice).chain(forecast).collect();
     let width = inner.width.max(1) as usize;
     let rows: usize = detail_lines
         .iter()
