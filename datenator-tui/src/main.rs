@@ -230,3 +230,32 @@ fn init_logging(
         .init();
     Ok(guard)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// `--help` (and `-h`) name every socket the TUI tries, in the order it tries them, as
+    /// the README lists them.
+    #[test]
+    fn help_lists_the_socket_fallback() {
+        let mut cmd = Cli::command();
+        for help in [
+            cmd.render_long_help().to_string(),
+            cmd.render_help().to_string(),
+        ] {
+            let at = |s: &str| {
+                help.find(s)
+                    .unwrap_or_else(|| panic!("{s} is not in the help:\n{help}"))
+            };
+            let order = [
+                at("$DATENATOR_SOCKET"),
+                at("$XDG_RUNTIME_DIR/datenator/datenatord.sock"),
+                at("/tmp/datenator-<uid>/datenatord.sock"),
+                at("/run/datenator/datenatord.sock"),
+            ];
+            assert!(order.is_sorted(), "{help}");
+        }
+    }
+}
