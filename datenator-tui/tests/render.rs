@@ -1022,6 +1022,16 @@ fn dashboard_loading_empty_and_live() {
     }
     key(&mut app, KeyCode::Char('G'));
     both("dashboard", &app);
+    // The size tried over SSH: the 'Last 10 min' column shows each object's records per
+    // minute.
+    app::update(
+        &mut app,
+        Msg::Resize {
+            width: 120,
+            height: 35,
+        },
+    );
+    insta::assert_snapshot!("dashboard_120x35", render(&app, 120, 35));
 }
 
 #[test]
