@@ -409,6 +409,25 @@ fn register_form() {
     insta::assert_snapshot!("register_help", render(&app, 80, 24));
 }
 
+/// A long domain and a connected app's 85-character client id wrap, whole, at 80 columns.
+#[test]
+fn register_form_with_long_values() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('n'));
+    type_str(&mut app, "acme-uat");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Tab);
+    type_str(&mut app, "https://acme--uat.sandbox.my.salesforce.com");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_str(
+        &mut app,
+        "3MVG9fe4g9fhX0E5EXAMPLE.kM6KnTp2nYrh3bZ2Jm5V9ok6DbW1q8sEXAMPLEq0n8aGJmqK0wRxKMLw7uQBbB",
+    );
+    small_and_usual("register_form_long_values", &app);
+}
+
 #[test]
 fn register_submitting_and_refused() {
     let mut app = with_orgs();

@@ -34,7 +34,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, r: &Register, theme
                     theme.warn(),
                 )));
             }
-            frame.render_widget(Paragraph::new(lines), form_area);
+            // A long domain, client id or hint wraps instead of running off the screen.
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), form_area);
         }
         Phase::Authorizing { org, paste } => {
             // No side borders: a URL selected with the mouse copies without box lines.
