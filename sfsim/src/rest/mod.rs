@@ -5,6 +5,7 @@ pub mod composite;
 pub mod describe;
 pub mod limits;
 pub mod query;
+pub mod query_columns;
 pub mod search;
 pub mod sobjects;
 

@@ -66,6 +66,11 @@ pub fn start(sim: &Sim, req: &Req, all: bool) -> Resp {
         Ok(c) => c,
         Err(e) => return Resp::error(400, e.code, e.message),
     };
+    if req.q("columns") == Some("true")
+        && let Ok(parsed) = crate::soql::parse(q)
+    {
+        return Resp::ok(super::query_columns::describe(&org, &parsed, &compiled));
+    }
     if compiled.count {
         let n = compiled.count_rows(&org, all);
         return Resp::ok(json!({"totalSize": n, "done": true, "records": []}));
