@@ -604,3 +604,85 @@ async fn revoking_all_tokens_blocks_the_app() {
     assert_eq!(s, 204);
     assert_eq!(t.get("/limits").await.status(), 401);
 }
+
+/// getUpdated's `latestDateCovered`: "If Salesforce executes a long-running transaction on
+/// your instance, the value in this field is the start time of that long-running transaction
+/// until it completes." And "the specified startDate cannot be the same value as, or later
+/// than, the specified endDate value. Otherwise, the API returns an INVALID_REPLICATION_DATE
+/// error" (the seconds are ignored, so one minute is the same value).
+#[tokio::test]
+async fn latest_date_covered_waits_for_a_long_transaction() {
+    use chrono::{Duration, DurationRound, Utc};
+    let t = common::start().await;
+    let id = t.create("Account", json!({"Name": "Early"})).await;
+    let updated = |start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>| {
+        let fmt = |d: chrono::DateTime<Utc>| d.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+        let (start, end) = (fmt(start), fmt(end));
+        let t = &t;
+        async move {
+            let r = t
+                .http
+                .get(t.url("/sobjects/Account/updated/"))
+                .query(&[("start", &start), ("end", &end)])
+                .bearer_auth(t.sim.access_token())
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let now = Utc::now();
+    let minute = now.duration_trunc(Duration::minutes(1)).unwrap();
+    let (s, v) = updated(now - Duration::minutes(10), now).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        v["latestDateCovered"],
+        json!(sfsim::value::fmt_datetime(&minute))
+    );
+
+    // A change whose transaction began seven minutes ago and has not committed.
+    t.sim.set_faults(FaultConfig {
+        late_visibility_ms: 600_000,
+        ..FaultConfig::default()
+    });
+    t.send(
+        Method::PATCH,
+        &format!("/sobjects/Account/{id}"),
+        Some(json!({"Name": "Late"})),
+    )
+    .await;
+    let began = minute - Duration::minutes(7);
+    t.sim.with_org(|o| {
+        let table = o.table_mut("Account").unwrap();
+        let slot = table.slot("SystemModstamp");
+        let rec = table.records.get_mut(&id).unwrap();
+        rec.set(
+            slot,
+            sfsim::value::Value::DateTime(began + Duration::seconds(12)),
+        );
+    });
+    let (_, v) = updated(now - Duration::minutes(10), now).await;
+    assert_eq!(
+        v["latestDateCovered"],
+        json!(sfsim::value::fmt_datetime(&began))
+    );
+    assert_eq!(v["ids"], json!([]), "the change is not visible yet");
+    t.sim.reveal_late_changes();
+    let (_, v) = updated(now - Duration::minutes(10), now).await;
+    assert_eq!(
+        v["latestDateCovered"],
+        json!(sfsim::value::fmt_datetime(&minute))
+    );
+    assert_eq!(v["ids"], json!([id]));
+
+    let (s, v) = updated(
+        minute + Duration::seconds(5),
+        minute + Duration::seconds(40),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(v[0]["errorCode"], "INVALID_REPLICATION_DATE");
+}

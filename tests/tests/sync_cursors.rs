@@ -41,6 +41,14 @@ async fn rows(pool: &sqlx::AnyPool, table: &str) -> (i64, i64) {
     (r.get::<i64, _>("n"), r.get::<i64, _>("d"))
 }
 
+async fn phone(pool: &sqlx::AnyPool, table: &str, id: String) -> Option<String> {
+    q(format!("SELECT phone FROM {table} WHERE sfid = '{id}'"))
+        .fetch_one(pool)
+        .await
+        .ok()
+        .and_then(|r| datenator_tests::sync::text(&r, "phone"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pulls_survive_query_cursors_released_between_pages() {
     const N: usize = 6500;
@@ -177,16 +185,7 @@ async fn ties_and_late_changes(kind: Db) {
     tokio::time::sleep(Duration::from_millis(1100)).await; // a later second
     sim.update(newer, json!({"Phone": "newer"})).unwrap();
     org.sync_now().await;
-    let phone = |id: String| {
-        let (pool, table) = (&pool, &table);
-        async move {
-            q(format!("SELECT phone FROM {table} WHERE sfid = '{id}'"))
-                .fetch_one(pool)
-                .await
-                .ok()
-                .and_then(|r| datenator_tests::sync::text(&r, "phone"))
-        }
-    };
+    let phone = |id: String| phone(&pool, &table, id);
     eventually("the newer change", || async {
         phone(newer.clone()).await.as_deref() == Some("newer")
     })
@@ -212,4 +211,75 @@ async fn ties_and_late_changes_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ties_and_late_changes_mysql() {
     ties_and_late_changes(Db::Mysql).await;
+}
+
+/// A change whose transaction stays uncommitted for longer than the overlap window (5 s in
+/// the tests) — across a minute boundary, as Salesforce's guarantee counts in minutes — is
+/// still pulled once it commits: the replication API's `latestDateCovered`, asked before
+/// every poll's query, holds the next poll's window back to the transaction's start. With
+/// the overlap alone the change was lost (its stamp fell behind the window before it became
+/// visible). One database: what is tested is where the engine's query starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_longer_than_the_overlap_is_not_lost() {
+    use chrono::Timelike;
+    let sim: RunningSim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 3)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let tag = "longtx";
+    let db = TargetDb::new(Db::Sqlite, tag);
+    let org = setup_org(&sim, &db, tag, "").await;
+    org.map("Account", &["Name", "Phone"], Direction::SfToDb)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    eventually("the first load", || async {
+        rows(&pool, &table).await == (3, 3)
+    })
+    .await;
+    let ids: Vec<String> = sim
+        .query("SELECT Id FROM Account ORDER BY Id", false)
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let (late, newer) = (&ids[0], &ids[1]);
+
+    // Late in a minute, a transaction begins that commits 6 s into the next one.
+    let second = chrono::Utc::now().second();
+    if second < 50 {
+        tokio::time::sleep(Duration::from_secs(u64::from(50 - second))).await;
+    }
+    let hidden_ms = u64::from(66 - chrono::Utc::now().second()) * 1000;
+    let mut faults = sim.faults_config();
+    faults.late_visibility_ms = hidden_ms;
+    sim.set_faults(faults);
+    sim.update(late, json!({"Phone": "late"})).unwrap();
+    let visible_at = std::time::Instant::now() + Duration::from_millis(hidden_ms);
+    let mut faults = sim.faults_config();
+    faults.late_visibility_ms = 0;
+    sim.set_faults(faults);
+    // Meanwhile newer changes are pulled and move the cursor past its stamp.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sim.update(newer, json!({"Phone": "newer"})).unwrap();
+    let phone = |id: String| phone(&pool, &table, id);
+    while std::time::Instant::now() < visible_at {
+        org.sync_now().await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(phone(newer.clone()).await.as_deref(), Some("newer"));
+    assert_ne!(
+        phone(late.clone()).await.as_deref(),
+        Some("late"),
+        "not visible before it committed"
+    );
+    eventually("the long transaction's change, once committed", || async {
+        org.sync_now().await;
+        phone(late.clone()).await.as_deref() == Some("late")
+    })
+    .await;
+    assert_eq!(rows(&pool, &table).await, (3, 3));
 }

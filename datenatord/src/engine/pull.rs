@@ -1,7 +1,7 @@
 //! Pull: Salesforce → database. A tie-safe cursor (SystemModstamp, Id) read through
 //! queryAll (deletes arrive as `IsDeleted` rows), page by page, each page applied and the
-//! cursor advanced in one database transaction; every poll re-reads an overlap window behind
-//! the cursor for changes that became visible late. A first load of many records goes
+//! cursor advanced in one database transaction; every poll re-reads a late-change window
+//! for changes that became visible after their stamp (see [`late_from`]). A first load of many records goes
 //! through a Bulk API query.
 use chrono::{DateTime, Utc};
 use datenator_shared::model::ObjectState;
@@ -29,33 +29,49 @@ fn later(a: &Cursor, stamp: DateTime<Utc>, id: &str) -> bool {
     (stamp, id) > (a.systemmodstamp, a.last_id.as_str())
 }
 
+/// What an object's previous poll established about the changes it could see.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seen {
+    /// Salesforce's time when the poll began.
+    pub polled_at: DateTime<Utc>,
+    /// What Salesforce said was visible just before the poll's query, if it was asked.
+    pub covered: Option<Covered>,
+}
+
+/// Salesforce's visibility guarantee (the replication API's `latestDateCovered`): every
+/// change stamped before `latest` was visible. It lags behind the minute asked about
+/// (`in_flight`) while a long-running transaction that began at `latest` has not committed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Covered {
+    pub latest: DateTime<Utc>,
+    pub in_flight: bool,
+}
+
 /// The incremental query of a mapping whose cursor is `c`. What is new comes after the
 /// cursor — (SystemModstamp, Id), so the thousands of records a data load stamps with one
 /// second are neither skipped nor read again. A change can become visible after its
-/// stamp (a long transaction commits late), so the records stamped within the overlap
-/// before the previous poll began (`polled_at`, Salesforce's time) are read again too:
-/// anything older was visible then. The window is anchored on time that passed, not on
-/// the cursor: once no change is recent, a poll reads nothing it has seen. Without a
-/// previous poll's time (after a start), the window is the overlap behind the cursor.
+/// stamp (a long transaction commits late), so the records stamped in the late-change
+/// window are read again too (see [`late_from`]).
 pub fn incremental_soql(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     c: &Cursor,
-    polled_at: Option<DateTime<Utc>>,
+    seen: Option<Seen>,
 ) -> String {
     format!(
         "SELECT {} FROM {} WHERE {}{} ORDER BY SystemModstamp, Id",
         select_list(&m.resolved),
         m.resolved.object,
-        unseen_condition(ctx, c, polled_at),
+        unseen_condition(ctx, c, seen),
         m.filter_clause("AND"),
     )
 }
 
 /// The SOQL condition of the records an incremental pull from cursor `c` reads: those
 /// after the cursor, and those in the late-change window (see [`incremental_soql`]).
-pub fn unseen_condition(ctx: &Ctx<'_>, c: &Cursor, polled_at: Option<DateTime<Utc>>) -> String {
-    let late_from = late_from(ctx, c, polled_at);
+pub fn unseen_condition(ctx: &Ctx<'_>, c: &Cursor, seen: Option<Seen>) -> String {
+    let overlap = chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
+    let late_from = late_from(overlap, c, seen);
     if late_from <= c.systemmodstamp {
         format!("SystemModstamp >= {}", sf_datetime(late_from))
     } else if c.last_id.is_empty() {
@@ -74,11 +90,28 @@ pub fn unseen_condition(ctx: &Ctx<'_>, c: &Cursor, polled_at: Option<DateTime<Ut
     }
 }
 
-/// Where the late-change window of a poll after `polled_at` begins (see
-/// [`incremental_soql`]): a change stamped before it was visible to the previous poll.
-pub fn late_from(ctx: &Ctx<'_>, c: &Cursor, polled_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    let overlap = chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
-    polled_at.map_or(c.systemmodstamp - overlap, |p| p - overlap)
+/// Where the late-change window of a poll begins: a change stamped before it was visible
+/// to the previous poll. The window is anchored on time that passed (the previous poll's
+/// Salesforce time), never on the cursor, so once nothing is recent a poll reads nothing it
+/// has seen. Salesforce's own guarantee decides where it has one: everything stamped before
+/// `latestDateCovered` was visible, so with the default overlap (longer than the minute the
+/// guarantee is counted in) the window starts there; while a long transaction is in flight
+/// it reaches back to the transaction's start, however long ago. Without a guarantee the
+/// overlap is the guess; without a previous poll (after a start), the overlap behind the
+/// cursor.
+pub fn late_from(overlap: chrono::Duration, c: &Cursor, seen: Option<Seen>) -> DateTime<Utc> {
+    let Some(seen) = seen else {
+        return c.systemmodstamp - overlap;
+    };
+    let guess = seen.polled_at - overlap;
+    match seen.covered {
+        None => guess,
+        Some(Covered {
+            latest,
+            in_flight: true,
+        }) => latest.min(guess),
+        Some(Covered { latest, .. }) => latest.max(guess),
+    }
 }
 
 /// How often in a row a pull queries again after its query's cursor became invalid
@@ -104,35 +137,70 @@ fn after_soql(m: &StoredMapping, position: &Cursor) -> String {
     )
 }
 
-/// Reads the first page of several mappings' incremental queries in composite requests of
-/// five queries each — one API call per five objects when nothing changed. Returns the
-/// pages by object; a mapping whose sub-request failed is left out (it queries on its own).
+/// What a poll read ahead for one object: its query's first page and Salesforce's
+/// visibility guarantee, asked just before it.
+#[derive(Default)]
+pub struct Ahead {
+    pub page: Option<QueryPage>,
+    pub covered: Option<Covered>,
+}
+
+/// Reads the first page of the due mappings' incremental queries in composite requests of
+/// five objects each — one API call per five objects when nothing changed. Before each
+/// query, in the same request, the replication API says what was visible (`/updated` over
+/// the last minute before `at`, Salesforce's time now): the next poll's late-change window
+/// starts from it (see [`late_from`]). A sub-request that failed is left out: the object
+/// queries on its own, and its next window falls back on the overlap.
 pub async fn prefetch(
     ctx: &Ctx<'_>,
     due: &[(&StoredMapping, String)],
-) -> Result<std::collections::HashMap<String, QueryPage>, StepError> {
-    use crate::salesforce::rest::{SubRequest, encode};
+    at: Option<DateTime<Utc>>,
+) -> Result<std::collections::HashMap<String, Ahead>, StepError> {
+    use crate::salesforce::rest::{SubRequest, encode, replication_minute, replication_path};
     let mut out = std::collections::HashMap::new();
     for chunk in due.chunks(crate::salesforce::rest::COMPOSITE_HEAVY) {
-        if chunk.len() == 1 {
+        if chunk.len() == 1 && at.is_none() {
             continue; // a lone query costs one call either way
         }
-        let requests = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (_, soql))| SubRequest {
+        let mut requests = Vec::with_capacity(chunk.len() * 2);
+        for (i, (m, soql)) in chunk.iter().enumerate() {
+            if let Some(at) = at {
+                let start = replication_minute(at) - chrono::Duration::minutes(1);
+                requests.push(SubRequest {
+                    method: "GET".into(),
+                    url: replication_path(&m.resolved.object, "updated", start, at)?,
+                    reference_id: format!("u{i}"),
+                    body: None,
+                });
+            }
+            requests.push(SubRequest {
                 method: "GET".into(),
                 url: crate::salesforce::Api::data_path(&format!("/queryAll?q={}", encode(soql))),
                 reference_id: format!("q{i}"),
                 body: None,
-            })
-            .collect();
-        let answers = ctx.api.composite(requests, false).await?;
-        for ((m, _), a) in chunk.iter().zip(answers) {
-            if a.http_status_code == 200
-                && let Ok(page) = serde_json::from_value::<QueryPage>(a.body)
-            {
-                out.insert(m.resolved.object.clone(), page);
+            });
+        }
+        for a in ctx.api.composite(requests, false).await? {
+            let (kind, i) = a.reference_id.split_at(1);
+            let Some((m, _)) = i.parse::<usize>().ok().and_then(|i| chunk.get(i)) else {
+                continue;
+            };
+            let entry: &mut Ahead = out.entry(m.resolved.object.clone()).or_default();
+            if a.http_status_code != 200 {
+                continue;
+            }
+            match (kind, at) {
+                ("q", _) => entry.page = serde_json::from_value::<QueryPage>(a.body).ok(),
+                ("u", Some(at)) => {
+                    entry.covered = a.body["latestDateCovered"]
+                        .as_str()
+                        .and_then(parse_datetime)
+                        .map(|latest| Covered {
+                            latest,
+                            in_flight: latest < replication_minute(at),
+                        });
+                }
+                _ => {}
             }
         }
     }
@@ -145,7 +213,7 @@ pub async fn run(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     prefetched: Option<QueryPage>,
-    polled_at: Option<DateTime<Utc>>,
+    seen: Option<Seen>,
     watch: &mut super::conflicts::Watch,
 ) -> Result<(), StepError> {
     let object = &m.resolved.object;
@@ -167,7 +235,7 @@ pub async fn run(
         }
     }
     let soql = match &cursor {
-        Some(c) => incremental_soql(ctx, m, c, polled_at),
+        Some(c) => incremental_soql(ctx, m, c, seen),
         None => {
             let where_clause = m.filter_clause("WHERE");
             format!(
@@ -558,6 +626,65 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_datetime(s).unwrap()
+    }
+
+    #[test]
+    fn the_late_change_window_follows_salesforces_guarantee_where_it_has_one() {
+        let cursor = Cursor {
+            systemmodstamp: at("2026-12-03T10:00:30Z"),
+            last_id: "001000000000001AAA".into(),
+        };
+        let overlap = chrono::Duration::seconds(120);
+        // After a start: the overlap behind the cursor.
+        assert_eq!(
+            late_from(overlap, &cursor, None),
+            at("2026-12-03T09:58:30Z")
+        );
+        let seen = |covered| {
+            Some(Seen {
+                polled_at: at("2026-12-03T10:05:40Z"),
+                covered,
+            })
+        };
+        // No guarantee: the overlap behind the previous poll, not behind the cursor.
+        assert_eq!(
+            late_from(overlap, &cursor, seen(None)),
+            at("2026-12-03T10:03:40Z")
+        );
+        // Everything before 10:05 was visible: the window starts there (narrower than the
+        // overlap's guess).
+        let covered = Covered {
+            latest: at("2026-12-03T10:05:00Z"),
+            in_flight: false,
+        };
+        assert_eq!(
+            late_from(overlap, &cursor, seen(Some(covered))),
+            at("2026-12-03T10:05:00Z")
+        );
+        // A short overlap is not widened to the minute when nothing was in flight.
+        let short = chrono::Duration::seconds(5);
+        assert_eq!(
+            late_from(short, &cursor, seen(Some(covered))),
+            at("2026-12-03T10:05:35Z")
+        );
+        // A transaction that began at 09:41 had not committed: back to it, however long
+        // ago, whatever the overlap.
+        let in_flight = Covered {
+            latest: at("2026-12-03T09:41:00Z"),
+            in_flight: true,
+        };
+        assert_eq!(
+            late_from(short, &cursor, seen(Some(in_flight))),
+            at("2026-12-03T09:41:00Z")
+        );
+        assert_eq!(
+            late_from(overlap, &cursor, seen(Some(in_flight))),
+            at("2026-12-03T09:41:00Z")
+        );
+    }
 
     #[test]
     fn bulk_pages_split_into_chunks_with_their_cursor() {

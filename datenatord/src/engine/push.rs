@@ -222,14 +222,14 @@ pub async fn recover(ctx: &Ctx<'_>, m: &StoredMapping) -> Result<u64, StepError>
     Ok(ctx.target.requeue_claimed(&m.resolved).await?)
 }
 
-/// One push round of the object's queued changes. `watch` and `polled_at` (the object's
-/// last poll, Salesforce's time) say which records the conflict check must read.
+/// One push round of the object's queued changes. `watch` and `seen` (what the object's
+/// last poll could see) say which records the conflict check must read.
 pub async fn run(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
     resolve_creates: bool,
     watch: &mut Watch,
-    polled_at: Option<chrono::DateTime<Utc>>,
+    seen: Option<super::pull::Seen>,
 ) -> Result<PushOutcome, StepError> {
     let batch = ctx.state.engine.config.push_batch;
     let has_failed = ctx
@@ -281,7 +281,7 @@ pub async fn run(
             s.push_lag_secs = Some((Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0);
         });
     let complete = watch.complete;
-    match push_events(ctx, m, &events, resolve_creates, watch, polled_at).await {
+    match push_events(ctx, m, &events, resolve_creates, watch, seen).await {
         Ok(outcome) => {
             if !complete && events.len() < batch {
                 // Every queued change was read in full: from now on the pulls' reports
@@ -307,7 +307,7 @@ async fn push_events(
     events: &[Event],
     resolve_creates: bool,
     watch: &mut Watch,
-    polled_at: Option<chrono::DateTime<Utc>>,
+    seen: Option<super::pull::Seen>,
 ) -> Result<PushOutcome, StepError> {
     let object = &m.resolved.object;
     // A full round may be the start of a large push: Bulk takes more at once.
@@ -538,7 +538,7 @@ async fn push_events(
         };
         let scope = match &cursor {
             Some(c) => Scope::Since {
-                unseen: super::pull::unseen_condition(ctx, c, polled_at),
+                unseen: super::pull::unseen_condition(ctx, c, seen),
                 kept: &watch.kept,
                 too_wide: &mut watch.too_wide,
             },

@@ -60,7 +60,15 @@ pub async fn check(
         .get(object)
         .copied()
         .unwrap_or(cursor.systemmodstamp - overlap);
-    let now = Utc::now();
+    // Salesforce's time, not the local clock; the deleted log counts in whole minutes and
+    // refuses a window that does not end after it starts, so a check within the minute the
+    // last one covered waits for its next turn.
+    let now = ctx.api.server_time().unwrap_or_else(Utc::now);
+    let minute = crate::salesforce::rest::replication_minute;
+    if minute(now) <= minute(start) {
+        checks.last_run.insert(object.clone(), Instant::now());
+        return Ok(());
+    }
     let covered = if start < now - chrono::Duration::days(LOG_DAYS) {
         reconcile(
             ctx,

@@ -57,9 +57,9 @@ pub struct WorkerMemory {
     /// Objects whose creates are marked in doubt in the state store: the mark is cleared
     /// by the next clean round.
     pub in_doubt: std::collections::HashSet<String>,
-    /// Salesforce's time when each object's last successful poll began: the late-change
-    /// window of the next poll ends there (see `pull::incremental_soql`).
-    pub polled_at: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    /// What each object's last successful poll could see: the late-change window of the
+    /// next poll starts from it (see `pull::late_from`).
+    pub seen: HashMap<String, pull::Seen>,
     /// Per object, what the pulls tell the pushes' conflict checks.
     pub watch: HashMap<String, super::conflicts::Watch>,
     target: Option<Arc<AnyTarget>>,
@@ -298,15 +298,11 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
             && !unresolved(memory, &m.mapping.object)
             && let Some(c) = target.cursor(&m.resolved.object).await?
         {
-            let polled_at = memory.polled_at.get(&m.mapping.object).copied();
-            due.push((m, pull::incremental_soql(&ctx, m, &c, polled_at)));
+            let seen = memory.seen.get(&m.mapping.object).copied();
+            due.push((m, pull::incremental_soql(&ctx, m, &c, seen)));
         }
     }
-    let mut prefetched = if due.len() > 1 {
-        pull::prefetch(&ctx, &due).await?
-    } else {
-        HashMap::new()
-    };
+    let mut prefetched = pull::prefetch(&ctx, &due, poll_start).await?;
 
     let mut first_error = None;
     for m in &mappings {
@@ -377,9 +373,9 @@ async fn push_step(
 ) -> Result<(), StepError> {
     let object = &m.mapping.object;
     let resolve = memory.resolve_creates.get(object).copied().unwrap_or(false);
-    let polled_at = memory.polled_at.get(object).copied();
+    let seen = memory.seen.get(object).copied();
     let watch = memory.watch.entry(object.clone()).or_default();
-    let outcome = match push::run(ctx, m, resolve, watch, polled_at).await {
+    let outcome = match push::run(ctx, m, resolve, watch, seen).await {
         Ok(outcome) => outcome,
         Err(e) => {
             // The round may have stopped after a create reached Salesforce (the database
@@ -419,7 +415,7 @@ async fn pull_step(
     m: &StoredMapping,
     memory: &mut WorkerMemory,
     interval: Duration,
-    ahead: Option<crate::salesforce::rest::QueryPage>,
+    ahead: Option<pull::Ahead>,
     poll_start: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), StepError> {
     let object = &m.mapping.object;
@@ -428,13 +424,20 @@ async fn pull_step(
         .get(object)
         .is_none_or(|t| t.elapsed() >= interval);
     if m.mapping.direction.pulls() && due && !unresolved(memory, object) {
-        let polled_at = memory.polled_at.get(object).copied();
+        let seen = memory.seen.get(object).copied();
         let watch = memory.watch.entry(object.clone()).or_default();
-        pull::run(ctx, m, ahead, polled_at, watch).await?;
+        let ahead = ahead.unwrap_or_default();
+        pull::run(ctx, m, ahead.page, seen, watch).await?;
         memory.last_pull.insert(object.clone(), Instant::now());
         match poll_start {
-            Some(t) => memory.polled_at.insert(object.clone(), t),
-            None => memory.polled_at.remove(object),
+            Some(polled_at) => memory.seen.insert(
+                object.clone(),
+                pull::Seen {
+                    polled_at,
+                    covered: ahead.covered,
+                },
+            ),
+            None => memory.seen.remove(object),
         };
     }
     let every = ctx.state.engine.config.deleted_check;

@@ -146,6 +146,28 @@ pub fn encode(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
+/// The replication API's (`/sobjects/X/updated`, `/deleted`) granularity: it ignores the
+/// seconds of `start` and `end`, and answers `latestDateCovered` on a minute.
+pub fn replication_minute(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t)
+}
+
+/// The path of the replication API's `which` ("updated" or "deleted") for a window.
+pub fn replication_path(
+    object: &str,
+    which: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Result<String, SalesforceError> {
+    Ok(Api::data_path(&format!(
+        "/sobjects/{}/{which}/?start={}&end={}",
+        check_api_name(object)?,
+        encode(&sf_datetime(start)),
+        encode(&sf_datetime(end))
+    )))
+}
+
 /// A Salesforce datetime for URLs and SOQL: `2024-01-31T12:00:00.000Z` style, UTC.
 pub fn sf_datetime(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
@@ -518,12 +540,7 @@ impl Api {
         start: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
     ) -> Result<Value, SalesforceError> {
-        let path = Api::data_path(&format!(
-            "/sobjects/{}/{which}/?start={}&end={}",
-            check_api_name(object)?,
-            encode(&sf_datetime(start)),
-            encode(&sf_datetime(end))
-        ));
+        let path = replication_path(object, which, start, end)?;
         self.send(Method::GET, &path, Body::None, &[], Replay::Safe)
             .await?
             .json()

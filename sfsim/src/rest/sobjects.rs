@@ -323,8 +323,11 @@ fn window(req: &Req, max_days: i64) -> Result<Window, Resp> {
     let start = parse("start")?.duration_trunc(minute).unwrap_or_default();
     let end = parse("end")?.duration_trunc(minute).unwrap_or_default();
     let now = Utc::now().duration_trunc(minute).unwrap_or_default();
-    if end < start {
-        return Err(bad("EndDate before StartDate"));
+    // "The specified startDate cannot be the same value as, or later than, the specified
+    // endDate value. Otherwise, the API returns an INVALID_REPLICATION_DATE error." The
+    // seconds are ignored, so both within one minute are the same value.
+    if end <= start {
+        return Err(bad("EndDate must be after StartDate"));
     }
     if start < now - Duration::days(max_days) {
         return Err(bad(&format!(
@@ -344,6 +347,19 @@ fn updated(sim: &Sim, req: &Req, obj: &str) -> Resp {
         return describe::not_supported(obj);
     };
     let slot = t.slot("SystemModstamp");
+    // "If Salesforce executes a long-running transaction on your instance, the value in
+    // this field is the start time of that long-running transaction until it completes":
+    // a change not yet visible (the late-visibility fault) holds it back to its stamp.
+    let now = std::time::Instant::now();
+    let latest = t
+        .records
+        .values()
+        .filter(|r| org.hidden.get(&r.id).is_some_and(|(until, _)| *until > now))
+        .filter_map(|r| match r.get(slot) {
+            Value::DateTime(d) => d.duration_trunc(Duration::minutes(1)).ok(),
+            _ => None,
+        })
+        .fold(latest, DateTime::min);
     let ids: Vec<&str> = t
         .live()
         .filter_map(|r| org.visible(r))
