@@ -14,7 +14,7 @@
 //!
 //! [sync]
 //! push_poll_ms = 1000                       # how often database changes are looked for
-//! overlap_secs = 120                        # re-read window behind the pull cursor
+//! overlap_secs = 120                        # late-change window when Salesforce gives no guarantee
 //! bulk_threshold = 10000                    # first loads above this use Bulk API 2.0
 //! push_bulk_threshold = 2000                # pushes of this many records (per operation)
 //!                                           # go through a Bulk API 2.0 ingest job; 0 = never
