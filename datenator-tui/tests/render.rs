@@ -591,6 +591,54 @@ fn settings_with_check_results() {
     }
 }
 
+/// A check that passes lists every check it ran, not only a count (issue 14, point 8).
+#[test]
+fn a_passing_check_lists_each_check() {
+    let mut app = settings(Some(pg_view()));
+    if let Screen::Settings(s) = &mut app.screen {
+        s.datasource.focus_on("check");
+    }
+    key(&mut app, KeyCode::Enter);
+    let ok = |check, message: &str| CheckResult {
+        check,
+        status: CheckStatus::Ok,
+        message: message.into(),
+        fix: None,
+    };
+    let report = CheckReport {
+        results: vec![
+            ok(
+                CheckKind::HostReachable,
+                "db.internal:5433 accepts connections",
+            ),
+            ok(CheckKind::Authentication, "admin logged in"),
+            ok(CheckKind::DatabaseExists, "database sync exists"),
+            ok(CheckKind::ServerVersion, "PostgreSQL 16.4 is supported"),
+            ok(CheckKind::CreateSchema, "the user may create schemas"),
+            ok(
+                CheckKind::CreateUser,
+                "the user may create the sync role; the engine will write as that role",
+            ),
+            ok(
+                CheckKind::CreateTrigger,
+                "a trigger function and trigger can be created",
+            ),
+        ],
+        server_version: Some("16.4".into()),
+        writer_mode: None,
+    };
+    answer(&mut app, serde_json::to_value(&report).unwrap());
+    small_and_usual("settings_check_passed", &app);
+    let screen = render(&app, 80, 24);
+    for r in &report.results {
+        assert!(
+            screen.contains(&format!("✓ ok   {}:", r.check)),
+            "{}:\n{screen}",
+            r.check
+        );
+    }
+}
+
 /// A MariaDB check with two failures: at 80×24 the results under the form do not all fit,
 /// and `v` shows the report whole, every fix as the check gives it.
 #[test]
