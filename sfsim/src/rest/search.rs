@@ -1,8 +1,10 @@
-//! `GET /search?q=<SOSL>`: the basics of SOSL — `FIND {term} [IN … FIELDS] RETURNING
-//! Object[(fields [WHERE …] [LIMIT n])], … [LIMIT n]` — matched against text fields.
+//! `GET /search?q=<SOSL>`: the basics of SOSL — `FIND {term} [IN ALL|NAME|EMAIL|PHONE|
+//! SIDEBAR FIELDS] RETURNING Object[(fields [WHERE …] [LIMIT n])], … [LIMIT n]` — matched
+//! against the text fields of the scope.
 
 use super::Req;
 use crate::resp::Resp;
+use crate::schema::{FieldDef, FieldType};
 use crate::sim::Sim;
 use crate::soql::eval::compile;
 use serde_json::json;
@@ -39,7 +41,73 @@ fn split_top(s: &str) -> Vec<String> {
     out
 }
 
-fn parse(q: &str) -> Result<(String, Vec<Returning>, Option<usize>), Resp> {
+/// `IN … FIELDS`: which text fields a search looks at.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Scope {
+    /// ALL FIELDS (the default) and SIDEBAR FIELDS: every searchable text field.
+    All,
+    Name,
+    Email,
+    Phone,
+}
+
+/// The scope named between the search term and RETURNING (`tail`: the text after `}`).
+fn scope(tail: &str) -> Result<Scope, Resp> {
+    let words: Vec<String> = tail
+        .split_whitespace()
+        .take_while(|w| !w.eq_ignore_ascii_case("returning"))
+        .map(str::to_ascii_uppercase)
+        .collect();
+    match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] | ["IN", "ALL" | "SIDEBAR", "FIELDS"] => Ok(Scope::All),
+        ["IN", "NAME", "FIELDS"] => Ok(Scope::Name),
+        ["IN", "EMAIL", "FIELDS"] => Ok(Scope::Email),
+        ["IN", "PHONE", "FIELDS"] => Ok(Scope::Phone),
+        _ => Err(malformed(&format!(
+            "unexpected token: {}",
+            words.last().map_or("", String::as_str)
+        ))),
+    }
+}
+
+/// Whether a field is searched in a scope. NAME FIELDS are the fields with `nameField`
+/// (and a person's name components) plus the ones the reference lists per object.
+fn in_scope(object: &str, f: &FieldDef, scope: Scope) -> bool {
+    if f.hidden || !f.ftype.is_text() {
+        return false;
+    }
+    match scope {
+        Scope::All => true,
+        Scope::Email => f.ftype == FieldType::Email,
+        Scope::Phone => f.ftype == FieldType::Phone,
+        Scope::Name => {
+            let extra: &[&str] = match object {
+                "Account" => &["Website", "Site", "NameLocal"],
+                "Case" => &["SuppliedName", "SuppliedCompany", "Subject"],
+                "Contact" => &["AssistantName", "FirstNameLocal", "LastNameLocal"],
+                "Lead" => &["Company", "CompanyLocal", "FirstNameLocal", "LastNameLocal"],
+                "Event" | "Task" => &["Subject"],
+                "User" => &["CommunityNickname"],
+                _ => &[],
+            };
+            f.name_field
+                || f.compound_field_name.as_deref() == Some("Name")
+                || extra.contains(&f.name.as_str())
+        }
+    }
+}
+
+/// Whether a value holds the term; phone numbers also by their digits alone.
+fn matches(value: &str, term: &str, phone: bool) -> bool {
+    if value.to_lowercase().contains(term) {
+        return true;
+    }
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let wanted = digits(term);
+    phone && wanted.len() >= 2 && digits(value).contains(&wanted)
+}
+
+fn parse(q: &str) -> Result<(String, Scope, Vec<Returning>, Option<usize>), Resp> {
     let q = q.trim();
     let lower = q.to_ascii_lowercase();
     if !lower.starts_with("find") {
@@ -61,6 +129,7 @@ fn parse(q: &str) -> Result<(String, Vec<Returning>, Option<usize>), Resp> {
         return Err(malformed("search term must be longer than one character"));
     }
     let tail = &q[close + 1..];
+    let scope = scope(tail)?;
     let tail_lower = tail.to_ascii_lowercase();
     let Some(r) = tail_lower.find("returning") else {
         // Without RETURNING, Salesforce searches every searchable object; sfsim asks for one.
@@ -95,14 +164,14 @@ fn parse(q: &str) -> Result<(String, Vec<Returning>, Option<usize>), Resp> {
             rest: inner[cut..].to_string(),
         });
     }
-    Ok((term, out, limit))
+    Ok((term, scope, out, limit))
 }
 
 pub fn search(sim: &Sim, req: &Req) -> Resp {
     let Some(q) = req.q("q") else {
         return malformed("A search string has to be specified");
     };
-    let (term, items, limit) = match parse(q) {
+    let (term, scope, items, limit) = match parse(q) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -117,19 +186,19 @@ pub fn search(sim: &Sim, req: &Req) -> Resp {
         let Some(table) = org.table(&compiled.object) else {
             continue;
         };
-        let text_slots: Vec<usize> = table
+        let searched: Vec<(usize, bool)> = table
             .def
             .fields
             .iter()
-            .filter(|f| f.ftype.is_text())
-            .filter_map(|f| table.def.slot(&f.name))
+            .filter(|f| in_scope(&table.def.name, f, scope))
+            .map(|f| (f.slot, f.ftype == FieldType::Phone))
             .collect();
         for id in compiled.run(&org, false) {
             let hit = table.records.get(&id).is_some_and(|r| {
-                text_slots.iter().any(|s| {
+                searched.iter().any(|(s, phone)| {
                     r.get(*s)
                         .as_str()
-                        .is_some_and(|v| v.to_lowercase().contains(&term))
+                        .is_some_and(|v| matches(v, &term, *phone))
                 })
             });
             if hit {
