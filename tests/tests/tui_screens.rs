@@ -2,8 +2,8 @@
 //! as a person over SSH would: register an org through the device flow, watch it get
 //! authorized, download its metadata, find Account on the Objects screen; then configure
 //! an SQLite datasource, map Account both ways, turn sync on and see the rows arrive — in
-//! the dashboard and in the database itself — and look at the daemon log, failed records
-//! and conflicts.
+//! the dashboard and in the database itself — and look at the daemon log, then a failed
+//! record and a conflict, each opened whole.
 use std::time::{Duration, Instant};
 
 use datenator_shared::model::{AuthState, PendingStep};
@@ -331,6 +331,82 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.wait_for("Sync — live from the daemon");
     tui.keys(&["c"]);
     tui.wait_for("No conflicts: no field was changed on both sides");
+    tui.keys(&["Escape"]);
+    tui.wait_for("Sync — live from the daemon");
+
+    // A change Salesforce refuses (a validation rule): listed as failed, cut in its row at
+    // 80 columns, whole with Enter.
+    r._sim.with_org(|org| {
+        org.table_mut("Account").unwrap().def.validation_rules.push(
+            sfsim::schema::ValidationRule {
+                name: "No_Blocked".into(),
+                condition: "Industry = 'blocked'".into(),
+                message: "Industry must not be blocked: choose the account's real industry".into(),
+                field: Some("Industry".into()),
+            },
+        );
+    });
+    let db = |sql: String| {
+        r.rt.block_on(async {
+            let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db_path.display()))
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        })
+    };
+    db("INSERT INTO account (name, industry) VALUES ('Refused Ltd', 'blocked')".into());
+    tui.keys(&["f"]);
+    tui.wait_for("FIELD_CUSTOM_VALIDATION");
+    tui.keys(&["Enter"]);
+    tui.wait_for("Failed insert · Account row");
+    tui.wait_for("Salesforce said: FIELD_CUSTOM_VALIDATION_EXCEPTION");
+    tui.wait_for("Industry = blocked");
+    tui.wait_for("Name = Refused Ltd");
+    tui.keys(&["Escape"]);
+    tui.wait_for("whole record");
+    tui.keys(&["Escape"]);
+    tui.wait_for("Sync — live from the daemon");
+
+    // A field changed on both sides while sync is off (Watch says so): on again, the
+    // conflict is listed and Enter shows both values whole.
+    tui.keys(&["e"]);
+    tui.wait_for("sync is off: press e to turn it on");
+    tui.wait_for("paused");
+    let id: String = rows[0].try_get("sfid").unwrap();
+    let sf = datenator_tests::sync::SfUser::new(&r._sim);
+    let from_sf =
+        "Renamed in Salesforce while the database renamed it too, a name too long for its column";
+    r.rt.block_on(sf.update("Account", &id, serde_json::json!({ "Name": from_sf })));
+    // The database's change is the newer one.
+    std::thread::sleep(Duration::from_millis(1100));
+    db(format!(
+        "UPDATE account SET name = 'Renamed in the database at the same time' WHERE sfid = '{id}'"
+    ));
+    tui.keys(&["e"]);
+    tui.wait_for("Sync of acme is on.");
+    tui.keys(&["y"]);
+    tui.keys(&["c"]);
+    let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
+    while !tui.screen().contains("newest wins") {
+        assert!(
+            Instant::now() < deadline,
+            "the conflict was never listed:\n{}",
+            tui.screen()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        tui.keys(&["u"]);
+    }
+    tui.keys(&["Enter"]);
+    tui.wait_for("Conflict · Account · Name");
+    tui.wait_for("Database value:");
+    tui.wait_for("Renamed in the database at the same time");
+    tui.wait_for("Renamed in Salesforce while the database");
+    tui.keys(&["Escape"]);
+    tui.wait_for("both values whole");
     tui.keys(&["Escape"]);
     tui.wait_for("Sync — live from the daemon");
     tui.keys(&["q"]);
