@@ -2,6 +2,7 @@
 
 pub mod collections;
 pub mod composite;
+pub mod composite_tree;
 pub mod describe;
 pub mod limits;
 pub mod query;
@@ -93,7 +94,7 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
         (_, ["composite", "sobjects", ..]) => collections::route(sim, req),
         ("POST", ["composite"]) => composite::composite(sim, req),
         ("POST", ["composite", "batch"]) => composite::batch(sim, req),
-        ("POST", ["composite", "tree", object]) => composite::tree(sim, req, object),
+        ("POST", ["composite", "tree", object]) => composite_tree::tree(sim, req, object),
         (_, ["jobs", ..]) => crate::bulk::route(sim, req),
         (_, ["composite"] | ["query" | "queryAll", ..] | ["limits"]) => Resp::error(
             405,
