@@ -175,10 +175,13 @@ fn coalesce(events: &[&Event]) -> Net {
     }
 }
 
-/// Keeps the fields Salesforce lets us write for this operation.
+/// Keeps the fields Salesforce lets us write for this operation. A create leaves out what
+/// the row leaves NULL: Salesforce then applies the field's default (an explicit null
+/// would erase it), and a lookup of the create compares only what was sent.
 fn writable(values: &Map<String, Value>, fields: &[FieldInfo], create: bool) -> Map<String, Value> {
     values
         .iter()
+        .filter(|(_, v)| !(create && v.is_null()))
         .filter(|(k, _)| {
             fields.iter().any(|f| {
                 f.name.eq_ignore_ascii_case(k)
@@ -704,6 +707,19 @@ mod tests {
             db_user: "app".into(),
             created_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_create_leaves_out_what_the_row_leaves_null() {
+        let fields = [field("Name"), field("Rating__c")];
+        let mut values = Map::new();
+        values.insert("Name".into(), "Acme".into());
+        values.insert("Rating__c".into(), Value::Null);
+        let create = writable(&values, &fields, true);
+        assert_eq!(create.len(), 1, "{create:?}");
+        assert!(create.contains_key("Name"));
+        // An update sends the null: the user cleared the field.
+        assert_eq!(writable(&values, &fields, false).len(), 2);
     }
 
     #[test]
