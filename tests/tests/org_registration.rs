@@ -306,7 +306,7 @@ async fn device_flow_registration_metadata_and_deletion() {
         }))
         .await
         .unwrap();
-    assert!(report.token_revoked, "{report:?}");
+    assert!(report.had_token && report.token_revoked, "{report:?}");
     assert!(report.warnings.is_empty(), "{report:?}");
     assert!(client.org_list().await.unwrap().is_empty());
     assert!(
@@ -349,6 +349,17 @@ async fn device_flow_denied_is_a_clear_failure() {
         unreachable!()
     };
     assert!(error.contains("denied"), "{error}");
+
+    // Never authorized, it holds no token: deleting it has none to revoke, and no warning.
+    let report: DeleteReport = client
+        .call(Call::OrgDelete(DeleteOrg {
+            name: "deny".into(),
+            confirm: "deny".into(),
+        }))
+        .await
+        .unwrap();
+    assert!(!report.had_token && !report.token_revoked, "{report:?}");
+    assert!(report.warnings.is_empty(), "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
