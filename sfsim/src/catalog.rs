@@ -612,6 +612,15 @@ fn binary_fields(object: &str) -> Vec<FieldDef> {
     vec![field(body, T::Base64), ct]
 }
 
+/// A read-only setup object with the audit fields, a name and `fields` (the Tooling
+/// API's objects: records Salesforce writes, which a client only queries).
+pub(crate) fn setup_object(name: &str, prefix: &str, fields: Vec<FieldDef>) -> ObjectDef {
+    let mut all = audit(name, true);
+    all.push(name_field(255));
+    all.extend(fields);
+    def(name, prefix, Kind::ReadOnly, all)
+}
+
 /// Every object of the default org: the sample-data objects (full describes), then the
 /// rest of a real org's list, sorted as describeGlobal lists them.
 pub fn org_objects() -> Vec<ObjectDef> {

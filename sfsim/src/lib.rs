@@ -24,6 +24,7 @@ pub mod soql;
 pub mod spelling;
 pub mod store;
 pub mod tls;
+pub mod tooling;
 pub mod value;
 
 pub use datagen::ChangeSpec;

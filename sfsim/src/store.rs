@@ -149,24 +149,8 @@ pub struct Org {
 
 impl Org {
     pub fn new(org_id: &str) -> Org {
-        let mut org = Org {
-            org_id: org_id.into(),
-            tables: BTreeMap::new(),
-            last_stamp: DateTime::UNIX_EPOCH,
-            admin_user_id: String::new(),
-            retention_days: 15,
-            purged_through: BTreeMap::new(),
-            custom_prefix_seq: 1,
-            late_visibility: None,
-            hidden: HashMap::new(),
-            journals: HashMap::new(),
-            tx_seq: 0,
-        };
-        let now = org.next_stamp();
-        for mut def in crate::catalog::org_objects() {
-            def.last_modified = now;
-            org.tables.insert(def.name.to_lowercase(), Table::new(def));
-        }
+        let mut org = Org::with_objects(org_id, "", crate::catalog::org_objects());
+        let now = org.last_stamp;
         org.admin_user_id = ids::make_id("005", 1);
         let users = [
             ("admin@sfsim.example", "Ada", "Admin", "aadmin"),
@@ -191,6 +175,41 @@ impl Org {
         }
         org.seed_setup(&ctx);
         org
+    }
+
+    /// An org of only the given objects, without records, whose writes are made by
+    /// `admin_user_id` (the Tooling API's view of an org).
+    pub fn with_objects(org_id: &str, admin_user_id: &str, defs: Vec<ObjectDef>) -> Org {
+        let mut org = Org {
+            org_id: org_id.into(),
+            tables: BTreeMap::new(),
+            last_stamp: DateTime::UNIX_EPOCH,
+            admin_user_id: admin_user_id.into(),
+            retention_days: 15,
+            purged_through: BTreeMap::new(),
+            custom_prefix_seq: 1,
+            late_visibility: None,
+            hidden: HashMap::new(),
+            journals: HashMap::new(),
+            tx_seq: 0,
+        };
+        let now = org.next_stamp();
+        for mut def in defs {
+            def.last_modified = now;
+            org.tables.insert(def.name.to_lowercase(), Table::new(def));
+        }
+        org
+    }
+
+    /// Inserts a record as Salesforce itself does (read-only fields allowed), by the admin.
+    pub fn insert_system(
+        &mut self,
+        object: &str,
+        raw: &[(String, Raw)],
+    ) -> Result<String, DmlError> {
+        let admin = self.admin_user_id.clone();
+        let ctx = self.ctx(&admin);
+        self.insert_inner(object, raw, &ctx, true)
     }
 
     /// The records every org has: itself (Organization, with the org's id), the record

@@ -90,6 +90,7 @@ pub fn dispatch(sim: &Sim, req: &Req) -> Resp {
         ("GET", ["query" | "queryAll", locator]) => query::more(sim, req, locator),
         ("GET", ["sobjects"]) => describe::global(sim, req),
         ("GET", ["search"]) => search::search(sim, req),
+        ("GET", ["tooling", "query"]) => crate::tooling::query(sim, req),
         (_, ["sobjects", ..]) => sobjects::route(sim, req),
         (_, ["composite", "sobjects", ..]) => collections::route(sim, req),
         ("POST", ["composite"]) => composite::composite(sim, req),
