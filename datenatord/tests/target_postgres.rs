@@ -762,7 +762,8 @@ async fn check_database_without_connect_privilege() {
     s.user = user.clone();
     s.password = "pw".into();
     s.database = db.clone();
-    let r = AnyTarget::new(s, "x", None).unwrap().check().await;
+    let t = AnyTarget::new(s, "x", None).unwrap();
+    let r = t.check().await;
     assert_eq!(
         r.get(CheckKind::Authentication).unwrap().status,
         CheckStatus::Ok
@@ -773,6 +774,20 @@ async fn check_database_without_connect_privilege() {
         d.fix.as_deref(),
         Some(format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{user}\";").as_str())
     );
+    // Granted as the check says, the database is reachable.
+    exec(&admin, d.fix.clone().unwrap()).await;
+    let r = t.check().await;
+    assert_eq!(
+        r.get(CheckKind::DatabaseExists).unwrap().status,
+        CheckStatus::Ok,
+        "{r:#?}"
+    );
+    drop(t);
+    exec(
+        &admin,
+        format!("REVOKE CONNECT ON DATABASE \"{db}\" FROM \"{user}\""),
+    )
+    .await;
     exec(&admin, format!("DROP DATABASE \"{db}\"")).await;
     drop_role(&admin, &user).await;
 }
