@@ -126,6 +126,7 @@ pub async fn setup(state: &State, sim: &RunningSim, target: Option<&str>) -> any
                 },
                 apply: true,
                 confirm_destructive: false,
+                send_queued: false,
             },
         )
         .await

@@ -292,11 +292,12 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
     {
         check_filter(state, &req.org, &object, filter).await?;
     }
-    let old: Vec<ObjectMapping> = stored(state, &req.org)
-        .await?
-        .into_iter()
-        .map(|m| m.resolved)
-        .collect();
+    let stored_now = stored(state, &req.org).await?;
+    let was = stored_now
+        .iter()
+        .find(|m| m.resolved.object.eq_ignore_ascii_case(&object))
+        .map(|m| (m.mapping.direction, m.resolved.clone()));
+    let old: Vec<ObjectMapping> = stored_now.into_iter().map(|m| m.resolved).collect();
     let mut new: Vec<ObjectMapping> = old
         .iter()
         .filter(|m| !m.object.eq_ignore_ascii_case(&object))
@@ -308,8 +309,10 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         .plan(&old, &new)
         .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
     let backfill = backfill_plan(&target, &old, &resolved, &req.mapping).await;
+    let queued = queued_plan(&target, was.as_ref(), &req).await;
+    let finish = |view: PlanView| with_queued(with_backfill(view, &backfill, state), &queued, &req);
     if !req.apply {
-        return Ok(with_backfill(view(&plan, false), &backfill, state));
+        return Ok(finish(view(&plan, false)));
     }
     if plan.is_destructive() && !req.confirm_destructive {
         return Err(RpcError::new(
@@ -321,6 +324,16 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         .apply(&plan)
         .await
         .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
+    if let (Some((_, before)), Some(_), false) = (&was, queued, req.send_queued) {
+        // Before the mapping is stored: the worker never pushes them.
+        let discarded = discard_queued(&target, before).await.map_err(|e| {
+            RpcError::new(
+                codes::REJECTED,
+                format!("could not discard the queued changes: {e}"),
+            )
+        })?;
+        tracing::info!(org = %req.org, object = %object, discarded, "database changes made while the object did not sync to Salesforce discarded");
+    }
     if let Some((fields, rows)) = &backfill {
         // Recorded before the mapping is stored: the worker never sees the new mapping
         // without its fill.
@@ -360,7 +373,68 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         .map_err(store_error)?;
     tracing::info!(org = %req.org, object = %object, steps = plan.steps.len(), "mapping saved");
     state.engine.wake(&req.org);
-    Ok(with_backfill(view(&plan, true), &backfill, state))
+    Ok(finish(view(&plan, true)))
+}
+
+/// How many database changes are queued for a mapping that starts sending to Salesforce
+/// now (it did not before): changes made while the object was not meant to sync. `None`
+/// when the direction does not change that way or nothing is queued.
+async fn queued_plan(
+    target: &crate::target::AnyTarget,
+    was: Option<&(Direction, ObjectMapping)>,
+    req: &SaveMapping,
+) -> Option<u64> {
+    let (direction, before) = was?;
+    if direction.pushes() || !req.mapping.direction.pushes() {
+        return None;
+    }
+    match target.event_counts(before).await {
+        Ok(c) => (c.new + c.claimed > 0).then_some(c.new + c.claimed),
+        Err(e) => {
+            tracing::warn!("cannot count the queued database changes: {e}");
+            None
+        }
+    }
+}
+
+/// Marks every queued change of the object processed without sending it. Returns how many.
+async fn discard_queued(
+    target: &crate::target::AnyTarget,
+    mapping: &ObjectMapping,
+) -> Result<u64, crate::target::TargetError> {
+    target.requeue_claimed(mapping).await?;
+    let mut discarded = 0;
+    loop {
+        let events = target.claim_events(mapping, 1000).await?;
+        if events.is_empty() {
+            return Ok(discarded);
+        }
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        target.mark_events_done(mapping, &ids).await?;
+        discarded += ids.len() as u64;
+    }
+}
+
+/// A plan's view with what happens to the changes queued while the object did not sync to
+/// Salesforce, as a step of its own (no DDL).
+fn with_queued(mut view: PlanView, queued: &Option<u64>, req: &SaveMapping) -> PlanView {
+    if let Some(n) = queued {
+        let object = &req.mapping.object;
+        view.steps.push(PlanStepView {
+            description: if req.send_queued {
+                format!(
+                    "send the {n} database change(s) made to {object} while it did not sync to Salesforce"
+                )
+            } else {
+                format!(
+                    "discard the {n} database change(s) made to {object} while it did not sync to Salesforce: they stay in the database and are never sent (choose \"send queued changes\" to send them)"
+                )
+            },
+            destructive: None,
+            sql: Vec::new(),
+        });
+    }
+    view
 }
 
 /// The fields a saved mapping adds to an object already in the database, with the rows
@@ -609,6 +683,7 @@ pub async fn import(
                 mapping,
                 apply: req.apply,
                 confirm_destructive: req.confirm_destructive,
+                send_queued: false,
             },
         )
         .await

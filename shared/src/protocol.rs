@@ -207,6 +207,11 @@ pub struct SaveMapping {
     /// Must be true to run a plan with destructive steps.
     #[serde(default)]
     pub confirm_destructive: bool,
+    /// When the mapping starts sending to Salesforce (it did not before): true sends the
+    /// database changes queued meanwhile, false (the default) discards them — a change made
+    /// while the object was not meant to sync is never sent unless asked.
+    #[serde(default)]
+    pub send_queued: bool,
 }
 
 /// Removes an object's mapping (drops its tables: destructive).
@@ -775,6 +780,7 @@ mod tests {
                 },
                 apply: false,
                 confirm_destructive: false,
+                send_queued: false,
             }),
             Call::MappingRemove(RemoveMapping {
                 org: "a".into(),

@@ -264,6 +264,7 @@ impl SyncedOrg {
                 },
                 apply: true,
                 confirm_destructive: false,
+                send_queued: false,
             }))
             .await
             .unwrap();

@@ -640,6 +640,7 @@ async fn two_orgs_never_share_a_schema() {
             },
             apply: true,
             confirm_destructive: false,
+            send_queued: false,
         }))
         .await
         .unwrap_err();

@@ -334,6 +334,7 @@ async fn row_filter_limits_the_synced_records() {
             },
             apply: true,
             confirm_destructive: false,
+            send_queued: false,
         })
     };
     let err = org
@@ -498,6 +499,7 @@ async fn conflict_under(
             },
             apply: true,
             confirm_destructive: false,
+            send_queued: false,
         }))
         .await
         .unwrap();

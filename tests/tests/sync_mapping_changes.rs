@@ -25,6 +25,7 @@ fn save(org: &SyncedOrg, fields: &[&str], apply: bool) -> SaveMapping {
         },
         apply,
         confirm_destructive: false,
+        send_queued: false,
     }
 }
 

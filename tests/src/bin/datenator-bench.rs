@@ -269,6 +269,7 @@ async fn loaded_org(
             },
             apply: true,
             confirm_destructive: false,
+            send_queued: false,
         }))
         .await
         .unwrap();

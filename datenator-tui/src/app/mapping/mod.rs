@@ -387,6 +387,7 @@ fn plan(app: &mut App, remove: bool) -> Vec<Cmd> {
             mapping: m.mapping(),
             apply: false,
             confirm_destructive: false,
+            send_queued: false,
         })
     };
     vec![app.request(
@@ -417,6 +418,7 @@ fn run_plan(app: &mut App, remove: bool, destructive: bool) -> Vec<Cmd> {
             mapping: m.mapping(),
             apply: true,
             confirm_destructive: destructive,
+            send_queued: false,
         })
     };
     vec![app.request(
