@@ -429,10 +429,18 @@ fn like_patterns_do_not_backtrack_exponentially() {
     assert_eq!(names(&org, &q).unwrap().len(), 1);
 }
 
+/// SOQL and SOSL Reference, "Date Formats and Date Literals": "A fieldExpression can use a
+/// date literal to compare a range of values to the value in a date or dateTime field. Each
+/// literal is a range of time beginning with midnight (00:00:00)." E.g. "THIS_MONTH —
+/// Starts 00:00:00 on the first day of the month that the current day is in and continues
+/// for all the days of that month"; "LAST_N_MONTHS:n — … starts 00:00:00 of the last day
+/// of the previous month and continues for the past n months" (the current month not
+/// among them); "THIS_WEEK — Starts 00:00:00 on the first day of the current week and
+/// continues for seven days" (the locale's first day: Sunday for en_US).
 #[test]
 fn relative_date_literals() {
     use chrono::NaiveDate;
-    use sfsim::soql::eval::relative_range;
+    use sfsim::soql::date_literal::range as relative_range;
     let day = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
     let d = |m, dd| NaiveDate::from_ymd_opt(2024, m, dd).unwrap();
     assert_eq!(relative_range("TODAY", day), Some((d(3, 1), d(3, 2))));
@@ -450,6 +458,22 @@ fn relative_date_literals() {
         Some((d(2, 29), d(3, 1)))
     );
     assert_eq!(relative_range("LAST_N_DAYS", day), None);
+    // 2024-03-01 is a Friday.
+    assert_eq!(relative_range("THIS_WEEK", day), Some((d(2, 25), d(3, 3))));
+    assert_eq!(relative_range("THIS_MONTH", day), Some((d(3, 1), d(4, 1))));
+    assert_eq!(relative_range("LAST_MONTH", day), Some((d(2, 1), d(3, 1))));
+    assert_eq!(
+        relative_range("LAST_N_MONTHS:2", day),
+        Some((d(1, 1), d(3, 1)))
+    );
+    assert_eq!(
+        relative_range("THIS_QUARTER", day),
+        Some((d(1, 1), d(4, 1)))
+    );
+    assert_eq!(
+        relative_range("THIS_YEAR", day),
+        Some((d(1, 1), NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()))
+    );
 
     let (org, _) = org();
     assert_eq!(
@@ -484,6 +508,23 @@ fn relative_date_literals() {
         )
         .unwrap(),
         vec!["Gamma"]
+    );
+    assert_eq!(
+        names(
+            &org,
+            "SELECT Name FROM Account WHERE CreatedDate = THIS_YEAR AND CreatedDate = LAST_90_DAYS"
+        )
+        .unwrap()
+        .len(),
+        4
+    );
+    assert!(
+        names(
+            &org,
+            "SELECT Name FROM Account WHERE CreatedDate = NEXT_MONTH"
+        )
+        .unwrap()
+        .is_empty()
     );
     let e = compile(&org, "SELECT Id FROM Account WHERE Name = TODAY").unwrap_err();
     assert_eq!(e.code, "INVALID_FIELD");

@@ -107,7 +107,9 @@ pub struct Compiled {
 
 pub fn compile(org: &Org, src: &str) -> Result<Compiled, SoqlError> {
     let q = parse(src)?;
-    compile_query(org, src, &q)
+    let c = compile_query(org, src, &q)?;
+    super::relationship_limits::check(src, q.from_pos, &c)?;
+    Ok(c)
 }
 
 fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError> {
@@ -1050,35 +1052,13 @@ fn like(pattern: &[char], text: &[char]) -> bool {
     reach[text.len()]
 }
 
-/// The [start, end) dates of a relative date literal, given today's date (UTC).
-pub fn relative_range(
-    name: &str,
-    today: chrono::NaiveDate,
-) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
-    let d = chrono::Days::new;
-    let upper = name.to_ascii_uppercase();
-    let (base, n) = match upper.split_once(':') {
-        Some((b, n)) => (b.to_string(), n.parse::<u64>().ok()?),
-        None => (upper.clone(), 0),
-    };
-    Some(match base.as_str() {
-        "TODAY" => (today, today + d(1)),
-        "YESTERDAY" => (today - d(1), today),
-        "TOMORROW" => (today + d(1), today + d(2)),
-        "LAST_N_DAYS" if upper.contains(':') => (today - d(n), today + d(1)),
-        "NEXT_N_DAYS" if upper.contains(':') => (today + d(1), today + d(1 + n)),
-        "N_DAYS_AGO" if upper.contains(':') => (today - d(n), today - d(n) + d(1)),
-        _ => return None,
-    })
-}
-
 fn relative_values(
     src: &str,
     r: &Resolved,
     l: &Lit,
     name: &str,
 ) -> Result<(Value, Value), SoqlError> {
-    let (a, b) = relative_range(name, chrono::Utc::now().date_naive())
+    let (a, b) = super::date_literal::range(name, chrono::Utc::now().date_naive())
         .ok_or_else(|| type_error(src, r, l))?;
     let at = |d: chrono::NaiveDate| {
         Value::DateTime(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())

@@ -1,8 +1,10 @@
 //! The SOQL subset of the reference: lexer, parser and evaluator.
 
+pub mod date_literal;
 pub mod eval;
 pub mod lexer;
 pub mod parser;
+pub mod relationship_limits;
 
 pub use parser::{Cond, Item, Literal, OrderItem, Path, Query, Select, parse};
 

@@ -685,7 +685,7 @@ impl Parser<'_> {
             Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Literal::Bool(false),
             Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Literal::Null,
             Tok::Ident(s)
-                if super::eval::relative_range(s, chrono::Utc::now().date_naive()).is_some() =>
+                if super::date_literal::range(s, chrono::Utc::now().date_naive()).is_some() =>
             {
                 Literal::Relative(s.to_ascii_uppercase())
             }
