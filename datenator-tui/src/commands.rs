@@ -71,9 +71,10 @@ pub enum Action {
     ToggleOrgFilter,
     /// `!`: the status line's message whole (when it is longer than the line shows).
     ShowNotice,
-    /// `v`: the last datasource check whole, every result and fix (at 80×24 the results
-    /// under the form may not all fit).
-    ShowCheck,
+    /// `v`: the Datasource tab's facts whole — what is stored, the schema error, who writes
+    /// the tables and how to grant it, every check result and fix (at 80×24 they may not
+    /// all fit beside the form).
+    ShowDetails,
 }
 
 /// One binding: the keys that trigger it, how the footer shows them, what it does.
@@ -532,19 +533,20 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
         Screen::Settings(s) => {
             let start = out.len();
             form_commands(out, s.typing(), true);
-            if s.tab == crate::app::settings::Tab::Datasource && s.check.is_some() && !s.typing() {
-                // After ↓ and Enter, so the footer shows it at 80 columns.
+            if s.tab == crate::app::settings::Tab::Datasource && s.has_details() && !s.typing() {
+                // After Tab (the footer shows it where there is room; at 80 columns a cut
+                // part of the tab says "v shows it all" itself).
                 let at = out[start..]
                     .iter()
-                    .position(|c| c.action == Action::Submit)
+                    .position(|c| c.action == Action::NextTab)
                     .map_or(out.len(), |i| start + i + 1);
                 out.insert(
                     at,
                     cmd(
                         &[KeyCode::Char('v')],
                         "v",
-                        "whole check",
-                        Action::ShowCheck,
+                        "details",
+                        Action::ShowDetails,
                         true,
                     ),
                 );

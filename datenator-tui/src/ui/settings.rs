@@ -156,10 +156,19 @@ fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
     // What is stored stays on top; the form (and, narrow, the check results under it)
     // scrolls so the focused control is always on screen.
     let stored = Paragraph::new(stored_line(s, theme)).wrap(Wrap { trim: false });
-    let stored_rows = (stored.line_count(area.width) as u16).min(area.height / 2);
+    let needed = stored.line_count(area.width) as u16;
+    let stored_rows = needed.min(area.height / 2);
     let [top, area] =
         Layout::vertical([Constraint::Length(stored_rows), Constraint::Min(1)]).areas(area);
-    frame.render_widget(stored, top);
+    if needed > stored_rows && top.height > 1 {
+        // Cut: its last row says where the rest is.
+        let [shown, last] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(top);
+        frame.render_widget(stored, shown);
+        frame.render_widget(Paragraph::new(more(theme)), last);
+    } else {
+        frame.render_widget(stored, top);
+    }
     let form_lines = form::lines(&s.datasource, true, theme);
     let focused = s
         .datasource
@@ -177,7 +186,7 @@ fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
             let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Min(30)])
                 .spacing(1)
                 .areas(area);
-            scrolled(frame, l, form_lines, focused, false);
+            scrolled(frame, l, form_lines, focused, false, None);
             frame.render_widget(
                 Paragraph::new(checks).wrap(Wrap { trim: false }).block(
                     Block::default()
@@ -191,21 +200,28 @@ fn draw_datasource(frame: &mut Frame, area: Rect, s: &Settings, theme: &Theme) {
             let mut lines = form_lines;
             lines.push(Line::from(""));
             lines.extend(checks);
-            scrolled(frame, area, lines, focused, on_button);
+            scrolled(frame, area, lines, focused, on_button, Some(more(theme)));
         }
-        None => scrolled(frame, area, form_lines, focused, false),
+        None => scrolled(frame, area, form_lines, focused, false, None),
     }
+}
+
+/// Where a cut part of the Datasource tab is whole.
+fn more(theme: &Theme) -> Line<'static> {
+    Line::from(Span::styled("… more: v shows it all", theme.dim()))
 }
 
 /// Renders `lines` (wrapped) scrolled as little as keeps line `focused` on screen; with
 /// `show_rest` (a button has the focus, the check results follow the form) as far toward
-/// the end as still keeps it there.
+/// the end as still keeps it there. When rows stay hidden below and the focused line is
+/// not the last one shown, `more` takes the last row.
 fn scrolled(
     frame: &mut Frame,
     area: Rect,
     lines: Vec<Line<'static>>,
     focused: usize,
     show_rest: bool,
+    more: Option<Line<'static>>,
 ) {
     let rows = |ls: &[Line<'static>]| {
         Paragraph::new(ls.to_vec())
@@ -219,12 +235,18 @@ fn scrolled(
     let height = area.height.max(1);
     let bottom = if show_rest { total } else { through };
     let scroll = bottom.saturating_sub(height).min(before);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0)),
-        area,
-    );
+    let text = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .scroll((scroll, 0));
+    match more {
+        Some(more) if total > scroll + height && through < scroll + height && height > 1 => {
+            let [shown, last] =
+                Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+            frame.render_widget(text, shown);
+            frame.render_widget(Paragraph::new(more), last);
+        }
+        _ => frame.render_widget(text, area),
+    }
 }
 
 fn draw_manage(frame: &mut Frame, area: Rect, app: &App, s: &Settings, theme: &Theme) {

@@ -111,6 +111,61 @@ impl Settings {
         self.form().typing()
     }
 
+    /// Whether there is anything for `v` to show whole: a stored datasource or a check.
+    pub fn has_details(&self) -> bool {
+        matches!(self.view, Load::Loaded(Some(_))) || self.check.is_some()
+    }
+
+    /// The Datasource tab's facts whole, as `v` shows them: what is stored, the schema
+    /// error, who writes the tables and how to let a DB user write them, then the last
+    /// check — every result and fix.
+    pub fn details(&self) -> Vec<(Tone, String)> {
+        let mut lines = Vec::new();
+        if let Load::Loaded(Some(v)) = &self.view {
+            lines.push((
+                Tone::Info,
+                format!(
+                    "Stored: {} · schema {} · DB schema generated: {}",
+                    v.settings.kind,
+                    v.schema,
+                    if v.schema_generated { "yes" } else { "no" }
+                ),
+            ));
+            if let Some(e) = &v.schema_error {
+                lines.push((Tone::Error, format!("Schema error: {e}")));
+            }
+            if let Some(a) = self.access.as_ref().filter(|_| v.schema_generated) {
+                let writer = a
+                    .sync_user
+                    .as_deref()
+                    .unwrap_or("the admin user (changes marked)");
+                let role = match &a.app_role {
+                    Some(r) => format!(" · application role {r}"),
+                    None => String::new(),
+                };
+                lines.push((Tone::Info, format!("Sync user: {writer}{role}")));
+                lines.push((
+                    Tone::Info,
+                    format!("Let a DB user write the tables: {}", a.grant_hint),
+                ));
+            }
+        }
+        if let Some(report) = &self.check {
+            if !lines.is_empty() {
+                lines.push((Tone::Info, String::new()));
+            }
+            lines.push((
+                Tone::Info,
+                match &report.server_version {
+                    Some(v) => format!("Check datasource (server {v}):"),
+                    None => "Check datasource:".into(),
+                },
+            ));
+            lines.extend(check_detail(report));
+        }
+        lines
+    }
+
     /// Shows the org's current polling interval and budget in the Manage form.
     pub fn fill_org(&mut self, org: &OrgSummary) {
         self.manage
@@ -375,13 +430,10 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
         }
         Action::Backspace => f.backspace(),
         Action::ClearField => f.clear_focused(),
-        Action::ShowCheck => {
-            if let Some(report) = &s.check {
-                let title = match &report.server_version {
-                    Some(v) => format!("Check datasource of {} (server {v})", s.org),
-                    None => format!("Check datasource of {}", s.org),
-                };
-                let lines = check_detail(report);
+        Action::ShowDetails => {
+            let title = format!("Datasource of {}", s.org);
+            let lines = s.details();
+            if !lines.is_empty() {
                 super::show_detail(app, title, lines);
             }
             return vec![];
