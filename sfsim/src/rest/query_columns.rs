@@ -94,6 +94,21 @@ fn columns(q: &Query, c: &Compiled) -> Vec<Value> {
                     out.push(col);
                 }
             }
+            Item::DateFn(p, _) => {
+                let found = c
+                    .grouping
+                    .iter()
+                    .flat_map(|(g, _)| g.iter())
+                    .zip(&c.group_names)
+                    .find(|(g, _)| g.name.eq_ignore_ascii_case(&p.text()));
+                if let Some((g, name)) = found {
+                    let apex = apex_type(g.field.ftype);
+                    let mut col = column(name, &p.text(), apex);
+                    col["aggregate"] = json!(true);
+                    col["numberType"] = json!(g.field.ftype.is_numeric());
+                    out.push(col);
+                }
+            }
             Item::TypeOf { .. } => {
                 if let Some(t) = typeofs.next() {
                     out.push(relationship(&t.rel, None));

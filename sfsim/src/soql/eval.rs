@@ -1,5 +1,6 @@
 //! Resolves a parsed query against the org's schema, then filters, sorts and renders rows.
 
+use super::date_fn::DateFn;
 use super::lexer::{ESCAPED_PERCENT, ESCAPED_UNDERSCORE, unescape_wildcards};
 use super::parser::{Cond, Having, Item, Lit, Literal, Path, Query, Select};
 use super::{SoqlError, parse};
@@ -30,6 +31,8 @@ pub struct Resolved {
     pub name: String,
     /// Selected as `toLabel(…)`: a picklist's values answer as their labels.
     pub to_label: bool,
+    /// A date function applied to the field's value (`field` then has its result type).
+    pub date_fn: Option<DateFn>,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +105,9 @@ pub struct Compiled {
     pub typeofs: Vec<TypeOfCol>,
     /// GROUP BY fields and aggregates: the query answers AggregateResult rows.
     pub grouping: Option<(Vec<Resolved>, Vec<Aggregate>)>,
+    /// Each group's name in an AggregateResult row (a field's name, a date function's
+    /// alias or `exprN`).
+    pub group_names: Vec<String>,
     having: Option<CHaving>,
 }
 
@@ -134,6 +140,16 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
     let mut typeofs = Vec::new();
     let mut aggregates: Vec<Aggregate> = Vec::new();
     let mut plain: Vec<(Resolved, super::Pos)> = Vec::new();
+    // Unaliased expressions (aggregates and date functions) are expr0, expr1, … in order.
+    let mut exprs = 0usize;
+    let mut expr_name = |alias: &Option<String>| {
+        alias.clone().unwrap_or_else(|| {
+            exprs += 1;
+            format!("expr{}", exprs - 1)
+        })
+    };
+    // Each selected date function's canonical text and output name.
+    let mut date_fns: Vec<(String, String, super::Pos)> = Vec::new();
     let (count, mut columns) = match &q.select {
         Select::Count => (true, vec![]),
         Select::Fields(items) => {
@@ -200,12 +216,18 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
                                     field: f.clone(),
                                     name: f.name.clone(),
                                     to_label: false,
+                                    date_fn: None,
                                 });
                             }
                         }
                     }
                     Item::Sub(sub, pos) => {
                         children.push(compile_child(org, table, src, sub, *pos)?)
+                    }
+                    Item::DateFn(p, alias) => {
+                        let r = resolve(org, table, src, p)?;
+                        date_fns.push((r.name.clone(), expr_name(alias), p.pos));
+                        plain.push((r, p.pos));
                     }
                     Item::Agg {
                         func,
@@ -244,15 +266,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
                                 format!("{func}() needs a field"),
                             ));
                         }
-                        let name = alias.clone().unwrap_or_else(|| {
-                            format!(
-                                "expr{}",
-                                aggregates
-                                    .iter()
-                                    .filter(|a| a.name.starts_with("expr"))
-                                    .count()
-                            )
-                        });
+                        let name = expr_name(alias);
                         aggregates.push(Aggregate {
                             func: func.clone(),
                             field,
@@ -354,6 +368,26 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         columns = vec![];
         Some((groups, aggregates))
     };
+    if grouping.is_none()
+        && let Some((_, _, pos)) = date_fns.first()
+    {
+        return Err(at(
+            *pos,
+            "MALFORMED_QUERY",
+            "Date functions can be selected only in aggregate queries (with GROUP BY)".into(),
+        ));
+    }
+    // What each group answers as: a date function by its alias or exprN, a field by name.
+    let group_names: Vec<String> = grouping
+        .iter()
+        .flat_map(|(groups, _)| groups.iter())
+        .map(|g| {
+            date_fns
+                .iter()
+                .find(|(text, _, _)| text.eq_ignore_ascii_case(&g.name))
+                .map_or_else(|| g.field.name.clone(), |(_, out, _)| out.clone())
+        })
+        .collect();
     let having = match (&q.having, &grouping) {
         (None, _) => None,
         (Some(h), Some((groups, _))) if !q.group_by.is_empty() => {
@@ -404,6 +438,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         children,
         typeofs,
         grouping,
+        group_names,
         having,
         object: table.def.name.clone(),
         count,
@@ -750,12 +785,28 @@ fn resolve(org: &Org, table: &Table, src: &str, p: &Path) -> Result<Resolved, So
                 ));
             };
             names.push(fd.name.clone());
-            return Ok(Resolved {
+            let mut r = Resolved {
                 hops,
                 field: fd.clone(),
                 name: names.join("."),
                 to_label: false,
-            });
+                date_fn: None,
+            };
+            if let Some(func) = &p.func {
+                let f = DateFn::named(func).filter(|f| f.applies_to(fd.ftype));
+                let Some(f) = f else {
+                    return Err(SoqlError::at(
+                        "INVALID_FIELD",
+                        src,
+                        p.pos,
+                        format!("{func} can not be applied to field {}", r.name),
+                    ));
+                };
+                r.field.ftype = f.result_type();
+                r.name = format!("{func}({})", r.name);
+                r.date_fn = Some(f);
+            }
+            return Ok(r);
         }
     }
     Err(SoqlError::at(
@@ -1009,7 +1060,10 @@ fn field_of<'a>(org: &'a Org, p: &'a Record, r: &Resolved) -> &'a Value {
 
 pub fn value_of(org: &Org, rec: &Record, r: &Resolved) -> Value {
     walk(org, rec, &r.hops)
-        .map(|p| field_of(org, p, r).clone())
+        .map(|p| match r.date_fn {
+            Some(f) => f.apply(field_of(org, p, r)),
+            None => field_of(org, p, r).clone(),
+        })
         .unwrap_or_default()
 }
 
@@ -1331,8 +1385,8 @@ impl Compiled {
             .map(|(key, rows)| {
                 let mut m = Map::new();
                 m.insert("attributes".into(), json!({"type": "AggregateResult"}));
-                for (g, v) in groups.iter().zip(&key) {
-                    m.insert(g.field.name.clone(), v.to_json());
+                for (name, v) in self.group_names.iter().zip(&key) {
+                    m.insert(name.clone(), v.to_json());
                 }
                 for a in aggs {
                     let v = aggregate_json(org, &rows, &a.func, a.field.as_ref());

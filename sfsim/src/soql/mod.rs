@@ -1,5 +1,6 @@
 //! The SOQL subset of the reference: lexer, parser and evaluator.
 
+pub mod date_fn;
 pub mod date_literal;
 pub mod eval;
 pub mod lexer;

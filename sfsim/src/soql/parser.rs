@@ -8,11 +8,16 @@ use super::{Pos, SoqlError};
 pub struct Path {
     pub parts: Vec<String>,
     pub pos: Pos,
+    /// A date function around the field (`CALENDAR_YEAR(CreatedDate)`), upper-cased.
+    pub func: Option<String>,
 }
 
 impl Path {
     pub fn text(&self) -> String {
-        self.parts.join(".")
+        match &self.func {
+            Some(f) => format!("{f}({})", self.parts.join(".")),
+            None => self.parts.join("."),
+        }
     }
 }
 
@@ -90,6 +95,8 @@ pub enum Item {
         alias: Option<String>,
         pos: Pos,
     },
+    /// A date function of a field, with its alias: `CALENDAR_YEAR(CloseDate) yr`.
+    DateFn(Path, Option<String>),
     /// `TYPEOF What WHEN Account THEN Name … ELSE Name END`: per parent type, its fields.
     TypeOf {
         rel: Path,
@@ -240,13 +247,36 @@ impl Parser<'_> {
     }
 
     fn path(&mut self) -> Result<Path, SoqlError> {
+        if let Tok::Ident(w) = &self.peek().tok
+            && super::date_fn::DateFn::named(w).is_some()
+            && self
+                .toks
+                .get(self.i + 1)
+                .is_some_and(|n| n.tok == Tok::LParen)
+        {
+            let func = w.to_ascii_uppercase();
+            self.i += 2;
+            let inner = self.path()?;
+            if inner.func.is_some() {
+                return Err(self.unexpected());
+            }
+            self.expect(Tok::RParen)?;
+            return Ok(Path {
+                func: Some(func),
+                ..inner
+            });
+        }
         let (first, pos) = self.ident()?;
         let mut parts = vec![first];
         while self.peek().tok == Tok::Dot {
             self.i += 1;
             parts.push(self.ident()?.0);
         }
-        Ok(Path { parts, pos })
+        Ok(Path {
+            parts,
+            pos,
+            func: None,
+        })
     }
 
     fn query(&mut self) -> Result<Query, SoqlError> {
@@ -436,6 +466,11 @@ impl Parser<'_> {
                 self.expect(Tok::RParen)?;
                 Ok(Item::Fields(kind, t.pos))
             }
+            Tok::Ident(w) if next_is_paren && super::date_fn::DateFn::named(w).is_some() => {
+                let path = self.path()?;
+                let alias = self.alias();
+                Ok(Item::DateFn(path, alias))
+            }
             Tok::Ident(w)
                 if next_is_paren && AGGREGATES.contains(&w.to_ascii_lowercase().as_str()) =>
             {
@@ -447,14 +482,7 @@ impl Parser<'_> {
                     Some(self.path()?)
                 };
                 self.expect(Tok::RParen)?;
-                let alias = match &self.peek().tok {
-                    Tok::Ident(a) if !RESERVED.contains(&a.to_ascii_lowercase().as_str()) => {
-                        let a = a.clone();
-                        self.i += 1;
-                        Some(a)
-                    }
-                    _ => None,
-                };
+                let alias = self.alias();
                 Ok(Item::Agg {
                     func,
                     path,
@@ -489,6 +517,18 @@ impl Parser<'_> {
                 })
             }
             _ => Ok(Item::Field(self.path()?)),
+        }
+    }
+
+    /// An expression's alias: a name that is not a keyword.
+    fn alias(&mut self) -> Option<String> {
+        match &self.peek().tok {
+            Tok::Ident(a) if !RESERVED.contains(&a.to_ascii_lowercase().as_str()) => {
+                let a = a.clone();
+                self.i += 1;
+                Some(a)
+            }
+            _ => None,
         }
     }
 
