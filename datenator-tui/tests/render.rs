@@ -354,6 +354,25 @@ fn pending_marker_and_outcome_in_the_status_line() {
     insta::assert_snapshot!("status_error", render(&app, 80, 24));
 }
 
+/// A message longer than the status line's three rows: `!` opens it whole.
+#[test]
+fn a_long_status_message_opens_whole() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('m'));
+    fail(
+        &mut app,
+        "Salesforce answered REQUEST_LIMIT_EXCEEDED \
+         (TotalRequests Limit exceeded: the org has used its 15000 API calls of the last 24 hours). \
+         Sync holds back until usage falls; the metadata can be downloaded again once calls are \
+         available — the Orgs screen shows the org's usage and its forecast, and the daemon's log \
+         (l) says when the limit was met and when usage is checked next.",
+    );
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains(" !  whole message"), "{screen}");
+    key(&mut app, KeyCode::Char('!'));
+    small_and_usual("notice_whole", &app);
+}
+
 #[test]
 fn metadata_report_dialog() {
     let mut app = with_orgs();
