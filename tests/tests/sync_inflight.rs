@@ -256,6 +256,83 @@ async fn delete_after_a_killed_create_mysql() {
     delete_after_a_killed_create(Db::Mysql).await;
 }
 
+/// A create killed after Salesforce committed it, whose record someone then changed in
+/// Salesforce before the restart's lookup: no record matches what was sent any more, yet
+/// the one our user made that no row holds and that agrees on the rest is adopted — not
+/// sent again once the wait for late commits has passed (a duplicate before).
+async fn a_killed_create_changed_in_salesforce_is_adopted(kind: Db) {
+    let (sim, db, mut org, pool) = start(kind, "killedit").await;
+    let sf = SfUser::new(&sim);
+    let table = db.table("Account");
+    latency(&sim, 3000);
+    q(format!(
+        "INSERT INTO {table} (name, phone) VALUES ('killed-edit', 'e1')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    until_claimed(&db, &pool, &["killed-edit"]).await;
+    let id = eventually_id(&sim, "killed-edit").await;
+    org.daemon.kill();
+    latency(&sim, 0);
+    sim.update(&id, json!({"Phone": "sf-edit"})).unwrap();
+    org.daemon.restart();
+    org.client = org.daemon.client().await;
+    eventually("the record adopted", || async {
+        db_row(&db, &pool, "killed-edit").await == Some((Some(id.clone()), Some("sf-edit".into())))
+            && no_pending(&db, &pool).await
+    })
+    .await;
+    // Past the wait after which a create not found would be sent again (the overlap, 5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for _ in 0..2 {
+        org.sync_now().await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(
+        sf_phones(&sf, "killed-edit").await,
+        vec![Some("sf-edit".to_owned())],
+        "one record, with Salesforce's later value"
+    );
+    assert!(
+        org.daemon
+            .stderr()
+            .contains("changed in Salesforce since; adopting it"),
+        "adopted through the fallback"
+    );
+}
+
+async fn eventually_id(sim: &RunningSim, name: &str) -> String {
+    let found = || {
+        sim.query(
+            &format!("SELECT Id FROM Account WHERE Name = '{name}'"),
+            false,
+        )
+        .ok()
+        .and_then(|r| r.first().and_then(|r| r["Id"].as_str().map(str::to_owned)))
+    };
+    eventually("Salesforce to commit the create", || async {
+        found().is_some()
+    })
+    .await;
+    found().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_create_changed_in_salesforce_is_adopted_sqlite() {
+    a_killed_create_changed_in_salesforce_is_adopted(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_create_changed_in_salesforce_is_adopted_postgres() {
+    a_killed_create_changed_in_salesforce_is_adopted(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_create_changed_in_salesforce_is_adopted_mysql() {
+    a_killed_create_changed_in_salesforce_is_adopted(Db::Mysql).await;
+}
+
 fn blocking_rule(sim: &RunningSim) {
     sim.with_org(|org| {
         org.table_mut("Account").unwrap().def.validation_rules.push(

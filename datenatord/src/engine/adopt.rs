@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::conflicts::same;
 use super::worker::{Ctx, StepError};
+use crate::target::{ObjectMapping, Target};
 
 /// From this many rows to look up, one query fetches the candidates for all of them.
 const BATCH_FROM: usize = 10;
@@ -26,10 +27,19 @@ fn comparable(f: &FieldInfo) -> bool {
     )
 }
 
+/// Records (newest first): id and values.
+type Candidates = Vec<(String, Map<String, Value>)>;
+
 /// Finds the records earlier creates made, for one push round.
 pub struct Lookup {
-    /// Candidates (newest first) when fetched in one query: id and values.
-    batch: Option<Vec<(String, Map<String, Value>)>>,
+    /// Candidates when fetched in one query.
+    batch: Option<Candidates>,
+    /// For creates no record matches exactly: every record this org's user made in the
+    /// window that no row holds (fetched once, when first needed).
+    unclaimed: Option<Candidates>,
+    /// What every create of the round being looked up certainly sent: a record matching
+    /// one of them exactly is that create's, never a changed one of another.
+    expected: Vec<Map<String, Value>>,
     taken: HashSet<String>,
     /// Found records that are in the recycle bin: deleted in Salesforce since our create
     /// made them. (The lookups read deleted records too: a record someone deleted is still
@@ -48,12 +58,38 @@ impl Lookup {
     ) -> Result<Lookup, StepError> {
         let mut lookup = Lookup {
             batch: None,
+            unclaimed: None,
+            expected: Vec::new(),
             taken: HashSet::new(),
             deleted: HashSet::new(),
         };
         let Some(since) = since.filter(|_| rows >= BATCH_FROM) else {
             return Ok(lookup);
         };
+        let found = lookup.created_since(ctx, object, fields, since).await?;
+        tracing::info!(
+            candidates = found.len(),
+            rows,
+            "looking up creates whose outcome is unknown in one query"
+        );
+        lookup.batch = Some(found);
+        Ok(lookup)
+    }
+
+    /// Tells the lookup what every create of the round certainly sent (see `expected`).
+    pub fn expect(&mut self, sent: Vec<Map<String, Value>>) {
+        self.expected = sent;
+    }
+
+    /// Every record this org's user created since shortly before `since`, with the values
+    /// that compare (deleted ones noted).
+    async fn created_since(
+        &mut self,
+        ctx: &Ctx<'_>,
+        object: &str,
+        fields: &[FieldInfo],
+        since: DateTime<Utc>,
+    ) -> Result<Candidates, StepError> {
         let names: Vec<&str> = fields
             .iter()
             .filter(|f| f.createable && f.name != "Id" && comparable(f))
@@ -66,36 +102,96 @@ impl Lookup {
             created_by_since(ctx, since).await?.join(" AND ")
         );
         let found = ctx.api.query_all_records(&soql, true).await?;
-        tracing::info!(
-            candidates = found.len(),
-            rows,
-            "looking up creates whose outcome is unknown in one query"
-        );
-        lookup.batch = Some(
-            found
+        Ok(found
+            .into_iter()
+            .filter_map(|mut r| {
+                r.remove("attributes");
+                let id = r.get("Id")?.as_str()?.to_owned();
+                if r.get("IsDeleted").and_then(Value::as_bool) == Some(true) {
+                    self.deleted.insert(id.clone());
+                }
+                Some((id, r))
+            })
+            .collect())
+    }
+
+    /// The record an earlier create of `values` made that someone changed in Salesforce
+    /// before this lookup (while the create's answer was lost), so that no record matches
+    /// exactly: among the records this org's user created in the window that no row holds,
+    /// the one agreeing with the create on at least half the values compared (one at
+    /// least). Only when exactly one does: several would be a guess.
+    async fn changed_since_created(
+        &mut self,
+        ctx: &Ctx<'_>,
+        mapping: &ObjectMapping,
+        compared: &[(&String, &Value)],
+        since: DateTime<Utc>,
+        fields: &[FieldInfo],
+    ) -> Result<Option<String>, StepError> {
+        if compared.is_empty() {
+            return Ok(None);
+        }
+        if self.unclaimed.is_none() {
+            let held: HashSet<String> = ctx
+                .target
+                .synced_sfids(mapping, false)
+                .await?
                 .into_iter()
-                .filter_map(|mut r| {
-                    r.remove("attributes");
-                    let id = r.get("Id")?.as_str()?.to_owned();
-                    if r.get("IsDeleted").and_then(Value::as_bool) == Some(true) {
-                        lookup.deleted.insert(id.clone());
-                    }
-                    Some((id, r))
-                })
-                .collect(),
-        );
-        Ok(lookup)
+                .collect();
+            let mut created = match &self.batch {
+                Some(batch) => batch.clone(),
+                None => {
+                    self.created_since(ctx, &mapping.object, fields, since)
+                        .await?
+                }
+            };
+            created.retain(|(id, _)| !held.contains(id));
+            self.unclaimed = Some(created);
+        }
+        let agreeing = |r: &Map<String, Value>| {
+            compared
+                .iter()
+                .filter(|(k, v)| same(r.get(*k).unwrap_or(&Value::Null), v))
+                .count()
+        };
+        let anothers = |r: &Map<String, Value>| {
+            self.expected.iter().any(|sent| {
+                !sent.is_empty()
+                    && sent.iter().all(|(k, v)| {
+                        !fields.iter().any(|f| f.name == *k && comparable(f))
+                            || same(r.get(k).unwrap_or(&Value::Null), v)
+                    })
+            })
+        };
+        let fits: Vec<&String> = self
+            .unclaimed
+            .iter()
+            .flatten()
+            .filter(|(id, r)| {
+                let n = agreeing(r);
+                !self.taken.contains(id) && n > 0 && 2 * n >= compared.len() && !anothers(r)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        Ok(match fits.as_slice() {
+            [one] => {
+                tracing::warn!(sfid = %one, "a record an uncertain create made was changed in Salesforce since; adopting it (it is the only unclaimed record of ours that fits)");
+                Some((*one).clone())
+            }
+            _ => None,
+        })
     }
 
     /// The record an earlier create of these values made, if any.
     pub async fn find(
         &mut self,
         ctx: &Ctx<'_>,
-        object: &str,
+        mapping: &ObjectMapping,
         values: &Map<String, Value>,
         since: DateTime<Utc>,
         fields: &[FieldInfo],
     ) -> Result<Option<String>, StepError> {
+        let object = &mapping.object;
         let compared: Vec<(&String, &Value)> = values
             .iter()
             .filter(|(k, _)| fields.iter().any(|f| f.name == **k && comparable(f)))
@@ -120,6 +216,13 @@ impl Lookup {
                 }
                 None => None,
             },
+        };
+        let found = match found {
+            Some(id) => Some(id),
+            None => {
+                self.changed_since_created(ctx, mapping, &compared, since, fields)
+                    .await?
+            }
         };
         if let Some(id) = &found {
             self.taken.insert(id.clone());

@@ -123,7 +123,7 @@ fn certainly_sent(evs: &[&Event], fields: &[FieldInfo]) -> Map<String, Value> {
 async fn find_earlier_create(
     ctx: &Ctx<'_>,
     lookup: &mut Lookup,
-    object: &str,
+    mapping: &crate::target::ObjectMapping,
     c: &PendingCreate<'_>,
     fields: &[FieldInfo],
 ) -> Result<Option<String>, StepError> {
@@ -132,7 +132,7 @@ async fn find_earlier_create(
     if probe.is_empty() {
         return Ok(None);
     }
-    lookup.find(ctx, object, &probe, c.since, fields).await
+    lookup.find(ctx, mapping, &probe, c.since, fields).await
 }
 
 /// The net change of one row over its pending events.
@@ -412,7 +412,15 @@ async fn push_events(
             super::push_bulk::settle_jobs(ctx, object).await?;
             let since = creates.iter().chain(&orphans).map(|c| c.since).min();
             let n = creates.len() + orphans.len();
-            lookup = Some(Lookup::new(ctx, object, &fields, n, since).await?);
+            let mut l = Lookup::new(ctx, object, &fields, n, since).await?;
+            l.expect(
+                creates
+                    .iter()
+                    .chain(&orphans)
+                    .map(|c| certainly_sent(&c.events, &fields))
+                    .collect(),
+            );
+            lookup = Some(l);
         }
         for c in creates {
             let ids: Vec<i64> = c.events.iter().map(|e| e.id).collect();
@@ -440,7 +448,7 @@ async fn push_events(
             }
             if let Some(lookup) = &mut lookup
                 && let Some(existing) =
-                    find_earlier_create(ctx, lookup, object, &c, &fields).await?
+                    find_earlier_create(ctx, lookup, &m.resolved, &c, &fields).await?
             {
                 tracing::info!(sfid = %existing, row = c.row_id, "found the record an earlier create made; adopting it");
                 ctx.target
@@ -476,7 +484,7 @@ async fn push_events(
         for c in orphans {
             let ids: Vec<i64> = c.events.iter().map(|e| e.id).collect();
             let found = match &mut lookup {
-                Some(lookup) => find_earlier_create(ctx, lookup, object, &c, &fields).await?,
+                Some(lookup) => find_earlier_create(ctx, lookup, &m.resolved, &c, &fields).await?,
                 None => None,
             };
             match found {

@@ -120,7 +120,7 @@ async fn reconcile(ctx: &Ctx<'_>, m: &StoredMapping, why: &str) -> Result<(), St
     let alive = ids(ctx, &format!("SELECT Id FROM {object}{filter}")).await?;
     let candidates: Vec<String> = ctx
         .target
-        .synced_sfids(&m.resolved)
+        .synced_sfids(&m.resolved, true)
         .await?
         .into_iter()
         .filter(|id| !alive.contains(id) && check_id(id).is_ok())

@@ -894,12 +894,13 @@ pub trait Target: Send + Sync {
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
 
-    /// The sfids of rows read from Salesforce (rows pushed and not yet read back have no
-    /// stamp and are left out): what a reconciliation compares with the ids Salesforce
-    /// still has.
+    /// The sfids of the object's rows; with `read_back`, only of rows read from Salesforce
+    /// (rows pushed and not yet read back have no stamp and are left out): what a
+    /// reconciliation compares with the ids Salesforce still has.
     fn synced_sfids(
         &self,
         mapping: &ObjectMapping,
+        read_back: bool,
     ) -> impl Future<Output = Result<Vec<String>, TargetError>> + Send;
 
     /// How many rows the object's data table holds.
@@ -1188,8 +1189,12 @@ impl Target for AnyTarget {
     ) -> Result<UpsertReport, TargetError> {
         dispatch!(self, t => t.fill_fields(mapping, fields, rows).await)
     }
-    async fn synced_sfids(&self, mapping: &ObjectMapping) -> Result<Vec<String>, TargetError> {
-        dispatch!(self, t => t.synced_sfids(mapping).await)
+    async fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        read_back: bool,
+    ) -> Result<Vec<String>, TargetError> {
+        dispatch!(self, t => t.synced_sfids(mapping, read_back).await)
     }
     async fn failed_events(
         &self,

@@ -1246,9 +1246,18 @@ impl Target for SqliteTarget {
         Ok(n.max(0) as u64)
     }
 
-    async fn synced_sfids(&self, mapping: &ObjectMapping) -> Result<Vec<String>, TargetError> {
+    async fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        read_back: bool,
+    ) -> Result<Vec<String>, TargetError> {
+        let read_back = if read_back {
+            " AND \"systemmodstamp\" IS NOT NULL"
+        } else {
+            ""
+        };
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL AND \"systemmodstamp\" IS NOT NULL",
+            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL{read_back}",
             q(&mapping.table(D))
         )))
         .fetch_all(&self.pool)
