@@ -1,6 +1,8 @@
 //! Object and field metadata: the standard objects, a custom object, and describe output.
 
 use serde::{Deserialize, Serialize};
+
+mod people;
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1087,6 +1089,8 @@ pub fn standard_objects() -> Vec<ObjectDef> {
 
     realistic_account(&mut account);
     realistic_contact(&mut contact);
+    people::realistic_lead(&mut lead);
+    people::realistic_user(&mut user);
     realistic_opportunity(&mut opp);
     realistic_case(&mut case);
     polymorphic_owner(&mut lead);

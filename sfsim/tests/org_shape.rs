@@ -376,7 +376,8 @@ async fn the_default_org_lists_several_hundred_objects_of_every_kind() {
     assert_eq!(v["totalSize"], 1);
 }
 
-/// Account, Contact, Opportunity and Case carry the field sets of a real org: standard
+/// Account, Contact, Opportunity and Case (and, more simply, Lead and User) carry the field
+/// sets of a real org: standard
 /// addresses are compounds of street…country plus latitude, longitude and geocode accuracy
 /// ("Compound Fields", SOAP API Developer Guide); a geolocation custom field is a compound
 /// of `…__Latitude__s` and `…__Longitude__s`; formula and roll-up summary fields are
@@ -434,6 +435,32 @@ async fn standard_objects_have_realistic_fields_and_field_level_security() {
     assert_eq!(roll_up["calculated"], true);
     assert_eq!(roll_up["updateable"], false);
     assert_eq!(roll_up["formulaTreatNullNumberAsZero"], true);
+    // Read-only: a write is refused ("Unable to create/update fields: … Please check the
+    // security settings of this field"). sfsim does not compute roll-ups: they stay null.
+    let id = t.create("Account", json!({"Name": "Roll-up"})).await;
+    let (s, v) = t
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/sobjects/Account/{id}"),
+            Some(json!({"Open_Opportunities__c": 3})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v[0]["errorCode"], "INVALID_FIELD_FOR_INSERT_UPDATE");
+    // Lead and User have their standard field sets too: an address, the conversion
+    // fields (set by Salesforce), the locale keys a new user gets by default.
+    let lead = describe("Lead").await;
+    assert!(lead["fields"].as_array().unwrap().len() >= 40, "{lead}");
+    assert_eq!(field(&lead, "Address")["type"], "address");
+    assert_eq!(field(&lead, "City")["compoundFieldName"], "Address");
+    assert_eq!(field(&lead, "IsConverted")["updateable"], false);
+    assert_eq!(
+        field(&lead, "ConvertedAccountId")["referenceTo"][0],
+        "Account"
+    );
+    let user = describe("User").await;
+    assert_eq!(field(&user, "TimeZoneSidKey")["defaultedOnCreate"], true);
+    assert_eq!(field(&user, "ManagerId")["referenceTo"][0], "User");
     assert_eq!(field(&acc, "Account_Code__c")["autoNumber"], true);
     let enc = field(&acc, "Tax_Id__c");
     assert_eq!(enc["type"], "encryptedstring");
