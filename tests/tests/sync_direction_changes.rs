@@ -166,3 +166,99 @@ async fn queued_changes_are_sent_only_when_asked_postgres() {
 async fn queued_changes_are_sent_only_when_asked_mysql() {
     queued_changes_are_sent_only_when_asked(Db::Mysql).await;
 }
+
+/// Database → Salesforce, then both ways: the first pull merges by Salesforce id — the
+/// records the database created keep their one row each (no copy, nothing sent again), the
+/// records only Salesforce had arrive. Through a REST query, and through a Bulk query (the
+/// first load of more than `bulk_threshold` records).
+async fn a_mapping_that_starts_pulling_merges_by_sfid(kind: Db, bulk: bool) {
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 5)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let tag = if bulk { "startpullb" } else { "startpull" };
+    let db = TargetDb::new(kind, tag);
+    let config = if bulk { "bulk_threshold = 3\n" } else { "" };
+    let org = setup_org(&sim, &db, tag, config).await;
+    org.map("Account", &["Name", "Phone"], Direction::DbToSf)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    q(format!(
+        "INSERT INTO {table} (name, phone) VALUES ('from-db-1', 'd1'), ('from-db-2', 'd2')"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let counts = || async {
+        let r = q(format!(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT sfid) AS d FROM {table}"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (
+            sqlx::Row::get::<i64, _>(&r, "n"),
+            sqlx::Row::get::<i64, _>(&r, "d"),
+        )
+    };
+    eventually("the database's rows sent", || async {
+        counts().await == (2, 2) && unsent(&db, &pool).await == 0
+    })
+    .await;
+    assert_eq!(sim.query("SELECT Id FROM Account", false).unwrap().len(), 7);
+    save(&org, Direction::Bidirectional, true, false).await;
+    eventually("Salesforce's records merged in", || async {
+        counts().await == (7, 7)
+    })
+    .await;
+    for _ in 0..2 {
+        org.sync_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(counts().await, (7, 7), "one row per record");
+    assert_eq!(
+        sim.query("SELECT Id FROM Account", false).unwrap().len(),
+        7,
+        "nothing created twice"
+    );
+    assert_eq!(
+        sim.query("SELECT Id FROM Account WHERE Phone = 'd2'", false)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_that_starts_pulling_merges_by_sfid_sqlite() {
+    a_mapping_that_starts_pulling_merges_by_sfid(Db::Sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_that_starts_pulling_merges_by_sfid_through_bulk_sqlite() {
+    a_mapping_that_starts_pulling_merges_by_sfid(Db::Sqlite, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_that_starts_pulling_merges_by_sfid_postgres() {
+    a_mapping_that_starts_pulling_merges_by_sfid(Db::Postgres, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_that_starts_pulling_merges_by_sfid_through_bulk_postgres() {
+    a_mapping_that_starts_pulling_merges_by_sfid(Db::Postgres, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_that_starts_pulling_merges_by_sfid_mysql() {
+    a_mapping_that_starts_pulling_merges_by_sfid(Db::Mysql, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_that_starts_pulling_merges_by_sfid_through_bulk_mysql() {
+    a_mapping_that_starts_pulling_merges_by_sfid(Db::Mysql, true).await;
+}
