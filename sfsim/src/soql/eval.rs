@@ -108,6 +108,9 @@ pub struct Compiled {
     /// Each group's name in an AggregateResult row (a field's name, a date function's
     /// alias or `exprN`).
     pub group_names: Vec<String>,
+    /// The grouping sets: per set, which groups it keeps (the others are rolled up into
+    /// subtotals). One set keeping all without ROLLUP or CUBE.
+    pub group_sets: Vec<Vec<bool>>,
     having: Option<CHaving>,
 }
 
@@ -365,9 +368,33 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
                 "Aggregate queries do not support subqueries or TYPEOF".into(),
             ));
         }
+        for a in aggregates.iter().filter(|a| a.func == "GROUPING") {
+            let grouped = a
+                .field
+                .as_ref()
+                .is_some_and(|f| groups.iter().any(|g| g.name.eq_ignore_ascii_case(&f.name)));
+            if q.group_mode.is_none() || !grouped {
+                return Err(at(
+                    q.from_pos,
+                    "MALFORMED_QUERY",
+                    "GROUPING() takes a field of GROUP BY ROLLUP or GROUP BY CUBE".into(),
+                ));
+            }
+        }
+        if q.group_mode.is_some() && groups.len() > 3 {
+            return Err(at(
+                q.from_pos,
+                "MALFORMED_QUERY",
+                "GROUP BY ROLLUP and GROUP BY CUBE take at most three fields".into(),
+            ));
+        }
         columns = vec![];
         Some((groups, aggregates))
     };
+    let group_sets = super::grouping_sets::sets(
+        q.group_mode.as_deref(),
+        grouping.as_ref().map_or(0, |(g, _)| g.len()),
+    );
     if grouping.is_none()
         && let Some((_, _, pos)) = date_fns.first()
     {
@@ -439,6 +466,7 @@ fn compile_query(org: &Org, src: &str, q: &Query) -> Result<Compiled, SoqlError>
         typeofs,
         grouping,
         group_names,
+        group_sets,
         having,
         object: table.def.name.clone(),
         count,
@@ -1337,7 +1365,9 @@ impl Compiled {
         let Some(table) = org.table(&self.object) else {
             return vec![];
         };
-        let mut buckets: Vec<(Vec<Value>, Vec<&Record>)> = Vec::new();
+        // Each record counts once in every grouping set, under its key with the rolled-up
+        // groups null.
+        let mut buckets: Vec<(usize, Vec<Value>, Vec<&Record>)> = Vec::new();
         for r in table
             .records
             .values()
@@ -1346,35 +1376,62 @@ impl Compiled {
             .filter(|r| self.filter.as_ref().is_none_or(|f| test(org, r, f)))
         {
             let key: Vec<Value> = groups.iter().map(|g| value_of(org, r, g)).collect();
-            match buckets.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, rows)) => rows.push(r),
-                None => buckets.push((key, vec![r])),
+            for (set, keep) in self.group_sets.iter().enumerate() {
+                let k: Vec<Value> = key
+                    .iter()
+                    .zip(keep)
+                    .map(|(v, kept)| if *kept { v.clone() } else { Value::Null })
+                    .collect();
+                match buckets.iter_mut().find(|(s, b, _)| *s == set && *b == k) {
+                    Some((_, _, rows)) => rows.push(r),
+                    None => buckets.push((set, k, vec![r])),
+                }
             }
         }
         if buckets.is_empty() && groups.is_empty() {
-            buckets.push((vec![], vec![]));
+            buckets.push((0, vec![], vec![]));
         }
-        let sort_keys: Vec<(usize, bool)> = self
+        let sort_keys: Vec<(usize, bool, bool)> = self
             .order
             .iter()
-            .filter_map(|(p, asc, _)| {
+            .filter_map(|(p, asc, nulls_first)| {
                 groups
                     .iter()
                     .position(|g| g.name.eq_ignore_ascii_case(&p.name))
-                    .map(|i| (i, *asc))
+                    .map(|i| (i, *asc, *nulls_first))
             })
             .collect();
-        buckets.sort_by(|(a, _), (b, _)| {
-            for (i, asc) in &sort_keys {
-                let o = a[*i].compare(&b[*i]).unwrap_or(Ordering::Equal);
+        let subtotals = self.group_sets.len() > 1;
+        buckets.sort_by(|(_, a, _), (_, b, _)| {
+            for (i, asc, nulls_first) in &sort_keys {
+                let (x, y) = (&a[*i], &b[*i]);
+                let o = match (x.is_null(), y.is_null()) {
+                    (false, false) => {
+                        let o = x.compare(y).unwrap_or(Ordering::Equal);
+                        if *asc { o } else { o.reverse() }
+                    }
+                    (true, true) => Ordering::Equal,
+                    (true, false) if *nulls_first => Ordering::Less,
+                    (false, true) if !*nulls_first => Ordering::Less,
+                    _ => Ordering::Greater,
+                };
                 if o != Ordering::Equal {
-                    return if *asc { o } else { o.reverse() };
+                    return o;
+                }
+            }
+            if subtotals {
+                // Subtotals follow their groups, the grand total comes last.
+                for (x, y) in a.iter().zip(b) {
+                    let o = super::grouping_sets::compare(x, y);
+                    if o != Ordering::Equal {
+                        return o;
+                    }
                 }
             }
             Ordering::Equal
         });
         if let Some(h) = &self.having {
-            buckets.retain(|(key, rows)| having_holds(org, h, key, groups, rows));
+            buckets.retain(|(_, key, rows)| having_holds(org, h, key, groups, rows));
         }
         let skip = self.offset.unwrap_or(0);
         let take = self.limit.unwrap_or(usize::MAX);
@@ -1382,14 +1439,25 @@ impl Compiled {
             .into_iter()
             .skip(skip)
             .take(take)
-            .map(|(key, rows)| {
+            .map(|(set, key, rows)| {
                 let mut m = Map::new();
                 m.insert("attributes".into(), json!({"type": "AggregateResult"}));
                 for (name, v) in self.group_names.iter().zip(&key) {
                     m.insert(name.clone(), v.to_json());
                 }
                 for a in aggs {
-                    let v = aggregate_json(org, &rows, &a.func, a.field.as_ref());
+                    let v = if a.func == "GROUPING" {
+                        // 1 where the row is a subtotal over this group.
+                        let kept = a.field.as_ref().and_then(|f| {
+                            groups
+                                .iter()
+                                .position(|g| g.name.eq_ignore_ascii_case(&f.name))
+                                .map(|i| self.group_sets[set][i])
+                        });
+                        json!(if kept == Some(false) { 1 } else { 0 })
+                    } else {
+                        aggregate_json(org, &rows, &a.func, a.field.as_ref())
+                    };
                     m.insert(a.name.clone(), v);
                 }
                 serde_json::Value::Object(m)

@@ -3,6 +3,7 @@
 pub mod date_fn;
 pub mod date_literal;
 pub mod eval;
+pub mod grouping_sets;
 pub mod lexer;
 pub mod parser;
 pub mod relationship_limits;

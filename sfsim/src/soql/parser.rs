@@ -122,6 +122,8 @@ pub struct Query {
     pub limit: Option<usize>,
     pub offset: Option<usize>,
     pub group_by: Vec<Path>,
+    /// `GROUP BY ROLLUP(…)` or `GROUP BY CUBE(…)`: subtotal rows too (upper-cased).
+    pub group_mode: Option<String>,
     /// `HAVING`: a condition on each group.
     pub having: Option<Having>,
     /// `WITH SECURITY_ENFORCED` (fields hidden from the user already fail to resolve).
@@ -145,7 +147,15 @@ pub enum Having {
     },
 }
 
-const AGGREGATES: &[&str] = &["count", "count_distinct", "sum", "avg", "min", "max"];
+const AGGREGATES: &[&str] = &[
+    "count",
+    "count_distinct",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "grouping",
+];
 
 const RESERVED: &[&str] = &[
     "select", "from", "where", "and", "or", "not", "order", "by", "limit", "offset", "in", "like",
@@ -318,13 +328,33 @@ impl Parser<'_> {
             }
         }
         let mut group_by = Vec::new();
+        let mut group_mode = None;
         if self.kw("group") {
             self.expect_kw("by")?;
+            let mode = match &self.peek().tok {
+                Tok::Ident(w)
+                    if (w.eq_ignore_ascii_case("rollup") || w.eq_ignore_ascii_case("cube"))
+                        && self
+                            .toks
+                            .get(self.i + 1)
+                            .is_some_and(|n| n.tok == Tok::LParen) =>
+                {
+                    Some(w.to_ascii_uppercase())
+                }
+                _ => None,
+            };
+            if mode.is_some() {
+                self.i += 2;
+            }
             group_by.push(self.path()?);
             while self.peek().tok == Tok::Comma {
                 self.i += 1;
                 group_by.push(self.path()?);
             }
+            if mode.is_some() {
+                self.expect(Tok::RParen)?;
+            }
+            group_mode = mode;
         }
         let having = if self.kw("having") {
             Some(self.having_or()?)
@@ -410,6 +440,7 @@ impl Parser<'_> {
             limit,
             offset,
             group_by,
+            group_mode,
             having,
             security_enforced,
             for_clause,
