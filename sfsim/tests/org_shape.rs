@@ -261,7 +261,10 @@ async fn describe_has_every_documented_key() {
 /// retrieveable. A query of an object that is not queryable fails with
 /// INVALID_TYPE_FOR_OPERATION, as do getUpdated/getDeleted of one that is not
 /// replicateable ("replicateable: Indicates whether this object can be replicated via the
-/// API calls getUpdated() and getDeleted()", DescribeGlobalSObjectResult).
+/// API calls getUpdated() and getDeleted()", DescribeGlobalSObjectResult). Organization
+/// "Represents key configuration information for an organization" (Object Reference): one
+/// record, the org's own id, with `IsSandbox` ("Indicates whether the current organization
+/// is a sandbox") and `InstanceName`.
 #[tokio::test]
 async fn the_default_org_lists_several_hundred_objects_of_every_kind() {
     let t = common::start().await;

@@ -5,16 +5,11 @@ mod common;
 use serde_json::Value;
 
 async fn columns(t: &common::T, soql: &str) -> Value {
-    let r = t
-        .http
-        .get(t.url("/query"))
-        .query(&[("q", soql), ("columns", "true")])
-        .bearer_auth(t.sim.access_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let (s, v) = t
+        .get_with("/query", &[("q", soql), ("columns", "true")])
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
 }
 
 fn names(cols: &Value) -> Vec<&str> {
@@ -89,13 +84,11 @@ async fn columns_describe_what_a_query_selects() {
     assert_eq!(v["entityName"], "Contact");
 
     // A query that would fail fails the same way.
-    let r = t
-        .http
-        .get(t.url("/query"))
-        .query(&[("q", "SELECT Nope FROM Account"), ("columns", "true")])
-        .bearer_auth(t.sim.access_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let (s, _) = t
+        .get_with(
+            "/query",
+            &[("q", "SELECT Nope FROM Account"), ("columns", "true")],
+        )
+        .await;
+    assert_eq!(s, 400);
 }

@@ -5,15 +5,7 @@ mod common;
 use serde_json::Value;
 
 async fn run(t: &common::T, soql: &str) -> (u16, Value) {
-    let r = t
-        .http
-        .get(t.url("/query"))
-        .query(&[("q", soql)])
-        .bearer_auth(t.sim.access_token())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    t.get_with("/query", &[("q", soql)]).await
 }
 
 /// SOQL and SOSL Reference, "Understanding Relationship Query Limitations": "No more than

@@ -5,15 +5,7 @@ mod common;
 use serde_json::{Value, json};
 
 async fn search(t: &common::T, q: &str) -> (u16, Value) {
-    let r = t
-        .http
-        .get(t.url("/search/"))
-        .query(&[("q", q)])
-        .bearer_auth(t.sim.access_token())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    t.get_with("/search/", &[("q", q)]).await
 }
 
 fn names(v: &Value) -> Vec<String> {

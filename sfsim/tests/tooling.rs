@@ -5,15 +5,7 @@ mod common;
 use serde_json::Value;
 
 async fn tooling(t: &common::T, soql: &str) -> (u16, Value) {
-    let r = t
-        .http
-        .get(t.url("/tooling/query/"))
-        .query(&[("q", soql)])
-        .bearer_auth(t.sim.access_token())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    t.get_with("/tooling/query/", &[("q", soql)]).await
 }
 
 /// Tooling API, "REST Resources": "The base URI for each Tooling API REST resource is

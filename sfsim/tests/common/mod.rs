@@ -65,16 +65,24 @@ impl T {
     }
 
     pub async fn query(&self, soql: &str) -> Value {
+        let (s, v) = self.get_with("/query", &[("q", soql)]).await;
+        assert_eq!(s, 200, "query {soql}: {v}");
+        v
+    }
+
+    /// A GET under the versioned REST root with query parameters: status and JSON body
+    /// (null when it is not JSON).
+    pub async fn get_with(&self, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
         let r = self
             .http
-            .get(self.url("/query"))
-            .query(&[("q", soql)])
+            .get(self.url(path))
+            .query(params)
             .bearer_auth(self.sim.access_token())
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200, "query {soql}");
-        r.json().await.unwrap()
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn admin(
