@@ -74,6 +74,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             polling_interval_secs: 60,
             api_budget_percent: 50,
             api_forecast: None,
+            refresh_error: None,
         },
         OrgSummary {
             name: "acme-uat".into(),
@@ -91,6 +92,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             polling_interval_secs: 60,
             api_budget_percent: 50,
             api_forecast: None,
+            refresh_error: None,
         },
     ]
 }
@@ -527,6 +529,36 @@ fn register_web_server_flow() {
     orgs[1].auth = AuthState::Authorized;
     app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
     insta::assert_snapshot!("reauthorized", render(&app, 80, 24));
+}
+
+/// A refresh of acme-prod's working credentials that the user denied: the re-authorize
+/// screen and the Orgs screen say the refresh failed and that the org keeps syncing.
+#[test]
+fn a_denied_refresh_says_it_failed() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Enter);
+    let mut o = sample_orgs().remove(0);
+    o.auth = device_pending().auth;
+    answer(&mut app, serde_json::to_value(&o).unwrap());
+    let mut orgs = sample_orgs();
+    orgs[0].refresh_error = Some(
+        "Salesforce login failed: access_denied (end-user denied authorization) — the user denied access"
+            .into(),
+    );
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
+    small_and_usual("refresh_denied", &app);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("The refresh failed"), "{screen}");
+    assert!(!screen.contains("new credentials are in use"), "{screen}");
+    key(&mut app, KeyCode::Esc);
+    small_and_usual("orgs_refresh_denied", &app);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("Refreshing the credentials of acme-prod failed"),
+        "{screen}"
+    );
 }
 
 // ---- settings ----

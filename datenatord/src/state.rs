@@ -103,6 +103,7 @@ impl DaemonState {
             o.api_forecast =
                 self.orgs_runtime
                     .forecast(&o.name, o.polling_interval_secs, o.api_budget_percent);
+            o.refresh_error = self.orgs_runtime.refresh_error(&o.name);
         }
         let count = orgs.len();
         self.orgs.send_if_modified(|cur| {

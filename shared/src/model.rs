@@ -129,6 +129,12 @@ pub struct OrgSummary {
     /// Where usage is heading at the recent rate, once there are two samples to compare.
     #[serde(default)]
     pub api_forecast: Option<UsageForecast>,
+    /// Why the last "refresh credentials" failed (denied, abandoned, expired, refused)
+    /// while the org kept its earlier, working credentials — sync goes on with them. Set
+    /// until the next refresh starts or new credentials are stored; held in the daemon's
+    /// memory only (a restart forgets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_error: Option<String>,
 }
 
 /// Where an org's API usage is heading, and what the scheduler does about it.

@@ -1,6 +1,7 @@
 //! Credentials a Salesforce admin can trust, end to end (real daemon, sfsim over HTTP): the
 //! same Salesforce org registered twice is refused naming the first registration, and a
-//! refresh of a working org's credentials that is denied keeps the org syncing.
+//! refresh of a working org's credentials that is denied keeps the org syncing and says
+//! the refresh failed until a later one succeeds.
 use std::time::Duration;
 
 use datenator_shared::client::Client;
@@ -156,14 +157,26 @@ async fn a_denied_refresh_keeps_a_working_org_syncing() {
     .await;
 
     // The user denies it: the org stays authorized, with its old credentials.
-    org.client.subscribe(&[Topic::Log]).await.unwrap();
     assert!(sim.approve_device(&code, false));
+    // Past the org lists sent before the refresh started, to its end.
+    wait_for_org(&org.client, "refresh", |o| {
+        matches!(o.auth, AuthState::Pending { .. })
+    })
+    .await;
     let after = wait_for_org(&org.client, "refresh", |o| {
         !matches!(o.auth, AuthState::Pending { .. })
     })
     .await;
     assert_eq!(after.auth, AuthState::Authorized, "{:?}", after.auth);
-    // The failure is said (the log topic, which the TUI shows).
+    // The failure is said on the org (the TUI shows it on the Orgs and re-authorize
+    // screens) and in the log topic.
+    let why = after
+        .refresh_error
+        .as_deref()
+        .expect("the org says its refresh failed");
+    assert!(why.contains("denied"), "{why}");
+    // (A subscription starts with the log's whole tail.)
+    org.client.subscribe(&[Topic::Log]).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut said = false;
     while !said && tokio::time::Instant::now() < deadline {
@@ -197,6 +210,29 @@ async fn a_denied_refresh_keeps_a_working_org_syncing() {
     .map(|r| sqlx::Row::get(&r, 0))
     .unwrap_or(-1);
     assert_eq!(events, 0, "no change stays NEW");
+
+    // A later refresh that is approved forgets the failed one.
+    let again: OrgSummary = org
+        .client
+        .call(Call::OrgReauthorize(Reauthorize {
+            name: "refresh".into(),
+            flow: AuthFlow::Device,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(again.refresh_error, None, "a new refresh starts clean");
+    assert!(sim.approve_device(&device_code(&again), true));
+    // Past the org lists sent before this refresh, to its end.
+    wait_for_org(&org.client, "refresh", |o| {
+        matches!(o.auth, AuthState::Pending { .. })
+    })
+    .await;
+    let done = wait_for_org(&org.client, "refresh", |o| {
+        !matches!(o.auth, AuthState::Pending { .. })
+    })
+    .await;
+    assert_eq!(done.auth, AuthState::Authorized, "{:?}", done.auth);
+    assert_eq!(done.refresh_error, None);
 }
 
 /// Generating a generated schema again works and shows who writes the tables: the sync

@@ -29,6 +29,7 @@ pub(crate) fn org(name: &str) -> OrgSummary {
         polling_interval_secs: 60,
         api_budget_percent: 50,
         api_forecast: None,
+        refresh_error: None,
     }
 }
 

@@ -65,6 +65,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 AuthState::Authorized if o.sync_enabled => Span::styled("on", theme.ok()),
                 AuthState::Authorized => Span::styled("off", theme.dim()),
             };
+            // A failed refresh: the line under the list says it for the selected org.
+            let sync = match &o.refresh_error {
+                Some(_) => Line::from(vec![sync, Span::styled(" !", theme.warn())]),
+                None => Line::from(sync),
+            };
             let api = match o.api_usage {
                 Some(u) => {
                     let filled = (u.ratio() * 8.0).round() as usize;
@@ -158,7 +163,17 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ),
             theme.warn(),
         ))),
-        AuthState::Authorized => None,
+        AuthState::Authorized => o.refresh_error.as_ref().map(|why| {
+            Line::from(vec![
+                Span::styled(
+                    format!("Refreshing the credentials of {} failed: ", o.name),
+                    theme.warn(),
+                ),
+                Span::raw(format!(
+                    "{why}; the org keeps syncing with its earlier credentials — press a to try again."
+                )),
+            ])
+        }),
     });
     // Where its API usage is heading, when the daemon has a forecast.
     let forecast = app.selected_org().and_then(|o| {

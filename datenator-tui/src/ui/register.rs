@@ -105,6 +105,26 @@ fn draw_flow(
                 Span::styled("█", theme.accent()),
             ]),
         ],
+        AuthState::Authorized if again && org.refresh_error.is_some() => {
+            let why = org.refresh_error.clone().unwrap_or_default();
+            vec![
+                Line::from(Span::styled(
+                    format!("✗ Refreshing the credentials of {name} failed."),
+                    theme.error(),
+                )),
+                Line::from(""),
+                Line::from(format!(
+                    "The refresh failed: {why}; the org keeps syncing with its earlier credentials."
+                )),
+                Line::from(""),
+                Line::from(
+                    "Mappings, datasource and sync are as before. To replace the credentials, run",
+                ),
+                Line::from("the refresh again (a on the org list) once the login can be approved."),
+                Line::from(""),
+                Line::from("Press Enter or Esc to go back to the org list."),
+            ]
+        }
         AuthState::Authorized => vec![
             Line::from(Span::styled(
                 format!("✓ {name} is authorized."),

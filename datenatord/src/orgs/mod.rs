@@ -19,12 +19,14 @@ use crate::store::StoreError;
 /// connected apps already list).
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:1717/OauthRedirect";
 
-/// In-memory per-org runtime state: flows waiting for the user, API handles.
+/// In-memory per-org runtime state: flows waiting for the user, API handles, why the last
+/// refresh of working credentials failed.
 #[derive(Default)]
 pub struct OrgRuntime {
     pending_browser: Mutex<HashMap<String, PendingAuthorization>>,
     device_tasks: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     apis: Mutex<HashMap<String, Api>>,
+    refresh_errors: Mutex<HashMap<String, String>>,
     http: std::sync::OnceLock<reqwest::Client>,
 }
 
@@ -74,6 +76,23 @@ impl OrgRuntime {
             t.abort();
         }
         lock(&self.apis).remove(org);
+        lock(&self.refresh_errors).remove(org);
+    }
+
+    /// Records why refreshing `org`'s working credentials failed (they stay in use).
+    pub(crate) fn set_refresh_error(&self, org: &str, error: &str) {
+        lock(&self.refresh_errors).insert(org.to_owned(), error.to_owned());
+    }
+
+    /// Forgets a failed refresh (a new one starts, or new credentials were stored).
+    pub(crate) fn clear_refresh_error(&self, org: &str) {
+        lock(&self.refresh_errors).remove(org);
+    }
+
+    /// Why the last refresh of `org`'s credentials failed, while its earlier ones stay in
+    /// use ([`OrgSummary::refresh_error`](datenator_shared::model::OrgSummary)).
+    pub fn refresh_error(&self, org: &str) -> Option<String> {
+        lock(&self.refresh_errors).get(org).cloned()
     }
 
     /// The org's usage forecast, if its client is running and has samples enough.

@@ -117,6 +117,8 @@ pub async fn reauthorize(state: &State, req: Reauthorize) -> Result<OrgSummary, 
             .map_err(store_error)?,
         _ => false,
     };
+    // A refresh that failed before is not news once another one starts.
+    state.orgs_runtime.clear_refresh_error(&req.name);
     if keeps {
         state
             .store
@@ -148,8 +150,9 @@ pub async fn reauthorize(state: &State, req: Reauthorize) -> Result<OrgSummary, 
 }
 
 /// A flow ended without new credentials. An org whose stored credentials worked when the
-/// refresh began keeps them, authorized, and the failure is logged (the `log` topic) and
-/// returned; any other org is marked failed with `error`.
+/// refresh began keeps them, authorized, and the failure is logged (the `log` topic),
+/// returned and shown on the org (`refresh_error`, until the next refresh starts or new
+/// credentials are stored); any other org is marked failed with `error`.
 async fn flow_failed(state: &State, org: &str, error: &str) {
     if state
         .store
@@ -157,6 +160,7 @@ async fn flow_failed(state: &State, org: &str, error: &str) {
         .await
         .unwrap_or(false)
     {
+        state.orgs_runtime.set_refresh_error(org, error);
         let _ = state.store.set_refresh_keeps_credentials(org, false).await;
         let _ = state.store.set_auth(org, &AuthState::Authorized).await;
         tracing::warn!(
@@ -242,8 +246,9 @@ async fn start_flow(state: &State, org: &str, flow: &AuthFlow) -> Result<OrgSumm
     let result = match result {
         Ok(()) => Ok(()),
         Err(mut e) => {
+            let why = e.message.clone();
             e.message = failure_message(state, org, e.message).await;
-            flow_failed(state, org, &e.message).await;
+            flow_failed(state, org, &why).await;
             Err(e)
         }
     };
@@ -281,8 +286,7 @@ async fn start_device(state: &State, org: &str, oauth: OAuth) -> Result<(), RpcE
                 }
             };
             if let Err(e) = result {
-                let message = failure_message(&task_state, &name, e.message).await;
-                flow_failed(&task_state, &name, &message).await;
+                flow_failed(&task_state, &name, &e.message).await;
             }
             let _ = task_state.refresh_orgs().await;
         }
@@ -309,8 +313,9 @@ pub async fn complete(state: &State, req: CompleteAuthorization) -> Result<OrgSu
             let stored = store_tokens(state, &req.name, &tokens, &AuthFlow::WebServer).await;
             state.orgs_runtime.forget_flow(&req.name);
             if let Err(mut e) = stored {
+                let why = e.message.clone();
                 e.message = failure_message(state, &req.name, e.message).await;
-                flow_failed(state, &req.name, &e.message).await;
+                flow_failed(state, &req.name, &why).await;
                 let _ = state.refresh_orgs().await;
                 return Err(e);
             }
@@ -321,8 +326,9 @@ pub async fn complete(state: &State, req: CompleteAuthorization) -> Result<OrgSu
         }
         Err(e) => {
             state.orgs_runtime.forget_flow(&req.name);
-            let message = failure_message(state, &req.name, e.to_string()).await;
-            flow_failed(state, &req.name, &message).await;
+            let why = e.to_string();
+            let message = failure_message(state, &req.name, why.clone()).await;
+            flow_failed(state, &req.name, &why).await;
             let _ = state.refresh_orgs().await;
             return Err(RpcError::new(codes::REJECTED, message));
         }
@@ -395,6 +401,7 @@ async fn store_tokens(
         .await
         .map_err(store_error)?;
     state.orgs_runtime.forget_api(org);
+    state.orgs_runtime.clear_refresh_error(org);
     tracing::info!(org = %org, instance = %t.instance_url, "org authorized");
     Ok(())
 }

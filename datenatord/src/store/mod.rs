@@ -168,6 +168,7 @@ impl Store {
                     _ => None,
                 },
                 api_forecast: None,
+                refresh_error: None,
             });
         }
         Ok(out)

@@ -319,18 +319,30 @@ pub fn next_step(org: &OrgSummary) -> (Tone, String) {
             Tone::Info,
             "Open the URL in a browser, allow access, then paste the address it lands on.".into(),
         ),
-        AuthState::Authorized => (
-            Tone::Ok,
-            format!(
-                "{name} is authorized: download its metadata (m) and set up its datasource (s)."
+        AuthState::Authorized => match &org.refresh_error {
+            Some(why) => (Tone::Warn, refresh_failed(org, why)),
+            None => (
+                Tone::Ok,
+                format!(
+                    "{name} is authorized: download its metadata (m) and set up its datasource (s)."
+                ),
             ),
-        ),
+        },
         AuthState::Failed { error } => (Tone::Error, format!("Authorizing {name} failed: {error}")),
         AuthState::NeedsReauthorization { reason } => (
             Tone::Warn,
             format!("{name} needs authorizing again: {reason}"),
         ),
     }
+}
+
+/// A refresh of `org`'s credentials that failed while its earlier ones stay in use, in
+/// words.
+pub fn refresh_failed(org: &OrgSummary, why: &str) -> String {
+    format!(
+        "Refreshing the credentials of {} failed: {why}; the org keeps syncing with its earlier credentials.",
+        org.name
+    )
 }
 
 /// The daemon answered a register or re-authorize request.

@@ -238,3 +238,44 @@ fn the_waiting_flow_animates_and_stops_once_authorized() {
     update(&mut app, Msg::Tick);
     assert_eq!(app.tick, 1);
 }
+
+/// A refresh of working credentials that is denied: the org stays authorized with its
+/// earlier credentials, and the screen and the status line say the refresh failed — not
+/// that new credentials are in use.
+#[test]
+fn a_denied_refresh_says_it_failed_and_that_the_org_keeps_syncing() {
+    let mut app = with_orgs(&["acme"]);
+    update(&mut app, key(KeyCode::Char('a')));
+    assert_eq!(register_screen(&app).reauth_of.as_deref(), Some("acme"));
+    update(&mut app, key(KeyCode::Tab));
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    assert!(matches!(call, Call::OrgReauthorize(_)), "{call:?}");
+    let pending = device_pending("acme");
+    update(
+        &mut app,
+        Msg::Reply {
+            id,
+            result: Ok(serde_json::to_value(&pending).unwrap()),
+        },
+    );
+    let mut kept = pending.clone();
+    kept.auth = AuthState::Authorized;
+    kept.refresh_error =
+        Some("Salesforce login failed: access_denied — the user denied access".into());
+    update(&mut app, Msg::Event(Event::Orgs(vec![kept.clone()])));
+    let n = app.notice.clone().unwrap();
+    assert_eq!(n.tone, Tone::Warn);
+    assert_eq!(
+        n.text,
+        "Refreshing the credentials of acme failed: Salesforce login failed: access_denied — \
+         the user denied access; the org keeps syncing with its earlier credentials."
+    );
+    let Phase::Authorizing { org, .. } = &register_screen(&app).phase else {
+        panic!("the flow's outcome stays on show")
+    };
+    assert_eq!(org.refresh_error, kept.refresh_error);
+    // A later refresh that works is announced as a success again.
+    let mut done = kept;
+    done.refresh_error = None;
+    assert_eq!(next_step(&done).0, Tone::Ok);
+}
