@@ -71,6 +71,9 @@ pub enum Action {
     ToggleOrgFilter,
     /// `!`: the status line's message whole (when it is longer than the line shows).
     ShowNotice,
+    /// `S` on a plan that names database changes queued while the object did not sync to
+    /// Salesforce: plan again sending them (or, when chosen, discarding them again).
+    ToggleSendQueued,
     /// `v`: the Datasource tab's facts whole — what is stored, the schema error, who writes
     /// the tables and how to grant it, every check result and fix (at 80×24 they may not
     /// all fit beside the form).
@@ -778,7 +781,7 @@ fn mapping_commands(m: &crate::app::MappingEditor, out: &mut Vec<Command>) {
     use crate::app::mapping::{Pane, Phase};
     match &m.phase {
         Phase::Planning { .. } | Phase::Applying { .. } => out.push(BACK),
-        Phase::Review { plan, .. } => {
+        Phase::Review { plan, remove } => {
             if plan.destructive {
                 out.push(cmd(
                     &[KeyCode::Char('D')],
@@ -810,6 +813,21 @@ fn mapping_commands(m: &crate::app::MappingEditor, out: &mut Vec<Command>) {
                 Action::Back,
                 true,
             ));
+            // The database changes queued while the object did not sync to Salesforce
+            // (the plan's line under the steps says which way they go now).
+            if !remove && crate::app::mapping::names_queued_changes(plan) {
+                out.push(cmd(
+                    &[KeyCode::Char('S')],
+                    "S",
+                    if m.send_queued {
+                        "discard them"
+                    } else {
+                        "send them"
+                    },
+                    Action::ToggleSendQueued,
+                    true,
+                ));
+            }
             out.extend_from_slice(SCROLL);
             out.push(cmd(
                 &[KeyCode::Home, KeyCode::Char('g')],

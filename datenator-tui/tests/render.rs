@@ -1131,6 +1131,60 @@ fn a_plans_long_ddl_wraps_at_80_columns() {
     small_and_usual("mapping_plan_long_ddl", &app);
 }
 
+/// Esc in an editor holding changes not saved asks before it throws them away.
+#[test]
+fn mapping_editor_asks_before_esc_throws_changes_away() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Esc);
+    small_and_usual("mapping_unsaved_changes", &app);
+}
+
+/// A plan that names the database changes queued while Account did not sync to
+/// Salesforce (its mapping switched from SF → DB to both ways): discarded by default, S
+/// plans again sending them.
+#[test]
+fn a_plan_with_queued_changes_offers_to_send_them() {
+    // Account, mapped SF → DB, switched to both ways.
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, objects());
+    let mut one_way = account_mapping();
+    one_way.direction = Direction::SfToDb;
+    answer(&mut app, serde_json::to_value(vec![one_way]).unwrap());
+    key(&mut app, KeyCode::Enter);
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Enter);
+    let queued = |send: bool| {
+        let mut p = plan(false);
+        p.steps.truncate(1);
+        p.steps.push(PlanStepView {
+            description: if send {
+                "send the 3 database change(s) made to Account while it did not sync to Salesforce".into()
+            } else {
+                "discard the 3 database change(s) made to Account while it did not sync to Salesforce: they stay in the database and are never sent (choose \"send queued changes\" to send them)".into()
+            },
+            destructive: None,
+            sql: vec![],
+        });
+        serde_json::to_value(p).unwrap()
+    };
+    answer(&mut app, queued(false));
+    small_and_usual("mapping_plan_queued_discarded", &app);
+    key(&mut app, KeyCode::Char('S'));
+    answer(&mut app, queued(true));
+    small_and_usual("mapping_plan_queued_sent", &app);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("S discards them instead"), "{screen}");
+}
+
 // ---- sync dashboard ----
 
 fn statuses(pulled: u64) -> Vec<ObjectStatus> {

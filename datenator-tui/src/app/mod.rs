@@ -203,6 +203,8 @@ pub enum Confirm {
         object: String,
         row_id: i64,
     },
+    /// Leave the mapping editor, throwing away the changes not saved.
+    DiscardMapping { org: String, object: String },
 }
 
 impl Confirm {
@@ -210,6 +212,7 @@ impl Confirm {
     pub fn label(&self) -> &'static str {
         match self {
             Confirm::IgnoreFailed { .. } => "ignore it",
+            Confirm::DiscardMapping { .. } => "throw them away",
         }
     }
 }
@@ -710,6 +713,7 @@ fn apply_dialog(app: &mut App, action: Action) -> Vec<Cmd> {
                             row_ids: Some(vec![row_id]),
                         },
                     ),
+                    Confirm::DiscardMapping { org, object } => mapping::discard(app, org, object),
                 }
             }
             _ => vec![],

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use datenator_shared::model::PlanView;
 
 use super::{Theme, form};
-use crate::app::mapping::{MappingEditor, Pane, Phase, locked};
+use crate::app::mapping::{MappingEditor, Pane, Phase, locked, queued_step};
 use crate::app::objects::Load;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, m: &MappingEditor, theme: &Theme) {
@@ -245,9 +245,13 @@ fn draw_plan(
     if plan.steps.is_empty() {
         lines.push(Line::from("Nothing changes in the database."));
     }
+    let queued = if remove { None } else { queued_step(plan) };
     for (i, step) in plan.steps.iter().enumerate() {
         let style = if step.destructive.is_some() {
             theme.error()
+        } else if queued.is_some_and(|q| std::ptr::eq(q, step)) {
+            // The user's choice: what happens to the changes queued meanwhile.
+            theme.warn()
         } else {
             theme.bar()
         };
@@ -265,7 +269,26 @@ fn draw_plan(
             lines.push(Line::from(Span::styled(format!("    {sql}"), theme.dim())));
         }
     }
-    let [body, confirm] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    // The queued changes' choice, under the plan with the confirmation.
+    let choice = queued.map(|_| {
+        Line::from(Span::styled(
+            if m.send_queued {
+                "Queued database changes are sent to Salesforce: S discards them instead."
+            } else {
+                "Queued database changes are discarded (never sent): S sends them instead."
+            },
+            theme.warn(),
+        ))
+    });
+    let choice_rows = choice.as_ref().map_or(0, |l| {
+        let rows = Paragraph::new(l.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(area.width);
+        u16::try_from(rows).unwrap_or(u16::MAX)
+    });
+    let confirm_rows = 2 + choice_rows;
+    let [body, confirm] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(confirm_rows)]).areas(area);
     // Long DDL wraps (indented under its step) rather than running off the screen.
     let plan_text = Paragraph::new(lines).wrap(Wrap { trim: false });
     let rows = u16::try_from(plan_text.line_count(body.width)).unwrap_or(u16::MAX);
@@ -284,9 +307,13 @@ fn draw_plan(
         ))
     };
     let mut confirm_lines = vec![footer];
+    confirm_lines.extend(choice);
     if scrollable {
         confirm_lines.push(Line::from(Span::styled("↑/↓ scroll the plan", theme.dim())));
     }
     frame.render_widget(plan_text.scroll((scroll, 0)), body);
-    frame.render_widget(Paragraph::new(confirm_lines), confirm);
+    frame.render_widget(
+        Paragraph::new(confirm_lines).wrap(Wrap { trim: false }),
+        confirm,
+    );
 }

@@ -1,15 +1,19 @@
 //! The mapping editor: which fields of one object sync (Space toggles; required fields,
 //! `Id` and `SystemModstamp` are locked on), the direction, the conflict policy and a row
 //! filter. Saving first asks the daemon for the DDL plan, shows it with destructive steps
-//! marked, and applies it only once confirmed.
+//! marked, and applies it only once confirmed. A plan that names database changes queued
+//! while the object did not sync to Salesforce discards them unless the user asks (`S`) to
+//! send them; Esc asks before it throws away changes not saved.
 use std::collections::BTreeSet;
 
-use datenator_shared::model::{ConflictPolicy, Direction, FieldInfo, Mapping, PlanView};
+use datenator_shared::model::{
+    ConflictPolicy, Direction, FieldInfo, Mapping, PlanStepView, PlanView,
+};
 use datenator_shared::protocol::{Call, ObjectRef, RemoveMapping, SaveMapping};
 
 use super::form::{Field, Form};
 use super::objects::Load;
-use super::{App, Cmd, Pending, Screen, Tone};
+use super::{App, Cmd, Confirm, Dialog, Pending, Screen, Tone};
 use crate::commands::Action;
 
 pub const DIRECTIONS: &[&str] = &["SF ↔ DB (both ways)", "SF → DB", "DB → SF"];
@@ -57,6 +61,36 @@ pub struct MappingEditor {
     pub phase: Phase,
     /// How far the plan under review is scrolled.
     pub plan_scroll: u16,
+    /// The mapping as opened, to tell whether Esc throws changes away.
+    saved: Saved,
+    /// Send the database changes queued while the object did not sync to Salesforce,
+    /// rather than discard them (`SaveMapping::send_queued`). Chosen on the plan under
+    /// review; back to false (discard) whenever the editing starts again.
+    pub send_queued: bool,
+}
+
+/// What the editor showed when it opened.
+#[derive(Debug, Clone, PartialEq)]
+struct Saved {
+    chosen: BTreeSet<String>,
+    direction: usize,
+    conflict: usize,
+    row_filter: String,
+}
+
+/// Whether `plan` names the database changes queued while the object did not sync to
+/// Salesforce (the daemon's step "discard the N database change(s) made to …", or "send
+/// the N …" when asked to send them): then the user may choose which.
+pub fn names_queued_changes(plan: &PlanView) -> bool {
+    queued_step(plan).is_some()
+}
+
+/// The plan's step about the queued database changes, if it has one.
+pub fn queued_step(plan: &PlanView) -> Option<&PlanStepView> {
+    plan.steps.iter().find(|s| {
+        (s.description.starts_with("discard the ") || s.description.starts_with("send the "))
+            && s.description.contains(" database change(s) made to ")
+    })
 }
 
 /// Fields that sync whatever the user chooses.
@@ -104,6 +138,12 @@ impl MappingEditor {
             options.set_value("row_filter", m.row_filter.clone().unwrap_or_default());
             chosen.extend(m.fields.iter().cloned());
         }
+        let saved = Saved {
+            chosen: chosen.clone(),
+            direction: options.choice("direction"),
+            conflict: options.choice("conflict"),
+            row_filter: options.trimmed("row_filter").to_owned(),
+        };
         MappingEditor {
             org,
             object,
@@ -117,7 +157,36 @@ impl MappingEditor {
             options,
             phase: Phase::Editing,
             plan_scroll: 0,
+            saved,
+            send_queued: false,
         }
+    }
+
+    /// The fields that sync when `chosen` are picked (locked ones always do).
+    fn syncing(&self, chosen: &BTreeSet<String>) -> BTreeSet<String> {
+        match &self.fields {
+            Load::Loaded(all) => all
+                .iter()
+                .filter(|f| locked(f) || chosen.contains(&f.name))
+                .map(|f| f.name.clone())
+                .collect(),
+            _ => chosen.clone(),
+        }
+    }
+
+    /// Whether the editor holds changes that saving has not stored.
+    pub fn changed(&self) -> bool {
+        self.syncing(&self.chosen) != self.syncing(&self.saved.chosen)
+            || self.options.choice("direction") != self.saved.direction
+            || self.options.choice("conflict") != self.saved.conflict
+            || self.options.trimmed("row_filter") != self.saved.row_filter
+    }
+
+    /// Back to editing: a new plan starts from the default again (queued changes are
+    /// discarded unless asked on that plan).
+    fn edit(&mut self) {
+        self.phase = Phase::Editing;
+        self.send_queued = false;
     }
 
     /// The fields that match the filter (name, label or type).
@@ -241,18 +310,33 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
     let Some(m) = screen(app) else { return vec![] };
     match m.phase.clone() {
         Phase::Editing => {}
-        Phase::Planning { .. } | Phase::Applying { .. } => {
+        // Waiting for a plan, the changes are not saved yet: Esc asks first.
+        Phase::Planning { .. } => {
+            if action == Action::Back {
+                return leave(app);
+            }
+            return vec![];
+        }
+        Phase::Applying { .. } => {
             if action == Action::Back {
                 let org = m.org.clone();
                 return back_to_objects(app, org);
             }
             return vec![];
         }
-        Phase::Review { plan, remove } => {
+        Phase::Review {
+            plan: plan_shown,
+            remove,
+        } => {
             return match action {
                 Action::Back => {
-                    m.phase = Phase::Editing;
+                    m.edit();
                     vec![]
+                }
+                Action::ToggleSendQueued if !remove && names_queued_changes(&plan_shown) => {
+                    // The plan again, saying what happens to them now.
+                    m.send_queued = !m.send_queued;
+                    plan(app, false)
                 }
                 Action::Up => {
                     m.plan_scroll = m.plan_scroll.saturating_sub(1);
@@ -266,7 +350,7 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
                     m.plan_scroll = 0;
                     vec![]
                 }
-                Action::Submit if plan.destructive => {
+                Action::Submit if plan_shown.destructive => {
                     app.say(
                         Tone::Warn,
                         "This plan loses data: press D to run it anyway, or Esc to change the mapping.",
@@ -274,7 +358,7 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
                     vec![]
                 }
                 Action::Submit | Action::ApplyDestructive => {
-                    run_plan(app, remove, plan.destructive)
+                    run_plan(app, remove, plan_shown.destructive)
                 }
                 _ => vec![],
             };
@@ -287,10 +371,7 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
             m.filter.clear();
             m.clamp();
         }
-        (_, Action::Back) => {
-            let org = m.org.clone();
-            return back_to_objects(app, org);
-        }
+        (_, Action::Back) => return leave(app),
         (_, Action::NextTab | Action::PrevTab) => {
             m.filtering = false;
             m.pane = match m.pane {
@@ -365,7 +446,44 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
     vec![]
 }
 
-/// Asks the daemon what saving (or removing) the mapping would do.
+/// Esc out of the editor: at once when nothing changed, else after a confirmation.
+fn leave(app: &mut App) -> Vec<Cmd> {
+    let Some(m) = screen(app) else { return vec![] };
+    let (org, object) = (m.org.clone(), m.object.clone());
+    if !m.changed() {
+        return back_to_objects(app, org);
+    }
+    let what = if m.existing {
+        format!("Your changes to the mapping of {object} are not saved.")
+    } else {
+        format!("The mapping of {object} is not saved: {object} is not mapped yet.")
+    };
+    app.dialog = Some(Dialog::Confirm {
+        title: "Throw away the changes?".into(),
+        lines: vec![
+            (Tone::Warn, what),
+            (
+                Tone::Info,
+                "Leaving the editor now throws them away. To keep them, cancel and press \
+                 Enter on the fields (or the preview button) to see the plan and save it."
+                    .into(),
+            ),
+        ],
+        yes: Confirm::DiscardMapping { org, object },
+    });
+    vec![]
+}
+
+/// The confirmed discard: back to the objects, if the editor is still on show.
+pub(crate) fn discard(app: &mut App, org: String, object: String) -> Vec<Cmd> {
+    if here(app, &org, &object).is_none() {
+        return vec![];
+    }
+    back_to_objects(app, org)
+}
+
+/// Asks the daemon what saving (or removing) the mapping would do (with the queued
+/// changes sent or discarded as [`MappingEditor::send_queued`] says).
 fn plan(app: &mut App, remove: bool) -> Vec<Cmd> {
     let Some(m) = screen(app) else { return vec![] };
     if !remove && !matches!(m.fields, Load::Loaded(_)) {
@@ -387,7 +505,7 @@ fn plan(app: &mut App, remove: bool) -> Vec<Cmd> {
             mapping: m.mapping(),
             apply: false,
             confirm_destructive: false,
-            send_queued: false,
+            send_queued: m.send_queued,
         })
     };
     vec![app.request(
@@ -418,7 +536,7 @@ fn run_plan(app: &mut App, remove: bool, destructive: bool) -> Vec<Cmd> {
             mapping: m.mapping(),
             apply: true,
             confirm_destructive: destructive,
-            send_queued: false,
+            send_queued: m.send_queued,
         })
     };
     vec![app.request(
@@ -475,7 +593,7 @@ pub(crate) fn on_plan(
         }
         Err(e) => {
             if let Some(m) = m {
-                m.phase = Phase::Editing;
+                m.edit();
             }
             Err(e)
         }
@@ -510,6 +628,15 @@ pub(crate) fn on_applied(
                     "DB objects generated: no — the daemon did not run the plan for {object}; preview it again."
                 ),
             };
+            let text = match queued_step(&plan) {
+                Some(s) if plan.applied && s.description.starts_with("send the ") => format!(
+                    "{text} The database changes queued while it did not sync to Salesforce are sent."
+                ),
+                Some(_) if plan.applied => format!(
+                    "{text} The database changes queued while it did not sync to Salesforce are discarded: they stay in the database, never sent."
+                ),
+                _ => text,
+            };
             app.say(if plan.applied { Tone::Ok } else { Tone::Warn }, text);
             if on_screen {
                 return Ok(back_to_objects(app, org));
@@ -518,7 +645,7 @@ pub(crate) fn on_applied(
         }
         Err(e) => {
             if let Some(m) = here(app, &org, &object) {
-                m.phase = Phase::Editing;
+                m.edit();
             }
             Err(e)
         }

@@ -1,6 +1,7 @@
 //! Unit tests of the mapping editor.
 use super::*;
 use crate::app::tests::{key, only_request, type_str, with_orgs};
+use crate::app::{Confirm, Dialog};
 use crate::app::{Msg, update};
 use crossterm::event::KeyCode;
 use datenator_shared::model::PlanStepView;
@@ -291,4 +292,213 @@ fn an_existing_mapping_is_loaded_into_the_editor_and_can_be_removed() {
             confirm_destructive: false
         })
     );
+}
+
+/// Esc with nothing changed leaves at once; with changes it asks, and only yes throws
+/// them away. Changes undone by hand are no changes.
+#[test]
+fn esc_asks_before_it_throws_away_unsaved_changes() {
+    let mut app = opened();
+    assert!(!editor(&app).changed());
+    let cmds = update(&mut app, key(KeyCode::Esc));
+    assert!(matches!(app.screen, Screen::Objects(_)), "{:?}", app.screen);
+    assert_eq!(cmds.len(), 2, "the objects and mappings reload");
+
+    let mut app = opened();
+    // Industry on, then off again: nothing changed.
+    type_str(&mut app, "jj ");
+    assert!(editor(&app).changed());
+    update(&mut app, key(KeyCode::Char(' ')));
+    assert!(!editor(&app).changed());
+    // Select all: locked fields were in anyway, the others are a change.
+    type_str(&mut app, "a");
+    assert!(editor(&app).changed());
+    assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![]);
+    let Some(Dialog::Confirm { yes, lines, .. }) = &app.dialog else {
+        panic!("a confirmation: {:?}", app.dialog)
+    };
+    assert_eq!(
+        yes,
+        &Confirm::DiscardMapping {
+            org: "acme".into(),
+            object: "Account".into()
+        }
+    );
+    assert!(lines[0].1.contains("not saved"), "{lines:?}");
+    // n keeps the editor and its changes.
+    update(&mut app, key(KeyCode::Char('n')));
+    assert_eq!(app.dialog, None);
+    assert_eq!(editor(&app).chosen_count(), 6);
+    // Esc again, y: back to the objects.
+    update(&mut app, key(KeyCode::Esc));
+    let cmds = update(&mut app, key(KeyCode::Char('y')));
+    assert_eq!(app.dialog, None);
+    assert!(matches!(app.screen, Screen::Objects(_)));
+    assert_eq!(cmds.len(), 2);
+}
+
+/// An option changed (the direction, the row filter) is a change too; Esc first ends the
+/// filter and clears it, as before, and only then asks.
+#[test]
+fn options_are_changes_and_esc_still_ends_a_filter_first() {
+    let existing = Mapping {
+        object: "Account".into(),
+        fields: vec!["Id".into(), "Name".into(), "Tier__c".into()],
+        direction: Direction::SfToDb,
+        conflict_policy: ConflictPolicy::NewestWins,
+        row_filter: Some("Industry = 'Banking'".into()),
+    };
+    let mut app = with_orgs(&["acme"]);
+    let mut m = MappingEditor::new("acme".into(), "Account".into(), Some(&existing));
+    m.fields = Load::Loaded(account_fields());
+    app.screen = Screen::Mapping(Box::new(m));
+    assert!(!editor(&app).changed());
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Left));
+    assert_eq!(editor(&app).direction(), Direction::Bidirectional);
+    assert!(editor(&app).changed());
+    update(&mut app, key(KeyCode::Right));
+    assert!(!editor(&app).changed());
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    type_str(&mut app, " AND Tier__c = 'A'");
+    assert!(editor(&app).changed());
+    update(&mut app, key(KeyCode::Tab));
+    type_str(&mut app, "/tier");
+    update(&mut app, key(KeyCode::Esc));
+    assert!(app.dialog.is_none() && !editor(&app).filtering);
+    update(&mut app, key(KeyCode::Esc));
+    assert!(app.dialog.is_none() && editor(&app).filter.is_empty());
+    update(&mut app, key(KeyCode::Esc));
+    assert!(matches!(app.dialog, Some(Dialog::Confirm { .. })));
+    // Esc on the question cancels it.
+    update(&mut app, key(KeyCode::Esc));
+    assert!(app.dialog.is_none());
+    assert!(matches!(app.screen, Screen::Mapping(_)));
+}
+
+/// Esc while the plan is being asked for also asks (the changes are not saved yet).
+#[test]
+fn esc_while_planning_asks_too() {
+    let mut app = opened();
+    type_str(&mut app, "jj ");
+    update(&mut app, key(KeyCode::Enter));
+    assert!(matches!(editor(&app).phase, Phase::Planning { .. }));
+    update(&mut app, key(KeyCode::Esc));
+    assert!(matches!(app.dialog, Some(Dialog::Confirm { .. })));
+}
+
+pub(crate) fn queued_plan(n: usize, send: bool) -> PlanView {
+    let mut plan = plan_view(false, false);
+    plan.steps.truncate(1);
+    plan.steps.push(PlanStepView {
+        description: if send {
+            format!(
+                "send the {n} database change(s) made to Account while it did not sync to Salesforce"
+            )
+        } else {
+            format!(
+                "discard the {n} database change(s) made to Account while it did not sync to Salesforce: they stay in the database and are never sent (choose \"send queued changes\" to send them)"
+            )
+        },
+        destructive: None,
+        sql: vec![],
+    });
+    plan
+}
+
+fn reply(app: &mut App, id: u64, plan: &PlanView) -> Vec<Cmd> {
+    update(
+        app,
+        Msg::Reply {
+            id,
+            result: Ok(serde_json::to_value(plan).unwrap()),
+        },
+    )
+}
+
+fn save(call: Call) -> SaveMapping {
+    match call {
+        Call::MappingSave(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn footer_has(app: &App, description: &str) -> bool {
+    crate::commands::commands(app)
+        .iter()
+        .any(|c| c.hint == "S" && c.description == description && c.in_footer)
+}
+
+/// A plan that names the database changes queued while the object did not sync to
+/// Salesforce discards them by default; S plans again sending them, S again discards them,
+/// and applying uses the choice on show. A plan without them offers nothing.
+#[test]
+fn s_chooses_to_send_the_queued_changes_and_back() {
+    let mut app = opened();
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    assert!(!save(call).send_queued, "the default discards them");
+    // Without queued changes, S does nothing.
+    reply(&mut app, id, &plan_view(false, false));
+    assert!(!footer_has(&app, "send them"));
+    assert_eq!(update(&mut app, key(KeyCode::Char('S'))), vec![]);
+
+    update(&mut app, key(KeyCode::Esc));
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    reply(&mut app, id, &queued_plan(2, false));
+    assert!(footer_has(&app, "send them"));
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('S'))));
+    let s = save(call);
+    assert!(s.send_queued && !s.apply, "a plan again, sending them");
+    assert!(matches!(
+        editor(&app).phase,
+        Phase::Planning { remove: false }
+    ));
+    reply(&mut app, id, &queued_plan(2, true));
+    assert!(editor(&app).send_queued);
+    assert!(footer_has(&app, "discard them"));
+    // Toggling back plans discarding them again.
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('S'))));
+    assert!(!save(call).send_queued);
+    reply(&mut app, id, &queued_plan(2, false));
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('S'))));
+    assert!(save(call).send_queued);
+    reply(&mut app, id, &queued_plan(2, true));
+    // Enter runs the plan on show: sending them.
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    let s = save(call);
+    assert!(s.apply && s.send_queued);
+    let mut applied = queued_plan(2, true);
+    applied.applied = true;
+    reply(&mut app, id, &applied);
+    let text = &app.notice.as_ref().unwrap().text;
+    assert!(
+        text.ends_with("The database changes queued while it did not sync to Salesforce are sent."),
+        "{text}"
+    );
+}
+
+/// Back to editing, the choice is forgotten: the next plan discards them again unless asked.
+#[test]
+fn editing_again_forgets_the_choice() {
+    let mut app = opened();
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    reply(&mut app, id, &queued_plan(1, false));
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Char('S'))));
+    reply(&mut app, id, &queued_plan(1, true));
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(editor(&app).phase, Phase::Editing);
+    assert!(!editor(&app).send_queued);
+    let (_, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    assert!(!save(call).send_queued);
+    // A removal never offers it.
+    let mut app = opened();
+    if let Screen::Mapping(m) = &mut app.screen {
+        m.phase = Phase::Review {
+            plan: queued_plan(1, false),
+            remove: true,
+        };
+    }
+    assert!(!footer_has(&app, "send them"));
+    assert_eq!(update(&mut app, key(KeyCode::Char('S'))), vec![]);
 }
