@@ -648,4 +648,24 @@ mod tests {
         assert_eq!(ApiUsage { used: 50, max: 10 }.ratio(), 1.0);
         assert_eq!(ApiUsage { used: 0, max: 0 }.ratio(), 1.0);
     }
+
+    /// An org list from a daemon that predates `refresh_error` still reads (none failed),
+    /// and a daemon with no failed refresh sends none.
+    #[test]
+    fn refresh_error_is_optional_on_the_wire() {
+        let old = r#"{"name":"acme","org_id":null,"org_type":{"kind":"production"},
+            "instance_url":null,"sync_enabled":true,"datasource_checked":true,
+            "schema_generated":true,"metadata_downloaded_at":null,
+            "auth":{"state":"authorized"},"api_usage":null}"#;
+        let mut org: OrgSummary = serde_json::from_str(old).unwrap();
+        assert_eq!(org.refresh_error, None);
+        assert!(
+            !serde_json::to_string(&org)
+                .unwrap()
+                .contains("refresh_error")
+        );
+        org.refresh_error = Some("the user denied access".into());
+        let back: OrgSummary = serde_json::from_str(&serde_json::to_string(&org).unwrap()).unwrap();
+        assert_eq!(back, org);
+    }
 }
