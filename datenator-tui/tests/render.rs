@@ -1169,7 +1169,7 @@ fn a_plan_with_queued_changes_offers_to_send_them() {
             description: if send {
                 "send the 3 database change(s) made to Account while it did not sync to Salesforce".into()
             } else {
-                "discard the 3 database change(s) made to Account while it did not sync to Salesforce: they stay in the database and are never sent (choose \"send queued changes\" to send them)".into()
+                "discard the 3 database change(s) made to Account while it did not sync to Salesforce: they stay in the database and are never sent (S in the plan sends them instead)".into()
             },
             destructive: None,
             sql: vec![],

@@ -427,7 +427,7 @@ fn with_queued(mut view: PlanView, queued: &Option<u64>, req: &SaveMapping) -> P
                 )
             } else {
                 format!(
-                    "discard the {n} database change(s) made to {object} while it did not sync to Salesforce: they stay in the database and are never sent (choose \"send queued changes\" to send them)"
+                    "discard the {n} database change(s) made to {object} while it did not sync to Salesforce: they stay in the database and are never sent (S in the plan sends them instead)"
                 )
             },
             destructive: None,

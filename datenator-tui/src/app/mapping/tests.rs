@@ -398,7 +398,7 @@ pub(crate) fn queued_plan(n: usize, send: bool) -> PlanView {
             )
         } else {
             format!(
-                "discard the {n} database change(s) made to Account while it did not sync to Salesforce: they stay in the database and are never sent (choose \"send queued changes\" to send them)"
+                "discard the {n} database change(s) made to Account while it did not sync to Salesforce: they stay in the database and are never sent (S in the plan sends them instead)"
             )
         },
         destructive: None,
