@@ -316,6 +316,15 @@ impl MysqlTarget {
         out
     }
 
+    /// A new or dropped table starts over: the object's next pull is a first load.
+    fn forget_cursor(&self, m: &ObjectMapping) -> String {
+        format!(
+            "DELETE FROM {} WHERE `object` = {}",
+            self.qs(CURSOR_TABLE),
+            lit(&m.object)
+        )
+    }
+
     fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
         let table = self.qs(&m.table(D));
         let events = self.qs(&m.events_table(D));
@@ -331,6 +340,7 @@ impl MysqlTarget {
         cols.push("`_dn_error` TEXT NULL".into());
         cols.push("UNIQUE KEY `sfid` (`sfid`)".into());
         let mut sql = vec![
+            self.forget_cursor(m),
             format!(
                 "CREATE TABLE IF NOT EXISTS {table} ({}) ENGINE=InnoDB ROW_FORMAT=DYNAMIC DEFAULT CHARSET=utf8mb4",
                 cols.join(", ")
@@ -357,6 +367,7 @@ impl MysqlTarget {
                         vec![
                             format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
                             format!("DROP TABLE IF EXISTS {}", self.qs(&m.table(D))),
+                            self.forget_cursor(&m),
                         ],
                     )
                     .destructive(format!(

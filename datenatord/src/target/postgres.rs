@@ -227,6 +227,7 @@ $dn$"#,
                         vec![
                             format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
                             format!("DROP TABLE IF EXISTS {} CASCADE", self.qs(&m.table(D))),
+                            self.forget_cursor(&m),
                         ],
                     )
                     .destructive(format!(
@@ -300,6 +301,15 @@ $dn$"#,
         }
     }
 
+    /// A new or dropped table starts over: the object's next pull is a first load.
+    fn forget_cursor(&self, m: &ObjectMapping) -> String {
+        format!(
+            "DELETE FROM {} WHERE \"object\" = {}",
+            self.qs(CURSOR_TABLE),
+            lit(&m.object)
+        )
+    }
+
     fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
         let table = self.qs(&m.table(D));
         let events = self.qs(&m.events_table(D));
@@ -317,6 +327,7 @@ $dn$"#,
         PlanStep::new(
             format!("create table {} with events table and triggers", m.table(D)),
             vec![
+                self.forget_cursor(m),
                 format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", ")),
                 format!(
                     "CREATE TABLE IF NOT EXISTS {events} (\"id\" bigserial PRIMARY KEY, \"op\" varchar(6) NOT NULL, \"row_id\" bigint NOT NULL, \"sfid\" varchar(18), \"changed\" jsonb NOT NULL, \"old_values\" jsonb NOT NULL, \"new_values\" jsonb NOT NULL, \"db_user\" text NOT NULL, \"created_at\" timestamptz NOT NULL DEFAULT now(), \"state\" varchar(8) NOT NULL DEFAULT 'NEW', \"error\" text, \"claim_token\" varchar(36), \"claimed_at\" timestamptz, \"processed_at\" timestamptz)"
