@@ -1096,6 +1096,81 @@ async fn burst_then_idle(changes: usize) -> Value {
     json
 }
 
+/// `changes` records a data load stamps with one whole second (Salesforce stores whole
+/// seconds), pulled after a quiet first load of 1,000: API calls to pull them, whether each
+/// arrived exactly once (rows and distinct sfids), and calls per idle poll once the window
+/// has passed. The cursor is (SystemModstamp, Id), so pages that split the stamp neither
+/// skip nor repeat records.
+async fn one_stamp(changes: usize) -> Value {
+    let (sim, db, org, pool) = loaded_org(
+        1000,
+        "onestamp",
+        "",
+        &["Name", "Phone"],
+        Direction::SfToDb,
+        ConflictPolicy::NewestWins,
+    )
+    .await;
+    past_the_window(&org).await;
+    // Every record on the next whole second (the clock never goes back).
+    let stamp = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 2, 0).unwrap();
+    sim.with_org(|o| o.last_stamp = stamp);
+    sim.seed_records("Account", changes, 13).unwrap();
+    let stamps = sim
+        .query("SELECT SystemModstamp FROM Account", false)
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["SystemModstamp"].as_str().map(str::to_owned))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    sim.reset_counters();
+    let want = (1000 + changes) as i64;
+    let started = Instant::now();
+    let table = db.table("Account");
+    let (mut rows, mut distinct) = (0i64, 0i64);
+    while started.elapsed() < Duration::from_secs(300) {
+        org.sync_now().await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let r = q(format!(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT sfid) AS d FROM {table}"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (rows, distinct) = (r.get::<i64, _>("n"), r.get::<i64, _>("d"));
+        if rows >= want {
+            break;
+        }
+    }
+    let pull = sim.counters().api_calls;
+    past_the_window(&org).await;
+    let idle = calls_per_idle_poll(&sim, &org).await;
+    let json = json!({"records": changes, "stamps_in_org": stamps, "pull_calls": pull, "rows": rows, "distinct": distinct, "idle_per_poll": idle});
+    report(
+        "one_stamp",
+        &[
+            (
+                "records on one stamp",
+                format!("{changes} (the org holds {stamps} distinct stamps)"),
+            ),
+            (
+                "pulling them",
+                format!("{pull} calls (polls nudged every second until all arrived)"),
+            ),
+            (
+                "rows / distinct sfids",
+                format!("{rows} / {distinct} (want {want} / {want})"),
+            ),
+            (
+                "idle polls past the window",
+                format!("{idle:.1} calls/poll (target ⌈K/5⌉ = 1)"),
+            ),
+        ],
+        json.clone(),
+    );
+    json
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let a = args();
@@ -1118,6 +1193,9 @@ async fn main() {
     }
     if run("burst_then_idle") {
         all.insert("burst_then_idle".into(), burst_then_idle(a.changes).await);
+    }
+    if run("one_stamp") {
+        all.insert("one_stamp".into(), one_stamp(5000).await);
     }
     if run("idle") {
         all.insert("idle".into(), idle().await);
