@@ -977,6 +977,9 @@ fn account_status() -> ObjectStatus {
         activity: vec![0, 0, 120, 800, 40, 0, 0, 12, 0, 3],
         backfill: None,
         removed_fields: vec![],
+        detached_rows: 0,
+        type_changes: vec![],
+        reloading: false,
     }
 }
 

@@ -127,6 +127,7 @@ pub async fn setup(state: &State, sim: &RunningSim, target: Option<&str>) -> any
                 apply: true,
                 confirm_destructive: false,
                 send_queued: false,
+                leaving_rows: Default::default(),
             },
         )
         .await

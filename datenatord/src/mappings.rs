@@ -10,6 +10,8 @@ use crate::orgs::{metadata, store_error};
 use crate::state::State;
 use crate::target::{FieldSpec, ObjectMapping, Plan, SfType, Target};
 
+mod filter_change;
+
 /// A stored mapping with its resolved column types.
 #[derive(Debug, Clone)]
 pub struct StoredMapping {
@@ -297,6 +299,10 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         .iter()
         .find(|m| m.resolved.object.eq_ignore_ascii_case(&object))
         .map(|m| (m.mapping.direction, m.resolved.clone()));
+    let was_mapping = stored_now
+        .iter()
+        .find(|m| m.resolved.object.eq_ignore_ascii_case(&object))
+        .map(|m| m.mapping.clone());
     let old: Vec<ObjectMapping> = stored_now.into_iter().map(|m| m.resolved).collect();
     let mut new: Vec<ObjectMapping> = old
         .iter()
@@ -310,11 +316,27 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
     let backfill = backfill_plan(&target, &old, &resolved, &req.mapping).await;
     let queued = queued_plan(&target, was.as_ref(), &req).await;
-    let finish = |view: PlanView| with_queued(with_backfill(view, &backfill, state), &queued, &req);
+    let refilter = filter_change::plan(
+        state,
+        &req.org,
+        was_mapping.as_ref(),
+        &req.mapping,
+        req.leaving_rows,
+    )
+    .await?;
+    let bulk_threshold = state.engine.config.bulk_threshold;
+    let finish = |view: PlanView| {
+        filter_change::with_steps(
+            with_queued(with_backfill(view, &backfill, state), &queued, &req),
+            &refilter,
+            &object,
+            bulk_threshold,
+        )
+    };
     if !req.apply {
         return Ok(finish(view(&plan, false)));
     }
-    if plan.is_destructive() && !req.confirm_destructive {
+    if finish(view(&plan, false)).destructive && !req.confirm_destructive {
         return Err(RpcError::new(
             codes::REJECTED,
             "this change loses data (see the destructive steps): confirm it to go ahead, after a backup if the data matters",
@@ -333,6 +355,15 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
             )
         })?;
         tracing::info!(org = %req.org, object = %object, discarded, "database changes made while the object did not sync to Salesforce discarded");
+    }
+    if let Some(change) = &refilter {
+        // Recorded before the mapping is stored: the worker never pulls with the new filter
+        // before the rows are sorted out.
+        state
+            .store
+            .add_reload(&req.org, &object, change.leaving_rows)
+            .await
+            .map_err(store_error)?;
     }
     if let Some((fields, rows)) = &backfill {
         // Recorded before the mapping is stored: the worker never sees the new mapping
@@ -572,6 +603,16 @@ pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcEr
         .clear_removed_fields(&req.org, &req.object)
         .await
         .map_err(store_error)?;
+    state
+        .store
+        .finish_reload(&req.org, &req.object)
+        .await
+        .map_err(store_error)?;
+    state
+        .store
+        .forget_detached(&req.org, &req.object, None)
+        .await
+        .map_err(store_error)?;
     state.engine.wake(&req.org);
     Ok(view(&plan, true))
 }
@@ -684,6 +725,7 @@ pub async fn import(
                 apply: req.apply,
                 confirm_destructive: req.confirm_destructive,
                 send_queued: false,
+                leaving_rows: Default::default(),
             },
         )
         .await

@@ -488,6 +488,17 @@ pub struct ObjectStatus {
     /// left out of the queries, their columns and values kept, until the mapping changes.
     #[serde(default)]
     pub removed_fields: Vec<String>,
+    /// Rows kept in the database, detached, after their records left the row filter: never
+    /// refreshed from Salesforce, their changes never sent.
+    #[serde(default)]
+    pub detached_rows: u64,
+    /// Mapped fields whose type or size changed in Salesforce so that their column no
+    /// longer holds every value, in words (what changed, what to do).
+    #[serde(default)]
+    pub type_changes: Vec<String>,
+    /// A re-read of the whole object from Salesforce waits or runs (see `ObjectResync`).
+    #[serde(default)]
+    pub reloading: bool,
 }
 
 /// How far filling the fields a mapping change added into the existing rows has come.

@@ -212,6 +212,33 @@ pub struct SaveMapping {
     /// while the object was not meant to sync is never sent unless asked.
     #[serde(default)]
     pub send_queued: bool,
+    /// When a changed row filter leaves rows outside it: what becomes of them in the
+    /// database (their Salesforce records are never touched).
+    #[serde(default)]
+    pub leaving_rows: LeavingRows,
+}
+
+/// What becomes of the database rows whose records no longer match an object's row filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeavingRows {
+    /// Kept, marked detached (`_dn_state = 'DETACHED'`): never refreshed from Salesforce,
+    /// their database changes never sent. Nothing is lost; the default.
+    #[default]
+    Detach,
+    /// Deleted from the database (destructive: confirm it).
+    Delete,
+}
+
+/// Re-reads one object from Salesforce: every record within the row filter is read again
+/// and merged into its row by sfid; rows whose record is gone from Salesforce are deleted,
+/// rows whose record left the row filter are kept detached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResyncObject {
+    pub org: String,
+    pub object: String,
+    /// False: only return the plan (what it reads, its API cost). True: start it.
+    pub apply: bool,
 }
 
 /// Removes an object's mapping (drops its tables: destructive).
@@ -332,6 +359,9 @@ pub enum Call {
     MappingSave(SaveMapping),
     /// → [`PlanView`](crate::model::PlanView)
     MappingRemove(RemoveMapping),
+    /// → [`PlanView`](crate::model::PlanView): re-reads an object from Salesforce (planned
+    /// with `apply: false`, started with `apply: true`; progress on the object's status).
+    ObjectResync(ResyncObject),
     /// → [`OrgSummary`](crate::model::OrgSummary)
     OrgSetSync(SetSync),
     /// → [`OrgSummary`](crate::model::OrgSummary)
@@ -389,6 +419,7 @@ impl Call {
             Call::MappingList(_) => "mapping_list",
             Call::MappingSave(_) => "mapping_save",
             Call::MappingRemove(_) => "mapping_remove",
+            Call::ObjectResync(_) => "object_resync",
             Call::OrgSetSync(_) => "org_set_sync",
             Call::OrgSettings(_) => "org_settings",
             Call::OrgSyncNow(_) => "org_sync_now",
@@ -781,12 +812,18 @@ mod tests {
                 apply: false,
                 confirm_destructive: false,
                 send_queued: false,
+                leaving_rows: LeavingRows::Delete,
             }),
             Call::MappingRemove(RemoveMapping {
                 org: "a".into(),
                 object: "Account".into(),
                 apply: false,
                 confirm_destructive: false,
+            }),
+            Call::ObjectResync(ResyncObject {
+                org: "a".into(),
+                object: "Account".into(),
+                apply: true,
             }),
             Call::OrgSetSync(SetSync {
                 name: "a".into(),

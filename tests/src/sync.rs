@@ -265,6 +265,7 @@ impl SyncedOrg {
                 apply: true,
                 confirm_destructive: false,
                 send_queued: false,
+                leaving_rows: Default::default(),
             }))
             .await
             .unwrap();

@@ -641,6 +641,7 @@ async fn two_orgs_never_share_a_schema() {
             apply: true,
             confirm_destructive: false,
             send_queued: false,
+            leaving_rows: Default::default(),
         }))
         .await
         .unwrap_err();

@@ -95,6 +95,7 @@ async fn a_bidirectional_push_checks_only_what_changed_in_salesforce(kind: Db) {
             apply: true,
             confirm_destructive: false,
             send_queued: false,
+            leaving_rows: Default::default(),
         }))
         .await
         .unwrap();

@@ -21,6 +21,7 @@ async fn save(org: &SyncedOrg, direction: Direction, apply: bool, send_queued: b
             apply,
             confirm_destructive: false,
             send_queued,
+            leaving_rows: Default::default(),
         }))
         .await
         .unwrap()

@@ -335,6 +335,7 @@ async fn row_filter_limits_the_synced_records() {
             apply: true,
             confirm_destructive: false,
             send_queued: false,
+            leaving_rows: Default::default(),
         })
     };
     let err = org
@@ -500,6 +501,7 @@ async fn conflict_under(
             apply: true,
             confirm_destructive: false,
             send_queued: false,
+            leaving_rows: Default::default(),
         }))
         .await
         .unwrap();

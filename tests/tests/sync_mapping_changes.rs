@@ -26,6 +26,7 @@ fn save(org: &SyncedOrg, fields: &[&str], apply: bool) -> SaveMapping {
         apply,
         confirm_destructive: false,
         send_queued: false,
+        leaving_rows: Default::default(),
     }
 }
 

@@ -58,6 +58,7 @@ async fn a_real_accounts_fields_sync_both_ways(db: Db) {
                 apply: true,
                 confirm_destructive: false,
                 send_queued: false,
+                leaving_rows: Default::default(),
             }))
             .await
             .unwrap_err();

@@ -202,6 +202,9 @@ pub(crate) mod tests {
             activity: vec![],
             backfill: None,
             removed_fields: vec![],
+            detached_rows: 0,
+            type_changes: vec![],
+            reloading: false,
         }
     }
 

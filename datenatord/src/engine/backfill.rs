@@ -88,7 +88,7 @@ pub fn describe(fields: &[String], rows: u64, bulk_threshold: u64) -> String {
 }
 
 /// `2003` as `2,003`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -12,6 +12,7 @@ pub mod push;
 pub mod push_bulk;
 pub mod recent;
 pub mod reconcile;
+pub mod reload;
 pub mod status;
 pub mod worker;
 

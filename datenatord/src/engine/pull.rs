@@ -348,6 +348,9 @@ pub async fn run(
                 super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
             }
         }
+        // A record whose row was detached matches the row filter again.
+        let sfids: Vec<String> = live.iter().map(|r| r.sfid.clone()).collect();
+        super::reload::reattach(ctx, m, &sfids).await?;
         // One record the database refuses (a value too long for its column, say) must not
         // stall the object: it is reported and skipped, the page and cursor go on.
         let report = ctx

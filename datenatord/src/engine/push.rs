@@ -316,6 +316,8 @@ async fn push_events(
     // A full round may be the start of a large push: Bulk takes more at once.
     let more = super::push_bulk::claim_more(ctx, m, events).await?;
     let events = more.as_deref().unwrap_or(events);
+    // Rows detached from the row filter send nothing.
+    let events = &super::reload::skip_detached(ctx, m, events.to_vec()).await?;
     let fields = crate::orgs::metadata::fields(ctx.state, ctx.org, object).await?;
     let mut by_row: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
     for e in events {

@@ -6,12 +6,12 @@
 //! `earliestDateAvailable` is past the check's start, or the start is older than the log's
 //! 15 days), a reconciliation compares every id Salesforce still has with the rows and
 //! removes what is gone.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
+use super::reload::ids;
 use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::rest::check_id;
@@ -90,11 +90,14 @@ pub async fn check(
             )
             .await?;
         } else {
+            // A detached row is not refreshed, not even by its record's deletion.
+            let detached = detached(ctx, m).await?;
             let ids: Vec<String> = answer["deletedRecords"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .filter(|id| !detached.contains(id))
                 .collect();
             if !ids.is_empty() {
                 ctx.target.delete_rows(&m.resolved, &ids).await?;
@@ -118,12 +121,13 @@ async fn reconcile(ctx: &Ctx<'_>, m: &StoredMapping, why: &str) -> Result<(), St
     let object = &m.resolved.object;
     let filter = m.filter_clause("WHERE");
     let alive = ids(ctx, &format!("SELECT Id FROM {object}{filter}")).await?;
+    let detached = detached(ctx, m).await?;
     let candidates: Vec<String> = ctx
         .target
         .synced_sfids(&m.resolved, true)
         .await?
         .into_iter()
-        .filter(|id| !alive.contains(id) && check_id(id).is_ok())
+        .filter(|id| !alive.contains(id) && !detached.contains(id) && check_id(id).is_ok())
         .collect();
     let filter_and = m.filter_clause("AND");
     let mut gone = Vec::new();
@@ -150,18 +154,14 @@ async fn reconcile(ctx: &Ctx<'_>, m: &StoredMapping, why: &str) -> Result<(), St
     Ok(())
 }
 
-/// The ids a query returns (deleted records left out).
-async fn ids(ctx: &Ctx<'_>, soql: &str) -> Result<HashSet<String>, StepError> {
-    let mut out = HashSet::new();
-    ctx.api
-        .query_each(soql, false, |records| match records {
-            Some(records) => out.extend(
-                records
-                    .iter()
-                    .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned)),
-            ),
-            None => out.clear(),
-        })
-        .await?;
-    Ok(out)
+/// The records whose rows are detached (outside the row filter: see `reload`).
+async fn detached(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+) -> Result<std::collections::HashSet<String>, StepError> {
+    ctx.state
+        .store
+        .detached(ctx.org, &m.mapping.object)
+        .await
+        .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))
 }

@@ -100,6 +100,9 @@ impl StatusBoard {
                 activity: vec![0; ACTIVITY_MINUTES],
                 backfill: None,
                 removed_fields: vec![],
+                detached_rows: 0,
+                type_changes: vec![],
+                reloading: false,
             });
         entry.direction = direction;
         let moved = entry.pulled_total + entry.pushed_total;

@@ -280,6 +280,34 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         }
     }
 
+    // A re-read from Salesforce (asked for, or after a row filter change) sorts the rows
+    // out and makes the object's pull a first load (see `reload`).
+    super::reload::publish(state, org, &mappings).await;
+    let reloads = state
+        .store
+        .reloads(org)
+        .await
+        .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))?;
+    for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
+        let object = &m.mapping.object;
+        if failed.contains_key(object) || unresolved(memory, object) {
+            continue;
+        }
+        let result = super::reload::run(&ctx, m, &reloads)
+            .instrument(tracing::info_span!("object", object = %object))
+            .await;
+        match result {
+            Ok(true) => {
+                memory.seen.remove(object);
+                memory.last_pull.remove(object);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                failed.insert(object.clone(), e);
+            }
+        }
+    }
+
     // Fields a mapping change added are filled into the rows already there before the
     // object's pull (see `backfill`).
     super::backfill::run(&ctx, &mappings, |o| failed.contains_key(o)).await;

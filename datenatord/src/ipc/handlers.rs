@@ -45,6 +45,7 @@ pub(super) async fn handle(state: &State, call: Call) -> Result<Value, RpcError>
         Call::MappingList(r) => to_value(mappings::list(state, &r.name).await?),
         Call::MappingSave(r) => to_value(mappings::save(state, r).await?),
         Call::MappingRemove(r) => to_value(mappings::remove(state, r).await?),
+        Call::ObjectResync(r) => to_value(crate::engine::reload::plan(state, r).await?),
         Call::OrgSetSync(r) => to_value(orgs::set_sync(state, &r.name, r.enabled).await?),
         Call::OrgSettings(r) => to_value(orgs::settings(state, r).await?),
         Call::MappingExport(r) => to_value(mappings::export(state, &r.name).await?),

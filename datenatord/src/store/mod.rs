@@ -4,6 +4,7 @@ mod backfills;
 mod creates;
 mod metadata;
 mod orgs;
+mod reloads;
 mod removed_fields;
 
 pub use backfills::PendingBackfill;
@@ -46,6 +47,10 @@ pub enum StoreError {
     },
     #[error("state database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error(
+        "the state database holds a value this datenatord does not know ({0}); was it written by a newer version? Restore a backup or use the newer version"
+    )]
+    Corrupt(String),
 }
 
 /// A handle on the state database; cheap to clone.

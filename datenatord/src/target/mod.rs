@@ -312,6 +312,46 @@ fn placeholder(dialect: Dialect, n: usize) -> String {
     }
 }
 
+/// What becomes of rows the engine takes out of sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsLeave {
+    /// The record is gone (or the user chose so): the row is deleted.
+    Delete,
+    /// The record left the row filter: the row stays, `_dn_state = 'DETACHED'`.
+    Detach,
+}
+
+/// The state a detached row is marked with, and why.
+pub const DETACHED_STATE: &str = "DETACHED";
+const DETACHED_NOTE: &str =
+    "outside the row filter: no longer refreshed from Salesforce, changes not sent";
+
+/// Takes `n` rows out of sync by sfid, for `dialect`, given the qualified data table (binds:
+/// the sfids).
+pub(crate) fn rows_leave_sql(dialect: Dialect, table: &str, n: usize, how: RowsLeave) -> String {
+    let c = |name: &str| ident::quote(dialect, name);
+    let list: Vec<String> = (1..=n).map(|i| placeholder(dialect, i)).collect();
+    let scope = format!("{} IN ({})", c("sfid"), list.join(", "));
+    match how {
+        RowsLeave::Delete => format!("DELETE FROM {table} WHERE {scope}"),
+        RowsLeave::Detach => format!(
+            "UPDATE {table} SET {} = '{DETACHED_STATE}', {} = '{DETACHED_NOTE}' WHERE {scope}",
+            c("_dn_state"),
+            c("_dn_error"),
+        ),
+    }
+}
+
+/// Forgets an object's pull cursor, for `dialect`, given the qualified cursor table (bind:
+/// the object).
+pub(crate) fn reset_cursor_sql(dialect: Dialect, cursor_table: &str) -> String {
+    format!(
+        "DELETE FROM {cursor_table} WHERE {} = {}",
+        ident::quote(dialect, "object"),
+        placeholder(dialect, 1)
+    )
+}
+
 /// Gives a row's unfinished events the sfid its create was just given (binds: sfid, row
 /// id). A change made while the create was in flight — an update, a delete — was recorded
 /// without an sfid; from here on it goes to that record instead of being taken for part
@@ -822,7 +862,22 @@ pub trait Target: Send + Sync {
         &self,
         mapping: &ObjectMapping,
         sfids: &[String],
+    ) -> impl Future<Output = Result<u64, TargetError>> + Send {
+        self.leave_rows(mapping, sfids, RowsLeave::Delete)
+    }
+
+    /// Deletes rows by sfid, or marks them detached, as the engine (no events); their
+    /// unsent changes are settled, never sent. Returns the number of rows touched.
+    fn leave_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+        how: RowsLeave,
     ) -> impl Future<Output = Result<u64, TargetError>> + Send;
+
+    /// Forgets the object's pull cursor: its next pull is a first load, merging every
+    /// record into its row by sfid.
+    fn reset_cursor(&self, object: &str) -> impl Future<Output = Result<(), TargetError>> + Send;
 
     /// Loads many rows at once (COPY on PostgreSQL, multi-row inserts elsewhere), upserting
     /// by sfid as the engine. Returns the number of rows loaded.
@@ -1095,12 +1150,16 @@ impl Target for AnyTarget {
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
         dispatch!(self, t => t.cursor(object).await)
     }
-    async fn delete_rows(
+    async fn leave_rows(
         &self,
         mapping: &ObjectMapping,
         sfids: &[String],
+        how: RowsLeave,
     ) -> Result<u64, TargetError> {
-        dispatch!(self, t => t.delete_rows(mapping, sfids).await)
+        dispatch!(self, t => t.leave_rows(mapping, sfids, how).await)
+    }
+    async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
+        dispatch!(self, t => t.reset_cursor(object).await)
     }
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         dispatch!(self, t => t.bulk_load(mapping, rows).await)

@@ -27,7 +27,10 @@ use super::{
     FailedAction, FailedEvent, FailedScope, RecentEvent, recent_events_sql, settle_failed_sql,
 };
 use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{duplicate_row_sql, events_superseded_sql, events_take_sfid_sql};
+use super::{
+    RowsLeave, duplicate_row_sql, events_superseded_sql, events_take_sfid_sql, reset_cursor_sql,
+    rows_leave_sql,
+};
 use serde_json::{Map, Value};
 
 const D: Dialect = Dialect::Postgres;
@@ -1500,29 +1503,37 @@ impl Target for PgTarget {
         }))
     }
 
-    async fn delete_rows(
+    async fn leave_rows(
         &self,
         mapping: &ObjectMapping,
         sfids: &[String],
+        how: RowsLeave,
     ) -> Result<u64, TargetError> {
         let pool = self.engine_pool();
         let mut tx = pool
             .begin()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE \"sfid\" = ANY($1)",
-            self.qs(&mapping.table(D))
-        )))
-        .bind(sfids.to_vec())
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db(format!(
-            "deleting rows of {}",
-            mapping.table(D)
-        )))?;
         let events = self.qs(&mapping.events_table(D));
+        let mut n = 0;
         for chunk in sfids.chunks(1000) {
+            let mut query = sqlx::query(AssertSqlSafe(rows_leave_sql(
+                D,
+                &self.qs(&mapping.table(D)),
+                chunk.len(),
+                how,
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            n += query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db(format!(
+                    "taking rows of {} out of sync",
+                    mapping.table(D)
+                )))?
+                .rows_affected();
             let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
                 D,
                 &events,
@@ -1534,10 +1545,19 @@ impl Target for PgTarget {
             query
                 .execute(&mut *tx)
                 .await
-                .map_err(TargetError::db("settling the deleted records' changes"))?;
+                .map_err(TargetError::db("settling the rows' unsent changes"))?;
         }
         tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(r.rows_affected())
+        Ok(n)
+    }
+
+    async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
+        sqlx::query(AssertSqlSafe(reset_cursor_sql(D, &self.qs(CURSOR_TABLE))))
+            .bind(object)
+            .execute(&self.engine_pool())
+            .await
+            .map_err(TargetError::db("forgetting the pull cursor"))?;
+        Ok(())
     }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {

@@ -27,7 +27,10 @@ use super::{
     FailedAction, FailedEvent, FailedScope, RecentEvent, recent_events_sql, settle_failed_sql,
 };
 use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{duplicate_row_sql, events_superseded_sql, events_take_sfid_sql};
+use super::{
+    RowsLeave, duplicate_row_sql, events_superseded_sql, events_take_sfid_sql, reset_cursor_sql,
+    rows_leave_sql,
+};
 use serde_json::{Map, Value};
 
 const D: Dialect = Dialect::Sqlite;
@@ -887,18 +890,20 @@ impl Target for SqliteTarget {
         }
     }
 
-    async fn delete_rows(
+    async fn leave_rows(
         &self,
         mapping: &ObjectMapping,
         sfids: &[String],
+        how: RowsLeave,
     ) -> Result<u64, TargetError> {
         let mut tx = self.engine_tx().await?;
         let mut n = 0;
         for chunk in sfids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {} WHERE \"sfid\" IN ({})",
-                q(&mapping.table(D)),
-                vec!["?"; chunk.len()].join(", ")
+            let mut query = sqlx::query(AssertSqlSafe(rows_leave_sql(
+                D,
+                &q(&mapping.table(D)),
+                chunk.len(),
+                how,
             )));
             for s in chunk {
                 query = query.bind(s.clone());
@@ -907,7 +912,7 @@ impl Target for SqliteTarget {
                 .execute(&mut *tx)
                 .await
                 .map_err(TargetError::db(format!(
-                    "deleting rows of {}",
+                    "taking rows of {} out of sync",
                     mapping.table(D)
                 )))?
                 .rows_affected();
@@ -922,10 +927,19 @@ impl Target for SqliteTarget {
             query
                 .execute(&mut *tx)
                 .await
-                .map_err(TargetError::db("settling the deleted records' changes"))?;
+                .map_err(TargetError::db("settling the rows' unsent changes"))?;
         }
         self.engine_commit(tx).await?;
         Ok(n)
+    }
+
+    async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
+        sqlx::query(AssertSqlSafe(reset_cursor_sql(D, &q(CURSOR_TABLE))))
+            .bind(object)
+            .execute(&self.pool)
+            .await
+            .map_err(TargetError::db("forgetting the pull cursor"))?;
+        Ok(())
     }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {

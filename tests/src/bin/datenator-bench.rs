@@ -270,6 +270,7 @@ async fn loaded_org(
             apply: true,
             confirm_destructive: false,
             send_queued: false,
+            leaving_rows: Default::default(),
         }))
         .await
         .unwrap();
