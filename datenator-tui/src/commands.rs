@@ -6,6 +6,8 @@
 //! unbound character into [`Action::Type`].
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use datenator_shared::protocol::LeavingRows;
+
 use crate::app::register::Phase;
 use crate::app::{App, Dialog, Screen};
 
@@ -74,6 +76,9 @@ pub enum Action {
     /// `S` on a plan that names database changes queued while the object did not sync to
     /// Salesforce: plan again sending them (or, when chosen, discarding them again).
     ToggleSendQueued,
+    /// `L` on a plan whose changed row filter leaves rows outside it: plan again deleting
+    /// them (or, when chosen, keeping them detached again).
+    ToggleLeavingRows,
     /// `v`: the Datasource tab's facts whole — what is stored, the schema error, who writes
     /// the tables and how to grant it, every check result and fix (at 80×24 they may not
     /// all fit beside the form).
@@ -825,6 +830,20 @@ fn mapping_commands(m: &crate::app::MappingEditor, out: &mut Vec<Command>) {
                         "send them"
                     },
                     Action::ToggleSendQueued,
+                    true,
+                ));
+            }
+            // The rows the changed row filter leaves outside it (the plan's line under the
+            // steps says what becomes of them now).
+            if !remove && crate::app::mapping::names_leaving_rows(plan) {
+                out.push(cmd(
+                    &[KeyCode::Char('L')],
+                    "L",
+                    match m.leaving_rows {
+                        LeavingRows::Detach => "delete them",
+                        LeavingRows::Delete => "keep them",
+                    },
+                    Action::ToggleLeavingRows,
                     true,
                 ));
             }

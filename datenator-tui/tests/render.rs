@@ -1188,6 +1188,49 @@ fn a_plan_with_queued_changes_offers_to_send_them() {
     assert!(screen.contains("S discards them instead"), "{screen}");
 }
 
+/// A plan whose changed row filter leaves rows outside it: kept detached by default, L
+/// plans again deleting them (a destructive plan).
+#[test]
+fn a_plan_whose_row_filter_leaves_rows_offers_to_delete_them() {
+    let mut app = editor();
+    answer(&mut app, account_fields());
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    type_str(&mut app, "Industry = 'Banking'");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Enter);
+    let leaving = |delete: bool| {
+        let mut p = plan(false);
+        p.steps.truncate(1);
+        p.steps.push(if delete {
+            PlanStepView {
+                description: "delete the 412 row(s) of Account whose records no longer match the row filter (L in the plan keeps them detached instead)".into(),
+                destructive: Some("the 412 row(s) and every value in them are lost".into()),
+                sql: vec![],
+            }
+        } else {
+            PlanStepView {
+                description: "keep the 412 row(s) of Account whose records no longer match the row filter, detached: never refreshed from Salesforce, their database changes never sent (L in the plan deletes them instead)".into(),
+                destructive: None,
+                sql: vec![],
+            }
+        });
+        p.destructive = delete;
+        serde_json::to_value(p).unwrap()
+    };
+    answer(&mut app, leaving(false));
+    small_and_usual("mapping_plan_leaving_rows_kept", &app);
+    key(&mut app, KeyCode::Char('L'));
+    answer(&mut app, leaving(true));
+    small_and_usual("mapping_plan_leaving_rows_deleted", &app);
+    let screen = render(&app, 120, 35);
+    assert!(
+        screen.contains("L keeps them, detached, instead"),
+        "{screen}"
+    );
+}
+
 // ---- sync dashboard ----
 
 fn statuses(pulled: u64) -> Vec<ObjectStatus> {

@@ -6,9 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use datenator_shared::model::PlanView;
+use datenator_shared::protocol::LeavingRows;
 
 use super::{Theme, form};
-use crate::app::mapping::{MappingEditor, Pane, Phase, locked, queued_step};
+use crate::app::mapping::{MappingEditor, Pane, Phase, leaving_step, locked, queued_step};
 use crate::app::objects::Load;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, m: &MappingEditor, theme: &Theme) {
@@ -246,11 +247,15 @@ fn draw_plan(
         lines.push(Line::from("Nothing changes in the database."));
     }
     let queued = if remove { None } else { queued_step(plan) };
+    let leaving = if remove { None } else { leaving_step(plan) };
     for (i, step) in plan.steps.iter().enumerate() {
         let style = if step.destructive.is_some() {
             theme.error()
-        } else if queued.is_some_and(|q| std::ptr::eq(q, step)) {
-            // The user's choice: what happens to the changes queued meanwhile.
+        } else if queued.is_some_and(|q| std::ptr::eq(q, step))
+            || leaving.is_some_and(|l| std::ptr::eq(l, step))
+        {
+            // The user's choice: what happens to the changes queued meanwhile, or to the
+            // rows the row filter leaves out.
             theme.warn()
         } else {
             theme.bar()
@@ -269,24 +274,42 @@ fn draw_plan(
             lines.push(Line::from(Span::styled(format!("    {sql}"), theme.dim())));
         }
     }
-    // The queued changes' choice, under the plan with the confirmation.
-    let choice = queued.map(|_| {
-        Line::from(Span::styled(
+    // The user's choices (the queued changes, the rows leaving the row filter), under the
+    // plan with the confirmation.
+    let mut choice = Vec::new();
+    if queued.is_some() {
+        choice.push(Line::from(Span::styled(
             if m.send_queued {
                 "Queued database changes are sent to Salesforce: S discards them instead."
             } else {
                 "Queued database changes are discarded (never sent): S sends them instead."
             },
             theme.warn(),
-        ))
-    });
-    let choice_rows = choice.as_ref().map_or(0, |l| {
-        let rows = Paragraph::new(l.clone())
-            .wrap(Wrap { trim: false })
-            .line_count(area.width);
-        u16::try_from(rows).unwrap_or(u16::MAX)
-    });
-    let confirm_rows = 2 + choice_rows;
+        )));
+    }
+    if leaving.is_some() {
+        choice.push(Line::from(Span::styled(
+            match m.leaving_rows {
+                LeavingRows::Detach => {
+                    "Rows outside the new row filter stay in the database, detached (never refreshed or sent): L deletes them instead."
+                }
+                LeavingRows::Delete => {
+                    "Rows outside the new row filter are deleted from the database: L keeps them, detached, instead."
+                }
+            },
+            theme.warn(),
+        )));
+    }
+    let choice_rows: u16 = choice
+        .iter()
+        .map(|l| {
+            let rows = Paragraph::new(l.clone())
+                .wrap(Wrap { trim: false })
+                .line_count(area.width);
+            u16::try_from(rows).unwrap_or(u16::MAX)
+        })
+        .fold(0, u16::saturating_add);
+    let confirm_rows = 2u16.saturating_add(choice_rows);
     let [body, confirm] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(confirm_rows)]).areas(area);
     // Long DDL wraps (indented under its step) rather than running off the screen.

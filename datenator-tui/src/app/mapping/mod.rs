@@ -3,13 +3,14 @@
 //! filter. Saving first asks the daemon for the DDL plan, shows it with destructive steps
 //! marked, and applies it only once confirmed. A plan that names database changes queued
 //! while the object did not sync to Salesforce discards them unless the user asks (`S`) to
-//! send them; Esc asks before it throws away changes not saved.
+//! send them; one whose changed row filter leaves rows outside it keeps them detached unless
+//! the user asks (`L`) to delete them. Esc asks before it throws away changes not saved.
 use std::collections::BTreeSet;
 
 use datenator_shared::model::{
     ConflictPolicy, Direction, FieldInfo, Mapping, PlanStepView, PlanView,
 };
-use datenator_shared::protocol::{Call, ObjectRef, RemoveMapping, SaveMapping};
+use datenator_shared::protocol::{Call, LeavingRows, ObjectRef, RemoveMapping, SaveMapping};
 
 use super::form::{Field, Form};
 use super::objects::Load;
@@ -67,6 +68,10 @@ pub struct MappingEditor {
     /// rather than discard them (`SaveMapping::send_queued`). Chosen on the plan under
     /// review; back to false (discard) whenever the editing starts again.
     pub send_queued: bool,
+    /// What becomes of the rows a changed row filter leaves outside it
+    /// (`SaveMapping::leaving_rows`): kept detached, or deleted. Chosen on the plan under
+    /// review; back to detached whenever the editing starts again.
+    pub leaving_rows: LeavingRows,
 }
 
 /// What the editor showed when it opened.
@@ -90,6 +95,27 @@ pub fn queued_step(plan: &PlanView) -> Option<&PlanStepView> {
     plan.steps.iter().find(|s| {
         (s.description.starts_with("discard the ") || s.description.starts_with("send the "))
             && s.description.contains(" database change(s) made to ")
+    })
+}
+
+/// Whether `plan` names the rows a changed row filter leaves outside it (the daemon's step
+/// "keep the N row(s) …", or "delete the N row(s) …" when asked to delete them): then the
+/// user may choose which.
+pub fn names_leaving_rows(plan: &PlanView) -> bool {
+    leaving_step(plan).is_some()
+}
+
+/// The plan's step about the rows leaving the row filter, if it has one.
+pub fn leaving_step(plan: &PlanView) -> Option<&PlanStepView> {
+    plan.steps.iter().find(|s| {
+        let rest = s
+            .description
+            .strip_prefix("keep the ")
+            .or_else(|| s.description.strip_prefix("delete the "));
+        rest.and_then(|r| r.split_once(" row(s)"))
+            .is_some_and(|(n, _)| {
+                !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == ',')
+            })
     })
 }
 
@@ -159,6 +185,7 @@ impl MappingEditor {
             plan_scroll: 0,
             saved,
             send_queued: false,
+            leaving_rows: LeavingRows::Detach,
         }
     }
 
@@ -182,11 +209,12 @@ impl MappingEditor {
             || self.options.trimmed("row_filter") != self.saved.row_filter
     }
 
-    /// Back to editing: a new plan starts from the default again (queued changes are
-    /// discarded unless asked on that plan).
+    /// Back to editing: a new plan starts from the defaults again (queued changes are
+    /// discarded and rows leaving the row filter kept detached, unless asked on that plan).
     fn edit(&mut self) {
         self.phase = Phase::Editing;
         self.send_queued = false;
+        self.leaving_rows = LeavingRows::Detach;
     }
 
     /// The fields that match the filter (name, label or type).
@@ -338,6 +366,14 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
                     m.send_queued = !m.send_queued;
                     plan(app, false)
                 }
+                Action::ToggleLeavingRows if !remove && names_leaving_rows(&plan_shown) => {
+                    // The plan again, keeping or deleting the rows outside the filter.
+                    m.leaving_rows = match m.leaving_rows {
+                        LeavingRows::Detach => LeavingRows::Delete,
+                        LeavingRows::Delete => LeavingRows::Detach,
+                    };
+                    plan(app, false)
+                }
                 Action::Up => {
                     m.plan_scroll = m.plan_scroll.saturating_sub(1);
                     vec![]
@@ -483,7 +519,8 @@ pub(crate) fn discard(app: &mut App, org: String, object: String) -> Vec<Cmd> {
 }
 
 /// Asks the daemon what saving (or removing) the mapping would do (with the queued
-/// changes sent or discarded as [`MappingEditor::send_queued`] says).
+/// changes sent or discarded as [`MappingEditor::send_queued`] says, the rows leaving the
+/// row filter kept or deleted as [`MappingEditor::leaving_rows`] says).
 fn plan(app: &mut App, remove: bool) -> Vec<Cmd> {
     let Some(m) = screen(app) else { return vec![] };
     if !remove && !matches!(m.fields, Load::Loaded(_)) {
@@ -506,6 +543,7 @@ fn plan(app: &mut App, remove: bool) -> Vec<Cmd> {
             apply: false,
             confirm_destructive: false,
             send_queued: m.send_queued,
+            leaving_rows: m.leaving_rows,
         })
     };
     vec![app.request(
@@ -537,6 +575,7 @@ fn run_plan(app: &mut App, remove: bool, destructive: bool) -> Vec<Cmd> {
             apply: true,
             confirm_destructive: destructive,
             send_queued: m.send_queued,
+            leaving_rows: m.leaving_rows,
         })
     };
     vec![app.request(
@@ -634,6 +673,15 @@ pub(crate) fn on_applied(
                 ),
                 Some(_) if plan.applied => format!(
                     "{text} The database changes queued while it did not sync to Salesforce are discarded: they stay in the database, never sent."
+                ),
+                _ => text,
+            };
+            let text = match leaving_step(&plan) {
+                Some(s) if plan.applied && s.description.starts_with("delete the ") => {
+                    format!("{text} The rows outside the row filter are deleted from the database.")
+                }
+                Some(_) if plan.applied => format!(
+                    "{text} The rows outside the row filter are kept, detached: never refreshed from Salesforce, their changes never sent."
                 ),
                 _ => text,
             };

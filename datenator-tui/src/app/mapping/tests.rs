@@ -502,3 +502,168 @@ fn editing_again_forgets_the_choice() {
     assert!(!footer_has(&app, "send them"));
     assert_eq!(update(&mut app, key(KeyCode::Char('S'))), vec![]);
 }
+
+pub(crate) fn leaving_plan(n: usize, delete: bool) -> PlanView {
+    let mut plan = plan_view(false, false);
+    plan.steps.truncate(1);
+    plan.steps.push(if delete {
+        PlanStepView {
+            description: format!(
+                "delete the {n} row(s) of Account whose records no longer match the row filter (L in the plan keeps them detached instead)"
+            ),
+            destructive: Some(format!("the {n} row(s) and their values are lost")),
+            sql: vec!["DELETE FROM \"account\" WHERE …".into()],
+        }
+    } else {
+        PlanStepView {
+            description: format!(
+                "keep the {n} row(s) of Account whose records no longer match the row filter, detached: never refreshed from Salesforce, their changes never sent (L in the plan deletes them instead)"
+            ),
+            destructive: None,
+            sql: vec!["UPDATE \"account\" SET \"_dn_state\" = 'DETACHED' WHERE …".into()],
+        }
+    });
+    plan.destructive = delete;
+    plan
+}
+
+fn footer_has_l(app: &App, description: &str) -> bool {
+    crate::commands::commands(app)
+        .iter()
+        .any(|c| c.hint == "L" && c.description == description && c.in_footer)
+}
+
+/// The step about rows leaving the row filter is told by its opening words and count, not
+/// by any step that deletes something.
+#[test]
+fn the_leaving_rows_step_is_found_by_its_words() {
+    assert!(names_leaving_rows(&leaving_plan(412, false)));
+    assert!(names_leaving_rows(&leaving_plan(1, true)));
+    let mut plan = leaving_plan(3, false);
+    plan.steps[1].description = "keep the 2,003 row(s) of Account …".into();
+    assert!(names_leaving_rows(&plan));
+    for other in [
+        "delete the column tier__c",
+        "keep the rows",
+        "delete the  row(s)",
+        "discard the 2 database change(s) made to Account while it did not sync",
+    ] {
+        plan.steps[1].description = other.into();
+        assert!(!names_leaving_rows(&plan), "{other}");
+    }
+    assert!(!names_leaving_rows(&plan_view(true, false)));
+}
+
+/// A plan whose changed row filter leaves rows outside it keeps them detached by default;
+/// L plans again deleting them (a destructive plan: D runs it), L again keeps them, and
+/// applying uses the choice on show. A plan without such a step offers nothing.
+#[test]
+fn l_chooses_to_delete_the_rows_leaving_the_filter_and_back() {
+    let mut app = opened();
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    assert_eq!(
+        save(call).leaving_rows,
+        LeavingRows::Detach,
+        "the default keeps them"
+    );
+    // Without rows leaving the filter, L does nothing.
+    reply(&mut app, id, &plan_view(false, false));
+    assert!(!footer_has_l(&app, "delete them"));
+    assert_eq!(update(&mut app, key(KeyCode::Char('L'))), vec![]);
+
+    update(&mut app, key(KeyCode::Esc));
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    reply(&mut app, id, &leaving_plan(412, false));
+    assert!(footer_has_l(&app, "delete them"));
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('L'))));
+    let s = save(call);
+    assert!(
+        s.leaving_rows == LeavingRows::Delete && !s.apply,
+        "a plan again, deleting them"
+    );
+    assert!(matches!(
+        editor(&app).phase,
+        Phase::Planning { remove: false }
+    ));
+    reply(&mut app, id, &leaving_plan(412, true));
+    assert_eq!(editor(&app).leaving_rows, LeavingRows::Delete);
+    assert!(footer_has_l(&app, "keep them"));
+    // Deleting loses data: Enter refuses, as for any destructive plan.
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), vec![]);
+    assert!(app.notice.as_ref().unwrap().text.contains("press D"));
+    // Toggling back plans keeping them again.
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('L'))));
+    assert_eq!(save(call).leaving_rows, LeavingRows::Detach);
+    reply(&mut app, id, &leaving_plan(412, false));
+    assert_eq!(editor(&app).leaving_rows, LeavingRows::Detach);
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('L'))));
+    assert_eq!(save(call).leaving_rows, LeavingRows::Delete);
+    reply(&mut app, id, &leaving_plan(412, true));
+    // D runs the plan on show: deleting them, confirmed.
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('D'))));
+    let s = save(call);
+    assert!(s.apply && s.confirm_destructive && s.leaving_rows == LeavingRows::Delete);
+    let mut applied = leaving_plan(412, true);
+    applied.applied = true;
+    reply(&mut app, id, &applied);
+    let text = &app.notice.as_ref().unwrap().text;
+    assert!(
+        text.ends_with("The rows outside the row filter are deleted from the database."),
+        "{text}"
+    );
+}
+
+/// Keeping them (the default) runs with Enter and the notice says they are kept, detached.
+#[test]
+fn keeping_the_rows_leaving_the_filter_runs_with_enter() {
+    let mut app = opened();
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    reply(&mut app, id, &leaving_plan(3, false));
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    let s = save(call);
+    assert!(s.apply && !s.confirm_destructive && s.leaving_rows == LeavingRows::Detach);
+    let mut applied = leaving_plan(3, false);
+    applied.applied = true;
+    reply(&mut app, id, &applied);
+    let text = &app.notice.as_ref().unwrap().text;
+    assert!(
+        text.ends_with("The rows outside the row filter are kept, detached: never refreshed from Salesforce, their changes never sent."),
+        "{text}"
+    );
+}
+
+/// Back to editing, the choice is forgotten: the next plan keeps them detached again
+/// unless asked. S and L are chosen apart, each kept while the other changes; a removal
+/// never offers L.
+#[test]
+fn editing_again_forgets_the_leaving_rows_choice() {
+    let mut app = opened();
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    let mut both = leaving_plan(5, false);
+    both.steps.push(queued_plan(2, false).steps.remove(1));
+    reply(&mut app, id, &both);
+    assert!(footer_has(&app, "send them") && footer_has_l(&app, "delete them"));
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('L'))));
+    assert!(!save(call).send_queued);
+    reply(&mut app, id, &both);
+    let (id, call) = only_request(update(&mut app, key(KeyCode::Char('S'))));
+    let s = save(call);
+    assert!(s.send_queued && s.leaving_rows == LeavingRows::Delete);
+    reply(&mut app, id, &both);
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(editor(&app).phase, Phase::Editing);
+    assert_eq!(editor(&app).leaving_rows, LeavingRows::Detach);
+    let (_, call) = only_request(update(&mut app, key(KeyCode::Enter)));
+    let s = save(call);
+    assert!(!s.send_queued && s.leaving_rows == LeavingRows::Detach);
+    // A removal never offers it.
+    let mut app = opened();
+    if let Screen::Mapping(m) = &mut app.screen {
+        m.phase = Phase::Review {
+            plan: leaving_plan(1, false),
+            remove: true,
+        };
+    }
+    assert!(!footer_has_l(&app, "delete them"));
+    assert_eq!(update(&mut app, key(KeyCode::Char('L'))), vec![]);
+}
