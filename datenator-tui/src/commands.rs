@@ -79,6 +79,8 @@ pub enum Action {
     /// `L` on a plan whose changed row filter leaves rows outside it: plan again deleting
     /// them (or, when chosen, keeping them detached again).
     ToggleLeavingRows,
+    /// `F` on a mapped object: plan re-reading it whole from Salesforce, then ask to start it.
+    Resync,
     /// `v`: the Datasource tab's facts whole — what is stored, the schema error, who writes
     /// the tables and how to grant it, every check result and fix (at 80×24 they may not
     /// all fit beside the form).
@@ -363,6 +365,15 @@ const SCROLL: &[Command] = &[
     ),
 ];
 
+/// `F`: re-read the selected mapped object from Salesforce (its plan first).
+const RESYNC: Command = cmd(
+    &[KeyCode::Char('F')],
+    "F",
+    "re-read from Salesforce",
+    Action::Resync,
+    true,
+);
+
 const RELOAD: Command = cmd(&[KeyCode::Char('u')], "u", "reload", Action::Reload, false);
 
 const DISCONNECTED: &[Command] = &[cmd(
@@ -598,6 +609,7 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                 Action::OpenRecent,
                 true,
             ));
+            out.push(RESYNC);
             out.push(cmd(
                 &[KeyCode::Char('c')],
                 "c",
@@ -775,6 +787,15 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
                     Action::OpenRecent,
                     false,
                 ));
+                // In the footer for a mapped object (on another one F says why not).
+                let mapped = o
+                    .visible()
+                    .get(o.selected)
+                    .is_some_and(|x| o.mapping(&x.name).is_some());
+                out.push(Command {
+                    in_footer: mapped,
+                    ..RESYNC
+                });
                 out.push(BACK);
                 out.extend_from_slice(LIST);
             }

@@ -1336,6 +1336,41 @@ fn a_plan_that_fills_added_fields_and_the_dashboard_while_it_runs() {
     small_and_usual("dashboard_backfill_and_removed_field", &app);
 }
 
+/// F on the dashboard: the re-read's plan (its API cost in the step) in a confirmation;
+/// Enter starts it and the status line says so.
+#[test]
+fn a_re_read_from_salesforce_is_planned_then_confirmed() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    app::update(&mut app, Msg::Event(Event::Sync(statuses(1200))));
+    key(&mut app, KeyCode::Char('F'));
+    answer(
+        &mut app,
+        serde_json::to_value(PlanView {
+            steps: vec![PlanStepView {
+                description: "re-read every Account record within its row filter from Salesforce and merge it into its row by sfid (about 1,231 record(s): REST queries, about 2 API call(s)); rows whose record is gone from Salesforce are deleted, rows whose record no longer matches the row filter are kept detached; unsent database changes are kept".into(),
+                destructive: None,
+                sql: vec![],
+            }],
+            destructive: false,
+            applied: false,
+        })
+        .unwrap(),
+    );
+    small_and_usual("resync_confirm", &app);
+    key(&mut app, KeyCode::Enter);
+    answer(
+        &mut app,
+        serde_json::to_value(PlanView {
+            steps: vec![],
+            destructive: false,
+            applied: true,
+        })
+        .unwrap(),
+    );
+    insta::assert_snapshot!("resync_started_80x24", render(&app, 80, 24));
+}
+
 #[test]
 fn a_long_plan_scrolls_and_keeps_the_confirmation_in_view() {
     let mut app = editor();

@@ -147,6 +147,16 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
                 ),
             }
         }
+        Action::Resync => match app.sync.get(d.selected) {
+            Some(s) => {
+                let (org, object) = (s.org.clone(), s.object.clone());
+                return super::resync::ask(app, org, object);
+            }
+            None => app.say(
+                Tone::Info,
+                "No object to re-read: map one first (Objects: Enter on an org).",
+            ),
+        },
         Action::OpenRecent if app.sync.get(d.selected).is_none() => app.say(
             Tone::Info,
             "No object to show the changes of: map one first (Objects: Enter on an org).",

@@ -15,6 +15,7 @@ mod pending;
 pub mod recent;
 pub mod register;
 mod replies;
+pub mod resync;
 pub mod settings;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -205,6 +206,8 @@ pub enum Confirm {
     },
     /// Leave the mapping editor, throwing away the changes not saved.
     DiscardMapping { org: String, object: String },
+    /// Start re-reading a mapped object from Salesforce (its plan is on show).
+    Resync { org: String, object: String },
 }
 
 impl Confirm {
@@ -213,6 +216,16 @@ impl Confirm {
         match self {
             Confirm::IgnoreFailed { .. } => "ignore it",
             Confirm::DiscardMapping { .. } => "throw them away",
+            Confirm::Resync { .. } => "start the re-read",
+        }
+    }
+
+    /// The keys the dialog names for yes and cancel (each of y/Enter and n/Esc works).
+    pub fn keys(&self) -> (&'static str, &'static str) {
+        match self {
+            // A plan to read: Enter starts it, as Enter runs a mapping's plan.
+            Confirm::Resync { .. } => ("Enter", "Esc"),
+            Confirm::IgnoreFailed { .. } | Confirm::DiscardMapping { .. } => ("y", "n"),
         }
     }
 }
@@ -714,6 +727,7 @@ fn apply_dialog(app: &mut App, action: Action) -> Vec<Cmd> {
                         },
                     ),
                     Confirm::DiscardMapping { org, object } => mapping::discard(app, org, object),
+                    Confirm::Resync { org, object } => resync::start(app, org, object),
                 }
             }
             _ => vec![],

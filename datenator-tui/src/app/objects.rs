@@ -134,6 +134,27 @@ pub(crate) fn apply(app: &mut App, action: Action) -> Vec<Cmd> {
             let (org, back) = (o.org.clone(), super::Back::Objects(o.clone()));
             return super::recent::open(app, org, obj, back);
         }
+        Action::Resync => {
+            let Some(obj) = o.visible().get(o.selected).map(|x| x.name.clone()) else {
+                return vec![];
+            };
+            let text = match &o.mappings {
+                Load::Loaded(_) if o.mapping(&obj).is_some() => {
+                    let org = o.org.clone();
+                    return super::resync::ask(app, org, obj);
+                }
+                Load::Loaded(_) => {
+                    format!("{obj} is not mapped, so there is nothing to re-read: Enter maps it.")
+                }
+                Load::Loading => {
+                    "The org's mappings are still loading: try again in a moment.".to_owned()
+                }
+                Load::Failed(e) => format!(
+                    "The org's mappings could not be loaded ({e}): press Esc and open the objects again."
+                ),
+            };
+            app.say(super::Tone::Info, text);
+        }
         Action::Submit => {
             let Some(obj) = o.visible().get(o.selected).map(|x| x.name.clone()) else {
                 return vec![];

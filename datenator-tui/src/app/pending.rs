@@ -86,6 +86,16 @@ pub enum Pending {
     SchemaCheck {
         org: String,
     },
+    /// The plan of re-reading an object from Salesforce.
+    ResyncPlan {
+        org: String,
+        object: String,
+    },
+    /// Starting the re-read.
+    ResyncStart {
+        org: String,
+        object: String,
+    },
 }
 
 impl Pending {
@@ -146,6 +156,8 @@ impl Pending {
             Pending::SchemaCheck { org } => {
                 format!("checking {org}'s mapped objects against Salesforce")
             }
+            Pending::ResyncPlan { object, .. } => format!("planning the re-read of {object}"),
+            Pending::ResyncStart { object, .. } => format!("starting the re-read of {object}"),
         }
     }
 
@@ -204,6 +216,12 @@ impl Pending {
                 format!("Loading the recent changes of {object} in {org} failed")
             }
             Pending::SchemaCheck { org } => format!("The schema check of {org} failed"),
+            Pending::ResyncPlan { object, .. } => {
+                format!("Planning the re-read of {object} failed")
+            }
+            Pending::ResyncStart { object, .. } => {
+                format!("Starting the re-read of {object} failed")
+            }
         }
     }
 }

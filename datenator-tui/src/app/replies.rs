@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{App, Cmd, Dialog, Pending, Screen, Tone};
-use super::{conflicts, failed, mapping, objects, recent, register, settings};
+use super::{conflicts, failed, mapping, objects, recent, register, resync, settings};
 
 fn decode<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| {
@@ -87,6 +87,12 @@ pub(super) fn on_reply(app: &mut App, id: u64, result: Result<Value, String>) ->
         }
         Pending::SchemaCheck { org } => {
             settings::on_schema_checked(app, org, result.and_then(decode))
+        }
+        Pending::ResyncPlan { org, object } => {
+            resync::on_plan(app, org, object, result.and_then(decode))
+        }
+        Pending::ResyncStart { org, object } => {
+            resync::on_started(app, org, object, result.and_then(decode))
         }
     };
     match outcome {

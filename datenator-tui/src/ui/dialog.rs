@@ -40,10 +40,11 @@ pub(super) fn draw(frame: &mut Frame, app: &App, dialog: &Dialog, theme: &Theme)
                 .map(|(t, l)| Line::from(Span::styled(l.clone(), tone(theme, *t))))
                 .collect();
             out.push(Line::from(""));
+            let (yes_key, no_key) = yes.keys();
             out.push(Line::from(vec![
-                Span::styled(" y ", theme.key()),
+                Span::styled(format!(" {yes_key} "), theme.key()),
                 Span::raw(format!(" {}   ", yes.label())),
-                Span::styled(" n ", theme.key()),
+                Span::styled(format!(" {no_key} "), theme.key()),
                 Span::raw(" cancel"),
             ]));
             (format!(" {title} "), out, theme.warn())
