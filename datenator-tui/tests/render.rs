@@ -1371,6 +1371,33 @@ fn a_re_read_from_salesforce_is_planned_then_confirmed() {
     insta::assert_snapshot!("resync_started_80x24", render(&app, 80, 24));
 }
 
+/// An object being re-read from Salesforce, with rows detached by a narrower row filter
+/// and a field whose type changed in Salesforce: the State column says re-reading, the
+/// details under the table say each, and take the rows they need.
+#[test]
+fn dashboard_shows_a_re_read_detached_rows_and_type_changes() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    let mut account = account_status();
+    account.reloading = true;
+    account.detached_rows = 412;
+    account.type_changes = vec![
+        "Phone changed in Salesforce from text(40) to text(80): values longer than 40 characters do not fit its column and are not pulled; save the mapping again to widen the column".into(),
+    ];
+    let mut contact = account_status();
+    contact.object = "Contact".into();
+    contact.detached_rows = 1;
+    app::update(&mut app, Msg::Event(Event::Sync(vec![account, contact])));
+    small_and_usual("dashboard_re_read_detached_type_change", &app);
+    key(&mut app, KeyCode::Char('j'));
+    let screen = render(&app, 120, 35);
+    assert!(
+        screen.contains("1 row detached (outside the row filter)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("re-reading from Salesforce"), "{screen}");
+}
+
 #[test]
 fn a_long_plan_scrolls_and_keeps_the_confirmation_in_view() {
     let mut app = editor();

@@ -1,5 +1,7 @@
 //! The sync dashboard: API usage per org against its budget, then every mapped object's
-//! direction, state, lags, queue, failures, rows and recent activity.
+//! direction, state, lags, queue, failures, rows and recent activity; under the table the
+//! selected object's details (a load, fill or re-read under way, fields removed or changed
+//! in Salesforce, rows detached, the last error).
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -106,6 +108,9 @@ fn state_cell(s: &ObjectStatus, theme: &Theme) -> Span<'static> {
         (ObjectState::InitialLoad, Some((done, total))) if total > 0 => {
             Span::styled(format!("load {}%", done * 100 / total), theme.warn())
         }
+        (ObjectState::Synced | ObjectState::Pulling | ObjectState::Pushing, _) if s.reloading => {
+            Span::styled("re-reading", theme.warn())
+        }
         (ObjectState::Synced | ObjectState::Pulling, _)
             if s.backfill.as_ref().is_some_and(|b| b.total > 0) =>
         {
@@ -134,10 +139,20 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
     if orgs.is_empty() {
         lines.push(Line::from(Span::styled("No orgs registered.", theme.dim())));
     }
+    let details = app
+        .sync
+        .get(d.selected)
+        .map(|s| Paragraph::new(detail_lines(s, theme)).wrap(Wrap { trim: false }));
+    // At least four rows, so the table does not jump as objects are selected; more when
+    // the selected object has more to say, up to half the screen.
+    let detail_rows = details.as_ref().map_or(4, |p| {
+        let rows = u16::try_from(p.line_count(inner.width)).unwrap_or(u16::MAX);
+        rows.clamp(4, (inner.height / 2).max(4))
+    });
     let [api, table_area, detail] = Layout::vertical([
         Constraint::Length(lines.len() as u16 + 1),
         Constraint::Min(3),
-        Constraint::Length(4),
+        Constraint::Length(detail_rows),
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(lines), api);
@@ -229,58 +244,81 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Dashboard, them
     let mut state = TableState::default().with_selected(Some(d.selected));
     frame.render_stateful_widget(table, table_area, &mut state);
 
-    if let Some(s) = app.sync.get(d.selected) {
-        let mut spans = vec![Span::styled(
-            format!("{} ({}): ", s.object, s.org),
-            theme.bold(),
-        )];
-        if let Some((done, total)) = s.initial_load {
-            spans.push(Span::raw(format!("initial load {done} of {total} rows · ")));
-        }
-        if let Some(b) = &s.backfill {
-            spans.push(Span::raw(format!(
-                "filling {} into existing rows: {} of {} · ",
-                b.fields.join(", "),
-                b.done,
-                b.total
-            )));
-        }
-        spans.push(Span::raw(format!(
-            "{} pulled, {} pushed · last sync {}",
-            s.pulled_total,
-            s.pushed_total,
-            s.last_sync_at
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                .unwrap_or_else(|| "never".into())
-        )));
-        if s.failed_records > 0 {
-            spans.push(Span::styled(
-                format!(" · {} failed: f lists them", s.failed_records),
-                theme.error(),
-            ));
-        }
-        let mut lines = vec![Line::from(spans)];
-        if let Some(e) = s.backfill.as_ref().and_then(|b| b.error.as_ref()) {
-            lines.push(Line::from(Span::styled(
-                format!("Filling the added fields failed: {e}"),
-                theme.error(),
-            )));
-        }
-        if !s.removed_fields.is_empty() {
-            lines.push(Line::from(Span::styled(
-                format!(
-                    "{} removed in Salesforce: no longer synced; the column and its values are kept until the mapping changes",
-                    s.removed_fields.join(", ")
-                ),
-                theme.warn(),
-            )));
-        }
-        if let Some(e) = &s.last_error {
-            lines.push(Line::from(Span::styled(
-                format!("Last error: {e}"),
-                theme.error(),
-            )));
-        }
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), detail);
+    if let Some(details) = details {
+        frame.render_widget(details, detail);
     }
+}
+
+/// What the dashboard says about the selected object under the table.
+fn detail_lines(s: &ObjectStatus, theme: &Theme) -> Vec<Line<'static>> {
+    let mut spans = vec![Span::styled(
+        format!("{} ({}): ", s.object, s.org),
+        theme.bold(),
+    )];
+    if s.reloading {
+        spans.push(Span::styled("re-reading from Salesforce · ", theme.warn()));
+    }
+    if let Some((done, total)) = s.initial_load {
+        spans.push(Span::raw(format!("initial load {done} of {total} rows · ")));
+    }
+    if let Some(b) = &s.backfill {
+        spans.push(Span::raw(format!(
+            "filling {} into existing rows: {} of {} · ",
+            b.fields.join(", "),
+            b.done,
+            b.total
+        )));
+    }
+    spans.push(Span::raw(format!(
+        "{} pulled, {} pushed · last sync {}",
+        s.pulled_total,
+        s.pushed_total,
+        s.last_sync_at
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    )));
+    if s.failed_records > 0 {
+        spans.push(Span::styled(
+            format!(" · {} failed: f lists them", s.failed_records),
+            theme.error(),
+        ));
+    }
+    let mut lines = vec![Line::from(spans)];
+    if let Some(e) = s.backfill.as_ref().and_then(|b| b.error.as_ref()) {
+        lines.push(Line::from(Span::styled(
+            format!("Filling the added fields failed: {e}"),
+            theme.error(),
+        )));
+    }
+    if !s.removed_fields.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} removed in Salesforce: no longer synced; the column and its values are kept until the mapping changes",
+                s.removed_fields.join(", ")
+            ),
+            theme.warn(),
+        )));
+    }
+    for change in &s.type_changes {
+        lines.push(Line::from(Span::styled(change.clone(), theme.warn())));
+    }
+    if s.detached_rows > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} detached (outside the row filter): kept in the database, never refreshed from Salesforce, their changes never sent",
+                match s.detached_rows {
+                    1 => "1 row".to_owned(),
+                    n => format!("{n} rows"),
+                }
+            ),
+            theme.warn(),
+        )));
+    }
+    if let Some(e) = &s.last_error {
+        lines.push(Line::from(Span::styled(
+            format!("Last error: {e}"),
+            theme.error(),
+        )));
+    }
+    lines
 }

@@ -98,7 +98,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, o: &Objects, theme:
                 .sync
                 .iter()
                 .find(|s| s.org == o.org && s.object == obj.name)
-                .map(|s| super::state_span(s.state, theme))
+                .map(|s| {
+                    if s.reloading {
+                        Span::styled("re-reading", theme.warn())
+                    } else {
+                        super::state_span(s.state, theme)
+                    }
+                })
                 .unwrap_or_else(|| Span::raw(""));
             Row::new(vec![
                 Cell::from(obj.name.clone()),
