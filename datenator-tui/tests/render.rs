@@ -1205,16 +1205,21 @@ fn a_plan_whose_row_filter_leaves_rows_offers_to_delete_them() {
         p.steps.truncate(1);
         p.steps.push(if delete {
             PlanStepView {
-                description: "delete the 412 row(s) of Account whose records no longer match the row filter (L in the plan keeps them detached instead)".into(),
-                destructive: Some("the 412 row(s) and every value in them are lost".into()),
+                description: "delete the 412 row(s) of Account whose record no longer matches the new row filter from the database; their Salesforce records stay (L in the plan keeps them detached instead)".into(),
+                destructive: Some("deletes about 412 row(s) from the database (not from Salesforce)".into()),
                 sql: vec![],
             }
         } else {
             PlanStepView {
-                description: "keep the 412 row(s) of Account whose records no longer match the row filter, detached: never refreshed from Salesforce, their database changes never sent (L in the plan deletes them instead)".into(),
+                description: "keep the 412 row(s) of Account whose record no longer matches the new row filter: marked detached (_dn_state = 'DETACHED'), no longer refreshed from Salesforce, their database changes never sent (L in the plan deletes them instead)".into(),
                 destructive: None,
                 sql: vec![],
             }
+        });
+        p.steps.push(PlanStepView {
+            description: "re-read Account from Salesforce with the new row filter: records that now match it are loaded, those already in the database merged by sfid (about 1,180 record(s), about 2 API call(s))".into(),
+            destructive: None,
+            sql: vec![],
         });
         p.destructive = delete;
         serde_json::to_value(p).unwrap()

@@ -649,19 +649,28 @@ pub(crate) fn on_applied(
     let on_screen = here(app, &org, &object).is_some();
     match result {
         Ok(plan) => {
-            // A step without SQL is not DDL: the fill of added fields, which the engine
-            // runs before the object's next pull.
+            // A step without SQL is not DDL: the fill of added fields, or the re-read a
+            // changed row filter needs, which the engine runs before the object's next pull
+            // (or what becomes of queued changes and rows leaving the filter, said below).
             let steps = plan.steps.iter().filter(|s| !s.sql.is_empty()).count();
-            let fills = plan.steps.len() > steps;
+            let engine_step = |start: &str| {
+                plan.steps
+                    .iter()
+                    .any(|s| s.sql.is_empty() && s.description.starts_with(start))
+            };
+            let mut after = String::new();
+            if engine_step("fill ") {
+                after.push_str("; the added fields are filled into the existing rows before its next pull (the Sync screen shows the progress)");
+            }
+            if engine_step("re-read ") {
+                after.push_str("; it is re-read from Salesforce with the new row filter before its next pull (the Sync screen shows it as re-reading)");
+            }
             let text = match (remove, plan.applied) {
                 (true, true) => {
                     format!("The mapping of {object} is removed ({steps} DDL step(s) run).")
                 }
-                (false, true) if fills => format!(
-                    "DB objects generated: yes — {object} is mapped ({steps} DDL step(s) run); the added fields are filled into the existing rows before its next pull (the Sync screen shows the progress)."
-                ),
                 (false, true) => format!(
-                    "DB objects generated: yes — {object} is mapped ({steps} DDL step(s) run)."
+                    "DB objects generated: yes — {object} is mapped ({steps} DDL step(s) run){after}."
                 ),
                 (_, false) => format!(
                     "DB objects generated: no — the daemon did not run the plan for {object}; preview it again."

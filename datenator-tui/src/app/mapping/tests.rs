@@ -503,24 +503,28 @@ fn editing_again_forgets_the_choice() {
     assert_eq!(update(&mut app, key(KeyCode::Char('S'))), vec![]);
 }
 
+/// A plan with the daemon's step about `n` rows leaving the row filter (no SQL: the engine
+/// sorts them out before the object's next pull).
 pub(crate) fn leaving_plan(n: usize, delete: bool) -> PlanView {
     let mut plan = plan_view(false, false);
     plan.steps.truncate(1);
     plan.steps.push(if delete {
         PlanStepView {
             description: format!(
-                "delete the {n} row(s) of Account whose records no longer match the row filter (L in the plan keeps them detached instead)"
+                "delete the {n} row(s) of Account whose record no longer matches the new row filter from the database; their Salesforce records stay (L in the plan keeps them detached instead)"
             ),
-            destructive: Some(format!("the {n} row(s) and their values are lost")),
-            sql: vec!["DELETE FROM \"account\" WHERE …".into()],
+            destructive: Some(format!(
+                "deletes about {n} row(s) from the database (not from Salesforce)"
+            )),
+            sql: vec![],
         }
     } else {
         PlanStepView {
             description: format!(
-                "keep the {n} row(s) of Account whose records no longer match the row filter, detached: never refreshed from Salesforce, their changes never sent (L in the plan deletes them instead)"
+                "keep the {n} row(s) of Account whose record no longer matches the new row filter: marked detached (_dn_state = 'DETACHED'), no longer refreshed from Salesforce, their database changes never sent (L in the plan deletes them instead)"
             ),
             destructive: None,
-            sql: vec!["UPDATE \"account\" SET \"_dn_state\" = 'DETACHED' WHERE …".into()],
+            sql: vec![],
         }
     });
     plan.destructive = delete;
@@ -666,4 +670,42 @@ fn editing_again_forgets_the_leaving_rows_choice() {
     }
     assert!(!footer_has_l(&app, "delete them"));
     assert_eq!(update(&mut app, key(KeyCode::Char('L'))), vec![]);
+}
+
+/// The notice after saving names the engine's work a plan announced, and only that: the
+/// re-read a changed row filter needs (not a fill of added fields), nothing for a plan
+/// whose only step without SQL is about the queued changes.
+#[test]
+fn the_notice_names_the_re_read_of_a_changed_row_filter() {
+    let mut app = opened();
+    let mut plan = leaving_plan(3, false);
+    plan.steps.push(PlanStepView {
+        description: "re-read Account from Salesforce with the new row filter: records that now match it are loaded, those already in the database merged by sfid (about 40 record(s), about 2 API call(s))".into(),
+        destructive: None,
+        sql: vec![],
+    });
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    reply(&mut app, id, &plan);
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    plan.applied = true;
+    reply(&mut app, id, &plan);
+    let text = &app.notice.as_ref().unwrap().text;
+    assert!(
+        text.starts_with("DB objects generated: yes — Account is mapped (1 DDL step(s) run); it is re-read from Salesforce with the new row filter before its next pull (the Sync screen shows it as re-reading). The rows outside the row filter are kept, detached"),
+        "{text}"
+    );
+    assert!(!text.contains("added fields"), "{text}");
+
+    let mut app = opened();
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    reply(&mut app, id, &queued_plan(2, false));
+    let (id, _) = only_request(update(&mut app, key(KeyCode::Enter)));
+    let mut applied = queued_plan(2, false);
+    applied.applied = true;
+    reply(&mut app, id, &applied);
+    let text = &app.notice.as_ref().unwrap().text;
+    assert!(
+        text.starts_with("DB objects generated: yes — Account is mapped (1 DDL step(s) run). The database changes queued"),
+        "{text}"
+    );
 }
