@@ -1341,10 +1341,8 @@ fn a_plan_that_fills_added_fields_and_the_dashboard_while_it_runs() {
     small_and_usual("dashboard_backfill_and_removed_field", &app);
 }
 
-/// F on the dashboard: the re-read's plan (its API cost in the step) in a confirmation;
-/// Enter starts it and the status line says so.
-#[test]
-fn a_re_read_from_salesforce_is_planned_then_confirmed() {
+/// The dashboard with F pressed on Account and the re-read's plan answered.
+fn resync_confirm() -> App {
     let mut app = with_orgs();
     key(&mut app, KeyCode::Char('w'));
     app::update(&mut app, Msg::Event(Event::Sync(statuses(1200))));
@@ -1362,6 +1360,14 @@ fn a_re_read_from_salesforce_is_planned_then_confirmed() {
         })
         .unwrap(),
     );
+    app
+}
+
+/// F on the dashboard: the re-read's plan (its API cost in the step) in a confirmation;
+/// Enter starts it and the status line says so.
+#[test]
+fn a_re_read_from_salesforce_is_planned_then_confirmed() {
+    let mut app = resync_confirm();
     small_and_usual("resync_confirm", &app);
     key(&mut app, KeyCode::Enter);
     answer(
@@ -1376,11 +1382,9 @@ fn a_re_read_from_salesforce_is_planned_then_confirmed() {
     insta::assert_snapshot!("resync_started_80x24", render(&app, 80, 24));
 }
 
-/// An object being re-read from Salesforce, with rows detached by a narrower row filter
-/// and a field whose type changed in Salesforce: the State column says re-reading, the
-/// details under the table say each, and take the rows they need.
-#[test]
-fn dashboard_shows_a_re_read_detached_rows_and_type_changes() {
+/// The dashboard with Account being re-read, 412 rows detached and a type change, and
+/// Contact with 1 row detached.
+fn re_read_dashboard() -> App {
     let mut app = with_orgs();
     key(&mut app, KeyCode::Char('w'));
     let mut account = account_status();
@@ -1393,6 +1397,15 @@ fn dashboard_shows_a_re_read_detached_rows_and_type_changes() {
     contact.object = "Contact".into();
     contact.detached_rows = 1;
     app::update(&mut app, Msg::Event(Event::Sync(vec![account, contact])));
+    app
+}
+
+/// An object being re-read from Salesforce, with rows detached by a narrower row filter
+/// and a field whose type changed in Salesforce: the State column says re-reading, the
+/// details under the table say each, and take the rows they need.
+#[test]
+fn dashboard_shows_a_re_read_detached_rows_and_type_changes() {
+    let mut app = re_read_dashboard();
     small_and_usual("dashboard_re_read_detached_type_change", &app);
     key(&mut app, KeyCode::Char('j'));
     let screen = render(&app, 120, 35);
@@ -1401,6 +1414,21 @@ fn dashboard_shows_a_re_read_detached_rows_and_type_changes() {
         "{screen}"
     );
     assert!(!screen.contains("re-reading from Salesforce"), "{screen}");
+}
+
+#[test]
+fn re_read_screens_survive_tiny_terminals_and_render_the_same_without_colour() {
+    for mut app in [resync_confirm(), re_read_dashboard()] {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (80, 4), (40, 10), (80, 12)] {
+            render(&app, w, h);
+        }
+        for (w, h) in [(80, 24), (140, 40)] {
+            app.no_color = false;
+            let coloured = render(&app, w, h);
+            app.no_color = true;
+            assert_eq!(render(&app, w, h), coloured);
+        }
+    }
 }
 
 #[test]
