@@ -158,6 +158,9 @@ pub async fn run(
             .forget_detached(ctx.org, object, Some(&back))
             .await
             .map_err(daemon)?;
+        ctx.target
+            .leave_rows(&m.resolved, &back, RowsLeave::Rejoin)
+            .await?;
     }
     let candidates: Vec<String> = ctx
         .target
@@ -325,6 +328,9 @@ pub async fn reattach(ctx: &Ctx<'_>, m: &StoredMapping, sfids: &[String]) -> Res
             .forget_detached(ctx.org, &m.mapping.object, Some(&back))
             .await
             .map_err(daemon)?;
+        ctx.target
+            .leave_rows(&m.resolved, &back, RowsLeave::Rejoin)
+            .await?;
         tracing::info!(
             rows = back.len(),
             "detached rows match the row filter again: synced again"

@@ -319,6 +319,16 @@ pub enum RowsLeave {
     Delete,
     /// The record left the row filter: the row stays, `_dn_state = 'DETACHED'`.
     Detach,
+    /// A detached row's record matches the row filter again: the row is synced again
+    /// (its changes made from now on are sent; none is settled).
+    Rejoin,
+}
+
+impl RowsLeave {
+    /// Whether the rows' unsent changes are settled (never sent) with them.
+    pub(crate) fn settles_changes(self) -> bool {
+        self != RowsLeave::Rejoin
+    }
 }
 
 /// The state a detached row is marked with, and why.
@@ -338,6 +348,11 @@ pub(crate) fn rows_leave_sql(dialect: Dialect, table: &str, n: usize, how: RowsL
             "UPDATE {table} SET {} = '{DETACHED_STATE}', {} = '{DETACHED_NOTE}' WHERE {scope}",
             c("_dn_state"),
             c("_dn_error"),
+        ),
+        RowsLeave::Rejoin => format!(
+            "UPDATE {table} SET {state} = 'SYNCED', {} = NULL WHERE {state} = '{DETACHED_STATE}' AND {scope}",
+            c("_dn_error"),
+            state = c("_dn_state"),
         ),
     }
 }
@@ -866,8 +881,9 @@ pub trait Target: Send + Sync {
         self.leave_rows(mapping, sfids, RowsLeave::Delete)
     }
 
-    /// Deletes rows by sfid, or marks them detached, as the engine (no events); their
-    /// unsent changes are settled, never sent. Returns the number of rows touched.
+    /// Deletes rows by sfid, marks them detached, or synced again, as the engine (no
+    /// events); the unsent changes of rows deleted or detached are settled, never sent.
+    /// Returns the number of rows touched.
     fn leave_rows(
         &self,
         mapping: &ObjectMapping,

@@ -1610,6 +1610,9 @@ impl Target for MysqlTarget {
                     mapping.table(D)
                 )))?
                 .rows_affected();
+            if !how.settles_changes() {
+                continue;
+            }
             let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
                 D,
                 &events,

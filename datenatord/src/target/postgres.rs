@@ -1534,6 +1534,9 @@ impl Target for PgTarget {
                     mapping.table(D)
                 )))?
                 .rows_affected();
+            if !how.settles_changes() {
+                continue;
+            }
             let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
                 D,
                 &events,

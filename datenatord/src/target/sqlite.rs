@@ -916,6 +916,9 @@ impl Target for SqliteTarget {
                     mapping.table(D)
                 )))?
                 .rows_affected();
+            if !how.settles_changes() {
+                continue;
+            }
             let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
                 D,
                 &q(&mapping.events_table(D)),
