@@ -34,6 +34,21 @@ fn sf_type(name: &str) -> Option<SfType> {
     serde_json::from_value(serde_json::Value::from(name)).ok()
 }
 
+fn spec_of(f: &FieldInfo, sf_type: SfType) -> FieldSpec {
+    FieldSpec {
+        name: f.name.clone(),
+        sf_type,
+        length: f.length,
+        precision: f.precision,
+        scale: f.scale,
+    }
+}
+
+/// A described field as a mapping would store it; `None` for a type Datenator cannot store.
+pub fn field_spec(f: &FieldInfo) -> Option<FieldSpec> {
+    sf_type(&f.field_type).map(|t| spec_of(f, t))
+}
+
 fn direction_str(d: Direction) -> &'static str {
     match d {
         Direction::SfToDb => "sf_to_db",
@@ -134,11 +149,8 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
         }
         check_name(&mapping.object, Some(&f.name))?;
         specs.push(FieldSpec {
-            name: f.name.clone(),
             sf_type: t,
-            length: f.length,
-            precision: f.precision,
-            scale: f.scale,
+            ..spec_of(f, t)
         });
     }
     Ok(ObjectMapping::new(mapping.object.clone(), specs))

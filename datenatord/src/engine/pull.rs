@@ -403,6 +403,8 @@ fn report_refused(ctx: &Ctx<'_>, m: &StoredMapping, rejected: &[RejectedRow]) {
         tracing::warn!(sfid = %r.sfid, "the database refused a pulled record: {}", r.error);
     }
     if let Some(r) = rejected.first() {
+        // Often a field's type changed in Salesforce: checked soon.
+        super::drift::records_refused(ctx.org, &m.mapping.object);
         let message = format!(
             "{} record(s) refused by the database, e.g. {}: {}",
             rejected.len(),

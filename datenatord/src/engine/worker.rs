@@ -69,6 +69,7 @@ pub struct WorkerMemory {
     /// The stretched polling interval in force, if the forecast stretched it.
     stretched: Option<u32>,
     deleted_checks: super::reconcile::DeletedChecks,
+    type_checks: super::drift::TypeChecks,
     last_row_count: HashMap<String, Instant>,
 }
 
@@ -476,6 +477,13 @@ async fn pull_step(
             tracing::warn!("looking for purged deletions failed (tried again later): {e}");
             memory.deleted_checks.failed(object);
         }
+    }
+    if m.mapping.direction.pulls() && memory.type_checks.due(ctx.org, object, every) {
+        // A changed type that no longer fits its column is named, not fatal.
+        if let Err(e) = super::drift::type_changes(ctx, m).await {
+            tracing::warn!("checking the fields' types failed (tried again later): {e}");
+        }
+        memory.type_checks.done(ctx.org, object, every);
     }
     let rows = if memory
         .last_row_count
