@@ -14,6 +14,18 @@ fn bad(msg: impl Into<String>) -> Resp {
     Resp::json(400, json!({"error": msg.into()}))
 }
 
+fn str_list(v: &serde_json::Value) -> Result<Vec<String>, Resp> {
+    v.as_array()
+        .ok_or_else(|| bad("entities (a list of object names) is required"))?
+        .iter()
+        .map(|e| {
+            e.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad("entities must be strings"))
+        })
+        .collect()
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Resp> {
     let body = if body.is_empty() {
         b"{}".as_slice()
@@ -31,10 +43,15 @@ pub async fn handle(State(sim): State<Sim>, method: Method, uri: Uri, body: Byte
         .to_string();
     let m = method.as_str().to_string();
     let sim2 = sim.clone();
-    tokio::task::spawn_blocking(move || route(&sim2, &m, &path, &body))
-        .await
-        .unwrap_or_else(|e| bad(format!("internal error: {e}")))
-        .into_response()
+    tokio::task::spawn_blocking(move || {
+        let r = route(&sim2, &m, &path, &body);
+        // Writes made through the admin API (seed, touch) publish their change events.
+        sim2.publish_changes();
+        r
+    })
+    .await
+    .unwrap_or_else(|e| bad(format!("internal error: {e}")))
+    .into_response()
 }
 
 fn route(sim: &Sim, method: &str, path: &str, body: &[u8]) -> Resp {
@@ -178,6 +195,60 @@ fn route(sim: &Sim, method: &str, path: &str, body: &[u8]) -> Resp {
                 let before = v["before"].as_str().and_then(crate::value::parse_datetime);
                 let n = sim.org().purge(before);
                 Resp::ok(json!({"purged": n}))
+            }
+            ("GET", ["cdc"]) => Resp::ok(json!(sim.cdc_settings())),
+            ("PUT", ["cdc"]) => {
+                let v: serde_json::Value = parse(body)?;
+                let names = str_list(&v["entities"])?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                sim.set_cdc_entities(&names).map_err(bad)?;
+                Resp::ok(json!(sim.cdc_settings()))
+            }
+            ("POST", ["cdc", "entities", name]) => {
+                sim.enable_cdc(&[name]).map_err(bad)?;
+                Resp::ok(json!(sim.cdc_settings()))
+            }
+            ("DELETE", ["cdc", "entities", name]) => {
+                sim.disable_cdc(&[name]);
+                Resp::ok(json!(sim.cdc_settings()))
+            }
+            ("PUT", ["cdc", "channels", name]) => {
+                let v: serde_json::Value = parse(body)?;
+                let names = str_list(&v["entities"])?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                sim.define_cdc_channel(name, &names).map_err(bad)?;
+                Resp::ok(json!(sim.cdc_settings()))
+            }
+            ("DELETE", ["cdc", "channels", name]) => {
+                if !sim.remove_cdc_channel(name) {
+                    return Err(Resp::json(404, json!({"error": "no such channel"})));
+                }
+                Resp::empty(204)
+            }
+            ("GET", ["streaming"]) => Resp::ok(json!(sim.streaming_status())),
+            ("PUT" | "POST", ["streaming"]) => {
+                sim.set_streaming(parse(body)?);
+                Resp::ok(json!(sim.streaming_status()))
+            }
+            ("PUT" | "POST", ["streaming", "faults"]) => {
+                sim.set_streaming_faults(parse(body)?);
+                Resp::ok(json!(sim.streaming_status()))
+            }
+            ("POST", ["streaming", "clients", "forget"]) => {
+                Resp::ok(json!({"forgotten": sim.forget_streaming_clients()}))
+            }
+            ("GET", ["streaming", "events"]) => Resp::ok(json!(sim.change_events())),
+            ("POST", ["streaming", "events", "age"]) => {
+                let v: serde_json::Value = parse(body)?;
+                let hours = v["hours"]
+                    .as_f64()
+                    .ok_or_else(|| bad("hours is required"))?;
+                let by = std::time::Duration::from_secs_f64((hours * 3600.0).max(0.0));
+                Resp::ok(json!({"expired": sim.age_change_events(by)}))
+            }
+            ("POST", ["streaming", "events", "expire"]) => {
+                let v: serde_json::Value = parse(body)?;
+                Resp::ok(json!({"expired": sim.expire_change_events(v["through"].as_u64())}))
             }
             ("POST", ["save"]) => {
                 sim.save().map_err(|e| bad(e.to_string()))?;

@@ -443,8 +443,11 @@ pub async fn run_changes(sim: Sim, spec: ChangeSpec) {
     loop {
         tick.tick().await;
         n += 1;
-        let mut org = sim.org();
-        one_change(&mut org, &spec, &mut rng, 1_000_000 + n);
+        {
+            let mut org = sim.org();
+            one_change(&mut org, &spec, &mut rng, 1_000_000 + n);
+        }
+        sim.publish_changes();
     }
 }
 

@@ -47,6 +47,8 @@ pub fn router(sim: Sim) -> Router {
         .route("/services/oauth2/{*rest}", any(oauth))
         .route("/setup/connect", any(oauth))
         .route("/id/{org}/{user}", get(identity))
+        .route("/cometd/{version}", any(crate::streaming::handle))
+        .route("/cometd/{version}/{*rest}", any(crate::streaming::handle))
         .route("/__sim/{*rest}", any(crate::admin::handle))
         .fallback(fallback)
         // Bulk uploads may be up to 100 MB (axum's default limit is 2 MB).
@@ -100,7 +102,7 @@ async fn versions(State(sim): State<Sim>) -> Response {
     Resp::ok(json!(list)).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let h = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = h.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
@@ -188,7 +190,7 @@ fn identity_body(sim: &Sim, user: &str) -> serde_json::Value {
     })
 }
 
-fn dropped() -> Response {
+pub(crate) fn dropped() -> Response {
     let stream = futures::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::other(
             "connection dropped by fault injection",
@@ -340,9 +342,22 @@ async fn data(
     let sim2 = sim.clone();
     // Once handled, a request completes even if its client goes away meanwhile (a blocking
     // task is never cancelled), as Salesforce finishes a request whose caller hung up.
-    let resp = tokio::task::spawn_blocking(move || rest::dispatch(&sim2, &req))
-        .await
-        .unwrap_or_else(|e| Resp::error(500, "UNKNOWN_EXCEPTION", format!("internal error: {e}")));
+    let resp = tokio::task::spawn_blocking(move || {
+        // Change events of this request name the REST API (and the client of its
+        // `Sforce-Call-Options`) as their origin; its transaction ends with it.
+        let origin = crate::streaming::rest_origin(
+            &req.version,
+            req.headers.get("sforce-call-options").map(String::as_str),
+        );
+        let resp = {
+            let _origin = crate::streaming::Origin::set(origin);
+            rest::dispatch(&sim2, &req)
+        };
+        sim2.publish_changes();
+        resp
+    })
+    .await
+    .unwrap_or_else(|e| Resp::error(500, "UNKNOWN_EXCEPTION", format!("internal error: {e}")));
     if !after.is_zero() {
         tokio::time::sleep(after).await;
     }

@@ -23,6 +23,7 @@ pub mod sim;
 pub mod soql;
 pub mod spelling;
 pub mod store;
+pub mod streaming;
 pub mod tls;
 pub mod tooling;
 pub mod value;

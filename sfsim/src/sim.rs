@@ -56,6 +56,15 @@ pub struct SimConfig {
     pub concurrent_long_requests: usize,
     /// How long a request runs before it counts as long-running (Salesforce: 20 seconds).
     pub long_request_after: Duration,
+    /// How long a Streaming API long poll (`/meta/connect`) is held without events
+    /// (Salesforce: 110 seconds; tests use less).
+    pub streaming_poll_timeout: Duration,
+    /// Changes in one transaction past which Change Data Capture sends `GAP_OVERFLOW`
+    /// events (Salesforce: 100,000).
+    pub cdc_overflow_threshold: usize,
+    /// Events delivered to streaming clients per 24 hours (`DailyDeliveredPlatformEvents`;
+    /// Developer Edition 10,000).
+    pub event_delivery_limit: u64,
 }
 
 impl Default for SimConfig {
@@ -84,6 +93,9 @@ impl Default for SimConfig {
             autosave_every: None,
             concurrent_long_requests: 5,
             long_request_after: Duration::from_secs(20),
+            streaming_poll_timeout: Duration::from_secs(110),
+            cdc_overflow_threshold: 100_000,
+            event_delivery_limit: 10_000,
         }
     }
 }
@@ -133,6 +145,10 @@ pub(crate) struct Shared {
     pub generator: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// API requests being served, by a sequence number: when each started.
     pub in_flight: Mutex<(u64, HashMap<u64, std::time::Instant>)>,
+    /// The Streaming API: event log, clients, allocation (locked after `org`, never before).
+    pub stream: Mutex<crate::streaming::StreamState>,
+    /// The last published replay id; wakes held long polls.
+    pub stream_tx: tokio::sync::watch::Sender<u64>,
 }
 
 /// An API request being served; dropping it ends it.
@@ -197,6 +213,12 @@ impl Sim {
             base_url: Mutex::new(String::new()),
             generator: Mutex::new(None),
             in_flight: Mutex::new((0, HashMap::new())),
+            stream: Mutex::new(crate::streaming::StreamState::new(
+                cfg.streaming_poll_timeout,
+                cfg.cdc_overflow_threshold,
+                cfg.event_delivery_limit,
+            )),
+            stream_tx: tokio::sync::watch::channel(0).0,
             cfg,
         })))
     }
@@ -328,6 +350,19 @@ impl Sim {
     pub(crate) fn bulk(&self) -> MutexGuard<'_, BulkState> {
         lock(&self.0.bulk)
     }
+    pub(crate) fn stream(&self) -> MutexGuard<'_, crate::streaming::StreamState> {
+        lock(&self.0.stream)
+    }
+    pub(crate) fn stream_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.stream_tx.subscribe()
+    }
+    pub(crate) fn notify_stream(&self, last: u64) {
+        self.0.stream_tx.send_replace(last);
+    }
+    /// Wakes held long polls (a client forgotten or a subscription added).
+    pub(crate) fn wake_stream(&self) {
+        self.0.stream_tx.send_modify(|_| {});
+    }
     /// Admits a new API request unless the org's concurrent long-running requests are at
     /// their limit (`None`: refuse it).
     pub(crate) fn admit_request(&self) -> Option<InFlight> {
@@ -358,7 +393,9 @@ impl Sim {
 
     /// Runs `f` with the org locked (for in-process inspection and changes).
     pub fn with_org<R>(&self, f: impl FnOnce(&mut Org) -> R) -> R {
-        f(&mut self.org())
+        let r = f(&mut self.org());
+        self.publish_changes();
+        r
     }
 
     /// The API counters (what a sync spent).
@@ -449,7 +486,10 @@ impl Sim {
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
-        org.insert(object, &raw, &ctx)
+        let r = org.insert(object, &raw, &ctx);
+        drop(org);
+        self.publish_changes();
+        r
     }
 
     /// Updates a record in-process (LastModifiedDate and SystemModstamp move).
@@ -462,7 +502,10 @@ impl Sim {
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
-        org.update(None, id, &raw, &ctx)
+        let r = org.update(None, id, &raw, &ctx);
+        drop(org);
+        self.publish_changes();
+        r
     }
 
     /// Deletes a record in-process (to the recycle bin).
@@ -470,7 +513,10 @@ impl Sim {
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
-        org.delete(None, id, &ctx)
+        let r = org.delete(None, id, &ctx);
+        drop(org);
+        self.publish_changes();
+        r
     }
 
     /// Restores a record from the recycle bin (what a user does in the Recycle Bin).
@@ -478,7 +524,10 @@ impl Sim {
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
-        org.undelete(id, &ctx)
+        let r = org.undelete(id, &ctx);
+        drop(org);
+        self.publish_changes();
+        r
     }
 
     /// Runs SOQL in-process and uncounted; rows as the REST API renders them.
@@ -498,7 +547,9 @@ impl Sim {
 
     /// Generates `n` seeded records of an object.
     pub fn seed_records(&self, object: &str, n: usize, seed: u64) -> Result<Vec<String>, String> {
-        crate::datagen::generate(&mut self.org(), object, n, seed)
+        let r = crate::datagen::generate(&mut self.org(), object, n, seed);
+        self.publish_changes();
+        r
     }
 
     /// A change that did not come through the API: SystemModstamp moves, LastModifiedDate
@@ -508,10 +559,13 @@ impl Sim {
         id: &str,
         set: &[(String, serde_json::Value)],
     ) -> Result<(), String> {
-        self.org()
+        let r = self
+            .org()
             .system_touch(id, set)
             .map(|_| ())
-            .map_err(|e| e.message)
+            .map_err(|e| e.message);
+        self.publish_changes();
+        r
     }
 
     /// How many days deleted records stay in the recycle bin (older ones are purged when

@@ -113,6 +113,9 @@ pub struct WriteCtx {
     pub stamp: DateTime<Utc>,
     /// The undo journal this write belongs to (composite allOrNone), if any.
     pub tx: Option<u64>,
+    /// The transaction this write belongs to, for Change Data Capture: writes made with one
+    /// context (one request, one Bulk chunk of 200) or inside one journal share it.
+    pub txn: u64,
 }
 
 /// What a transaction changed, so it can be rolled back.
@@ -145,6 +148,14 @@ pub struct Org {
     journals: HashMap<u64, Journal>,
     #[serde(skip)]
     tx_seq: u64,
+    /// Change Data Capture: the selected entities and custom channels.
+    #[serde(default)]
+    pub cdc: crate::streaming::CdcSettings,
+    /// Changes to CDC-enabled objects not yet published as change events.
+    #[serde(skip)]
+    pub cdc_pending: Vec<crate::streaming::Change>,
+    #[serde(skip)]
+    txn_seq: u64,
 }
 
 impl Org {
@@ -161,6 +172,7 @@ impl Org {
             user_id: org.admin_user_id.clone(),
             stamp: now,
             tx: None,
+            txn: 0,
         };
         for (u, first, last, alias) in users {
             let raw = vec![
@@ -192,6 +204,9 @@ impl Org {
             hidden: HashMap::new(),
             journals: HashMap::new(),
             tx_seq: 0,
+            cdc: Default::default(),
+            cdc_pending: Vec::new(),
+            txn_seq: 0,
         };
         let now = org.next_stamp();
         for mut def in defs {
@@ -320,11 +335,62 @@ impl Org {
 
     /// A write context inside an undo journal (see `begin_tx`).
     pub fn ctx_in(&mut self, user_id: &str, tx: Option<u64>) -> WriteCtx {
+        // A journal's writes are one transaction; journals and contexts number apart.
+        let txn = match tx {
+            Some(t) => t << 32,
+            None => {
+                self.txn_seq += 1;
+                self.txn_seq
+            }
+        };
         WriteCtx {
             user_id: user_id.into(),
             stamp: self.next_stamp(),
             tx,
+            txn,
         }
+    }
+
+    /// Records a change for Change Data Capture when its object is selected.
+    fn capture(
+        &mut self,
+        ctx: &WriteCtx,
+        kind: crate::streaming::ChangeKind,
+        entity: &str,
+        before: Option<&Record>,
+        after: Option<&Record>,
+    ) {
+        if !self.cdc.captures(entity) {
+            return;
+        }
+        let Some(id) = after.or(before).map(|r| r.id.clone()) else {
+            return;
+        };
+        self.cdc_pending.push(crate::streaming::Change {
+            txn: ctx.txn,
+            tx: ctx.tx,
+            entity: entity.to_string(),
+            kind,
+            id,
+            before: before.cloned(),
+            after: after.cloned(),
+            user_id: ctx.user_id.clone(),
+            stamp: ctx.stamp,
+            origin: crate::streaming::current_origin(),
+        });
+    }
+
+    /// Takes the captured changes that are committed (not inside an open journal).
+    pub fn take_committed_changes(&mut self) -> Vec<crate::streaming::Change> {
+        if self.cdc_pending.is_empty() {
+            return Vec::new();
+        }
+        let journals = &self.journals;
+        let (open, done): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cdc_pending)
+            .into_iter()
+            .partition(|c| c.tx.is_some_and(|t| journals.contains_key(&t)));
+        self.cdc_pending = open;
+        done
     }
 
     /// Starts an undo journal; writes made with `ctx_in(.., Some(tx))` are recorded.
@@ -341,6 +407,7 @@ impl Org {
 
     /// Undoes every write recorded in a journal.
     pub fn rollback_tx(&mut self, tx: u64) {
+        self.cdc_pending.retain(|c| c.tx != Some(tx));
         if let Some(j) = self.journals.remove(&tx) {
             self.restore(&j.created, j.previous);
         }
@@ -878,6 +945,15 @@ impl Org {
             table.auto_number = auto_n;
         }
         Self::index_unique(table, None, Some(&rec));
+        let entity = table.def.name.clone();
+        self.capture(
+            ctx,
+            crate::streaming::ChangeKind::Create,
+            &entity,
+            None,
+            Some(&rec),
+        );
+        let table = self.table_mut(object).expect("table exists");
         table.records.insert(id.clone(), rec);
         self.hide(&id, None);
         if let Some(j) = self.journal(ctx) {
@@ -922,6 +998,14 @@ impl Org {
         let old = table.records.get(&rec.id).cloned();
         Self::index_unique(table, old.as_ref(), Some(&rec));
         let rid = rec.id.clone();
+        self.capture(
+            ctx,
+            crate::streaming::ChangeKind::Update,
+            &name,
+            old.as_ref(),
+            Some(&rec),
+        );
+        let table = self.table_mut(&name).expect("table");
         table.records.insert(rid.clone(), rec);
         if let (Some(prev), Some(j)) = (old.clone(), self.journal(ctx)) {
             j.previous.push(prev);
@@ -1020,10 +1104,21 @@ impl Org {
             self.hide(&rid, old.clone());
             touched.extend(old);
             let table = self.table_mut(&obj).expect("table");
-            if let Some(r) = table.records.get_mut(&rid) {
+            let entity = table.def.name.clone();
+            let gone = table.records.get_mut(&rid).map(|r| {
                 r.deleted = Some(ctx.stamp);
                 r.set(del, Value::Bool(true));
                 r.set(stamp, Value::DateTime(ctx.stamp));
+                r.clone()
+            });
+            if let Some(r) = gone {
+                self.capture(
+                    ctx,
+                    crate::streaming::ChangeKind::Delete,
+                    &entity,
+                    Some(&r),
+                    None,
+                );
             }
         }
         if let Some(j) = self.journal(ctx) {
@@ -1062,7 +1157,15 @@ impl Org {
         rec.set(del, Value::Bool(false));
         rec.set(stamp, Value::DateTime(ctx.stamp));
         Self::index_unique(table, None, Some(&rec));
-        table.records.insert(rec.id.clone(), rec);
+        let entity = table.def.name.clone();
+        table.records.insert(rec.id.clone(), rec.clone());
+        self.capture(
+            ctx,
+            crate::streaming::ChangeKind::Undelete,
+            &entity,
+            Some(&old),
+            Some(&rec),
+        );
         if let Some(j) = self.journal(ctx) {
             j.previous.push(old);
         }
@@ -1071,6 +1174,15 @@ impl Org {
 
     /// Undoes writes: restores previous versions, removes records created since.
     pub fn restore(&mut self, created: &[String], previous: Vec<Record>) {
+        // Rolled-back writes publish no change events.
+        if !self.cdc_pending.is_empty() {
+            let undone: std::collections::HashSet<&str> = created
+                .iter()
+                .map(String::as_str)
+                .chain(previous.iter().map(|r| r.id.as_str()))
+                .collect();
+            self.cdc_pending.retain(|c| !undone.contains(c.id.as_str()));
+        }
         let mut touched = std::collections::BTreeSet::new();
         for id in created {
             if let Some(t) = self
@@ -1104,12 +1216,20 @@ impl Org {
     }
 
     /// Removes a record for good (Bulk hardDelete).
-    pub fn hard_delete(&mut self, object: &str, id: &str) -> Result<(), DmlError> {
+    pub fn hard_delete(&mut self, object: &str, id: &str, ctx: &WriteCtx) -> Result<(), DmlError> {
         let (t, r) = self.live_record(Some(object), id)?;
         let (name, rid) = (t.def.name.clone(), r.id.clone());
         let table = self.table_mut(&name).expect("table");
         let old = table.records.remove(&rid);
         Self::index_unique(table, old.as_ref(), None);
+        // Change Data Capture reports a hard delete as a DELETE.
+        self.capture(
+            ctx,
+            crate::streaming::ChangeKind::Delete,
+            &name,
+            old.as_ref(),
+            None,
+        );
         Ok(())
     }
 
@@ -1221,13 +1341,34 @@ impl Org {
             updates.push((fd.slot, v));
         }
         let (name, rid) = (t.def.name.clone(), r.id.clone());
+        let admin = self.admin_user_id.clone();
         let table = self.table_mut(&name).expect("table");
         let slot = table.slot("SystemModstamp");
+        let before = table.records.get(&rid).cloned();
+        let changed = !updates.is_empty();
         if let Some(r) = table.records.get_mut(&rid) {
             for (s, v) in updates {
                 r.set(s, v);
             }
             r.set(slot, Value::DateTime(stamp));
+        }
+        // A field a workflow or roll-up sets is a change event; a bare stamp move is not.
+        if changed {
+            let after = table.records.get(&rid).cloned();
+            self.txn_seq += 1;
+            let ctx = WriteCtx {
+                user_id: admin,
+                stamp,
+                tx: None,
+                txn: self.txn_seq,
+            };
+            self.capture(
+                &ctx,
+                crate::streaming::ChangeKind::Update,
+                &name,
+                before.as_ref(),
+                after.as_ref(),
+            );
         }
         Ok(stamp)
     }

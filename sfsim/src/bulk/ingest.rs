@@ -285,6 +285,14 @@ pub fn process(sim: &Sim, id: &str) {
             job.line_ending.clone(),
         )
     };
+    // Change events of this job name the Bulk API as their origin.
+    let version = sim
+        .bulk()
+        .ingest
+        .get(id)
+        .map(|j| j.api_version.clone())
+        .unwrap_or_default();
+    let _origin = crate::streaming::Origin::set(format!("com/salesforce/api/bulkapi/{version}"));
     if wrong_line_ending(&data, &line_ending) {
         return fail(
             sim,
@@ -407,7 +415,7 @@ pub fn process(sim: &Sim, id: &str) {
                             .delete(Some(&object), &rid, &ctx)
                             .map(|()| (crate::ids::normalize(&rid).unwrap_or(rid.clone()), false)),
                         _ => org
-                            .hard_delete(&object, &rid)
+                            .hard_delete(&object, &rid, &ctx)
                             .map(|()| (crate::ids::normalize(&rid).unwrap_or(rid.clone()), false)),
                     }
                 };
@@ -425,6 +433,8 @@ pub fn process(sim: &Sim, id: &str) {
                 }
             }
         }
+        // Each chunk is one transaction: its change events are published now.
+        sim.publish_changes();
         idx += chunk.len();
         let mut b = sim.bulk();
         if let Some(j) = b.ingest.get_mut(id) {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 pub fn limits(sim: &Sim) -> Resp {
     let a = sim.acct().clone();
+    let streaming = sim.streaming_status();
     let records: usize = sim.org().tables.values().map(|t| t.records.len()).sum();
     // Salesforce counts most records as 2 KB of data storage.
     let used_mb = (records * 2 / 1024) as u64;
@@ -23,6 +24,8 @@ pub fn limits(sim: &Sim) -> Resp {
         "SingleEmail": pair(15, 0),
         "StreamingApiConcurrentClients": pair(20, 0),
         "DailyStandardVolumePlatformEvents": pair(10000, 0),
+        "DailyDeliveredPlatformEvents": pair(streaming.delivery_limit, streaming.delivered),
+        "DurableStreamingApiConcurrentClients": pair(20, streaming.clients as u64),
         "MonthlyPlatformEventsUsageEntitlement": pair(0, 0),
     }))
 }
