@@ -76,10 +76,14 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo clippy (with the daemon's demo feature)"
+cargo clippy --workspace --all-targets --locked --features datenatord/demo -- -D warnings
+# The end-to-end tests start the demo too: the daemon is built with its demo feature here,
+# and the test build keeps the same features so it does not rebuild the daemon without it.
 log "building the binaries the end-to-end tests start"
-cargo build --workspace --bins --locked
+cargo build --workspace --bins --locked --features datenatord/demo
 log "cargo test"
-cargo test --workspace --locked --no-fail-fast
+cargo test --workspace --locked --no-fail-fast --features datenatord/demo
 
 # --- A real Salesforce client against the simulator ------------------------------------
 if [ -x sfsim/jsforce-check/run.sh ]; then

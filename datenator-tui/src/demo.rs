@@ -24,7 +24,7 @@ fn daemon_binary() -> anyhow::Result<PathBuf> {
     let path = exe.with_file_name("datenatord");
     if !path.exists() {
         bail!(
-            "the demo needs datenatord next to datenator-tui ({} is missing): build both with `cargo build --release`",
+            "the demo needs datenatord next to datenator-tui ({} is missing): build both with `cargo build --release --features datenatord/demo`",
             path.display()
         );
     }

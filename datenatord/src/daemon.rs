@@ -150,16 +150,7 @@ pub async fn run(
 
     // Demo mode: the simulated org lives as long as the daemon.
     let demo_sim = match &demo {
-        Some(d) => {
-            let sim = crate::demo::start_sim().await?;
-            // A fresh simulated org each start: forget a demo org left from an earlier run.
-            if state.orgs().iter().any(|o| o.name == crate::demo::DEMO_ORG) {
-                let _ =
-                    crate::orgs::delete(&state, crate::demo::DEMO_ORG, crate::demo::DEMO_ORG).await;
-            }
-            crate::demo::setup(&state, &sim, d.target.as_deref()).await?;
-            Some(sim)
-        }
+        Some(d) => Some(crate::demo::DemoOrg::start(&state, d.target.as_deref()).await?),
         None => None,
     };
     let shutdown = CancellationToken::new();
@@ -203,7 +194,7 @@ pub async fn run(
     let last_steps = async {
         let _ = server.await;
         if let Some(sim) = demo_sim {
-            let _ = sim.shutdown().await;
+            sim.shutdown().await;
         }
         store.close().await;
     };

@@ -11,8 +11,28 @@ use crate::state::State;
 /// The demo org's name.
 pub const DEMO_ORG: &str = "demo";
 
+/// The demo's simulated org, running as long as the daemon.
+pub struct DemoOrg(RunningSim);
+
+impl DemoOrg {
+    /// Starts the simulated org and sets the demo up against it (a demo org left from an
+    /// earlier run is forgotten first: each start is a fresh org).
+    pub async fn start(state: &State, target: Option<&str>) -> anyhow::Result<DemoOrg> {
+        let sim = start_sim().await?;
+        if state.orgs().iter().any(|o| o.name == DEMO_ORG) {
+            let _ = crate::orgs::delete(state, DEMO_ORG, DEMO_ORG).await;
+        }
+        setup(state, &sim, target).await?;
+        Ok(DemoOrg(sim))
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
 /// Starts the simulated org the demo syncs with.
-pub async fn start_sim() -> anyhow::Result<RunningSim> {
+async fn start_sim() -> anyhow::Result<RunningSim> {
     Sim::start(SimConfig {
         seed_counts: vec![
             ("Account".into(), 300),
@@ -51,7 +71,7 @@ fn rpc(e: datenator_shared::protocol::RpcError) -> anyhow::Error {
 
 /// Registers the demo org against `sim`, points it at its database, maps objects and starts
 /// sync and the change trickle. Runs the same code paths as the socket methods.
-pub async fn setup(state: &State, sim: &RunningSim, target: Option<&str>) -> anyhow::Result<()> {
+async fn setup(state: &State, sim: &RunningSim, target: Option<&str>) -> anyhow::Result<()> {
     crate::orgs::registration::register(
         state,
         RegisterOrg {

@@ -11,6 +11,10 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod datasource;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(not(feature = "demo"))]
+#[path = "demo_off.rs"]
 pub mod demo;
 pub mod engine;
 pub mod ipc;

@@ -1,0 +1,200 @@
+//! Drift without loss (issue 16): a field whose type or size changed in Salesforce keeps
+//! syncing when its column still holds every value and is named on the object's status
+//! when it does not, while the object's other records keep syncing; a row filter naming a
+//! field Salesforce deleted says so in words. On SQLite, PostgreSQL and MariaDB.
+use std::time::{Duration, Instant};
+
+use datenator_shared::client::Client;
+use datenator_shared::model::{Direction, Event, Mapping, ObjectStatus, Topic};
+use datenator_shared::protocol::{Call, SaveMapping};
+use datenator_tests::sync::{Db, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use serde_json::json;
+use sfsim::{RunningSim, Sim, SimConfig};
+
+/// Waits for a `sync` status of Account that `check` accepts.
+async fn status_where(watcher: &Client, what: &str, check: impl Fn(&ObjectStatus) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        if let Ok(Some(Event::Sync(objects))) =
+            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
+            && objects.iter().any(|o| o.object == "Account" && check(o))
+        {
+            return;
+        }
+    }
+}
+
+async fn define_code(sim: &RunningSim, length: u32) {
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/__sim/objects/Account/fields",
+            sim.instance_url()
+        ))
+        .json(&json!({"name": "Code__c", "label": "Code", "type": "string", "length": length}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+async fn value(db: &TargetDb, pool: &sqlx::AnyPool, id: &str, column: &str) -> Option<String> {
+    q(format!(
+        "SELECT {column} AS v FROM {} WHERE sfid = '{id}'",
+        db.table("Account")
+    ))
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+    .and_then(|r| text(&r, "v"))
+}
+
+async fn start(kind: Db, tag: &str) -> (RunningSim, TargetDb, SyncedOrg, Vec<String>) {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    define_code(&sim, 10).await;
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            sim.create(
+                "Account",
+                json!({"Name": format!("Account {i}"), "Code__c": format!("c{i}")}),
+            )
+            .unwrap()
+        })
+        .collect();
+    let db = TargetDb::new(kind, tag);
+    // Checks every second, so the test does not wait the hour.
+    let org = setup_org(&sim, &db, tag, "deleted_check_secs = 1").await;
+    (sim, db, org, ids)
+}
+
+async fn a_type_change_is_named_when_the_column_cannot_hold_it(kind: Db) {
+    let (sim, db, org, ids) = start(kind, "typedrift").await;
+    org.map("Account", &["Name", "Code__c"], Direction::SfToDb)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        value(&db, &pool, &ids[2], "code__c").await.as_deref() == Some("c2")
+    })
+    .await;
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+
+    // Salesforce widens the field, and a record uses the room.
+    define_code(&sim, 100).await;
+    let long = "x".repeat(60);
+    sim.update(&ids[0], json!({"Code__c": long})).unwrap();
+    sim.update(&ids[1], json!({"Name": "Renamed"})).unwrap();
+    eventually("the other record keeps syncing", || async {
+        org.sync_now().await;
+        value(&db, &pool, &ids[1], "name").await.as_deref() == Some("Renamed")
+    })
+    .await;
+    if kind == Db::Sqlite {
+        // SQLite's declared lengths bind nothing: the change fits and syncs.
+        eventually("the long value stored", || async {
+            value(&db, &pool, &ids[0], "code__c").await.as_deref() == Some(long.as_str())
+        })
+        .await;
+        status_where(&watcher, "a clean status", |s| {
+            s.type_changes.is_empty() && s.last_error.is_none()
+        })
+        .await;
+    } else {
+        status_where(&watcher, "Code__c named as a type change", |s| {
+            s.type_changes.iter().any(|t| {
+                t.starts_with(
+                    "Code__c: Salesforce now says string(100) where its column was made for string(10)",
+                )
+            })
+        })
+        .await;
+        assert_eq!(
+            value(&db, &pool, &ids[0], "code__c").await.as_deref(),
+            Some("c0"),
+            "the refused value did not overwrite the row"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_change_is_named_sqlite() {
+    a_type_change_is_named_when_the_column_cannot_hold_it(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_change_is_named_postgres() {
+    a_type_change_is_named_when_the_column_cannot_hold_it(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_change_is_named_mysql() {
+    a_type_change_is_named_when_the_column_cannot_hold_it(Db::Mysql).await;
+}
+
+async fn a_filter_naming_a_deleted_field_says_so(kind: Db) {
+    let (sim, db, org, ids) = start(kind, "filterdrift").await;
+    let _: serde_json::Value = org
+        .client
+        .call(Call::MappingSave(SaveMapping {
+            org: org.org.clone(),
+            mapping: Mapping {
+                object: "Account".into(),
+                fields: vec!["Name".into()],
+                direction: Direction::SfToDb,
+                conflict_policy: Default::default(),
+                row_filter: Some("Code__c != null".into()),
+            },
+            apply: true,
+            confirm_destructive: false,
+            send_queued: false,
+            leaving_rows: Default::default(),
+        }))
+        .await
+        .unwrap();
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        value(&db, &pool, &ids[2], "name").await.as_deref() == Some("Account 2")
+    })
+    .await;
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/__sim/objects/Account/fields/Code__c",
+            sim.instance_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    org.sync_now().await;
+    status_where(&watcher, "the filter's field named", |s| {
+        s.last_error.as_deref().is_some_and(|e| {
+            e.starts_with("the row filter names Code__c, which Salesforce no longer has")
+                && e.contains("edit the row filter")
+        })
+    })
+    .await;
+    assert_eq!(
+        value(&db, &pool, &ids[0], "name").await.as_deref(),
+        Some("Account 0"),
+        "the rows are kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filter_naming_a_deleted_field_says_so_sqlite() {
+    a_filter_naming_a_deleted_field_says_so(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filter_naming_a_deleted_field_says_so_postgres() {
+    a_filter_naming_a_deleted_field_says_so(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filter_naming_a_deleted_field_says_so_mysql() {
+    a_filter_naming_a_deleted_field_says_so(Db::Mysql).await;
+}
