@@ -1,6 +1,8 @@
 // Drives a running sfsim with jsforce, a real Salesforce client, and exits non-zero on the
 // first mismatch. Usage: SFSIM_INFO='<the JSON line sfsim printed>' node check.mjs
 import jsforce from 'jsforce';
+// jsforce 3 keeps the streaming extensions (Replay, AuthFailure) in its streaming module.
+import { StreamingExtension } from 'jsforce/lib/api/streaming.js';
 import assert from 'node:assert/strict';
 
 const info = JSON.parse(process.env.SFSIM_INFO ?? '');
@@ -147,6 +149,71 @@ await step('bulk2 load', async () => {
   assert.equal(q.totalSize, 1);
 });
 
+await step('streaming: Change Data Capture events over CometD (faye), with the replay extension', async () => {
+  const admin = (path, method, body) =>
+    fetch(new URL(`/__sim/${path}`, info.instance_url), {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  assert.equal((await admin('cdc/entities/Account', 'POST')).status, 200);
+  // Short long polls, so the check does not wait 110 s for a quiet poll to end.
+  assert.equal((await admin('streaming', 'PUT', { poll_timeout_ms: 5000 })).status, 200);
+  const channel = '/data/AccountChangeEvent';
+  const created = await conn.sobject('Account').create({ Name: 'Streamed' });
+  assert.ok(created.success);
+  const within = (ms, what, p) =>
+    Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`no ${what} within ${ms} ms`)), ms))]);
+
+  // conn.streaming.topic(…).subscribe: new events only.
+  const events = [];
+  let wake = () => {};
+  const sub = conn.streaming.topic(channel).subscribe((msg) => {
+    events.push(msg);
+    wake();
+  });
+  await within(10000, 'subscription', sub);
+  const next = (pred) =>
+    within(10000, 'change event', new Promise((resolve) => {
+      const look = () => {
+        const e = events.find(pred);
+        if (e) resolve(e);
+      };
+      wake = look;
+      look();
+    }));
+  const upd = await conn.sobject('Account').update({ Id: created.id, Phone: '555-0142' });
+  assert.ok(upd.success);
+  const ev = await next((m) => m.payload?.ChangeEventHeader?.changeType === 'UPDATE');
+  const h = ev.payload.ChangeEventHeader;
+  assert.equal(h.entityName, 'Account');
+  assert.deepEqual(h.recordIds, [created.id]);
+  assert.deepEqual([...h.changedFields].sort(), ['LastModifiedDate', 'Phone']);
+  assert.equal(ev.payload.Phone, '555-0142');
+  assert.ok(ev.event.replayId > 0);
+  assert.ok(!events.some((m) => m.payload.ChangeEventHeader.changeType === 'CREATE'), 'no replay: new events only');
+  sub.cancel();
+
+  // createClient with StreamingExtension.Replay(-2): every retained event, the CREATE first.
+  const replayed = [];
+  const client = conn.streaming.createClient([new StreamingExtension.Replay(channel, -2)]);
+  let done;
+  const got = new Promise((r) => (done = r));
+  const rsub = client.subscribe(channel, (msg) => {
+    replayed.push(msg);
+    if (replayed.length >= 2) done();
+  });
+  await within(10000, 'replay subscription', rsub);
+  await within(10000, 'replayed events', got);
+  const kinds = replayed.map((m) => m.payload.ChangeEventHeader.changeType);
+  assert.deepEqual(kinds.slice(0, 2), ['CREATE', 'UPDATE']);
+  assert.ok(replayed[0].event.replayId < replayed[1].event.replayId);
+  client.disconnect();
+
+  const status = await (await admin('streaming', 'GET')).json();
+  assert.ok(status.delivered >= 3, JSON.stringify(status));
+});
+
 await step('refresh an expired session', async () => {
   const adm = await fetch(new URL('/__sim/sessions/expire', info.instance_url), { method: 'POST' });
   assert.equal(adm.status, 204);
@@ -157,3 +224,5 @@ await step('refresh an expired session', async () => {
 });
 
 console.log('jsforce accepts sfsim');
+// The streaming clients keep sockets open; the check is over.
+process.exit(0);
