@@ -1,4 +1,12 @@
 //! datenator-tui: the terminal UI for datenatord.
+// No data a user, a database or Salesforce sends may panic this crate (tests may: see
+// clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::string_slice
+)]
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -7,6 +7,14 @@
 //! * [`store`] — the daemon's own SQLite state.
 //! * [`salesforce`] — the Salesforce client (OAuth, REST, Bulk 2.0).
 //! * [`target`] — the databases it syncs into.
+// No data a user, a database or Salesforce sends may panic this crate (tests may: see
+// clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::string_slice
+)]
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -1,3 +1,11 @@
+// No data a user, a database or Salesforce sends may panic this crate (tests may: see
+// clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::string_slice
+)]
 use clap::Parser;
 
 /// mimalloc, set up to give memory back to the system as soon as it is freed: after a

@@ -271,13 +271,17 @@ async fn check_filter(
 fn filter_error(message: &str, prefix: usize) -> String {
     let mut text = message.replace(['\r', '\n'], " ");
     if let Some(at) = text.find("ERROR at Row:1:Column:") {
-        let rest = &text[at + "ERROR at Row:1:Column:".len()..];
+        let rest = text
+            .get(at + "ERROR at Row:1:Column:".len()..)
+            .unwrap_or_default();
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
         if let Ok(column) = digits.parse::<usize>() {
-            let after = rest[digits.len()..].trim_start();
+            let after = rest.get(digits.len()..).unwrap_or_default().trim_start();
             let column = column.saturating_sub(prefix).max(1);
             // What came before the position is the query (with the filter) quoted back.
-            let code = text[..at]
+            let code = text
+                .get(..at)
+                .unwrap_or_default()
                 .split_once(": ")
                 .map_or("", |(code, _)| code)
                 .to_owned();

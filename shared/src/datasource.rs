@@ -186,7 +186,7 @@ pub enum UrlError {
 /// `acme_prod` → `datenator_acme_prod`, `acme-prod` → `datenator_acme_prod_…`.
 pub fn default_schema_name(org_name: &str) -> String {
     let base = legacy_default_schema_name(org_name);
-    if base["datenator_".len()..] == *org_name {
+    if base.strip_prefix("datenator_") == Some(org_name) {
         base
     } else {
         format!("{base}_{:08x}", fnv1a32(org_name.as_bytes()))

@@ -84,6 +84,10 @@ impl Form {
         form
     }
 
+    #[expect(
+        clippy::panic,
+        reason = "field ids are constants of the form's own code, never data: a wrong one is a bug to see at once"
+    )]
     fn index(&self, id: &str) -> usize {
         self.fields
             .iter()

@@ -29,7 +29,7 @@ pub fn shorten(name: &str, max: usize) -> String {
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}_{suffix}", &name[..cut])
+    format!("{}_{suffix}", name.get(..cut).unwrap_or_default())
 }
 
 /// `name` shortened to the dialect's identifier limit.

@@ -571,10 +571,10 @@ impl MysqlTarget {
         account: &str,
     ) -> Vec<CheckResult> {
         let mut out = Vec::new();
-        let token = claim_token().replace('-', "");
+        let token: String = claim_token().replace('-', "").chars().take(12).collect();
         let db = q(&self.schema);
-        let table = self.qs(&format!("_datenator_probe_{}", &token[..12]));
-        let user = lit(&format!("_dn_probe_{}", &token[..12]));
+        let table = self.qs(&format!("_datenator_probe_{}", &token));
+        let user = lit(&format!("_dn_probe_{}", &token));
         let fix = admin_grant_fix(account, &self.schema);
         let binlog = sqlx::query("SELECT @@log_bin, @@log_bin_trust_function_creators")
             .fetch_one(&mut *conn)
@@ -628,7 +628,7 @@ impl MysqlTarget {
             let r = conn
                 .execute(sqlx::raw_sql(AssertSqlSafe(format!(
                     "CREATE TRIGGER {} AFTER INSERT ON {table} FOR EACH ROW SET @datenator_probe = 1",
-                    self.qs(&format!("_dn_probe_tr_{}", &token[..12]))
+                    self.qs(&format!("_dn_probe_tr_{}", &token))
                 ))))
                 .await;
             match r {

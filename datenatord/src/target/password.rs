@@ -33,6 +33,7 @@ pub fn scram_sha256_verifier(password: &str) -> String {
 pub fn scram_sha256_verifier_with(password: &str, salt: &[u8], iterations: u32) -> String {
     let mut salted = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted);
+    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
     let hmac = |key: &[u8], msg: &[u8]| {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
         m.update(msg);

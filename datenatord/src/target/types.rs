@@ -405,7 +405,9 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Some((at, _)) = s.char_indices().rev().nth(2) {
         let (head, tail) = s.split_at(at);
         if (tail.starts_with('+') || tail.starts_with('-'))
-            && tail[1..].chars().all(|c| c.is_ascii_digit())
+            && tail
+                .get(1..)
+                .is_some_and(|t| t.chars().all(|c| c.is_ascii_digit()))
             && let Ok(d) =
                 DateTime::parse_from_str(&format!("{head}{tail}00"), "%Y-%m-%d %H:%M:%S%.f%z")
         {
