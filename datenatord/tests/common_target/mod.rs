@@ -3,7 +3,7 @@
 
 pub mod scenarios;
 
-use datenator_shared::datasource::{DatasourceKind, DatasourceSettings, Secret, TlsMode};
+use datenator_shared::datasource::{DatasourceKind, DatasourceSettings, TlsMode};
 use datenatord::target::{FieldSpec, ObjectMapping, Row, SfType};
 use serde_json::{Map, Value, json};
 
@@ -18,19 +18,15 @@ pub fn mysql_url() -> String {
     std::env::var("DATENATOR_TEST_MYSQL_URL").unwrap_or_else(|_| MYSQL_DEFAULT.into())
 }
 
-/// Datasource settings from a `scheme://user:password@host:port/database` URL.
+/// Datasource settings from a `scheme://user:password@host:port/database` URL (read by the
+/// one URL parser, `DatasourceSettings::from_url`), without TLS.
 pub fn settings_from_url(kind: DatasourceKind, raw: &str) -> DatasourceSettings {
-    let u = url::Url::parse(raw).unwrap_or_else(|e| panic!("bad test database URL {raw}: {e}"));
+    let settings = DatasourceSettings::from_url(raw)
+        .unwrap_or_else(|e| panic!("bad test database URL {raw}: {e}"));
+    assert_eq!(settings.kind, kind, "{raw}");
     DatasourceSettings {
-        kind,
-        host: u.host_str().unwrap_or("127.0.0.1").to_owned(),
-        port: u.port(),
-        database: u.path().trim_start_matches('/').to_owned(),
-        user: u.username().to_owned(),
-        password: Secret::new(u.password().unwrap_or("")),
         tls: TlsMode::Disable,
-        schema: None,
-        sqlite_path: None,
+        ..settings
     }
 }
 
