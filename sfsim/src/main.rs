@@ -111,6 +111,18 @@ struct Args {
     /// changes (1 per second unless --changes-per-second says otherwise).
     #[arg(long)]
     demo: bool,
+    /// Select these objects for Change Data Capture (comma-separated, e.g. Account,Contact).
+    #[arg(long, value_delimiter = ',')]
+    cdc: Vec<String>,
+    /// How long a Streaming API long poll (/meta/connect) is held without events.
+    #[arg(long, default_value_t = 110_000)]
+    streaming_timeout_ms: u64,
+    /// Change events delivered per 24 hours (DailyDeliveredPlatformEvents).
+    #[arg(long, default_value_t = 10_000)]
+    event_delivery_limit: u64,
+    /// Changes in one transaction past which GAP_OVERFLOW events replace change events.
+    #[arg(long, default_value_t = 100_000)]
+    cdc_overflow_threshold: usize,
 }
 
 #[tokio::main]
@@ -150,6 +162,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     cfg.rotate_refresh_tokens = a.rotate_refresh_tokens;
+    cfg.streaming_poll_timeout = Duration::from_millis(a.streaming_timeout_ms);
+    cfg.event_delivery_limit = a.event_delivery_limit;
+    cfg.cdc_overflow_threshold = a.cdc_overflow_threshold;
     cfg.device_poll_interval = Duration::from_secs(a.device_interval);
     cfg.faults = FaultConfig {
         seed: a.fault_seed,
@@ -186,6 +201,10 @@ async fn main() -> anyhow::Result<()> {
         a.changes_per_second
     };
     let running = Sim::start(cfg).await?;
+    if !a.cdc.is_empty() {
+        let names: Vec<&str> = a.cdc.iter().map(String::as_str).collect();
+        running.enable_cdc(&names).map_err(anyhow::Error::msg)?;
+    }
     println!("{}", serde_json::to_string(&running.info)?);
     if changes_per_second > 0.0 {
         running.start_changes(ChangeSpec {

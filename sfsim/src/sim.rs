@@ -199,6 +199,7 @@ impl Sim {
         };
         org.late_visibility = (cfg.faults.late_visibility_ms > 0)
             .then(|| Duration::from_millis(cfg.faults.late_visibility_ms));
+        let last_replay_id = org.cdc_last_replay_id;
         let mut apps = vec![app];
         apps.extend(cfg.extra_apps.iter().cloned());
         let mut auth = AuthState::new(apps, cfg.token_lifetime, cfg.seed);
@@ -213,11 +214,14 @@ impl Sim {
             base_url: Mutex::new(String::new()),
             generator: Mutex::new(None),
             in_flight: Mutex::new((0, HashMap::new())),
-            stream: Mutex::new(crate::streaming::StreamState::new(
-                cfg.streaming_poll_timeout,
-                cfg.cdc_overflow_threshold,
-                cfg.event_delivery_limit,
-            )),
+            stream: Mutex::new(
+                crate::streaming::StreamState::new(
+                    cfg.streaming_poll_timeout,
+                    cfg.cdc_overflow_threshold,
+                    cfg.event_delivery_limit,
+                )
+                .resumed_after(last_replay_id),
+            ),
             stream_tx: tokio::sync::watch::channel(0).0,
             cfg,
         })))
@@ -595,7 +599,12 @@ impl Sim {
     /// Writes the org to the configured state file.
     pub fn save(&self) -> anyhow::Result<()> {
         if let Some(p) = &self.cfg().state_file {
-            let text = serde_json::to_vec(&*self.org())?;
+            let last = self.stream().last_replay_id();
+            let text = {
+                let mut org = self.org();
+                org.cdc_last_replay_id = last;
+                serde_json::to_vec(&*org)?
+            };
             let tmp = p.with_extension("tmp");
             std::fs::write(&tmp, text)?;
             std::fs::rename(&tmp, p)?;

@@ -154,6 +154,10 @@ pub struct Org {
     /// Changes to CDC-enabled objects not yet published as change events.
     #[serde(skip)]
     pub cdc_pending: Vec<crate::streaming::Change>,
+    /// The last replay id handed out, saved so replay ids keep increasing across restarts
+    /// (the events themselves are not saved: after a restart none are retained).
+    #[serde(default)]
+    pub cdc_last_replay_id: u64,
     #[serde(skip)]
     txn_seq: u64,
 }
@@ -206,6 +210,7 @@ impl Org {
             tx_seq: 0,
             cdc: Default::default(),
             cdc_pending: Vec::new(),
+            cdc_last_replay_id: 0,
             txn_seq: 0,
         };
         let now = org.next_stamp();

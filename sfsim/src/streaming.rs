@@ -186,6 +186,25 @@ struct Subscription {
 struct Client {
     subs: BTreeMap<String, Subscription>,
     connected: bool,
+    /// Numbers the client's long polls: a newer `/meta/connect` answers the held one.
+    poll: u64,
+    /// When the client was last heard from (a held poll counts until it ends).
+    last_seen: std::time::Instant,
+}
+
+/// A client that sends nothing for this long after its last answer is forgotten (its next
+/// message answers `403::Unknown client`).
+const CLIENT_TTL: Duration = Duration::from_secs(40);
+
+impl Client {
+    fn new() -> Client {
+        Client {
+            subs: BTreeMap::new(),
+            connected: false,
+            poll: 0,
+            last_seen: std::time::Instant::now(),
+        }
+    }
 }
 
 /// Faults of the Streaming API, set by the admin API or `Sim` methods.
@@ -232,6 +251,22 @@ impl StreamState {
             delivered_total: 0,
             faults: StreamingFaults::default(),
         }
+    }
+
+    /// A state whose replay ids continue after `last` (a restarted org's).
+    pub fn resumed_after(mut self, last: u64) -> Self {
+        self.last_replay_id = last;
+        self
+    }
+
+    pub fn last_replay_id(&self) -> u64 {
+        self.last_replay_id
+    }
+
+    /// Forgets clients not heard from for `CLIENT_TTL`.
+    fn sweep_clients(&mut self) {
+        let now = std::time::Instant::now();
+        self.clients.retain(|_, c| c.last_seen + CLIENT_TTL > now);
     }
 
     fn expire(&mut self) -> usize {
@@ -923,10 +958,12 @@ enum Take {
     Events(Vec<J>),
     Unknown,
     LimitExceeded,
+    /// A newer long poll of the same client took over.
+    Superseded,
 }
 
 /// Takes the events waiting for a client's subscriptions (up to the allocation's rest).
-fn take_events(sim: &Sim, client_id: &str) -> Take {
+fn take_events(sim: &Sim, client_id: &str, poll: u64) -> Take {
     let cdc = sim.org().cdc.clone();
     let mut st = sim.stream();
     st.expire();
@@ -940,6 +977,9 @@ fn take_events(sim: &Sim, client_id: &str) -> Take {
     let Some(client) = clients.get_mut(client_id) else {
         return Take::Unknown;
     };
+    if client.poll != poll {
+        return Take::Superseded;
+    }
     let mut cand: Vec<(u64, String, usize)> = Vec::new();
     for (name, sub) in &client.subs {
         for (i, e) in events.iter().enumerate() {
@@ -1055,18 +1095,18 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
         let ch = m["channel"].as_str().unwrap_or("");
         let id = &m["id"];
         let client_id = m["clientId"].as_str();
+        if let Some(c) = client_id
+            && let Some(c) = sim.stream().clients.get_mut(c)
+        {
+            c.last_seen = c.last_seen.max(std::time::Instant::now());
+        }
         match ch {
             "/meta/handshake" => {
                 let cid = new_client_id();
                 let timeout = {
                     let mut st = sim.stream();
-                    st.clients.insert(
-                        cid.clone(),
-                        Client {
-                            subs: BTreeMap::new(),
-                            connected: false,
-                        },
-                    );
+                    st.sweep_clients();
+                    st.clients.insert(cid.clone(), Client::new());
                     st.poll_timeout.as_millis() as u64
                 };
                 let mut r = reply(ch, id, Some(&cid));
@@ -1101,33 +1141,43 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
                     ));
                     continue;
                 }
-                let (drop_it, timeout, first) = {
+                let immediate = m["advice"]["timeout"].as_u64() == Some(0);
+                let (drop_it, timeout, known) = {
                     let mut st = sim.stream();
+                    st.sweep_clients();
                     let drop_it = st.faults.drop_polls > 0;
                     if drop_it {
                         st.faults.drop_polls -= 1;
                     }
                     let timeout = st.poll_timeout;
-                    let first = st
-                        .clients
-                        .get_mut(cid)
-                        .map(|c| !std::mem::replace(&mut c.connected, true));
-                    (drop_it, timeout, first)
+                    let known = st.clients.get_mut(cid).map(|c| {
+                        // The first connect answers at once (with the advice); a client
+                        // may also ask for an immediate answer (`advice.timeout` 0).
+                        let first = !std::mem::replace(&mut c.connected, true);
+                        let hold = if first || immediate {
+                            Duration::ZERO
+                        } else {
+                            timeout
+                        };
+                        c.poll += 1;
+                        c.last_seen = std::time::Instant::now() + hold;
+                        (c.poll, hold)
+                    });
+                    (drop_it, timeout, known)
                 };
                 if drop_it {
                     return crate::http::dropped();
                 }
-                let Some(first) = first else {
+                let Some((poll, hold)) = known else {
                     out.push(unknown_client(r));
                     continue;
                 };
-                // A client may ask for an immediate answer (`advice.timeout` 0).
-                let hold = if first || m["advice"]["timeout"].as_u64() == Some(0) {
-                    Duration::ZERO
-                } else {
-                    timeout
-                };
-                let (events, result) = long_poll(&sim, cid, hold).await;
+                // A long poll of this client still held is answered now, without events.
+                sim.wake_stream();
+                let (events, result) = long_poll(&sim, cid, poll, hold).await;
+                if let Some(c) = sim.stream().clients.get_mut(cid) {
+                    c.last_seen = c.last_seen.max(std::time::Instant::now());
+                }
                 out.extend(events);
                 out.push(match result {
                     Take::Unknown => unknown_client(r),
@@ -1136,7 +1186,7 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
                         "403::Organization total events daily limit exceeded",
                         Some(json!({"reconnect": "none", "interval": 0})),
                     ),
-                    Take::Events(_) => {
+                    Take::Events(_) | Take::Superseded => {
                         let mut r = r;
                         r.insert("successful".into(), json!(true));
                         r.insert(
@@ -1197,11 +1247,11 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
 }
 
 /// Holds until events arrive for the client or `hold` passes.
-async fn long_poll(sim: &Sim, cid: &str, hold: Duration) -> (Vec<J>, Take) {
+async fn long_poll(sim: &Sim, cid: &str, poll: u64, hold: Duration) -> (Vec<J>, Take) {
     let deadline = tokio::time::Instant::now() + hold;
     let mut rx = sim.stream_watch();
     loop {
-        match take_events(sim, cid) {
+        match take_events(sim, cid, poll) {
             Take::Events(evs) if !evs.is_empty() => return (evs, Take::Events(vec![])),
             Take::Events(_) => {}
             other => return (vec![], other),

@@ -875,3 +875,76 @@ async fn a_dropped_long_poll_loses_nothing() {
             .starts_with("400::Unsupported API version")
     );
 }
+
+#[tokio::test]
+async fn a_newer_long_poll_answers_the_held_one_without_its_events() {
+    let t = start().await;
+    t.sim.enable_cdc(&["Account"]).unwrap();
+    let mut b = Bayeux::handshake(&t).await;
+    b.subscribe("/data/AccountChangeEvent", Some(-1)).await;
+    b.connect().await;
+    // A poll held on a connection the client gave up on…
+    let (http, url, token, cid) = (
+        b.http.clone(),
+        b.url.clone(),
+        b.token.clone(),
+        b.client_id.clone(),
+    );
+    let old = tokio::spawn(async move {
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&json!([{"channel": "/meta/connect", "clientId": cid, "connectionType": "long-polling", "id": "old"}]))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Vec<Value>>().await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // …is answered, empty, when the client polls again; the new poll gets the event.
+    let started = Instant::now();
+    let newer = tokio::spawn({
+        let sim = t.sim.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sim.create("Account", json!({"Name": "After"})).unwrap()
+        }
+    });
+    let (evs, reply) = b.connect().await;
+    let id = newer.await.unwrap();
+    let old = old.await.unwrap();
+    assert_eq!(old.len(), 1, "only the connect reply: {old:?}");
+    assert_eq!(old[0]["successful"], true);
+    assert_eq!(reply["successful"], true);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(header(&evs[0])["recordIds"], json!([id]));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn the_selection_and_replay_ids_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SimConfig {
+        streaming_poll_timeout: Duration::from_secs(1),
+        state_file: Some(dir.path().join("org.json")),
+        ..Default::default()
+    };
+    let t = common::start_with(cfg.clone()).await;
+    t.sim.enable_cdc(&["Account"]).unwrap();
+    t.sim.create("Account", json!({"Name": "Before"})).unwrap();
+    assert_eq!(t.sim.streaming_status().last_replay_id, 1);
+    t.sim.shutdown().await.unwrap();
+    let t = common::start_with(cfg).await;
+    assert_eq!(t.sim.cdc_settings().entities, names(&["Account"]));
+    let st = t.sim.streaming_status();
+    assert_eq!((st.retained_events, st.last_replay_id), (0, 1));
+    // A client that stored replay id 1 resumes; ids go on from there.
+    let mut b = Bayeux::handshake(&t).await;
+    assert_eq!(
+        b.subscribe("/data/AccountChangeEvent", Some(1)).await["successful"],
+        true
+    );
+    t.sim.create("Account", json!({"Name": "After"})).unwrap();
+    let evs = b.events(1).await;
+    assert_eq!(replay_id(&evs[0]), 2);
+}
