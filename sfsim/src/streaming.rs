@@ -982,8 +982,10 @@ fn take_events(sim: &Sim, client_id: &str, poll: u64) -> Take {
     }
     let mut cand: Vec<(u64, String, usize)> = Vec::new();
     for (name, sub) in &client.subs {
-        for (i, e) in events.iter().enumerate() {
-            if e.replay_id > sub.cursor && sub.chan.matches(&cdc, &e.entity) {
+        // Events are in replay id order: start after the cursor.
+        let from = events.partition_point(|e| e.replay_id <= sub.cursor);
+        for (i, e) in events.iter().enumerate().skip(from) {
+            if sub.chan.matches(&cdc, &e.entity) {
                 cand.push((e.replay_id, name.clone(), i));
             }
         }
