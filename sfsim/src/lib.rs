@@ -1,8 +1,8 @@
 //! sfsim: a local Salesforce org simulator for tests, benchmarks and the demo.
 //!
 //! Start one in-process with [`Sim::start`]; it serves the REST API, SOQL, Bulk API 2.0,
-//! OAuth and the Streaming API with Change Data Capture ([`streaming`]) on 127.0.0.1, and exposes an admin API under `/__sim/` plus the same
-//! controls as methods on [`Sim`].
+//! OAuth and the Streaming API with Change Data Capture ([`streaming`]) on 127.0.0.1, and
+//! exposes an admin API under `/__sim/` plus the same controls as methods on [`Sim`].
 
 #![recursion_limit = "256"]
 
