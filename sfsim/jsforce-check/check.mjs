@@ -208,6 +208,23 @@ await step('streaming: Change Data Capture events over CometD (faye), with the r
   const kinds = replayed.map((m) => m.payload.ChangeEventHeader.changeType);
   assert.deepEqual(kinds.slice(0, 2), ['CREATE', 'UPDATE']);
   assert.ok(replayed[0].event.replayId < replayed[1].event.replayId);
+
+  // Salesforce forgets the client (403::Unknown client, advice: handshake): faye handshakes
+  // again and the replay extension resubscribes after the last replay id it saw, so a change
+  // made meanwhile still arrives, once.
+  const forgot = await (await admin('streaming/clients/forget', 'POST')).json();
+  assert.ok(forgot.forgotten >= 1, JSON.stringify(forgot));
+  const upd2 = await conn.sobject('Account').update({ Id: created.id, Phone: '555-0143' });
+  assert.ok(upd2.success);
+  const seen = replayed.length;
+  await within(15000, 'event after re-handshake', new Promise((resolve) => {
+    const check = () => (replayed.length > seen ? resolve() : setTimeout(check, 50));
+    check();
+  }));
+  const after = replayed.slice(seen);
+  assert.equal(after.length, 1, JSON.stringify(after));
+  assert.equal(after[0].payload.Phone, '555-0143');
+  assert.ok(after[0].event.replayId > replayed[seen - 1].event.replayId);
   client.disconnect();
 
   const status = await (await admin('streaming', 'GET')).json();
