@@ -231,7 +231,16 @@ fn route(sim: &Sim, method: &str, path: &str, body: &[u8]) -> Resp {
                 Resp::ok(json!(sim.streaming_status()))
             }
             ("PUT" | "POST", ["streaming", "faults"]) => {
-                sim.set_streaming_faults(parse(body)?);
+                // Only the faults named change.
+                let v: serde_json::Value = parse(body)?;
+                let mut f = sim.streaming_status().faults;
+                if let Some(n) = v["drop_polls"].as_u64() {
+                    f.drop_polls = n as u32;
+                }
+                if let Some(n) = v["gap_next"].as_u64() {
+                    f.gap_next = n as u32;
+                }
+                sim.set_streaming_faults(f);
                 Resp::ok(json!(sim.streaming_status()))
             }
             ("POST", ["streaming", "clients", "forget"]) => {

@@ -382,6 +382,7 @@ impl Org {
             user_id: ctx.user_id.clone(),
             stamp: ctx.stamp,
             origin: crate::streaming::current_origin(),
+            system: false,
         });
     }
 
@@ -1374,6 +1375,9 @@ impl Org {
                 before.as_ref(),
                 after.as_ref(),
             );
+            if let Some(c) = self.cdc_pending.last_mut().filter(|c| c.txn == ctx.txn) {
+                c.system = true;
+            }
         }
         Ok(stamp)
     }

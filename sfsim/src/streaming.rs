@@ -70,6 +70,8 @@ pub struct Change {
     pub stamp: DateTime<Utc>,
     /// `changeOrigin`: the API and client that made it (empty for in-process changes).
     pub origin: String,
+    /// Made by the system (a workflow, a roll-up), not a save: LastModifiedDate stays.
+    pub system: bool,
 }
 
 /// Which objects Change Data Capture covers: the standard channel's selected entities and
@@ -469,7 +471,8 @@ fn change_body(def: &ObjectDef, c: &Change) -> (Map<String, J>, Vec<String>, Vec
                 };
                 let (old, new) = (b.get(fd.slot), a.get(fd.slot));
                 // An API update always reports LastModifiedDate.
-                let stamped = fd.name == "LastModifiedDate" && *new == Value::DateTime(c.stamp);
+                let stamped =
+                    !c.system && fd.name == "LastModifiedDate" && *new == Value::DateTime(c.stamp);
                 if old != new || stamped {
                     put(&mut body, &key, event_value(new));
                     changed.push(dotted(&key));

@@ -948,3 +948,89 @@ async fn the_selection_and_replay_ids_survive_a_restart() {
     let evs = b.events(1).await;
     assert_eq!(replay_id(&evs[0]), 2);
 }
+
+#[tokio::test]
+async fn non_api_changes_bulk_upserts_hard_deletes_and_merged_deletes() {
+    let t = start().await;
+    t.sim.enable_cdc(&["Account"]).unwrap();
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            t.sim
+                .create(
+                    "Account",
+                    json!({"Name": format!("N{i}"), "AccountNumber": format!("K{i}")}),
+                )
+                .unwrap()
+        })
+        .collect();
+    let mut b = Bayeux::handshake(&t).await;
+    b.subscribe("/data/AccountChangeEvent", Some(-1)).await;
+    b.connect().await;
+    // A workflow-style change (admin touch): the field, no LastModifiedDate; a bare
+    // SystemModstamp move is no change event.
+    let (s, _) = t
+        .admin(
+            Method::POST,
+            "touch",
+            json!({"id": ids[0], "set": {"Description": "by a flow"}}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    t.sim.system_touch(&ids[1], &[]).unwrap();
+    let evs = b.events(1).await;
+    assert_eq!(evs.len(), 1);
+    assert_eq!(header(&evs[0])["changedFields"], json!(["Description"]));
+    assert_eq!(header(&evs[0])["recordIds"], json!([ids[0]]));
+    let (evs, _) = b.connect().await;
+    assert!(evs.is_empty(), "{evs:?}");
+    // Deleting three records in one request: one DELETE event naming them.
+    let (s, v) = t
+        .json(
+            Method::DELETE,
+            &format!("/composite/sobjects?ids={}", ids.join(",")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let evs = b.events(1).await;
+    assert_eq!(evs.len(), 1);
+    assert_eq!(header(&evs[0])["changeType"], "DELETE");
+    assert_eq!(header(&evs[0])["recordIds"], json!(ids));
+    // A Bulk hard delete is a DELETE too.
+    let id = t.sim.create("Account", json!({"Name": "Hard"})).unwrap();
+    b.events(1).await;
+    let (s, job) = t
+        .json(
+            Method::POST,
+            "/jobs/ingest",
+            Some(json!({"object": "Account", "operation": "hardDelete", "lineEnding": "LF"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{job}");
+    let jid = job["id"].as_str().unwrap();
+    let r = t
+        .http
+        .put(t.url(&format!("/jobs/ingest/{jid}/batches")))
+        .bearer_auth(t.sim.access_token())
+        .header("content-type", "text/csv")
+        .body(format!("Id\n{id}\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    t.json(
+        Method::PATCH,
+        &format!("/jobs/ingest/{jid}"),
+        Some(json!({"state": "UploadComplete"})),
+    )
+    .await;
+    let evs = b.events(1).await;
+    assert_eq!(header(&evs[0])["changeType"], "DELETE");
+    assert_eq!(header(&evs[0])["recordIds"], json!([id]));
+    // Faults set over the admin API keep the ones not named.
+    t.sim.drop_next_long_polls(2);
+    let (_, v) = t
+        .admin(Method::PUT, "streaming/faults", json!({"gap_next": 3}))
+        .await;
+    assert_eq!(v["faults"], json!({"drop_polls": 2, "gap_next": 3}));
+}
