@@ -1659,24 +1659,23 @@ pub async fn run(cfg: &Config) -> Outcome {
     org.enable(true).await;
     let pool = db.pool().await;
     let table = db.table("Account");
-    let load_deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    crate::wait::eventually_ok("the first load", crate::wait::TIMEOUT, || async {
         let loaded = q(format!("SELECT sfid FROM {table}"))
             .fetch_all(&pool)
             .await
             .map(|rows| rows.iter().filter(|r| text(r, "sfid").is_some()).count())
             .unwrap_or(0);
         if loaded == cfg.accounts {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "{loaded} of {} rows:\n{}",
+                cfg.accounts,
+                tail(&org.daemon.stderr(), 80)
+            ))
         }
-        assert!(
-            Instant::now() < load_deadline,
-            "the first load never finished ({loaded} of {} rows):\n{}",
-            cfg.accounts,
-            tail(&org.daemon.stderr(), 80)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     // The ledger starts with the seeded records as they are now.
     let mut ledger = Ledger::default();

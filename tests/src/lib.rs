@@ -4,13 +4,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datenator_shared::client::Client;
 use serde_json::Value;
 
 pub mod convergence;
 pub mod sync;
+pub mod tmux;
+pub mod wait;
+
+pub use tmux::Tmux;
 
 /// How long a fixture waits for a process to come up or go away before failing.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,10 +119,9 @@ impl Daemon {
     }
 
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
+        wait::blocking("datenatord to come up", STARTUP_TIMEOUT, || {
             if UnixStream::connect(&self.socket).is_ok() {
-                return;
+                return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
@@ -126,13 +129,8 @@ impl Daemon {
                     self.stderr()
                 );
             }
-            assert!(
-                Instant::now() < deadline,
-                "datenatord did not come up:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            Err(self.stderr())
+        })
     }
 
     /// Kills the daemon with SIGKILL (no chance to clean up) and starts it again on the
@@ -180,18 +178,12 @@ impl Daemon {
 
     /// Waits for the process to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+        wait::blocking("datenatord to exit", STARTUP_TIMEOUT, || {
+            match self.child.try_wait().unwrap() {
+                Some(status) => Ok(status),
+                None => Err(self.stderr()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "datenatord did not exit:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 }
 
@@ -265,88 +257,4 @@ impl RawConn {
         let mut buf = Vec::new();
         self.reader.read_to_end(&mut buf).unwrap_or(0)
     }
-}
-
-/// A program running in a detached tmux session of a fixed size, read back with
-/// `capture-pane` — a real terminal, as a person over SSH would have.
-pub struct Tmux {
-    server: String,
-}
-
-impl Tmux {
-    /// Starts `command` (a shell command line) in an 80×24 terminal.
-    pub fn start(command: &str, width: u16, height: u16) -> Tmux {
-        let server = format!("datenator-test-{}-{}", std::process::id(), unique());
-        let status = Command::new("tmux")
-            .args(["-L", &server, "-f", "/dev/null", "new-session", "-d", "-x"])
-            .arg(width.to_string())
-            .arg("-y")
-            .arg(height.to_string())
-            .arg(command)
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("tmux is needed for terminal tests (Debian package tmux)");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { server }
-    }
-
-    /// The screen's text now.
-    pub fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.server, "capture-pane", "-p"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen contains `needle`; panics with the screen otherwise.
-    pub fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {needle:?}; the screen is:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Types keys (tmux send-keys syntax: "q", "Enter", "Down", "C-c").
-    pub fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.server, "send-keys"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
-    }
-
-    /// Whether the session's program is still running.
-    pub fn alive(&self) -> bool {
-        Command::new("tmux")
-            .args(["-L", &self.server, "has-session"])
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.server, "kill-server"])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

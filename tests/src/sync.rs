@@ -1,19 +1,23 @@
 //! Fixtures for sync tests: an org registered in a real daemon against sfsim, with a
 //! datasource on SQLite, PostgreSQL or MariaDB, and plain SQL access to the target as an
 //! ordinary database user.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datenator_shared::client::Client;
 use datenator_shared::datasource::{DatasourceKind, DatasourceSettings, Secret, TlsMode};
 use datenator_shared::model::{
-    AuthFlow, AuthState, Direction, Event, Mapping, OrgType, PendingStep, Topic,
+    AuthFlow, AuthState, Direction, Event, Mapping, ObjectStatus, OrgType, PendingStep, Topic,
 };
 use datenator_shared::protocol::{Call, OrgRef, RegisterOrg, SaveMapping, SetDatasource, SetSync};
 use serde_json::Value;
 use sfsim::RunningSim;
 use sqlx::{AnyPool, Row};
 
+use crate::wait::{TIMEOUT, event_where};
 use crate::{Daemon, STARTUP_TIMEOUT};
+
+/// The standard wait, where the sync tests have always found it.
+pub use crate::wait::eventually;
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,18 +214,19 @@ pub async fn setup_org(
         panic!("{:?}", summary.auth)
     };
     assert!(sim.approve_device(user_code, true));
-    let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
-    loop {
-        assert!(Instant::now() < deadline, "the org was never authorized");
-        if let Ok(Some(Event::Orgs(orgs))) =
-            tokio::time::timeout(Duration::from_secs(5), client.next_event()).await
-            && orgs
+    event_where(
+        &client,
+        "the org to be authorized",
+        STARTUP_TIMEOUT * 2,
+        |e| match e {
+            Event::Orgs(orgs) => orgs
                 .iter()
                 .any(|o| o.name == org && o.auth == AuthState::Authorized)
-        {
-            break;
-        }
-    }
+                .then_some(()),
+            _ => None,
+        },
+    )
+    .await;
     let _: Value = client
         .call(Call::DatasourceSet(SetDatasource {
             org: org.into(),
@@ -415,20 +420,23 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Waits until `check` holds, re-evaluating it; panics with `what` otherwise.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits, within [`TIMEOUT`], for a `sync` topic event (`watcher` must be subscribed to it)
+/// in which the status of `object` satisfies `check`, and returns that status; panics with
+/// `what` otherwise.
+pub async fn status_where(
+    watcher: &Client,
+    object: &str,
+    what: &str,
+    check: impl Fn(&ObjectStatus) -> bool,
+) -> ObjectStatus {
+    event_where(watcher, what, TIMEOUT, |e| match e {
+        Event::Sync(objects) => objects
+            .iter()
+            .find(|o| o.object == object && check(o))
+            .cloned(),
+        _ => None,
+    })
+    .await
 }
 
 /// A query whose SQL the test wrote itself (names and values are fixed test data).

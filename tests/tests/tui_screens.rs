@@ -4,10 +4,10 @@
 //! an SQLite datasource, map Account both ways, turn sync on and see the rows arrive — in
 //! the dashboard and in the database itself — and look at the daemon log, then a failed
 //! record and a conflict, each opened whole.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datenator_shared::model::{AuthState, PendingStep};
-use datenator_tests::{Daemon, STARTUP_TIMEOUT, Tmux, bin};
+use datenator_tests::{Daemon, STARTUP_TIMEOUT, Tmux, bin, wait};
 use sfsim::{RunningSim, Sim, SimConfig};
 use sqlx::Row;
 
@@ -17,21 +17,6 @@ fn spaced(code: &str) -> String {
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn wait_gone(tui: &Tmux, needle: &str) -> String {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let screen = tui.screen();
-        if !screen.contains(needle) {
-            return screen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} never went away:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A daemon with the simulator's connected app, the TUI in tmux, and the org `acme`
@@ -137,7 +122,7 @@ fn register_through_the_device_flow_download_metadata_and_filter_objects() {
     assert!(screen.contains("Metadata of acme"), "{screen}");
     assert!(screen.contains("Added: "), "{screen}");
     tui.keys(&["Enter"]);
-    wait_gone(tui, "Salesforce API calls spent");
+    tui.wait_gone("Salesforce API calls spent");
 
     // Objects: the whole list, then filtered as you type.
     tui.keys(&["Enter"]);
@@ -154,7 +139,7 @@ fn register_through_the_device_flow_download_metadata_and_filter_objects() {
     tui.keys(&["/"]);
     tui.keys(&["-l", "Account"]);
     tui.wait_for("Filter: Account");
-    let screen = wait_gone(tui, &format!("│{other} "));
+    let screen = tui.wait_gone(&format!("│{other} "));
     assert!(
         screen.contains(" of "),
         "the title counts matches:\n{screen}"
@@ -173,27 +158,7 @@ fn register_through_the_device_flow_download_metadata_and_filter_objects() {
     tui.keys(&["Escape"]);
     tui.wait_for("Enter  objects");
     tui.keys(&["q"]);
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while tui.alive() {
-        assert!(Instant::now() < deadline, "the TUI did not quit on q");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until the screen contains one of `needles`.
-fn wait_any(tui: &Tmux, needles: &[&str]) -> String {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let screen = tui.screen();
-        if needles.iter().any(|n| screen.contains(n)) {
-            return screen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw any of {needles:?}; the screen is:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tui.wait_exit();
 }
 
 #[test]
@@ -214,7 +179,7 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.keys(&["Down", "Down", "Enter"]);
     tui.wait_for("The datasource of acme is saved");
     tui.keys(&["Down", "Enter"]);
-    let screen = wait_any(tui, &["Check datasource:", "Check datasource (server"]);
+    let screen = tui.wait_for_any(&["Check datasource:", "Check datasource (server"]);
     assert!(!screen.contains("✗ fail"), "a check failed:\n{screen}");
     tui.keys(&["Down", "Enter"]);
     tui.wait_for("DB schema generated: yes");
@@ -225,26 +190,18 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.keys(&["m"]);
     tui.wait_for("Salesforce API calls spent");
     tui.keys(&["Enter"]);
-    wait_gone(tui, "Salesforce API calls spent");
+    tui.wait_gone("Salesforce API calls spent");
     tui.keys(&["Enter"]);
     tui.wait_for("Objects of acme (");
     tui.keys(&["/"]);
     tui.keys(&["-l", "Account"]);
     tui.wait_for("Filter: Account");
     // The Mapped column says "–" (not mapped) once the mappings are loaded.
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while !tui
-        .screen()
-        .lines()
-        .any(|l| l.starts_with("│Account ") && l.contains(" – "))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "mappings never loaded:\n{}",
-            tui.screen()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tui.wait_until("the mappings to load", |screen| {
+        screen
+            .lines()
+            .any(|l| l.starts_with("│Account ") && l.contains(" – "))
+    });
     tui.keys(&["Enter"]);
     tui.keys(&["Enter"]);
     tui.wait_for("Map Account");
@@ -283,19 +240,10 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.wait_for("Sync of acme is on.");
     tui.keys(&["w"]);
     tui.wait_for("Sync — live from the daemon");
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let screen = tui.screen();
+    tui.wait_until("Account to show 5 synced rows", |screen| {
         let row = screen.lines().find(|l| l.contains("Account")).unwrap_or("");
-        if row.contains("synced") && row.trim_end_matches('│').trim_end().ends_with(" 5") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Account never showed 5 synced rows:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        row.contains("synced") && row.trim_end_matches('│').trim_end().ends_with(" 5")
+    });
 
     // The database itself holds the five accounts with their industry.
     let rows = r.rt.block_on(async {
@@ -322,7 +270,7 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     // and conflicts (none: every change went through, nothing changed on both sides).
     tui.keys(&["l"]);
     tui.wait_for("Daemon log — following the tail");
-    wait_any(tui, &[" INFO ", " WARN ", " ERROR "]);
+    tui.wait_for_any(&[" INFO ", " WARN ", " ERROR "]);
     tui.keys(&["Escape"]);
     tui.wait_for("Sync — live from the daemon");
     tui.keys(&["f"]);
@@ -390,16 +338,16 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.wait_for("Sync of acme is on.");
     tui.keys(&["y"]);
     tui.keys(&["c"]);
-    let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
-    while !tui.screen().contains("newest wins") {
-        assert!(
-            Instant::now() < deadline,
-            "the conflict was never listed:\n{}",
-            tui.screen()
-        );
+    // (u reloads the list.)
+    wait::blocking("the conflict to be listed", STARTUP_TIMEOUT * 2, || {
+        let screen = tui.screen();
+        if screen.contains("newest wins") {
+            return Ok(());
+        }
         std::thread::sleep(Duration::from_millis(500));
         tui.keys(&["u"]);
-    }
+        Err(format!("the screen is:\n{screen}"))
+    });
     tui.keys(&["Enter"]);
     tui.wait_for("Conflict · Account · Name");
     tui.wait_for("Database value:");
@@ -410,85 +358,6 @@ fn datasource_mapping_and_sync_through_the_tui_reach_the_database() {
     tui.keys(&["Escape"]);
     tui.wait_for("Sync — live from the daemon");
     tui.keys(&["q"]);
-}
-
-/// A terminal this test controls beyond the shared fixture: bracketed paste and resizing.
-struct Term {
-    server: String,
-}
-
-impl Term {
-    fn start(command: &str, width: u16, height: u16) -> Term {
-        let server = format!("datenator-tui-screens-{}", std::process::id());
-        let ok = std::process::Command::new("tmux")
-            .args(["-L", &server, "-f", "/dev/null", "new-session", "-d", "-x"])
-            .arg(width.to_string())
-            .arg("-y")
-            .arg(height.to_string())
-            .arg(command)
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("tmux")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Term { server }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("tmux")
-            .args(["-L", &self.server])
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    /// Pastes `text` the way a terminal does (bracketed, when the program asked for it).
-    fn paste(&self, text: &str) {
-        self.tmux(&["set-buffer", "--", text]);
-        self.tmux(&["paste-buffer", "-p"]);
-    }
-
-    fn resize(&self, width: u16, height: u16) {
-        self.tmux(&[
-            "resize-window",
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-        ]);
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {needle:?}; the screen is:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-    }
 }
 
 #[test]
@@ -505,7 +374,7 @@ fn web_server_flow_by_paste_survives_resizing_and_delete_asks_for_the_name() {
         d.socket.display(),
         d.dir.path().join("tui.log").display()
     );
-    let term = Term::start(&cmd, 80, 24);
+    let term = Tmux::start(&cmd, 80, 24);
     term.wait_for("No Salesforce orgs are registered yet.");
 
     // Register "web": custom domain, web-server flow.

@@ -1,7 +1,5 @@
 //! The real TUI in a real terminal (tmux) against the real daemon.
-use std::time::{Duration, Instant};
-
-use datenator_tests::{Daemon, STARTUP_TIMEOUT, Tmux, bin};
+use datenator_tests::{Daemon, STARTUP_TIMEOUT, Tmux, bin, wait};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -39,22 +37,12 @@ fn tui_shows_the_empty_state_survives_a_daemon_restart_and_quits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut again = Daemon::spawn_in(dir, socket, state, config);
     again.wait_ready();
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let screen = tui.screen();
-        if !screen.contains("Not connected") && screen.contains("No Salesforce orgs") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not reconnect:\n{screen}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tui.wait_until("the TUI to reconnect", |screen| {
+        !screen.contains("Not connected") && screen.contains("No Salesforce orgs")
+    });
 
     tui.keys(&["q"]);
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while tui.alive() {
-        assert!(Instant::now() < deadline, "the TUI did not quit on q");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tui.wait_exit();
     // Its log went to the file, not the screen.
     assert!(std::fs::metadata(&log).is_ok());
 }
@@ -84,13 +72,11 @@ fn processes_with(parts: &[&str]) -> Vec<i32> {
 /// Waits for `done`; on a timeout the panic says what still runs and what the logs under
 /// `dir` (the TUI's, the demo daemon's) end with.
 fn wait_until(what: &str, dir: &std::path::Path, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STARTUP_TIMEOUT * 2;
-    while !done() {
-        if Instant::now() >= deadline {
-            panic!("timed out waiting for {what}\n{}", report(dir));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::poll_blocking(
+        STARTUP_TIMEOUT * 2,
+        || if done() { Ok(()) } else { Err(()) },
+    )
+    .unwrap_or_else(|()| panic!("timed out waiting for {what}\n{}", report(dir)));
 }
 
 /// Every Datenator process (pid, state, kernel wait channel, command line) and the tail of
