@@ -227,6 +227,8 @@ pub struct StreamState {
     commits: u64,
     clients: HashMap<String, Client>,
     pub poll_timeout: Duration,
+    /// Concurrent streaming clients the org admits (Developer Edition: 20).
+    pub max_clients: usize,
     pub overflow_threshold: usize,
     pub delivery_limit: u64,
     /// Events delivered per minute in the rolling 24-hour window.
@@ -247,6 +249,7 @@ impl StreamState {
             commits: 0,
             clients: HashMap::new(),
             poll_timeout,
+            max_clients: 20,
             overflow_threshold,
             delivery_limit,
             deliveries: VecDeque::new(),
@@ -327,6 +330,8 @@ pub struct StreamingStatus {
     pub delivered: u64,
     /// Events delivered since start.
     pub delivered_total: u64,
+    /// Concurrent clients admitted (`DurableStreamingApiConcurrentClients`).
+    pub max_clients: usize,
     pub retained_events: usize,
     /// The oldest retained event's replay id (none retained: `last_replay_id + 1`).
     pub first_replay_id: u64,
@@ -342,6 +347,7 @@ pub struct StreamingSettings {
     pub poll_timeout_ms: Option<u64>,
     pub overflow_threshold: Option<usize>,
     pub delivery_limit: Option<u64>,
+    pub max_clients: Option<usize>,
     /// Sets the events delivered in the current 24-hour window (e.g. to the limit).
     pub delivered: Option<u64>,
 }
@@ -786,6 +792,7 @@ impl Sim {
             delivery_limit: st.delivery_limit,
             delivered,
             delivered_total: st.delivered_total,
+            max_clients: st.max_clients,
             retained_events: st.events.len(),
             first_replay_id: st.first_retained(),
             last_replay_id: st.last_replay_id,
@@ -806,6 +813,9 @@ impl Sim {
         }
         if let Some(n) = s.delivery_limit {
             st.delivery_limit = n;
+        }
+        if let Some(n) = s.max_clients {
+            st.max_clients = n;
         }
         if let Some(n) = s.delivered {
             st.set_delivered(n);
@@ -922,7 +932,9 @@ fn failure(mut m: Map<String, J>, error: &str, advice: Option<J>) -> J {
     J::Object(m)
 }
 
-fn unknown_client(m: Map<String, J>) -> J {
+fn unknown_client(mut m: Map<String, J>) -> J {
+    // Salesforce's answer names no client.
+    m.remove("clientId");
     failure(
         m,
         "403::Unknown client",
@@ -1108,12 +1120,30 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
         match ch {
             "/meta/handshake" => {
                 let cid = new_client_id();
-                let timeout = {
+                let admitted = {
                     let mut st = sim.stream();
                     st.sweep_clients();
-                    st.clients.insert(cid.clone(), Client::new());
-                    st.poll_timeout.as_millis() as u64
+                    let room = st.clients.len() < st.max_clients;
+                    if room {
+                        st.clients.insert(cid.clone(), Client::new());
+                    }
+                    room
                 };
+                if !admitted {
+                    // Salesforce's answer past the concurrent client allocation.
+                    let mut r = reply(ch, id, None);
+                    r.insert(
+                        "ext".into(),
+                        json!({"sfdc": {"failureReason": "403::Organization concurrent user limit exceeded"}, "replay": true, "payload.format": true}),
+                    );
+                    out.push(failure(
+                        r,
+                        "403::Handshake denied",
+                        Some(json!({"reconnect": "none"})),
+                    ));
+                    continue;
+                }
+                // As Salesforce answers it: the advice comes with the first connect.
                 let mut r = reply(ch, id, Some(&cid));
                 r.insert("version".into(), json!("1.0"));
                 r.insert("minimumVersion".into(), json!("1.0"));
@@ -1122,10 +1152,6 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
                 r.insert(
                     "ext".into(),
                     json!({"replay": true, "payload.format": true}),
-                );
-                r.insert(
-                    "advice".into(),
-                    json!({"reconnect": "retry", "interval": 0, "timeout": timeout}),
                 );
                 out.push(J::Object(r));
                 cookie = Some(format!("BAYEUX_BROWSER={}; Path=/", new_client_id()));
@@ -1166,14 +1192,14 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
                         };
                         c.poll += 1;
                         c.last_seen = std::time::Instant::now() + hold;
-                        (c.poll, hold)
+                        (c.poll, hold, first)
                     });
                     (drop_it, timeout, known)
                 };
                 if drop_it {
                     return crate::http::dropped();
                 }
-                let Some((poll, hold)) = known else {
+                let Some((poll, hold, first)) = known else {
                     out.push(unknown_client(r));
                     continue;
                 };
@@ -1194,10 +1220,13 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
                     Take::Events(_) | Take::Superseded => {
                         let mut r = r;
                         r.insert("successful".into(), json!(true));
-                        r.insert(
-                            "advice".into(),
-                            json!({"reconnect": "retry", "interval": 0, "timeout": timeout.as_millis() as u64}),
-                        );
+                        // The first connect carries the advice, as on Salesforce.
+                        if first {
+                            r.insert(
+                                "advice".into(),
+                                json!({"reconnect": "retry", "interval": 0, "timeout": timeout.as_millis() as u64}),
+                            );
+                        }
                         J::Object(r)
                     }
                 });

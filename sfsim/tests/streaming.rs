@@ -143,10 +143,11 @@ async fn handshake_subscribe_and_an_update_with_only_its_changed_fields() {
         .await;
     assert_eq!(r[0]["supportedConnectionTypes"], json!(["long-polling"]));
     assert_eq!(r[0]["version"], "1.0");
-    assert_eq!(r[0]["ext"]["replay"], true);
-    assert_eq!(
-        r[0]["advice"],
-        json!({"reconnect": "retry", "interval": 0, "timeout": 2000})
+    assert_eq!(r[0]["ext"], json!({"replay": true, "payload.format": true}));
+    assert_eq!(r[0]["minimumVersion"], "1.0");
+    assert!(
+        r[0].get("advice").is_none(),
+        "the advice comes with the first connect"
     );
     let sub = b.subscribe("/data/AccountChangeEvent", Some(-1)).await;
     assert_eq!(sub["successful"], true, "{sub}");
@@ -157,7 +158,10 @@ async fn handshake_subscribe_and_an_update_with_only_its_changed_fields() {
     let (evs, reply) = b.connect().await;
     assert!(evs.is_empty(), "{evs:?}");
     assert_eq!(reply["successful"], true);
-    assert_eq!(reply["advice"]["reconnect"], "retry");
+    assert_eq!(
+        reply["advice"],
+        json!({"reconnect": "retry", "interval": 0, "timeout": 2000})
+    );
     assert!(started.elapsed() < Duration::from_secs(1));
     // A held long poll returns as soon as the change commits.
     let url = t.url(&format!("/sobjects/Account/{id}"));
@@ -179,6 +183,7 @@ async fn handshake_subscribe_and_an_update_with_only_its_changed_fields() {
     let (evs, reply) = b.connect().await;
     writer.await.unwrap();
     assert_eq!(reply["successful"], true);
+    assert!(reply.get("advice").is_none(), "{reply}");
     assert!(
         started.elapsed() < Duration::from_millis(1500),
         "held until the change"
@@ -456,7 +461,11 @@ async fn an_unknown_client_is_told_to_handshake_again() {
     assert!(evs.is_empty());
     assert_eq!(reply["successful"], false);
     assert_eq!(reply["error"], "403::Unknown client");
-    assert_eq!(reply["advice"]["reconnect"], "handshake");
+    assert_eq!(
+        reply["advice"],
+        json!({"reconnect": "handshake", "interval": 0})
+    );
+    assert!(reply.get("clientId").is_none(), "{reply}");
     let r = b.subscribe("/data/AccountChangeEvent", Some(-1)).await;
     assert_eq!(r["error"], "403::Unknown client");
     // A held long poll of a forgotten client is answered at once.
@@ -1033,4 +1042,41 @@ async fn non_api_changes_bulk_upserts_hard_deletes_and_merged_deletes() {
         .admin(Method::PUT, "streaming/faults", json!({"gap_next": 3}))
         .await;
     assert_eq!(v["faults"], json!({"drop_polls": 2, "gap_next": 3}));
+}
+
+#[tokio::test]
+async fn the_org_admits_twenty_concurrent_clients() {
+    let t = start().await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(Bayeux::handshake(&t).await);
+    }
+    let (_, v) = t.json(Method::GET, "/limits", None).await;
+    assert_eq!(
+        v["DurableStreamingApiConcurrentClients"],
+        json!({"Max": 20, "Remaining": 0})
+    );
+    let r = t
+        .http
+        .post(t.base("/cometd/59.0"))
+        .bearer_auth(t.sim.access_token())
+        .json(&json!([{"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"], "id": "21"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["successful"], false);
+    assert_eq!(v[0]["error"], "403::Handshake denied");
+    assert_eq!(
+        v[0]["ext"]["sfdc"]["failureReason"],
+        "403::Organization concurrent user limit exceeded"
+    );
+    assert_eq!(v[0]["advice"]["reconnect"], "none");
+    // A disconnect frees a place.
+    let (_, r) = clients[0]
+        .post(json!({"channel": "/meta/disconnect"}))
+        .await;
+    assert_eq!(r[0]["successful"], true);
+    Bayeux::handshake(&t).await;
 }

@@ -25,7 +25,10 @@ pub fn limits(sim: &Sim) -> Resp {
         "StreamingApiConcurrentClients": pair(20, 0),
         "DailyStandardVolumePlatformEvents": pair(10000, 0),
         "DailyDeliveredPlatformEvents": pair(streaming.delivery_limit, streaming.delivered),
-        "DurableStreamingApiConcurrentClients": pair(20, streaming.clients as u64),
+        "DurableStreamingApiConcurrentClients": pair(
+            streaming.max_clients as u64,
+            streaming.clients as u64,
+        ),
         "MonthlyPlatformEventsUsageEntitlement": pair(0, 0),
     }))
 }
