@@ -6,7 +6,6 @@ use datenator_shared::datasource::{
 };
 use datenator_shared::model::{DatasourceDetails, DatasourceView, SchemaAccess};
 use datenator_shared::protocol::{RpcError, codes};
-use sqlx::Row;
 
 use crate::orgs::{not_found, store_error};
 use crate::state::State;
@@ -24,40 +23,25 @@ struct Stored {
 }
 
 async fn load(state: &State, org: &str) -> Result<Option<Stored>, RpcError> {
-    let row = sqlx::query(
-        "SELECT settings_json, sync_user, sync_password, check_json, schema_generated, schema_error,
-                sync_host, sync_account_host, app_role
-           FROM datasources WHERE org_name = ?",
-    )
-    .bind(org)
-    .fetch_optional(state.store.pool())
-    .await
-    .map_err(|e| store_error(e.into()))?;
-    let Some(row) = row else { return Ok(None) };
-    let get = |k: &str| row.try_get::<Option<String>, _>(k).ok().flatten();
-    let settings: DatasourceSettings =
-        serde_json::from_str(&get("settings_json").unwrap_or_default()).map_err(|e| {
-            RpcError::new(
-                codes::INTERNAL_ERROR,
-                format!("stored datasource settings are unreadable: {e}"),
-            )
-        })?;
-    let sync = match (get("sync_user"), get("sync_password")) {
+    let Some(row) = state.store.datasource(org).await.map_err(store_error)? else {
+        return Ok(None);
+    };
+    let sync = match (row.sync_user, row.sync_password) {
         (Some(user), Some(password)) => Some(SyncCredentials {
             user,
             password: Secret::new(password),
-            host: get("sync_account_host"),
+            host: row.sync_account_host,
         }),
         _ => None,
     };
     Ok(Some(Stored {
-        settings,
+        settings: row.settings,
         sync,
-        check: get("check_json").and_then(|j| serde_json::from_str(&j).ok()),
-        generated: row.try_get::<i64, _>("schema_generated").unwrap_or(0) != 0,
-        error: get("schema_error"),
-        sync_host: get("sync_host"),
-        app_role: get("app_role"),
+        check: row.check,
+        generated: row.schema_generated,
+        error: row.schema_error,
+        sync_host: row.sync_host,
+        app_role: row.app_role,
     }))
 }
 
@@ -161,15 +145,13 @@ fn normalize_path(path: &std::path::Path) -> std::path::PathBuf {
 
 /// Every org's datasource but `except`'s: (org, settings, schema).
 async fn others(state: &State, except: &str) -> Result<Vec<(String, Place)>, RpcError> {
-    let rows =
-        sqlx::query("SELECT org_name FROM datasources WHERE org_name <> ? ORDER BY org_name")
-            .bind(except)
-            .fetch_all(state.store.pool())
-            .await
-            .map_err(|e| store_error(e.into()))?;
+    let orgs = state
+        .store
+        .datasource_orgs_except(except)
+        .await
+        .map_err(store_error)?;
     let mut out = Vec::new();
-    for row in rows {
-        let org: String = row.try_get("org_name").unwrap_or_default();
+    for org in orgs {
         if let Some(stored) = load(state, &org).await? {
             let place = Place::of(&stored.settings, &stored.schema(&org));
             out.push((org, place));
@@ -296,25 +278,13 @@ pub async fn set(
         _ => explicit_schema(&settings).unwrap_or_else(|| default_schema_name(org)),
     };
     check_not_shared(state, org, &settings, &schema).await?;
-    let json = serde_json::to_string(&settings)
-        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
     // Saving what is stored already keeps the last check: it still applies.
     let unchanged = previous.as_ref().is_some_and(|p| p.settings == settings);
-    sqlx::query(
-        "INSERT INTO datasources (org_name, settings_json) VALUES (?, ?)
-         ON CONFLICT (org_name) DO UPDATE SET settings_json = excluded.settings_json,
-           check_ok = CASE WHEN ? THEN check_ok END,
-           check_json = CASE WHEN ? THEN check_json END,
-           checked_at = CASE WHEN ? THEN checked_at END",
-    )
-    .bind(org)
-    .bind(json)
-    .bind(unchanged)
-    .bind(unchanged)
-    .bind(unchanged)
-    .execute(state.store.pool())
-    .await
-    .map_err(|e| store_error(e.into()))?;
+    state
+        .store
+        .save_datasource_settings(org, &settings, unchanged)
+        .await
+        .map_err(store_error)?;
     state.refresh_orgs().await.map_err(store_error)?;
     get(state, org).await?.ok_or_else(|| not_found(org))
 }
@@ -422,12 +392,11 @@ pub async fn set_sync_host(
             ),
         ));
     }
-    sqlx::query("UPDATE datasources SET sync_host = ? WHERE org_name = ?")
-        .bind(&host)
-        .bind(org)
-        .execute(state.store.pool())
+    state
+        .store
+        .set_datasource_sync_host(org, host.as_deref())
         .await
-        .map_err(|e| store_error(e.into()))?;
+        .map_err(store_error)?;
     get(state, org).await?.ok_or_else(|| not_found(org))
 }
 
@@ -467,16 +436,11 @@ async fn target(state: &State, org: &str) -> Result<(AnyTarget, Stored), RpcErro
 pub async fn check(state: &State, org: &str) -> Result<CheckReport, RpcError> {
     let (t, _) = target(state, org).await?;
     let report = t.check().await;
-    sqlx::query(
-        "UPDATE datasources SET check_ok = ?, check_json = ?, checked_at = ? WHERE org_name = ?",
-    )
-    .bind(report.is_ok() as i64)
-    .bind(serde_json::to_string(&report).unwrap_or_default())
-    .bind(chrono::Utc::now().to_rfc3339())
-    .bind(org)
-    .execute(state.store.pool())
-    .await
-    .map_err(|e| store_error(e.into()))?;
+    state
+        .store
+        .record_datasource_check(org, &report)
+        .await
+        .map_err(store_error)?;
     state.refresh_orgs().await.map_err(store_error)?;
     Ok(report)
 }
@@ -495,45 +459,33 @@ pub async fn generate(state: &State, org: &str) -> Result<DatasourceDetails, Rpc
         // the schema, whatever later versions derive from the org's name.
         let mut pinned = stored.settings.clone();
         pinned.schema = Some(schema);
-        let json = serde_json::to_string(&pinned)
-            .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
-        sqlx::query("UPDATE datasources SET settings_json = ? WHERE org_name = ?")
-            .bind(json)
-            .bind(org)
-            .execute(state.store.pool())
+        state
+            .store
+            .pin_datasource_settings(org, &pinned)
             .await
-            .map_err(|e| store_error(e.into()))?;
+            .map_err(store_error)?;
     }
     drop(owner);
     let outcome = t.provision().await;
     match &outcome {
         Ok(p) => {
             let creds = p.sync_credentials.as_ref();
-            sqlx::query(
-                "UPDATE datasources SET schema_generated = 1, schema_error = NULL,
-                        sync_user = COALESCE(?, sync_user), sync_password = COALESCE(?, sync_password),
-                        sync_account_host = CASE WHEN ? IS NULL THEN sync_account_host ELSE ? END,
-                        app_role = ?
-                  WHERE org_name = ?",
-            )
-            .bind(creds.map(|c| c.user.clone()))
-            .bind(creds.map(|c| c.password.expose().to_owned()))
-            .bind(creds.map(|c| c.user.clone()))
-            .bind(creds.and_then(|c| c.host.clone()))
-            .bind(&p.app_role)
-            .bind(org)
-            .execute(state.store.pool())
-            .await
-            .map_err(|e| store_error(e.into()))?;
+            state
+                .store
+                .datasource_generated(
+                    org,
+                    creds.map(|c| (c.user.as_str(), c.password.expose(), c.host.as_deref())),
+                    p.app_role.as_deref(),
+                )
+                .await
+                .map_err(store_error)?;
         }
         Err(e) => {
-            // "Generated" never goes back to no: the schema of an earlier run is still there.
-            sqlx::query("UPDATE datasources SET schema_error = ? WHERE org_name = ?")
-                .bind(e.to_string())
-                .bind(org)
-                .execute(state.store.pool())
+            state
+                .store
+                .datasource_generation_failed(org, &e.to_string())
                 .await
-                .map_err(|e| store_error(e.into()))?;
+                .map_err(store_error)?;
         }
     }
     state.refresh_orgs().await.map_err(store_error)?;

@@ -1,10 +1,7 @@
 //! Object mappings: validated against the cached metadata (required fields, `Id` and
 //! `SystemModstamp` always included), planned as DDL, applied only when confirmed, stored.
-use datenator_shared::model::{
-    ConflictPolicy, Direction, FieldInfo, Mapping, PlanStepView, PlanView,
-};
+use datenator_shared::model::{Direction, FieldInfo, Mapping, PlanStepView, PlanView};
 use datenator_shared::protocol::{RemoveMapping, RpcError, SaveMapping, codes};
-use sqlx::Row;
 
 use crate::orgs::{metadata, store_error};
 use crate::state::State;
@@ -47,22 +44,6 @@ fn spec_of(f: &FieldInfo, sf_type: SfType) -> FieldSpec {
 /// A described field as a mapping would store it; `None` for a type Datenator cannot store.
 pub fn field_spec(f: &FieldInfo) -> Option<FieldSpec> {
     sf_type(&f.field_type).map(|t| spec_of(f, t))
-}
-
-fn direction_str(d: Direction) -> &'static str {
-    match d {
-        Direction::SfToDb => "sf_to_db",
-        Direction::DbToSf => "db_to_sf",
-        Direction::Bidirectional => "bidirectional",
-    }
-}
-
-fn policy_str(p: ConflictPolicy) -> &'static str {
-    match p {
-        ConflictPolicy::NewestWins => "newest_wins",
-        ConflictPolicy::SalesforceWins => "salesforce_wins",
-        ConflictPolicy::DatabaseWins => "database_wins",
-    }
 }
 
 /// Fields that cannot be left out: the record's identity, the cursor, and what Salesforce
@@ -158,48 +139,25 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
 
 /// Every stored mapping of the org.
 pub async fn stored(state: &State, org: &str) -> Result<Vec<StoredMapping>, RpcError> {
-    let rows = sqlx::query(
-        "SELECT object_name, direction, conflict_policy, row_filter, fields_json FROM mappings WHERE org_name = ? AND applied = 1 ORDER BY object_name",
-    )
-    .bind(org)
-    .fetch_all(state.store.pool())
-    .await
-    .map_err(|e| store_error(e.into()))?;
+    let rows = state.store.mappings(org).await.map_err(store_error)?;
     let mut out = Vec::new();
     for r in rows {
-        let resolved: ObjectMapping =
-            serde_json::from_str(&r.try_get::<String, _>("fields_json").unwrap_or_default())
-                .map_err(|e| {
-                    RpcError::new(
-                        codes::INTERNAL_ERROR,
-                        format!("stored mapping unreadable: {e}"),
-                    )
-                })?;
-        let direction = match r
-            .try_get::<String, _>("direction")
-            .unwrap_or_default()
-            .as_str()
-        {
-            "sf_to_db" => Direction::SfToDb,
-            "db_to_sf" => Direction::DbToSf,
-            _ => Direction::Bidirectional,
-        };
-        let conflict_policy = match r
-            .try_get::<String, _>("conflict_policy")
-            .unwrap_or_default()
-            .as_str()
-        {
-            "salesforce_wins" => ConflictPolicy::SalesforceWins,
-            "database_wins" => ConflictPolicy::DatabaseWins,
-            _ => ConflictPolicy::NewestWins,
-        };
+        let resolved: ObjectMapping = serde_json::from_str(&r.fields_json).map_err(|e| {
+            RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!(
+                    "the stored mapping of {} is unreadable ({e}): save it again",
+                    r.object
+                ),
+            )
+        })?;
         out.push(StoredMapping {
             mapping: Mapping {
                 object: resolved.object.clone(),
                 fields: resolved.fields.iter().map(|f| f.name.clone()).collect(),
-                direction,
-                conflict_policy,
-                row_filter: r.try_get("row_filter").ok().flatten(),
+                direction: r.direction,
+                conflict_policy: r.conflict_policy,
+                row_filter: r.row_filter,
             },
             resolved,
         });
@@ -390,26 +348,27 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
             .await
             .map_err(store_error)?;
     }
-    let now = chrono::Utc::now().to_rfc3339();
-    sqlx::query(
-        "INSERT INTO mappings (org_name, object_name, table_name, direction, conflict_policy, row_filter, fields_json, applied, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-         ON CONFLICT (org_name, object_name) DO UPDATE SET direction = excluded.direction,
-             conflict_policy = excluded.conflict_policy, row_filter = excluded.row_filter,
-             fields_json = excluded.fields_json, applied = 1, apply_error = NULL, updated_at = excluded.updated_at",
-    )
-    .bind(&req.org)
-    .bind(&object)
-    .bind(resolved.table(target.dialect()))
-    .bind(direction_str(req.mapping.direction))
-    .bind(policy_str(req.mapping.conflict_policy))
-    .bind(req.mapping.row_filter.as_deref().filter(|f| !f.trim().is_empty()))
-    .bind(serde_json::to_string(&resolved).unwrap_or_default())
-    .bind(&now)
-    .bind(&now)
-    .execute(state.store.pool())
-    .await
-    .map_err(|e| store_error(e.into()))?;
+    let fields_json = serde_json::to_string(&resolved)
+        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    state
+        .store
+        .put_mapping(
+            &req.org,
+            crate::store::NewMapping {
+                object: &object,
+                table: &resolved.table(target.dialect()),
+                direction: req.mapping.direction,
+                conflict_policy: req.mapping.conflict_policy,
+                row_filter: req
+                    .mapping
+                    .row_filter
+                    .as_deref()
+                    .filter(|f| !f.trim().is_empty()),
+                fields_json: &fields_json,
+            },
+        )
+        .await
+        .map_err(store_error)?;
     forget_pointless_backfill(state, &req.org, &resolved, req.mapping.direction).await?;
     // The user decided about fields marked removed in Salesforce; one still gone is found
     // again by the next query.
@@ -603,12 +562,11 @@ pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcEr
         .apply(&plan)
         .await
         .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
-    sqlx::query("DELETE FROM mappings WHERE org_name = ? AND object_name = ?")
-        .bind(&req.org)
-        .bind(&req.object)
-        .execute(state.store.pool())
+    state
+        .store
+        .delete_mapping(&req.org, &req.object)
         .await
-        .map_err(|e| store_error(e.into()))?;
+        .map_err(store_error)?;
     state
         .store
         .finish_backfill(&req.org, &req.object)
@@ -802,7 +760,7 @@ mod tests {
             object: "Account".into(),
             fields: vec!["Phone".into()],
             direction: Direction::Bidirectional,
-            conflict_policy: ConflictPolicy::NewestWins,
+            conflict_policy: datenator_shared::model::ConflictPolicy::NewestWins,
             row_filter: None,
         };
         let r = resolve(&m, &fields).unwrap();
@@ -841,7 +799,7 @@ mod tests {
             object: "Evil\"Quote__c".into(),
             fields: vec![],
             direction: Direction::Bidirectional,
-            conflict_policy: ConflictPolicy::NewestWins,
+            conflict_policy: datenator_shared::model::ConflictPolicy::NewestWins,
             row_filter: None,
         };
         let err = resolve(&m, &fields).unwrap_err();

@@ -278,28 +278,11 @@ pub async fn settle(
 }
 
 async fn store_log(ctx: &Ctx<'_>, log: &[ConflictRecord]) -> Result<(), StepError> {
-    let store_err = |e: sqlx::Error| StepError::Daemon(crate::orgs::store_error(e.into()));
-    let mut tx = ctx.state.store.pool().begin().await.map_err(store_err)?;
-    for c in log {
-        sqlx::query(
-            "INSERT INTO conflicts (org_name, object_name, sfid, field, db_value, sf_value, winner, policy, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(ctx.org)
-        .bind(&c.object)
-        .bind(&c.sfid)
-        .bind(&c.field)
-        .bind(c.db_value.to_string())
-        .bind(c.sf_value.to_string())
-        .bind(&c.winner)
-        .bind(serde_json::to_value(c.policy).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
-        .bind(c.at.to_rfc3339())
-        .execute(&mut *tx)
+    ctx.state
+        .store
+        .log_conflicts(ctx.org, log)
         .await
-        .map_err(store_err)?;
-    }
-    tx.commit().await.map_err(store_err)?;
-    Ok(())
+        .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))
 }
 
 /// `conflict_list`: the org's conflict log, newest first.
@@ -307,37 +290,11 @@ pub async fn list(
     state: &crate::state::State,
     org: &str,
 ) -> Result<Vec<ConflictRecord>, datenator_shared::protocol::RpcError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT object_name, sfid, field, db_value, sf_value, winner, policy, at FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT 500",
-    )
-    .bind(org)
-    .fetch_all(state.store.pool())
-    .await
-    .map_err(|e| crate::orgs::store_error(e.into()))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let text = |k: &str| {
-                r.try_get::<Option<String>, _>(k)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-            };
-            ConflictRecord {
-                object: text("object_name"),
-                sfid: text("sfid"),
-                field: text("field"),
-                db_value: serde_json::from_str(&text("db_value")).unwrap_or(Value::Null),
-                sf_value: serde_json::from_str(&text("sf_value")).unwrap_or(Value::Null),
-                winner: text("winner"),
-                policy: serde_json::from_value(Value::from(text("policy"))).unwrap_or_default(),
-                at: DateTime::parse_from_rfc3339(&text("at"))
-                    .map(|d| d.to_utc())
-                    .unwrap_or_else(|_| Utc::now()),
-            }
-        })
-        .collect())
+    state
+        .store
+        .conflicts(org, 500)
+        .await
+        .map_err(crate::orgs::store_error)
 }
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
 //! The daemon's own state: an SQLite database in the state directory (orgs, credentials,
 //! datasources, cached metadata, mappings, settings), migrated by sqlx at start.
 mod backfills;
+mod conflicts;
 mod creates;
+mod datasources;
+mod mappings;
 mod metadata;
 mod orgs;
 mod reloads;
 mod removed_fields;
 
 pub use backfills::PendingBackfill;
+pub use datasources::DatasourceRow;
+pub use mappings::{MappingRow, NewMapping};
 pub use metadata::CachedObject;
 pub use orgs::{NewOrg, StoredCredentials};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -111,7 +116,7 @@ impl Store {
         &self.path
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub(super) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
@@ -221,5 +226,75 @@ mod tests {
         );
         assert!(orgs[0].sync_enabled);
         assert_eq!(orgs[0].api_usage, Some(ApiUsage { used: 10, max: 100 }));
+    }
+
+    async fn with_org() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO orgs (name, org_type, custom_domain, sync_enabled, api_used, api_max, created_at, updated_at)
+             VALUES ('acme', 'custom', 'acme.my.salesforce.com', 1, 10, 100, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn the_conflict_log_keeps_the_newest() {
+        use datenator_shared::model::{ConflictPolicy, ConflictRecord};
+        let (_dir, store) = with_org().await;
+        let at = Utc::now();
+        let record = |i: i64| ConflictRecord {
+            object: "Account".into(),
+            sfid: format!("001{i:015}"),
+            field: "Phone".into(),
+            db_value: serde_json::json!(i),
+            sf_value: serde_json::Value::Null,
+            winner: "salesforce".into(),
+            policy: ConflictPolicy::SalesforceWins,
+            at,
+        };
+        let batch: Vec<ConflictRecord> = (0..conflicts::KEEP_PER_ORG + 5).map(record).collect();
+        store.log_conflicts("acme", &batch).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM conflicts")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, conflicts::KEEP_PER_ORG);
+        let newest = store.conflicts("acme", 2).await.unwrap();
+        assert_eq!(newest[0], record(conflicts::KEEP_PER_ORG + 4));
+        assert_eq!(newest[0].policy, ConflictPolicy::SalesforceWins);
+    }
+
+    #[tokio::test]
+    async fn a_mapping_reads_back_and_unknown_text_is_an_error() {
+        use datenator_shared::model::{ConflictPolicy, Direction};
+        let (_dir, store) = with_org().await;
+        store
+            .put_mapping(
+                "acme",
+                NewMapping {
+                    object: "Account",
+                    table: "account",
+                    direction: Direction::DbToSf,
+                    conflict_policy: ConflictPolicy::DatabaseWins,
+                    row_filter: Some("Industry = 'Banking'"),
+                    fields_json: "{}",
+                },
+            )
+            .await
+            .unwrap();
+        let rows = store.mappings("acme").await.unwrap();
+        assert_eq!(rows[0].direction, Direction::DbToSf);
+        assert_eq!(rows[0].conflict_policy, ConflictPolicy::DatabaseWins);
+        assert_eq!(rows[0].row_filter.as_deref(), Some("Industry = 'Banking'"));
+        sqlx::query("UPDATE mappings SET direction = 'sideways'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let e = store.mappings("acme").await.unwrap_err().to_string();
+        assert!(e.contains("mappings.direction is \"sideways\""), "{e}");
     }
 }

@@ -169,11 +169,17 @@ pub enum EventOp {
 }
 
 impl EventOp {
-    pub(crate) fn parse(s: &str) -> EventOp {
+    /// The operation as the triggers write it; anything else is refused, never guessed.
+    pub(crate) fn parse(s: &str) -> Result<EventOp, TargetError> {
         match s {
-            "INSERT" => EventOp::Insert,
-            "UPDATE" => EventOp::Update,
-            _ => EventOp::Delete,
+            "INSERT" => Ok(EventOp::Insert),
+            "UPDATE" => Ok(EventOp::Update),
+            "DELETE" => Ok(EventOp::Delete),
+            other => Err(TargetError::BadValue {
+                field: "an events table's op".into(),
+                value: other.to_owned(),
+                expected: "INSERT, UPDATE or DELETE (was the events table written by hand?)".into(),
+            }),
         }
     }
 }
@@ -1440,11 +1446,15 @@ pub(crate) struct RawEvent {
 }
 
 impl RawEvent {
-    pub(crate) fn decode(self, dialect: Dialect, mapping: &ObjectMapping) -> Event {
+    pub(crate) fn decode(
+        self,
+        dialect: Dialect,
+        mapping: &ObjectMapping,
+    ) -> Result<Event, TargetError> {
         let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-        Event {
+        Ok(Event {
             id: self.id,
-            op: EventOp::parse(&self.op),
+            op: EventOp::parse(&self.op)?,
             row_id: self.row_id,
             sfid: self.sfid,
             changed: event_changed(dialect, mapping, &parse(&self.changed)),
@@ -1452,7 +1462,7 @@ impl RawEvent {
             new_values: event_values(dialect, mapping, &parse(&self.new_values)),
             db_user: self.db_user,
             created_at: self.created_at,
-        }
+        })
     }
 }
 

@@ -1375,7 +1375,7 @@ impl MysqlTarget {
         .map_err(TargetError::db(format!("reading claimed events of {}", m.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(raw_event(&r).decode(D, m));
+            out.push(raw_event(&r).decode(D, m)?);
         }
         Ok(out)
     }
@@ -1992,13 +1992,14 @@ impl Target for MysqlTarget {
         .fetch_all(&self.engine_pool()?)
         .await
         .map_err(TargetError::db("reading failed events"))?;
-        Ok(rows
-            .iter()
-            .map(|r| FailedEvent {
-                event: raw_event(r).decode(D, mapping),
-                error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+        rows.iter()
+            .map(|r| {
+                Ok(FailedEvent {
+                    event: raw_event(r).decode(D, mapping)?,
+                    error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn recent_events(
@@ -2015,14 +2016,15 @@ impl Target for MysqlTarget {
         .fetch_all(&self.engine_pool()?)
         .await
         .map_err(TargetError::db("reading recent events"))?;
-        Ok(rows
-            .iter()
-            .map(|r| RecentEvent {
-                event: raw_event(r).decode(D, mapping),
-                state: r.get(9),
-                error: r.get(10),
+        rows.iter()
+            .map(|r| {
+                Ok(RecentEvent {
+                    event: raw_event(r).decode(D, mapping)?,
+                    state: r.get(9),
+                    error: r.get(10),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn settle_failed(

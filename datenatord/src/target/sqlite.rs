@@ -966,7 +966,7 @@ impl Target for SqliteTarget {
         .map_err(TargetError::db(format!("claiming events of {}", mapping.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(raw_event(&r).decode(D, mapping));
+            out.push(raw_event(&r).decode(D, mapping)?);
         }
         out.sort_by_key(|e| e.id);
         Ok(out)
@@ -1307,13 +1307,14 @@ impl Target for SqliteTarget {
         .fetch_all(&self.pool)
         .await
         .map_err(TargetError::db("reading failed events"))?;
-        Ok(rows
-            .iter()
-            .map(|r| FailedEvent {
-                event: raw_event(r).decode(D, mapping),
-                error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+        rows.iter()
+            .map(|r| {
+                Ok(FailedEvent {
+                    event: raw_event(r).decode(D, mapping)?,
+                    error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn recent_events(
@@ -1330,14 +1331,15 @@ impl Target for SqliteTarget {
         .fetch_all(&self.pool)
         .await
         .map_err(TargetError::db("reading recent events"))?;
-        Ok(rows
-            .iter()
-            .map(|r| RecentEvent {
-                event: raw_event(r).decode(D, mapping),
-                state: r.get(9),
-                error: r.get(10),
+        rows.iter()
+            .map(|r| {
+                Ok(RecentEvent {
+                    event: raw_event(r).decode(D, mapping)?,
+                    state: r.get(9),
+                    error: r.get(10),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn settle_failed(
