@@ -122,6 +122,12 @@ impl Drop for Origin {
 /// The `changeOrigin` of a REST request: `com/salesforce/api/rest/59.0;client=NAME`, the
 /// client from its `Sforce-Call-Options: client=NAME` header.
 pub fn rest_origin(version: &str, call_options: Option<&str>) -> String {
+    api_origin("rest", version, call_options)
+}
+
+/// The `changeOrigin` of an API's writes: `com/salesforce/api/{api}/{version}` and
+/// `;client=NAME` when the request named its client.
+pub fn api_origin(api: &str, version: &str, call_options: Option<&str>) -> String {
     let client = call_options.and_then(|h| {
         h.split(',')
             .filter_map(|kv| kv.trim().split_once('='))
@@ -129,8 +135,8 @@ pub fn rest_origin(version: &str, call_options: Option<&str>) -> String {
             .map(|(_, v)| v.trim().to_string())
     });
     match client {
-        Some(c) if !c.is_empty() => format!("com/salesforce/api/rest/{version};client={c}"),
-        _ => format!("com/salesforce/api/rest/{version}"),
+        Some(c) if !c.is_empty() => format!("com/salesforce/api/{api}/{version};client={c}"),
+        _ => format!("com/salesforce/api/{api}/{version}"),
     }
 }
 
@@ -1338,7 +1344,11 @@ fn subscribe(sim: &Sim, m: &J) -> J {
             None,
         );
     }
-    let replay = m["ext"]["replay"][sub].as_i64().unwrap_or(-1);
+    let r_ext = &m["ext"]["replay"][sub];
+    let replay = r_ext
+        .as_i64()
+        .or_else(|| r_ext.as_str().and_then(|s| s.trim().parse().ok()))
+        .unwrap_or(-1);
     let cursor = match replay {
         -1 => last,
         -2 => first - 1,
@@ -1360,4 +1370,54 @@ fn subscribe(sim: &Sim, m: &J) -> J {
     sim.wake_stream();
     r.insert("successful".into(), json!(true));
     J::Object(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_name_the_api_and_the_client() {
+        assert_eq!(rest_origin("59.0", None), "com/salesforce/api/rest/59.0");
+        assert_eq!(
+            rest_origin("59.0", Some("defaultNamespace=ns, client=datenator")),
+            "com/salesforce/api/rest/59.0;client=datenator"
+        );
+        assert_eq!(
+            api_origin("bulkapi", "62.0", Some("client=")),
+            "com/salesforce/api/bulkapi/62.0"
+        );
+    }
+
+    #[test]
+    fn compound_components_nest_under_their_field() {
+        let f = |name: &str, parent: &str| FieldDef {
+            compound_field_name: Some(parent.into()),
+            ..serde_json::from_value(json!({"name": name, "type": "string"})).unwrap()
+        };
+        assert_eq!(
+            event_key(&f("BillingStateCode", "BillingAddress")),
+            (Some("BillingAddress"), "StateCode".to_string())
+        );
+        assert_eq!(
+            event_key(&f("Street", "Address")),
+            (Some("Address"), "Street".to_string())
+        );
+        assert_eq!(
+            event_key(&f("FirstName", "Name")),
+            (Some("Name"), "FirstName".to_string())
+        );
+        assert_eq!(
+            event_key(&f("Site__Latitude__s", "Site__c")),
+            (Some("Site__c"), "Latitude".to_string())
+        );
+    }
+
+    #[test]
+    fn transaction_keys_look_like_salesforce_ones() {
+        let k = transaction_key("00D000000000001", 7);
+        let parts: Vec<usize> = k.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert_ne!(k, transaction_key("00D000000000001", 8));
+    }
 }

@@ -716,14 +716,17 @@ async fn merged_gap_and_overflow_events() {
             .all(|e| header(e)["transactionKey"] == o["transactionKey"])
     );
     // A Bulk ingest chunk is one transaction too.
-    let (s, job) = t
-        .json(
-            Method::POST,
-            "/jobs/ingest",
-            Some(json!({"object": "Account", "operation": "insert", "lineEnding": "LF"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{job}");
+    let r = t
+        .http
+        .post(t.url("/jobs/ingest"))
+        .bearer_auth(t.sim.access_token())
+        .header("Sforce-Call-Options", "client=loader")
+        .json(&json!({"object": "Account", "operation": "insert", "lineEnding": "LF"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let job: Value = r.json().await.unwrap();
     let jid = job["id"].as_str().unwrap();
     let r = t
         .http
@@ -747,11 +750,9 @@ async fn merged_gap_and_overflow_events() {
         .map(|e| header(e)["changeType"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["CREATE", "CREATE", "CREATE", "GAP_OVERFLOW"]);
-    assert!(
-        header(&evs[0])["changeOrigin"]
-            .as_str()
-            .unwrap()
-            .starts_with("com/salesforce/api/bulkapi/59.0")
+    assert_eq!(
+        header(&evs[0])["changeOrigin"],
+        "com/salesforce/api/bulkapi/59.0;client=loader"
     );
     // A rolled-back transaction publishes nothing.
     t.sim.set_cdc_overflow_threshold(100_000);

@@ -23,6 +23,9 @@ pub struct IngestJob {
     pub created: DateTime<Utc>,
     pub modstamp: DateTime<Utc>,
     pub api_version: String,
+    /// The `changeOrigin` of its change events (Bulk API, and the creating request's
+    /// `Sforce-Call-Options` client).
+    pub origin: String,
     pub data: Vec<u8>,
     /// Uploads received: Salesforce takes exactly one per job and refuses to close a job
     /// that got more.
@@ -190,6 +193,11 @@ fn create(sim: &Sim, req: &Req) -> Resp {
         created: now,
         modstamp: now,
         api_version: req.version.clone(),
+        origin: crate::streaming::api_origin(
+            "bulkapi",
+            &req.version,
+            req.headers.get("sforce-call-options").map(String::as_str),
+        ),
         data: vec![],
         uploads: 0,
         header: vec![],
@@ -286,13 +294,13 @@ pub fn process(sim: &Sim, id: &str) {
         )
     };
     // Change events of this job name the Bulk API as their origin.
-    let version = sim
+    let origin = sim
         .bulk()
         .ingest
         .get(id)
-        .map(|j| j.api_version.clone())
+        .map(|j| j.origin.clone())
         .unwrap_or_default();
-    let _origin = crate::streaming::Origin::set(format!("com/salesforce/api/bulkapi/{version}"));
+    let _origin = crate::streaming::Origin::set(origin);
     if wrong_line_ending(&data, &line_ending) {
         return fail(
             sim,
