@@ -494,6 +494,14 @@ async fn an_unknown_client_is_told_to_handshake_again() {
     );
     let evs = b.events(1).await;
     assert_eq!(header(&evs[0])["recordIds"], json!([id]));
+    // An expired session ends the stream: 401::Authentication invalid, reconnect none.
+    t.sim.expire_sessions();
+    let (s, r) = b
+        .post(json!({"channel": "/meta/connect", "connectionType": "long-polling"}))
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(r[0]["error"], "401::Authentication invalid");
+    assert_eq!(r[0]["advice"]["reconnect"], "none");
     // An unauthenticated handshake is denied.
     let r = t
         .http
