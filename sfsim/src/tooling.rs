@@ -1,6 +1,9 @@
 //! The Tooling API's basics: `GET /tooling/query?q=<SOQL>` over a few setup objects —
 //! ApexClass and ApexTrigger (sample code), CustomObject and CustomField (the org's own
-//! custom objects and fields, as its schema has them now). The tooling view is built for
+//! custom objects and fields, as its schema has them now), PlatformEventChannel and
+//! PlatformEventChannelMember (the objects selected for Change Data Capture: `EventChannel`
+//! `ChangeEvents` or a custom channel's `Name__chn`, `SelectedEntity` `AccountChangeEvent`,
+//! `Invoice__ChangeEvent`). The tooling view is built for
 //! each request from the org, so it never drifts from describe.
 
 use crate::catalog::setup_object;
@@ -54,7 +57,33 @@ fn objects() -> Vec<crate::schema::ObjectDef> {
         ),
         setup_object("CustomObject", "01I", meta()),
         setup_object("CustomField", "00N", custom_field),
+        setup_object(
+            "PlatformEventChannel",
+            "0YL",
+            vec![
+                field("DeveloperName", FieldType::String, 80),
+                field("MasterLabel", FieldType::String, 80),
+                field("ChannelType", FieldType::String, 40),
+            ],
+        ),
+        setup_object(
+            "PlatformEventChannelMember",
+            "0v8",
+            vec![
+                field("DeveloperName", FieldType::String, 80),
+                field("EventChannel", FieldType::String, 80),
+                field("SelectedEntity", FieldType::String, 80),
+            ],
+        ),
     ]
+}
+
+/// A CDC entity's change event name: `AccountChangeEvent`, `Invoice__ChangeEvent`.
+fn change_event_name(entity: &str) -> String {
+    match entity.strip_suffix("__c") {
+        Some(base) => format!("{base}__ChangeEvent"),
+        None => format!("{entity}ChangeEvent"),
+    }
 }
 
 const SAMPLE_CLASS: &str = "public with sharing class AccountService {\n    public static List<Account> byRegion(String region) {\n        return [SELECT Id, Name FROM Account WHERE Region__c = :region];\n    }\n}";
@@ -87,6 +116,36 @@ pub fn org(main: &Org) -> Org {
     seeds.push(("ApexTrigger", trigger));
     for (object, pairs) in seeds {
         let _ = t.insert_system(object, &raw(pairs));
+    }
+    // Change Data Capture's selection: the standard channel's members, custom channels and
+    // theirs (what Setup's Change Data Capture page and the Metadata API show).
+    let mut members: Vec<(String, String)> = main
+        .cdc
+        .entities
+        .iter()
+        .map(|e| ("ChangeEvents".to_string(), e.clone()))
+        .collect();
+    for (chn, entities) in &main.cdc.channels {
+        let dev = chn.trim_end_matches("__chn");
+        let pairs = vec![
+            ("Name", json!(dev)),
+            ("DeveloperName", json!(dev)),
+            ("MasterLabel", json!(dev)),
+            ("ChannelType", json!("data")),
+        ];
+        let _ = t.insert_system("PlatformEventChannel", &raw(pairs));
+        members.extend(entities.iter().map(|e| (chn.clone(), e.clone())));
+    }
+    for (channel, entity) in members {
+        let event = change_event_name(&entity);
+        let dev = format!("{}_{event}", channel.trim_end_matches("__chn"));
+        let pairs = vec![
+            ("Name", json!(dev)),
+            ("DeveloperName", json!(dev)),
+            ("EventChannel", json!(channel)),
+            ("SelectedEntity", json!(event)),
+        ];
+        let _ = t.insert_system("PlatformEventChannelMember", &raw(pairs));
     }
     let mut object_ids = std::collections::HashMap::new();
     for table in main.tables.values() {

@@ -1089,3 +1089,55 @@ async fn the_org_admits_twenty_concurrent_clients() {
     assert_eq!(r[0]["successful"], true);
     Bayeux::handshake(&t).await;
 }
+
+/// Which objects have Change Data Capture, as a client finds out without subscribing: the
+/// Tooling API's PlatformEventChannelMember (standard channel `ChangeEvents`, custom
+/// channels by name) and PlatformEventChannel.
+#[tokio::test]
+async fn the_tooling_api_lists_the_selected_entities() {
+    let t = start().await;
+    t.sim.enable_cdc(&["Account", "Invoice__c"]).unwrap();
+    t.sim.define_cdc_channel("Sync__chn", &["Contact"]).unwrap();
+    let (s, v) = t
+        .get_with(
+            "/tooling/query/",
+            &[(
+                "q",
+                "SELECT DeveloperName, EventChannel, SelectedEntity FROM PlatformEventChannelMember ORDER BY DeveloperName",
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let rows: Vec<(String, String)> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["EventChannel"].as_str().unwrap().to_string(),
+                r["SelectedEntity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("ChangeEvents", "AccountChangeEvent"),
+        ("ChangeEvents", "Invoice__ChangeEvent"),
+        ("Sync__chn", "ContactChangeEvent"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(rows, want);
+    let (s, v) = t
+        .get_with(
+            "/tooling/query/",
+            &[(
+                "q",
+                "SELECT DeveloperName, ChannelType FROM PlatformEventChannel",
+            )],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["records"][0]["DeveloperName"], "Sync");
+    assert_eq!(v["records"][0]["ChannelType"], "data");
+}
