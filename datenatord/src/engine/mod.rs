@@ -23,6 +23,7 @@ use std::time::Duration;
 use datenator_shared::model::ObjectStatus;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::state::State;
 
@@ -136,15 +137,32 @@ impl Engine {
         let wake = Arc::new(Notify::new());
         let pull_now = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(worker::run(
-            state.clone(),
-            org.to_owned(),
-            worker::Signals {
-                wake: wake.clone(),
-                pull_now: pull_now.clone(),
-            },
-            cancel.clone(),
-        ));
+        let task = {
+            let (state, org, wake, pull_now, cancel) = (
+                state.clone(),
+                org.to_owned(),
+                wake.clone(),
+                pull_now.clone(),
+                cancel.clone(),
+            );
+            let failed = {
+                let (state, org) = (state.clone(), org.clone());
+                move |message: &str| state.engine.status().worker_failed(&org, message)
+            };
+            let (stop, span) = (cancel.clone(), tracing::info_span!("org", org = %org));
+            let run = move || {
+                worker::run(
+                    state.clone(),
+                    org.clone(),
+                    worker::Signals {
+                        wake: wake.clone(),
+                        pull_now: pull_now.clone(),
+                    },
+                    cancel.clone(),
+                )
+            };
+            tokio::spawn(supervise(run, failed, stop, Duration::from_secs(1)).instrument(span))
+        };
         workers.insert(
             org.to_owned(),
             Worker {
@@ -157,12 +175,19 @@ impl Engine {
         tracing::info!(org = %org, "sync started");
     }
 
-    /// Stops the org's worker after its current step; its status shows paused.
+    /// Stops the org's worker after its current step (aborted past [`STOP_GRACE`]); its
+    /// status shows paused.
     pub async fn stop(&self, org: &str) {
         let worker = lock(&self.workers).remove(org);
         if let Some(w) = worker {
             w.cancel.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(30), w.task).await;
+            let abort = w.task.abort_handle();
+            if tokio::time::timeout(STOP_GRACE, w.task).await.is_err() {
+                // Its step holds on (a slow database, a long request): cut it off. What it
+                // did not finish is redone by the next start, as after any stop.
+                abort.abort();
+                tracing::warn!(org = %org, "the sync worker did not stop within {STOP_GRACE:?}: aborted");
+            }
             tracing::info!(org = %org, "sync stopped");
         }
         self.status.pause_org(org);
@@ -183,11 +208,119 @@ impl Engine {
     }
 }
 
+/// How long a stop waits for a worker to finish its step before aborting it.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// A task aborted when its handle is dropped (a supervisor aborted takes its worker along).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs a worker (`run` makes one) until `cancel`; a worker that panics is logged, said
+/// through `failed` (on each of the org's objects), and started again after a backoff
+/// (`first`, doubling up to a minute).
+async fn supervise<F>(
+    run: impl Fn() -> F,
+    failed: impl Fn(&str),
+    cancel: CancellationToken,
+    first: Duration,
+) where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut backoff = first;
+    loop {
+        let mut worker = AbortOnDrop(tokio::spawn(run()));
+        let error = match (&mut worker.0).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => panic_text(e.into_panic()),
+            Err(_) => return,
+        };
+        let message = format!(
+            "sync stopped on an internal error ({error}); it restarts in {} s — please report this with the daemon's log",
+            backoff.as_secs().max(1)
+        );
+        tracing::error!("the sync worker panicked: {error}; restarting it in {backoff:?}");
+        failed(&message);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// A panic's message, when it has one.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// Starts the workers of every org with sync enabled (daemon start).
 pub async fn start_enabled(state: &State) {
     for org in state.orgs() {
         if org.sync_enabled {
             state.engine.start(state, &org.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_panicked_worker_is_said_and_started_again() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let cancel = CancellationToken::new();
+        let run = {
+            let (runs, cancel) = (runs.clone(), cancel.clone());
+            move || {
+                let (runs, cancel) = (runs.clone(), cancel.clone());
+                async move {
+                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("a bug in a step");
+                    }
+                    // The second worker runs until the stop.
+                    cancel.cancelled().await;
+                }
+            }
+        };
+        let failed = {
+            let said = said.clone();
+            move |m: &str| lock(&said).push(m.to_owned())
+        };
+        let supervisor = tokio::spawn(supervise(
+            run,
+            failed,
+            cancel.clone(),
+            Duration::from_millis(10),
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 2 {
+            assert!(std::time::Instant::now() < deadline, "never restarted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let said = lock(&said).clone();
+        assert_eq!(said.len(), 1);
+        assert!(
+            said[0].starts_with("sync stopped on an internal error (a bug in a step)"),
+            "{said:?}"
+        );
+        cancel.cancel();
+        supervisor.await.unwrap();
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "stopped, not restarted again"
+        );
     }
 }

@@ -154,6 +154,18 @@ impl StatusBoard {
         self.publish(&board);
     }
 
+    /// The org's worker stopped on an internal error: every object of the org says so.
+    pub fn worker_failed(&self, org: &str, message: &str) {
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for ((o, _), s) in board.objects.iter_mut() {
+            if o == org {
+                s.state = ObjectState::Error;
+                s.last_error = Some(message.to_owned());
+            }
+        }
+        self.publish(&board);
+    }
+
     pub fn remove_org(&self, org: &str) {
         let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
         board.objects.retain(|(o, _), _| o != org);

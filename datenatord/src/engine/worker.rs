@@ -85,9 +85,10 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
     let span = tracing::info_span!("org", org = %org);
     async move {
         // PostgreSQL tells us at once when a row changes: push within a second, not a poll.
-        let listener = tokio::spawn(
+        // Aborted when the worker ends — a panic included.
+        let listener = ListenerGuard(tokio::spawn(
             listen_for_changes(state.clone(), org.clone(), wake.clone()).in_current_span(),
-        );
+        ));
         let mut memory = WorkerMemory::default();
         let mut backoff = Duration::from_secs(1);
         loop {
@@ -120,10 +121,19 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
                 _ = tokio::time::sleep(poll) => {}
             }
         }
-        listener.abort();
+        drop(listener);
     }
     .instrument(span)
     .await
+}
+
+/// The LISTEN task of a worker, aborted with it.
+struct ListenerGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Wakes the worker on the target's change notifications (PostgreSQL NOTIFY); elsewhere the

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::admission::{Eviction, Ticket};
@@ -89,6 +90,7 @@ pub(super) async fn run(
     state: State,
     close: CancellationToken,
     ticket: Ticket,
+    tasks: TaskTracker,
 ) {
     state.connection_opened();
     let (recv, send) = socket::split(stream);
@@ -126,6 +128,7 @@ pub(super) async fn run(
         handshaken: false,
         ticket,
         subscriptions: HashMap::new(),
+        tasks,
     };
     // Every line read takes a permit that its reply gives back once written: a client that
     // does not read its replies is no longer read from once MAX_PENDING_REPLIES are pending.
@@ -234,6 +237,9 @@ struct Connection {
     handshaken: bool,
     ticket: Ticket,
     subscriptions: HashMap<Topic, JoinHandle<()>>,
+    /// The daemon's tracked tasks: a request answered from a task of its own is one of
+    /// them, so a shutdown waits for it (within the grace period).
+    tasks: TaskTracker,
 }
 
 impl Connection {
@@ -314,7 +320,7 @@ impl Connection {
                 let outbox = self.outbox.clone();
                 let method = call.method();
                 let span = tracing::info_span!("request", id, method);
-                tokio::spawn(
+                self.tasks.spawn(
                     async move {
                         let response = match handlers::handle(&state, call).await {
                             Ok(value) => Response::ok(id, value),

@@ -285,9 +285,10 @@ pub async fn serve(
             uid = peer.and_then(|p| p.uid)
         );
         let state = state.clone();
+        let handlers = tasks.clone();
         tasks.spawn(
             async move {
-                connection::run(stream, peer, state, close, ticket).await;
+                connection::run(stream, peer, state, close, ticket, handlers).await;
                 drop(permit);
             }
             .instrument(span),
