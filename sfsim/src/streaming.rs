@@ -628,9 +628,15 @@ fn build_events(org: &Org, changes: Vec<Change>, st: &mut StreamState) -> Vec<(S
             };
             // The same change to several records of one object in one transaction is one
             // event listing their ids (updates, deletes, and gap events).
+            // Only into an event after this record's previous one, so a record's changes
+            // keep their order.
             let mergeable = d.change_type != "CREATE" && d.change_type != "UNDELETE";
+            let after = drafts
+                .iter()
+                .rposition(|p| p.ids.contains(&d.ids[0]))
+                .map_or(0, |i| i + 1);
             if mergeable
-                && let Some(prev) = drafts.iter_mut().find(|p| {
+                && let Some(prev) = drafts[after..].iter_mut().find(|p| {
                     p.entity == d.entity
                         && p.change_type == d.change_type
                         && p.body == d.body
@@ -638,7 +644,6 @@ fn build_events(org: &Org, changes: Vec<Change>, st: &mut StreamState) -> Vec<(S
                         && p.nulled == d.nulled
                         && p.user == d.user
                         && p.stamp == d.stamp
-                        && !p.ids.contains(&d.ids[0])
                 })
             {
                 prev.ids.extend(d.ids);

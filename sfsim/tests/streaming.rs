@@ -1146,3 +1146,50 @@ async fn the_tooling_api_lists_the_selected_entities() {
     assert_eq!(v["records"][0]["DeveloperName"], "Sync");
     assert_eq!(v["records"][0]["ChannelType"], "data");
 }
+
+/// Merging never reorders one record's changes: in one transaction S gets Phone 1, R gets
+/// Phone 5 and then Phone 1; R's second change may not join S's (earlier) event.
+#[tokio::test]
+async fn merged_events_keep_each_records_changes_in_order() {
+    let t = start().await;
+    t.sim.enable_cdc(&["Account"]).unwrap();
+    let s_id = t.sim.create("Account", json!({"Name": "S"})).unwrap();
+    let r_id = t.sim.create("Account", json!({"Name": "R"})).unwrap();
+    let mut b = Bayeux::handshake(&t).await;
+    b.subscribe("/data/AccountChangeEvent", Some(-1)).await;
+    b.connect().await;
+    let sub = |refid: &str, id: &str, phone: &str| json!({"method": "PATCH", "url": format!("/services/data/v59.0/sobjects/Account/{id}"), "referenceId": refid, "body": {"Phone": phone}});
+    let req = json!({"allOrNone": true, "compositeRequest": [
+        sub("a", &s_id, "1"), sub("b", &r_id, "5"), sub("c", &r_id, "1"),
+    ]});
+    let (s, v) = t.json(Method::POST, "/composite", Some(req)).await;
+    assert_eq!(s, 200, "{v}");
+    let evs = b.events(3).await;
+    let seen: Vec<(Value, Value)> = evs
+        .iter()
+        .map(|e| {
+            (
+                header(e)["recordIds"].clone(),
+                e["data"]["payload"]["Phone"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (json!([s_id]), json!("1")),
+            (json!([r_id]), json!("5")),
+            (json!([r_id]), json!("1")),
+        ]
+    );
+    // One transaction: one key, sequence numbers 1, 2, 3.
+    assert!(
+        evs.iter()
+            .all(|e| header(e)["transactionKey"] == header(&evs[0])["transactionKey"])
+    );
+    let seq: Vec<i64> = evs
+        .iter()
+        .map(|e| header(e)["sequenceNumber"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seq, [1, 2, 3]);
+}
