@@ -444,6 +444,9 @@ pub async fn run_changes(sim: Sim, spec: ChangeSpec) {
         tick.tick().await;
         n += 1;
         {
+            // Someone editing records in Lightning Experience.
+            let _origin =
+                crate::streaming::Origin::set(crate::streaming::ui_origin(sim.api_version()));
             let mut org = sim.org();
             one_change(&mut org, &spec, &mut rng, 1_000_000 + n);
         }

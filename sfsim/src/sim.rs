@@ -480,13 +480,16 @@ impl Sim {
     }
 
     /// Creates a record as the admin user would through the API, but in-process and
-    /// uncounted (a change "someone else" makes in the org).
+    /// uncounted (a change "someone else" makes in the org; its change event's origin is
+    /// Lightning Experience's).
     pub fn create(
         &self,
         object: &str,
         fields: serde_json::Value,
     ) -> Result<String, crate::store::DmlError> {
         let raw = crate::rest::sobjects::raw_fields(&fields)?;
+        let _origin =
+            crate::streaming::Origin::set(crate::streaming::ui_origin(self.api_version()));
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
@@ -503,6 +506,8 @@ impl Sim {
         fields: serde_json::Value,
     ) -> Result<(), crate::store::DmlError> {
         let raw = crate::rest::sobjects::raw_fields(&fields)?;
+        let _origin =
+            crate::streaming::Origin::set(crate::streaming::ui_origin(self.api_version()));
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
@@ -514,6 +519,8 @@ impl Sim {
 
     /// Deletes a record in-process (to the recycle bin).
     pub fn delete(&self, id: &str) -> Result<(), crate::store::DmlError> {
+        let _origin =
+            crate::streaming::Origin::set(crate::streaming::ui_origin(self.api_version()));
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);
@@ -525,6 +532,8 @@ impl Sim {
 
     /// Restores a record from the recycle bin (what a user does in the Recycle Bin).
     pub fn undelete(&self, id: &str) -> Result<(), crate::store::DmlError> {
+        let _origin =
+            crate::streaming::Origin::set(crate::streaming::ui_origin(self.api_version()));
         let mut org = self.org();
         let user = org.admin_user_id.clone();
         let ctx = org.ctx(&user);

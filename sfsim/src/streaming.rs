@@ -119,6 +119,12 @@ impl Drop for Origin {
     }
 }
 
+/// The `changeOrigin` of a change a user makes in Lightning Experience (what the in-process
+/// `Sim::create/update/delete/undelete` and the change generator stand for).
+pub fn ui_origin(version: &str) -> String {
+    format!("com/salesforce/api/soap/{version};client=SfdcInternalAPI/")
+}
+
 /// The `changeOrigin` of a REST request: `com/salesforce/api/rest/59.0;client=NAME`, the
 /// client from its `Sforce-Call-Options: client=NAME` header.
 pub fn rest_origin(version: &str, call_options: Option<&str>) -> String {

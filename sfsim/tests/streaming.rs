@@ -318,7 +318,10 @@ async fn create_delete_and_undelete_events_with_compound_fields_nested() {
         set(&h["changedFields"]),
         names(&["Name.LastName", "LastModifiedDate"])
     );
-    assert_eq!(h["changeOrigin"], "", "an in-process change names no API");
+    assert_eq!(
+        h["changeOrigin"], "com/salesforce/api/soap/68.0;client=SfdcInternalAPI/",
+        "an in-process change is a user's edit in Lightning Experience"
+    );
     assert_eq!(
         evs[0]["data"]["payload"]["Name"],
         json!({"LastName": "King"})
