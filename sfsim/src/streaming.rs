@@ -425,7 +425,8 @@ fn event_key(fd: &FieldDef) -> (Option<&str>, String) {
     (Some(parent), sub)
 }
 
-/// The fields change events carry: no Id, system stamp, deletion flag, formulas, or the
+/// The fields change events carry: no Id, system stamp, deletion flag, formulas, fields
+/// field-level security hides from the API user (Change Data Capture respects it), or the
 /// compound fields themselves (their components are nested under their names).
 fn event_fields(def: &ObjectDef) -> Vec<&FieldDef> {
     let parents: BTreeSet<&str> = def
@@ -440,6 +441,7 @@ fn event_fields(def: &ObjectDef) -> Vec<&FieldDef> {
                 f.name.as_str(),
                 "Id" | "SystemModstamp" | "IsDeleted" | "LastViewedDate" | "LastReferencedDate"
             ) && f.formula.is_none()
+                && !f.hidden
                 && !f.ftype.is_compound()
                 && !parents.contains(f.name.as_str())
         })

@@ -300,6 +300,7 @@ async fn create_delete_and_undelete_events_with_compound_fields_nested() {
         "null fields are left out of a CREATE"
     );
     assert!(p.get("SystemModstamp").is_none() && p.get("Id").is_none());
+
     for f in ["CreatedDate", "CreatedById", "LastModifiedDate", "OwnerId"] {
         assert!(p.get(f).is_some(), "{f} in {p}");
     }
@@ -1195,4 +1196,35 @@ async fn merged_events_keep_each_records_changes_in_order() {
         .map(|e| header(e)["sequenceNumber"].as_i64().unwrap())
         .collect();
     assert_eq!(seq, [1, 2, 3]);
+}
+
+/// Change Data Capture respects field-level security: a field hidden from the API user
+/// (Account's Credit_Limit__c) is never in an event, though the record has a value.
+#[tokio::test]
+async fn hidden_fields_stay_out_of_events() {
+    let t = start().await;
+    t.sim.enable_cdc(&["Account"]).unwrap();
+    let id = t
+        .sim
+        .create("Account", json!({"Name": "Secretive"}))
+        .unwrap();
+    t.sim.with_org(|o| {
+        let tab = o.table_mut("Account").unwrap();
+        let slot = tab.def.slot("Credit_Limit__c").unwrap();
+        tab.records
+            .get_mut(&id)
+            .unwrap()
+            .set(slot, sfsim::value::Value::Num(5000.0));
+    });
+    t.sim.delete(&id).unwrap();
+    t.sim.undelete(&id).unwrap();
+    let events = t.sim.change_events();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| header(e)["changeType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["CREATE", "DELETE", "UNDELETE"]);
+    let p = &events[2]["data"]["payload"];
+    assert_eq!(p["Name"], "Secretive");
+    assert!(p.get("Credit_Limit__c").is_none(), "{p}");
 }
