@@ -9,7 +9,7 @@ use datenator_shared::protocol::{RpcError, codes};
 
 use crate::orgs::{not_found, store_error};
 use crate::state::State;
-use crate::target::{AnyTarget, SyncCredentials, Target, TargetError, ident};
+use crate::targetdb::{AnyTarget, SyncCredentials, Target, TargetError, ident};
 
 struct Stored {
     settings: DatasourceSettings,
@@ -320,9 +320,9 @@ fn access(s: &Stored, schema: &str) -> SchemaAccess {
     let sync_user = s.sync.as_ref().map(|c| match kind {
         DatasourceKind::Mysql => format!(
             "{}@{}",
-            ident::literal(crate::target::Dialect::Mysql, &c.user),
+            ident::literal(crate::targetdb::Dialect::Mysql, &c.user),
             ident::literal(
-                crate::target::Dialect::Mysql,
+                crate::targetdb::Dialect::Mysql,
                 c.host.as_deref().unwrap_or("%")
             )
         ),
@@ -332,24 +332,24 @@ fn access(s: &Stored, schema: &str) -> SchemaAccess {
         (DatasourceKind::Sqlite, _) => "SQLite has no database users: whoever may write the file may write the data tables, and the triggers record their changes for sync".to_owned(),
         (DatasourceKind::Postgres, Some(role)) => format!(
             "GRANT {} TO <db user>;  -- read/write on the data tables; the events tables are written by the triggers only",
-            ident::quote(crate::target::Dialect::Postgres, role)
+            ident::quote(crate::targetdb::Dialect::Postgres, role)
         ),
         (DatasourceKind::Postgres, None) => {
-            let q = |n: &str| ident::quote(crate::target::Dialect::Postgres, n);
+            let q = |n: &str| ident::quote(crate::targetdb::Dialect::Postgres, n);
             format!(
                 "GRANT USAGE ON SCHEMA {s} TO <db user>; then for each data table (not the __events tables): GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.<table> TO <db user>; GRANT USAGE ON SEQUENCE {s}.<table>_id_seq TO <db user>;  -- no application role: the admin may not create roles",
                 s = q(schema)
             )
         }
         (DatasourceKind::Mysql, Some(role)) => {
-            let r = ident::quote(crate::target::Dialect::Mysql, role);
+            let r = ident::quote(crate::targetdb::Dialect::Mysql, role);
             format!(
                 "GRANT {r} TO <db user>;  -- then, as that user, once: SET DEFAULT ROLE {r}; (or SET ROLE {r}; in each session). Read/write on the data tables; the events tables are written by the triggers only"
             )
         }
         (DatasourceKind::Mysql, None) => format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE ON {}.<table> TO <db user>;  -- for each data table (not the __events tables): this server has no application role",
-            ident::quote(crate::target::Dialect::Mysql, schema)
+            ident::quote(crate::targetdb::Dialect::Mysql, schema)
         ),
     };
     SchemaAccess {

@@ -6,7 +6,7 @@
 //! * [`ipc`] — the local-socket server speaking `datenator_shared::protocol`.
 //! * [`store`] — the daemon's own SQLite state.
 //! * [`salesforce`] — the Salesforce client (OAuth, REST, Bulk 2.0).
-//! * [`target`] — the databases it syncs into.
+//! * [`targetdb`] — the databases it syncs into (one folder per dialect).
 // No data a user, a database or Salesforce sends may panic this crate (tests may: see
 // clippy.toml).
 #![deny(
@@ -33,4 +33,4 @@ pub mod orgs;
 pub mod salesforce;
 pub mod state;
 pub mod store;
-pub mod target;
+pub mod targetdb;

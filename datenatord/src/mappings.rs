@@ -5,7 +5,7 @@ use datenator_shared::protocol::{RemoveMapping, RpcError, SaveMapping, codes};
 
 use crate::orgs::{metadata, store_error};
 use crate::state::State;
-use crate::target::{FieldSpec, ObjectMapping, Plan, SfType, Target};
+use crate::targetdb::{FieldSpec, ObjectMapping, Plan, SfType, Target};
 
 mod filter_change;
 
@@ -386,7 +386,7 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
 /// now (it did not before): changes made while the object was not meant to sync. `None`
 /// when the direction does not change that way or nothing is queued.
 async fn queued_plan(
-    target: &crate::target::AnyTarget,
+    target: &crate::targetdb::AnyTarget,
     was: Option<&(Direction, ObjectMapping)>,
     req: &SaveMapping,
 ) -> Option<u64> {
@@ -405,9 +405,9 @@ async fn queued_plan(
 
 /// Marks every queued change of the object processed without sending it. Returns how many.
 async fn discard_queued(
-    target: &crate::target::AnyTarget,
+    target: &crate::targetdb::AnyTarget,
     mapping: &ObjectMapping,
-) -> Result<u64, crate::target::TargetError> {
+) -> Result<u64, crate::targetdb::TargetError> {
     target.requeue_claimed(mapping).await?;
     let mut discarded = 0;
     loop {
@@ -447,7 +447,7 @@ fn with_queued(mut view: PlanView, queued: &Option<u64>, req: &SaveMapping) -> P
 /// they will be filled in (see [`crate::engine::backfill`]); `None` when nothing is added,
 /// the object is new (its first load reads every field) or its mapping does not pull.
 async fn backfill_plan(
-    target: &crate::target::AnyTarget,
+    target: &crate::targetdb::AnyTarget,
     old: &[ObjectMapping],
     resolved: &ObjectMapping,
     mapping: &Mapping,

@@ -6,7 +6,7 @@ mod common_target;
 use common_target::scenarios::{self, Harness};
 use common_target::*;
 use datenator_shared::datasource::{CheckKind, CheckStatus, DatasourceKind, SyncWriterMode};
-use datenatord::target::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
+use datenatord::targetdb::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
 use serde_json::json;
 use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row as _};
@@ -478,7 +478,7 @@ async fn wide_mapping() {
 async fn passwords_never_in_debug_output() {
     let mut s = settings();
     s.password = "hunter2-admin".into();
-    let creds = datenatord::target::SyncCredentials {
+    let creds = datenatord::targetdb::SyncCredentials {
         user: "u".into(),
         password: "hunter2-sync".into(),
         host: None,
@@ -557,7 +557,7 @@ async fn provisioning_without_privileges_names_the_grant() {
         .provision()
         .await
         .unwrap_err();
-    let datenatord::target::TargetError::Permission { what, fix } = &err else {
+    let datenatord::targetdb::TargetError::Permission { what, fix } = &err else {
         panic!("{err:?}")
     };
     assert!(what.contains("denied"), "{what}");
@@ -935,7 +935,7 @@ async fn failed_generation_rolls_back() {
     s.database = "information_schema".into();
     let t = AnyTarget::new(s, &schema, None).unwrap();
     let err = t.provision().await.unwrap_err();
-    let datenatord::target::TargetError::Permission { fix, .. } = &err else {
+    let datenatord::targetdb::TargetError::Permission { fix, .. } = &err else {
         panic!("{err:?}")
     };
     assert!(fix.contains("GRANT CREATE USER ON *.*"), "{fix}");
@@ -1033,7 +1033,7 @@ async fn sync_password_never_in_general_log() {
         // No stored credentials: the password is set anew (ALTER USER).
         let t2 = target(&schema);
         let p2 = t2.provision().await?;
-        Ok::<_, datenatord::target::TargetError>((p1, p2))
+        Ok::<_, datenatord::targetdb::TargetError>((p1, p2))
     }
     .await;
     exec(&admin, format!("SET GLOBAL general_log = {was_on}")).await;
@@ -1065,7 +1065,7 @@ async fn sync_password_never_in_general_log() {
     );
     for p in [p1, p2] {
         let c = p.sync_credentials.unwrap();
-        let hash = datenatord::target::password::mysql_native_hash(c.password.expose());
+        let hash = datenatord::targetdb::password::mysql_native_hash(c.password.expose());
         assert!(
             logged.iter().all(|l| !l.contains(c.password.expose())),
             "the sync password is in the general log: {logged:#?}"

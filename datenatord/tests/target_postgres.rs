@@ -6,7 +6,7 @@ mod common_target;
 use common_target::scenarios::{self, Harness};
 use common_target::*;
 use datenator_shared::datasource::{CheckKind, CheckStatus, DatasourceKind, SyncWriterMode};
-use datenatord::target::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
+use datenatord::targetdb::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row as _};
@@ -615,7 +615,7 @@ async fn wide_mapping() {
 async fn passwords_never_in_debug_output() {
     let mut s = settings_from_url(DatasourceKind::Postgres, &pg_url());
     s.password = "hunter2-admin".into();
-    let creds = datenatord::target::SyncCredentials {
+    let creds = datenatord::targetdb::SyncCredentials {
         user: "u".into(),
         password: "hunter2-sync".into(),
         host: None,
@@ -639,7 +639,7 @@ async fn provisioning_without_privileges_names_the_grant() {
     s.password = "pw".into();
     let t = AnyTarget::new(s, unique("dn_t_"), None).unwrap();
     let err = t.provision().await.unwrap_err();
-    let datenatord::target::TargetError::Permission { what, fix } = &err else {
+    let datenatord::targetdb::TargetError::Permission { what, fix } = &err else {
         panic!("{err:?}")
     };
     assert!(what.contains("permission denied"), "{what}");
@@ -897,7 +897,7 @@ async fn non_superuser_admin_regenerates_with_the_checks_fixes() {
     let c3 = p3.sync_credentials.clone().unwrap();
     assert_ne!(c3.password, c1.password);
     let st = settings_from_url(DatasourceKind::Postgres, &pg_url());
-    let sync_url = |c: &datenatord::target::SyncCredentials| {
+    let sync_url = |c: &datenatord::targetdb::SyncCredentials| {
         format!(
             "postgres://{}:{}@{}:{}/{}",
             c.user,
@@ -1075,7 +1075,7 @@ async fn sync_password_never_in_server_log() {
         .provision()
         .await
         .unwrap_err();
-    let datenatord::target::TargetError::Permission { fix, .. } = &err else {
+    let datenatord::targetdb::TargetError::Permission { fix, .. } = &err else {
         panic!("{err:?}")
     };
     assert!(fix.contains("NOSUPERUSER"), "{fix}");

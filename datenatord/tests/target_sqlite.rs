@@ -7,7 +7,7 @@ use common_target::*;
 use datenator_shared::datasource::{
     CheckKind, CheckStatus, DatasourceKind, DatasourceSettings, Secret, SyncWriterMode, TlsMode,
 };
-use datenatord::target::{AnyTarget, FieldSpec, ObjectMapping, SfType, Target};
+use datenatord::targetdb::{AnyTarget, FieldSpec, ObjectMapping, SfType, Target};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Row as _};

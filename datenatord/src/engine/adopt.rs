@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::conflicts::same;
 use super::worker::{Ctx, StepError};
-use crate::target::{ObjectMapping, Target};
+use crate::targetdb::{ObjectMapping, Target};
 
 /// From this many rows to look up, one query fetches the candidates for all of them.
 const BATCH_FROM: usize = 10;

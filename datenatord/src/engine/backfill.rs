@@ -22,8 +22,8 @@ use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::bulk::PollPolicy;
 use crate::store::PendingBackfill;
-use crate::target::load::{CsvChunk, CsvHeader};
-use crate::target::{ObjectMapping, RejectedRow, Row, Target};
+use crate::targetdb::load::{CsvChunk, CsvHeader};
+use crate::targetdb::{ObjectMapping, RejectedRow, Row, Target};
 
 /// Records per page of a REST fill (Salesforce's largest query batch).
 const REST_PAGE: u64 = 2000;
@@ -494,7 +494,7 @@ fn csv_rows(csv_text: &str, mapping: &ObjectMapping) -> Result<Vec<Row>, StepErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{FieldSpec, SfType};
+    use crate::targetdb::{FieldSpec, SfType};
 
     fn mapping(names: &[&str]) -> ObjectMapping {
         ObjectMapping::new(

@@ -226,7 +226,7 @@ pub async fn settle(
         let sf_stamp = sf
             .get("SystemModstamp")
             .and_then(Value::as_str)
-            .and_then(crate::target::types::parse_datetime);
+            .and_then(crate::targetdb::types::parse_datetime);
         let changed: Vec<String> = u.record.keys().filter(|k| *k != "Id").cloned().collect();
         for f in changed {
             let db_value = u.record.get(&f).cloned().unwrap_or(Value::Null);

@@ -25,7 +25,7 @@ use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::SalesforceError;
 use crate::state::State;
-use crate::target::{Dialect, FieldSpec, Target};
+use crate::targetdb::{Dialect, FieldSpec, Target};
 
 /// The org's mappings as the engine syncs them: without the fields marked removed in
 /// Salesforce. Shows each object's removed fields on its status.
@@ -257,12 +257,12 @@ pub fn misfit(dialect: Dialect, was: &FieldSpec, now: &FieldSpec) -> Option<Stri
     if was == now {
         return None;
     }
-    let same_kind = crate::target::types::narrowing_reason(was, now).is_none()
-        && crate::target::types::narrowing_reason(now, was).is_none();
+    let same_kind = crate::targetdb::types::narrowing_reason(was, now).is_none()
+        && crate::targetdb::types::narrowing_reason(now, was).is_none();
     if dialect == Dialect::Sqlite && (was.sf_type == now.sf_type || same_kind) {
         return None;
     }
-    crate::target::types::narrowing_reason(now, was)?;
+    crate::targetdb::types::narrowing_reason(now, was)?;
     Some(format!(
         "{}: Salesforce now says {} where its column was made for {}; values that do not fit are refused — update the metadata and save the mapping again (the plan changes the column)",
         now.name,
@@ -366,7 +366,7 @@ mod type_tests {
             ]
         );
     }
-    use crate::target::SfType;
+    use crate::targetdb::SfType;
 
     fn text(len: u32) -> FieldSpec {
         FieldSpec::new("Code__c", SfType::String).with_length(len)

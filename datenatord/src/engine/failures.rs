@@ -8,7 +8,7 @@ use datenator_shared::protocol::{FailedRecords, RpcError, codes};
 use super::worker::Ctx;
 use crate::mappings::{self, StoredMapping};
 use crate::state::State;
-use crate::target::{Event, EventOp, FailedAction, FailedScope, Target, TargetError};
+use crate::targetdb::{Event, EventOp, FailedAction, FailedScope, Target, TargetError};
 
 /// How many failed records `failed_list` returns per object.
 const LIST_LIMIT: usize = 500;

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::state::State;
-use crate::target::{AnyTarget, Target};
+use crate::targetdb::{AnyTarget, Target};
 
 /// How often paused objects are counted again.
 const EVERY: Duration = Duration::from_secs(10);

@@ -12,9 +12,9 @@ use crate::mappings::StoredMapping;
 use crate::salesforce::bulk::PollPolicy;
 use crate::salesforce::rest::QueryPage;
 use crate::salesforce::rest::sf_datetime;
-use crate::target::load::{CsvChunk, CsvHeader};
-use crate::target::types::parse_datetime;
-use crate::target::{Cursor, Dialect, ObjectMapping, RejectedRow, Row, Target};
+use crate::targetdb::load::{CsvChunk, CsvHeader};
+use crate::targetdb::types::parse_datetime;
+use crate::targetdb::{Cursor, Dialect, ObjectMapping, RejectedRow, Row, Target};
 
 /// Rows per bulk-load call into the database (one COPY and one transaction each).
 const LOAD_CHUNK: usize = 25_000;
@@ -392,7 +392,7 @@ pub async fn run(
 }
 
 /// A bidirectional mapping's pull never overwrites a field whose local change is not
-/// pushed yet (see [`crate::target::keep_pending_local`]).
+/// pushed yet (see [`crate::targetdb::keep_pending_local`]).
 fn keeps_local(m: &StoredMapping) -> bool {
     m.mapping.direction == datenator_shared::model::Direction::Bidirectional
 }
@@ -570,7 +570,7 @@ async fn initial_bulk_load(ctx: &Ctx<'_>, m: &StoredMapping, total: u64) -> Resu
                             .target
                             .upsert_rows_lenient(&m.resolved, &rows, None, keeps_local(m))
                             .await?;
-                        Ok::<_, crate::target::TargetError>((
+                        Ok::<_, crate::targetdb::TargetError>((
                             report.written,
                             cursor,
                             report.rejected,

@@ -18,7 +18,7 @@ use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::SalesforceError;
 use crate::salesforce::rest::RecordResult;
-use crate::target::{Event, EventOp, Target};
+use crate::targetdb::{Event, EventOp, Target};
 
 /// What one push round did.
 pub struct PushOutcome {
@@ -123,7 +123,7 @@ fn certainly_sent(evs: &[&Event], fields: &[FieldInfo]) -> Map<String, Value> {
 async fn find_earlier_create(
     ctx: &Ctx<'_>,
     lookup: &mut Lookup,
-    mapping: &crate::target::ObjectMapping,
+    mapping: &crate::targetdb::ObjectMapping,
     c: &PendingCreate<'_>,
     fields: &[FieldInfo],
 ) -> Result<Option<String>, StepError> {
@@ -370,7 +370,7 @@ async fn push_events(
     // earlier outcome is unknown.
     if !creates.is_empty() || !orphans.is_empty() {
         let row_ids: Vec<i64> = creates.iter().map(|c| c.row_id).collect();
-        let rows: BTreeMap<i64, crate::target::StoredRow> = ctx
+        let rows: BTreeMap<i64, crate::targetdb::StoredRow> = ctx
             .target
             .fetch_rows(&m.resolved, &row_ids)
             .await?

@@ -34,7 +34,7 @@ use crate::salesforce::SalesforceError;
 use crate::salesforce::bulk::JobInfo;
 use crate::salesforce::error::ApiError;
 use crate::salesforce::rest::RecordResult;
-use crate::target::{Event, Target};
+use crate::targetdb::{Event, Target};
 
 /// The error code of a record an ingest job did not process (aborted job): sent again.
 pub const UNPROCESSED: &str = "BULK_UNPROCESSED";

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::mappings;
 use crate::state::State;
-use crate::target::{EventOp, RecentEvent, RejectedRow, Row, SUPERSEDED_ERROR, Target};
+use crate::targetdb::{EventOp, RecentEvent, RejectedRow, Row, SUPERSEDED_ERROR, Target};
 
 /// Pulled records remembered per (org, object).
 pub const RING: usize = 200;
@@ -252,7 +252,7 @@ pub async fn list(state: &State, r: RecentChanges) -> Result<Vec<RecentChange>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Event;
+    use crate::targetdb::Event;
     use serde_json::{Map, json};
 
     fn row(sfid: &str, stamp: &str, values: Value) -> Row {

@@ -15,8 +15,8 @@ use super::reload::ids;
 use super::worker::{Ctx, StepError};
 use crate::mappings::StoredMapping;
 use crate::salesforce::rest::check_id;
-use crate::target::Target;
-use crate::target::types::parse_datetime;
+use crate::targetdb::Target;
+use crate::targetdb::types::parse_datetime;
 
 /// How far back the deleted endpoint answers (Salesforce keeps 15 days), with a margin.
 const LOG_DAYS: i64 = 14;

@@ -30,7 +30,7 @@ use crate::mappings::StoredMapping;
 use crate::orgs::store_error;
 use crate::salesforce::rest::check_id;
 use crate::state::State;
-use crate::target::{Event, RowsLeave, Target};
+use crate::targetdb::{Event, RowsLeave, Target};
 
 /// Ids asked for by id per query.
 const BY_ID: usize = 200;

@@ -14,7 +14,7 @@ use super::{pull, push};
 use crate::mappings::{self, StoredMapping};
 use crate::salesforce::{Api, SalesforceError};
 use crate::state::State;
-use crate::target::{AnyTarget, Target};
+use crate::targetdb::{AnyTarget, Target};
 
 /// How often `/limits` is read when nothing else calls for it.
 const LIMITS_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -36,7 +36,7 @@ pub enum StepError {
     #[error("{0}")]
     Salesforce(#[from] SalesforceError),
     #[error("{0}")]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] crate::targetdb::TargetError),
     #[error("{}", .0.message)]
     Daemon(datenator_shared::protocol::RpcError),
 }

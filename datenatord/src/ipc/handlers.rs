@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::engine::failures;
 use crate::state::{DAEMON_VERSION, State};
-use crate::target::FailedAction;
+use crate::targetdb::FailedAction;
 use crate::{datasource, mappings, orgs};
 
 pub(super) fn handshake_ok() -> HandshakeOk {

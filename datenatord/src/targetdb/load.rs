@@ -123,7 +123,7 @@ pub fn csv_value(t: SfType, cell: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::FieldSpec;
+    use crate::targetdb::FieldSpec;
 
     #[test]
     fn csv_cells_become_typed_values() {

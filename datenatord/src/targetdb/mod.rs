@@ -2,8 +2,9 @@
 //!
 //! Per org the target holds a schema (MySQL: a database; SQLite: the file) with a cursor
 //! table, and per mapped object a data table, an events table `<table>__events` and row
-//! triggers that record every change made by anyone but the engine. See `shared/DESIGN.md`,
-//! "The target database".
+//! triggers that record every change made by anyone but the engine (ARCHITECTURE.md,
+//! "Invariants", says what they guarantee). Each dialect has a folder: `mod.rs` (connections,
+//! upserts, claims, the trait), `check.rs`, `ddl.rs` (PostgreSQL also `copy.rs`).
 //!
 //! * [`AnyTarget::new`] / [`AnyTarget::for_org`] build a target from [`DatasourceSettings`]
 //!   and the org's schema name; connections open lazily, with the admin credentials for DDL

@@ -4,7 +4,7 @@
 pub mod scenarios;
 
 use datenator_shared::datasource::{DatasourceKind, DatasourceSettings, TlsMode};
-use datenatord::target::{FieldSpec, ObjectMapping, Row, SfType};
+use datenatord::targetdb::{FieldSpec, ObjectMapping, Row, SfType};
 use serde_json::{Map, Value, json};
 
 pub const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use datenatord::target::{
+use datenatord::targetdb::{
     AnyTarget, Cursor, Dialect, EventCounts, EventOp, FieldSpec, ObjectMapping, Plan, PlanStep,
     SfType, Target, ident,
 };
@@ -786,7 +786,7 @@ pub async fn widening_changes_keep_values(h: &impl Harness) {
 /// as is still loads when it converts ("12.0" for a whole number), and a bad one fails
 /// with the field named. Loading again changes nothing and no load records an event.
 pub async fn bulk_csv_loads_like_rows(h: &impl Harness) {
-    use datenatord::target::load::{CsvChunk, CsvHeader};
+    use datenatord::targetdb::load::{CsvChunk, CsvHeader};
     let t = h.target();
     t.provision().await.unwrap();
     let (via_csv, via_rows) = (sample_mapping("Account"), sample_mapping("Contact"));
@@ -950,7 +950,7 @@ pub async fn pull_keeps_pending_local_fields(h: &impl Harness) {
 /// a thousandth — in REST JSON and in Bulk CSV alike. Every numeric column takes them, from
 /// a pull's JSON rows and from a first load's CSV cells, and reads back the same numbers.
 pub async fn scientific_notation_numbers(h: &impl Harness) {
-    use datenatord::target::load::{CsvChunk, CsvHeader};
+    use datenatord::targetdb::load::{CsvChunk, CsvHeader};
     let t = h.target();
     t.provision().await.unwrap();
     let fields = vec![
