@@ -208,7 +208,9 @@ pub async fn run(
     Ok(())
 }
 
-/// SIGHUP: re-read the config file; keep the old one if the new one is invalid.
+/// SIGHUP: re-read the config file; keep the old one if the new one is invalid. The log
+/// level, the socket's group and the Salesforce app apply at once; `[sync]`, the socket,
+/// the state directory and `max_connections` only after a restart (said in the log).
 fn reload(
     settings: &mut Settings,
     state: &State,
@@ -225,6 +227,10 @@ fn reload(
             }
             if config.daemon.max_connections != settings.config.daemon.max_connections {
                 tracing::warn!("a max_connections change takes effect only after a restart");
+            }
+            if config.sync != settings.config.sync {
+                // The running workers keep the settings they started with.
+                tracing::warn!("[sync] changes take effect only after a restart");
             }
             if let Some(log) = log
                 && let Err(e) = log.set_level(&config.daemon.log_level)
