@@ -1,13 +1,13 @@
 //! An org's datasource: its settings, "Check datasource", and generating (provisioning) the
 //! org's schema and sync user through the target layer.
+use crate::error::DaemonError;
 use datenator_shared::datasource::{
     CheckReport, DatasourceKind, DatasourceSettings, Secret, default_schema_name,
     legacy_default_schema_name,
 };
 use datenator_shared::model::{DatasourceDetails, DatasourceView, SchemaAccess};
-use datenator_shared::protocol::{RpcError, codes};
 
-use crate::orgs::{not_found, store_error};
+use crate::error::store_error;
 use crate::state::State;
 use crate::targetdb::{AnyTarget, SyncCredentials, Target, TargetError, ident};
 
@@ -22,7 +22,7 @@ struct Stored {
     app_role: Option<String>,
 }
 
-async fn load(state: &State, org: &str) -> Result<Option<Stored>, RpcError> {
+async fn load(state: &State, org: &str) -> Result<Option<Stored>, DaemonError> {
     let Some(row) = state.store.datasource(org).await.map_err(store_error)? else {
         return Ok(None);
     };
@@ -144,7 +144,7 @@ fn normalize_path(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Every org's datasource but `except`'s: (org, settings, schema).
-async fn others(state: &State, except: &str) -> Result<Vec<(String, Place)>, RpcError> {
+async fn others(state: &State, except: &str) -> Result<Vec<(String, Place)>, DaemonError> {
     let orgs = state
         .store
         .datasource_orgs_except(except)
@@ -167,7 +167,7 @@ async fn check_not_shared(
     org: &str,
     settings: &DatasourceSettings,
     schema: &str,
-) -> Result<(), RpcError> {
+) -> Result<(), DaemonError> {
     let place = Place::of(settings, schema);
     if let Some((other, _)) = others(state, org)
         .await?
@@ -181,13 +181,10 @@ async fn check_not_shared(
                 default_schema_name(org)
             ),
         };
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "org {other:?} already keeps its tables in {}; two orgs there would sync each other's rows: {what}",
-                place.describe()
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "org {other:?} already keeps its tables in {}; two orgs there would sync each other's rows: {what}",
+            place.describe()
+        )));
     }
     Ok(())
 }
@@ -208,13 +205,12 @@ pub async fn warn_shared_schemas(state: &State) {
     }
 }
 
-fn target_error(e: TargetError) -> RpcError {
-    RpcError::new(codes::REJECTED, e.to_string())
+fn target_error(e: TargetError) -> DaemonError {
+    DaemonError::rejected(e.to_string())
 }
 
-fn validate(settings: &DatasourceSettings) -> Result<(), RpcError> {
-    let missing =
-        |what: &str| RpcError::new(codes::REJECTED, format!("the datasource needs a {what}"));
+fn validate(settings: &DatasourceSettings) -> Result<(), DaemonError> {
+    let missing = |what: &str| DaemonError::rejected(format!("the datasource needs a {what}"));
     match settings.kind {
         DatasourceKind::Sqlite => {
             if settings
@@ -246,9 +242,9 @@ pub async fn set(
     state: &State,
     org: &str,
     mut settings: DatasourceSettings,
-) -> Result<DatasourceDetails, RpcError> {
+) -> Result<DatasourceDetails, DaemonError> {
     if !state.store.org_exists(org).await.map_err(store_error)? {
-        return Err(not_found(org));
+        return Err(DaemonError::no_org(org));
     }
     validate(&settings)?;
     let _owner = OWNERSHIP.lock().await;
@@ -266,12 +262,9 @@ pub async fn set(
                 settings.schema = Some(generated.clone());
             }
             if explicit_schema(&settings).as_deref() != Some(generated.as_str()) {
-                return Err(RpcError::new(
-                    codes::REJECTED,
-                    format!(
-                        "the schema was already generated as {generated}: keep that name, or delete and re-register the org to move it"
-                    ),
-                ));
+                return Err(DaemonError::rejected(format!(
+                    "the schema was already generated as {generated}: keep that name, or delete and re-register the org to move it"
+                )));
             }
             generated
         }
@@ -286,12 +279,14 @@ pub async fn set(
         .await
         .map_err(store_error)?;
     state.refresh_orgs().await.map_err(store_error)?;
-    get(state, org).await?.ok_or_else(|| not_found(org))
+    get(state, org)
+        .await?
+        .ok_or_else(|| DaemonError::no_org(org))
 }
 
 /// `datasource_get`: the settings (password hidden), the last outcomes and, once
 /// generated, who writes the tables.
-pub async fn get(state: &State, org: &str) -> Result<Option<DatasourceDetails>, RpcError> {
+pub async fn get(state: &State, org: &str) -> Result<Option<DatasourceDetails>, DaemonError> {
     let Some(s) = load(state, org).await? else {
         return Ok(None);
     };
@@ -365,62 +360,53 @@ pub async fn set_sync_host(
     state: &State,
     org: &str,
     host: Option<String>,
-) -> Result<DatasourceDetails, RpcError> {
+) -> Result<DatasourceDetails, DaemonError> {
     let stored = load(state, org).await?.ok_or_else(|| {
-        RpcError::new(
-            codes::REJECTED,
-            format!("org {org} has no datasource yet: fill in the Datasource tab first"),
-        )
+        DaemonError::rejected(format!(
+            "org {org} has no datasource yet: fill in the Datasource tab first"
+        ))
     })?;
     if stored.settings.kind != DatasourceKind::Mysql {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "the sync account's host applies to MariaDB/MySQL only; org {org}'s datasource is {}",
-                stored.settings.kind
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "the sync account's host applies to MariaDB/MySQL only; org {org}'s datasource is {}",
+            stored.settings.kind
+        )));
     }
     let host = host.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty());
     if let Some(h) = &host
         && (h.len() > 255 || h.chars().any(|c| c.is_control() || c.is_whitespace()))
     {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "{h:?} is not a usable host for the sync account: give a host name, an IP address or a pattern such as 10.0.0.% (at most 255 characters, no spaces)"
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "{h:?} is not a usable host for the sync account: give a host name, an IP address or a pattern such as 10.0.0.% (at most 255 characters, no spaces)"
+        )));
     }
     state
         .store
         .set_datasource_sync_host(org, host.as_deref())
         .await
         .map_err(store_error)?;
-    get(state, org).await?.ok_or_else(|| not_found(org))
+    get(state, org)
+        .await?
+        .ok_or_else(|| DaemonError::no_org(org))
 }
 
 /// The org's target, with the admin settings and the stored sync credentials: what the
 /// engine and the mapping planner use.
-pub(crate) async fn admin_target(state: &State, org: &str) -> Result<AnyTarget, RpcError> {
+pub(crate) async fn admin_target(state: &State, org: &str) -> Result<AnyTarget, DaemonError> {
     let (t, stored) = target(state, org).await?;
     if !stored.generated {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "org {org}'s schema has not been generated yet: check the datasource and generate the schema first"
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "org {org}'s schema has not been generated yet: check the datasource and generate the schema first"
+        )));
     }
     Ok(t)
 }
 
-async fn target(state: &State, org: &str) -> Result<(AnyTarget, Stored), RpcError> {
+async fn target(state: &State, org: &str) -> Result<(AnyTarget, Stored), DaemonError> {
     let stored = load(state, org).await?.ok_or_else(|| {
-        RpcError::new(
-            codes::REJECTED,
-            format!("org {org} has no datasource yet: fill in the Datasource tab first"),
-        )
+        DaemonError::rejected(format!(
+            "org {org} has no datasource yet: fill in the Datasource tab first"
+        ))
     })?;
     let t = AnyTarget::new(
         stored.settings.clone(),
@@ -433,7 +419,7 @@ async fn target(state: &State, org: &str) -> Result<(AnyTarget, Stored), RpcErro
 }
 
 /// `datasource_check`: runs every check and remembers the outcome.
-pub async fn check(state: &State, org: &str) -> Result<CheckReport, RpcError> {
+pub async fn check(state: &State, org: &str) -> Result<CheckReport, DaemonError> {
     let (t, _) = target(state, org).await?;
     let report = t.check().await;
     state
@@ -448,7 +434,7 @@ pub async fn check(state: &State, org: &str) -> Result<CheckReport, RpcError> {
 /// `schema_generate`: creates (or brings up to date) the org's schema, sync user and
 /// application role. A failure leaves an org whose schema was generated before marked
 /// generated (its tables are there and sync goes on), with the error beside it.
-pub async fn generate(state: &State, org: &str) -> Result<DatasourceDetails, RpcError> {
+pub async fn generate(state: &State, org: &str) -> Result<DatasourceDetails, DaemonError> {
     let owner = OWNERSHIP.lock().await;
     let (t, stored) = target(state, org).await?;
     let schema = stored.schema(org);
@@ -497,7 +483,9 @@ pub async fn generate(state: &State, org: &str) -> Result<DatasourceDetails, Rpc
                 app_role = p.app_role.as_deref().unwrap_or("(none)"),
                 "schema generated"
             );
-            get(state, org).await?.ok_or_else(|| not_found(org))
+            get(state, org)
+                .await?
+                .ok_or_else(|| DaemonError::no_org(org))
         }
         Err(e) => Err(target_error(e)),
     }
@@ -505,7 +493,7 @@ pub async fn generate(state: &State, org: &str) -> Result<DatasourceDetails, Rpc
 
 /// Drops the org's schema and sync user, when a datasource was configured and provisioned.
 /// Returns whether anything was dropped.
-pub async fn deprovision(state: &State, org: &str) -> Result<bool, RpcError> {
+pub async fn deprovision(state: &State, org: &str) -> Result<bool, DaemonError> {
     let Some(stored) = load(state, org).await? else {
         return Ok(false);
     };

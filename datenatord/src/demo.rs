@@ -65,7 +65,7 @@ fn settings(state: &State, target: Option<&str>) -> anyhow::Result<DatasourceSet
     Ok(settings)
 }
 
-fn rpc(e: datenator_shared::protocol::RpcError) -> anyhow::Error {
+fn rpc(e: crate::error::DaemonError) -> anyhow::Error {
     anyhow::anyhow!(e.message)
 }
 

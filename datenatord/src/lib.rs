@@ -25,6 +25,7 @@ pub mod demo;
 #[path = "demo_off.rs"]
 pub mod demo;
 pub mod engine;
+pub mod error;
 pub mod ipc;
 pub mod log_tail;
 pub mod logging;

@@ -1,9 +1,11 @@
 //! Object mappings: validated against the cached metadata (required fields, `Id` and
 //! `SystemModstamp` always included), planned as DDL, applied only when confirmed, stored.
+use crate::error::DaemonError;
 use datenator_shared::model::{Direction, FieldInfo, Mapping, PlanStepView, PlanView};
-use datenator_shared::protocol::{RemoveMapping, RpcError, SaveMapping, codes};
+use datenator_shared::protocol::{RemoveMapping, SaveMapping};
 
-use crate::orgs::{metadata, store_error};
+use crate::error::store_error;
+use crate::orgs::metadata;
 use crate::state::State;
 use crate::targetdb::{FieldSpec, ObjectMapping, Plan, SfType, Target};
 
@@ -55,16 +57,14 @@ pub fn is_mandatory(f: &FieldInfo) -> bool {
 /// Refuses a name the sync engine could not use: the same test the Salesforce client
 /// applies to every object and field name it puts into a URL or a query, applied once when
 /// a mapping comes in, so no mapping is stored that would leave its changes pending forever.
-fn check_name(object: &str, field: Option<&str>) -> Result<(), RpcError> {
+fn check_name(object: &str, field: Option<&str>) -> Result<(), DaemonError> {
     let name = field.unwrap_or(object);
     crate::salesforce::rest::check_api_name(name).map_err(|_| {
         let what = match field {
             Some(_) => format!("the field {name:?} of {object:?}"),
             None => format!("the object {name:?}"),
         };
-        RpcError::new(
-            codes::REJECTED,
-            format!(
+        DaemonError::rejected(format!(
                 "{} cannot be synced: Salesforce API names are letters, digits and underscores, starting with a letter; leave it out of the mapping",
                 crate::logging::escape(&what)
             ),
@@ -74,7 +74,7 @@ fn check_name(object: &str, field: Option<&str>) -> Result<(), RpcError> {
 }
 
 /// Resolves a user's mapping against the object's fields.
-pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping, RpcError> {
+pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping, DaemonError> {
     check_name(&mapping.object, None)?;
     let mut specs = Vec::new();
     let mut unknown = Vec::new();
@@ -84,14 +84,11 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
         }
     }
     if !unknown.is_empty() {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "{} has no field {}: update the metadata or fix the mapping",
-                mapping.object,
-                unknown.join(", ")
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "{} has no field {}: update the metadata or fix the mapping",
+            mapping.object,
+            unknown.join(", ")
+        )));
     }
     for f in fields {
         let chosen = mapping
@@ -103,13 +100,10 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
         }
         let Some(t) = sf_type(&f.field_type) else {
             if chosen {
-                return Err(RpcError::new(
-                    codes::REJECTED,
-                    format!(
-                        "{}.{} has type {}, which Datenator cannot store",
-                        mapping.object, f.name, f.field_type
-                    ),
-                ));
+                return Err(DaemonError::rejected(format!(
+                    "{}.{} has type {}, which Datenator cannot store",
+                    mapping.object, f.name, f.field_type
+                )));
             }
             continue;
         };
@@ -118,13 +112,10 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
             SfType::Address | SfType::Location | SfType::Base64 | SfType::AnyType
         ) {
             if chosen {
-                return Err(RpcError::new(
-                    codes::REJECTED,
-                    format!(
-                        "{}.{} is a {} field: map its component fields instead (e.g. BillingStreet for BillingAddress)",
-                        mapping.object, f.name, f.field_type
-                    ),
-                ));
+                return Err(DaemonError::rejected(format!(
+                    "{}.{} is a {} field: map its component fields instead (e.g. BillingStreet for BillingAddress)",
+                    mapping.object, f.name, f.field_type
+                )));
             }
             continue;
         }
@@ -138,18 +129,15 @@ pub fn resolve(mapping: &Mapping, fields: &[FieldInfo]) -> Result<ObjectMapping,
 }
 
 /// Every stored mapping of the org.
-pub async fn stored(state: &State, org: &str) -> Result<Vec<StoredMapping>, RpcError> {
+pub async fn stored(state: &State, org: &str) -> Result<Vec<StoredMapping>, DaemonError> {
     let rows = state.store.mappings(org).await.map_err(store_error)?;
     let mut out = Vec::new();
     for r in rows {
         let resolved: ObjectMapping = serde_json::from_str(&r.fields_json).map_err(|e| {
-            RpcError::new(
-                codes::INTERNAL_ERROR,
-                format!(
-                    "the stored mapping of {} is unreadable ({e}): save it again",
-                    r.object
-                ),
-            )
+            DaemonError::internal(format!(
+                "the stored mapping of {} is unreadable ({e}): save it again",
+                r.object
+            ))
         })?;
         out.push(StoredMapping {
             mapping: Mapping {
@@ -166,7 +154,7 @@ pub async fn stored(state: &State, org: &str) -> Result<Vec<StoredMapping>, RpcE
 }
 
 /// `mapping_list`.
-pub async fn list(state: &State, org: &str) -> Result<Vec<Mapping>, RpcError> {
+pub async fn list(state: &State, org: &str) -> Result<Vec<Mapping>, DaemonError> {
     Ok(stored(state, org)
         .await?
         .into_iter()
@@ -196,10 +184,9 @@ async fn check_filter(
     org: &str,
     object: &str,
     filter: &str,
-) -> Result<(), RpcError> {
+) -> Result<(), DaemonError> {
     if filter.contains(';') {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "a row filter is one SOQL condition, without ';'",
         ));
     }
@@ -208,17 +195,16 @@ async fn check_filter(
     let soql = format!("{prefix}{filter}) LIMIT 1");
     match api.query_all_records(&soql, false).await {
         Ok(_) => Ok(()),
-        Err(crate::salesforce::SalesforceError::Api { errors, .. }) => Err(RpcError::new(
-            codes::REJECTED,
-            format!(
+        Err(crate::salesforce::SalesforceError::Api { errors, .. }) => {
+            Err(DaemonError::rejected(format!(
                 "Salesforce rejects the row filter: {}. Write one SOQL condition on {object}'s fields, e.g. Industry = 'Banking' AND AnnualRevenue > 1000000",
                 errors
                     .iter()
                     .map(|e| filter_error(&e.to_string(), prefix.chars().count()))
                     .collect::<Vec<_>>()
                     .join("; ")
-            ),
-        )),
+            )))
+        }
         Err(e) => Err(crate::orgs::salesforce_error(state, org, e).await),
     }
 }
@@ -255,7 +241,7 @@ fn filter_error(message: &str, prefix: usize) -> String {
 }
 
 /// `mapping_save`: plans, and when asked (and confirmed if destructive), applies.
-pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError> {
+pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, DaemonError> {
     check_name(&req.mapping.object, None)?;
     let fields = metadata::fields(state, &req.org, &req.mapping.object).await?;
     let resolved = resolve(&req.mapping, &fields)?;
@@ -287,7 +273,7 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
     let target = crate::datasource::admin_target(state, &req.org).await?;
     let plan = target
         .plan(&old, &new)
-        .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
+        .map_err(|e| DaemonError::rejected(e.to_string()))?;
     let backfill = backfill_plan(&target, &old, &resolved, &req.mapping).await;
     let queued = queued_plan(&target, was.as_ref(), &req).await;
     let refilter = filter_change::plan(
@@ -311,22 +297,18 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
         return Ok(finish(view(&plan, false)));
     }
     if finish(view(&plan, false)).destructive && !req.confirm_destructive {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "this change loses data (see the destructive steps): confirm it to go ahead, after a backup if the data matters",
         ));
     }
     target
         .apply(&plan)
         .await
-        .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
+        .map_err(|e| DaemonError::rejected(format!("the DDL failed: {e}")))?;
     if let (Some((_, before)), Some(_), false) = (&was, queued, req.send_queued) {
         // Before the mapping is stored: the worker never pushes them.
         let discarded = discard_queued(&target, before).await.map_err(|e| {
-            RpcError::new(
-                codes::REJECTED,
-                format!("could not discard the queued changes: {e}"),
-            )
+            DaemonError::rejected(format!("could not discard the queued changes: {e}"))
         })?;
         tracing::info!(org = %req.org, object = %object, discarded, "database changes made while the object did not sync to Salesforce discarded");
     }
@@ -348,8 +330,8 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, RpcError>
             .await
             .map_err(store_error)?;
     }
-    let fields_json = serde_json::to_string(&resolved)
-        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    let fields_json =
+        serde_json::to_string(&resolved).map_err(|e| DaemonError::internal(e.to_string()))?;
     state
         .store
         .put_mapping(
@@ -479,7 +461,7 @@ async fn forget_pointless_backfill(
     org: &str,
     resolved: &ObjectMapping,
     direction: Direction,
-) -> Result<(), RpcError> {
+) -> Result<(), DaemonError> {
     let Some(pending) = state
         .store
         .backfill(org, &resolved.object)
@@ -525,7 +507,7 @@ fn with_backfill(
 }
 
 /// `mapping_remove`: drops the object's tables (after confirmation) and forgets the mapping.
-pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcError> {
+pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, DaemonError> {
     let old: Vec<ObjectMapping> = stored(state, &req.org)
         .await?
         .into_iter()
@@ -535,10 +517,10 @@ pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcEr
         .iter()
         .any(|m| m.object.eq_ignore_ascii_case(&req.object))
     {
-        return Err(RpcError::new(
-            codes::NOT_FOUND,
-            format!("{} is not mapped in org {}", req.object, req.org),
-        ));
+        return Err(DaemonError::not_found(format!(
+            "{} is not mapped in org {}",
+            req.object, req.org
+        )));
     }
     let new: Vec<ObjectMapping> = old
         .iter()
@@ -548,20 +530,19 @@ pub async fn remove(state: &State, req: RemoveMapping) -> Result<PlanView, RpcEr
     let target = crate::datasource::admin_target(state, &req.org).await?;
     let plan = target
         .plan(&old, &new)
-        .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
+        .map_err(|e| DaemonError::rejected(e.to_string()))?;
     if !req.apply {
         return Ok(view(&plan, false));
     }
     if plan.is_destructive() && !req.confirm_destructive {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "removing a mapping drops its data and events tables: confirm it to go ahead, after a backup if the data matters",
         ));
     }
     target
         .apply(&plan)
         .await
-        .map_err(|e| RpcError::new(codes::REJECTED, format!("the DDL failed: {e}")))?;
+        .map_err(|e| DaemonError::rejected(format!("the DDL failed: {e}")))?;
     state
         .store
         .delete_mapping(&req.org, &req.object)
@@ -601,26 +582,25 @@ struct MappingFile {
 
 /// `mapping_export`: every mapping of the org as TOML.
 /// The org must exist: an unknown name is said so, not answered with an empty list.
-async fn known_org(state: &State, org: &str) -> Result<(), RpcError> {
+async fn known_org(state: &State, org: &str) -> Result<(), DaemonError> {
     if state
         .store
         .org_exists(org)
         .await
-        .map_err(crate::orgs::store_error)?
+        .map_err(crate::error::store_error)?
     {
         Ok(())
     } else {
-        Err(crate::orgs::not_found(org))
+        Err(crate::error::DaemonError::no_org(org))
     }
 }
 
-pub async fn export(state: &State, org: &str) -> Result<String, RpcError> {
+pub async fn export(state: &State, org: &str) -> Result<String, DaemonError> {
     known_org(state, org).await?;
     let file = MappingFile {
         mapping: list(state, org).await?,
     };
-    let body = toml::to_string_pretty(&file)
-        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))?;
+    let body = toml::to_string_pretty(&file).map_err(|e| DaemonError::internal(e.to_string()))?;
     Ok(format!(
         "# Datenator mappings of org {org}, exported {}.\n# Import with: datenator-tui mappings import {org} FILE [--apply]\n\n{body}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
@@ -629,7 +609,7 @@ pub async fn export(state: &State, org: &str) -> Result<String, RpcError> {
 
 /// A typo in a reviewed file must be named, not ignored: every key of every `[[mapping]]`
 /// must be one `Mapping` knows.
-fn check_keys(text: &str) -> Result<(), RpcError> {
+fn check_keys(text: &str) -> Result<(), DaemonError> {
     const KNOWN: [&str; 5] = [
         "object",
         "fields",
@@ -652,14 +632,11 @@ fn check_keys(text: &str) -> Result<(), RpcError> {
             .unwrap_or_default()
         {
             if !KNOWN.contains(&key.as_str()) {
-                return Err(RpcError::new(
-                    codes::REJECTED,
-                    format!(
-                        "the mappings file is not valid: mapping {} has an unknown key `{key}` (known: {})",
-                        i + 1,
-                        KNOWN.join(", ")
-                    ),
-                ));
+                return Err(DaemonError::rejected(format!(
+                    "the mappings file is not valid: mapping {} has an unknown key `{key}` (known: {})",
+                    i + 1,
+                    KNOWN.join(", ")
+                )));
             }
         }
     }
@@ -670,21 +647,17 @@ fn check_keys(text: &str) -> Result<(), RpcError> {
 pub async fn import(
     state: &State,
     req: datenator_shared::protocol::ImportMappings,
-) -> Result<Vec<PlanView>, RpcError> {
+) -> Result<Vec<PlanView>, DaemonError> {
     known_org(state, &req.org).await?;
     check_keys(&req.text)?;
     let file: MappingFile = toml::from_str(&req.text).map_err(|e| {
-        RpcError::new(
-            codes::REJECTED,
-            format!(
-                "the mappings file is not valid: {}",
-                e.to_string().trim_end().replace('\n', " ")
-            ),
-        )
+        DaemonError::rejected(format!(
+            "the mappings file is not valid: {}",
+            e.to_string().trim_end().replace('\n', " ")
+        ))
     })?;
     if file.mapping.is_empty() {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "the mappings file has no [[mapping]] entry",
         ));
     }
@@ -703,7 +676,7 @@ pub async fn import(
             },
         )
         .await
-        .map_err(|e| RpcError::new(e.code, format!("{object}: {}", e.message)))?;
+        .map_err(|e| DaemonError::new(e.kind, format!("{object}: {}", e.message)))?;
         plans.push(plan);
     }
     Ok(plans)
@@ -803,7 +776,7 @@ mod tests {
             row_filter: None,
         };
         let err = resolve(&m, &fields).unwrap_err();
-        assert_eq!(err.code, codes::REJECTED);
+        assert_eq!(err.kind, crate::error::ErrorKind::Rejected);
         assert!(err.message.contains("cannot be synced"), "{}", err.message);
         let newline = Mapping {
             object: "A\nB".into(),

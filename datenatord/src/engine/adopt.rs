@@ -238,7 +238,7 @@ pub async fn org_user(ctx: &Ctx<'_>) -> Result<Option<String>, StepError> {
         .store
         .org_user_id(ctx.org)
         .await
-        .map_err(crate::orgs::store_error)?)
+        .map_err(crate::error::store_error)?)
 }
 
 async fn created_by_since(ctx: &Ctx<'_>, since: DateTime<Utc>) -> Result<Vec<String>, StepError> {

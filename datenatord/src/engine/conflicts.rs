@@ -282,19 +282,19 @@ async fn store_log(ctx: &Ctx<'_>, log: &[ConflictRecord]) -> Result<(), StepErro
         .store
         .log_conflicts(ctx.org, log)
         .await
-        .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))
+        .map_err(|e| StepError::Daemon(crate::error::store_error(e)))
 }
 
 /// `conflict_list`: the org's conflict log, newest first.
 pub async fn list(
     state: &crate::state::State,
     org: &str,
-) -> Result<Vec<ConflictRecord>, datenator_shared::protocol::RpcError> {
+) -> Result<Vec<ConflictRecord>, crate::error::DaemonError> {
     state
         .store
         .conflicts(org, 500)
         .await
-        .map_err(crate::orgs::store_error)
+        .map_err(crate::error::store_error)
 }
 
 #[cfg(test)]

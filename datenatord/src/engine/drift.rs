@@ -121,15 +121,12 @@ pub async fn absorb(
                 .filter(|n| !known.iter().any(|k| k.eq_ignore_ascii_case(n)))
                 .collect();
             if !unknown.is_empty() {
-                return Err(StepError::Daemon(
-                    datenator_shared::protocol::RpcError::new(
-                        datenator_shared::protocol::codes::REJECTED,
-                        format!(
-                            "the row filter names {}, which Salesforce no longer has (deleted, or hidden from the integration user): edit the row filter in the mapping; the object does not sync until then",
-                            unknown.join(", ")
-                        ),
+                return Err(StepError::Daemon(crate::error::DaemonError::rejected(
+                    format!(
+                        "the row filter names {}, which Salesforce no longer has (deleted, or hidden from the integration user): edit the row filter in the mapping; the object does not sync until then",
+                        unknown.join(", ")
                     ),
-                ));
+                )));
             }
         }
         return Err(e);
@@ -138,7 +135,7 @@ pub async fn absorb(
         .store
         .mark_fields_removed(ctx.org, object, &gone)
         .await
-        .map_err(|se| StepError::Daemon(crate::orgs::store_error(se)))?;
+        .map_err(|se| StepError::Daemon(crate::error::store_error(se)))?;
     tracing::warn!(
         %object,
         fields = %gone.join(", "),

@@ -2,8 +2,9 @@
 //! required field, a duplicate). They wait on their event and their row, never blocking
 //! other records, until the row changes again (the push then sends them with the new
 //! change) or the user retries or ignores them (`failed_retry`, `failed_ignore`).
+use crate::error::DaemonError;
 use datenator_shared::model::FailedRecord;
-use datenator_shared::protocol::{FailedRecords, RpcError, codes};
+use datenator_shared::protocol::FailedRecords;
 
 use super::worker::Ctx;
 use crate::mappings::{self, StoredMapping};
@@ -13,26 +14,24 @@ use crate::targetdb::{Event, EventOp, FailedAction, FailedScope, Target, TargetE
 /// How many failed records `failed_list` returns per object.
 const LIST_LIMIT: usize = 500;
 
-fn target_error(e: TargetError) -> RpcError {
-    RpcError::new(
-        codes::REJECTED,
-        format!("{e}: check that the org's database is reachable, then try again"),
-    )
+fn target_error(e: TargetError) -> DaemonError {
+    DaemonError::rejected(format!(
+        "{e}: check that the org's database is reachable, then try again"
+    ))
 }
 
-async fn known_org(state: &State, org: &str) -> Result<(), RpcError> {
+async fn known_org(state: &State, org: &str) -> Result<(), DaemonError> {
     match state.store.org_exists(org).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(RpcError::new(
-            codes::NOT_FOUND,
-            format!("no org named {org:?}: the org list shows the registered ones"),
-        )),
-        Err(e) => Err(crate::orgs::store_error(e)),
+        Ok(false) => Err(DaemonError::not_found(format!(
+            "no org named {org:?}: the org list shows the registered ones"
+        ))),
+        Err(e) => Err(crate::error::store_error(e)),
     }
 }
 
 /// `failed_list`: every pushing mapping's failed records, oldest first per object.
-pub async fn list(state: &State, org: &str) -> Result<Vec<FailedRecord>, RpcError> {
+pub async fn list(state: &State, org: &str) -> Result<Vec<FailedRecord>, DaemonError> {
     known_org(state, org).await?;
     let stored = mappings::stored(state, org).await?;
     if stored.is_empty() {
@@ -70,20 +69,17 @@ pub async fn settle(
     state: &State,
     request: FailedRecords,
     action: FailedAction,
-) -> Result<u64, RpcError> {
+) -> Result<u64, DaemonError> {
     known_org(state, &request.org).await?;
     let stored = mappings::stored(state, &request.org).await?;
     let Some(m) = stored
         .iter()
         .find(|m| m.mapping.object.eq_ignore_ascii_case(&request.object))
     else {
-        return Err(RpcError::new(
-            codes::NOT_FOUND,
-            format!(
-                "org {:?} has no mapping for {:?}: pick an object from the failed records list",
-                request.org, request.object
-            ),
-        ));
+        return Err(DaemonError::not_found(format!(
+            "org {:?} has no mapping for {:?}: pick an object from the failed records list",
+            request.org, request.object
+        )));
     };
     let target = crate::datasource::admin_target(state, &request.org).await?;
     let scope = match &request.row_ids {

@@ -48,7 +48,7 @@ async fn refresh(
     state: &State,
     org: &str,
     targets: &mut HashMap<String, AnyTarget>,
-) -> Result<(), datenator_shared::protocol::RpcError> {
+) -> Result<(), crate::error::DaemonError> {
     let mappings = crate::mappings::stored(state, org).await?;
     let names: Vec<String> = mappings.iter().map(|m| m.mapping.object.clone()).collect();
     let status = state.engine.status();

@@ -389,7 +389,7 @@ async fn push_events(
         if resolve_creates {
             let overlap =
                 chrono::Duration::from_std(ctx.state.engine.config.overlap).unwrap_or_default();
-            let store_err = |e| StepError::Daemon(crate::orgs::store_error(e));
+            let store_err = |e| StepError::Daemon(crate::error::store_error(e));
             let since = match ctx
                 .state
                 .store
@@ -518,7 +518,7 @@ async fn push_events(
                 .store
                 .mark_creates_in_doubt(ctx.org, object)
                 .await
-                .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))?;
+                .map_err(|e| StepError::Daemon(crate::error::store_error(e)))?;
             sent_creates = true;
             let records: Vec<Map<String, Value>> = to_send.iter().map(|c| c.2.clone()).collect();
             match super::push_bulk::create_records(ctx, object, &records).await {

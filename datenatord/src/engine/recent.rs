@@ -4,11 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use crate::error::DaemonError;
 use chrono::{DateTime, Utc};
 use datenator_shared::model::{ChangeOp, ChangeOutcome, ChangeSide, RecentChange};
-use datenator_shared::protocol::{
-    RECENT_CHANGES_DEFAULT, RECENT_CHANGES_MAX, RecentChanges, RpcError, codes,
-};
+use datenator_shared::protocol::{RECENT_CHANGES_DEFAULT, RECENT_CHANGES_MAX, RecentChanges};
 use serde_json::Value;
 
 use crate::mappings;
@@ -199,33 +198,27 @@ pub fn merge(db: Vec<RecentEvent>, sf: Vec<Pulled>, limit: usize) -> Vec<RecentC
 }
 
 /// `changes_recent`.
-pub async fn list(state: &State, r: RecentChanges) -> Result<Vec<RecentChange>, RpcError> {
+pub async fn list(state: &State, r: RecentChanges) -> Result<Vec<RecentChange>, DaemonError> {
     if !state
         .store
         .org_exists(&r.org)
         .await
-        .map_err(crate::orgs::store_error)?
+        .map_err(crate::error::store_error)?
     {
-        return Err(RpcError::new(
-            codes::NOT_FOUND,
-            format!(
-                "no org named {:?}: the org list shows the registered ones",
-                r.org
-            ),
-        ));
+        return Err(DaemonError::not_found(format!(
+            "no org named {:?}: the org list shows the registered ones",
+            r.org
+        )));
     }
     let stored = mappings::stored(state, &r.org).await?;
     let Some(m) = stored
         .iter()
         .find(|m| m.mapping.object.eq_ignore_ascii_case(&r.object))
     else {
-        return Err(RpcError::new(
-            codes::NOT_FOUND,
-            format!(
-                "org {:?} has no applied mapping for {:?}: map the object first (Objects screen), or pick one the Watch screen lists",
-                r.org, r.object
-            ),
-        ));
+        return Err(DaemonError::not_found(format!(
+            "org {:?} has no applied mapping for {:?}: map the object first (Objects screen), or pick one the Watch screen lists",
+            r.org, r.object
+        )));
     };
     let limit = r
         .limit
@@ -237,10 +230,9 @@ pub async fn list(state: &State, r: RecentChanges) -> Result<Vec<RecentChange>, 
             .recent_events(&m.resolved, limit)
             .await
             .map_err(|e| {
-                RpcError::new(
-                    codes::REJECTED,
-                    format!("{e}: check that the org's database is reachable, then try again"),
-                )
+                DaemonError::rejected(format!(
+                    "{e}: check that the org's database is reachable, then try again"
+                ))
             })?
     } else {
         Vec::new()

@@ -163,5 +163,5 @@ async fn detached(
         .store
         .detached(ctx.org, &m.mapping.object)
         .await
-        .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))
+        .map_err(|e| StepError::Daemon(crate::error::store_error(e)))
 }

@@ -21,13 +21,14 @@
 //! that matches the filter again is synced again ([`reattach`]).
 use std::collections::HashSet;
 
+use crate::error::DaemonError;
 use datenator_shared::model::{PlanStepView, PlanView};
-use datenator_shared::protocol::{LeavingRows, ResyncObject, RpcError, codes};
+use datenator_shared::protocol::{LeavingRows, ResyncObject};
 use serde_json::Value;
 
 use super::worker::{Ctx, StepError};
+use crate::error::store_error;
 use crate::mappings::StoredMapping;
-use crate::orgs::store_error;
 use crate::salesforce::rest::check_id;
 use crate::state::State;
 use crate::targetdb::{Event, RowsLeave, Target};
@@ -68,28 +69,22 @@ pub fn describe(object: &str, filtered: bool, rows: u64, bulk_threshold: u64) ->
 }
 
 /// `object_resync`: plans (and with `apply`, starts) a re-read of one object.
-pub async fn plan(state: &State, req: ResyncObject) -> Result<PlanView, RpcError> {
+pub async fn plan(state: &State, req: ResyncObject) -> Result<PlanView, DaemonError> {
     let stored = crate::mappings::stored(state, &req.org).await?;
     let m = stored
         .iter()
         .find(|m| m.mapping.object.eq_ignore_ascii_case(&req.object))
         .ok_or_else(|| {
-            RpcError::new(
-                codes::NOT_FOUND,
-                format!(
-                    "{} is not mapped in org {:?}: map it first (a re-read applies to mapped objects)",
-                    req.object, req.org
-                ),
-            )
+            DaemonError::not_found(format!(
+                "{} is not mapped in org {:?}: map it first (a re-read applies to mapped objects)",
+                req.object, req.org
+            ))
         })?;
     if !m.mapping.direction.pulls() {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "{} only syncs from the database to Salesforce: nothing is read from Salesforce to re-read; change its direction first",
-                m.mapping.object
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "{} only syncs from the database to Salesforce: nothing is read from Salesforce to re-read; change its direction first",
+            m.mapping.object
+        )));
     }
     let target = crate::datasource::admin_target(state, &req.org).await?;
     let rows = target.row_count(&m.resolved).await.unwrap_or_else(|e| {

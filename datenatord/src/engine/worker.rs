@@ -38,11 +38,11 @@ pub enum StepError {
     #[error("{0}")]
     Target(#[from] crate::targetdb::TargetError),
     #[error("{}", .0.message)]
-    Daemon(datenator_shared::protocol::RpcError),
+    Daemon(crate::error::DaemonError),
 }
 
-impl From<datenator_shared::protocol::RpcError> for StepError {
-    fn from(e: datenator_shared::protocol::RpcError) -> Self {
+impl From<crate::error::DaemonError> for StepError {
+    fn from(e: crate::error::DaemonError) -> Self {
         StepError::Daemon(e)
     }
 }
@@ -216,7 +216,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
             .store
             .creates_in_doubt(org)
             .await
-            .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))?;
+            .map_err(|e| StepError::Daemon(crate::error::store_error(e)))?;
         for m in mappings.iter().filter(|m| m.mapping.direction.pushes()) {
             super::failures::publish_failed_count(state, org, m, ctx.target).await;
             let object = &m.mapping.object;
@@ -298,7 +298,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         .store
         .reloads(org)
         .await
-        .map_err(|e| StepError::Daemon(crate::orgs::store_error(e)))?;
+        .map_err(|e| StepError::Daemon(crate::error::store_error(e)))?;
     for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
         let object = &m.mapping.object;
         if failed.contains_key(object) || unresolved(memory, object) {
@@ -383,12 +383,9 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
                     s.last_error = Some(message.clone());
                 });
             if first_error.is_none() {
-                first_error = Some(StepError::Daemon(
-                    datenator_shared::protocol::RpcError::new(
-                        datenator_shared::protocol::codes::REJECTED,
-                        format!("{object}: {message}"),
-                    ),
-                ));
+                first_error = Some(StepError::Daemon(crate::error::DaemonError::rejected(
+                    format!("{object}: {message}"),
+                )));
             }
         }
     }

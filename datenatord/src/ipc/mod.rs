@@ -19,3 +19,18 @@ pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 /// The default for `[daemon] max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// The daemon's error as the protocol's reply: the one place an `ErrorKind` becomes a
+/// wire error code.
+impl From<crate::error::DaemonError> for datenator_shared::protocol::RpcError {
+    fn from(e: crate::error::DaemonError) -> Self {
+        use crate::error::ErrorKind;
+        use datenator_shared::protocol::codes;
+        let code = match e.kind {
+            ErrorKind::NotFound => codes::NOT_FOUND,
+            ErrorKind::Rejected => codes::REJECTED,
+            ErrorKind::Internal => codes::INTERNAL_ERROR,
+        };
+        datenator_shared::protocol::RpcError::new(code, e.message)
+    }
+}

@@ -5,8 +5,9 @@
 //! refreshed, never sent) or deleted from the database (the user's choice, confirmed as
 //! destructive); their Salesforce records are never touched. Records that match the new
 //! filter but did not match the old one are loaded by the re-read's first load.
+use crate::error::DaemonError;
 use datenator_shared::model::{Mapping, PlanStepView, PlanView};
-use datenator_shared::protocol::{LeavingRows, RpcError};
+use datenator_shared::protocol::LeavingRows;
 
 use crate::state::State;
 
@@ -33,7 +34,7 @@ pub async fn plan(
     before: Option<&Mapping>,
     after: &Mapping,
     leaving_rows: LeavingRows,
-) -> Result<Option<FilterChange>, RpcError> {
+) -> Result<Option<FilterChange>, DaemonError> {
     let Some(before) = before else {
         return Ok(None);
     };

@@ -2,12 +2,13 @@
 //! may map, 25 per composite request, cached in the state store.
 use std::collections::BTreeMap;
 
+use crate::error::DaemonError;
 use chrono::Utc;
 use datenator_shared::model::{FieldInfo, MetadataReport, ObjectInfo};
-use datenator_shared::protocol::{RpcError, codes};
 use serde_json::Value;
 
-use super::{salesforce_error, store_error};
+use super::salesforce_error;
+use crate::error::store_error;
 use crate::salesforce::Api;
 use crate::salesforce::rest::{COMPOSITE_MAX, SubRequest};
 use crate::state::State;
@@ -55,7 +56,7 @@ pub fn mappable(global: &Value) -> bool {
 }
 
 /// `metadata_download`: fetches the object list and describes, reports what changed.
-pub async fn download(state: &State, org: &str) -> Result<MetadataReport, RpcError> {
+pub async fn download(state: &State, org: &str) -> Result<MetadataReport, DaemonError> {
     let api = state.orgs_runtime.api(state, org).await?;
     let calls_before = api.usage().calls();
     let fetched = fetch(&api).await;
@@ -164,9 +165,9 @@ async fn fetch(api: &Api) -> Result<Fetched, crate::salesforce::SalesforceError>
 }
 
 /// `metadata_objects`: the cached object list.
-pub async fn objects(state: &State, org: &str) -> Result<Vec<ObjectInfo>, RpcError> {
+pub async fn objects(state: &State, org: &str) -> Result<Vec<ObjectInfo>, DaemonError> {
     if !state.store.org_exists(org).await.map_err(store_error)? {
-        return Err(super::not_found(org));
+        return Err(crate::error::DaemonError::no_org(org));
     }
     let flag = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
     Ok(state
@@ -224,18 +225,15 @@ pub fn field_info(f: &Value) -> FieldInfo {
 }
 
 /// `metadata_fields`: one object's cached fields.
-pub async fn fields(state: &State, org: &str, object: &str) -> Result<Vec<FieldInfo>, RpcError> {
+pub async fn fields(state: &State, org: &str, object: &str) -> Result<Vec<FieldInfo>, DaemonError> {
     let o = state.store.metadata_object(org, object).await.map_err(store_error)?.ok_or_else(|| {
-        RpcError::new(
-            codes::NOT_FOUND,
-            format!("{object} is not in the metadata of org {org}: download or update the metadata first"),
+        DaemonError::not_found(format!("{object} is not in the metadata of org {org}: download or update the metadata first"),
         )
     })?;
     let describe = o.describe.ok_or_else(|| {
-        RpcError::new(
-            codes::NOT_FOUND,
-            format!("{object} has not been described: update the metadata"),
-        )
+        DaemonError::not_found(format!(
+            "{object} has not been described: update the metadata"
+        ))
     })?;
     Ok(describe
         .get("fields")
@@ -326,7 +324,7 @@ pub fn drift(
 pub async fn schema_check(
     state: &State,
     org: &str,
-) -> Result<Vec<datenator_shared::model::MappingDrift>, RpcError> {
+) -> Result<Vec<datenator_shared::model::MappingDrift>, DaemonError> {
     let mappings = crate::mappings::stored(state, org).await?;
     let api = state.orgs_runtime.api(state, org).await?;
     let mut out = Vec::new();

@@ -7,13 +7,12 @@ pub mod registration;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::error::{DaemonError, store_error};
 use datenator_shared::model::AuthState;
-use datenator_shared::protocol::{RpcError, codes};
 
 use crate::salesforce::auth::{ConnectedApp, OAuth, PendingAuthorization, login_url};
 use crate::salesforce::{Api, Credentials, SalesforceError};
 use crate::state::State;
-use crate::store::StoreError;
 
 /// The default callback URL of the web-server flow (the Salesforce CLI's, which many
 /// connected apps already list).
@@ -109,7 +108,7 @@ impl OrgRuntime {
     }
 
     /// The org's API handle, built from its stored credentials on first use.
-    pub async fn api(&self, state: &State, org: &str) -> Result<Api, RpcError> {
+    pub async fn api(&self, state: &State, org: &str) -> Result<Api, DaemonError> {
         if let Some(api) = lock(&self.apis).get(org) {
             return Ok(api.clone());
         }
@@ -118,14 +117,13 @@ impl OrgRuntime {
             .credentials(org)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| not_found(org))?;
+            .ok_or_else(|| DaemonError::no_org(org))?;
         let (Some(instance_url), Some(access_token)) =
             (creds.instance_url.clone(), creds.access_token.clone())
         else {
-            return Err(RpcError::new(
-                codes::REJECTED,
-                format!("org {org} is not authorized yet: finish its authorization flow first"),
-            ));
+            return Err(DaemonError::rejected(format!(
+                "org {org} is not authorized yet: finish its authorization flow first"
+            )));
         };
         let oauth = OAuth::new(
             self.http(),
@@ -204,35 +202,19 @@ pub(crate) fn redirect_uri(state: &State) -> String {
         .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned())
 }
 
-fn jwt_key(state: &State) -> Result<String, RpcError> {
+fn jwt_key(state: &State) -> Result<String, DaemonError> {
     let path = state.salesforce().jwt_key_file.ok_or_else(|| {
-        RpcError::new(
-            codes::REJECTED,
-            "the JWT bearer flow needs a private key: set jwt_key_file in the [salesforce] section of the daemon's config",
+        DaemonError::rejected("the JWT bearer flow needs a private key: set jwt_key_file in the [salesforce] section of the daemon's config",
         )
     })?;
     std::fs::read_to_string(&path).map_err(|e| {
-        RpcError::new(
-            codes::REJECTED,
-            format!("cannot read the JWT key file {}: {e}; check the path and that the daemon's user may read it", path.display()),
+        DaemonError::rejected(format!("cannot read the JWT key file {}: {e}; check the path and that the daemon's user may read it", path.display()),
         )
     })
 }
 
-pub(crate) fn not_found(org: &str) -> RpcError {
-    RpcError::new(
-        codes::NOT_FOUND,
-        format!("there is no org named {org:?}: check the name in the org list"),
-    )
-}
-
-pub(crate) fn store_error(e: StoreError) -> RpcError {
-    tracing::error!("state store: {e}");
-    RpcError::new(codes::INTERNAL_ERROR, e.to_string())
-}
-
 /// Turns a Salesforce failure into a reply, marking the org when its credentials died.
-pub(crate) async fn salesforce_error(state: &State, org: &str, e: SalesforceError) -> RpcError {
+pub(crate) async fn salesforce_error(state: &State, org: &str, e: SalesforceError) -> DaemonError {
     if let SalesforceError::ReauthorizationNeeded(reason) = &e {
         state.orgs_runtime.forget_api(org);
         if state
@@ -244,7 +226,7 @@ pub(crate) async fn salesforce_error(state: &State, org: &str, e: SalesforceErro
             // The old credentials died while a refresh is running: the refresh's pending
             // step stays on show, and its failure will leave the org unauthorized.
             let _ = state.store.set_refresh_keeps_credentials(org, false).await;
-            return RpcError::new(codes::REJECTED, e.to_string());
+            return DaemonError::rejected(e.to_string());
         }
         state.orgs_runtime.forget(org);
         let _ = state
@@ -258,7 +240,7 @@ pub(crate) async fn salesforce_error(state: &State, org: &str, e: SalesforceErro
             .await;
         let _ = state.refresh_orgs().await;
     }
-    RpcError::new(codes::REJECTED, e.to_string())
+    DaemonError::rejected(e.to_string())
 }
 
 /// Deletes an org: revokes its token, drops its generated schema and sync user, removes its
@@ -267,19 +249,18 @@ pub async fn delete(
     state: &State,
     name: &str,
     confirm: &str,
-) -> Result<datenator_shared::model::DeleteReport, RpcError> {
+) -> Result<datenator_shared::model::DeleteReport, DaemonError> {
     if confirm != name {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!("to delete org {name:?}, type its name exactly to confirm"),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "to delete org {name:?}, type its name exactly to confirm"
+        )));
     }
     let creds = state
         .store
         .credentials(name)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| not_found(name))?;
+        .ok_or_else(|| DaemonError::no_org(name))?;
     let mut warnings = Vec::new();
     let mut token_revoked = false;
     let token = creds.refresh_token.as_ref().or(creds.access_token.as_ref());
@@ -326,12 +307,12 @@ pub async fn delete(
     })
 }
 
-fn summary(state: &State, org: &str) -> Result<datenator_shared::model::OrgSummary, RpcError> {
+fn summary(state: &State, org: &str) -> Result<datenator_shared::model::OrgSummary, DaemonError> {
     state
         .orgs()
         .into_iter()
         .find(|o| o.name == org)
-        .ok_or_else(|| not_found(org))
+        .ok_or_else(|| DaemonError::no_org(org))
 }
 
 /// `org_set_sync`: enabling starts the org's worker (which catches up on everything that
@@ -340,24 +321,18 @@ pub async fn set_sync(
     state: &State,
     org: &str,
     enabled: bool,
-) -> Result<datenator_shared::model::OrgSummary, RpcError> {
+) -> Result<datenator_shared::model::OrgSummary, DaemonError> {
     let current = summary(state, org)?;
     if enabled {
         if current.auth != AuthState::Authorized {
-            return Err(RpcError::new(
-                codes::REJECTED,
-                format!(
-                    "org {org} is not authorized: finish (or refresh) its credentials before enabling sync"
-                ),
-            ));
+            return Err(DaemonError::rejected(format!(
+                "org {org} is not authorized: finish (or refresh) its credentials before enabling sync"
+            )));
         }
         if !current.schema_generated {
-            return Err(RpcError::new(
-                codes::REJECTED,
-                format!(
-                    "org {org} has no generated schema yet: check the datasource and generate the schema first"
-                ),
-            ));
+            return Err(DaemonError::rejected(format!(
+                "org {org} has no generated schema yet: check the datasource and generate the schema first"
+            )));
         }
     }
     state
@@ -378,21 +353,19 @@ pub async fn set_sync(
 pub async fn settings(
     state: &State,
     req: datenator_shared::protocol::OrgSettings,
-) -> Result<datenator_shared::model::OrgSummary, RpcError> {
+) -> Result<datenator_shared::model::OrgSummary, DaemonError> {
     summary(state, &req.name)?;
     if let Some(i) = req.polling_interval_secs
         && !(10..=3600).contains(&i)
     {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "the polling interval must be between 10 seconds and 1 hour (3600)",
         ));
     }
     if let Some(b) = req.api_budget_percent
         && !(1..=100).contains(&b)
     {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "the API budget is a share of the daily limit between 1 and 100 %",
         ));
     }

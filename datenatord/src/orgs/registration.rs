@@ -1,14 +1,14 @@
 //! Registering an org and running its authorization flows.
 use std::time::Duration;
 
+use crate::error::DaemonError;
 use chrono::Utc;
 use datenator_shared::model::{AuthFlow, AuthState, OrgSummary, OrgType, PendingStep};
-use datenator_shared::protocol::{
-    CompleteAuthorization, Reauthorize, RegisterOrg, RpcError, codes,
-};
+use datenator_shared::protocol::{CompleteAuthorization, Reauthorize, RegisterOrg};
 use tracing::Instrument;
 
-use super::{not_found, redirect_uri, store_error, summary};
+use super::{redirect_uri, summary};
+use crate::error::store_error;
 use crate::salesforce::auth::{ConnectedApp, DEFAULT_SCOPE, OAuth, TokenSet, login_url};
 use crate::state::State;
 use crate::store::NewOrg;
@@ -17,7 +17,7 @@ use crate::store::NewOrg;
 const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
 
 /// Org names: what the user calls the org; also the default schema name's source.
-pub fn check_org_name(name: &str) -> Result<(), RpcError> {
+pub fn check_org_name(name: &str) -> Result<(), DaemonError> {
     let ok = !name.is_empty()
         && name.chars().count() <= 40
         && name
@@ -26,12 +26,9 @@ pub fn check_org_name(name: &str) -> Result<(), RpcError> {
     if ok {
         Ok(())
     } else {
-        Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "{name:?} is not a usable org name: use 1 to 40 letters, digits, '-', '_' or '.'"
-            ),
-        ))
+        Err(DaemonError::rejected(format!(
+            "{name:?} is not a usable org name: use 1 to 40 letters, digits, '-', '_' or '.'"
+        )))
     }
 }
 
@@ -44,13 +41,12 @@ fn flow_name(flow: &AuthFlow) -> &'static str {
 }
 
 /// `org_register`: stores the org and starts its flow.
-pub async fn register(state: &State, req: RegisterOrg) -> Result<OrgSummary, RpcError> {
+pub async fn register(state: &State, req: RegisterOrg) -> Result<OrgSummary, DaemonError> {
     check_org_name(&req.name)?;
     if let OrgType::Custom(d) = &req.org_type
         && d.trim().is_empty()
     {
-        return Err(RpcError::new(
-            codes::REJECTED,
+        return Err(DaemonError::rejected(
             "a custom org type needs its My Domain (e.g. acme or acme.my.salesforce.com)",
         ));
     }
@@ -60,19 +56,14 @@ pub async fn register(state: &State, req: RegisterOrg) -> Result<OrgSummary, Rpc
         .await
         .map_err(store_error)?
     {
-        return Err(RpcError::new(
-            codes::REJECTED,
-            format!(
-                "an org named {:?} already exists: pick another name, or use Refresh org credentials on it",
-                req.name
-            ),
-        ));
+        return Err(DaemonError::rejected(format!(
+            "an org named {:?} already exists: pick another name, or use Refresh org credentials on it",
+            req.name
+        )));
     }
     let config = state.salesforce();
     let client_id = req.client_id.clone().filter(|c| !c.is_empty()).or(config.client_id.clone()).ok_or_else(|| {
-        RpcError::new(
-            codes::REJECTED,
-            "no connected app: give its client id here, or set client_id in the [salesforce] section of the daemon's config",
+        DaemonError::rejected("no connected app: give its client id here, or set client_id in the [salesforce] section of the daemon's config",
         )
     })?;
     let client_secret = match &req.client_secret {
@@ -106,7 +97,7 @@ pub async fn register(state: &State, req: RegisterOrg) -> Result<OrgSummary, Rpc
 /// `org_reauthorize`: runs a flow again for an existing org, keeping its configuration.
 /// While the org's stored credentials work, they stay in use (sync goes on) until the new
 /// ones arrive; a refresh that is denied, abandoned or fails leaves them in place.
-pub async fn reauthorize(state: &State, req: Reauthorize) -> Result<OrgSummary, RpcError> {
+pub async fn reauthorize(state: &State, req: Reauthorize) -> Result<OrgSummary, DaemonError> {
     let current = summary(state, &req.name)?;
     let keeps = match &current.auth {
         AuthState::Authorized => true,
@@ -196,13 +187,13 @@ async fn failure_message(state: &State, org: &str, error: String) -> String {
     }
 }
 
-async fn oauth_for(state: &State, org: &str) -> Result<OAuth, RpcError> {
+async fn oauth_for(state: &State, org: &str) -> Result<OAuth, DaemonError> {
     let creds = state
         .store
         .credentials(org)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| not_found(org))?;
+        .ok_or_else(|| DaemonError::no_org(org))?;
     Ok(OAuth::new(
         state.orgs_runtime.http(),
         login_url(&creds.org_type),
@@ -214,7 +205,7 @@ async fn oauth_for(state: &State, org: &str) -> Result<OAuth, RpcError> {
     ))
 }
 
-async fn start_flow(state: &State, org: &str, flow: &AuthFlow) -> Result<OrgSummary, RpcError> {
+async fn start_flow(state: &State, org: &str, flow: &AuthFlow) -> Result<OrgSummary, DaemonError> {
     let oauth = oauth_for(state, org).await?;
     let result = match flow {
         AuthFlow::Device => start_device(state, org, oauth).await,
@@ -230,14 +221,14 @@ async fn start_flow(state: &State, org: &str, flow: &AuthFlow) -> Result<OrgSumm
                     .await
                     .map_err(store_error)
             }
-            Err(e) => Err(RpcError::new(codes::REJECTED, e.to_string())),
+            Err(e) => Err(DaemonError::rejected(e.to_string())),
         },
         AuthFlow::Jwt { username } => {
             let key = super::jwt_key(state);
             match key {
                 Ok(key) => match oauth.jwt_bearer(username, &key).await {
                     Ok(tokens) => store_tokens(state, org, &tokens, flow).await,
-                    Err(e) => Err(RpcError::new(codes::REJECTED, e.to_string())),
+                    Err(e) => Err(DaemonError::rejected(e.to_string())),
                 },
                 Err(e) => Err(e),
             }
@@ -257,11 +248,11 @@ async fn start_flow(state: &State, org: &str, flow: &AuthFlow) -> Result<OrgSumm
     summary(state, org)
 }
 
-async fn start_device(state: &State, org: &str, oauth: OAuth) -> Result<(), RpcError> {
+async fn start_device(state: &State, org: &str, oauth: OAuth) -> Result<(), DaemonError> {
     let auth = oauth
         .device_start(DEFAULT_SCOPE)
         .await
-        .map_err(|e| RpcError::new(codes::REJECTED, e.to_string()))?;
+        .map_err(|e| DaemonError::rejected(e.to_string()))?;
     let step = PendingStep::Device {
         verification_uri: auth.verification_uri.clone(),
         user_code: auth.user_code.clone(),
@@ -282,7 +273,7 @@ async fn start_device(state: &State, org: &str, oauth: OAuth) -> Result<(), RpcE
                 Ok(tokens) => store_tokens(&task_state, &name, &tokens, &AuthFlow::Device).await,
                 Err(e) => {
                     tracing::info!("device flow ended without authorization: {e}");
-                    Err(RpcError::new(codes::REJECTED, e.to_string()))
+                    Err(DaemonError::rejected(e.to_string()))
                 }
             };
             if let Err(e) = result {
@@ -297,11 +288,12 @@ async fn start_device(state: &State, org: &str, oauth: OAuth) -> Result<(), RpcE
 }
 
 /// `org_complete_authorization`: the web-server flow's second half.
-pub async fn complete(state: &State, req: CompleteAuthorization) -> Result<OrgSummary, RpcError> {
+pub async fn complete(
+    state: &State,
+    req: CompleteAuthorization,
+) -> Result<OrgSummary, DaemonError> {
     let pending = state.orgs_runtime.pending_browser(&req.name).ok_or_else(|| {
-        RpcError::new(
-            codes::REJECTED,
-            format!("org {:?} is not waiting for a browser authorization: start it with Refresh org credentials", req.name),
+        DaemonError::rejected(format!("org {:?} is not waiting for a browser authorization: start it with Refresh org credentials", req.name),
         )
     })?;
     let oauth = oauth_for(state, &req.name).await?;
@@ -322,7 +314,7 @@ pub async fn complete(state: &State, req: CompleteAuthorization) -> Result<OrgSu
         }
         Err(e @ crate::salesforce::SalesforceError::Invalid(_)) => {
             // A mistyped paste: the flow is still pending, the user can paste again.
-            return Err(RpcError::new(codes::REJECTED, e.to_string()));
+            return Err(DaemonError::rejected(e.to_string()));
         }
         Err(e) => {
             state.orgs_runtime.forget_flow(&req.name);
@@ -330,7 +322,7 @@ pub async fn complete(state: &State, req: CompleteAuthorization) -> Result<OrgSu
             let message = failure_message(state, &req.name, why.clone()).await;
             flow_failed(state, &req.name, &why).await;
             let _ = state.refresh_orgs().await;
-            return Err(RpcError::new(codes::REJECTED, message));
+            return Err(DaemonError::rejected(message));
         }
     }
     state.refresh_orgs().await.map_err(store_error)?;
@@ -345,7 +337,7 @@ async fn store_tokens(
     org: &str,
     t: &TokenSet,
     flow: &AuthFlow,
-) -> Result<(), RpcError> {
+) -> Result<(), DaemonError> {
     if let Some(org_id) = t.org_id() {
         let refused = if let Some(other) = state
             .store
@@ -370,7 +362,7 @@ async fn store_tokens(
                 let token = t.refresh_token.as_deref().unwrap_or(&t.access_token);
                 let _ = oauth.revoke(token).await;
             }
-            return Err(RpcError::new(codes::REJECTED, message));
+            return Err(DaemonError::rejected(message));
         }
     }
     let username = match flow {
