@@ -23,6 +23,7 @@
 //!   [`ident::quote`] and from values bound as parameters or (DDL only) quoted with
 //!   [`ident::literal`].
 
+pub(crate) mod bookkeeping;
 pub mod check;
 pub mod ident;
 pub mod load;

@@ -20,6 +20,10 @@ use sqlx::mysql::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, MySqlConnection, Row as _};
 
+use super::bookkeeping::{
+    event_counts_sql, mark_done_sql, mark_failed_sql, purge_events_sql, read_cursor_sql,
+    requeue_claimed_sql, row_failed_sql, sfid_written_sql,
+};
 use super::check::{failed, ok, parse_version, skip_rest, tcp_probe, tls_failure};
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, sql_type};
@@ -595,14 +599,11 @@ impl Target for MysqlTarget {
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT `systemmodstamp`, `last_id` FROM {} WHERE `object` = ?",
-            self.qs(CURSOR_TABLE)
-        )))
-        .bind(object)
-        .fetch_optional(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("reading the pull cursor"))?;
+        let row = sqlx::query(AssertSqlSafe(read_cursor_sql(D, &self.qs(CURSOR_TABLE))))
+            .bind(object)
+            .fetch_optional(&self.engine_pool()?)
+            .await
+            .map_err(TargetError::db("reading the pull cursor"))?;
         Ok(row.map(|r| Cursor {
             systemmodstamp: r.get::<chrono::NaiveDateTime, _>(0).and_utc(),
             last_id: r.get(1),
@@ -685,9 +686,9 @@ impl Target for MysqlTarget {
     }
 
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET `state` = 'NEW', `claim_token` = NULL, `claimed_at` = NULL WHERE `state` = 'CLAIMED'",
-            self.qs(&mapping.events_table(D))
+        let r = sqlx::query(AssertSqlSafe(requeue_claimed_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
         )))
         .execute(&self.engine_pool()?)
         .await
@@ -702,18 +703,14 @@ impl Target for MysqlTarget {
     ) -> Result<(), TargetError> {
         let pool = self.engine_pool()?;
         for chunk in ids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {} SET `state` = 'DONE', `error` = NULL, `processed_at` = UTC_TIMESTAMP(3) WHERE `id` IN ({})",
-                self.qs(&mapping.events_table(D)),
-                placeholders(chunk.len())
-            )));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query
-                .execute(&pool)
-                .await
-                .map_err(TargetError::db("marking events done"))?;
+            sqlx::query(AssertSqlSafe(mark_done_sql(
+                D,
+                &self.qs(&mapping.events_table(D)),
+                chunk,
+            )))
+            .execute(&pool)
+            .await
+            .map_err(TargetError::db("marking events done"))?;
         }
         Ok(())
     }
@@ -730,17 +727,16 @@ impl Target for MysqlTarget {
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
         let ev = self.qs(&mapping.events_table(D));
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {ev} SET `state` = 'FAILED', `error` = ?, `processed_at` = UTC_TIMESTAMP(3) WHERE `id` = ?"
-        )))
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("marking an event failed"))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET `_dn_state` = 'FAILED', `_dn_error` = ? WHERE `id` = (SELECT `row_id` FROM {ev} WHERE `id` = ?)",
-            self.qs(&mapping.table(D))
+        sqlx::query(AssertSqlSafe(mark_failed_sql(D, &ev)))
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("marking an event failed"))?;
+        sqlx::query(AssertSqlSafe(row_failed_sql(
+            D,
+            &self.qs(&mapping.table(D)),
+            &ev,
         )))
         .bind(error)
         .bind(id)
@@ -791,12 +787,9 @@ impl Target for MysqlTarget {
     }
 
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {}, COUNT(*) FROM {} WHERE {} <> 'DONE' GROUP BY {}",
-            q("state"),
-            self.qs(&mapping.events_table(D)),
-            q("state"),
-            q("state")
+        let rows = sqlx::query(AssertSqlSafe(event_counts_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
         )))
         .fetch_all(&self.engine_pool()?)
         .await
@@ -812,9 +805,9 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE `state` = 'DONE' AND `processed_at` < ?",
-            self.qs(&mapping.events_table(D))
+        let r = sqlx::query(AssertSqlSafe(purge_events_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
         )))
         .bind(before.naive_utc())
         .execute(&self.engine_pool()?)
@@ -845,9 +838,9 @@ impl Target for MysqlTarget {
         .map_err(TargetError::db(
             "removing a pulled copy of the created record",
         ))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET `sfid` = ?, `_dn_state` = 'SYNCED', `_dn_error` = NULL WHERE `id` = ?",
-            self.qs(&mapping.table(D))
+        sqlx::query(AssertSqlSafe(sfid_written_sql(
+            D,
+            &self.qs(&mapping.table(D)),
         )))
         .bind(sfid)
         .bind(row_id)

@@ -13,6 +13,10 @@ use datenator_shared::datasource::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, PgConnection, Row as _};
 
+use super::bookkeeping::{
+    event_counts_sql, mark_done_sql, mark_failed_sql, purge_events_sql, read_cursor_sql,
+    requeue_claimed_sql, row_failed_sql, sfid_written_sql,
+};
 use super::check::{failed, ok, skip_rest, tcp_probe, tls_failure, warning};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
@@ -580,14 +584,11 @@ impl Target for PgTarget {
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"systemmodstamp\", \"last_id\" FROM {} WHERE \"object\" = $1",
-            self.qs(CURSOR_TABLE)
-        )))
-        .bind(object)
-        .fetch_optional(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("reading the pull cursor"))?;
+        let row = sqlx::query(AssertSqlSafe(read_cursor_sql(D, &self.qs(CURSOR_TABLE))))
+            .bind(object)
+            .fetch_optional(&self.engine_pool())
+            .await
+            .map_err(TargetError::db("reading the pull cursor"))?;
         Ok(row.map(|r| Cursor {
             systemmodstamp: r.get(0),
             last_id: r.get(1),
@@ -675,9 +676,9 @@ impl Target for PgTarget {
     }
 
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"state\" = 'NEW', \"claim_token\" = NULL, \"claimed_at\" = NULL WHERE \"state\" = 'CLAIMED'",
-            self.qs(&mapping.events_table(D))
+        let r = sqlx::query(AssertSqlSafe(requeue_claimed_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
         )))
         .execute(&self.engine_pool())
         .await
@@ -690,11 +691,11 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         ids: &[i64],
     ) -> Result<(), TargetError> {
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"state\" = 'DONE', \"error\" = NULL, \"processed_at\" = now() WHERE \"id\" = ANY($1)",
-            self.qs(&mapping.events_table(D))
+        sqlx::query(AssertSqlSafe(mark_done_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
+            ids,
         )))
-        .bind(ids.to_vec())
         .execute(&self.engine_pool())
         .await
         .map_err(TargetError::db("marking events done"))?;
@@ -712,27 +713,23 @@ impl Target for PgTarget {
             .begin()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"state\" = 'FAILED', \"error\" = $2, \"processed_at\" = now() WHERE \"id\" = $1 RETURNING \"row_id\"",
-            self.qs(&mapping.events_table(D))
-        )))
-        .bind(id)
-        .bind(error)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(TargetError::db("marking an event failed"))?;
-        if let Some(r) = row {
-            let row_id: i64 = r.get(0);
-            sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {} SET \"_dn_state\" = 'FAILED', \"_dn_error\" = $2 WHERE \"id\" = $1",
-                self.qs(&mapping.table(D))
-            )))
-            .bind(row_id)
+        let ev = self.qs(&mapping.events_table(D));
+        sqlx::query(AssertSqlSafe(mark_failed_sql(D, &ev)))
             .bind(error)
+            .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(TargetError::db("storing the error on the row"))?;
-        }
+            .map_err(TargetError::db("marking an event failed"))?;
+        sqlx::query(AssertSqlSafe(row_failed_sql(
+            D,
+            &self.qs(&mapping.table(D)),
+            &ev,
+        )))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("storing the error on the row"))?;
         tx.commit().await.map_err(TargetError::db("committing"))?;
         Ok(())
     }
@@ -759,12 +756,9 @@ impl Target for PgTarget {
     }
 
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {}, COUNT(*) FROM {} WHERE {} <> 'DONE' GROUP BY {}",
-            q("state"),
-            self.qs(&mapping.events_table(D)),
-            q("state"),
-            q("state")
+        let rows = sqlx::query(AssertSqlSafe(event_counts_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
         )))
         .fetch_all(&self.engine_pool())
         .await
@@ -780,9 +774,9 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE \"state\" = 'DONE' AND \"processed_at\" < $1",
-            self.qs(&mapping.events_table(D))
+        let r = sqlx::query(AssertSqlSafe(purge_events_sql(
+            D,
+            &self.qs(&mapping.events_table(D)),
         )))
         .bind(before)
         .execute(&self.engine_pool())
@@ -813,9 +807,9 @@ impl Target for PgTarget {
         .map_err(TargetError::db(
             "removing a pulled copy of the created record",
         ))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"sfid\" = $1, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = $2",
-            self.qs(&mapping.table(D))
+        sqlx::query(AssertSqlSafe(sfid_written_sql(
+            D,
+            &self.qs(&mapping.table(D)),
         )))
         .bind(sfid)
         .bind(row_id)

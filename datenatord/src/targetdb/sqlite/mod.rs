@@ -15,6 +15,10 @@ use datenator_shared::datasource::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Executor, Row as _, SqliteConnection};
 
+use super::bookkeeping::{
+    event_counts_sql, mark_done_sql, mark_failed_sql, purge_events_sql, read_cursor_sql,
+    requeue_claimed_sql, row_failed_sql, sfid_written_sql,
+};
 use super::check::{failed, ok, parse_version, skip_rest};
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, datetime_text, sql_type};
@@ -308,14 +312,11 @@ impl Target for SqliteTarget {
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"systemmodstamp\", \"last_id\" FROM {} WHERE \"object\" = ?",
-            q(CURSOR_TABLE)
-        )))
-        .bind(object)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(TargetError::db("reading the pull cursor"))?;
+        let row = sqlx::query(AssertSqlSafe(read_cursor_sql(D, &q(CURSOR_TABLE))))
+            .bind(object)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(TargetError::db("reading the pull cursor"))?;
         match row {
             None => Ok(None),
             Some(r) => {
@@ -417,9 +418,9 @@ impl Target for SqliteTarget {
     }
 
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"state\" = 'NEW', \"claim_token\" = NULL, \"claimed_at\" = NULL WHERE \"state\" = 'CLAIMED'",
-            q(&mapping.events_table(D))
+        let r = sqlx::query(AssertSqlSafe(requeue_claimed_sql(
+            D,
+            &q(&mapping.events_table(D)),
         )))
         .execute(&self.pool)
         .await
@@ -433,18 +434,14 @@ impl Target for SqliteTarget {
         ids: &[i64],
     ) -> Result<(), TargetError> {
         for chunk in ids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {} SET \"state\" = 'DONE', \"error\" = NULL, \"processed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" IN ({})",
-                q(&mapping.events_table(D)),
-                vec!["?"; chunk.len()].join(", ")
-            )));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query
-                .execute(&self.pool)
-                .await
-                .map_err(TargetError::db("marking events done"))?;
+            sqlx::query(AssertSqlSafe(mark_done_sql(
+                D,
+                &q(&mapping.events_table(D)),
+                chunk,
+            )))
+            .execute(&self.pool)
+            .await
+            .map_err(TargetError::db("marking events done"))?;
         }
         Ok(())
     }
@@ -457,23 +454,18 @@ impl Target for SqliteTarget {
     ) -> Result<(), TargetError> {
         let mut tx = self.engine_tx().await?;
         let ev = q(&mapping.events_table(D));
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {ev} SET \"state\" = 'FAILED', \"error\" = ?, \"processed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" = ?"
-        )))
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("marking an event failed"))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"_dn_state\" = 'FAILED', \"_dn_error\" = ? WHERE \"id\" = (SELECT \"row_id\" FROM {ev} WHERE \"id\" = ?)",
-            q(&mapping.table(D))
-        )))
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("storing the error on the row"))?;
+        sqlx::query(AssertSqlSafe(mark_failed_sql(D, &ev)))
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("marking an event failed"))?;
+        sqlx::query(AssertSqlSafe(row_failed_sql(D, &q(&mapping.table(D)), &ev)))
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("storing the error on the row"))?;
         self.engine_commit(tx).await
     }
 
@@ -536,12 +528,9 @@ impl Target for SqliteTarget {
     }
 
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {}, COUNT(*) FROM {} WHERE {} <> 'DONE' GROUP BY {}",
-            q("state"),
-            q(&mapping.events_table(D)),
-            q("state"),
-            q("state")
+        let rows = sqlx::query(AssertSqlSafe(event_counts_sql(
+            D,
+            &q(&mapping.events_table(D)),
         )))
         .fetch_all(&self.pool)
         .await
@@ -557,9 +546,9 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE \"state\" = 'DONE' AND \"processed_at\" < ?",
-            q(&mapping.events_table(D))
+        let r = sqlx::query(AssertSqlSafe(purge_events_sql(
+            D,
+            &q(&mapping.events_table(D)),
         )))
         .bind(datetime_text(D, &before))
         .execute(&self.pool)
@@ -583,15 +572,12 @@ impl Target for SqliteTarget {
             .map_err(TargetError::db(
                 "removing a pulled copy of the created record",
             ))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET \"sfid\" = ?, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" = ?",
-            q(&mapping.table(D))
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("writing back the sfid"))?;
+        sqlx::query(AssertSqlSafe(sfid_written_sql(D, &q(&mapping.table(D)))))
+            .bind(sfid)
+            .bind(row_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("writing back the sfid"))?;
         sqlx::query(AssertSqlSafe(events_take_sfid_sql(
             D,
             &q(&mapping.events_table(D)),

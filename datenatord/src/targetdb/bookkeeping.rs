@@ -1,0 +1,132 @@
+//! The bookkeeping statements every dialect runs alike — they differ only in quoting,
+//! placeholders and the clock — built once here for a dialect, given qualified table
+//! names: the pull cursor, claimed events put back, events done or failed, counts, purges,
+//! a create's sfid written back. Integer ids are written as literals (the same text in
+//! every dialect); anything else is bound, in the order each function names.
+use super::{Dialect, ident, now_sql, placeholder};
+
+fn c(dialect: Dialect, name: &str) -> String {
+    ident::quote(dialect, name)
+}
+
+fn id_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "NULL".to_owned();
+    }
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The object's pull cursor (bind: the object): `systemmodstamp`, `last_id`.
+pub(crate) fn read_cursor_sql(d: Dialect, cursor_table: &str) -> String {
+    format!(
+        "SELECT {}, {} FROM {cursor_table} WHERE {} = {}",
+        c(d, "systemmodstamp"),
+        c(d, "last_id"),
+        c(d, "object"),
+        placeholder(d, 1)
+    )
+}
+
+/// Claimed events back to new (no binds).
+pub(crate) fn requeue_claimed_sql(d: Dialect, events: &str) -> String {
+    format!(
+        "UPDATE {events} SET {state} = 'NEW', {} = NULL, {} = NULL WHERE {state} = 'CLAIMED'",
+        c(d, "claim_token"),
+        c(d, "claimed_at"),
+        state = c(d, "state"),
+    )
+}
+
+/// These events done (no binds).
+pub(crate) fn mark_done_sql(d: Dialect, events: &str, ids: &[i64]) -> String {
+    format!(
+        "UPDATE {events} SET {} = 'DONE', {} = NULL, {} = {} WHERE {} IN ({})",
+        c(d, "state"),
+        c(d, "error"),
+        c(d, "processed_at"),
+        now_sql(d),
+        c(d, "id"),
+        id_list(ids)
+    )
+}
+
+/// One event failed (binds: the error, the event's id).
+pub(crate) fn mark_failed_sql(d: Dialect, events: &str) -> String {
+    format!(
+        "UPDATE {events} SET {} = 'FAILED', {} = {}, {} = {} WHERE {} = {}",
+        c(d, "state"),
+        c(d, "error"),
+        placeholder(d, 1),
+        c(d, "processed_at"),
+        now_sql(d),
+        c(d, "id"),
+        placeholder(d, 2)
+    )
+}
+
+/// The failed event's row says so (binds: the error, the event's id).
+pub(crate) fn row_failed_sql(d: Dialect, table: &str, events: &str) -> String {
+    format!(
+        "UPDATE {table} SET {} = 'FAILED', {} = {} WHERE {id} = (SELECT {} FROM {events} WHERE {id} = {})",
+        c(d, "_dn_state"),
+        c(d, "_dn_error"),
+        placeholder(d, 1),
+        c(d, "row_id"),
+        placeholder(d, 2),
+        id = c(d, "id"),
+    )
+}
+
+/// Unfinished events per state (no binds): `state`, count.
+pub(crate) fn event_counts_sql(d: Dialect, events: &str) -> String {
+    let state = c(d, "state");
+    format!("SELECT {state}, COUNT(*) FROM {events} WHERE {state} <> 'DONE' GROUP BY {state}")
+}
+
+/// Done events processed before a time (bind: the time).
+pub(crate) fn purge_events_sql(d: Dialect, events: &str) -> String {
+    format!(
+        "DELETE FROM {events} WHERE {} = 'DONE' AND {} < {}",
+        c(d, "state"),
+        c(d, "processed_at"),
+        placeholder(d, 1)
+    )
+}
+
+/// A create's sfid on its row, synced (binds: the sfid, the row's id).
+pub(crate) fn sfid_written_sql(d: Dialect, table: &str) -> String {
+    format!(
+        "UPDATE {table} SET {} = {}, {} = 'SYNCED', {} = NULL WHERE {} = {}",
+        c(d, "sfid"),
+        placeholder(d, 1),
+        c(d, "_dn_state"),
+        c(d, "_dn_error"),
+        c(d, "id"),
+        placeholder(d, 2)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_dialect_gets_its_quoting_placeholders_and_clock() {
+        assert_eq!(
+            mark_failed_sql(Dialect::Postgres, "\"s\".\"e\""),
+            "UPDATE \"s\".\"e\" SET \"state\" = 'FAILED', \"error\" = $1, \"processed_at\" = now() WHERE \"id\" = $2"
+        );
+        assert_eq!(
+            mark_done_sql(Dialect::Mysql, "`s`.`e`", &[3, 4]),
+            "UPDATE `s`.`e` SET `state` = 'DONE', `error` = NULL, `processed_at` = UTC_TIMESTAMP(3) WHERE `id` IN (3, 4)"
+        );
+        assert!(mark_done_sql(Dialect::Sqlite, "\"e\"", &[]).ends_with("IN (NULL)"));
+        assert_eq!(
+            read_cursor_sql(Dialect::Sqlite, "\"c\""),
+            "SELECT \"systemmodstamp\", \"last_id\" FROM \"c\" WHERE \"object\" = ?"
+        );
+    }
+}
