@@ -6,15 +6,16 @@ use std::time::Duration;
 use datenator_shared::client::Client;
 use datenator_shared::datasource::{DatasourceKind, DatasourceSettings, Secret, TlsMode};
 use datenator_shared::model::{
-    AuthFlow, AuthState, Direction, Event, Mapping, ObjectStatus, OrgType, PendingStep, Topic,
+    AuthFlow, AuthState, Direction, Event, Mapping, ObjectStatus, OrgSummary, OrgType, PendingStep,
+    Topic,
 };
 use datenator_shared::protocol::{Call, OrgRef, RegisterOrg, SaveMapping, SetDatasource, SetSync};
 use serde_json::Value;
 use sfsim::RunningSim;
 use sqlx::{AnyPool, Row};
 
+use crate::Daemon;
 use crate::wait::{TIMEOUT, event_where};
-use crate::{Daemon, STARTUP_TIMEOUT};
 
 /// The standard wait, where the sync tests have always found it.
 pub use crate::wait::eventually;
@@ -197,7 +198,7 @@ pub async fn setup_org(
     ));
     let client = daemon.client().await;
     client.subscribe(&[Topic::Orgs]).await.unwrap();
-    let summary: datenator_shared::model::OrgSummary = client
+    let summary: OrgSummary = client
         .call(Call::OrgRegister(RegisterOrg {
             name: org.into(),
             org_type: OrgType::Custom(sim.info.login_url.clone()),
@@ -214,19 +215,7 @@ pub async fn setup_org(
         panic!("{:?}", summary.auth)
     };
     assert!(sim.approve_device(user_code, true));
-    event_where(
-        &client,
-        "the org to be authorized",
-        STARTUP_TIMEOUT * 2,
-        |e| match e {
-            Event::Orgs(orgs) => orgs
-                .iter()
-                .any(|o| o.name == org && o.auth == AuthState::Authorized)
-                .then_some(()),
-            _ => None,
-        },
-    )
-    .await;
+    org_where(&client, org, |o| o.auth == AuthState::Authorized).await;
     let _: Value = client
         .call(Call::DatasourceSet(SetDatasource {
             org: org.into(),
@@ -285,6 +274,33 @@ impl SyncedOrg {
             }))
             .await
             .unwrap();
+    }
+
+    /// Waits until the org's worker has polled Salesforce `polls` times since `sim`'s
+    /// counters were last reset, nudging it with "sync now" meanwhile: evidence that rounds
+    /// really ran, for a test that then asserts that something did *not* happen.
+    ///
+    /// A round pushes, then polls (one composite request for up to five pulled objects),
+    /// then applies what it read, and rounds run one after another. So with one pulled
+    /// object, of three polls counted after a reset the first may come from a round already
+    /// under way, the second from a round that began after the reset, and the third shows
+    /// that round finished: `polls = 3` proves one whole round (push and pull) after it.
+    pub async fn polled_since_reset(&self, sim: &RunningSim, polls: u64) {
+        let counted = || {
+            sim.counters()
+                .by_kind
+                .get("composite")
+                .copied()
+                .unwrap_or(0)
+        };
+        eventually(&format!("{polls} polls of {}", self.org), || async {
+            if counted() >= polls {
+                return true;
+            }
+            self.sync_now().await;
+            false
+        })
+        .await;
     }
 
     pub async fn sync_now(&self) {
@@ -418,6 +434,21 @@ impl<'a> SfUser<'a> {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Waits, within [`TIMEOUT`], for an `orgs` topic event (`client` must be subscribed to it)
+/// in which the org `name` satisfies `check`, and returns that org.
+pub async fn org_where(
+    client: &Client,
+    name: &str,
+    check: impl Fn(&OrgSummary) -> bool,
+) -> OrgSummary {
+    let what = format!("org {name} to reach the expected state");
+    event_where(client, &what, TIMEOUT, |e| match e {
+        Event::Orgs(orgs) => orgs.iter().find(|o| o.name == name && check(o)).cloned(),
+        _ => None,
+    })
+    .await
 }
 
 /// Waits, within [`TIMEOUT`], for a `sync` topic event (`watcher` must be subscribed to it)

@@ -10,6 +10,8 @@
 //!   [`eventually_some_within`] with a timeout of its own.
 //! * [`eventually_ok`] — until a check is `Ok`, and returns its value; on a timeout the
 //!   failure shows the last `Err` (a screen, a diff, a log tail: why it was not yet true).
+//! * [`poll`], [`poll_every`], [`poll_blocking`] — the loop itself, returning the value
+//!   or the last `Err`, for a caller that fails in its own words.
 //! * [`blocking`] — the same as [`eventually_ok`] for tests without an async runtime (the
 //!   terminal tests, the process fixtures): it sleeps the thread between checks.
 //! * [`event_where`] — until a client's subscription delivers an event a check accepts
@@ -35,8 +37,22 @@ const BLOCKING_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Asks `check` every 100 ms until it is `Ok` or `timeout` has passed; the value, or the
 /// last `Err`. The building block of the others, for a caller that wants to fail in its
-/// own words.
-pub async fn poll<T, E, F, Fut>(timeout: Duration, mut check: F) -> Result<T, E>
+/// own words (`.unwrap_or_else(|e| panic!(…))`).
+pub async fn poll<T, E, F, Fut>(timeout: Duration, check: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    poll_every(timeout, ASYNC_INTERVAL, check).await
+}
+
+/// [`poll`] with a pause of `interval` between checks, for a check that costs something
+/// (a round of queries on both sides, a `sync_now`).
+pub async fn poll_every<T, E, F, Fut>(
+    timeout: Duration,
+    interval: Duration,
+    mut check: F,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -47,7 +63,7 @@ where
         if last.is_ok() || Instant::now() >= deadline {
             return last;
         }
-        tokio::time::sleep(ASYNC_INTERVAL).await;
+        tokio::time::sleep(interval).await;
     }
 }
 

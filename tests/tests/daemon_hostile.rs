@@ -16,7 +16,7 @@ use datenator_shared::model::{OrgSummary, OrgType};
 use datenator_shared::protocol::{
     Call, OrgRef, PROTOCOL_VERSION, RegisterOrg, SaveMapping, SetDatasource, codes,
 };
-use datenator_tests::{Daemon, RawConn, bin};
+use datenator_tests::{Daemon, RawConn, STARTUP_TIMEOUT, bin, wait};
 use serde_json::{Value, json};
 
 /// How long another client may wait for its reply while the daemon is being abused. The
@@ -139,11 +139,10 @@ async fn a_client_that_never_reads_its_replies_costs_bounded_memory() {
     drop((status_flood, _r1, list_flood, _r2));
     // Wait until the daemon has let both floods go (the status counts connections).
     let client = Client::connect(&d.socket, "watcher").await.unwrap();
-    let deadline = Instant::now() + datenator_tests::STARTUP_TIMEOUT;
-    while client.status().await.unwrap().connections > 1 {
-        assert!(Instant::now() < deadline, "the floods never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::eventually_within("the floods to end", STARTUP_TIMEOUT, || async {
+        client.status().await.unwrap().connections <= 1
+    })
+    .await;
     let after = rss_mib(pid);
     eprintln!(
         "RSS: baseline {baseline} MiB, during the flood {during} MiB, after {after} MiB; bytes taken: {sent_status} of {} (status), {sent_lists} of {} (org_list); another client served in {took:?}",
@@ -353,19 +352,16 @@ async fn past_max_connections_a_client_is_refused_with_the_reason() {
 
     // One leaves: the next one gets in (once the daemon has seen it go).
     drop(held.pop());
-    let deadline = Instant::now() + datenator_tests::STARTUP_TIMEOUT;
-    loop {
-        match Client::connect(&d.socket, "next").await {
-            Ok(c) => {
-                c.status().await.unwrap();
-                break;
+    let next =
+        wait::eventually_some_within("the next client to get in", STARTUP_TIMEOUT, || async {
+            match Client::connect(&d.socket, "next").await {
+                Ok(c) => Some(c),
+                Err(ClientError::Refused(_)) => None,
+                Err(e) => panic!("{e}"),
             }
-            Err(ClientError::Refused(_)) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+        })
+        .await;
+    next.status().await.unwrap();
 }
 
 /// A connection that sends nothing is closed after a few seconds with the reason; one that
@@ -430,11 +426,14 @@ fn a_newline_in_a_name_cannot_forge_a_log_line() {
     );
     assert!(reply["error"].is_object(), "{reply}");
     // Both were logged (at debug), escaped.
-    let deadline = Instant::now() + datenator_tests::STARTUP_TIMEOUT;
-    while d.stderr().matches(&format!("\\n{forged}")).count() < 2 {
-        assert!(Instant::now() < deadline, "not logged:\n{}", d.stderr());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::blocking("both to be logged", STARTUP_TIMEOUT, || {
+        let stderr = d.stderr();
+        if stderr.matches(&format!("\\n{forged}")).count() >= 2 {
+            Ok(())
+        } else {
+            Err(stderr)
+        }
+    });
     let stderr = d.stderr();
     assert!(
         stderr.contains(&format!("Account\\n{forged}")),

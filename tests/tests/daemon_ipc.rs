@@ -6,7 +6,7 @@ use std::process::Command;
 use datenator_shared::client::{Client, ClientError};
 use datenator_shared::model::{Event, Topic};
 use datenator_shared::protocol::{PROTOCOL_VERSION, codes};
-use datenator_tests::{Daemon, RawConn, bin};
+use datenator_tests::{Daemon, RawConn, bin, wait};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -237,21 +237,21 @@ async fn socket_is_mode_0660() {
     let d = Daemon::start();
     // The file answers from `bind` on; its mode is set right after (Linux applies the
     // umask, 077 in the daemon, at `bind`: never more open than 0660 in between).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let meta = std::fs::metadata(&d.socket).unwrap();
-        assert!(meta.file_type().is_socket());
-        let mode = meta.permissions().mode() & 0o777;
-        assert!(mode == 0o660 || mode == 0o600, "{mode:o}");
-        if mode == 0o660 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the socket stayed {mode:o}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait::blocking(
+        "the socket to be 0660",
+        std::time::Duration::from_secs(5),
+        || {
+            let meta = std::fs::metadata(&d.socket).unwrap();
+            assert!(meta.file_type().is_socket());
+            let mode = meta.permissions().mode() & 0o777;
+            assert!(mode == 0o660 || mode == 0o600, "{mode:o}");
+            if mode == 0o660 {
+                Ok(())
+            } else {
+                Err(format!("the socket is {mode:o}"))
+            }
+        },
+    );
 }
 
 #[test]
@@ -350,15 +350,18 @@ fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
 }
 
 fn wait_for_log(d: &Daemon, needle: &str) {
-    let deadline = std::time::Instant::now() + datenator_tests::STARTUP_TIMEOUT;
-    while !d.stderr().contains(needle) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {needle:?} in:\n{}",
-            d.stderr()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait::blocking(
+        &format!("{needle:?} in the log"),
+        datenator_tests::STARTUP_TIMEOUT,
+        || {
+            let stderr = d.stderr();
+            if stderr.contains(needle) {
+                Ok(())
+            } else {
+                Err(stderr)
+            }
+        },
+    );
 }
 
 #[test]

@@ -2,10 +2,11 @@
 //! restart — and nothing is lost: both sides end with the same records and values.
 //! (Its own test binary: restarting PostgreSQL must not disturb other tests.)
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datenator_shared::model::Direction;
 use datenator_tests::sync::{Db, SfUser, TargetDb, phones, q, setup_org};
+use datenator_tests::wait;
 use serde_json::json;
 use sfsim::{Sim, SimConfig};
 
@@ -83,20 +84,23 @@ async fn postgres_connections_killed_and_server_restarted_mid_sync() {
         pool.close().await;
     }
     eprintln!("real PostgreSQL restart: {restarted}");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let pool = db.pool().await;
-        org.sync_now().await;
-        if phones(&db, &pool, &sf).await.is_ok_and(|p| p.converged()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
+    wait::poll_every(
+        Duration::from_secs(180),
+        Duration::from_millis(500),
+        || async {
+            let pool = db.pool().await;
+            org.sync_now().await;
+            let converged = phones(&db, &pool, &sf).await.is_ok_and(|p| p.converged());
+            if converged { Ok(()) } else { Err(()) }
+        },
+    )
+    .await
+    .unwrap_or_else(|()| {
+        panic!(
             "never converged after the database outage:\n{}",
             org.daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        )
+    });
     for round in 0..6 {
         let n = sf
             .query(

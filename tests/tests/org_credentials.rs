@@ -4,14 +4,14 @@
 //! the refresh failed until a later one succeeds.
 use std::time::Duration;
 
-use datenator_shared::client::Client;
 use datenator_shared::model::{
     AuthFlow, AuthState, DatasourceDetails, Direction, Event, LogLine, OrgSummary, OrgType,
     PendingStep, Topic,
 };
 use datenator_shared::protocol::{Call, OrgRef, Reauthorize, RegisterOrg, SetDatasource};
 use datenator_tests::Daemon;
-use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, q, setup_org};
+use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, org_where, q, setup_org};
+use datenator_tests::wait::event_where;
 use sfsim::{RunningSim, Sim, SimConfig};
 
 async fn sim(accounts: usize) -> RunningSim {
@@ -21,28 +21,6 @@ async fn sim(accounts: usize) -> RunningSim {
     })
     .await
     .unwrap()
-}
-
-/// Waits for the orgs topic to show `name` in a state `done` accepts.
-async fn wait_for_org(
-    client: &Client,
-    name: &str,
-    done: impl Fn(&OrgSummary) -> bool,
-) -> OrgSummary {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(60), client.next_event()).await {
-            Ok(Some(Event::Orgs(orgs))) => {
-                if let Some(o) = orgs.into_iter().find(|o| o.name == name)
-                    && done(&o)
-                {
-                    return o;
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("connection closed"),
-            Err(_) => panic!("org {name} never reached the expected state"),
-        }
-    }
 }
 
 fn device_code(org: &OrgSummary) -> String {
@@ -74,11 +52,11 @@ async fn the_same_org_registered_twice_is_refused_naming_the_first() {
     };
     let first: OrgSummary = client.call(register("first")).await.unwrap();
     assert!(sim.approve_device(&device_code(&first), true));
-    wait_for_org(&client, "first", |o| o.auth == AuthState::Authorized).await;
+    org_where(&client, "first", |o| o.auth == AuthState::Authorized).await;
 
     let second: OrgSummary = client.call(register("second")).await.unwrap();
     assert!(sim.approve_device(&device_code(&second), true));
-    let second = wait_for_org(&client, "second", |o| {
+    let second = org_where(&client, "second", |o| {
         !matches!(o.auth, AuthState::Pending { .. })
     })
     .await;
@@ -159,11 +137,11 @@ async fn a_denied_refresh_keeps_a_working_org_syncing() {
     // The user denies it: the org stays authorized, with its old credentials.
     assert!(sim.approve_device(&code, false));
     // Past the org lists sent before the refresh started, to its end.
-    wait_for_org(&org.client, "refresh", |o| {
+    org_where(&org.client, "refresh", |o| {
         matches!(o.auth, AuthState::Pending { .. })
     })
     .await;
-    let after = wait_for_org(&org.client, "refresh", |o| {
+    let after = org_where(&org.client, "refresh", |o| {
         !matches!(o.auth, AuthState::Pending { .. })
     })
     .await;
@@ -177,20 +155,23 @@ async fn a_denied_refresh_keeps_a_working_org_syncing() {
     assert!(why.contains("denied"), "{why}");
     // (A subscription starts with the log's whole tail.)
     org.client.subscribe(&[Topic::Log]).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut said = false;
-    while !said && tokio::time::Instant::now() < deadline {
-        if let Ok(Some(Event::Log(lines))) =
-            tokio::time::timeout(Duration::from_secs(5), org.client.next_event()).await
-        {
-            said = lines.iter().any(|l: &LogLine| {
-                l.org.as_deref() == Some("refresh")
-                    && l.message
-                        .contains("refreshing the org's credentials failed")
-            });
-        }
-    }
-    assert!(said, "the failed refresh is reported in the log");
+    event_where(
+        &org.client,
+        "the failed refresh to be reported in the log",
+        Duration::from_secs(30),
+        |e| match e {
+            Event::Log(lines) => lines
+                .iter()
+                .any(|l: &LogLine| {
+                    l.org.as_deref() == Some("refresh")
+                        && l.message
+                            .contains("refreshing the org's credentials failed")
+                })
+                .then_some(()),
+            _ => None,
+        },
+    )
+    .await;
     q(format!(
         "INSERT INTO {table} (name) VALUES ('after the denial')"
     ))
@@ -223,11 +204,11 @@ async fn a_denied_refresh_keeps_a_working_org_syncing() {
     assert_eq!(again.refresh_error, None, "a new refresh starts clean");
     assert!(sim.approve_device(&device_code(&again), true));
     // Past the org lists sent before this refresh, to its end.
-    wait_for_org(&org.client, "refresh", |o| {
+    org_where(&org.client, "refresh", |o| {
         matches!(o.auth, AuthState::Pending { .. })
     })
     .await;
-    let done = wait_for_org(&org.client, "refresh", |o| {
+    let done = org_where(&org.client, "refresh", |o| {
         !matches!(o.auth, AuthState::Pending { .. })
     })
     .await;

@@ -3,15 +3,16 @@
 //! re-authorization.
 use std::collections::HashMap;
 
-use datenator_shared::client::{Client, ClientError};
+use datenator_shared::client::ClientError;
 use datenator_shared::model::{
-    AuthFlow, AuthState, DeleteReport, Event, FieldInfo, MetadataReport, ObjectInfo, OrgSummary,
-    OrgType, PendingStep, Topic,
+    AuthFlow, AuthState, DeleteReport, FieldInfo, MetadataReport, ObjectInfo, OrgSummary, OrgType,
+    PendingStep, Topic,
 };
 use datenator_shared::protocol::{
     Call, CompleteAuthorization, DeleteOrg, ObjectRef, OrgRef, Reauthorize, RegisterOrg, codes,
 };
 use datenator_tests::Daemon;
+use datenator_tests::sync::org_where;
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -39,28 +40,6 @@ fn register(name: &str, sim: &RunningSim, flow: AuthFlow) -> Call {
         client_id: None,
         client_secret: None,
     })
-}
-
-/// Waits for the org list to show `name` in a state `done` accepts.
-async fn wait_for_org(
-    client: &Client,
-    name: &str,
-    done: impl Fn(&OrgSummary) -> bool,
-) -> OrgSummary {
-    loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(60), client.next_event()).await {
-            Ok(Some(Event::Orgs(orgs))) => {
-                if let Some(o) = orgs.into_iter().find(|o| o.name == name)
-                    && done(&o)
-                {
-                    return o;
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("connection closed"),
-            Err(_) => panic!("org {name} never reached the expected state"),
-        }
-    }
 }
 
 /// Approves a device code on the verification page, as a person in a browser would.
@@ -111,7 +90,7 @@ async fn device_flow_registration_metadata_and_deletion() {
         panic!("expected a device step, got {:?}", org.auth)
     };
     approve_on_page(&sim, verification_uri, user_code, "allow").await;
-    let org = wait_for_org(&client, "acme", |o| o.auth == AuthState::Authorized).await;
+    let org = org_where(&client, "acme", |o| o.auth == AuthState::Authorized).await;
     assert_eq!(org.org_id.as_deref(), Some(sim.info.org_id.as_str()));
     assert_eq!(org.instance_url.as_deref(), Some(sim.instance_url()));
 
@@ -341,7 +320,7 @@ async fn device_flow_denied_is_a_clear_failure() {
         panic!("{:?}", org.auth)
     };
     approve_on_page(&sim, verification_uri, user_code, "deny").await;
-    let org = wait_for_org(&client, "deny", |o| {
+    let org = org_where(&client, "deny", |o| {
         matches!(o.auth, AuthState::Failed { .. })
     })
     .await;
@@ -457,7 +436,7 @@ async fn web_server_flow_with_pasted_url_then_reauthorization_after_revocation()
     };
     assert!(sim.approve_device(user_code, true));
     client.subscribe(&[Topic::Orgs]).await.unwrap();
-    wait_for_org(&client, "web", |o| o.auth == AuthState::Authorized).await;
+    org_where(&client, "web", |o| o.auth == AuthState::Authorized).await;
     let report: MetadataReport = client
         .call(Call::MetadataDownload(OrgRef { name: "web".into() }))
         .await

@@ -1,27 +1,27 @@
 //! Salesforce misbehaving during sync: transient errors, dropped connections, lock errors,
 //! expiring sessions, late visibility, an exhausted daily limit. Each run ends with both
 //! sides holding exactly the same records and values.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use datenator_shared::model::{Direction, Event, ObjectState, Topic};
-use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, phones, q, setup_org};
+use datenator_shared::model::{Direction, ObjectState, Topic};
+use datenator_tests::sync::{
+    Db, SfUser, SyncedOrg, TargetDb, eventually, phones, q, setup_org, status_where,
+};
+use datenator_tests::wait;
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
 async fn wait_converged(org: &SyncedOrg, db: &TargetDb, pool: &sqlx::AnyPool, sf: &SfUser<'_>) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let p = phones(db, pool, sf).await.unwrap();
-        if p.converged() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never converged: {p:?}\n{}",
-            org.daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait::poll_every(
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        || async {
+            let p = phones(db, pool, sf).await.unwrap();
+            if p.converged() { Ok(()) } else { Err(p) }
+        },
+    )
+    .await
+    .unwrap_or_else(|p| panic!("never converged: {p:?}\n{}", org.daemon.stderr()));
 }
 
 /// An org whose Accounts (Name, Phone) sync both ways with an SQLite target, converged.
@@ -219,24 +219,17 @@ async fn an_exhausted_daily_limit_pauses_sync_which_resumes_by_itself() {
     .await
     .unwrap();
     org.sync_now().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "the limit never showed in the status"
-        );
-        if let Ok(Some(Event::Sync(objects))) =
-            tokio::time::timeout(Duration::from_secs(5), org.client.next_event()).await
-            && let Some(s) = objects.iter().find(|s| s.object == "Account")
-            && s.state == ObjectState::Throttled
-        {
-            assert!(
-                s.last_error.as_deref().unwrap_or("").contains("limit"),
-                "{s:?}"
-            );
-            break;
-        }
-    }
+    let s = status_where(
+        &org.client,
+        "Account",
+        "the limit to show in the status",
+        |s| s.state == ObjectState::Throttled,
+    )
+    .await;
+    assert!(
+        s.last_error.as_deref().unwrap_or("").contains("limit"),
+        "{s:?}"
+    );
     // Nothing is hammered while exhausted: a handful of calls at most per polling interval.
     sim.reset_counters();
     sim.set_api_usage(15_000, None);
@@ -278,17 +271,19 @@ async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
     // Someone else spent the org's calls: 7,000 of 15,000 in the last 24 hours.
     sim.set_api_usage(7_000, Some(15_000));
     org.sync_now().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !forecast().await.is_some_and(|f| f.stretched(60)) {
-        assert!(
-            Instant::now() < deadline,
+    let f = wait::poll_every(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async { forecast().await.filter(|f| f.stretched(60)).ok_or(()) },
+    )
+    .await
+    .unwrap_or_else(|()| {
+        panic!(
             "the forecast never stretched the interval: {:?}\n{}",
             sim.counters(),
             org.daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let f = forecast().await.unwrap();
+        )
+    });
     assert!(f.projected_percent > 50.0, "{f:?}");
     assert!(f.used_calls >= 7_000, "{f:?}");
     assert_eq!(f.steady_calls_per_day, 1_440.0, "{f:?}");
@@ -301,15 +296,18 @@ async fn a_forecast_past_the_budget_stretches_the_polling_interval() {
     // Old calls leave Salesforce's 24-hour window: well within the budget again.
     sim.set_api_usage(4_000, Some(15_000));
     org.sync_now().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while forecast().await.is_none_or(|f| f.stretched(60)) {
-        assert!(
-            Instant::now() < deadline,
-            "polling never went back to the configured interval: {:?}",
-            forecast().await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::poll_every(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async {
+            match forecast().await {
+                Some(f) if !f.stretched(60) => Ok(()),
+                f => Err(f),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|f| panic!("polling never went back to the configured interval: {f:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,12 +3,12 @@
 //! (REST below `bulk_threshold`, Bulk above), across a crash, as the engine — no change
 //! event, no other column touched.
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use datenator_shared::client::Client;
-use datenator_shared::model::{Direction, Event, Mapping, ObjectStatus, PlanView, Topic};
+use datenator_shared::model::{Direction, Mapping, PlanView, Topic};
 use datenator_shared::protocol::{Call, SaveMapping};
-use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::sync::{
+    Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
+};
 use sfsim::{FaultConfig, Sim, SimConfig};
 
 const ACCOUNTS: usize = 2003;
@@ -76,20 +76,6 @@ async fn events(db: &TargetDb, pool: &sqlx::AnyPool) -> i64 {
     .await
     .unwrap();
     sqlx::Row::get::<i64, _>(&r, "n")
-}
-
-/// Waits for a `sync` status of Account that `check` accepts.
-async fn status_where(watcher: &Client, what: &str, check: impl Fn(&ObjectStatus) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        if let Ok(Some(Event::Sync(objects))) =
-            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
-            && objects.iter().any(|o| o.object == "Account" && check(o))
-        {
-            return;
-        }
-    }
 }
 
 /// 2,003 accounts are synced with Name and Phone; Website and NumberOfEmployees are added.
@@ -169,13 +155,18 @@ async fn added_fields_are_filled_into_every_row(kind: Db, bulk: bool) {
         .await
         .unwrap();
     assert!(applied.applied);
-    status_where(&watcher, "the fill's progress on the dashboard", |s| {
-        s.backfill.as_ref().is_some_and(|b| {
-            b.fields == ["Website", "NumberOfEmployees"]
-                && b.total == ACCOUNTS as u64
-                && (bulk || b.done > 0)
-        })
-    })
+    status_where(
+        &watcher,
+        "Account",
+        "the fill's progress on the dashboard",
+        |s| {
+            s.backfill.as_ref().is_some_and(|b| {
+                b.fields == ["Website", "NumberOfEmployees"]
+                    && b.total == ACCOUNTS as u64
+                    && (bulk || b.done > 0)
+            })
+        },
+    )
     .await;
     // A REST fill is past its first page here, a Bulk one is waiting for its job: a
     // crash now resumes after the last page written, or queries again.
@@ -228,9 +219,12 @@ async fn added_fields_are_filled_into_every_row(kind: Db, bulk: bool) {
     );
     let watcher = org.daemon.client().await;
     watcher.subscribe(&[Topic::Sync]).await.unwrap();
-    status_where(&watcher, "the fill off the dashboard once done", |s| {
-        s.backfill.is_none() && s.last_error.is_none()
-    })
+    status_where(
+        &watcher,
+        "Account",
+        "the fill off the dashboard once done",
+        |s| s.backfill.is_none() && s.last_error.is_none(),
+    )
     .await;
 }
 
@@ -312,9 +306,15 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
     )
     .await;
     org.sync_now().await;
-    status_where(&watcher, "Website marked removed in Salesforce", |s| {
-        s.removed_fields == ["Website"] && s.state != datenator_shared::model::ObjectState::Error
-    })
+    status_where(
+        &watcher,
+        "Account",
+        "Website marked removed in Salesforce",
+        |s| {
+            s.removed_fields == ["Website"]
+                && s.state != datenator_shared::model::ObjectState::Error
+        },
+    )
     .await;
     // The schema check names the field and says sync goes on.
     let report: Vec<datenator_shared::model::MappingDrift> = org
@@ -359,9 +359,12 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
         },
     )
     .await;
-    status_where(&watcher, "Website still named after the restart", |s| {
-        s.removed_fields == ["Website"] && s.last_error.is_none()
-    })
+    status_where(
+        &watcher,
+        "Account",
+        "Website still named after the restart",
+        |s| s.removed_fields == ["Website"] && s.last_error.is_none(),
+    )
     .await;
     // No query met INVALID_FIELD again (each would have the object described).
     assert_eq!(
@@ -428,12 +431,17 @@ async fn a_field_removed_in_salesforce_is_kept_and_the_rest_syncs(kind: Db) {
     assert_eq!(events(&db, &pool).await, 2, "stray change events");
     // The status stays clean while the field is gone: nothing failed, nothing waits.
     org.sync_now().await;
-    status_where(&watcher, "a clean status with the field still named", |s| {
-        s.removed_fields == ["Website"]
-            && s.last_error.is_none()
-            && s.failed_records == 0
-            && s.pending_events == 0
-    })
+    status_where(
+        &watcher,
+        "Account",
+        "a clean status with the field still named",
+        |s| {
+            s.removed_fields == ["Website"]
+                && s.last_error.is_none()
+                && s.failed_records == 0
+                && s.pending_events == 0
+        },
+    )
     .await;
 }
 
@@ -611,6 +619,7 @@ async fn a_field_deleted_before_its_fill_is_left_and_the_rest_filled(kind: Db) {
         .collect();
     status_where(
         &watcher,
+        "Account",
         "the fill done, Website named removed in Salesforce",
         |s| s.backfill.is_none() && s.removed_fields == ["Website"] && s.last_error.is_none(),
     )

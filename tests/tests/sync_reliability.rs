@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use datenator_shared::model::Direction;
 use datenator_tests::sync::{Db, SfUser, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::wait;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -160,18 +161,11 @@ async fn chaos(kind: Db, rounds: usize, seed: u64) {
         org.client = org.daemon.client().await;
     }
     org.sync_now().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        match converged(&db, &pool, &sf).await {
-            Ok(()) => break,
-            Err(e) => assert!(
-                std::time::Instant::now() < deadline,
-                "never converged: {e}\n{}",
-                org.daemon.stderr()
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::poll_every(Duration::from_secs(120), Duration::from_millis(200), || {
+        converged(&db, &pool, &sf)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("never converged: {e}\n{}", org.daemon.stderr()));
     // Every database insert is in Salesforce once, unless it was deleted again.
     let sf = sf_records(&sf).await;
     for name in db_inserted.difference(&db_deleted_names) {

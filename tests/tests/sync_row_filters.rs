@@ -5,12 +5,12 @@
 //! merging by sfid, and removes rows whose record is gone — across a SIGKILL. On SQLite,
 //! PostgreSQL and MariaDB, rows checked one by one and the events tables for stray events.
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use datenator_shared::client::Client;
-use datenator_shared::model::{Direction, Event, Mapping, ObjectStatus, PlanView, Topic};
+use datenator_shared::model::{Direction, Mapping, PlanView, Topic};
 use datenator_shared::protocol::{Call, LeavingRows, ResyncObject, SaveMapping};
-use datenator_tests::sync::{Db, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::sync::{
+    Db, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
+};
 use sfsim::{RunningSim, Sim, SimConfig};
 
 const FIELDS: [&str; 3] = ["Name", "Phone", "Industry"];
@@ -88,20 +88,6 @@ fn sf_phone(sim: &RunningSim, id: &str) -> Option<String> {
     .unwrap()
     .first()
     .and_then(|r| r["Phone"].as_str().map(str::to_owned))
-}
-
-/// Waits for a `sync` status of Account that `check` accepts.
-async fn status_where(watcher: &Client, what: &str, check: impl Fn(&ObjectStatus) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        if let Ok(Some(Event::Sync(objects))) =
-            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
-            && objects.iter().any(|o| o.object == "Account" && check(o))
-        {
-            return;
-        }
-    }
 }
 
 /// Three Banking and three Retail accounts, synced in `direction` without a filter.
@@ -206,7 +192,10 @@ async fn a_narrowed_filter_detaches_and_a_widened_one_brings_back(kind: Db) {
         },
     )
     .await;
-    status_where(&watcher, "3 rows detached", |s| s.detached_rows == 3).await;
+    status_where(&watcher, "Account", "3 rows detached", |s| {
+        s.detached_rows == 3
+    })
+    .await;
     assert_eq!(
         events(&db, &pool).await,
         (0, 0),
@@ -291,7 +280,10 @@ async fn a_narrowed_filter_detaches_and_a_widened_one_brings_back(kind: Db) {
             && r[&outside].0.as_deref() == Some("new")
     })
     .await;
-    status_where(&watcher, "no row detached", |s| s.detached_rows == 0).await;
+    status_where(&watcher, "Account", "no row detached", |s| {
+        s.detached_rows == 0
+    })
+    .await;
     assert_eq!(events(&db, &pool).await, (1, 0), "no stray events");
     assert_eq!(sim.query("SELECT Id FROM Account", false).unwrap().len(), 7);
     // A database edit of a row synced again goes to Salesforce.
@@ -469,7 +461,7 @@ async fn a_resync_reads_everything_again(kind: Db) {
     .await;
     let watcher = org.daemon.client().await;
     watcher.subscribe(&[Topic::Sync]).await.unwrap();
-    status_where(&watcher, "the re-sync done", |s| !s.reloading).await;
+    status_where(&watcher, "Account", "the re-sync done", |s| !s.reloading).await;
     // The database user's delete and edit stay recorded (this object does not send), and
     // the engine's re-read recorded nothing.
     assert_eq!(events(&db, &pool).await.0, 3);

@@ -2,28 +2,14 @@
 //! syncing when its column still holds every value and is named on the object's status
 //! when it does not, while the object's other records keep syncing; a row filter naming a
 //! field Salesforce deleted says so in words. On SQLite, PostgreSQL and MariaDB.
-use std::time::{Duration, Instant};
 
-use datenator_shared::client::Client;
-use datenator_shared::model::{Direction, Event, Mapping, ObjectStatus, Topic};
+use datenator_shared::model::{Direction, Mapping, Topic};
 use datenator_shared::protocol::{Call, SaveMapping};
-use datenator_tests::sync::{Db, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::sync::{
+    Db, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
+};
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
-
-/// Waits for a `sync` status of Account that `check` accepts.
-async fn status_where(watcher: &Client, what: &str, check: impl Fn(&ObjectStatus) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        if let Ok(Some(Event::Sync(objects))) =
-            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
-            && objects.iter().any(|o| o.object == "Account" && check(o))
-        {
-            return;
-        }
-    }
-}
 
 async fn define_code(sim: &RunningSim, length: u32) {
     let r = reqwest::Client::new()
@@ -96,12 +82,12 @@ async fn a_type_change_is_named_when_the_column_cannot_hold_it(kind: Db) {
             value(&db, &pool, &ids[0], "code__c").await.as_deref() == Some(long.as_str())
         })
         .await;
-        status_where(&watcher, "a clean status", |s| {
+        status_where(&watcher, "Account", "a clean status", |s| {
             s.type_changes.is_empty() && s.last_error.is_none()
         })
         .await;
     } else {
-        status_where(&watcher, "Code__c named as a type change", |s| {
+        status_where(&watcher, "Account", "Code__c named as a type change", |s| {
             s.type_changes.iter().any(|t| {
                 t.starts_with(
                     "Code__c: Salesforce now says string(100) where its column was made for string(10)",
@@ -170,7 +156,7 @@ async fn a_filter_naming_a_deleted_field_says_so(kind: Db) {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     org.sync_now().await;
-    status_where(&watcher, "the filter's field named", |s| {
+    status_where(&watcher, "Account", "the filter's field named", |s| {
         s.last_error.as_deref().is_some_and(|e| {
             e.starts_with("the row filter names Code__c, which Salesforce no longer has")
                 && e.contains("edit the row filter")
