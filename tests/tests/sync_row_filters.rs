@@ -96,6 +96,16 @@ async fn start(
     tag: &str,
     direction: Direction,
 ) -> (RunningSim, TargetDb, SyncedOrg, Vec<String>, Vec<String>) {
+    start_with(kind, tag, direction, "").await
+}
+
+/// [`start`], with lines for the daemon's `[sync]` section.
+async fn start_with(
+    kind: Db,
+    tag: &str,
+    direction: Direction,
+    sync_config: &str,
+) -> (RunningSim, TargetDb, SyncedOrg, Vec<String>, Vec<String>) {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     let mut banking = Vec::new();
     let mut retail = Vec::new();
@@ -116,7 +126,7 @@ async fn start(
         );
     }
     let db = TargetDb::new(kind, tag);
-    let org = setup_org(&sim, &db, tag, "").await;
+    let org = setup_org(&sim, &db, tag, sync_config).await;
     org.map("Account", &FIELDS, direction).await;
     org.enable(true).await;
     let pool = db.pool().await;
@@ -403,7 +413,12 @@ async fn resync(org: &SyncedOrg, object: &str, apply: bool) -> anyhow::Result<Pl
 /// Salesforce where no poll saw it: a re-sync — asked for, then interrupted by a SIGKILL
 /// before it ran — puts every row back as Salesforce has it.
 async fn a_resync_reads_everything_again(kind: Db) {
-    let (sim, db, mut org, banking, retail) = start(kind, "resync", Direction::SfToDb).await;
+    a_resync_reads_everything_again_with(kind, "resync", "").await;
+}
+
+async fn a_resync_reads_everything_again_with(kind: Db, tag: &str, sync_config: &str) {
+    let (sim, db, mut org, banking, retail) =
+        start_with(kind, tag, Direction::SfToDb, sync_config).await;
     let pool = db.pool().await;
     let table = db.table("Account");
     q(format!(
@@ -480,4 +495,11 @@ async fn a_resync_reads_everything_again_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resync_reads_everything_again_mysql() {
     a_resync_reads_everything_again(Db::Mysql).await;
+}
+
+/// Above `bulk_threshold` the re-read lists the ids and loads the records through Bulk
+/// queries: the same outcome.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resync_through_bulk_reads_everything_again_postgres() {
+    a_resync_reads_everything_again_with(Db::Postgres, "resyncbulk", "bulk_threshold = 2").await;
 }

@@ -43,10 +43,19 @@ fn daemon(e: crate::store::StoreError) -> StepError {
     StepError::Daemon(store_error(e))
 }
 
-/// The API calls a re-read of about `rows` records costs: the id listing, then the first
-/// load (see [`super::backfill::estimated_calls`] for its REST or Bulk pages).
+/// Ids per page of a Bulk id listing.
+const BULK_ID_PAGE: u64 = 50_000;
+
+/// The API calls a re-read of about `rows` records costs: the id listing (REST pages, or a
+/// Bulk query above `bulk_threshold`), then the first load (see
+/// [`super::backfill::estimated_calls`] for its REST or Bulk pages).
 pub fn estimated_calls(rows: u64, bulk_threshold: u64) -> u64 {
-    rows.div_ceil(ID_PAGE).max(1) + super::backfill::estimated_calls(rows, bulk_threshold)
+    let listing = if rows > bulk_threshold {
+        3 + rows.div_ceil(BULK_ID_PAGE)
+    } else {
+        rows.div_ceil(ID_PAGE).max(1)
+    };
+    listing + super::backfill::estimated_calls(rows, bulk_threshold)
 }
 
 /// The plan's words for a re-read of `object` with about `rows` records.
@@ -137,7 +146,8 @@ pub async fn run(
     let status = ctx.state.engine.status();
     status.update(ctx.org, object, m.mapping.direction, |s| s.reloading = true);
     let filter = m.filter_clause("WHERE");
-    let alive = ids(ctx, &format!("SELECT Id FROM {object}{filter}")).await?;
+    let rows = ctx.target.row_count(&m.resolved).await?;
+    let alive = listed_ids(ctx, &format!("SELECT Id FROM {object}{filter}"), rows).await?;
     // Rows whose record matches the filter again sync again: forgotten first, so a stop
     // before their rows are written leaves them synced, not detached.
     let detached = ctx
@@ -253,6 +263,35 @@ async fn sort_out(
         }
     }
     Ok((left, gone))
+}
+
+/// The ids of every record the query selects: a REST query, or for more than
+/// `bulk_threshold` rows a Bulk query read page by page (far fewer calls).
+async fn listed_ids(ctx: &Ctx<'_>, soql: &str, rows: u64) -> Result<HashSet<String>, StepError> {
+    if rows <= ctx.state.engine.config.bulk_threshold {
+        return ids(ctx, soql).await;
+    }
+    let mut job = ctx
+        .api
+        .bulk_query(
+            soql,
+            false,
+            Some(BULK_ID_PAGE),
+            crate::salesforce::bulk::PollPolicy::default(),
+        )
+        .await?;
+    let mut out = HashSet::new();
+    while let Some(page) = job.next_page().await? {
+        // One column: the header `Id`, then an id a line (quoted or not).
+        out.extend(
+            page.lines()
+                .skip(1)
+                .map(|l| l.trim().trim_matches('"'))
+                .filter(|id| check_id(id).is_ok())
+                .map(str::to_owned),
+        );
+    }
+    Ok(out)
 }
 
 /// The ids a query returns (deleted records left out).
