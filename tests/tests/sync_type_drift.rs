@@ -184,3 +184,61 @@ async fn a_filter_naming_a_deleted_field_says_so_postgres() {
 async fn a_filter_naming_a_deleted_field_says_so_mysql() {
     a_filter_naming_a_deleted_field_says_so(Db::Mysql).await;
 }
+
+/// A field deleted in Salesforce is marked removed (its column kept); created again, it
+/// syncs again without the user touching the mapping, and the object is re-read so the
+/// rows get the values Salesforce has now.
+async fn a_field_back_in_salesforce_syncs_again(kind: Db) {
+    let (sim, db, org, ids) = start(kind, "fieldback").await;
+    org.map("Account", &["Name", "Code__c"], Direction::SfToDb)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    eventually("the first load", || async {
+        value(&db, &pool, &ids[2], "code__c").await.as_deref() == Some("c2")
+    })
+    .await;
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/__sim/objects/Account/fields/Code__c",
+            sim.instance_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    org.sync_now().await;
+    status_where(&watcher, "Account", "Code__c marked removed", |s| {
+        s.removed_fields == vec!["Code__c".to_owned()]
+    })
+    .await;
+
+    define_code(&sim, 10).await;
+    sim.update(&ids[0], json!({"Code__c": "back"})).unwrap();
+    eventually("the field synced again", || async {
+        org.sync_now().await;
+        value(&db, &pool, &ids[0], "code__c").await.as_deref() == Some("back")
+    })
+    .await;
+    status_where(&watcher, "Account", "no field marked removed", |s| {
+        s.removed_fields.is_empty() && !s.reloading
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_back_in_salesforce_syncs_again_sqlite() {
+    a_field_back_in_salesforce_syncs_again(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_back_in_salesforce_syncs_again_postgres() {
+    a_field_back_in_salesforce_syncs_again(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_back_in_salesforce_syncs_again_mysql() {
+    a_field_back_in_salesforce_syncs_again(Db::Mysql).await;
+}

@@ -280,6 +280,54 @@ fn shape(f: &FieldSpec) -> String {
     }
 }
 
+/// Mapped fields marked removed that Salesforce lists again (undeleted, or visible to the
+/// integration user again) sync again: their marks go, and the object is re-read so the
+/// values changed while they were gone reach the rows (see `reload`).
+async fn fields_back(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    fresh: &[FieldSpec],
+) -> Result<(), StepError> {
+    let object = &m.mapping.object;
+    let store_err = |e| StepError::Daemon(crate::error::store_error(e));
+    let back: Vec<String> = ctx
+        .state
+        .store
+        .removed_fields(ctx.org)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .filter(|(o, f)| {
+            o.eq_ignore_ascii_case(object) && fresh.iter().any(|x| x.name.eq_ignore_ascii_case(f))
+        })
+        .map(|(_, f)| f)
+        .collect();
+    if back.is_empty() {
+        return Ok(());
+    }
+    ctx.state
+        .store
+        .add_reload(
+            ctx.org,
+            object,
+            datenator_shared::protocol::LeavingRows::Detach,
+        )
+        .await
+        .map_err(store_err)?;
+    ctx.state
+        .store
+        .unmark_fields_removed(ctx.org, object, &back)
+        .await
+        .map_err(store_err)?;
+    tracing::info!(
+        %object,
+        fields = %back.join(", "),
+        "fields back in Salesforce: synced again, and the object is re-read for the values changed while they were gone"
+    );
+    ctx.state.engine.wake(ctx.org);
+    Ok(())
+}
+
 /// Reads `object`'s describe and puts on its status the mapped fields whose new type or
 /// size their column does not hold.
 pub async fn type_changes(ctx: &Ctx<'_>, m: &StoredMapping) -> Result<(), StepError> {
@@ -295,6 +343,7 @@ pub async fn type_changes(ctx: &Ctx<'_>, m: &StoredMapping) -> Result<(), StepEr
         .map(crate::orgs::metadata::field_info)
         .filter_map(|f| crate::mappings::field_spec(&f))
         .collect();
+    fields_back(ctx, m, &fresh).await?;
     let found: Vec<String> = m
         .resolved
         .data_fields()

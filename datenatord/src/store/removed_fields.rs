@@ -48,4 +48,24 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// These fields of `object` are back in Salesforce: no longer marked.
+    pub async fn unmark_fields_removed(
+        &self,
+        org: &str,
+        object: &str,
+        fields: &[String],
+    ) -> Result<(), StoreError> {
+        for f in fields {
+            sqlx::query(
+                "DELETE FROM removed_fields WHERE org_name = ? AND object_name = ? AND field_name = ?",
+            )
+            .bind(org)
+            .bind(object)
+            .bind(f)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(())
+    }
 }
