@@ -4,9 +4,9 @@
 //! exactly the same records; with faults injected nothing is lost or created twice.
 use std::collections::BTreeMap;
 
-use datenator_shared::model::Direction;
+use datenator_shared::model::{Direction, ObjectState, Topic};
 use datenator_tests::sync::{
-    Db, SfUser, SyncedOrg, TargetDb, eventually, phones, q, setup_org, text,
+    Db, SfUser, SyncedOrg, TargetDb, eventually, phones, q, setup_org, status_where, text,
 };
 use sfsim::{FaultConfig, RunningSim, Sim, SimConfig};
 
@@ -63,7 +63,12 @@ async fn bulk_org(sim: &RunningSim, kind: Db, tag: &str) -> (TargetDb, SyncedOrg
         .await;
     org.enable(true).await;
     let pool = db.pool().await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let watcher = org.daemon.client().await;
+    watcher.subscribe(&[Topic::Sync]).await.unwrap();
+    status_where(&watcher, "Account", "the empty first load done", |s| {
+        s.state == ObjectState::Synced && s.last_sync_at.is_some()
+    })
+    .await;
     (db, org, pool)
 }
 

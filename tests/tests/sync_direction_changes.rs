@@ -216,10 +216,9 @@ async fn a_mapping_that_starts_pulling_merges_by_sfid(kind: Db, bulk: bool) {
         counts().await == (7, 7)
     })
     .await;
-    for _ in 0..2 {
-        org.sync_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    // A whole round later, still one of each.
+    sim.reset_counters();
+    org.polled_since_reset(&sim, 3).await;
     assert_eq!(counts().await, (7, 7), "one row per record");
     assert_eq!(
         sim.query("SELECT Id FROM Account", false).unwrap().len(),

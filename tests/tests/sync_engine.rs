@@ -1,11 +1,12 @@
 //! The sync engine end to end: real daemon, sfsim over HTTP, and each real database.
 use std::collections::BTreeSet;
 
-use std::time::Duration;
-
-use datenator_shared::model::{Direction, Event, ObjectState, OrgSummary, Topic};
+use datenator_shared::model::{Direction, ObjectState, OrgSummary, Topic};
 use datenator_shared::protocol::{Call, NoParams, SetDatasource};
-use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::sync::{
+    Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
+};
+use datenator_tests::wait;
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -233,9 +234,9 @@ async fn one_way_pull_never_writes_to_salesforce() {
     .await
     .unwrap();
     sim.reset_counters();
-    // Several push polls go by: none may touch Salesforce. (A poll is a composite call of
+    // Whole rounds go by: none may touch Salesforce. (A poll is a composite call of
     // reads: the replication API's visibility check and the query.)
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    org.polled_since_reset(&sim, 3).await;
     let writes: u64 = sim
         .counters()
         .by_kind
@@ -531,31 +532,32 @@ async fn conflict_under(
     .unwrap();
     org.enable(true).await;
     org.sync_now().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    let result = loop {
-        let r = sf
-            .query(
-                &format!("SELECT Name, Phone FROM Account WHERE Id = '{id}'"),
-                false,
-            )
-            .await;
-        let sf_phone = r[0]["Phone"].as_str().unwrap_or("").to_owned();
-        let sf_name = r[0]["Name"].as_str().unwrap_or("").to_owned();
-        let db_phone = db_value(&db, &pool, &id, "phone").await.unwrap_or_default();
-        let db_name = db_value(&db, &pool, &id, "name").await.unwrap_or_default();
-        if sf_phone == db_phone && sf_name == db_name && !sf_phone.is_empty() {
-            break (sf_phone, sf_name);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{tag}: never agreed: SF {sf_phone}/{sf_name}, DB {db_phone}/{db_name}"
-        );
-        let _ = org
-            .client
-            .call::<serde_json::Value>(Call::OrgSyncNow(OrgRef { name: tag.into() }))
-            .await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let result = wait::poll_every(
+        wait::TIMEOUT,
+        std::time::Duration::from_millis(200),
+        || async {
+            let r = sf
+                .query(
+                    &format!("SELECT Name, Phone FROM Account WHERE Id = '{id}'"),
+                    false,
+                )
+                .await;
+            let sf_phone = r[0]["Phone"].as_str().unwrap_or("").to_owned();
+            let sf_name = r[0]["Name"].as_str().unwrap_or("").to_owned();
+            let db_phone = db_value(&db, &pool, &id, "phone").await.unwrap_or_default();
+            let db_name = db_value(&db, &pool, &id, "name").await.unwrap_or_default();
+            if sf_phone == db_phone && sf_name == db_name && !sf_phone.is_empty() {
+                return Ok((sf_phone, sf_name));
+            }
+            let _ = org
+                .client
+                .call::<serde_json::Value>(Call::OrgSyncNow(OrgRef { name: tag.into() }))
+                .await;
+            Err(format!("SF {sf_phone}/{sf_name}, DB {db_phone}/{db_name}"))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{tag}: never agreed: {e}"));
     let log: Vec<ConflictRecord> = org
         .client
         .call(Call::ConflictList(OrgRef { name: tag.into() }))
@@ -629,25 +631,18 @@ async fn a_paused_org_shows_its_queue_and_an_unchanged_save_keeps_the_check() {
     .unwrap();
     let watcher = org.daemon.client().await;
     watcher.subscribe(&[Topic::Sync]).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the paused object's queue was never counted"
-        );
-        if let Ok(Some(Event::Sync(objects))) =
-            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
-            && objects.iter().any(|o| {
-                o.object == "Account"
-                    && o.state == ObjectState::Paused
-                    && o.pending_events == 1
-                    && o.rows == Some(3)
-                    && o.pull_lag_secs.is_none()
-            })
-        {
-            break;
-        }
-    }
+    status_where(
+        &watcher,
+        "Account",
+        "the paused object's queue to be counted",
+        |o| {
+            o.state == ObjectState::Paused
+                && o.pending_events == 1
+                && o.rows == Some(3)
+                && o.pull_lag_secs.is_none()
+        },
+    )
+    .await;
     // Saving the same settings again keeps "checked".
     let checked = |orgs: Vec<OrgSummary>| {
         orgs.iter()

@@ -5,9 +5,11 @@
 //! nothing comes back. On SQLite, PostgreSQL and MariaDB.
 use std::time::Duration;
 
-use datenator_shared::model::{Direction, Event, FailedRecord, Topic};
+use datenator_shared::model::{Direction, FailedRecord, Topic};
 use datenator_shared::protocol::{Call, OrgRef};
-use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::sync::{
+    Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
+};
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -143,11 +145,9 @@ async fn changes_during_a_create(kind: Db) {
         sf_phones(&sf, "inflight-del").await.is_empty() && no_pending(&db, &pool).await
     })
     .await;
-    // Polls later, nothing was overwritten or brought back.
-    for _ in 0..2 {
-        org.sync_now().await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
+    // Polls later (a whole round since), nothing was overwritten or brought back.
+    sim.reset_counters();
+    org.polled_since_reset(&sim, 3).await;
     assert_eq!(
         db_row(&db, &pool, "inflight-upd").await.and_then(|r| r.1),
         Some("NEW-2".into()),
@@ -222,10 +222,8 @@ async fn delete_after_a_killed_create(kind: Db) {
             && no_pending(&db, &pool).await
     })
     .await;
-    for _ in 0..2 {
-        org.sync_now().await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
+    sim.reset_counters();
+    org.polled_since_reset(&sim, 3).await;
     assert_eq!(
         db_row(&db, &pool, "killed-del").await,
         None,
@@ -285,10 +283,8 @@ async fn a_killed_create_changed_in_salesforce_is_adopted(kind: Db) {
     .await;
     // Past the wait after which a create not found would be sent again (the overlap, 5 s).
     tokio::time::sleep(Duration::from_secs(6)).await;
-    for _ in 0..2 {
-        org.sync_now().await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
+    sim.reset_counters();
+    org.polled_since_reset(&sim, 3).await;
     assert_eq!(
         sf_phones(&sf, "killed-edit").await,
         vec![Some("sf-edit".to_owned())],
@@ -391,21 +387,10 @@ async fn failed_change_of_a_deleted_record(kind: Db) {
     // The status's failed count follows.
     let watcher = org.daemon.client().await;
     watcher.subscribe(&[Topic::Sync]).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the failed count stayed above 0"
-        );
-        if let Ok(Some(Event::Sync(objects))) =
-            tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await
-            && objects
-                .iter()
-                .any(|o| o.object == "Account" && o.failed_records == 0)
-        {
-            break;
-        }
-    }
+    status_where(&watcher, "Account", "the failed count to fall to 0", |o| {
+        o.failed_records == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

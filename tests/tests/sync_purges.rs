@@ -5,6 +5,7 @@
 use datenator_shared::model::Direction;
 use datenator_shared::protocol::{Call, OrgSettings};
 use datenator_tests::sync::{Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, text};
+use datenator_tests::wait;
 use serde_json::Value;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -111,16 +112,17 @@ async fn purged_deletions_are_reconciled(db: Db) {
     }
     assert_eq!(sim.purge_recycle_bin(), 2);
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while local_names(&pool, &table).await.len() != 5 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the purged records never left the database: {:?}\n{}",
-            local_names(&pool, &table).await,
+    wait::poll(std::time::Duration::from_secs(60), || async {
+        let names = local_names(&pool, &table).await;
+        if names.len() == 5 { Ok(()) } else { Err(names) }
+    })
+    .await
+    .unwrap_or_else(|names| {
+        panic!(
+            "the purged records never left the database: {names:?}\n{}",
             org.daemon.stderr()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        )
+    });
     let names = local_names(&pool, &table).await;
     for r in &doomed {
         assert!(
@@ -135,9 +137,10 @@ async fn purged_deletions_are_reconciled(db: Db) {
             .contains("reconciled ids with Salesforce"),
         "the reconciliation says what it did"
     );
-    // Removing the rows was the engine's doing: nothing goes back to Salesforce.
-    org.sync_now().await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Removing the rows was the engine's doing: nothing goes back to Salesforce, a whole
+    // round later.
+    sim.reset_counters();
+    org.polled_since_reset(&sim, 3).await;
     assert_eq!(sf.query("SELECT Id FROM Account", false).await.len(), 5);
 }
 
@@ -194,9 +197,10 @@ async fn undeleted_records_come_back(db: Db) {
     .await
     .unwrap();
     assert_eq!(text(&row, "sfid").as_deref(), Some(id));
-    // Nothing was sent back: Salesforce still has exactly three records.
-    org.sync_now().await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Nothing was sent back: Salesforce still has exactly three records, a whole round
+    // later.
+    sim.reset_counters();
+    org.polled_since_reset(&sim, 3).await;
     assert_eq!(sf.query("SELECT Id FROM Account", false).await.len(), 3);
     assert_eq!(local_names(&pool, &table).await.len(), 3);
 }
