@@ -304,6 +304,72 @@ pub async fn run(
     }
 }
 
+/// What one push round does with its claimed events, decided from the events alone (no
+/// I/O): per row, the net change — a create, an update (only the fields Salesforce lets
+/// us write), a delete — or nothing to send.
+struct RoundPlan<'e> {
+    creates: Vec<PendingCreate<'e>>,
+    updates: Vec<PendingUpdate>,
+    /// (the events, the record's sfid).
+    deletes: Vec<(Vec<i64>, String)>,
+    /// Rows inserted and deleted again, whose create may have reached Salesforce (only when
+    /// an earlier send's outcome is unknown): looked up, and their record deleted if found.
+    orphans: Vec<PendingCreate<'e>>,
+    /// Events with nothing to send: done as they are.
+    done: Vec<i64>,
+}
+
+fn plan_round<'e>(
+    events: &'e [Event],
+    resolve_creates: bool,
+    fields: &[FieldInfo],
+) -> RoundPlan<'e> {
+    let mut by_row: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        by_row.entry(e.row_id).or_default().push(e);
+    }
+    let mut plan = RoundPlan {
+        creates: Vec::new(),
+        updates: Vec::new(),
+        deletes: Vec::new(),
+        orphans: Vec::new(),
+        done: Vec::new(),
+    };
+    for (_, evs) in by_row {
+        let ids: Vec<i64> = evs.iter().map(|e| e.id).collect();
+        let since = evs
+            .iter()
+            .map(|e| e.created_at)
+            .min()
+            .unwrap_or_else(Utc::now);
+        match coalesce(&evs) {
+            Net::Create { row_id, .. } => plan.creates.push(PendingCreate {
+                row_id,
+                events: evs,
+                since,
+            }),
+            Net::Update { sfid, values } => {
+                match update_for(sfid, ids.clone(), &evs, &evs, &values, fields) {
+                    Some(u) => plan.updates.push(u),
+                    None => plan.done.extend(ids),
+                }
+            }
+            Net::Delete { sfid } => plan.deletes.push((ids, sfid)),
+            // Never pushed — unless an earlier send's outcome is unknown.
+            Net::Nothing if resolve_creates && evs.iter().any(|e| e.op == EventOp::Insert) => {
+                let row_id = evs.first().map_or(0, |e| e.row_id);
+                plan.orphans.push(PendingCreate {
+                    row_id,
+                    events: evs,
+                    since,
+                })
+            }
+            Net::Nothing => plan.done.extend(ids),
+        }
+    }
+    plan
+}
+
 async fn push_events(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
@@ -319,47 +385,13 @@ async fn push_events(
     // Rows detached from the row filter send nothing.
     let events = &super::reload::skip_detached(ctx, m, events.to_vec()).await?;
     let fields = crate::orgs::metadata::fields(ctx.state, ctx.org, object).await?;
-    let mut by_row: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
-    for e in events {
-        by_row.entry(e.row_id).or_default().push(e);
-    }
-    let mut creates: Vec<PendingCreate<'_>> = Vec::new();
-    let mut updates: Vec<PendingUpdate> = Vec::new();
-    let mut deletes: Vec<(Vec<i64>, String)> = Vec::new();
-    // Rows inserted and deleted again, whose create may have reached Salesforce.
-    let mut orphans: Vec<PendingCreate<'_>> = Vec::new();
-    let mut done: Vec<i64> = Vec::new();
-    for (_, evs) in by_row {
-        let ids: Vec<i64> = evs.iter().map(|e| e.id).collect();
-        let since = evs
-            .iter()
-            .map(|e| e.created_at)
-            .min()
-            .unwrap_or_else(Utc::now);
-        match coalesce(&evs) {
-            Net::Create { row_id, .. } => creates.push(PendingCreate {
-                row_id,
-                events: evs,
-                since,
-            }),
-            Net::Update { sfid, values } => {
-                match update_for(sfid, ids.clone(), &evs, &evs, &values, &fields) {
-                    Some(u) => updates.push(u),
-                    None => done.extend(ids),
-                }
-            }
-            Net::Delete { sfid } => deletes.push((ids, sfid)),
-            // Never pushed — unless an earlier send's outcome is unknown.
-            Net::Nothing if resolve_creates && evs.iter().any(|e| e.op == EventOp::Insert) => {
-                orphans.push(PendingCreate {
-                    row_id: evs[0].row_id,
-                    events: evs,
-                    since,
-                })
-            }
-            Net::Nothing => done.extend(ids),
-        }
-    }
+    let RoundPlan {
+        creates,
+        mut updates,
+        mut deletes,
+        mut orphans,
+        mut done,
+    } = plan_round(events, resolve_creates, &fields);
     let mut pushed = 0u64;
     let mut failed = 0u64;
     let mut sent_creates = false;
@@ -837,5 +869,39 @@ mod tests {
         assert_eq!(ours, ["p1", "p2", "p3"]);
         // Only the insert: nothing to send after it.
         assert!(changes_after_create("001000000000001AAA", &refs[..1], &row, &fields).is_none());
+    }
+
+    #[test]
+    fn a_round_is_planned_per_row_from_its_events() {
+        let on = |row_id: i64, e: Event| Event { row_id, ..e };
+        let name = |v: &str| vec![("Name", serde_json::json!(v))];
+        let events = vec![
+            on(1, ev(1, EventOp::Insert, None, &name("new"))),
+            on(2, ev(2, EventOp::Update, Some("001A"), &name("renamed"))),
+            on(3, ev(3, EventOp::Insert, None, &name("gone again"))),
+            on(3, ev(4, EventOp::Delete, None, &[])),
+            on(4, ev(5, EventOp::Delete, Some("001B"), &[])),
+        ];
+        let fields = vec![field("Name")];
+        let plan = plan_round(&events, false, &fields);
+        assert_eq!(
+            plan.creates.iter().map(|c| c.row_id).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.deletes, vec![(vec![5], "001B".to_owned())]);
+        assert!(plan.orphans.is_empty());
+        assert_eq!(
+            plan.done,
+            vec![3, 4],
+            "inserted and deleted again: nothing to send"
+        );
+        // An earlier send of unknown outcome: that row is looked up instead.
+        let plan = plan_round(&events, true, &fields);
+        assert_eq!(
+            plan.orphans.iter().map(|c| c.row_id).collect::<Vec<_>>(),
+            vec![3]
+        );
+        assert!(plan.done.is_empty());
     }
 }
