@@ -617,7 +617,7 @@ async fn push_events(
         let (nothing_left, rest): (Vec<PendingUpdate>, Vec<PendingUpdate>) =
             updates.into_iter().partition(|u| u.record.len() <= 1);
         for u in nothing_left {
-            ctx.target.mark_events_done(&m.resolved, &u.events).await?;
+            done.extend(&u.events);
         }
         updates = rest;
     }
@@ -626,12 +626,12 @@ async fn push_events(
         let results = super::push_bulk::update_records(ctx, object, &records).await?;
         for (u, r) in updates.iter().zip(results) {
             if r.success {
-                ctx.target.mark_events_done(&m.resolved, &u.events).await?;
+                done.extend(&u.events);
                 pushed += 1;
             } else if deleted_in_salesforce(&r) {
                 // A deletion wins over a concurrent change: the next pull removes the row.
                 tracing::info!(id = ?r.id, "an update's record was deleted in Salesforce meanwhile; the deletion wins");
-                ctx.target.mark_events_done(&m.resolved, &u.events).await?;
+                done.extend(&u.events);
             } else if retry_later(&r) {
                 // Left claimed: requeued below and sent again next round.
             } else {
@@ -652,7 +652,7 @@ async fn push_events(
                 )
             });
             if r.success || gone {
-                ctx.target.mark_events_done(&m.resolved, &d.0).await?;
+                done.extend(&d.0);
                 pushed += 1;
             } else if !retry_later(&r) {
                 fail(ctx, m, &d.0, &error_text(&r)).await?;
@@ -661,6 +661,9 @@ async fn push_events(
         }
     }
 
+    // The round's sent and settled events are marked done in one statement. (A stop
+    // before it leaves them claimed: the next round sends those updates and deletes again,
+    // which Salesforce takes the same way twice.)
     if !done.is_empty() {
         ctx.target.mark_events_done(&m.resolved, &done).await?;
     }
