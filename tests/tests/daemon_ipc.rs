@@ -146,21 +146,22 @@ async fn subscribers_get_the_full_state_then_changes() {
         }
     }
     // The fixture's readiness probe is a connection too: its close arrives as a change.
-    let mut connections = client.status().await.unwrap().connections;
-    while connections != 1 {
-        if let Event::Status(s) = client.next_event().await.expect("event") {
-            connections = s.connections;
-        }
+    if client.status().await.unwrap().connections != 1 {
+        connections_become(&client, 1).await;
     }
     // A second client connecting changes the status.
     let _other = d.client().await;
-    loop {
-        if let Event::Status(s) = client.next_event().await.expect("event")
-            && s.connections == 2
-        {
-            break;
-        }
-    }
+    connections_become(&client, 2).await;
+}
+
+/// Waits for a status event counting `n` connections.
+async fn connections_become(client: &Client, n: usize) {
+    let what = format!("the status to count {n} connections");
+    wait::event_where(client, &what, wait::TIMEOUT, |e| match e {
+        Event::Status(s) => (s.connections == n).then_some(()),
+        _ => None,
+    })
+    .await
 }
 
 #[tokio::test]
@@ -182,8 +183,8 @@ async fn the_log_topic_gives_the_recent_tail_then_new_lines() {
     );
     // A reload is logged; the line arrives on its own.
     d.signal(Signal::SIGHUP);
-    loop {
-        let Some(Event::Log(lines)) = client.next_event().await else {
+    wait::event_where(&client, "the reload in the log", wait::TIMEOUT, |e| {
+        let Event::Log(lines) = e else {
             panic!("only log events were subscribed to")
         };
         assert!(
@@ -192,13 +193,12 @@ async fn the_log_topic_gives_the_recent_tail_then_new_lines() {
                 .any(|l| l.message.contains("datenatord is ready")),
             "later events hold only new lines: {lines:?}"
         );
-        if lines
+        lines
             .iter()
             .any(|l| l.message.contains("configuration reloaded"))
-        {
-            break;
-        }
-    }
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
