@@ -10,6 +10,7 @@ use datenator_shared::protocol::{Call, OrgRef};
 use datenator_tests::sync::{
     Db, SfUser, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
 };
+use datenator_tests::wait::eventually_some;
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -307,11 +308,7 @@ async fn eventually_id(sim: &RunningSim, name: &str) -> String {
         .ok()
         .and_then(|r| r.first().and_then(|r| r["Id"].as_str().map(str::to_owned)))
     };
-    eventually("Salesforce to commit the create", || async {
-        found().is_some()
-    })
-    .await;
-    found().unwrap()
+    eventually_some("Salesforce to commit the create", || async { found() }).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
