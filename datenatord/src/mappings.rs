@@ -398,7 +398,9 @@ async fn discard_queued(
             return Ok(discarded);
         }
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-        target.mark_events_done(mapping, &ids).await?;
+        target
+            .settle_events(mapping, &ids, Some(crate::targetdb::NOT_SENT_DISCARDED))
+            .await?;
         discarded += ids.len() as u64;
     }
 }

@@ -596,6 +596,10 @@ pub enum ChangeOutcome {
     /// A database change never sent because the record was deleted in Salesforce first
     /// (a deletion wins); `error` says so.
     Superseded,
+    /// A database change never sent by design: made while the object did not sync to
+    /// Salesforce (discarded when it started to), or to a row detached from the row
+    /// filter; `error` says which.
+    NotSent,
     /// A Salesforce change the pull wrote into the database.
     Pulled,
 }

@@ -140,6 +140,7 @@ pub fn outcome_label(o: ChangeOutcome) -> &'static str {
         ChangeOutcome::Failed => "failed",
         ChangeOutcome::Ignored => "ignored",
         ChangeOutcome::Superseded => "superseded",
+        ChangeOutcome::NotSent => "not sent",
         ChangeOutcome::Pulled => "pulled",
     }
 }
@@ -212,6 +213,10 @@ pub fn detail(c: &RecentChange) -> Vec<(Tone, String)> {
         ChangeOutcome::Superseded => (
             Tone::Warn,
             "Not sent: the record was deleted in Salesforce first.".to_owned(),
+        ),
+        ChangeOutcome::NotSent => (
+            Tone::Warn,
+            "Not sent, by design: made while the object did not sync to Salesforce, or to a row detached from the row filter (the reason is below).".to_owned(),
         ),
         ChangeOutcome::Pulled => (
             Tone::Ok,

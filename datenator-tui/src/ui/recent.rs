@@ -16,7 +16,9 @@ fn outcome(c: &RecentChange, theme: &Theme) -> Span<'static> {
     match c.outcome {
         ChangeOutcome::Pushed | ChangeOutcome::Pulled => Span::styled(text, theme.ok()),
         ChangeOutcome::Failed => Span::styled(text, theme.error()),
-        ChangeOutcome::Ignored | ChangeOutcome::Superseded => Span::styled(text, theme.warn()),
+        ChangeOutcome::Ignored | ChangeOutcome::Superseded | ChangeOutcome::NotSent => {
+            Span::styled(text, theme.warn())
+        }
         ChangeOutcome::Pending => Span::styled(text, theme.dim()),
     }
 }

@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use crate::mappings;
 use crate::state::State;
-use crate::targetdb::{EventOp, RecentEvent, RejectedRow, Row, SUPERSEDED_ERROR, Target};
+use crate::targetdb::{
+    EventOp, NOT_SENT_DETACHED, NOT_SENT_DISCARDED, RecentEvent, RejectedRow, Row,
+    SUPERSEDED_ERROR, Target,
+};
 
 /// Pulled records remembered per (org, object).
 pub const RING: usize = 200;
@@ -142,6 +145,7 @@ fn database_change(e: RecentEvent) -> RecentChange {
         ("FAILED", _) => ChangeOutcome::Failed,
         ("DONE", None) => ChangeOutcome::Pushed,
         ("DONE", Some(SUPERSEDED_ERROR)) => ChangeOutcome::Superseded,
+        ("DONE", Some(NOT_SENT_DISCARDED | NOT_SENT_DETACHED)) => ChangeOutcome::NotSent,
         ("DONE", Some(_)) => ChangeOutcome::Ignored,
         _ => ChangeOutcome::Pending,
     };
@@ -316,6 +320,19 @@ mod tests {
         assert_eq!(r.list("o", "Account").last().unwrap().op, ChangeOp::Delete);
         r.forget("o");
         assert!(r.list("o", "Account").is_empty());
+    }
+
+    #[test]
+    fn changes_settled_unsent_say_so() {
+        for note in [NOT_SENT_DISCARDED, NOT_SENT_DETACHED] {
+            let all = merge(
+                vec![event(0, "2026-01-01T00:00:00Z", "DONE", Some(note))],
+                vec![],
+                5,
+            );
+            assert_eq!(all[0].outcome, ChangeOutcome::NotSent);
+            assert_eq!(all[0].error.as_deref(), Some(note));
+        }
     }
 
     #[test]

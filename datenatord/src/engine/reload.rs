@@ -330,7 +330,9 @@ pub async fn skip_detached(
         .partition(|e| e.sfid.as_ref().is_some_and(|s| detached.contains(s)));
     if !skipped.is_empty() {
         let ids: Vec<i64> = skipped.iter().map(|e| e.id).collect();
-        ctx.target.mark_events_done(&m.resolved, &ids).await?;
+        ctx.target
+            .settle_events(&m.resolved, &ids, Some(crate::targetdb::NOT_SENT_DETACHED))
+            .await?;
         tracing::info!(
             changes = ids.len(),
             "database changes to detached rows (outside the row filter) not sent"

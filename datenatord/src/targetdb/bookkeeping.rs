@@ -40,12 +40,13 @@ pub(crate) fn requeue_claimed_sql(d: Dialect, events: &str) -> String {
     )
 }
 
-/// These events done (no binds).
-pub(crate) fn mark_done_sql(d: Dialect, events: &str, ids: &[i64]) -> String {
+/// These events done (no binds); `note`, when given, says why they were not sent.
+pub(crate) fn mark_done_sql(d: Dialect, events: &str, ids: &[i64], note: Option<&str>) -> String {
     format!(
-        "UPDATE {events} SET {} = 'DONE', {} = NULL, {} = {} WHERE {} IN ({})",
+        "UPDATE {events} SET {} = 'DONE', {} = {}, {} = {} WHERE {} IN ({})",
         c(d, "state"),
         c(d, "error"),
+        note.map_or_else(|| "NULL".to_owned(), |n| ident::literal(d, n)),
         c(d, "processed_at"),
         now_sql(d),
         c(d, "id"),
@@ -120,10 +121,14 @@ mod tests {
             "UPDATE \"s\".\"e\" SET \"state\" = 'FAILED', \"error\" = $1, \"processed_at\" = now() WHERE \"id\" = $2"
         );
         assert_eq!(
-            mark_done_sql(Dialect::Mysql, "`s`.`e`", &[3, 4]),
+            mark_done_sql(Dialect::Mysql, "`s`.`e`", &[3, 4], None),
             "UPDATE `s`.`e` SET `state` = 'DONE', `error` = NULL, `processed_at` = UTC_TIMESTAMP(3) WHERE `id` IN (3, 4)"
         );
-        assert!(mark_done_sql(Dialect::Sqlite, "\"e\"", &[]).ends_with("IN (NULL)"));
+        assert!(mark_done_sql(Dialect::Sqlite, "\"e\"", &[], None).ends_with("IN (NULL)"));
+        assert!(
+            mark_done_sql(Dialect::Postgres, "e", &[1], Some("it's"))
+                .contains("\"error\" = 'it''s'")
+        );
         assert_eq!(
             read_cursor_sql(Dialect::Sqlite, "\"c\""),
             "SELECT \"systemmodstamp\", \"last_id\" FROM \"c\" WHERE \"object\" = ?"

@@ -225,6 +225,16 @@ pub struct RecentEvent {
 /// The error a change is settled with when its record was deleted in Salesforce first.
 pub const SUPERSEDED_ERROR: &str = "the record was deleted in Salesforce";
 
+/// Why a database change was settled without being sent: made while its object did not
+/// sync to Salesforce, and discarded when it started to.
+pub const NOT_SENT_DISCARDED: &str =
+    "not sent: made while the object did not sync to Salesforce (discarded when it started to)";
+
+/// Why a database change was settled without being sent: its row is detached from the
+/// row filter.
+pub const NOT_SENT_DETACHED: &str =
+    "not sent: the row is detached (its record is outside the row filter)";
+
 /// Which failed changes a retry or an ignore applies to.
 #[derive(Debug, Clone, Copy)]
 pub enum FailedScope<'a> {
@@ -407,14 +417,25 @@ pub(crate) fn duplicate_row_sql(dialect: Dialect, table: &str) -> String {
     )
 }
 
-/// Settles the unfinished changes of records just deleted in Salesforce (binds: `n`
-/// sfids): a deletion wins over a concurrent change, so they are done — not failed, not
-/// sent again — and leave the failed list with their row.
-pub(crate) fn events_superseded_sql(dialect: Dialect, events: &str, n: usize) -> String {
+/// Settles the unfinished changes of rows taken out of sync (binds: `n` sfids): of a
+/// record just deleted in Salesforce (a deletion wins over a concurrent change), or of a
+/// row detached from the row filter — done, not failed, never sent, and off the failed
+/// list, with the reason as their error.
+pub(crate) fn events_superseded_sql(
+    dialect: Dialect,
+    events: &str,
+    n: usize,
+    how: RowsLeave,
+) -> String {
     let c = |name: &str| ident::quote(dialect, name);
     let list: Vec<String> = (1..=n).map(|i| placeholder(dialect, i)).collect();
+    let note = match how {
+        RowsLeave::Detach => NOT_SENT_DETACHED,
+        RowsLeave::Delete | RowsLeave::Rejoin => SUPERSEDED_ERROR,
+    };
     format!(
-        "UPDATE {events} SET {state} = 'DONE', {error} = '{SUPERSEDED_ERROR}', {processed} = {now}, {token} = NULL WHERE {state} <> 'DONE' AND {sfid} IN ({list})",
+        "UPDATE {events} SET {state} = 'DONE', {error} = {note}, {processed} = {now}, {token} = NULL WHERE {state} <> 'DONE' AND {sfid} IN ({list})",
+        note = ident::literal(dialect, note),
         state = c("state"),
         error = c("error"),
         processed = c("processed_at"),
@@ -940,6 +961,17 @@ pub trait Target: Send + Sync {
         &self,
         mapping: &ObjectMapping,
         ids: &[i64],
+    ) -> impl Future<Output = Result<(), TargetError>> + Send {
+        self.settle_events(mapping, ids, None)
+    }
+
+    /// Marks events processed; `not_sent`, when given, says why they never went to
+    /// Salesforce (one of the `NOT_SENT_*` notes, shown in Recent changes).
+    fn settle_events(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+        not_sent: Option<&'static str>,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 
     /// Marks an event failed with `error`, and stores the error on its data row
@@ -1205,12 +1237,13 @@ impl Target for AnyTarget {
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         dispatch!(self, t => t.requeue_claimed(mapping).await)
     }
-    async fn mark_events_done(
+    async fn settle_events(
         &self,
         mapping: &ObjectMapping,
         ids: &[i64],
+        not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
-        dispatch!(self, t => t.mark_events_done(mapping, ids).await)
+        dispatch!(self, t => t.settle_events(mapping, ids, not_sent).await)
     }
     async fn mark_event_failed(
         &self,

@@ -648,6 +648,7 @@ impl Target for MysqlTarget {
                 D,
                 &events,
                 chunk.len(),
+                how,
             )));
             for s in chunk {
                 query = query.bind(s.clone());
@@ -696,10 +697,11 @@ impl Target for MysqlTarget {
         Ok(r.rows_affected())
     }
 
-    async fn mark_events_done(
+    async fn settle_events(
         &self,
         mapping: &ObjectMapping,
         ids: &[i64],
+        not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
         let pool = self.engine_pool()?;
         for chunk in ids.chunks(1000) {
@@ -707,6 +709,7 @@ impl Target for MysqlTarget {
                 D,
                 &self.qs(&mapping.events_table(D)),
                 chunk,
+                not_sent,
             )))
             .execute(&pool)
             .await

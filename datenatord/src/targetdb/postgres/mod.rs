@@ -633,6 +633,7 @@ impl Target for PgTarget {
                 D,
                 &events,
                 chunk.len(),
+                how,
             )));
             for s in chunk {
                 query = query.bind(s.clone());
@@ -686,15 +687,17 @@ impl Target for PgTarget {
         Ok(r.rows_affected())
     }
 
-    async fn mark_events_done(
+    async fn settle_events(
         &self,
         mapping: &ObjectMapping,
         ids: &[i64],
+        not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
         sqlx::query(AssertSqlSafe(mark_done_sql(
             D,
             &self.qs(&mapping.events_table(D)),
             ids,
+            not_sent,
         )))
         .execute(&self.engine_pool())
         .await

@@ -368,6 +368,7 @@ impl Target for SqliteTarget {
                 D,
                 &q(&mapping.events_table(D)),
                 chunk.len(),
+                how,
             )));
             for s in chunk {
                 query = query.bind(s.clone());
@@ -428,16 +429,18 @@ impl Target for SqliteTarget {
         Ok(r.rows_affected())
     }
 
-    async fn mark_events_done(
+    async fn settle_events(
         &self,
         mapping: &ObjectMapping,
         ids: &[i64],
+        not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
         for chunk in ids.chunks(1000) {
             sqlx::query(AssertSqlSafe(mark_done_sql(
                 D,
                 &q(&mapping.events_table(D)),
                 chunk,
+                not_sent,
             )))
             .execute(&self.pool)
             .await
