@@ -290,6 +290,32 @@ impl Api {
         headers: &[(&str, String)],
         replay: Replay,
     ) -> Result<Answer, SalesforceError> {
+        self.send_counted(method, target, body, headers, replay, true)
+            .await
+    }
+
+    /// [`Api::send`] for requests that are not API requests in Salesforce's count (the
+    /// Streaming API's long polls): the same retries and session refreshes, no call counted.
+    pub async fn send_uncounted(
+        &self,
+        method: Method,
+        target: &str,
+        body: Body,
+        replay: Replay,
+    ) -> Result<Answer, SalesforceError> {
+        self.send_counted(method, target, body, &[], replay, false)
+            .await
+    }
+
+    async fn send_counted(
+        &self,
+        method: Method,
+        target: &str,
+        body: Body,
+        headers: &[(&str, String)],
+        replay: Replay,
+        counted: bool,
+    ) -> Result<Answer, SalesforceError> {
         let mut attempt = 0u32;
         let mut refreshes = 0u32;
         loop {
@@ -315,7 +341,9 @@ impl Api {
                 Body::Json(v) => rb.json(v),
                 Body::Csv(s) => rb.header("Content-Type", "text/csv").body(s.clone()),
             };
-            self.inner.usage.count_call();
+            if counted {
+                self.inner.usage.count_call();
+            }
             let failure = match rb.send().await {
                 Err(e) => {
                     // A connect error means nothing was sent; anything later may have been.

@@ -7,6 +7,7 @@ pub mod http;
 mod jwt;
 pub mod limits;
 pub mod rest;
+pub mod streaming;
 
 pub use error::{ApiError, SalesforceError};
 pub use http::{Api, Credentials, Replay, RetryPolicy};

@@ -1,0 +1,374 @@
+//! The Streaming API's client for Change Data Capture: CometD (Bayeux 1.0) long polling at
+//! `/cometd/{version}`, with Salesforce's replay extension.
+//!
+//! A [`Stream`] handshakes, subscribes to change-event channels (`/data/ChangeEvents`,
+//! `/data/AccountChangeEvent`, …) from a replay id — `-1` new events only, `-2` every event
+//! still retained (72 hours), or `N` the events after `N` — and then [`Stream::poll`]s: one
+//! long poll (Salesforce holds it up to 110 s) returns the events that arrived. The caller
+//! [`Stream::commit`]s the replay id of each event once it is applied; a reconnection (after
+//! `403::Unknown client`, a dropped poll, a restart) subscribes from the committed ids, so an
+//! event is delivered again rather than lost. Long polls are not API requests: they are not
+//! counted against the org's daily API limit (deliveries count against the event allocation
+//! instead).
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::SalesforceError;
+use super::http::{API_VERSION, Api, Body, Replay};
+
+/// What Salesforce says a change event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    Create,
+    Update,
+    Delete,
+    Undelete,
+    /// Salesforce could not produce the event with its fields (a change made outside the
+    /// API, or too large): the records must be read again. `GAP_CREATE`, `GAP_UPDATE`, …
+    Gap,
+    /// More changes in one transaction than events are sent for: the object must be read
+    /// again (`GAP_OVERFLOW`, without record ids).
+    GapOverflow,
+}
+
+impl ChangeType {
+    fn parse(s: &str) -> Result<ChangeType, StreamError> {
+        Ok(match s {
+            "CREATE" => ChangeType::Create,
+            "UPDATE" => ChangeType::Update,
+            "DELETE" => ChangeType::Delete,
+            "UNDELETE" => ChangeType::Undelete,
+            "GAP_OVERFLOW" => ChangeType::GapOverflow,
+            s if s.starts_with("GAP_") => ChangeType::Gap,
+            other => {
+                return Err(StreamError::Protocol(format!(
+                    "a change event of unknown type {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// One change event, its header read and its changed fields as sent (compound fields
+/// nested, as Salesforce nests them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEvent {
+    pub channel: String,
+    pub replay_id: i64,
+    pub entity: String,
+    pub record_ids: Vec<String>,
+    pub change_type: ChangeType,
+    pub changed_fields: Vec<String>,
+    pub nulled_fields: Vec<String>,
+    /// The user whose transaction made the change (an integration user's own writes).
+    pub commit_user: String,
+    /// The client that made it, e.g. `com/salesforce/api/rest/59.0;client=datenator`.
+    pub change_origin: String,
+    /// Milliseconds since the epoch.
+    pub commit_timestamp: i64,
+    pub transaction_key: String,
+    pub sequence_number: i64,
+    /// The event's field values (without the header).
+    pub fields: Map<String, Value>,
+}
+
+/// Why streaming cannot go on as asked; each says what the caller does instead.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The replay id is no longer retained (older than 72 hours, or unknown): read the
+    /// channel's objects through the pull instead, then subscribe with `-1`.
+    #[error(
+        "the stored position in {channel} is no longer kept by Salesforce ({message}); the object is caught up by polling"
+    )]
+    ReplayTooOld { channel: String, message: String },
+    /// The org's daily event delivery allocation is used up: poll until it renews.
+    #[error(
+        "the org's daily change-event delivery allocation is used up ({0}); changes are polled until it renews"
+    )]
+    AllocationExhausted(String),
+    /// The channel does not exist (Change Data Capture not enabled for the object, say).
+    #[error("Salesforce has no channel {channel} ({message}); the object is polled")]
+    NoSuchChannel { channel: String, message: String },
+    /// Salesforce refused the handshake or a subscription for another reason.
+    #[error("the Streaming API refused {what}: {message}")]
+    Refused { what: String, message: String },
+    #[error("unexpected Streaming API answer: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Salesforce(#[from] SalesforceError),
+}
+
+/// A CometD session with its subscriptions.
+pub struct Stream {
+    api: Api,
+    path: String,
+    client_id: String,
+    /// Per channel, the replay id a reconnection subscribes from.
+    committed: BTreeMap<String, i64>,
+    next_id: u64,
+}
+
+impl Stream {
+    /// Handshakes and subscribes to each `(channel, replay id)`.
+    pub async fn open(api: &Api, channels: &[(String, i64)]) -> Result<Stream, StreamError> {
+        let mut stream = Stream {
+            api: api.clone(),
+            path: format!("/cometd/{API_VERSION}"),
+            client_id: String::new(),
+            committed: channels.iter().cloned().collect(),
+            next_id: 0,
+        };
+        stream.handshake().await?;
+        Ok(stream)
+    }
+
+    /// The channels and the replay ids a reconnection would subscribe from.
+    pub fn positions(&self) -> &BTreeMap<String, i64> {
+        &self.committed
+    }
+
+    /// `replay_id` of `channel` is applied: a reconnection resumes after it.
+    pub fn commit(&mut self, channel: &str, replay_id: i64) {
+        if let Some(r) = self.committed.get_mut(channel) {
+            *r = (*r).max(replay_id);
+        }
+    }
+
+    /// One long poll: the events that arrived (none when it timed out or the session had to
+    /// be opened again).
+    pub async fn poll(&mut self) -> Result<Vec<ChangeEvent>, StreamError> {
+        let id = self.id();
+        let answer = self
+            .exchange(json!([{
+                "channel": "/meta/connect",
+                "clientId": self.client_id,
+                "connectionType": "long-polling",
+                "id": id,
+            }]))
+            .await?;
+        let mut events = Vec::new();
+        for m in &answer {
+            let channel = m["channel"].as_str().unwrap_or_default();
+            if channel == "/meta/connect" {
+                if m["successful"].as_bool() != Some(true) {
+                    let error = m["error"].as_str().unwrap_or_default();
+                    if is_allocation(error) {
+                        return Err(StreamError::AllocationExhausted(error.to_owned()));
+                    }
+                    // `403::Unknown client` (the session expired or the server forgot it),
+                    // or any advice to handshake: a new session from the committed ids.
+                    tracing::info!("the streaming session ended ({error}); opening a new one");
+                    self.handshake().await?;
+                    return Ok(Vec::new());
+                }
+            } else if !channel.starts_with("/meta/") {
+                events.push(change_event(channel, m)?);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Ends the session (best effort).
+    pub async fn close(self) {
+        let id = self.next_id + 1;
+        let _ = self
+            .exchange(json!([{
+                "channel": "/meta/disconnect",
+                "clientId": self.client_id,
+                "id": id.to_string(),
+            }]))
+            .await;
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        self.next_id.to_string()
+    }
+
+    async fn exchange(&self, messages: Value) -> Result<Vec<Value>, StreamError> {
+        let answer = self
+            .api
+            .send_uncounted(Method::POST, &self.path, Body::Json(messages), Replay::Safe)
+            .await?;
+        match answer.json::<Value>()? {
+            Value::Array(a) => Ok(a),
+            other => Err(StreamError::Protocol(format!(
+                "a Bayeux answer is an array, not {other}"
+            ))),
+        }
+    }
+
+    /// A new session, subscribed to every channel from its committed replay id.
+    async fn handshake(&mut self) -> Result<(), StreamError> {
+        let id = self.id();
+        let answer = self
+            .exchange(json!([{
+                "channel": "/meta/handshake",
+                "version": "1.0",
+                "minimumVersion": "1.0",
+                "supportedConnectionTypes": ["long-polling"],
+                "ext": {"replay": true},
+                "id": id,
+            }]))
+            .await?;
+        let reply = answer
+            .iter()
+            .find(|m| m["channel"] == "/meta/handshake")
+            .ok_or_else(|| StreamError::Protocol("no handshake reply".into()))?;
+        if reply["successful"].as_bool() != Some(true) {
+            return Err(StreamError::Refused {
+                what: "the handshake".into(),
+                message: failure(reply),
+            });
+        }
+        self.client_id = reply["clientId"]
+            .as_str()
+            .ok_or_else(|| StreamError::Protocol("a handshake reply without clientId".into()))?
+            .to_owned();
+        let channels: Vec<(String, i64)> = self
+            .committed
+            .iter()
+            .map(|(c, r)| (c.clone(), *r))
+            .collect();
+        for (channel, replay) in channels {
+            self.subscribe(&channel, replay).await?;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&mut self, channel: &str, replay: i64) -> Result<(), StreamError> {
+        let id = self.id();
+        let answer = self
+            .exchange(json!([{
+                "channel": "/meta/subscribe",
+                "clientId": self.client_id,
+                "subscription": channel,
+                "ext": {"replay": {channel: replay}},
+                "id": id,
+            }]))
+            .await?;
+        let reply = answer
+            .iter()
+            .find(|m| m["channel"] == "/meta/subscribe")
+            .ok_or_else(|| StreamError::Protocol("no subscribe reply".into()))?;
+        if reply["successful"].as_bool() == Some(true) {
+            return Ok(());
+        }
+        let message = failure(reply);
+        Err(if message.contains("replayId") {
+            StreamError::ReplayTooOld {
+                channel: channel.to_owned(),
+                message,
+            }
+        } else if is_allocation(&message) {
+            StreamError::AllocationExhausted(message)
+        } else if message.contains("does not exist") {
+            StreamError::NoSuchChannel {
+                channel: channel.to_owned(),
+                message,
+            }
+        } else {
+            StreamError::Refused {
+                what: format!("the subscription to {channel}"),
+                message,
+            }
+        })
+    }
+}
+
+fn is_allocation(error: &str) -> bool {
+    error.contains("daily limit exceeded")
+}
+
+/// A refusal's words: its `error`, and Salesforce's `ext.sfdc.failureReason` when given.
+fn failure(reply: &Value) -> String {
+    let error = reply["error"].as_str().unwrap_or("refused");
+    match reply["ext"]["sfdc"]["failureReason"].as_str() {
+        Some(reason) if reason != error => format!("{error} ({reason})"),
+        _ => error.to_owned(),
+    }
+}
+
+/// A data message as a [`ChangeEvent`].
+fn change_event(channel: &str, m: &Value) -> Result<ChangeEvent, StreamError> {
+    let data = &m["data"];
+    let replay_id = data["event"]["replayId"]
+        .as_i64()
+        .ok_or_else(|| StreamError::Protocol(format!("an event on {channel} without replayId")))?;
+    let mut fields = data["payload"]
+        .as_object()
+        .cloned()
+        .ok_or_else(|| StreamError::Protocol(format!("an event on {channel} without payload")))?;
+    let header = fields.remove("ChangeEventHeader").unwrap_or(Value::Null);
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let text = |k: &str| header[k].as_str().unwrap_or_default().to_owned();
+    Ok(ChangeEvent {
+        channel: channel.to_owned(),
+        replay_id,
+        entity: text("entityName"),
+        record_ids: strings(&header["recordIds"]),
+        change_type: ChangeType::parse(header["changeType"].as_str().unwrap_or_default())?,
+        changed_fields: strings(&header["changedFields"]),
+        nulled_fields: strings(&header["nulledFields"]),
+        commit_user: text("commitUser"),
+        change_origin: text("changeOrigin"),
+        commit_timestamp: header["commitTimestamp"].as_i64().unwrap_or_default(),
+        transaction_key: text("transactionKey"),
+        sequence_number: header["sequenceNumber"].as_i64().unwrap_or_default(),
+        fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_read_with_its_header_apart() {
+        let m = json!({
+            "channel": "/data/AccountChangeEvent",
+            "data": {
+                "schema": "x",
+                "event": {"replayId": 42},
+                "payload": {
+                    "ChangeEventHeader": {
+                        "entityName": "Account",
+                        "recordIds": ["001A", "001B"],
+                        "changeType": "UPDATE",
+                        "changedFields": ["Phone", "LastModifiedDate"],
+                        "nulledFields": [],
+                        "commitUser": "005X",
+                        "changeOrigin": "com/salesforce/api/rest/59.0;client=datenator",
+                        "commitTimestamp": 1_700_000_000_000_i64,
+                        "transactionKey": "t",
+                        "sequenceNumber": 1
+                    },
+                    "Phone": "555",
+                    "LastModifiedDate": "2026-12-04T10:00:00.000Z"
+                }
+            }
+        });
+        let e = change_event("/data/AccountChangeEvent", &m).unwrap();
+        assert_eq!(e.replay_id, 42);
+        assert_eq!(e.record_ids, ["001A", "001B"]);
+        assert_eq!(e.change_type, ChangeType::Update);
+        assert_eq!(e.fields.len(), 2);
+        assert!(!e.fields.contains_key("ChangeEventHeader"));
+        assert_eq!(ChangeType::parse("GAP_DELETE").unwrap(), ChangeType::Gap);
+        assert_eq!(
+            ChangeType::parse("GAP_OVERFLOW").unwrap(),
+            ChangeType::GapOverflow
+        );
+        assert!(ChangeType::parse("MERGE").is_err());
+    }
+}

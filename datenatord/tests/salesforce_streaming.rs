@@ -1,0 +1,101 @@
+//! The Streaming API client (Change Data Capture over CometD) against sfsim over real
+//! HTTP: events arrive with their header read, a forgotten session is opened again from
+//! the committed replay ids without losing or repeating an event, long polls cost no API
+//! calls, and a replay id past retention or an unknown channel is refused in words.
+use std::time::Duration;
+
+use datenatord::salesforce::streaming::{ChangeEvent, ChangeType, Stream, StreamError};
+use datenatord::salesforce::{Api, RetryPolicy};
+use serde_json::json;
+use sfsim::{RunningSim, Sim, SimConfig};
+
+const ACCOUNTS: &str = "/data/AccountChangeEvent";
+
+async fn sim() -> RunningSim {
+    let sim = Sim::start(SimConfig::default()).await.expect("start sfsim");
+    sim.enable_cdc(&["Account"]).unwrap();
+    sim.set_streaming_poll_timeout(Duration::from_millis(300));
+    sim
+}
+
+fn api(sim: &RunningSim) -> Api {
+    Api::builder(sim.instance_url(), sim.access_token())
+        .retry(RetryPolicy {
+            attempts: 8,
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(50),
+        })
+        .build()
+}
+
+/// Polls until `n` events arrived (at most 40 polls of 300 ms).
+async fn events(stream: &mut Stream, n: usize) -> Vec<ChangeEvent> {
+    let mut got = Vec::new();
+    for _ in 0..40 {
+        got.extend(stream.poll().await.unwrap());
+        if got.len() >= n {
+            return got;
+        }
+    }
+    panic!("only {} of {n} events arrived: {got:?}", got.len());
+}
+
+#[tokio::test]
+async fn changes_arrive_and_a_forgotten_session_resumes_from_the_committed_event() {
+    let sim = sim().await;
+    let api = api(&sim);
+    let mut stream = Stream::open(&api, &[(ACCOUNTS.to_owned(), -1)])
+        .await
+        .unwrap();
+    let id = sim
+        .create("Account", json!({"Name": "Streamed", "Phone": "1"}))
+        .unwrap();
+    let created = events(&mut stream, 1).await;
+    assert_eq!(created[0].change_type, ChangeType::Create);
+    assert_eq!(created[0].record_ids, std::slice::from_ref(&id));
+    assert_eq!(created[0].fields["Name"], "Streamed");
+    stream.commit(ACCOUNTS, created[0].replay_id);
+
+    // The server forgets the session; a change made meanwhile arrives once, after the
+    // client opened a new session from the committed replay id.
+    assert!(sim.forget_streaming_clients() >= 1);
+    sim.update(&id, json!({"Phone": "2"})).unwrap();
+    let updated = events(&mut stream, 1).await;
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert_eq!(updated[0].change_type, ChangeType::Update);
+    assert!(updated[0].changed_fields.iter().any(|f| f == "Phone"));
+    assert_eq!(updated[0].fields["Phone"], "2");
+    assert!(updated[0].replay_id > created[0].replay_id);
+    assert_eq!(api.usage().calls(), 0, "long polls are not API requests");
+    stream.close().await;
+}
+
+#[tokio::test]
+async fn a_replay_id_past_retention_and_an_unknown_channel_are_refused_in_words() {
+    let sim = sim().await;
+    let api = api(&sim);
+    let mut stream = Stream::open(&api, &[(ACCOUNTS.to_owned(), -1)])
+        .await
+        .unwrap();
+    for name in ["a", "b"] {
+        sim.create("Account", json!({"Name": name})).unwrap();
+    }
+    let first = events(&mut stream, 2).await[0].replay_id;
+    sim.expire_change_events(None);
+    sim.create("Account", json!({"Name": "c"})).unwrap();
+    let e = Stream::open(&api, &[(ACCOUNTS.to_owned(), first)])
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&e, StreamError::ReplayTooOld { channel, .. } if channel == ACCOUNTS),
+        "{e}"
+    );
+    assert!(e.to_string().contains("caught up by polling"), "{e}");
+
+    let e = Stream::open(&api, &[("/data/Nope__ChangeEvent".to_owned(), -1)])
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, StreamError::NoSuchChannel { .. }), "{e}");
+}
