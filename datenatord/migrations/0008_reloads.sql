@@ -6,6 +6,9 @@ CREATE TABLE reloads (
     object_name  TEXT NOT NULL,
     -- 'detach' or 'delete': what becomes of rows whose record left the row filter.
     leaving      TEXT NOT NULL,
+    -- The row filter the re-read is for: it runs once the worker's mapping has it (a
+    -- mapping change records its re-read just before the mapping itself).
+    row_filter   TEXT,
     since        TEXT NOT NULL,
     PRIMARY KEY (org_name, object_name)
 );

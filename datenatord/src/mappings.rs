@@ -317,7 +317,12 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, DaemonErr
         // before the rows are sorted out.
         state
             .store
-            .add_reload(&req.org, &object, change.leaving_rows)
+            .add_reload(
+                &req.org,
+                &object,
+                change.leaving_rows,
+                req.mapping.row_filter.as_deref(),
+            )
             .await
             .map_err(store_error)?;
     }
@@ -332,7 +337,7 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, DaemonErr
     }
     let fields_json =
         serde_json::to_string(&resolved).map_err(|e| DaemonError::internal(e.to_string()))?;
-    state
+    let stored = state
         .store
         .put_mapping(
             &req.org,
@@ -349,8 +354,14 @@ pub async fn save(state: &State, req: SaveMapping) -> Result<PlanView, DaemonErr
                 fields_json: &fields_json,
             },
         )
-        .await
-        .map_err(store_error)?;
+        .await;
+    if let Err(e) = stored {
+        if refilter.is_some() {
+            // The re-read recorded for the new filter would wait for it forever.
+            let _ = state.store.finish_reload(&req.org, &object).await;
+        }
+        return Err(store_error(e));
+    }
     forget_pointless_backfill(state, &req.org, &resolved, req.mapping.direction).await?;
     // The user decided about fields marked removed in Salesforce; one still gone is found
     // again by the next query.

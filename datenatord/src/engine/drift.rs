@@ -311,6 +311,7 @@ async fn fields_back(
             ctx.org,
             object,
             datenator_shared::protocol::LeavingRows::Detach,
+            m.mapping.row_filter.as_deref(),
         )
         .await
         .map_err(store_err)?;

@@ -31,6 +31,7 @@ use crate::error::store_error;
 use crate::mappings::StoredMapping;
 use crate::salesforce::rest::check_id;
 use crate::state::State;
+use crate::store::PendingReload;
 use crate::targetdb::{Event, RowsLeave, Target};
 
 /// Ids asked for by id per query.
@@ -117,7 +118,12 @@ pub async fn plan(state: &State, req: ResyncObject) -> Result<PlanView, DaemonEr
     if req.apply {
         state
             .store
-            .add_reload(&req.org, &m.mapping.object, LeavingRows::Detach)
+            .add_reload(
+                &req.org,
+                &m.mapping.object,
+                LeavingRows::Detach,
+                m.mapping.row_filter.as_deref(),
+            )
             .await
             .map_err(store_error)?;
         state
@@ -137,12 +143,24 @@ pub async fn plan(state: &State, req: ResyncObject) -> Result<PlanView, DaemonEr
 pub async fn run(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
-    pending: &[(String, LeavingRows)],
+    pending: &[PendingReload],
 ) -> Result<bool, StepError> {
     let object = &m.mapping.object;
-    let Some((_, leaving)) = pending.iter().find(|(o, _)| o.eq_ignore_ascii_case(object)) else {
+    let Some(reload) = pending
+        .iter()
+        .find(|r| r.object.eq_ignore_ascii_case(object))
+    else {
         return Ok(false);
     };
+    // A mapping change records its re-read just before the mapping: a tick that read the
+    // mappings a moment earlier still has the old filter, and waits for the next.
+    if !same_filter(
+        reload.row_filter.as_deref(),
+        m.mapping.row_filter.as_deref(),
+    ) {
+        return Ok(false);
+    }
+    let leaving = &reload.leaving;
     let status = ctx.state.engine.status();
     status.update(ctx.org, object, m.mapping.direction, |s| s.reloading = true);
     let filter = m.filter_clause("WHERE");
@@ -263,6 +281,14 @@ async fn sort_out(
         }
     }
     Ok((left, gone))
+}
+
+/// Whether two row filters are the same condition as written (blank is none).
+pub fn same_filter(a: Option<&str>, b: Option<&str>) -> bool {
+    fn norm(f: Option<&str>) -> Option<&str> {
+        f.map(str::trim).filter(|f| !f.is_empty())
+    }
+    norm(a) == norm(b)
 }
 
 /// The ids of every record the query selects: a REST query, or for more than
@@ -396,7 +422,9 @@ pub async fn publish(state: &State, org: &str, mappings: &[StoredMapping]) {
             .iter()
             .find(|(o, _)| o.eq_ignore_ascii_case(object))
             .map_or(0, |(_, n)| *n);
-        let reloading = pending.iter().any(|(o, _)| o.eq_ignore_ascii_case(object));
+        let reloading = pending
+            .iter()
+            .any(|r| r.object.eq_ignore_ascii_case(object));
         let shown = status.get(org, object);
         if shown
             .as_ref()
@@ -407,5 +435,28 @@ pub async fn publish(state: &State, org: &str, mappings: &[StoredMapping]) {
                 s.reloading = reloading;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_compare_as_written_and_blank_is_none() {
+        assert!(same_filter(None, Some("  ")));
+        assert!(same_filter(
+            Some("Industry = 'Banking' "),
+            Some("Industry = 'Banking'")
+        ));
+        assert!(!same_filter(None, Some("Industry = 'Banking'")));
+    }
+
+    #[test]
+    fn a_large_re_read_lists_its_ids_through_bulk() {
+        // 1,180 rows: one id page and one load page, REST.
+        assert_eq!(estimated_calls(1_180, 10_000), 2);
+        // 120,000 rows: 3 + 3 for the id listing, 3 + 3 for the load, Bulk.
+        assert_eq!(estimated_calls(120_000, 10_000), 12);
     }
 }

@@ -15,6 +15,7 @@ pub use datasources::DatasourceRow;
 pub use mappings::{MappingRow, NewMapping};
 pub use metadata::CachedObject;
 pub use orgs::{NewOrg, StoredCredentials};
+pub use reloads::PendingReload;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

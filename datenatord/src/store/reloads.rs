@@ -26,38 +26,57 @@ fn parse_leaving(text: &str) -> Result<LeavingRows, StoreError> {
     }
 }
 
+/// A re-read still to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReload {
+    pub object: String,
+    /// What becomes of rows whose record left the row filter.
+    pub leaving: LeavingRows,
+    /// The row filter it is for.
+    pub row_filter: Option<String>,
+}
+
 impl Store {
-    /// Records that `object` must be read again from Salesforce; a re-read already waiting
-    /// takes the latest choice for the rows leaving the filter.
+    /// Records that `object` must be read again from Salesforce with `row_filter`; a
+    /// re-read already waiting takes the latest filter and choice for the rows leaving it.
     pub async fn add_reload(
         &self,
         org: &str,
         object: &str,
         leaving: LeavingRows,
+        row_filter: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO reloads (org_name, object_name, leaving, since) VALUES (?, ?, ?, ?)
-             ON CONFLICT (org_name, object_name) DO UPDATE SET leaving = excluded.leaving",
+            "INSERT INTO reloads (org_name, object_name, leaving, row_filter, since) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (org_name, object_name) DO UPDATE SET leaving = excluded.leaving,
+                 row_filter = excluded.row_filter",
         )
         .bind(org)
         .bind(object)
         .bind(leaving_str(leaving))
+        .bind(row_filter)
         .bind(Utc::now().to_rfc3339())
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// The org's pending re-reads: (object, what becomes of rows leaving the filter).
-    pub async fn reloads(&self, org: &str) -> Result<Vec<(String, LeavingRows)>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT object_name, leaving FROM reloads WHERE org_name = ? ORDER BY object_name",
+    /// The org's pending re-reads, by object.
+    pub async fn reloads(&self, org: &str) -> Result<Vec<PendingReload>, StoreError> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT object_name, leaving, row_filter FROM reloads WHERE org_name = ? ORDER BY object_name",
         )
         .bind(org)
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(o, l)| Ok((o, parse_leaving(&l)?)))
+            .map(|(object, l, row_filter)| {
+                Ok(PendingReload {
+                    object,
+                    leaving: parse_leaving(&l)?,
+                    row_filter,
+                })
+            })
             .collect()
     }
 
