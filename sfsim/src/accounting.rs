@@ -17,6 +17,9 @@ pub struct Counters {
     pub by_kind: BTreeMap<String, u64>,
     /// Requests that were not counted (`/services/data`, OAuth).
     pub uncounted: u64,
+    /// Requests refused with `REQUEST_LIMIT_EXCEEDED` because the daily limit was used up
+    /// (not counted against it: they did nothing).
+    pub refused: u64,
     pub bulk_query_jobs: u64,
     pub bulk_ingest_batches: u64,
     pub records_ingested: u64,
@@ -37,6 +40,7 @@ impl Counters {
             total_calls: 0,
             by_kind: BTreeMap::new(),
             uncounted: 0,
+            refused: 0,
             bulk_query_jobs: 0,
             bulk_ingest_batches: 0,
             records_ingested: 0,
@@ -68,6 +72,7 @@ impl Counters {
     pub fn count(&mut self, kind: &str) -> bool {
         self.roll();
         if self.api_calls >= self.api_limit {
+            self.refused += 1;
             return false;
         }
         self.add(1);
