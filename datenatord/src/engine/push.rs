@@ -383,7 +383,8 @@ async fn push_events(
     let more = super::push_bulk::claim_more(ctx, m, events).await?;
     let events = more.as_deref().unwrap_or(events);
     // Rows detached from the row filter send nothing.
-    let events = &super::reload::skip_detached(ctx, m, events.to_vec()).await?;
+    let kept = super::reload::skip_detached(ctx, m, events).await?;
+    let events = kept.as_deref().unwrap_or(events);
     let fields = crate::orgs::metadata::fields(ctx.state, ctx.org, object).await?;
     let RoundPlan {
         creates,

@@ -336,35 +336,33 @@ pub(super) async fn ids(ctx: &Ctx<'_>, soql: &str) -> Result<HashSet<String>, St
     Ok(out)
 }
 
-/// The events of detached rows are settled without being sent; the rest are returned.
+/// The events of detached rows are settled without being sent; the rest are returned
+/// (`None`: nothing was skipped, use `events` as they are).
 pub async fn skip_detached(
     ctx: &Ctx<'_>,
     m: &StoredMapping,
-    events: Vec<Event>,
-) -> Result<Vec<Event>, StepError> {
+    events: &[Event],
+) -> Result<Option<Vec<Event>>, StepError> {
     let detached = ctx
         .state
         .store
         .detached(ctx.org, &m.mapping.object)
         .await
         .map_err(daemon)?;
-    if detached.is_empty() {
-        return Ok(events);
+    let is_detached = |e: &Event| e.sfid.as_ref().is_some_and(|s| detached.contains(s));
+    if !events.iter().any(is_detached) {
+        return Ok(None);
     }
-    let (skipped, kept): (Vec<Event>, Vec<Event>) = events
-        .into_iter()
-        .partition(|e| e.sfid.as_ref().is_some_and(|s| detached.contains(s)));
-    if !skipped.is_empty() {
-        let ids: Vec<i64> = skipped.iter().map(|e| e.id).collect();
-        ctx.target
-            .settle_events(&m.resolved, &ids, Some(crate::targetdb::NOT_SENT_DETACHED))
-            .await?;
-        tracing::info!(
-            changes = ids.len(),
-            "database changes to detached rows (outside the row filter) not sent"
-        );
-    }
-    Ok(kept)
+    let (skipped, kept): (Vec<&Event>, Vec<&Event>) = events.iter().partition(|e| is_detached(e));
+    let ids: Vec<i64> = skipped.iter().map(|e| e.id).collect();
+    ctx.target
+        .settle_events(&m.resolved, &ids, Some(crate::targetdb::NOT_SENT_DETACHED))
+        .await?;
+    tracing::info!(
+        changes = ids.len(),
+        "database changes to detached rows (outside the row filter) not sent"
+    );
+    Ok(Some(kept.into_iter().cloned().collect()))
 }
 
 /// A pull is about to write these records: any whose row was detached matches the filter
@@ -402,16 +400,16 @@ pub async fn reattach(ctx: &Ctx<'_>, m: &StoredMapping, sfids: &[String]) -> Res
 }
 
 /// Puts each object's detached rows and pending re-read on its status.
-pub async fn publish(state: &State, org: &str, mappings: &[StoredMapping]) {
-    let (counts, pending) = match (
-        state.store.detached_counts(org).await,
-        state.store.reloads(org).await,
-    ) {
-        (Ok(c), Ok(p)) => (c, p),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(
-                "cannot read the detached rows and re-reads (read again next tick): {e}"
-            );
+pub async fn publish(
+    state: &State,
+    org: &str,
+    mappings: &[StoredMapping],
+    pending: &[PendingReload],
+) {
+    let counts = match state.store.detached_counts(org).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("cannot read the detached rows (read again next tick): {e}");
             return;
         }
     };

@@ -293,12 +293,12 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
 
     // A re-read from Salesforce (asked for, or after a row filter change) sorts the rows
     // out and makes the object's pull a first load (see `reload`).
-    super::reload::publish(state, org, &mappings).await;
     let reloads = state
         .store
         .reloads(org)
         .await
         .map_err(|e| StepError::Daemon(crate::error::store_error(e)))?;
+    super::reload::publish(state, org, &mappings, &reloads).await;
     for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
         let object = &m.mapping.object;
         if failed.contains_key(object) || unresolved(memory, object) {
