@@ -355,7 +355,14 @@ pub async fn run(
         // stall the object: it is reported and skipped, the page and cursor go on.
         let report = ctx
             .target
-            .upsert_rows_lenient(&m.resolved, &live, current.as_ref(), keeps_local(m))
+            .upsert_rows_lenient(
+                &m.resolved,
+                &live,
+                current
+                    .as_ref()
+                    .map(|c| crate::targetdb::Position::pull(object, c)),
+                keeps_local(m),
+            )
             .await?;
         let written = report.written;
         watch.kept.extend(report.kept_local);

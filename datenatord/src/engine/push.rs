@@ -405,7 +405,7 @@ async fn push_events(
         let row_ids: Vec<i64> = creates.iter().map(|c| c.row_id).collect();
         let rows: BTreeMap<i64, crate::targetdb::StoredRow> = ctx
             .target
-            .fetch_rows(&m.resolved, &row_ids)
+            .fetch_rows(&m.resolved, crate::targetdb::RowKeys::Ids(&row_ids))
             .await?
             .into_iter()
             .map(|r| (r.id, r))

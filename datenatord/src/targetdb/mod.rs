@@ -151,6 +151,63 @@ pub struct Cursor {
     pub last_id: String,
 }
 
+/// Which rows to read: by local key (`id`) or by Salesforce id.
+#[derive(Debug, Clone, Copy)]
+pub enum RowKeys<'a> {
+    Ids(&'a [i64]),
+    Sfids(&'a [String]),
+}
+
+impl RowKeys<'_> {
+    /// The key column.
+    pub(crate) fn column(&self) -> &'static str {
+        match self {
+            RowKeys::Ids(_) => "id",
+            RowKeys::Sfids(_) => "sfid",
+        }
+    }
+
+    /// The keys, at most `n` to a slice, as bind values.
+    pub(crate) fn chunks(&self, n: usize) -> Vec<Vec<types::SqlValue>> {
+        match self {
+            RowKeys::Ids(ids) => ids
+                .chunks(n.max(1))
+                .map(|c| c.iter().map(|i| types::SqlValue::Int(*i)).collect())
+                .collect(),
+            RowKeys::Sfids(sfids) => sfids
+                .chunks(n.max(1))
+                .map(|c| c.iter().map(|s| types::SqlValue::Text(s.clone())).collect())
+                .collect(),
+        }
+    }
+}
+
+/// A position stored in the cursor table in the same transaction as the rows it covers:
+/// the pull's cursor of an object (`key` = the object) or its change-event stream's
+/// (`key` = [`stream_key`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    pub key: &'a str,
+    pub cursor: &'a Cursor,
+}
+
+impl<'a> Position<'a> {
+    /// The pull cursor of `object`.
+    pub fn pull(object: &'a str, cursor: &'a Cursor) -> Self {
+        Position {
+            key: object,
+            cursor,
+        }
+    }
+}
+
+/// The cursor table's key of an object's change-event stream position: its last applied
+/// replay id in `last_id`, that event's commit time in `systemmodstamp`. (An API name never
+/// holds a `/`, so it cannot meet an object's own key.)
+pub fn stream_key(object: &str) -> String {
+    format!("{object}/stream")
+}
+
 /// One Salesforce record to write. `values` holds every mapped field (a missing one is
 /// written as NULL), keyed by API name, in Salesforce JSON form; `Id`/`SystemModstamp`
 /// entries in it are ignored in favour of the dedicated fields.
@@ -531,7 +588,7 @@ pub(crate) async fn keep_pending_local<T: Target>(
         by_row.entry(row).or_default().extend(fields);
     }
     let row_ids: Vec<i64> = by_row.keys().copied().collect();
-    for stored in target.fetch_rows(mapping, &row_ids).await? {
+    for stored in target.fetch_rows(mapping, RowKeys::Ids(&row_ids)).await? {
         let (Some(sfid), Some(fields)) = (&stored.sfid, by_row.get(&stored.id)) else {
             continue;
         };
@@ -891,7 +948,7 @@ pub trait Target: Send + Sync {
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         keep_pending: bool,
     ) -> impl Future<Output = Result<UpsertReport, TargetError>> + Send;
 
@@ -983,12 +1040,12 @@ pub trait Target: Send + Sync {
         error: &str,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 
-    /// Reads data rows by local key (missing keys are left out), values in Salesforce JSON
-    /// form keyed by field name.
+    /// Reads data rows by local key or by sfid (missing keys are left out), values in
+    /// Salesforce JSON form keyed by field name.
     fn fetch_rows(
         &self,
         mapping: &ObjectMapping,
-        row_ids: &[i64],
+        keys: RowKeys<'_>,
     ) -> impl Future<Output = Result<Vec<StoredRow>, TargetError>> + Send;
 
     /// The object's events by state, for showing push lag and failures.
@@ -1198,7 +1255,7 @@ impl Target for AnyTarget {
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         dispatch!(self, t => t.upsert_rows_lenient(mapping, rows, cursor, keep_pending).await)
@@ -1256,9 +1313,9 @@ impl Target for AnyTarget {
     async fn fetch_rows(
         &self,
         mapping: &ObjectMapping,
-        row_ids: &[i64],
+        keys: RowKeys<'_>,
     ) -> Result<Vec<StoredRow>, TargetError> {
-        dispatch!(self, t => t.fetch_rows(mapping, row_ids).await)
+        dispatch!(self, t => t.fetch_rows(mapping, keys).await)
     }
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
         dispatch!(self, t => t.event_counts(mapping).await)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datenatord::targetdb::{
     AnyTarget, Cursor, Dialect, EventCounts, EventOp, FieldSpec, ObjectMapping, Plan, PlanStep,
-    SfType, Target, ident,
+    Position, RowKeys, SfType, Target, ident,
 };
 use serde_json::json;
 
@@ -174,7 +174,7 @@ pub async fn events_recorded_for_others_only(h: &impl Harness) {
         t.claim_events(&m, 100).await.unwrap().is_empty(),
         "engine writes must not be recorded"
     );
-    let stored = t.fetch_rows(&m, &[1, 2, 999]).await.unwrap();
+    let stored = t.fetch_rows(&m, RowKeys::Ids(&[1, 2, 999])).await.unwrap();
     assert_eq!(stored.len(), 2);
     let one = &stored[0];
     assert_eq!((one.id, one.sfid.as_deref()), (1, Some(sfid(1).as_str())));
@@ -532,7 +532,7 @@ pub async fn wide_mapping(h: &impl Harness) {
     )
     .await
     .unwrap();
-    let stored = t.fetch_rows(&m, &[1]).await.unwrap();
+    let stored = t.fetch_rows(&m, RowKeys::Ids(&[1])).await.unwrap();
     assert_eq!(stored[0].values.len(), 150);
     assert_eq!(stored[0].values["Field149__c"], json!("v149"));
     h.app_exec(format!(
@@ -575,7 +575,10 @@ pub async fn six_hundred_fields(h: &impl Harness) {
     assert_eq!(ev[1].changed, vec!["F450__c"]);
     assert_eq!(ev[1].old_values["F450__c"], json!(null));
     assert_eq!(ev[1].new_values["F450__c"], json!(3));
-    let rows = t.fetch_rows(&m, &[ev[0].row_id]).await.unwrap();
+    let rows = t
+        .fetch_rows(&m, RowKeys::Ids(&[ev[0].row_id]))
+        .await
+        .unwrap();
     assert_eq!(rows[0].values.len(), 600);
     assert_eq!(rows[0].values["F599__c"], json!(1));
     h.app_exec(format!("DELETE FROM {tbl}")).await;
@@ -609,13 +612,18 @@ pub async fn too_long_values_are_not_truncated(h: &impl Harness) {
     match t.dialect() {
         Dialect::Sqlite => {
             r.unwrap();
-            let stored = t.fetch_rows(&m, &[1]).await.unwrap();
+            let stored = t.fetch_rows(&m, RowKeys::Ids(&[1])).await.unwrap();
             assert_eq!(stored[0].values["Name"], json!("0123456789"));
         }
         _ => {
             let err = r.unwrap_err().to_string();
             assert!(err.contains("upserting rows into account"), "{err}");
-            assert!(t.fetch_rows(&m, &[1]).await.unwrap().is_empty());
+            assert!(
+                t.fetch_rows(&m, RowKeys::Ids(&[1]))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
         }
     }
 }
@@ -670,7 +678,7 @@ pub async fn lenient_upsert_skips_bad_rows(h: &impl Harness) {
         ),
     ];
     let report = t
-        .upsert_rows_lenient(&m, &rows, Some(&cursor), false)
+        .upsert_rows_lenient(&m, &rows, Some(Position::pull(&m.object, &cursor)), false)
         .await
         .unwrap();
     let rejected: Vec<&str> = report.rejected.iter().map(|r| r.sfid.as_str()).collect();
@@ -687,7 +695,32 @@ pub async fn lenient_upsert_skips_bad_rows(h: &impl Harness) {
             .any(|r| r.error.contains("whole number")),
         "{report:?}"
     );
+    assert_eq!(t.cursor("Account").await.unwrap(), Some(cursor.clone()));
+    // A stream position is kept beside the pull cursor, under its own key.
+    let at = Cursor {
+        systemmodstamp: cursor.systemmodstamp,
+        last_id: "4711".into(),
+    };
+    let key = datenatord::targetdb::stream_key("Account");
+    t.upsert_rows_lenient(
+        &m,
+        &[],
+        Some(Position {
+            key: &key,
+            cursor: &at,
+        }),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.cursor(&key).await.unwrap(), Some(at));
     assert_eq!(t.cursor("Account").await.unwrap(), Some(cursor));
+    let by_sfid = t
+        .fetch_rows(&m, RowKeys::Sfids(&[sfid(4), "001000000000404AAA".into()]))
+        .await
+        .unwrap();
+    assert_eq!(by_sfid.len(), 1);
+    assert_eq!(by_sfid[0].values["Name"], json!("ok4"));
     let n = h
         .admin_text(format!(
             "SELECT {} FROM {}",
@@ -758,7 +791,7 @@ pub async fn widening_changes_keep_values(h: &impl Harness) {
         .unwrap();
     assert!(!p.is_destructive(), "{p:#?}");
     t.apply(&p).await.unwrap();
-    let row = &t.fetch_rows(&after, &[1]).await.unwrap()[0];
+    let row = &t.fetch_rows(&after, RowKeys::Ids(&[1])).await.unwrap()[0];
     assert!(
         row.values["D"]
             .as_str()
@@ -835,8 +868,8 @@ pub async fn bulk_csv_loads_like_rows(h: &impl Harness) {
         25
     );
     let ids: Vec<i64> = (1..=25).collect();
-    let a = t.fetch_rows(&via_csv, &ids).await.unwrap();
-    let b = t.fetch_rows(&via_rows, &ids).await.unwrap();
+    let a = t.fetch_rows(&via_csv, RowKeys::Ids(&ids)).await.unwrap();
+    let b = t.fetch_rows(&via_rows, RowKeys::Ids(&ids)).await.unwrap();
     assert_eq!(a.len(), 25);
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(
@@ -850,7 +883,7 @@ pub async fn bulk_csv_loads_like_rows(h: &impl Harness) {
     // Loading the same records again (a first load restarted) changes nothing.
     t.bulk_load_csv(&via_csv, &chunk).await.unwrap();
     let again = t
-        .fetch_rows(&via_csv, &(1..=30).collect::<Vec<_>>())
+        .fetch_rows(&via_csv, RowKeys::Ids(&(1..=30).collect::<Vec<_>>()))
         .await
         .unwrap();
     assert_eq!(again.len(), 25);
@@ -868,7 +901,7 @@ pub async fn bulk_csv_loads_like_rows(h: &impl Harness) {
         }
     };
     t.bulk_load_csv(&via_csv, &later("12.0")).await.unwrap();
-    let row = t.fetch_rows(&via_csv, &[1]).await.unwrap();
+    let row = t.fetch_rows(&via_csv, RowKeys::Ids(&[1])).await.unwrap();
     assert_eq!(row[0].values["Employees"], json!(12));
     let err = t
         .bulk_load_csv(&via_csv, &later("many"))
@@ -1027,7 +1060,7 @@ pub async fn scientific_notation_numbers(h: &impl Harness) {
     };
     assert_eq!(t.bulk_load_csv(&csv_rows, &chunk).await.unwrap(), 3);
     for m in [&json_rows, &csv_rows] {
-        let got = t.fetch_rows(m, &[1, 2, 3]).await.unwrap();
+        let got = t.fetch_rows(m, RowKeys::Ids(&[1, 2, 3])).await.unwrap();
         assert_eq!(got.len(), 3, "{}", m.object);
         for (r, want) in got.iter().zip(&expected) {
             for (n, w) in names.iter().zip(want.as_array().unwrap()) {
@@ -1047,7 +1080,7 @@ pub async fn scientific_notation_numbers(h: &impl Harness) {
         json!({"Employees": "3.5E7", "Quantity__c": "1.0E7", "Revenue": "3.5E7", "Share__c": "1.0E-4", "Score__c": "1.5E8"}),
     );
     t.upsert_rows(&json_rows, &[text_row], None).await.unwrap();
-    let got = t.fetch_rows(&json_rows, &[4]).await.unwrap();
+    let got = t.fetch_rows(&json_rows, RowKeys::Ids(&[4])).await.unwrap();
     assert_eq!(got[0].values["Employees"], json!(35000000));
     assert_eq!(got[0].values["Quantity__c"], json!(10000000));
 }

@@ -28,8 +28,8 @@ use super::check::{failed, ok, parse_version, skip_rest, tcp_probe, tls_failure}
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, sql_type};
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Provisioned, RawEvent, Row,
-    SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
+    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, RawEvent, Row,
+    RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
 use super::{
@@ -266,7 +266,7 @@ impl MysqlTarget {
         &self,
         m: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         lenient: bool,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
@@ -368,12 +368,12 @@ impl MysqlTarget {
             },
         )
         .await?;
-        if let Some(c) = cursor {
+        if let Some(Position { key, cursor: c }) = cursor {
             sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO {} (`object`, `systemmodstamp`, `last_id`, `updated_at`) VALUES (?, ?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE `systemmodstamp` = VALUES(`systemmodstamp`), `last_id` = VALUES(`last_id`), `updated_at` = VALUES(`updated_at`)",
                 self.qs(CURSOR_TABLE)
             )))
-            .bind(&m.object)
+            .bind(key)
             .bind(c.systemmodstamp.naive_utc())
             .bind(&c.last_id)
             .execute(&mut *tx)
@@ -582,7 +582,13 @@ impl Target for MysqlTarget {
         cursor: Option<&Cursor>,
     ) -> Result<u64, TargetError> {
         Ok(self
-            .upsert_impl(mapping, rows, cursor, false, false)
+            .upsert_impl(
+                mapping,
+                rows,
+                cursor.map(|c| Position::pull(&mapping.object, c)),
+                false,
+                false,
+            )
             .await?
             .written)
     }
@@ -591,7 +597,7 @@ impl Target for MysqlTarget {
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         self.upsert_impl(mapping, rows, cursor, true, keep_pending)
@@ -753,7 +759,7 @@ impl Target for MysqlTarget {
     async fn fetch_rows(
         &self,
         mapping: &ObjectMapping,
-        row_ids: &[i64],
+        keys: RowKeys<'_>,
     ) -> Result<Vec<StoredRow>, TargetError> {
         let mut pairs: Vec<String> = ["id", "sfid", "systemmodstamp", "_dn_state", "_dn_error"]
             .iter()
@@ -765,15 +771,16 @@ impl Target for MysqlTarget {
         }));
         let pool = self.engine_pool()?;
         let mut out = Vec::new();
-        for chunk in row_ids.chunks(1000) {
+        for chunk in keys.chunks(1000) {
             let mut query = sqlx::query(AssertSqlSafe(format!(
-                "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {} WHERE `id` IN ({}) ORDER BY `id`",
+                "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {} WHERE {} IN ({}) ORDER BY `id`",
                 pairs.join(", "),
                 self.qs(&mapping.table(D)),
+                q(keys.column()),
                 placeholders(chunk.len())
             )));
-            for id in chunk {
-                query = query.bind(*id);
+            for key in &chunk {
+                query = bind_my(query, key);
             }
             for r in query
                 .fetch_all(&pool)

@@ -22,9 +22,9 @@ use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, sql_type};
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, NOTIFY_CHANNEL, ObjectMapping, Provisioned, RawEvent,
-    Row, SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
-    row_values,
+    CURSOR_TABLE, Cursor, Dialect, Event, NOTIFY_CHANNEL, ObjectMapping, Position, Provisioned,
+    RawEvent, Row, RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident,
+    random_password, row_values,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
 use super::{
@@ -245,7 +245,7 @@ impl PgTarget {
         &self,
         m: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         lenient: bool,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
@@ -297,8 +297,8 @@ impl PgTarget {
             },
         )
         .await?;
-        if let Some(c) = cursor {
-            self.store_cursor(&mut tx, &m.object, c).await?;
+        if let Some(Position { key, cursor: c }) = cursor {
+            self.store_cursor(&mut tx, key, c).await?;
         }
         tx.commit()
             .await
@@ -567,7 +567,13 @@ impl Target for PgTarget {
         cursor: Option<&Cursor>,
     ) -> Result<u64, TargetError> {
         Ok(self
-            .upsert_impl(mapping, rows, cursor, false, false)
+            .upsert_impl(
+                mapping,
+                rows,
+                cursor.map(|c| Position::pull(&mapping.object, c)),
+                false,
+                false,
+            )
             .await?
             .written)
     }
@@ -576,7 +582,7 @@ impl Target for PgTarget {
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         self.upsert_impl(mapping, rows, cursor, true, keep_pending)
@@ -740,19 +746,24 @@ impl Target for PgTarget {
     async fn fetch_rows(
         &self,
         mapping: &ObjectMapping,
-        row_ids: &[i64],
+        keys: RowKeys<'_>,
     ) -> Result<Vec<StoredRow>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT to_jsonb(\"_dn_row\".*)::text FROM {} AS \"_dn_row\" WHERE \"_dn_row\".\"id\" = ANY($1) ORDER BY \"_dn_row\".\"id\"",
-            self.qs(&mapping.table(D))
-        )))
-        .bind(row_ids.to_vec())
-        .fetch_all(&self.engine_pool())
-        .await
-        .map_err(TargetError::db(format!(
-            "reading rows of {}",
-            mapping.table(D)
-        )))?;
+        let query = sqlx::query(AssertSqlSafe(format!(
+            "SELECT to_jsonb(\"_dn_row\".*)::text FROM {} AS \"_dn_row\" WHERE \"_dn_row\".{} = ANY($1) ORDER BY \"_dn_row\".\"id\"",
+            self.qs(&mapping.table(D)),
+            q(keys.column())
+        )));
+        let query = match keys {
+            RowKeys::Ids(ids) => query.bind(ids.to_vec()),
+            RowKeys::Sfids(sfids) => query.bind(sfids.to_vec()),
+        };
+        let rows = query
+            .fetch_all(&self.engine_pool())
+            .await
+            .map_err(TargetError::db(format!(
+                "reading rows of {}",
+                mapping.table(D)
+            )))?;
         rows.iter()
             .map(|r| decode_row(D, mapping, &r.get::<String, _>(0)))
             .collect()

@@ -23,8 +23,8 @@ use super::check::{failed, ok, parse_version, skip_rest};
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, datetime_text, sql_type};
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Provisioned, RawEvent, Row, Target,
-    TargetError, claim_token, ident,
+    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, RawEvent, Row,
+    RowKeys, Target, TargetError, claim_token, ident,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
 use super::{
@@ -225,7 +225,7 @@ impl SqliteTarget {
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         lenient: bool,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
@@ -242,12 +242,12 @@ impl SqliteTarget {
         };
         let mut report = self.upsert_in(&mut tx, mapping, rows, lenient).await?;
         report.kept_local = kept_local;
-        if let Some(c) = cursor {
+        if let Some(Position { key, cursor: c }) = cursor {
             sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO {} (\"object\", \"systemmodstamp\", \"last_id\", \"updated_at\") VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (\"object\") DO UPDATE SET \"systemmodstamp\" = excluded.\"systemmodstamp\", \"last_id\" = excluded.\"last_id\", \"updated_at\" = excluded.\"updated_at\"",
                 q(CURSOR_TABLE)
             )))
-            .bind(&mapping.object)
+            .bind(key)
             .bind(datetime_text(D, &c.systemmodstamp))
             .bind(&c.last_id)
             .execute(&mut *tx)
@@ -295,7 +295,13 @@ impl Target for SqliteTarget {
         cursor: Option<&Cursor>,
     ) -> Result<u64, TargetError> {
         Ok(self
-            .upsert_with_cursor(mapping, rows, cursor, false, false)
+            .upsert_with_cursor(
+                mapping,
+                rows,
+                cursor.map(|c| Position::pull(&mapping.object, c)),
+                false,
+                false,
+            )
             .await?
             .written)
     }
@@ -304,7 +310,7 @@ impl Target for SqliteTarget {
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
-        cursor: Option<&Cursor>,
+        cursor: Option<Position<'_>>,
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         self.upsert_with_cursor(mapping, rows, cursor, true, keep_pending)
@@ -475,7 +481,7 @@ impl Target for SqliteTarget {
     async fn fetch_rows(
         &self,
         mapping: &ObjectMapping,
-        row_ids: &[i64],
+        keys: RowKeys<'_>,
     ) -> Result<Vec<StoredRow>, TargetError> {
         let mut cols: Vec<String> = ["id", "sfid", "systemmodstamp", "_dn_state", "_dn_error"]
             .iter()
@@ -494,15 +500,16 @@ impl Target for SqliteTarget {
             })
             .collect();
         let mut out = Vec::new();
-        for chunk in row_ids.chunks(500) {
+        for chunk in keys.chunks(500) {
             let mut query = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {} FROM {} WHERE \"id\" IN ({}) ORDER BY \"id\"",
+                "SELECT {} FROM {} WHERE {} IN ({}) ORDER BY \"id\"",
                 objects.join(", "),
                 q(&mapping.table(D)),
+                q(keys.column()),
                 vec!["?"; chunk.len()].join(", ")
             )));
-            for id in chunk {
-                query = query.bind(*id);
+            for key in &chunk {
+                query = bind_sq(query, key);
             }
             for r in query
                 .fetch_all(&self.pool)
