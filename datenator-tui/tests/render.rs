@@ -75,6 +75,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             api_budget_percent: 50,
             api_forecast: None,
             refresh_error: None,
+            event_allocation: None,
         },
         OrgSummary {
             name: "acme-uat".into(),
@@ -93,6 +94,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             api_budget_percent: 50,
             api_forecast: None,
             refresh_error: None,
+            event_allocation: None,
         },
     ]
 }
@@ -980,6 +982,9 @@ fn account_status() -> ObjectStatus {
         detached_rows: 0,
         type_changes: vec![],
         reloading: false,
+        feed: Default::default(),
+        feed_note: None,
+        last_event_secs: None,
     }
 }
 
@@ -1398,6 +1403,46 @@ fn re_read_dashboard() -> App {
     contact.detached_rows = 1;
     app::update(&mut app, Msg::Event(Event::Sync(vec![account, contact])));
     app
+}
+
+/// Account streamed through Change Data Capture (its pull lag "live", the last event's age
+/// under the table) and Contact polled because Salesforce publishes no events for it; the
+/// org's event allocation beside its API usage.
+#[test]
+fn dashboard_shows_streamed_and_polled_objects() {
+    let mut app = with_orgs();
+    key(&mut app, KeyCode::Char('w'));
+    let mut orgs = app.orgs.clone().unwrap_or_default();
+    if let Some(o) = orgs.first_mut() {
+        o.event_allocation = Some(datenator_shared::model::ApiUsage {
+            used: 1200,
+            max: 10000,
+        });
+    }
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
+    let mut account = account_status();
+    account.feed = datenator_shared::model::Feed::Stream;
+    account.pull_lag_secs = Some(0.0);
+    account.last_event_secs = Some(4.0);
+    let mut contact = account_status();
+    contact.object = "Contact".into();
+    contact.feed_note = Some(
+        "polled: Salesforce publishes no change events for Contact (select it in Setup → Change Data Capture to stream it)".into(),
+    );
+    app::update(&mut app, Msg::Event(Event::Sync(vec![account, contact])));
+    small_and_usual("dashboard_streamed_and_polled", &app);
+    let screen = render(&app, 120, 35);
+    assert!(screen.contains("live"), "{screen}");
+    assert!(screen.contains("events 1200/10000 today"), "{screen}");
+    assert!(screen.contains("last event 4s ago"), "{screen}");
+    key(&mut app, KeyCode::Char('j'));
+    let screen = render(&app, 120, 35);
+    assert!(
+        screen.contains(
+            "Salesforce's changes are polled: Salesforce publishes no change events for Contact"
+        ),
+        "{screen}"
+    );
 }
 
 /// An object being re-read from Salesforce, with rows detached by a narrower row filter

@@ -21,6 +21,9 @@
 //! push_bulk_batch = 10000                   # most records one push round puts in a Bulk job
 //! deleted_check_secs = 3600                 # how often deletions purged before a poll are
 //!                                           # looked for (one call per object)
+//! streaming = true                          # apply Change Data Capture events of the objects
+//!                                           # Salesforce publishes them for (no API calls)
+//! stream_safety_poll_secs = 600             # how often a streamed object is still polled
 //!
 //! [salesforce]
 //! client_id = "3MVG9…"                      # the connected app used to register orgs
@@ -89,6 +92,12 @@ pub struct SyncSection {
     /// How often each pulled object's deleted log is read, in seconds, for records deleted
     /// and purged from the recycle bin between two polls.
     pub deleted_check_secs: u64,
+    /// Whether Change Data Capture events are applied for the mapped objects Salesforce
+    /// publishes them for (Setup → Change Data Capture), instead of waiting for a poll.
+    pub streaming: bool,
+    /// How often an object whose changes are streamed is polled all the same, in seconds:
+    /// the safety net for anything the stream could not carry.
+    pub stream_safety_poll_secs: u64,
 }
 
 impl Default for SyncSection {
@@ -101,6 +110,8 @@ impl Default for SyncSection {
             push_bulk_threshold: d.push_bulk_threshold as u64,
             push_bulk_batch: d.push_bulk_batch as u64,
             deleted_check_secs: d.deleted_check.as_secs(),
+            streaming: d.streaming,
+            stream_safety_poll_secs: d.stream_safety_poll.as_secs(),
         }
     }
 }
@@ -114,6 +125,8 @@ impl SyncSection {
             push_bulk_threshold: self.push_bulk_threshold as usize,
             push_bulk_batch: (self.push_bulk_batch as usize).max(1),
             deleted_check: std::time::Duration::from_secs(self.deleted_check_secs.max(1)),
+            streaming: self.streaming,
+            stream_safety_poll: std::time::Duration::from_secs(self.stream_safety_poll_secs.max(1)),
             ..crate::engine::EngineConfig::default()
         }
     }

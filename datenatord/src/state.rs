@@ -104,6 +104,7 @@ impl DaemonState {
                 self.orgs_runtime
                     .forecast(&o.name, o.polling_interval_secs, o.api_budget_percent);
             o.refresh_error = self.orgs_runtime.refresh_error(&o.name);
+            o.event_allocation = self.orgs_runtime.event_allocation(&o.name);
         }
         let count = orgs.len();
         self.orgs.send_if_modified(|cur| {

@@ -4,7 +4,7 @@
 //! calls, and a replay id past retention or an unknown channel is refused in words.
 use std::time::Duration;
 
-use datenatord::salesforce::streaming::{ChangeEvent, ChangeType, Stream, StreamError};
+use datenatord::salesforce::streaming::{ChangeEvent, ChangeType, Setback, Stream};
 use datenatord::salesforce::{Api, RetryPolicy};
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
@@ -71,7 +71,7 @@ async fn changes_arrive_and_a_forgotten_session_resumes_from_the_committed_event
 }
 
 #[tokio::test]
-async fn a_replay_id_past_retention_and_an_unknown_channel_are_refused_in_words() {
+async fn a_replay_id_past_retention_and_an_unknown_channel_set_back_one_channel_not_the_session() {
     let sim = sim().await;
     let api = api(&sim);
     let mut stream = Stream::open(&api, &[(ACCOUNTS.to_owned(), -1)])
@@ -83,19 +83,35 @@ async fn a_replay_id_past_retention_and_an_unknown_channel_are_refused_in_words(
     let first = events(&mut stream, 2).await[0].replay_id;
     sim.expire_change_events(None);
     sim.create("Account", json!({"Name": "c"})).unwrap();
-    let e = Stream::open(&api, &[(ACCOUNTS.to_owned(), first)])
-        .await
-        .err()
-        .unwrap();
+    // The session goes on: the channel is followed from new events on, and the setback
+    // says what was lost (the caller reads it through the pull).
+    let mut stream = Stream::open(
+        &api,
+        &[
+            (ACCOUNTS.to_owned(), first),
+            ("/data/Nope__ChangeEvent".to_owned(), -1),
+        ],
+    )
+    .await
+    .unwrap();
+    let setbacks = stream.take_setbacks();
+    assert_eq!(setbacks.len(), 2, "{setbacks:?}");
     assert!(
-        matches!(&e, StreamError::ReplayTooOld { channel, .. } if channel == ACCOUNTS),
-        "{e}"
+        matches!(&setbacks[0], Setback::Restarted { channel, message } if channel == ACCOUNTS && message.contains("replayId")),
+        "{setbacks:?}"
     );
-    assert!(e.to_string().contains("caught up by polling"), "{e}");
-
-    let e = Stream::open(&api, &[("/data/Nope__ChangeEvent".to_owned(), -1)])
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(e, StreamError::NoSuchChannel { .. }), "{e}");
+    assert!(
+        matches!(&setbacks[1], Setback::Dropped { channel, .. } if channel == "/data/Nope__ChangeEvent"),
+        "{setbacks:?}"
+    );
+    assert_eq!(
+        stream.positions().keys().collect::<Vec<_>>(),
+        [ACCOUNTS],
+        "only the channel that exists is followed"
+    );
+    assert!(stream.take_setbacks().is_empty());
+    sim.create("Account", json!({"Name": "d"})).unwrap();
+    let after = events(&mut stream, 1).await;
+    assert_eq!(after[0].fields["Name"], json!("d"), "new events flow");
+    stream.close().await;
 }

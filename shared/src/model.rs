@@ -135,6 +135,10 @@ pub struct OrgSummary {
     /// memory only (a restart forgets it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_error: Option<String>,
+    /// The org's daily Change Data Capture delivery allocation in use (events delivered in
+    /// the last 24 hours, of the maximum), as Salesforce's `/limits` last said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_allocation: Option<ApiUsage>,
 }
 
 /// Where an org's API usage is heading, and what the scheduler does about it.
@@ -499,6 +503,28 @@ pub struct ObjectStatus {
     /// A re-read of the whole object from Salesforce waits or runs (see `ObjectResync`).
     #[serde(default)]
     pub reloading: bool,
+    /// How Salesforce's changes reach the rows: polled, or streamed as change events.
+    #[serde(default)]
+    pub feed: Feed,
+    /// Why the object is polled rather than streamed, or what its stream last fell back
+    /// from (a gap, a position Salesforce no longer kept), in words.
+    #[serde(default)]
+    pub feed_note: Option<String>,
+    /// Seconds since the last change event was applied to the object's rows.
+    #[serde(default)]
+    pub last_event_secs: Option<f64>,
+}
+
+/// How Salesforce's changes reach an object's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feed {
+    /// An incremental query every polling interval.
+    #[default]
+    Poll,
+    /// Change Data Capture events as they happen (a poll at a long interval as a safety
+    /// net).
+    Stream,
 }
 
 /// How far filling the fields a mapping change added into the existing rows has come.

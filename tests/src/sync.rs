@@ -173,6 +173,25 @@ impl Drop for TargetDb {
     }
 }
 
+/// A column of the row holding `sfid` in `object`'s table, as text (`None`: no such row, or
+/// NULL).
+pub async fn column_of(
+    db: &TargetDb,
+    pool: &AnyPool,
+    object: &str,
+    sfid: &str,
+    column: &str,
+) -> Option<String> {
+    q(format!(
+        "SELECT {column} AS v FROM {} WHERE sfid = '{sfid}'",
+        db.table(object)
+    ))
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+    .and_then(|r| text(&r, "v"))
+}
+
 /// Text of a column that may be NULL, whatever its SQL type.
 pub fn text(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
     row.try_get::<Option<String>, _>(col).ok().flatten()
@@ -301,6 +320,19 @@ impl SyncedOrg {
             false
         })
         .await;
+    }
+
+    /// Sets how often the org is polled.
+    pub async fn set_polling(&self, secs: u32) {
+        let _: Value = self
+            .client
+            .call(Call::OrgSettings(datenator_shared::protocol::OrgSettings {
+                name: self.org.clone(),
+                polling_interval_secs: Some(secs),
+                api_budget_percent: None,
+            }))
+            .await
+            .unwrap();
     }
 
     pub async fn sync_now(&self) {

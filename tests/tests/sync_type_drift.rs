@@ -6,7 +6,7 @@
 use datenator_shared::model::{Direction, Mapping, Topic};
 use datenator_shared::protocol::{Call, SaveMapping};
 use datenator_tests::sync::{
-    Db, SyncedOrg, TargetDb, eventually, q, setup_org, status_where, text,
+    Db, SyncedOrg, TargetDb, column_of, eventually, setup_org, status_where,
 };
 use serde_json::json;
 use sfsim::{RunningSim, Sim, SimConfig};
@@ -25,14 +25,7 @@ async fn define_code(sim: &RunningSim, length: u32) {
 }
 
 async fn value(db: &TargetDb, pool: &sqlx::AnyPool, id: &str, column: &str) -> Option<String> {
-    q(format!(
-        "SELECT {column} AS v FROM {} WHERE sfid = '{id}'",
-        db.table("Account")
-    ))
-    .fetch_optional(pool)
-    .await
-    .unwrap()
-    .and_then(|r| text(&r, "v"))
+    column_of(db, pool, "Account", id, column).await
 }
 
 async fn start(kind: Db, tag: &str) -> (RunningSim, TargetDb, SyncedOrg, Vec<String>) {

@@ -1,6 +1,6 @@
 //! The sync dashboard: every mapped object's live status from the `sync` topic (the
 //! daemon keeps each object's records-per-minute for the last ten minutes).
-use datenator_shared::model::{Direction, ObjectState, ObjectStatus, OrgSummary};
+use datenator_shared::model::{Direction, Feed, ObjectState, ObjectStatus, OrgSummary};
 
 use super::{App, Cmd, Screen, Tone};
 use crate::commands::Action;
@@ -29,6 +29,10 @@ pub fn lag_text(s: &ObjectStatus, pull: bool) -> String {
     };
     if !applies || !moved {
         return "–".into();
+    }
+    if pull && s.feed == Feed::Stream && s.pull_lag_secs.is_none_or(|l| l < 1.0) {
+        // Changes arrive as events: nothing waits to be applied.
+        return "live".into();
     }
     human_secs(if pull {
         s.pull_lag_secs
@@ -215,6 +219,9 @@ pub(crate) mod tests {
             detached_rows: 0,
             type_changes: vec![],
             reloading: false,
+            feed: Default::default(),
+            feed_note: None,
+            last_event_secs: None,
         }
     }
 

@@ -30,6 +30,7 @@ pub(crate) fn org(name: &str) -> OrgSummary {
         api_budget_percent: 50,
         api_forecast: None,
         refresh_error: None,
+        event_allocation: None,
     }
 }
 

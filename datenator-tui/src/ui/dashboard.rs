@@ -7,10 +7,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use datenator_shared::model::{ACTIVITY_MINUTES, ObjectState, ObjectStatus, OrgSummary};
+use datenator_shared::model::{
+    ACTIVITY_MINUTES, Direction, Feed, ObjectState, ObjectStatus, OrgSummary,
+};
 
 use super::{Theme, state_span};
-use crate::app::dashboard::{forecast_text, lag_text, spark, stretched_short};
+use crate::app::dashboard::{forecast_text, human_secs, lag_text, spark, stretched_short};
 use crate::app::{App, Dashboard};
 
 /// Width of the usage bar in the API lines.
@@ -61,6 +63,17 @@ pub(super) fn api_lines(org: &OrgSummary, width: u16, theme: &Theme) -> Vec<Line
                         ""
                     },
                     theme.error(),
+                ),
+                Span::styled(
+                    org.event_allocation
+                        .filter(|e| e.max > 0)
+                        .map(|e| format!(" · events {}/{} today", e.used, e.max))
+                        .unwrap_or_default(),
+                    if org.event_allocation.is_some_and(|e| e.used >= e.max) {
+                        theme.error()
+                    } else {
+                        theme.bar()
+                    },
                 ),
             ])
         }
@@ -284,6 +297,30 @@ fn detail_lines(s: &ObjectStatus, theme: &Theme) -> Vec<Line<'static>> {
         ));
     }
     let mut lines = vec![Line::from(spans)];
+    match (s.feed, &s.feed_note) {
+        (Feed::Stream, note) => {
+            let mut text =
+                "Streamed as Change Data Capture events, with a safety-net poll now and then"
+                    .to_owned();
+            if let Some(age) = s.last_event_secs {
+                text.push_str(&format!(" · last event {} ago", human_secs(Some(age))));
+            }
+            lines.push(Line::from(Span::styled(text, theme.ok())));
+            if let Some(note) = note {
+                lines.push(Line::from(Span::styled(
+                    format!("Last fallback: {note}"),
+                    theme.dim(),
+                )));
+            }
+        }
+        (Feed::Poll, Some(note)) if s.direction != Direction::DbToSf => {
+            lines.push(Line::from(Span::styled(
+                format!("Salesforce's changes are {note}"),
+                theme.dim(),
+            )));
+        }
+        _ => {}
+    }
     if let Some(e) = s.backfill.as_ref().and_then(|b| b.error.as_ref()) {
         lines.push(Line::from(Span::styled(
             format!("Filling the added fields failed: {e}"),

@@ -14,6 +14,8 @@ pub mod recent;
 pub mod reconcile;
 pub mod reload;
 pub mod status;
+pub mod stream;
+pub mod stream_apply;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -44,6 +46,10 @@ pub struct EngineConfig {
     pub push_bulk_batch: usize,
     /// How often each pulled object's deleted log is read (see [`reconcile`]).
     pub deleted_check: Duration,
+    /// Whether Change Data Capture events are applied (see [`stream`]).
+    pub streaming: bool,
+    /// How often a streamed object is polled all the same (the safety net).
+    pub stream_safety_poll: Duration,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +62,8 @@ impl Default for EngineConfig {
             push_bulk_threshold: 2000,
             push_bulk_batch: 10_000,
             deleted_check: Duration::from_secs(60 * 60),
+            streaming: true,
+            stream_safety_poll: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -337,17 +337,7 @@ pub async fn run(
                 live.push(row);
             }
         }
-        if !deleted.is_empty() {
-            ctx.target.delete_rows(&m.resolved, &deleted).await?;
-            ctx.state.engine.recent().deleted(ctx.org, object, &deleted);
-            // A deleted record's failed changes are settled with its row.
-            if status
-                .get(ctx.org, object)
-                .is_some_and(|s| s.failed_records > 0)
-            {
-                super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
-            }
-        }
+        remove_deleted(ctx, m, &deleted).await?;
         // A record whose row was detached matches the row filter again.
         let sfids: Vec<String> = live.iter().map(|r| r.sfid.clone()).collect();
         super::reload::reattach(ctx, m, &sfids).await?;
@@ -398,14 +388,40 @@ pub async fn run(
     Ok(())
 }
 
+/// Deletes the rows of records deleted in Salesforce (their unsent changes settled with
+/// them) and says so.
+pub(super) async fn remove_deleted(
+    ctx: &Ctx<'_>,
+    m: &StoredMapping,
+    deleted: &[String],
+) -> Result<(), StepError> {
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    let object = &m.resolved.object;
+    ctx.target.delete_rows(&m.resolved, deleted).await?;
+    ctx.state.engine.recent().deleted(ctx.org, object, deleted);
+    // A deleted record's failed changes are settled with its row.
+    if ctx
+        .state
+        .engine
+        .status()
+        .get(ctx.org, object)
+        .is_some_and(|s| s.failed_records > 0)
+    {
+        super::failures::publish_failed_count(ctx.state, ctx.org, m, ctx.target).await;
+    }
+    Ok(())
+}
+
 /// A bidirectional mapping's pull never overwrites a field whose local change is not
 /// pushed yet (see [`crate::targetdb::keep_pending_local`]).
-fn keeps_local(m: &StoredMapping) -> bool {
+pub(super) fn keeps_local(m: &StoredMapping) -> bool {
     m.mapping.direction == datenator_shared::model::Direction::Bidirectional
 }
 
 /// Logs the pulled records the database refused and puts the first on the object's status.
-fn report_refused(ctx: &Ctx<'_>, m: &StoredMapping, rejected: &[RejectedRow]) {
+pub(super) fn report_refused(ctx: &Ctx<'_>, m: &StoredMapping, rejected: &[RejectedRow]) {
     for r in rejected {
         tracing::warn!(sfid = %r.sfid, "the database refused a pulled record: {}", r.error);
     }

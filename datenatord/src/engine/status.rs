@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use datenator_shared::model::{ACTIVITY_MINUTES, Direction, ObjectState, ObjectStatus};
+use datenator_shared::model::{ACTIVITY_MINUTES, Direction, Feed, ObjectState, ObjectStatus};
 use tokio::sync::watch;
 
 /// Every mapped object's status, keyed by (org, object); publishes a full copy on change.
@@ -103,6 +103,9 @@ impl StatusBoard {
                 detached_rows: 0,
                 type_changes: vec![],
                 reloading: false,
+                feed: Feed::Poll,
+                feed_note: None,
+                last_event_secs: None,
             });
         entry.direction = direction;
         let moved = entry.pulled_total + entry.pushed_total;

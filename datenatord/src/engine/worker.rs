@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use datenator_shared::model::{AuthState, ObjectState};
+use datenator_shared::model::{AuthState, Feed, ObjectState};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -62,6 +62,8 @@ pub struct WorkerMemory {
     pub seen: HashMap<String, pull::Seen>,
     /// Per object, what the pulls tell the pushes' conflict checks.
     pub watch: HashMap<String, super::conflicts::Watch>,
+    /// The change events the org's streaming task received (see [`super::stream`]).
+    pub stream: Arc<super::stream::OrgStream>,
     target: Option<Arc<AnyTarget>>,
     recovered: bool,
     last_limits_check: Option<Instant>,
@@ -86,10 +88,24 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
     async move {
         // PostgreSQL tells us at once when a row changes: push within a second, not a poll.
         // Aborted when the worker ends — a panic included.
-        let listener = ListenerGuard(tokio::spawn(
+        let listener = TaskGuard(tokio::spawn(
             listen_for_changes(state.clone(), org.clone(), wake.clone()).in_current_span(),
         ));
         let mut memory = WorkerMemory::default();
+        // Change Data Capture events, applied by the ticks (see `stream`); aborted with the
+        // worker too.
+        let streamer = state.engine.config.streaming.then(|| {
+            TaskGuard(tokio::spawn(
+                super::stream::run(
+                    state.clone(),
+                    org.clone(),
+                    memory.stream.clone(),
+                    wake.clone(),
+                    cancel.child_token(),
+                )
+                .in_current_span(),
+            ))
+        });
         let mut backoff = Duration::from_secs(1);
         loop {
             if cancel.is_cancelled() {
@@ -121,16 +137,17 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+        drop(streamer);
         drop(listener);
     }
     .instrument(span)
     .await
 }
 
-/// The LISTEN task of a worker, aborted with it.
-struct ListenerGuard(tokio::task::JoinHandle<()>);
+/// A task of a worker (its LISTEN task, its streaming task), aborted with it.
+struct TaskGuard(tokio::task::JoinHandle<()>);
 
-impl Drop for ListenerGuard {
+impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -171,6 +188,15 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         super::drift::without_removed(state, org, mappings::stored(state, org).await?).await;
     let names: Vec<String> = mappings.iter().map(|m| m.mapping.object.clone()).collect();
     state.engine.status().retain_objects(org, &names);
+    if state.engine.config.streaming {
+        memory.stream.want(
+            mappings
+                .iter()
+                .filter(|m| m.mapping.direction.pulls())
+                .map(|m| (m.resolved.object.clone(), super::stream::cannot_stream(m)))
+                .collect(),
+        );
+    }
     if mappings.is_empty() {
         return Ok(());
     }
@@ -323,6 +349,29 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     // object's pull (see `backfill`).
     super::backfill::run(&ctx, &mappings, |o| failed.contains_key(o)).await;
 
+    // Change events received since the last tick, after the pushes (an event read before a
+    // push and written after it would undo it in the row until the push's own event came
+    // back) and before the pulls (see `stream_apply`).
+    for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
+        let object = &m.mapping.object;
+        if failed.contains_key(object) || unresolved(memory, object) {
+            continue;
+        }
+        let watch = memory.watch.entry(object.clone()).or_default();
+        let result = super::stream_apply::apply(&ctx, m, &memory.stream, watch)
+            .instrument(tracing::info_span!("object", object = %object))
+            .await;
+        if let Err(e) = result {
+            failed.insert(object.clone(), e);
+        }
+    }
+    // What the stream could not carry is read by a pull now.
+    for object in memory.stream.take_catch_up() {
+        if let Some(m) = mappings.iter().find(|m| m.resolved.object == object) {
+            memory.last_pull.remove(&m.mapping.object);
+        }
+    }
+
     // Objects due for an incremental pull share composite requests, five queries each.
     // Salesforce's time before any of them is read: what a successful poll covered.
     let poll_start = api.server_time();
@@ -331,7 +380,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         let is_due = memory
             .last_pull
             .get(&m.mapping.object)
-            .is_none_or(|t| t.elapsed() >= interval);
+            .is_none_or(|t| t.elapsed() >= object_interval(ctx.state, memory, m, interval));
         if is_due
             && !failed.contains_key(&m.mapping.object)
             && !unresolved(memory, &m.mapping.object)
@@ -455,6 +504,7 @@ async fn pull_step(
     poll_start: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), StepError> {
     let object = &m.mapping.object;
+    let interval = object_interval(ctx.state, memory, m, interval);
     let due = memory
         .last_pull
         .get(object)
@@ -492,6 +542,7 @@ async fn pull_step(
         }
         memory.type_checks.done(ctx.org, object, every);
     }
+    let feed = memory.stream.feed(&m.resolved.object);
     let rows = if memory
         .last_row_count
         .get(object)
@@ -516,8 +567,39 @@ async fn pull_step(
             if let Some(t) = memory.last_pull.get(object) {
                 s.pull_lag_secs = Some(t.elapsed().as_secs_f64());
             }
+            if feed.streaming {
+                // Changes arrive as they happen: behind by what waits to be applied.
+                s.pull_lag_secs = Some(
+                    memory
+                        .stream
+                        .oldest_waiting_secs(&m.resolved.object)
+                        .unwrap_or(0.0),
+                );
+            }
+            s.feed = if feed.streaming {
+                Feed::Stream
+            } else {
+                Feed::Poll
+            };
+            s.feed_note = feed.note.clone();
+            s.last_event_secs = feed.last_event.map(|t| t.elapsed().as_secs_f64());
         });
     Ok(())
+}
+
+/// How often the object is polled: the org's interval, or the safety net's (much longer)
+/// while its changes arrive as events.
+fn object_interval(
+    state: &State,
+    memory: &WorkerMemory,
+    m: &StoredMapping,
+    interval: Duration,
+) -> Duration {
+    if memory.stream.is_streaming(&m.resolved.object) {
+        interval.max(state.engine.config.stream_safety_poll)
+    } else {
+        interval
+    }
 }
 
 /// The polling interval to use now: the configured one, stretched while the usage forecast

@@ -107,6 +107,11 @@ impl OrgRuntime {
             .forecast(configured_secs, budget_percent)
     }
 
+    /// The org's daily change-event delivery allocation in use, as `/limits` last said.
+    pub fn event_allocation(&self, org: &str) -> Option<datenator_shared::model::ApiUsage> {
+        lock(&self.apis).get(org)?.usage().events()
+    }
+
     /// The org's API handle, built from its stored credentials on first use.
     pub async fn api(&self, state: &State, org: &str) -> Result<Api, DaemonError> {
         if let Some(api) = lock(&self.apis).get(org) {

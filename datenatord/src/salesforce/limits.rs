@@ -97,6 +97,9 @@ pub struct UsageTracker {
     /// The stretched interval in force, if any (for the hysteresis).
     stretched: Mutex<Option<u32>>,
     calls: Mutex<u64>,
+    /// The daily change-event delivery allocation (`DailyDeliveredPlatformEvents`) as
+    /// `/limits` last told it.
+    events: Mutex<Option<ApiUsage>>,
 }
 
 impl Default for UsageTracker {
@@ -106,6 +109,7 @@ impl Default for UsageTracker {
             calls_per_poll: Mutex::new(1),
             stretched: Mutex::new(None),
             calls: Mutex::new(0),
+            events: Mutex::new(None),
         }
     }
 }
@@ -157,6 +161,18 @@ impl UsageTracker {
     /// Requests this process sent (those Salesforce counts and those it doesn't).
     pub fn calls(&self) -> u64 {
         self.calls.lock().map(|c| *c).unwrap_or(0)
+    }
+
+    /// Records the change-event delivery allocation in use (from `/limits`).
+    pub fn record_events(&self, usage: ApiUsage) {
+        if let Ok(mut e) = self.events.lock() {
+            *e = Some(usage);
+        }
+    }
+
+    /// The change-event delivery allocation in use, when `/limits` was read.
+    pub fn events(&self) -> Option<ApiUsage> {
+        self.events.lock().ok().and_then(|e| *e)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Option<ApiUsage>> {

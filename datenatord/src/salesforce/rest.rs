@@ -546,7 +546,8 @@ impl Api {
             .json()
     }
 
-    /// `/limits`; also updates the usage tracker from `DailyApiRequests`.
+    /// `/limits`; also updates the usage tracker from `DailyApiRequests` (and the change-event
+    /// allocation from `DailyDeliveredPlatformEvents`).
     pub async fn limits(&self) -> Result<Value, SalesforceError> {
         let v: Value = self
             .send(
@@ -558,15 +559,21 @@ impl Api {
             )
             .await?
             .json()?;
-        if let Some(d) = v.get("DailyApiRequests") {
-            let max = d.get("Max").and_then(Value::as_u64);
-            let remaining = d.get("Remaining").and_then(Value::as_u64);
-            if let (Some(max), Some(remaining)) = (max, remaining) {
-                self.usage().record(datenator_shared::model::ApiUsage {
-                    used: max.saturating_sub(remaining),
-                    max,
-                });
-            }
+        let used = |name: &str| {
+            let d = v.get(name)?;
+            let max = d.get("Max").and_then(Value::as_u64)?;
+            let remaining = d.get("Remaining").and_then(Value::as_u64)?;
+            Some(datenator_shared::model::ApiUsage {
+                used: max.saturating_sub(remaining),
+                max,
+            })
+        };
+        // The events first: the API figure's change makes the org list read both.
+        if let Some(events) = used("DailyDeliveredPlatformEvents") {
+            self.usage().record_events(events);
+        }
+        if let Some(calls) = used("DailyApiRequests") {
+            self.usage().record(calls);
         }
         Ok(v)
     }

@@ -100,6 +100,17 @@ pub enum StreamError {
     Salesforce(#[from] SalesforceError),
 }
 
+/// A channel the session could not follow as asked. The rest of the session goes on; the
+/// caller catches the channel's object up another way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setback {
+    /// The stored replay id is no longer retained: the channel is followed from new events
+    /// on (`-1`), and what came before must be read through the pull.
+    Restarted { channel: String, message: String },
+    /// Salesforce has no such channel: it is not followed.
+    Dropped { channel: String, message: String },
+}
+
 /// A CometD session with its subscriptions.
 pub struct Stream {
     api: Api,
@@ -108,10 +119,13 @@ pub struct Stream {
     /// Per channel, the replay id a reconnection subscribes from.
     committed: BTreeMap<String, i64>,
     next_id: u64,
+    setbacks: Vec<Setback>,
 }
 
 impl Stream {
-    /// Handshakes and subscribes to each `(channel, replay id)`.
+    /// Handshakes and subscribes to each `(channel, replay id)`. A channel whose replay id
+    /// is too old, or that does not exist, does not fail the session: it is reported by
+    /// [`Stream::take_setbacks`].
     pub async fn open(api: &Api, channels: &[(String, i64)]) -> Result<Stream, StreamError> {
         let mut stream = Stream {
             api: api.clone(),
@@ -119,9 +133,16 @@ impl Stream {
             client_id: String::new(),
             committed: channels.iter().cloned().collect(),
             next_id: 0,
+            setbacks: Vec::new(),
         };
         stream.handshake().await?;
         Ok(stream)
+    }
+
+    /// The channels that could not be followed as asked since the last call (at opening,
+    /// or when a reconnection subscribed again).
+    pub fn take_setbacks(&mut self) -> Vec<Setback> {
+        std::mem::take(&mut self.setbacks)
     }
 
     /// The channels and the replay ids a reconnection would subscribe from.
@@ -233,7 +254,19 @@ impl Stream {
             .map(|(c, r)| (c.clone(), *r))
             .collect();
         for (channel, replay) in channels {
-            self.subscribe(&channel, replay).await?;
+            match self.subscribe(&channel, replay).await {
+                Ok(()) => {}
+                Err(StreamError::ReplayTooOld { channel, message }) => {
+                    self.subscribe(&channel, -1).await?;
+                    self.committed.insert(channel.clone(), -1);
+                    self.setbacks.push(Setback::Restarted { channel, message });
+                }
+                Err(StreamError::NoSuchChannel { channel, message }) => {
+                    self.committed.remove(&channel);
+                    self.setbacks.push(Setback::Dropped { channel, message });
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -275,6 +308,62 @@ impl Stream {
                 message,
             }
         })
+    }
+}
+
+/// The change event name of an object: `AccountChangeEvent`, `Invoice__ChangeEvent` for
+/// `Invoice__c`.
+pub fn change_event_name(object: &str) -> String {
+    match object.strip_suffix("__c") {
+        Some(base) => format!("{base}__ChangeEvent"),
+        None => format!("{object}ChangeEvent"),
+    }
+}
+
+/// The channel carrying one object's change events: `/data/AccountChangeEvent`.
+pub fn channel_of(object: &str) -> String {
+    format!("/data/{}", change_event_name(object))
+}
+
+/// The object whose change events a name stands for (`AccountChangeEvent` → `Account`,
+/// `Invoice__ChangeEvent` → `Invoice__c`); `None` for a name that is not a change event's.
+pub fn object_of(change_event: &str) -> Option<String> {
+    let base = change_event.strip_suffix("ChangeEvent")?;
+    if base.is_empty() {
+        return None;
+    }
+    Some(match base.strip_suffix("__") {
+        Some(custom) => format!("{custom}__c"),
+        None => base.to_owned(),
+    })
+}
+
+impl Api {
+    /// The objects selected for Change Data Capture (on the standard `ChangeEvents` channel
+    /// or a custom one), read from the Tooling API's `PlatformEventChannelMember` — one API
+    /// call.
+    pub async fn cdc_objects(&self) -> Result<std::collections::BTreeSet<String>, SalesforceError> {
+        let soql = "SELECT EventChannel, SelectedEntity FROM PlatformEventChannelMember";
+        let mut next = Some(Api::data_path(&format!(
+            "/tooling/query?q={}",
+            super::rest::encode(soql)
+        )));
+        let mut out = std::collections::BTreeSet::new();
+        while let Some(path) = next.take() {
+            let page: Value = self
+                .send(Method::GET, &path, Body::None, &[], Replay::Safe)
+                .await?
+                .json()?;
+            for r in page["records"].as_array().into_iter().flatten() {
+                if let Some(object) = r["SelectedEntity"].as_str().and_then(object_of) {
+                    out.insert(object);
+                }
+            }
+            if page["done"].as_bool() == Some(false) {
+                next = page["nextRecordsUrl"].as_str().map(str::to_owned);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -370,5 +459,18 @@ mod tests {
             ChangeType::GapOverflow
         );
         assert!(ChangeType::parse("MERGE").is_err());
+    }
+
+    #[test]
+    fn change_event_names_follow_the_objects() {
+        assert_eq!(channel_of("Account"), "/data/AccountChangeEvent");
+        assert_eq!(channel_of("Invoice__c"), "/data/Invoice__ChangeEvent");
+        assert_eq!(object_of("AccountChangeEvent").as_deref(), Some("Account"));
+        assert_eq!(
+            object_of("Invoice__ChangeEvent").as_deref(),
+            Some("Invoice__c")
+        );
+        assert_eq!(object_of("ChangeEvent"), None);
+        assert_eq!(object_of("Account"), None);
     }
 }

@@ -180,6 +180,7 @@ impl Store {
                 },
                 api_forecast: None,
                 refresh_error: None,
+                event_allocation: None,
             });
         }
         Ok(out)
