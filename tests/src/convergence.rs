@@ -134,6 +134,10 @@ pub struct Plan {
     pub faults: FaultConfig,
     /// When the daemon is SIGKILLed, from the start of the activity.
     pub kills: Vec<Duration>,
+    /// Whether Salesforce publishes Account's change events (the engine then applies them
+    /// as they come, beside its polls); with gap events for some changes.
+    pub cdc: bool,
+    pub gaps: u32,
 }
 
 impl Plan {
@@ -155,7 +159,14 @@ impl Plan {
             .map(|_| activity.mul_f64(rng.random_range(0.1..0.95)))
             .collect();
         kills.sort();
-        Plan { faults, kills }
+        let cdc = rng.random_bool(0.5);
+        let gaps = if cdc { rng.random_range(0..=2) } else { 0 };
+        Plan {
+            faults,
+            kills,
+            cdc,
+            gaps,
+        }
     }
 }
 
@@ -1639,6 +1650,10 @@ pub async fn run(cfg: &Config) -> Outcome {
     })
     .await
     .expect("start sfsim");
+    if plan.cdc {
+        sim.enable_cdc(&["Account"]).expect("enable CDC");
+        sim.gap_next_changes(plan.gaps);
+    }
     let db = TargetDb::new(cfg.db, &format!("cv{}", cfg.seed % 1_000_000_000));
     let mut org: SyncedOrg = setup_org(&sim, &db, "conv", "").await;
     let _: Value = org
@@ -1906,8 +1921,14 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "conflict policy {POLICY:?}; faults {:?}; kills at {:?}",
-        plan.faults, plan.kills
+        "conflict policy {POLICY:?}; faults {:?}; kills at {:?}; change events {}",
+        plan.faults,
+        plan.kills,
+        if plan.cdc {
+            format!("on ({} gap events)", plan.gaps)
+        } else {
+            "off".to_owned()
+        }
     );
     let _ = writeln!(
         out,

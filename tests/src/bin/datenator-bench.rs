@@ -718,7 +718,7 @@ async fn bulk_push(changes: usize) -> Value {
 /// 4b. Pull lag against the polling interval: Salesforce changes at random moments, each
 ///     timed until its row shows the new value in the database.
 async fn pull_lag(intervals: &[u32]) -> Value {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let (sim, db, org, pool) = loaded_org(
         1000,
         "pull_lag",
@@ -751,52 +751,19 @@ async fn pull_lag(intervals: &[u32]) -> Value {
         tokio::time::sleep(Duration::from_secs(interval as u64)).await;
         // Changes at random moments over three intervals.
         let window = Duration::from_secs(3 * interval as u64);
-        let mut at: Vec<Duration> = (0..SAMPLES)
-            .map(|_| window.mul_f64(rng.random::<f64>()))
-            .collect();
-        at.sort();
-        let made = std::sync::Mutex::new(BTreeMap::<String, Instant>::new());
-        let start = Instant::now();
-        let changes = async {
-            for (k, offset) in at.iter().enumerate() {
-                tokio::time::sleep((start + *offset).saturating_duration_since(Instant::now()))
-                    .await;
-                let value = format!("pl-{interval}-{k}");
-                sim.update(&ids[k % ids.len()], json!({ "Phone": value }))
-                    .unwrap();
-                made.lock().unwrap().insert(value, Instant::now());
-            }
-        };
-        let mut seen = BTreeMap::<String, Instant>::new();
-        let watch = async {
-            let limit = Instant::now() + window + Duration::from_secs(10 * interval as u64);
-            while seen.len() < SAMPLES && Instant::now() < limit {
-                for r in q(format!(
-                    "SELECT phone FROM {table} WHERE phone LIKE 'pl-{interval}-%'"
-                ))
-                .fetch_all(&pool)
-                .await
-                .unwrap()
-                {
-                    if let Ok(p) = r.try_get::<String, _>("phone") {
-                        seen.entry(p).or_insert_with(Instant::now);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        tokio::join!(changes, watch);
-        let made = made.into_inner().unwrap();
-        let mut lags: Vec<f64> = made
-            .iter()
-            .filter_map(|(v, t)| Some(seen.get(v)?.saturating_duration_since(*t).as_secs_f64()))
-            .collect();
-        lags.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            lags.get(((lags.len() as f64 - 1.0) * p).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
+        let lags = change_lags(
+            &sim,
+            &pool,
+            &table,
+            &ids,
+            &format!("pl-{interval}"),
+            SAMPLES,
+            window,
+            window + Duration::from_secs(10 * interval as u64),
+            &mut rng,
+        )
+        .await;
+        let pct = |p: f64| percentile(&lags, p);
         out.insert(
             interval.to_string(),
             json!({"samples": lags.len(), "p50_s": pct(0.5), "p95_s": pct(0.95), "max_s": pct(1.0)}),
@@ -815,6 +782,145 @@ async fn pull_lag(intervals: &[u32]) -> Value {
     let json = json!({"by_interval_secs": out});
     let table: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     report("pull_lag", &table, json.clone());
+    json
+}
+
+/// Makes `samples` Salesforce changes (a Phone each, `tag-k`) at random moments over
+/// `window` and returns, sorted, how long each took to reach its row (polling the table
+/// every 50 ms, for at most `limit`).
+#[allow(clippy::too_many_arguments)]
+async fn change_lags(
+    sim: &RunningSim,
+    pool: &sqlx::AnyPool,
+    table: &str,
+    ids: &[String],
+    tag: &str,
+    samples: usize,
+    window: Duration,
+    limit: Duration,
+    rng: &mut rand::rngs::StdRng,
+) -> Vec<f64> {
+    use rand::Rng;
+    let mut at: Vec<Duration> = (0..samples)
+        .map(|_| window.mul_f64(rng.random::<f64>()))
+        .collect();
+    at.sort();
+    let made = std::sync::Mutex::new(BTreeMap::<String, Instant>::new());
+    let start = Instant::now();
+    let changes = async {
+        for (k, offset) in at.iter().enumerate() {
+            tokio::time::sleep((start + *offset).saturating_duration_since(Instant::now())).await;
+            let value = format!("{tag}-{k}");
+            sim.update(&ids[k % ids.len()], json!({ "Phone": value }))
+                .unwrap();
+            made.lock().unwrap().insert(value, Instant::now());
+        }
+    };
+    let mut seen = BTreeMap::<String, Instant>::new();
+    let watch = async {
+        let limit = Instant::now() + limit;
+        while seen.len() < samples && Instant::now() < limit {
+            for r in q(format!(
+                "SELECT phone FROM {table} WHERE phone LIKE '{tag}-%'"
+            ))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            {
+                if let Ok(p) = r.try_get::<String, _>("phone") {
+                    seen.entry(p).or_insert_with(Instant::now);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::join!(changes, watch);
+    let made = made.into_inner().unwrap();
+    let mut lags: Vec<f64> = made
+        .iter()
+        .filter_map(|(v, t)| Some(seen.get(v)?.saturating_duration_since(*t).as_secs_f64()))
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    lags
+}
+
+/// The `p` quantile of sorted values (NaN when there are none).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// 7. Change Data Capture: Salesforce change → database row through change events, on
+///    PostgreSQL and MariaDB, with the org polled every 30 s (a streamed object only at the
+///    safety net's 10 minutes): lag percentiles, API calls and events per change.
+async fn stream_lag(dbs: &[Db]) -> Value {
+    use rand::SeedableRng;
+    const SAMPLES: usize = 50;
+    let mut out = serde_json::Map::new();
+    let mut rows = Vec::new();
+    for &kind in dbs.iter().filter(|d| **d != Db::Sqlite) {
+        let sim = sim(1000).await;
+        sim.enable_cdc(&["Account"]).unwrap();
+        let db = TargetDb::new(kind, "bench_stream");
+        let org = setup_org(&sim, &db, "stream", "").await;
+        org.set_polling(30).await;
+        org.map("Account", &["Name", "Phone"], Direction::SfToDb)
+            .await;
+        org.enable(true).await;
+        let pool = db.pool().await;
+        first_load_done(&org, 1000, Duration::from_secs(600), || ()).await;
+        let watcher = org.daemon.client().await;
+        watcher.subscribe(&[Topic::Sync]).await.unwrap();
+        datenator_tests::sync::status_where(&watcher, "Account", "streamed", |s| {
+            s.feed == datenator_shared::model::Feed::Stream
+        })
+        .await;
+        // The subscription's catch-up poll comes first.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let ids: Vec<String> = sim.with_org(|o| {
+            o.table("Account")
+                .map(|t| t.live().map(|r| r.id.clone()).collect())
+                .unwrap_or_default()
+        });
+        sim.reset_counters();
+        let delivered = sim.streaming_status().delivered_total;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        let lags = change_lags(
+            &sim,
+            &pool,
+            &db.table("Account"),
+            &ids,
+            "cdc",
+            SAMPLES,
+            Duration::from_secs(20),
+            Duration::from_secs(60),
+            &mut rng,
+        )
+        .await;
+        let calls = sim.counters().total_calls;
+        let events = sim.streaming_status().delivered_total - delivered;
+        let name = format!("{kind:?}").to_lowercase();
+        out.insert(
+            name.clone(),
+            json!({"samples": lags.len(), "p50_s": percentile(&lags, 0.5), "p95_s": percentile(&lags, 0.95),
+                   "max_s": percentile(&lags, 1.0), "api_calls": calls, "events_delivered": events}),
+        );
+        rows.push((
+            name,
+            format!(
+                "p50 {:.2} s, p95 {:.2} s, max {:.2} s ({} of {SAMPLES} changes arrived); {calls} API calls, {events} events delivered",
+                percentile(&lags, 0.5),
+                percentile(&lags, 0.95),
+                percentile(&lags, 1.0),
+                lags.len()
+            ),
+        ));
+    }
+    let json = json!({"by_db": out, "conditions": "1000 Accounts loaded, then 50 Salesforce updates at random moments over 20 s; org polled every 30 s, streamed objects every 600 s"});
+    let table: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    report("stream_lag", &table, json.clone());
     json
 }
 
@@ -1206,6 +1312,9 @@ async fn main() {
     }
     if run("pull_lag") {
         all.insert("pull_lag".into(), pull_lag(&a.intervals).await);
+    }
+    if run("stream_lag") {
+        all.insert("stream_lag".into(), stream_lag(&a.dbs).await);
     }
     // A first load, then idle polls: only when asked for (it loads --rows records).
     if a.only.as_deref() == Some("idle_after_load") {
