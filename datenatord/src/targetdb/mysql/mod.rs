@@ -20,26 +20,18 @@ use sqlx::mysql::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, MySqlConnection, Row as _};
 
-use super::bookkeeping::{
-    event_counts_sql, mark_done_sql, mark_failed_sql, purge_events_sql, read_cursor_sql,
-    requeue_claimed_sql, row_failed_sql, sfid_written_sql,
-};
+use super::FieldSpec;
+use super::RowsLeave;
+use super::bookkeeping::Bookkeeping;
 use super::check::{failed, ok, parse_version, skip_rest, tcp_probe, tls_failure};
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
-use super::types::{SqlValue, sql_type};
+use super::types::sql_type;
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, RawEvent, Row,
-    RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
+    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys,
+    SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
-use super::{
-    FailedAction, FailedEvent, FailedScope, RecentEvent, recent_events_sql, settle_failed_sql,
-};
-use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{
-    RowsLeave, duplicate_row_sql, events_superseded_sql, events_take_sfid_sql, reset_cursor_sql,
-    rows_leave_sql,
-};
+use super::{FailedAction, FailedEvent, FailedScope, RecentEvent};
 use serde_json::{Map, Value};
 
 mod check;
@@ -184,17 +176,6 @@ fn permission_or(e: sqlx::Error, account: &str, schema: &str, context: &str) -> 
     TargetError::Database {
         context: context.into(),
         source: e,
-    }
-}
-
-type MyQuery<'q> = sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>;
-
-fn bind_my<'q>(q: MyQuery<'q>, v: &SqlValue) -> MyQuery<'q> {
-    match v {
-        SqlValue::Null => q.bind(None::<String>),
-        SqlValue::Bool(b) => q.bind(*b),
-        SqlValue::Int(i) => q.bind(*i),
-        SqlValue::Text(s) => q.bind(s.clone()),
     }
 }
 
@@ -360,7 +341,7 @@ impl MysqlTarget {
                             .bind(r.sfid.clone())
                             .bind(r.systemmodstamp.map(|t| t.naive_utc()));
                         for v in vals {
-                            query = bind_my(query, v);
+                            query = Self::bind_value(query, v);
                         }
                     }
                     Ok(query.execute(conn).await?.rows_affected())
@@ -520,7 +501,7 @@ impl MysqlTarget {
         .map_err(TargetError::db(format!("reading claimed events of {}", m.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(raw_event(&r).decode(D, m)?);
+            out.push(Self::raw_event(&r).decode(D, m)?);
         }
         Ok(out)
     }
@@ -543,6 +524,47 @@ fn skip_locked_supported(v: &str) -> bool {
         ver >= (10, 6, 0)
     } else {
         ver >= (8, 0, 1)
+    }
+}
+
+impl Bookkeeping for MysqlTarget {
+    type Db = sqlx::MySql;
+    type Time = chrono::NaiveDateTime;
+    const DIALECT: Dialect = D;
+    const DONE_CHUNK: Option<usize> = Some(1000);
+    const BIND_CHUNK: usize = 1000;
+    const JSON_TEXT: &'static str = "";
+    const WRITES_IN_TX: bool = false;
+
+    fn value_placeholder(_: &FieldSpec, _: usize) -> String {
+        "?".into()
+    }
+
+    fn table_name(&self, name: &str) -> String {
+        self.qs(name)
+    }
+
+    fn pool(&self) -> Result<MySqlPool, TargetError> {
+        self.engine_pool()
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>, TargetError> {
+        self.engine_pool()?
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))
+    }
+
+    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::MySql>) -> Result<(), TargetError> {
+        tx.commit().await.map_err(TargetError::db("committing"))
+    }
+
+    fn time_to_db(t: &chrono::DateTime<chrono::Utc>) -> Self::Time {
+        t.naive_utc()
+    }
+
+    fn time_from_db(v: Self::Time) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        Ok(v.and_utc())
     }
 }
 
@@ -605,15 +627,7 @@ impl Target for MysqlTarget {
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        let row = sqlx::query(AssertSqlSafe(read_cursor_sql(D, &self.qs(CURSOR_TABLE))))
-            .bind(object)
-            .fetch_optional(&self.engine_pool()?)
-            .await
-            .map_err(TargetError::db("reading the pull cursor"))?;
-        Ok(row.map(|r| Cursor {
-            systemmodstamp: r.get::<chrono::NaiveDateTime, _>(0).and_utc(),
-            last_id: r.get(1),
-        }))
+        Bookkeeping::cursor(self, object).await
     }
 
     async fn leave_rows(
@@ -622,59 +636,11 @@ impl Target for MysqlTarget {
         sfids: &[String],
         how: RowsLeave,
     ) -> Result<u64, TargetError> {
-        let mut tx = self
-            .engine_pool()?
-            .begin()
-            .await
-            .map_err(TargetError::db("starting a transaction"))?;
-        let events = self.qs(&mapping.events_table(D));
-        let mut n = 0;
-        for chunk in sfids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(rows_leave_sql(
-                D,
-                &self.qs(&mapping.table(D)),
-                chunk.len(),
-                how,
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            n += query
-                .execute(&mut *tx)
-                .await
-                .map_err(TargetError::db(format!(
-                    "taking rows of {} out of sync",
-                    mapping.table(D)
-                )))?
-                .rows_affected();
-            if !how.settles_changes() {
-                continue;
-            }
-            let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
-                D,
-                &events,
-                chunk.len(),
-                how,
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(TargetError::db("settling the rows' unsent changes"))?;
-        }
-        tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(n)
+        Bookkeeping::leave_rows(self, mapping, sfids, how).await
     }
 
     async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
-        sqlx::query(AssertSqlSafe(reset_cursor_sql(D, &self.qs(CURSOR_TABLE))))
-            .bind(object)
-            .execute(&self.engine_pool()?)
-            .await
-            .map_err(TargetError::db("forgetting the pull cursor"))?;
-        Ok(())
+        Bookkeeping::reset_cursor(self, object).await
     }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
@@ -693,14 +659,7 @@ impl Target for MysqlTarget {
     }
 
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(requeue_claimed_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .execute(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("requeueing claimed events"))?;
-        Ok(r.rows_affected())
+        Bookkeeping::requeue_claimed(self, mapping).await
     }
 
     async fn settle_events(
@@ -709,19 +668,7 @@ impl Target for MysqlTarget {
         ids: &[i64],
         not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
-        let pool = self.engine_pool()?;
-        for chunk in ids.chunks(1000) {
-            sqlx::query(AssertSqlSafe(mark_done_sql(
-                D,
-                &self.qs(&mapping.events_table(D)),
-                chunk,
-                not_sent,
-            )))
-            .execute(&pool)
-            .await
-            .map_err(TargetError::db("marking events done"))?;
-        }
-        Ok(())
+        Bookkeeping::settle_events(self, mapping, ids, not_sent).await
     }
 
     async fn mark_event_failed(
@@ -730,30 +677,7 @@ impl Target for MysqlTarget {
         id: i64,
         error: &str,
     ) -> Result<(), TargetError> {
-        let pool = self.engine_pool()?;
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
-        let ev = self.qs(&mapping.events_table(D));
-        sqlx::query(AssertSqlSafe(mark_failed_sql(D, &ev)))
-            .bind(error)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("marking an event failed"))?;
-        sqlx::query(AssertSqlSafe(row_failed_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-            &ev,
-        )))
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("storing the error on the row"))?;
-        tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(())
+        Bookkeeping::mark_event_failed(self, mapping, id, error).await
     }
 
     async fn fetch_rows(
@@ -780,7 +704,7 @@ impl Target for MysqlTarget {
                 placeholders(chunk.len())
             )));
             for key in &chunk {
-                query = bind_my(query, key);
+                query = Self::bind_value(query, key);
             }
             for r in query
                 .fetch_all(&pool)
@@ -797,17 +721,7 @@ impl Target for MysqlTarget {
     }
 
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(event_counts_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .fetch_all(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("counting events"))?;
-        Ok(EventCounts::from_pairs(
-            rows.iter()
-                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
-        ))
+        Bookkeeping::event_counts(self, mapping).await
     }
 
     async fn purge_events(
@@ -815,15 +729,7 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(purge_events_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .bind(before.naive_utc())
-        .execute(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("purging processed events"))?;
-        Ok(r.rows_affected())
+        Bookkeeping::purge_events(self, mapping, before).await
     }
 
     async fn write_back_sfid(
@@ -832,41 +738,7 @@ impl Target for MysqlTarget {
         row_id: i64,
         sfid: &str,
     ) -> Result<(), TargetError> {
-        let mut tx = self
-            .engine_pool()?
-            .begin()
-            .await
-            .map_err(TargetError::db("starting a transaction"))?;
-        sqlx::query(AssertSqlSafe(duplicate_row_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db(
-            "removing a pulled copy of the created record",
-        ))?;
-        sqlx::query(AssertSqlSafe(sfid_written_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("writing back the sfid"))?;
-        sqlx::query(AssertSqlSafe(events_take_sfid_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
-        tx.commit().await.map_err(TargetError::db("committing"))
+        Bookkeeping::write_back_sfid(self, mapping, row_id, sfid).await
     }
 
     async fn pending_fields(
@@ -874,35 +746,7 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         sfids: &[String],
     ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
-        let (table, events) = (
-            self.qs(&mapping.table(D)),
-            self.qs(&mapping.events_table(D)),
-        );
-        let pool = self.engine_pool()?;
-        let mut out = Vec::new();
-        for chunk in sfids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(pending_fields_sql(
-                D,
-                &table,
-                &events,
-                chunk.len(),
-                "e.`changed`",
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            let rows = query
-                .fetch_all(&pool)
-                .await
-                .map_err(TargetError::db("reading the pending changes"))?;
-            out.extend(pending_fields_decode(
-                D,
-                mapping,
-                rows.iter()
-                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1))),
-            ));
-        }
-        Ok(out)
+        Bookkeeping::pending_fields(self, mapping, sfids).await
     }
 
     async fn write_fields(
@@ -912,22 +756,7 @@ impl Target for MysqlTarget {
         values: &Map<String, Value>,
         expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        let vals = field_values(D, mapping, values, expected)?;
-        if vals.is_empty() {
-            return Ok(());
-        }
-        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
-        let sql = write_fields_sql(D, &self.qs(&mapping.table(D)), &fields, |_, _| "?".into());
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (_, was, v) in &vals {
-            query = bind_my(bind_my(query, was), v);
-        }
-        query
-            .bind(sfid.to_owned())
-            .execute(&self.engine_pool()?)
-            .await
-            .map_err(TargetError::db("writing Salesforce's values into the row"))?;
-        Ok(())
+        Bookkeeping::write_fields(self, mapping, sfid, values, expected).await
     }
 
     async fn fill_fields(
@@ -936,60 +765,11 @@ impl Target for MysqlTarget {
         fields: &[String],
         rows: &[Row],
     ) -> Result<UpsertReport, TargetError> {
-        let specs = super::named_fields(mapping, fields);
-        let mut report = UpsertReport::default();
-        let converted = super::fill_values(D, &specs, rows, &mut report.rejected);
-        if specs.is_empty() || converted.is_empty() {
-            return Ok(report);
-        }
-        let mut tx = self
-            .engine_pool()?
-            .begin()
-            .await
-            .map_err(TargetError::db("starting the backfill's transaction"))?;
-        write_chunks::<sqlx::MySql, _>(
-            &mut tx,
-            &converted,
-            super::fill_chunk(specs.len()),
-            true,
-            &format!("filling added fields of {}", mapping.table(D)),
-            &mut report,
-            |conn, chunk| {
-                let sql = super::fill_fields_sql(
-                    D,
-                    &self.qs(&mapping.table(D)),
-                    &specs,
-                    chunk.len(),
-                    |_, _| "?".into(),
-                );
-                Box::pin(async move {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (r, vals) in chunk {
-                        query = query.bind(r.sfid.clone());
-                        for v in vals {
-                            query = bind_my(query, v);
-                        }
-                    }
-                    Ok(query.execute(conn).await?.rows_affected())
-                })
-            },
-        )
-        .await?;
-        tx.commit()
-            .await
-            .map_err(TargetError::db("committing the backfill"))?;
-        Ok(report)
+        Bookkeeping::fill_fields(self, mapping, fields, rows).await
     }
 
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {}",
-            self.qs(&mapping.table(D))
-        )))
-        .fetch_one(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("counting rows"))?;
-        Ok(n.max(0) as u64)
+        Bookkeeping::row_count(self, mapping).await
     }
 
     async fn synced_sfids(
@@ -997,19 +777,7 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         read_back: bool,
     ) -> Result<Vec<String>, TargetError> {
-        let read_back = if read_back {
-            " AND `systemmodstamp` IS NOT NULL"
-        } else {
-            ""
-        };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT `sfid` FROM {} WHERE `sfid` IS NOT NULL{read_back}",
-            self.qs(&mapping.table(D))
-        )))
-        .fetch_all(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("reading the synced rows' ids"))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        Bookkeeping::synced_sfids(self, mapping, read_back).await
     }
 
     async fn failed_events(
@@ -1017,22 +785,7 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         limit: usize,
     ) -> Result<Vec<FailedEvent>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT `id`, `op`, `row_id`, `sfid`, `changed`, `old_values`, `new_values`, `db_user`, `created_at`, `error` FROM {} WHERE `state` = 'FAILED' ORDER BY `id` LIMIT ?",
-            self.qs(&mapping.events_table(D))
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("reading failed events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(FailedEvent {
-                    event: raw_event(r).decode(D, mapping)?,
-                    error: r.get::<Option<String>, _>(9).unwrap_or_default(),
-                })
-            })
-            .collect()
+        Bookkeeping::failed_events(self, mapping, limit).await
     }
 
     async fn recent_events(
@@ -1040,24 +793,7 @@ impl Target for MysqlTarget {
         mapping: &ObjectMapping,
         limit: usize,
     ) -> Result<Vec<RecentEvent>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(recent_events_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-            "",
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.engine_pool()?)
-        .await
-        .map_err(TargetError::db("reading recent events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecentEvent {
-                    event: raw_event(r).decode(D, mapping)?,
-                    state: r.get(9),
-                    error: r.get(10),
-                })
-            })
-            .collect()
+        Bookkeeping::recent_events(self, mapping, limit).await
     }
 
     async fn settle_failed(
@@ -1066,45 +802,7 @@ impl Target for MysqlTarget {
         scope: FailedScope<'_>,
         action: FailedAction,
     ) -> Result<u64, TargetError> {
-        let [rows, events] = settle_failed_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-            &self.qs(&mapping.events_table(D)),
-            scope,
-            action,
-        );
-        let mut tx = self
-            .engine_pool()?
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
-        sqlx::query(AssertSqlSafe(rows))
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("clearing the rows' failed state"))?;
-        let moved = sqlx::query(AssertSqlSafe(events))
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("settling failed events"))?
-            .rows_affected();
-        tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(moved)
-    }
-}
-
-/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
-/// db_user, created_at` (in that order).
-fn raw_event(r: &sqlx::mysql::MySqlRow) -> RawEvent {
-    RawEvent {
-        id: r.get(0),
-        op: r.get(1),
-        row_id: r.get(2),
-        sfid: r.get(3),
-        changed: r.get(4),
-        old_values: r.get(5),
-        new_values: r.get(6),
-        db_user: r.get(7),
-        created_at: r.get::<chrono::NaiveDateTime, _>(8).and_utc(),
+        Bookkeeping::settle_failed(self, mapping, scope, action).await
     }
 }
 

@@ -13,28 +13,20 @@ use datenator_shared::datasource::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, PgConnection, Row as _};
 
-use super::bookkeeping::{
-    event_counts_sql, mark_done_sql, mark_failed_sql, purge_events_sql, read_cursor_sql,
-    requeue_claimed_sql, row_failed_sql, sfid_written_sql,
-};
+use super::FieldSpec;
+use super::RowsLeave;
+use super::bookkeeping::Bookkeeping;
 use super::check::{failed, ok, skip_rest, tcp_probe, tls_failure, warning};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, sql_type};
 use super::{
     CURSOR_TABLE, Cursor, Dialect, Event, NOTIFY_CHANNEL, ObjectMapping, Position, Provisioned,
-    RawEvent, Row, RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident,
+    Row, RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident,
     random_password, row_values,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
-use super::{
-    FailedAction, FailedEvent, FailedScope, RecentEvent, recent_events_sql, settle_failed_sql,
-};
-use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{
-    RowsLeave, duplicate_row_sql, events_superseded_sql, events_take_sfid_sql, reset_cursor_sql,
-    rows_leave_sql,
-};
+use super::{FailedAction, FailedEvent, FailedScope, RecentEvent};
 use serde_json::{Map, Value};
 
 mod check;
@@ -289,7 +281,7 @@ impl PgTarget {
                     for (r, vals) in chunk {
                         query = query.bind(r.sfid.clone()).bind(r.systemmodstamp);
                         for v in vals {
-                            query = bind_pg(query, v);
+                            query = Self::bind_value(query, v);
                         }
                     }
                     Ok(query.execute(conn).await?.rows_affected())
@@ -423,7 +415,7 @@ impl PgTarget {
         .map_err(TargetError::db(format!("claiming events of {}", m.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(raw_event(&r).decode(D, m)?);
+            out.push(Self::raw_event(&r).decode(D, m)?);
         }
         out.sort_by_key(|e| e.id);
         Ok(out)
@@ -520,14 +512,47 @@ fn permission_or(e: sqlx::Error, s: &DatasourceSettings, context: &str) -> Targe
     }
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+impl Bookkeeping for PgTarget {
+    type Db = sqlx::Postgres;
+    type Time = chrono::DateTime<chrono::Utc>;
+    const DIALECT: Dialect = D;
+    const DONE_CHUNK: Option<usize> = None;
+    const BIND_CHUNK: usize = 1000;
+    const JSON_TEXT: &'static str = "::text";
+    const WRITES_IN_TX: bool = false;
 
-fn bind_pg<'q>(q: PgQuery<'q>, v: &SqlValue) -> PgQuery<'q> {
-    match v {
-        SqlValue::Null => q.bind(None::<String>),
-        SqlValue::Bool(b) => q.bind(*b),
-        SqlValue::Int(i) => q.bind(*i),
-        SqlValue::Text(s) => q.bind(s.clone()),
+    fn value_placeholder(f: &FieldSpec, n: usize) -> String {
+        format!("CAST(${n} AS {})", bind_cast(f))
+    }
+
+    fn table_name(&self, name: &str) -> String {
+        self.qs(name)
+    }
+
+    fn pool(&self) -> Result<PgPool, TargetError> {
+        Ok(self.engine_pool())
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TargetError> {
+        self.engine_pool()
+            .begin()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))
+    }
+
+    async fn commit(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    ) -> Result<(), TargetError> {
+        tx.commit().await.map_err(TargetError::db("committing"))
+    }
+
+    fn time_to_db(t: &chrono::DateTime<chrono::Utc>) -> Self::Time {
+        *t
+    }
+
+    fn time_from_db(v: Self::Time) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        Ok(v)
     }
 }
 
@@ -590,15 +615,7 @@ impl Target for PgTarget {
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        let row = sqlx::query(AssertSqlSafe(read_cursor_sql(D, &self.qs(CURSOR_TABLE))))
-            .bind(object)
-            .fetch_optional(&self.engine_pool())
-            .await
-            .map_err(TargetError::db("reading the pull cursor"))?;
-        Ok(row.map(|r| Cursor {
-            systemmodstamp: r.get(0),
-            last_id: r.get(1),
-        }))
+        Bookkeeping::cursor(self, object).await
     }
 
     async fn leave_rows(
@@ -607,59 +624,11 @@ impl Target for PgTarget {
         sfids: &[String],
         how: RowsLeave,
     ) -> Result<u64, TargetError> {
-        let pool = self.engine_pool();
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
-        let events = self.qs(&mapping.events_table(D));
-        let mut n = 0;
-        for chunk in sfids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(rows_leave_sql(
-                D,
-                &self.qs(&mapping.table(D)),
-                chunk.len(),
-                how,
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            n += query
-                .execute(&mut *tx)
-                .await
-                .map_err(TargetError::db(format!(
-                    "taking rows of {} out of sync",
-                    mapping.table(D)
-                )))?
-                .rows_affected();
-            if !how.settles_changes() {
-                continue;
-            }
-            let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
-                D,
-                &events,
-                chunk.len(),
-                how,
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(TargetError::db("settling the rows' unsent changes"))?;
-        }
-        tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(n)
+        Bookkeeping::leave_rows(self, mapping, sfids, how).await
     }
 
     async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
-        sqlx::query(AssertSqlSafe(reset_cursor_sql(D, &self.qs(CURSOR_TABLE))))
-            .bind(object)
-            .execute(&self.engine_pool())
-            .await
-            .map_err(TargetError::db("forgetting the pull cursor"))?;
-        Ok(())
+        Bookkeeping::reset_cursor(self, object).await
     }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
@@ -683,14 +652,7 @@ impl Target for PgTarget {
     }
 
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(requeue_claimed_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .execute(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("requeueing claimed events"))?;
-        Ok(r.rows_affected())
+        Bookkeeping::requeue_claimed(self, mapping).await
     }
 
     async fn settle_events(
@@ -699,16 +661,7 @@ impl Target for PgTarget {
         ids: &[i64],
         not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
-        sqlx::query(AssertSqlSafe(mark_done_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-            ids,
-            not_sent,
-        )))
-        .execute(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("marking events done"))?;
-        Ok(())
+        Bookkeeping::settle_events(self, mapping, ids, not_sent).await
     }
 
     async fn mark_event_failed(
@@ -717,30 +670,7 @@ impl Target for PgTarget {
         id: i64,
         error: &str,
     ) -> Result<(), TargetError> {
-        let pool = self.engine_pool();
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
-        let ev = self.qs(&mapping.events_table(D));
-        sqlx::query(AssertSqlSafe(mark_failed_sql(D, &ev)))
-            .bind(error)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("marking an event failed"))?;
-        sqlx::query(AssertSqlSafe(row_failed_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-            &ev,
-        )))
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("storing the error on the row"))?;
-        tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(())
+        Bookkeeping::mark_event_failed(self, mapping, id, error).await
     }
 
     async fn fetch_rows(
@@ -770,17 +700,7 @@ impl Target for PgTarget {
     }
 
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(event_counts_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .fetch_all(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("counting events"))?;
-        Ok(EventCounts::from_pairs(
-            rows.iter()
-                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
-        ))
+        Bookkeeping::event_counts(self, mapping).await
     }
 
     async fn purge_events(
@@ -788,15 +708,7 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(purge_events_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .bind(before)
-        .execute(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("purging processed events"))?;
-        Ok(r.rows_affected())
+        Bookkeeping::purge_events(self, mapping, before).await
     }
 
     async fn write_back_sfid(
@@ -805,41 +717,7 @@ impl Target for PgTarget {
         row_id: i64,
         sfid: &str,
     ) -> Result<(), TargetError> {
-        let pool = self.engine_pool();
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
-        sqlx::query(AssertSqlSafe(duplicate_row_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db(
-            "removing a pulled copy of the created record",
-        ))?;
-        sqlx::query(AssertSqlSafe(sfid_written_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("writing back the sfid"))?;
-        sqlx::query(AssertSqlSafe(events_take_sfid_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
-        tx.commit().await.map_err(TargetError::db("committing"))
+        Bookkeeping::write_back_sfid(self, mapping, row_id, sfid).await
     }
 
     async fn pending_fields(
@@ -847,34 +725,7 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         sfids: &[String],
     ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
-        let (table, events) = (
-            self.qs(&mapping.table(D)),
-            self.qs(&mapping.events_table(D)),
-        );
-        let mut out = Vec::new();
-        for chunk in sfids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(pending_fields_sql(
-                D,
-                &table,
-                &events,
-                chunk.len(),
-                "e.\"changed\"::text",
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            let rows = query
-                .fetch_all(&self.engine_pool())
-                .await
-                .map_err(TargetError::db("reading the pending changes"))?;
-            out.extend(pending_fields_decode(
-                D,
-                mapping,
-                rows.iter()
-                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1))),
-            ));
-        }
-        Ok(out)
+        Bookkeeping::pending_fields(self, mapping, sfids).await
     }
 
     async fn write_fields(
@@ -884,24 +735,7 @@ impl Target for PgTarget {
         values: &Map<String, Value>,
         expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        let vals = field_values(D, mapping, values, expected)?;
-        if vals.is_empty() {
-            return Ok(());
-        }
-        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
-        let sql = write_fields_sql(D, &self.qs(&mapping.table(D)), &fields, |f, n| {
-            format!("CAST(${n} AS {})", bind_cast(f))
-        });
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (_, was, v) in &vals {
-            query = bind_pg(bind_pg(query, was), v);
-        }
-        query
-            .bind(sfid.to_owned())
-            .execute(&self.engine_pool())
-            .await
-            .map_err(TargetError::db("writing Salesforce's values into the row"))?;
-        Ok(())
+        Bookkeeping::write_fields(self, mapping, sfid, values, expected).await
     }
 
     async fn fill_fields(
@@ -910,60 +744,11 @@ impl Target for PgTarget {
         fields: &[String],
         rows: &[Row],
     ) -> Result<UpsertReport, TargetError> {
-        let specs = super::named_fields(mapping, fields);
-        let mut report = UpsertReport::default();
-        let converted = super::fill_values(D, &specs, rows, &mut report.rejected);
-        if specs.is_empty() || converted.is_empty() {
-            return Ok(report);
-        }
-        let mut tx = self
-            .engine_pool()
-            .begin()
-            .await
-            .map_err(TargetError::db("starting the backfill's transaction"))?;
-        write_chunks::<sqlx::Postgres, _>(
-            &mut tx,
-            &converted,
-            super::fill_chunk(specs.len()),
-            true,
-            &format!("filling added fields of {}", mapping.table(D)),
-            &mut report,
-            |conn, chunk| {
-                let sql = super::fill_fields_sql(
-                    D,
-                    &self.qs(&mapping.table(D)),
-                    &specs,
-                    chunk.len(),
-                    |f, n| format!("CAST(${n} AS {})", bind_cast(f)),
-                );
-                Box::pin(async move {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (r, vals) in chunk {
-                        query = query.bind(r.sfid.clone());
-                        for v in vals {
-                            query = bind_pg(query, v);
-                        }
-                    }
-                    Ok(query.execute(conn).await?.rows_affected())
-                })
-            },
-        )
-        .await?;
-        tx.commit()
-            .await
-            .map_err(TargetError::db("committing the backfill"))?;
-        Ok(report)
+        Bookkeeping::fill_fields(self, mapping, fields, rows).await
     }
 
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {}",
-            self.qs(&mapping.table(D))
-        )))
-        .fetch_one(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("counting rows"))?;
-        Ok(n.max(0) as u64)
+        Bookkeeping::row_count(self, mapping).await
     }
 
     async fn synced_sfids(
@@ -971,19 +756,7 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         read_back: bool,
     ) -> Result<Vec<String>, TargetError> {
-        let read_back = if read_back {
-            " AND \"systemmodstamp\" IS NOT NULL"
-        } else {
-            ""
-        };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL{read_back}",
-            self.qs(&mapping.table(D))
-        )))
-        .fetch_all(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("reading the synced rows' ids"))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        Bookkeeping::synced_sfids(self, mapping, read_back).await
     }
 
     async fn failed_events(
@@ -991,22 +764,7 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         limit: usize,
     ) -> Result<Vec<FailedEvent>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"id\", \"op\", \"row_id\", \"sfid\", \"changed\"::text, \"old_values\"::text, \"new_values\"::text, \"db_user\", \"created_at\", \"error\" FROM {} WHERE \"state\" = 'FAILED' ORDER BY \"id\" LIMIT $1",
-            self.qs(&mapping.events_table(D))
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("reading failed events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(FailedEvent {
-                    event: raw_event(r).decode(D, mapping)?,
-                    error: r.get::<Option<String>, _>(9).unwrap_or_default(),
-                })
-            })
-            .collect()
+        Bookkeeping::failed_events(self, mapping, limit).await
     }
 
     async fn recent_events(
@@ -1014,24 +772,7 @@ impl Target for PgTarget {
         mapping: &ObjectMapping,
         limit: usize,
     ) -> Result<Vec<RecentEvent>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(recent_events_sql(
-            D,
-            &self.qs(&mapping.events_table(D)),
-            "::text",
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.engine_pool())
-        .await
-        .map_err(TargetError::db("reading recent events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecentEvent {
-                    event: raw_event(r).decode(D, mapping)?,
-                    state: r.get(9),
-                    error: r.get(10),
-                })
-            })
-            .collect()
+        Bookkeeping::recent_events(self, mapping, limit).await
     }
 
     async fn settle_failed(
@@ -1040,44 +781,6 @@ impl Target for PgTarget {
         scope: FailedScope<'_>,
         action: FailedAction,
     ) -> Result<u64, TargetError> {
-        let [rows, events] = settle_failed_sql(
-            D,
-            &self.qs(&mapping.table(D)),
-            &self.qs(&mapping.events_table(D)),
-            scope,
-            action,
-        );
-        let mut tx = self
-            .engine_pool()
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
-        sqlx::query(AssertSqlSafe(rows))
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("clearing the rows' failed state"))?;
-        let moved = sqlx::query(AssertSqlSafe(events))
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("settling failed events"))?
-            .rows_affected();
-        tx.commit().await.map_err(TargetError::db("committing"))?;
-        Ok(moved)
-    }
-}
-
-/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
-/// db_user, created_at` (in that order).
-fn raw_event(r: &sqlx::postgres::PgRow) -> RawEvent {
-    RawEvent {
-        id: r.get(0),
-        op: r.get(1),
-        row_id: r.get(2),
-        sfid: r.get(3),
-        changed: r.get(4),
-        old_values: r.get(5),
-        new_values: r.get(6),
-        db_user: r.get(7),
-        created_at: r.get(8),
+        Bookkeeping::settle_failed(self, mapping, scope, action).await
     }
 }

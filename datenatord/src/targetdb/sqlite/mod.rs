@@ -15,26 +15,18 @@ use datenator_shared::datasource::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Executor, Row as _, SqliteConnection};
 
-use super::bookkeeping::{
-    event_counts_sql, mark_done_sql, mark_failed_sql, purge_events_sql, read_cursor_sql,
-    requeue_claimed_sql, row_failed_sql, sfid_written_sql,
-};
+use super::FieldSpec;
+use super::RowsLeave;
+use super::bookkeeping::Bookkeeping;
 use super::check::{failed, ok, parse_version, skip_rest};
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
-use super::types::{SqlValue, datetime_text, sql_type};
+use super::types::{datetime_text, sql_type};
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, RawEvent, Row,
-    RowKeys, Target, TargetError, claim_token, ident,
+    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys,
+    Target, TargetError, claim_token, ident,
 };
 use super::{EventCounts, StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
-use super::{
-    FailedAction, FailedEvent, FailedScope, RecentEvent, recent_events_sql, settle_failed_sql,
-};
-use super::{FieldSpec, field_values, pending_fields_decode, pending_fields_sql, write_fields_sql};
-use super::{
-    RowsLeave, duplicate_row_sql, events_superseded_sql, events_take_sfid_sql, reset_cursor_sql,
-    rows_leave_sql,
-};
+use super::{FailedAction, FailedEvent, FailedScope, RecentEvent};
 use serde_json::{Map, Value};
 
 mod check;
@@ -90,17 +82,6 @@ pub struct SqliteTarget {
     path: PathBuf,
     schema: String,
     pool: SqlitePool,
-}
-
-type SqQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-fn bind_sq<'q>(q: SqQuery<'q>, v: &SqlValue) -> SqQuery<'q> {
-    match v {
-        SqlValue::Null => q.bind(None::<String>),
-        SqlValue::Bool(b) => q.bind(*b),
-        SqlValue::Int(i) => q.bind(*i),
-        SqlValue::Text(s) => q.bind(s.clone()),
-    }
 }
 
 impl SqliteTarget {
@@ -210,7 +191,7 @@ impl SqliteTarget {
                             .bind(r.sfid.clone())
                             .bind(r.systemmodstamp.map(|t| datetime_text(D, &t)));
                         for v in vals {
-                            query = bind_sq(query, v);
+                            query = Self::bind_value(query, v);
                         }
                     }
                     Ok(query.execute(conn).await?.rows_affected())
@@ -256,6 +237,48 @@ impl SqliteTarget {
         }
         self.engine_commit(tx).await?;
         Ok(report)
+    }
+}
+
+impl Bookkeeping for SqliteTarget {
+    type Db = sqlx::Sqlite;
+    /// SQLite stores datetimes as text ([`datetime_text`]).
+    type Time = String;
+    const DIALECT: Dialect = D;
+    const DONE_CHUNK: Option<usize> = Some(1000);
+    const BIND_CHUNK: usize = 500;
+    const JSON_TEXT: &'static str = "";
+    const WRITES_IN_TX: bool = true;
+
+    fn value_placeholder(_: &FieldSpec, _: usize) -> String {
+        "?".into()
+    }
+
+    fn table_name(&self, name: &str) -> String {
+        q(name)
+    }
+
+    fn pool(&self) -> Result<SqlitePool, TargetError> {
+        Ok(self.pool.clone())
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, TargetError> {
+        self.engine_tx().await
+    }
+
+    async fn commit(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    ) -> Result<(), TargetError> {
+        self.engine_commit(tx).await
+    }
+
+    fn time_to_db(t: &chrono::DateTime<chrono::Utc>) -> Self::Time {
+        datetime_text(D, t)
+    }
+
+    fn time_from_db(v: Self::Time) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        super::types::parse_datetime(&v).ok_or(v)
     }
 }
 
@@ -318,27 +341,7 @@ impl Target for SqliteTarget {
     }
 
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        let row = sqlx::query(AssertSqlSafe(read_cursor_sql(D, &q(CURSOR_TABLE))))
-            .bind(object)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(TargetError::db("reading the pull cursor"))?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let s: String = r.get(0);
-                let systemmodstamp =
-                    super::types::parse_datetime(&s).ok_or_else(|| TargetError::BadValue {
-                        field: "_datenator_cursor.systemmodstamp".into(),
-                        value: s.clone(),
-                        expected: "a datetime".into(),
-                    })?;
-                Ok(Some(Cursor {
-                    systemmodstamp,
-                    last_id: r.get(1),
-                }))
-            }
-        }
+        Bookkeeping::cursor(self, object).await
     }
 
     async fn leave_rows(
@@ -347,54 +350,11 @@ impl Target for SqliteTarget {
         sfids: &[String],
         how: RowsLeave,
     ) -> Result<u64, TargetError> {
-        let mut tx = self.engine_tx().await?;
-        let mut n = 0;
-        for chunk in sfids.chunks(1000) {
-            let mut query = sqlx::query(AssertSqlSafe(rows_leave_sql(
-                D,
-                &q(&mapping.table(D)),
-                chunk.len(),
-                how,
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            n += query
-                .execute(&mut *tx)
-                .await
-                .map_err(TargetError::db(format!(
-                    "taking rows of {} out of sync",
-                    mapping.table(D)
-                )))?
-                .rows_affected();
-            if !how.settles_changes() {
-                continue;
-            }
-            let mut query = sqlx::query(AssertSqlSafe(events_superseded_sql(
-                D,
-                &q(&mapping.events_table(D)),
-                chunk.len(),
-                how,
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(TargetError::db("settling the rows' unsent changes"))?;
-        }
-        self.engine_commit(tx).await?;
-        Ok(n)
+        Bookkeeping::leave_rows(self, mapping, sfids, how).await
     }
 
     async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
-        sqlx::query(AssertSqlSafe(reset_cursor_sql(D, &q(CURSOR_TABLE))))
-            .bind(object)
-            .execute(&self.pool)
-            .await
-            .map_err(TargetError::db("forgetting the pull cursor"))?;
-        Ok(())
+        Bookkeeping::reset_cursor(self, object).await
     }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
@@ -418,21 +378,14 @@ impl Target for SqliteTarget {
         .map_err(TargetError::db(format!("claiming events of {}", mapping.table(D))))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(raw_event(&r).decode(D, mapping)?);
+            out.push(Self::raw_event(&r).decode(D, mapping)?);
         }
         out.sort_by_key(|e| e.id);
         Ok(out)
     }
 
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(requeue_claimed_sql(
-            D,
-            &q(&mapping.events_table(D)),
-        )))
-        .execute(&self.pool)
-        .await
-        .map_err(TargetError::db("requeueing claimed events"))?;
-        Ok(r.rows_affected())
+        Bookkeeping::requeue_claimed(self, mapping).await
     }
 
     async fn settle_events(
@@ -441,18 +394,7 @@ impl Target for SqliteTarget {
         ids: &[i64],
         not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
-        for chunk in ids.chunks(1000) {
-            sqlx::query(AssertSqlSafe(mark_done_sql(
-                D,
-                &q(&mapping.events_table(D)),
-                chunk,
-                not_sent,
-            )))
-            .execute(&self.pool)
-            .await
-            .map_err(TargetError::db("marking events done"))?;
-        }
-        Ok(())
+        Bookkeeping::settle_events(self, mapping, ids, not_sent).await
     }
 
     async fn mark_event_failed(
@@ -461,21 +403,7 @@ impl Target for SqliteTarget {
         id: i64,
         error: &str,
     ) -> Result<(), TargetError> {
-        let mut tx = self.engine_tx().await?;
-        let ev = q(&mapping.events_table(D));
-        sqlx::query(AssertSqlSafe(mark_failed_sql(D, &ev)))
-            .bind(error)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("marking an event failed"))?;
-        sqlx::query(AssertSqlSafe(row_failed_sql(D, &q(&mapping.table(D)), &ev)))
-            .bind(error)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("storing the error on the row"))?;
-        self.engine_commit(tx).await
+        Bookkeeping::mark_event_failed(self, mapping, id, error).await
     }
 
     async fn fetch_rows(
@@ -509,7 +437,7 @@ impl Target for SqliteTarget {
                 vec!["?"; chunk.len()].join(", ")
             )));
             for key in &chunk {
-                query = bind_sq(query, key);
+                query = Self::bind_value(query, key);
             }
             for r in query
                 .fetch_all(&self.pool)
@@ -538,17 +466,7 @@ impl Target for SqliteTarget {
     }
 
     async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(event_counts_sql(
-            D,
-            &q(&mapping.events_table(D)),
-        )))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(TargetError::db("counting events"))?;
-        Ok(EventCounts::from_pairs(
-            rows.iter()
-                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
-        ))
+        Bookkeeping::event_counts(self, mapping).await
     }
 
     async fn purge_events(
@@ -556,15 +474,7 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, TargetError> {
-        let r = sqlx::query(AssertSqlSafe(purge_events_sql(
-            D,
-            &q(&mapping.events_table(D)),
-        )))
-        .bind(datetime_text(D, &before))
-        .execute(&self.pool)
-        .await
-        .map_err(TargetError::db("purging processed events"))?;
-        Ok(r.rows_affected())
+        Bookkeeping::purge_events(self, mapping, before).await
     }
 
     async fn write_back_sfid(
@@ -573,31 +483,7 @@ impl Target for SqliteTarget {
         row_id: i64,
         sfid: &str,
     ) -> Result<(), TargetError> {
-        let mut tx = self.engine_tx().await?;
-        sqlx::query(AssertSqlSafe(duplicate_row_sql(D, &q(&mapping.table(D)))))
-            .bind(sfid)
-            .bind(row_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db(
-                "removing a pulled copy of the created record",
-            ))?;
-        sqlx::query(AssertSqlSafe(sfid_written_sql(D, &q(&mapping.table(D)))))
-            .bind(sfid)
-            .bind(row_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("writing back the sfid"))?;
-        sqlx::query(AssertSqlSafe(events_take_sfid_sql(
-            D,
-            &q(&mapping.events_table(D)),
-        )))
-        .bind(sfid)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
-        self.engine_commit(tx).await
+        Bookkeeping::write_back_sfid(self, mapping, row_id, sfid).await
     }
 
     async fn pending_fields(
@@ -605,31 +491,7 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         sfids: &[String],
     ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
-        let (table, events) = (q(&mapping.table(D)), q(&mapping.events_table(D)));
-        let mut out = Vec::new();
-        for chunk in sfids.chunks(500) {
-            let mut query = sqlx::query(AssertSqlSafe(pending_fields_sql(
-                D,
-                &table,
-                &events,
-                chunk.len(),
-                "e.\"changed\"",
-            )));
-            for s in chunk {
-                query = query.bind(s.clone());
-            }
-            let rows = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(TargetError::db("reading the pending changes"))?;
-            out.extend(pending_fields_decode(
-                D,
-                mapping,
-                rows.iter()
-                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1))),
-            ));
-        }
-        Ok(out)
+        Bookkeeping::pending_fields(self, mapping, sfids).await
     }
 
     async fn write_fields(
@@ -639,23 +501,7 @@ impl Target for SqliteTarget {
         values: &Map<String, Value>,
         expected: &Map<String, Value>,
     ) -> Result<(), TargetError> {
-        let vals = field_values(D, mapping, values, expected)?;
-        if vals.is_empty() {
-            return Ok(());
-        }
-        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
-        let sql = write_fields_sql(D, &q(&mapping.table(D)), &fields, |_, _| "?".into());
-        let mut tx = self.engine_tx().await?;
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (_, was, v) in &vals {
-            query = bind_sq(bind_sq(query, was), v);
-        }
-        query
-            .bind(sfid.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("writing Salesforce's values into the row"))?;
-        self.engine_commit(tx).await
+        Bookkeeping::write_fields(self, mapping, sfid, values, expected).await
     }
 
     async fn fill_fields(
@@ -664,54 +510,11 @@ impl Target for SqliteTarget {
         fields: &[String],
         rows: &[Row],
     ) -> Result<UpsertReport, TargetError> {
-        let specs = super::named_fields(mapping, fields);
-        let mut report = UpsertReport::default();
-        let converted = super::fill_values(D, &specs, rows, &mut report.rejected);
-        if specs.is_empty() || converted.is_empty() {
-            return Ok(report);
-        }
-        let mut tx = self.engine_tx().await?;
-        write_chunks::<sqlx::Sqlite, _>(
-            &mut tx,
-            &converted,
-            super::fill_chunk(specs.len()),
-            true,
-            &format!("filling added fields of {}", mapping.table(D)),
-            &mut report,
-            |conn, chunk| {
-                let sql = super::fill_fields_sql(
-                    D,
-                    &q(&mapping.table(D)),
-                    &specs,
-                    chunk.len(),
-                    |_, _| "?".into(),
-                );
-                Box::pin(async move {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (r, vals) in chunk {
-                        query = query.bind(r.sfid.clone());
-                        for v in vals {
-                            query = bind_sq(query, v);
-                        }
-                    }
-                    Ok(query.execute(conn).await?.rows_affected())
-                })
-            },
-        )
-        .await?;
-        self.engine_commit(tx).await?;
-        Ok(report)
+        Bookkeeping::fill_fields(self, mapping, fields, rows).await
     }
 
     async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {}",
-            q(&mapping.table(D))
-        )))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(TargetError::db("counting rows"))?;
-        Ok(n.max(0) as u64)
+        Bookkeeping::row_count(self, mapping).await
     }
 
     async fn synced_sfids(
@@ -719,19 +522,7 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         read_back: bool,
     ) -> Result<Vec<String>, TargetError> {
-        let read_back = if read_back {
-            " AND \"systemmodstamp\" IS NOT NULL"
-        } else {
-            ""
-        };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"sfid\" FROM {} WHERE \"sfid\" IS NOT NULL{read_back}",
-            q(&mapping.table(D))
-        )))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(TargetError::db("reading the synced rows' ids"))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        Bookkeeping::synced_sfids(self, mapping, read_back).await
     }
 
     async fn failed_events(
@@ -739,22 +530,7 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         limit: usize,
     ) -> Result<Vec<FailedEvent>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT \"id\", \"op\", \"row_id\", \"sfid\", \"changed\", \"old_values\", \"new_values\", \"db_user\", \"created_at\", \"error\" FROM {} WHERE \"state\" = 'FAILED' ORDER BY \"id\" LIMIT ?",
-            q(&mapping.events_table(D))
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(TargetError::db("reading failed events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(FailedEvent {
-                    event: raw_event(r).decode(D, mapping)?,
-                    error: r.get::<Option<String>, _>(9).unwrap_or_default(),
-                })
-            })
-            .collect()
+        Bookkeeping::failed_events(self, mapping, limit).await
     }
 
     async fn recent_events(
@@ -762,24 +538,7 @@ impl Target for SqliteTarget {
         mapping: &ObjectMapping,
         limit: usize,
     ) -> Result<Vec<RecentEvent>, TargetError> {
-        let rows = sqlx::query(AssertSqlSafe(recent_events_sql(
-            D,
-            &q(&mapping.events_table(D)),
-            "",
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(TargetError::db("reading recent events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecentEvent {
-                    event: raw_event(r).decode(D, mapping)?,
-                    state: r.get(9),
-                    error: r.get(10),
-                })
-            })
-            .collect()
+        Bookkeeping::recent_events(self, mapping, limit).await
     }
 
     async fn settle_failed(
@@ -788,41 +547,6 @@ impl Target for SqliteTarget {
         scope: FailedScope<'_>,
         action: FailedAction,
     ) -> Result<u64, TargetError> {
-        let [rows, events] = settle_failed_sql(
-            D,
-            &q(&mapping.table(D)),
-            &q(&mapping.events_table(D)),
-            scope,
-            action,
-        );
-        let mut tx = self.engine_tx().await?;
-        sqlx::query(AssertSqlSafe(rows))
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("clearing the rows' failed state"))?;
-        let moved = sqlx::query(AssertSqlSafe(events))
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("settling failed events"))?
-            .rows_affected();
-        self.engine_commit(tx).await?;
-        Ok(moved)
-    }
-}
-
-/// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
-/// db_user, created_at` (in that order).
-fn raw_event(r: &sqlx::sqlite::SqliteRow) -> RawEvent {
-    RawEvent {
-        id: r.get(0),
-        op: r.get(1),
-        row_id: r.get(2),
-        sfid: r.get(3),
-        changed: r.get(4),
-        old_values: r.get(5),
-        new_values: r.get(6),
-        db_user: r.get(7),
-        created_at: super::types::parse_datetime(&r.get::<String, _>(8))
-            .unwrap_or(chrono::DateTime::UNIX_EPOCH),
+        Bookkeeping::settle_failed(self, mapping, scope, action).await
     }
 }

@@ -3,7 +3,7 @@
 //! names: the pull cursor, claimed events put back, events done or failed, counts, purges,
 //! a create's sfid written back. Integer ids are written as literals (the same text in
 //! every dialect); anything else is bound, in the order each function names.
-use super::{Dialect, ident, now_sql, placeholder};
+use crate::targetdb::{Dialect, ident, now_sql, placeholder};
 
 fn c(dialect: Dialect, name: &str) -> String {
     ident::quote(dialect, name)
@@ -108,6 +108,45 @@ pub(crate) fn sfid_written_sql(d: Dialect, table: &str) -> String {
         c(d, "id"),
         placeholder(d, 2)
     )
+}
+
+/// The object's failed events, oldest first (bind: the limit), in the column order
+/// [`Bookkeeping::raw_event`](super::Bookkeeping::raw_event) reads, then the error.
+/// `json_text` follows each JSON column to read it as text (PostgreSQL: `::text`).
+pub(crate) fn failed_events_sql(d: Dialect, events: &str, json_text: &str) -> String {
+    format!(
+        "SELECT {}, {}, {}, {}, {}{json_text}, {}{json_text}, {}{json_text}, {}, {}, {} FROM {events} WHERE {} = 'FAILED' ORDER BY {} LIMIT {}",
+        c(d, "id"),
+        c(d, "op"),
+        c(d, "row_id"),
+        c(d, "sfid"),
+        c(d, "changed"),
+        c(d, "old_values"),
+        c(d, "new_values"),
+        c(d, "db_user"),
+        c(d, "created_at"),
+        c(d, "error"),
+        c(d, "state"),
+        c(d, "id"),
+        placeholder(d, 1)
+    )
+}
+
+/// The rows of a data table (no binds).
+pub(crate) fn row_count_sql(table: &str) -> String {
+    format!("SELECT COUNT(*) FROM {table}")
+}
+
+/// The sfids of a data table's rows (no binds); with `read_back`, only of rows read from
+/// Salesforce (they have a stamp).
+pub(crate) fn synced_sfids_sql(d: Dialect, table: &str, read_back: bool) -> String {
+    let read_back = if read_back {
+        format!(" AND {} IS NOT NULL", c(d, "systemmodstamp"))
+    } else {
+        String::new()
+    };
+    let sfid = c(d, "sfid");
+    format!("SELECT {sfid} FROM {table} WHERE {sfid} IS NOT NULL{read_back}")
 }
 
 #[cfg(test)]

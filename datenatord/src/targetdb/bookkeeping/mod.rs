@@ -1,0 +1,599 @@
+//! The bookkeeping every dialect runs alike, written once: the statements (`sql.rs`,
+//! built per dialect) and the code that runs them ([`Bookkeeping`], generic over the
+//! dialect's sqlx database). A dialect says how the engine reaches its database and how it
+//! stores a datetime; its `impl Target` methods for the cursor, claimed events put back,
+//! events done or failed, counts, purges, rows leaving, failed changes, pending fields and
+//! sfid write-back are one-line calls into this trait. What differs in substance — DDL,
+//! upserts, claims, COPY, LISTEN — stays in the dialect.
+
+use chrono::{DateTime, Utc};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row as _, Type,
+};
+
+use serde_json::{Map, Value};
+
+use super::types::SqlValue;
+use super::{
+    CURSOR_TABLE, Cursor, Dialect, EventCounts, FailedAction, FailedEvent, FailedScope,
+    ObjectMapping, RawEvent, RecentEvent, RowsLeave, TargetError, duplicate_row_sql,
+    events_superseded_sql, events_take_sfid_sql, ident, pending_fields_decode, pending_fields_sql,
+    recent_events_sql, reset_cursor_sql, rows_leave_sql, settle_failed_sql,
+};
+use super::{
+    FieldSpec, Row, UpsertReport, field_values, fill_chunk, fill_fields_sql, fill_values,
+    named_fields, write_chunks, write_fields_sql,
+};
+
+mod sql;
+
+pub(crate) use sql::*;
+
+/// A query of the dialect's database, with its own arguments.
+pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
+
+/// How a dialect's target runs the engine's bookkeeping: its connections and its value
+/// conventions (the required items), and the bookkeeping itself (the provided ones, the
+/// same for every dialect). The `where` bounds say what the shared code binds and reads.
+pub(crate) trait Bookkeeping: Sync
+where
+    for<'c> &'c mut <Self::Db as Database>::Connection: Executor<'c, Database = Self::Db>,
+    <Self::Db as Database>::Arguments: IntoArguments<Self::Db>,
+    <Self::Db as Database>::QueryResult: Affected,
+    usize: ColumnIndex<<Self::Db as Database>::Row>,
+    for<'q> String: Encode<'q, Self::Db> + Decode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> i64: Encode<'q, Self::Db> + Decode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> bool: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<String>: Encode<'q, Self::Db>,
+    for<'q> Self::Time: Encode<'q, Self::Db> + Decode<'q, Self::Db> + Type<Self::Db>,
+{
+    /// The dialect's sqlx database.
+    type Db: Database;
+
+    /// A datetime as the dialect stores it in the cursor and events tables.
+    type Time: Send;
+
+    const DIALECT: Dialect;
+
+    /// Event ids one "done" statement lists (they are literals); `None`: all in one.
+    const DONE_CHUNK: Option<usize>;
+
+    /// Values one statement binds at the most (SQLite's limit is the lowest).
+    const BIND_CHUNK: usize;
+
+    /// What follows a JSON column to read it as text (PostgreSQL: `::text`).
+    const JSON_TEXT: &'static str;
+
+    /// Whether the engine's writes to data rows need its transaction (SQLite: the mark that
+    /// keeps the triggers quiet); elsewhere the sync user's statement is enough.
+    const WRITES_IN_TX: bool;
+
+    /// The placeholder of the `n`th bound value, for a value of field `f`.
+    fn value_placeholder(f: &FieldSpec, n: usize) -> String;
+
+    /// A table of the org, qualified as the dialect names it.
+    fn table_name(&self, name: &str) -> String;
+
+    /// The pool the engine's statements outside a transaction run on.
+    fn pool(&self) -> Result<sqlx::Pool<Self::Db>, TargetError>;
+
+    /// Begins a transaction of the engine's (on SQLite, with its writes marked as the
+    /// engine's).
+    fn begin(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, TargetError>> + Send;
+
+    /// Commits a transaction [`begin`](Bookkeeping::begin) started.
+    fn commit(
+        &self,
+        tx: sqlx::Transaction<'static, Self::Db>,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// A datetime as the dialect binds it.
+    fn time_to_db(t: &DateTime<Utc>) -> Self::Time;
+
+    /// A stored datetime read back; `Err` holds what was stored when it is no datetime.
+    fn time_from_db(v: Self::Time) -> Result<DateTime<Utc>, String>;
+
+    /// Binds a converted value.
+    fn bind_value<'q>(q: Query<'q, Self::Db>, v: &SqlValue) -> Query<'q, Self::Db> {
+        match v {
+            SqlValue::Null => q.bind(None::<String>),
+            SqlValue::Bool(b) => q.bind(*b),
+            SqlValue::Int(i) => q.bind(*i),
+            SqlValue::Text(s) => q.bind(s.clone()),
+        }
+    }
+
+    /// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,
+    /// db_user, created_at` (in that order).
+    fn raw_event(r: &<Self::Db as Database>::Row) -> RawEvent {
+        RawEvent {
+            id: r.get(0),
+            op: r.get(1),
+            row_id: r.get(2),
+            sfid: r.get(3),
+            changed: r.get(4),
+            old_values: r.get(5),
+            new_values: r.get(6),
+            db_user: r.get(7),
+            created_at: Self::time_from_db(r.get(8)).unwrap_or(DateTime::UNIX_EPOCH),
+        }
+    }
+
+    /// [`Target::cursor`](super::Target::cursor).
+    async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
+        let d = Self::DIALECT;
+        let row = sqlx::query::<Self::Db>(AssertSqlSafe(read_cursor_sql(
+            d,
+            &self.table_name(CURSOR_TABLE),
+        )))
+        .bind(object.to_owned())
+        .fetch_optional(&self.pool()?)
+        .await
+        .map_err(TargetError::db("reading the pull cursor"))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let systemmodstamp =
+            Self::time_from_db(r.get(0)).map_err(|value| TargetError::BadValue {
+                field: "_datenator_cursor.systemmodstamp".into(),
+                value,
+                expected: "a datetime".into(),
+            })?;
+        Ok(Some(Cursor {
+            systemmodstamp,
+            last_id: r.get(1),
+        }))
+    }
+
+    /// [`Target::reset_cursor`](super::Target::reset_cursor).
+    async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
+        sqlx::query::<Self::Db>(AssertSqlSafe(reset_cursor_sql(
+            Self::DIALECT,
+            &self.table_name(CURSOR_TABLE),
+        )))
+        .bind(object.to_owned())
+        .execute(&self.pool()?)
+        .await
+        .map_err(TargetError::db("forgetting the pull cursor"))?;
+        Ok(())
+    }
+
+    /// [`Target::leave_rows`](super::Target::leave_rows).
+    async fn leave_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+        how: RowsLeave,
+    ) -> Result<u64, TargetError> {
+        let d = Self::DIALECT;
+        let mut tx = self.begin().await?;
+        let table = self.table_name(&mapping.table(d));
+        let events = self.table_name(&mapping.events_table(d));
+        let mut n = 0;
+        for chunk in sfids.chunks(1000) {
+            let mut query =
+                sqlx::query::<Self::Db>(AssertSqlSafe(rows_leave_sql(d, &table, chunk.len(), how)));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            n += query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db(format!(
+                    "taking rows of {} out of sync",
+                    mapping.table(d)
+                )))?
+                .affected();
+            if !how.settles_changes() {
+                continue;
+            }
+            let mut query = sqlx::query::<Self::Db>(AssertSqlSafe(events_superseded_sql(
+                d,
+                &events,
+                chunk.len(),
+                how,
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db("settling the rows' unsent changes"))?;
+        }
+        self.commit(tx).await?;
+        Ok(n)
+    }
+
+    /// [`Target::requeue_claimed`](super::Target::requeue_claimed).
+    async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let d = Self::DIALECT;
+        let r = sqlx::query::<Self::Db>(AssertSqlSafe(requeue_claimed_sql(
+            d,
+            &self.table_name(&mapping.events_table(d)),
+        )))
+        .execute(&self.pool()?)
+        .await
+        .map_err(TargetError::db("requeueing claimed events"))?;
+        Ok(r.affected())
+    }
+
+    /// [`Target::settle_events`](super::Target::settle_events).
+    async fn settle_events(
+        &self,
+        mapping: &ObjectMapping,
+        ids: &[i64],
+        not_sent: Option<&'static str>,
+    ) -> Result<(), TargetError> {
+        let d = Self::DIALECT;
+        let pool = self.pool()?;
+        let events = self.table_name(&mapping.events_table(d));
+        let chunks: Vec<&[i64]> = match Self::DONE_CHUNK {
+            Some(n) => ids.chunks(n).collect(),
+            None => vec![ids],
+        };
+        for chunk in chunks {
+            sqlx::query::<Self::Db>(AssertSqlSafe(mark_done_sql(d, &events, chunk, not_sent)))
+                .execute(&pool)
+                .await
+                .map_err(TargetError::db("marking events done"))?;
+        }
+        Ok(())
+    }
+
+    /// [`Target::mark_event_failed`](super::Target::mark_event_failed).
+    async fn mark_event_failed(
+        &self,
+        mapping: &ObjectMapping,
+        id: i64,
+        error: &str,
+    ) -> Result<(), TargetError> {
+        let d = Self::DIALECT;
+        let mut tx = self.begin().await?;
+        let ev = self.table_name(&mapping.events_table(d));
+        sqlx::query::<Self::Db>(AssertSqlSafe(mark_failed_sql(d, &ev)))
+            .bind(error.to_owned())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("marking an event failed"))?;
+        sqlx::query::<Self::Db>(AssertSqlSafe(row_failed_sql(
+            d,
+            &self.table_name(&mapping.table(d)),
+            &ev,
+        )))
+        .bind(error.to_owned())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("storing the error on the row"))?;
+        self.commit(tx).await
+    }
+
+    /// [`Target::write_back_sfid`](super::Target::write_back_sfid).
+    async fn write_back_sfid(
+        &self,
+        mapping: &ObjectMapping,
+        row_id: i64,
+        sfid: &str,
+    ) -> Result<(), TargetError> {
+        let d = Self::DIALECT;
+        let table = self.table_name(&mapping.table(d));
+        let mut tx = self.begin().await?;
+        sqlx::query::<Self::Db>(AssertSqlSafe(duplicate_row_sql(d, &table)))
+            .bind(sfid.to_owned())
+            .bind(row_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db(
+                "removing a pulled copy of the created record",
+            ))?;
+        sqlx::query::<Self::Db>(AssertSqlSafe(sfid_written_sql(d, &table)))
+            .bind(sfid.to_owned())
+            .bind(row_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("writing back the sfid"))?;
+        sqlx::query::<Self::Db>(AssertSqlSafe(events_take_sfid_sql(
+            d,
+            &self.table_name(&mapping.events_table(d)),
+        )))
+        .bind(sfid.to_owned())
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
+        self.commit(tx).await
+    }
+
+    /// [`Target::event_counts`](super::Target::event_counts).
+    async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
+        let d = Self::DIALECT;
+        let rows = sqlx::query::<Self::Db>(AssertSqlSafe(event_counts_sql(
+            d,
+            &self.table_name(&mapping.events_table(d)),
+        )))
+        .fetch_all(&self.pool()?)
+        .await
+        .map_err(TargetError::db("counting events"))?;
+        Ok(EventCounts::from_pairs(
+            rows.iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+        ))
+    }
+
+    /// [`Target::purge_events`](super::Target::purge_events).
+    async fn purge_events(
+        &self,
+        mapping: &ObjectMapping,
+        before: DateTime<Utc>,
+    ) -> Result<u64, TargetError> {
+        let d = Self::DIALECT;
+        let r = sqlx::query::<Self::Db>(AssertSqlSafe(purge_events_sql(
+            d,
+            &self.table_name(&mapping.events_table(d)),
+        )))
+        .bind(Self::time_to_db(&before))
+        .execute(&self.pool()?)
+        .await
+        .map_err(TargetError::db("purging processed events"))?;
+        Ok(r.affected())
+    }
+
+    /// [`Target::pending_fields`](super::Target::pending_fields).
+    async fn pending_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfids: &[String],
+    ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
+        let d = Self::DIALECT;
+        let (table, events) = (
+            self.table_name(&mapping.table(d)),
+            self.table_name(&mapping.events_table(d)),
+        );
+        let changed = format!("e.{}{}", ident::quote(d, "changed"), Self::JSON_TEXT);
+        let pool = self.pool()?;
+        let mut out = Vec::new();
+        for chunk in sfids.chunks(Self::BIND_CHUNK) {
+            let mut query = sqlx::query::<Self::Db>(AssertSqlSafe(pending_fields_sql(
+                d,
+                &table,
+                &events,
+                chunk.len(),
+                &changed,
+            )));
+            for s in chunk {
+                query = query.bind(s.clone());
+            }
+            let rows = query
+                .fetch_all(&pool)
+                .await
+                .map_err(TargetError::db("reading the pending changes"))?;
+            out.extend(pending_fields_decode(
+                d,
+                mapping,
+                rows.iter()
+                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1))),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// [`Target::row_count`](super::Target::row_count).
+    async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
+        let n: i64 = sqlx::query::<Self::Db>(AssertSqlSafe(row_count_sql(
+            &self.table_name(&mapping.table(Self::DIALECT)),
+        )))
+        .fetch_one(&self.pool()?)
+        .await
+        .map_err(TargetError::db("counting rows"))?
+        .get(0);
+        Ok(n.max(0) as u64)
+    }
+
+    /// [`Target::synced_sfids`](super::Target::synced_sfids).
+    async fn synced_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        read_back: bool,
+    ) -> Result<Vec<String>, TargetError> {
+        let d = Self::DIALECT;
+        let rows = sqlx::query::<Self::Db>(AssertSqlSafe(synced_sfids_sql(
+            d,
+            &self.table_name(&mapping.table(d)),
+            read_back,
+        )))
+        .fetch_all(&self.pool()?)
+        .await
+        .map_err(TargetError::db("reading the synced rows' ids"))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// [`Target::failed_events`](super::Target::failed_events).
+    async fn failed_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<FailedEvent>, TargetError> {
+        let d = Self::DIALECT;
+        let rows = sqlx::query::<Self::Db>(AssertSqlSafe(failed_events_sql(
+            d,
+            &self.table_name(&mapping.events_table(d)),
+            Self::JSON_TEXT,
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.pool()?)
+        .await
+        .map_err(TargetError::db("reading failed events"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(FailedEvent {
+                    event: Self::raw_event(r).decode(d, mapping)?,
+                    error: r.get::<Option<String>, _>(9).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// [`Target::recent_events`](super::Target::recent_events).
+    async fn recent_events(
+        &self,
+        mapping: &ObjectMapping,
+        limit: usize,
+    ) -> Result<Vec<RecentEvent>, TargetError> {
+        let d = Self::DIALECT;
+        let rows = sqlx::query::<Self::Db>(AssertSqlSafe(recent_events_sql(
+            d,
+            &self.table_name(&mapping.events_table(d)),
+            Self::JSON_TEXT,
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.pool()?)
+        .await
+        .map_err(TargetError::db("reading recent events"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecentEvent {
+                    event: Self::raw_event(r).decode(d, mapping)?,
+                    state: r.get(9),
+                    error: r.get(10),
+                })
+            })
+            .collect()
+    }
+
+    /// [`Target::write_fields`](super::Target::write_fields).
+    async fn write_fields(
+        &self,
+        mapping: &ObjectMapping,
+        sfid: &str,
+        values: &Map<String, Value>,
+        expected: &Map<String, Value>,
+    ) -> Result<(), TargetError> {
+        let d = Self::DIALECT;
+        let vals = field_values(d, mapping, values, expected)?;
+        if vals.is_empty() {
+            return Ok(());
+        }
+        let fields: Vec<&FieldSpec> = vals.iter().map(|(f, _, _)| *f).collect();
+        let sql = write_fields_sql(
+            d,
+            &self.table_name(&mapping.table(d)),
+            &fields,
+            Self::value_placeholder,
+        );
+        let mut query = sqlx::query::<Self::Db>(AssertSqlSafe(sql));
+        for (_, was, v) in &vals {
+            query = Self::bind_value(Self::bind_value(query, was), v);
+        }
+        let query = query.bind(sfid.to_owned());
+        let context = "writing Salesforce's values into the row";
+        if !Self::WRITES_IN_TX {
+            query
+                .execute(&self.pool()?)
+                .await
+                .map_err(TargetError::db(context))?;
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        query
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db(context))?;
+        self.commit(tx).await
+    }
+
+    /// [`Target::fill_fields`](super::Target::fill_fields).
+    async fn fill_fields(
+        &self,
+        mapping: &ObjectMapping,
+        fields: &[String],
+        rows: &[Row],
+    ) -> Result<UpsertReport, TargetError> {
+        let d = Self::DIALECT;
+        let specs = named_fields(mapping, fields);
+        let mut report = UpsertReport::default();
+        let converted = fill_values(d, &specs, rows, &mut report.rejected);
+        if specs.is_empty() || converted.is_empty() {
+            return Ok(report);
+        }
+        let table = self.table_name(&mapping.table(d));
+        let mut tx = self.begin().await?;
+        write_chunks::<Self::Db, _>(
+            &mut tx,
+            &converted,
+            fill_chunk(specs.len()),
+            true,
+            &format!("filling added fields of {}", mapping.table(d)),
+            &mut report,
+            |conn, chunk| {
+                let sql = fill_fields_sql(d, &table, &specs, chunk.len(), Self::value_placeholder);
+                let mut query = sqlx::query::<Self::Db>(AssertSqlSafe(sql));
+                for (r, vals) in chunk {
+                    query = query.bind(r.sfid.clone());
+                    for v in vals {
+                        query = Self::bind_value(query, v);
+                    }
+                }
+                Box::pin(async move { Ok(conn.execute(query).await?.affected()) })
+            },
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(report)
+    }
+
+    /// [`Target::settle_failed`](super::Target::settle_failed).
+    async fn settle_failed(
+        &self,
+        mapping: &ObjectMapping,
+        scope: FailedScope<'_>,
+        action: FailedAction,
+    ) -> Result<u64, TargetError> {
+        let d = Self::DIALECT;
+        let [rows, events] = settle_failed_sql(
+            d,
+            &self.table_name(&mapping.table(d)),
+            &self.table_name(&mapping.events_table(d)),
+            scope,
+            action,
+        );
+        let mut tx = self.begin().await?;
+        sqlx::query::<Self::Db>(AssertSqlSafe(rows))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("clearing the rows' failed state"))?;
+        let moved = sqlx::query::<Self::Db>(AssertSqlSafe(events))
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db("settling failed events"))?
+            .affected();
+        self.commit(tx).await?;
+        Ok(moved)
+    }
+}
+
+/// A statement's result: how many rows it touched (sqlx has this per database only).
+pub(crate) trait Affected {
+    fn affected(&self) -> u64;
+}
+
+impl Affected for sqlx::postgres::PgQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Affected for sqlx::mysql::MySqlQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Affected for sqlx::sqlite::SqliteQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
