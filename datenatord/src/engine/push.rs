@@ -623,6 +623,7 @@ async fn push_events(
         updates = rest;
     }
     if !updates.is_empty() {
+        let mut refused = Refused::default();
         let records: Vec<Map<String, Value>> = updates.iter().map(|u| u.record.clone()).collect();
         let results = super::push_bulk::update_records(ctx, object, &records).await?;
         for (u, r) in updates.iter().zip(results) {
@@ -636,15 +637,17 @@ async fn push_events(
             } else if retry_later(&r) {
                 // Left claimed: requeued below and sent again next round.
             } else {
-                fail(ctx, m, &u.events, &error_text(&r)).await?;
+                refused.add(&u.events, error_text(&r));
                 failed += 1;
             }
         }
+        refused.store(ctx, m).await?;
     }
 
     if !deletes.is_empty() {
         let ids: Vec<String> = deletes.iter().map(|d| d.1.clone()).collect();
         let results = super::push_bulk::delete_records(ctx, object, &ids).await?;
+        let mut refused = Refused::default();
         for (d, r) in deletes.iter().zip(results) {
             let gone = r.errors.iter().any(|e| {
                 matches!(
@@ -656,10 +659,11 @@ async fn push_events(
                 done.extend(&d.0);
                 pushed += 1;
             } else if !retry_later(&r) {
-                fail(ctx, m, &d.0, &error_text(&r)).await?;
+                refused.add(&d.0, error_text(&r));
                 failed += 1;
             }
         }
+        refused.store(ctx, m).await?;
     }
 
     // The round's sent and settled events are marked done in one statement. (A stop
@@ -706,32 +710,58 @@ async fn created(
     results: Vec<RecordResult>,
 ) -> Result<(u64, u64), StepError> {
     let (mut pushed, mut failed) = (0, 0);
+    let mut written: Vec<(i64, String)> = Vec::new();
+    let mut done: Vec<i64> = Vec::new();
+    let mut refused = Refused::default();
     for ((row_id, events, _), r) in sent.iter().zip(results) {
         match (&r.id, r.success) {
             (Some(id), true) => {
-                ctx.target.write_back_sfid(&m.resolved, *row_id, id).await?;
-                ctx.target.mark_events_done(&m.resolved, events).await?;
+                written.push((*row_id, id.clone()));
+                done.extend(events);
                 pushed += 1;
             }
             // Left claimed: requeued at the end of the round and sent again next round.
             _ if retry_later(&r) => {}
             _ => {
-                fail(ctx, m, events, &error_text(&r)).await?;
+                refused.add(events, error_text(&r));
                 failed += 1;
             }
         }
     }
+    // The sfids in one transaction, then their events done in one statement: a stop
+    // between the two leaves the events claimed, and the next round finds each row's sfid
+    // (see `push_events`).
+    let written: Vec<(i64, &str)> = written
+        .iter()
+        .map(|(row, sfid)| (*row, sfid.as_str()))
+        .collect();
+    ctx.target.write_back_sfids(&m.resolved, &written).await?;
+    if !done.is_empty() {
+        ctx.target.mark_events_done(&m.resolved, &done).await?;
+    }
+    refused.store(ctx, m).await?;
     Ok((pushed, failed))
 }
 
-async fn fail(ctx: &Ctx<'_>, m: &StoredMapping, ids: &[i64], error: &str) -> Result<(), StepError> {
-    tracing::info!(events = ?ids, "record refused by Salesforce: {error}");
-    for id in ids {
-        ctx.target
-            .mark_event_failed(&m.resolved, *id, error)
-            .await?;
+/// The events of records Salesforce refused, gathered while a batch's answers are read and
+/// then marked failed together, in one transaction.
+#[derive(Default)]
+struct Refused(Vec<(i64, String)>);
+
+impl Refused {
+    fn add(&mut self, ids: &[i64], error: String) {
+        tracing::info!(events = ?ids, "record refused by Salesforce: {error}");
+        self.0.extend(ids.iter().map(|id| (*id, error.clone())));
     }
-    Ok(())
+
+    async fn store(self, ctx: &Ctx<'_>, m: &StoredMapping) -> Result<(), StepError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let failed: Vec<(i64, &str)> = self.0.iter().map(|(id, e)| (*id, e.as_str())).collect();
+        ctx.target.mark_events_failed(&m.resolved, &failed).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

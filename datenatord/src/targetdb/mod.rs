@@ -442,38 +442,6 @@ pub(crate) fn reset_cursor_sql(dialect: Dialect, cursor_table: &str) -> String {
     )
 }
 
-/// Gives a row's unfinished events the sfid its create was just given (binds: sfid, row
-/// id). A change made while the create was in flight — an update, a delete — was recorded
-/// without an sfid; from here on it goes to that record instead of being taken for part
-/// of a create. Run in the transaction that writes the sfid onto the row: a writer
-/// holding the row then either committed its event before (and this finds it) or waits
-/// for the row and records the sfid itself.
-pub(crate) fn events_take_sfid_sql(dialect: Dialect, events: &str) -> String {
-    let c = |name: &str| ident::quote(dialect, name);
-    format!(
-        "UPDATE {events} SET {sfid} = {p1} WHERE {row_id} = {p2} AND {sfid} IS NULL AND {state} <> 'DONE'",
-        sfid = c("sfid"),
-        row_id = c("row_id"),
-        state = c("state"),
-        p1 = placeholder(dialect, 1),
-        p2 = placeholder(dialect, 2),
-    )
-}
-
-/// Removes another row already holding the sfid a create is being given (binds: sfid, the
-/// created row's id): a pull brought the record in as a row of its own before the create's
-/// answer was known. The created row, with the local changes, is the one that stays.
-pub(crate) fn duplicate_row_sql(dialect: Dialect, table: &str) -> String {
-    let c = |name: &str| ident::quote(dialect, name);
-    format!(
-        "DELETE FROM {table} WHERE {sfid} = {p1} AND {id} <> {p2}",
-        sfid = c("sfid"),
-        id = c("id"),
-        p1 = placeholder(dialect, 1),
-        p2 = placeholder(dialect, 2),
-    )
-}
-
 /// Settles the unfinished changes of rows taken out of sync (binds: `n` sfids): of a
 /// record just deleted in Salesforce (a deletion wins over a concurrent change), or of a
 /// row detached from the row filter — done, not failed, never sent, and off the failed
@@ -1038,6 +1006,17 @@ pub trait Target: Send + Sync {
         mapping: &ObjectMapping,
         id: i64,
         error: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send {
+        async move { self.mark_events_failed(mapping, &[(id, error)]).await }
+    }
+
+    /// Marks events failed, each `(event id, error)` as
+    /// [`mark_event_failed`](Target::mark_event_failed) would one after the other, in one
+    /// transaction (a few statements per some hundred events).
+    fn mark_events_failed(
+        &self,
+        mapping: &ObjectMapping,
+        failed: &[(i64, &str)],
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 
     /// Reads data rows by local key or by sfid (missing keys are left out), values in
@@ -1128,6 +1107,17 @@ pub trait Target: Send + Sync {
         mapping: &ObjectMapping,
         row_id: i64,
         sfid: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send {
+        async move { self.write_back_sfids(mapping, &[(row_id, sfid)]).await }
+    }
+
+    /// Stores the sfids Salesforce gave pushed inserts, each `(row id, sfid)` as
+    /// [`write_back_sfid`](Target::write_back_sfid) would one after the other, in one
+    /// transaction (a few statements per some hundred rows).
+    fn write_back_sfids(
+        &self,
+        mapping: &ObjectMapping,
+        created: &[(i64, &str)],
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 
     /// Fills the columns of `fields` in the rows holding each row's sfid with its values,
@@ -1302,13 +1292,12 @@ impl Target for AnyTarget {
     ) -> Result<(), TargetError> {
         dispatch!(self, t => t.settle_events(mapping, ids, not_sent).await)
     }
-    async fn mark_event_failed(
+    async fn mark_events_failed(
         &self,
         mapping: &ObjectMapping,
-        id: i64,
-        error: &str,
+        failed: &[(i64, &str)],
     ) -> Result<(), TargetError> {
-        dispatch!(self, t => t.mark_event_failed(mapping, id, error).await)
+        dispatch!(self, t => t.mark_events_failed(mapping, failed).await)
     }
     async fn fetch_rows(
         &self,
@@ -1327,13 +1316,12 @@ impl Target for AnyTarget {
     ) -> Result<u64, TargetError> {
         dispatch!(self, t => t.purge_events(mapping, before).await)
     }
-    async fn write_back_sfid(
+    async fn write_back_sfids(
         &self,
         mapping: &ObjectMapping,
-        row_id: i64,
-        sfid: &str,
+        created: &[(i64, &str)],
     ) -> Result<(), TargetError> {
-        dispatch!(self, t => t.write_back_sfid(mapping, row_id, sfid).await)
+        dispatch!(self, t => t.write_back_sfids(mapping, created).await)
     }
     async fn pending_fields(
         &self,

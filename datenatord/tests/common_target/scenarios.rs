@@ -323,6 +323,132 @@ pub async fn events_recorded_for_others_only(h: &impl Harness) {
         ))
         .await;
     assert_eq!(states.as_deref(), Some("1"), "failed events are kept");
+    // (Here: every dialect's test file runs this scenario.)
+    batched_write_backs_and_failures(h).await;
+}
+
+/// A push round's answers stored together, as each alone would be: several creates' sfids
+/// written back in one call (a pulled copy of a record removed, a change made meanwhile
+/// given its sfid, a row answered twice keeping the last sfid) and several refusals (a row
+/// with two refused changes keeps the last error), all without new events.
+pub async fn batched_write_backs_and_failures(h: &impl Harness) {
+    let t = h.target();
+    let d = t.dialect();
+    let m = sample_mapping("batches");
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let tbl = h.table(&m.table(d));
+    for name in ["a", "b", "c", "d", "e"] {
+        h.app_exec(format!(
+            "INSERT INTO {tbl} ({}) VALUES ('{name}')",
+            col(h, "name")
+        ))
+        .await;
+    }
+    let created = t.claim_events(&m, 100).await.unwrap();
+    assert_eq!(created.len(), 5);
+    let row = |name: &str| {
+        created
+            .iter()
+            .find(|e| e.new_values["Name"] == json!(name))
+            .unwrap()
+            .row_id
+    };
+    // A pull brought b's record in before the answer; a changed while its create was out.
+    t.upsert_rows(
+        &m,
+        &[sample_row(&sfid(2), "2024-02-01T00:00:00Z", "pulled b")],
+        None,
+    )
+    .await
+    .unwrap();
+    h.app_exec(format!(
+        "UPDATE {tbl} SET {} = 'a2' WHERE {} = {}",
+        col(h, "name"),
+        col(h, "id"),
+        row("a")
+    ))
+    .await;
+    let (s1, s2, s3, s4) = (sfid(1), sfid(2), sfid(3), sfid(4));
+    t.write_back_sfids(
+        &m,
+        &[
+            (row("a"), s1.as_str()),
+            (row("b"), s2.as_str()),
+            (row("c"), s3.as_str()),
+            // Answered again (a resent create): the last answer stands, as one at a time.
+            (row("c"), s4.as_str()),
+        ],
+    )
+    .await
+    .unwrap();
+    let stored = t
+        .fetch_rows(
+            &m,
+            RowKeys::Sfids(&[s1.clone(), s2.clone(), s3.clone(), s4.clone()]),
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i64, Option<&str>, &str, &serde_json::Value)> = stored
+        .iter()
+        .map(|r| (r.id, r.sfid.as_deref(), r.state.as_str(), &r.values["Name"]))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (row("a"), Some(s1.as_str()), "SYNCED", &json!("a2")),
+            (row("b"), Some(s2.as_str()), "SYNCED", &json!("b")),
+            (row("c"), Some(s4.as_str()), "SYNCED", &json!("c")),
+        ],
+        "the pulled copy of b is gone; c has its last sfid"
+    );
+    let later = t.claim_events(&m, 100).await.unwrap();
+    assert_eq!(later.len(), 1, "engine writes record nothing: {later:?}");
+    assert_eq!(
+        later[0].sfid.as_deref(),
+        Some(s1.as_str()),
+        "a's change meanwhile"
+    );
+
+    t.mark_events_failed(
+        &m,
+        &[
+            (created[3].id, "first"),
+            (later[0].id, "REFUSED: a"),
+            (created[3].id, "REFUSED: d"),
+        ],
+    )
+    .await
+    .unwrap();
+    let error_of = |id: i64| {
+        format!(
+            "SELECT {} FROM {tbl} WHERE {} = {id}",
+            col(h, "_dn_error"),
+            col(h, "id")
+        )
+    };
+    assert_eq!(
+        h.admin_text(error_of(row("a"))).await.as_deref(),
+        Some("REFUSED: a")
+    );
+    assert_eq!(
+        h.admin_text(error_of(created[3].row_id)).await.as_deref(),
+        Some("REFUSED: d"),
+        "the last error of the row"
+    );
+    assert_eq!(h.admin_text(error_of(row("e"))).await, None);
+    let failed = t.failed_events(&m, 10).await.unwrap();
+    let failed: Vec<(i64, &str)> = failed
+        .iter()
+        .map(|f| (f.event.id, f.error.as_str()))
+        .collect();
+    let mut want = vec![(created[3].id, "REFUSED: d"), (later[0].id, "REFUSED: a")];
+    want.sort();
+    assert_eq!(failed, want);
+    assert!(t.claim_events(&m, 100).await.unwrap().is_empty());
+    t.write_back_sfids(&m, &[]).await.unwrap();
+    t.mark_events_failed(&m, &[]).await.unwrap();
 }
 
 /// Plans for added, dropped, widened, narrowed and retyped columns and a removed mapping,

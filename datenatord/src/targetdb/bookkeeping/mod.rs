@@ -6,6 +6,8 @@
 //! sfid write-back are one-line calls into this trait. What differs in substance — DDL,
 //! upserts, claims, COPY, LISTEN — stays in the dialect.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row as _, Type,
@@ -16,9 +18,9 @@ use serde_json::{Map, Value};
 use super::types::SqlValue;
 use super::{
     CURSOR_TABLE, Cursor, Dialect, EventCounts, FailedAction, FailedEvent, FailedScope,
-    ObjectMapping, RawEvent, RecentEvent, RowsLeave, TargetError, duplicate_row_sql,
-    events_superseded_sql, events_take_sfid_sql, ident, pending_fields_decode, pending_fields_sql,
-    recent_events_sql, reset_cursor_sql, rows_leave_sql, settle_failed_sql,
+    ObjectMapping, RawEvent, RecentEvent, RowsLeave, TargetError, events_superseded_sql, ident,
+    pending_fields_decode, pending_fields_sql, recent_events_sql, reset_cursor_sql, rows_leave_sql,
+    settle_failed_sql,
 };
 use super::{
     FieldSpec, Row, UpsertReport, field_values, fill_chunk, fill_fields_sql, fill_values,
@@ -243,68 +245,87 @@ where
         Ok(())
     }
 
-    /// [`Target::mark_event_failed`](super::Target::mark_event_failed).
-    async fn mark_event_failed(
+    /// [`Target::mark_events_failed`](super::Target::mark_events_failed).
+    async fn mark_events_failed(
         &self,
         mapping: &ObjectMapping,
-        id: i64,
-        error: &str,
+        failed: &[(i64, &str)],
     ) -> Result<(), TargetError> {
+        if failed.is_empty() {
+            return Ok(());
+        }
         let d = Self::DIALECT;
+        let (table, events) = (
+            self.table_name(&mapping.table(d)),
+            self.table_name(&mapping.events_table(d)),
+        );
         let mut tx = self.begin().await?;
-        let ev = self.table_name(&mapping.events_table(d));
-        sqlx::query::<Self::Db>(AssertSqlSafe(mark_failed_sql(d, &ev)))
-            .bind(error.to_owned())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("marking an event failed"))?;
-        sqlx::query::<Self::Db>(AssertSqlSafe(row_failed_sql(
-            d,
-            &self.table_name(&mapping.table(d)),
-            &ev,
-        )))
-        .bind(error.to_owned())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("storing the error on the row"))?;
+        for run in distinct_runs(failed, Self::BIND_CHUNK, |(id, _)| (*id, *id)) {
+            let ids: Vec<i64> = run.iter().map(|(id, _)| *id).collect();
+            let mut query =
+                sqlx::query::<Self::Db>(AssertSqlSafe(events_failed_sql(d, &events, &ids)));
+            for (_, error) in run {
+                query = query.bind(error.to_string());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db("marking events failed"))?;
+            let mut query =
+                sqlx::query::<Self::Db>(AssertSqlSafe(rows_failed_sql(d, &table, &events, &ids)));
+            for (_, error) in run.iter().rev() {
+                query = query.bind(error.to_string());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(TargetError::db("storing the errors on the rows"))?;
+        }
         self.commit(tx).await
     }
 
-    /// [`Target::write_back_sfid`](super::Target::write_back_sfid).
-    async fn write_back_sfid(
+    /// [`Target::write_back_sfids`](super::Target::write_back_sfids).
+    async fn write_back_sfids(
         &self,
         mapping: &ObjectMapping,
-        row_id: i64,
-        sfid: &str,
+        created: &[(i64, &str)],
     ) -> Result<(), TargetError> {
+        if created.is_empty() {
+            return Ok(());
+        }
         let d = Self::DIALECT;
-        let table = self.table_name(&mapping.table(d));
+        let (table, events) = (
+            self.table_name(&mapping.table(d)),
+            self.table_name(&mapping.events_table(d)),
+        );
         let mut tx = self.begin().await?;
-        sqlx::query::<Self::Db>(AssertSqlSafe(duplicate_row_sql(d, &table)))
-            .bind(sfid.to_owned())
-            .bind(row_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db(
-                "removing a pulled copy of the created record",
-            ))?;
-        sqlx::query::<Self::Db>(AssertSqlSafe(sfid_written_sql(d, &table)))
-            .bind(sfid.to_owned())
-            .bind(row_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(TargetError::db("writing back the sfid"))?;
-        sqlx::query::<Self::Db>(AssertSqlSafe(events_take_sfid_sql(
-            d,
-            &self.table_name(&mapping.events_table(d)),
-        )))
-        .bind(sfid.to_owned())
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(TargetError::db("giving the row's later changes the sfid"))?;
+        for run in distinct_runs(created, Self::BIND_CHUNK, |(row, sfid)| (*row, *sfid)) {
+            let rows: Vec<i64> = run.iter().map(|(row, _)| *row).collect();
+            let statements = [
+                (
+                    duplicate_rows_sql(d, &table, &rows),
+                    "removing pulled copies of the created records",
+                ),
+                (
+                    sfids_written_sql(d, &table, &rows),
+                    "writing back the sfids",
+                ),
+                (
+                    events_take_sfids_sql(d, &events, &rows),
+                    "giving the rows' later changes the sfids",
+                ),
+            ];
+            for (sql, context) in statements {
+                let mut query = sqlx::query::<Self::Db>(AssertSqlSafe(sql));
+                for (_, sfid) in run {
+                    query = query.bind(sfid.to_string());
+                }
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(TargetError::db(context))?;
+            }
+        }
         self.commit(tx).await
     }
 
@@ -575,6 +596,35 @@ where
     }
 }
 
+/// `items` in runs of at most `max`, in order, none holding either key of an item twice
+/// (an item whose key the run has already starts the next run): a run's set-based
+/// statements then do what one item at a time would have done.
+fn distinct_runs<'a, T, A, B>(
+    items: &'a [T],
+    max: usize,
+    keys: impl Fn(&'a T) -> (A, B),
+) -> Vec<&'a [T]>
+where
+    A: Eq + std::hash::Hash,
+    B: Eq + std::hash::Hash,
+{
+    let mut runs = Vec::new();
+    let (mut start, mut seen_a, mut seen_b) = (0, HashSet::new(), HashSet::new());
+    for (i, item) in items.iter().enumerate() {
+        let (a, b) = keys(item);
+        if i - start == max.max(1) || seen_a.contains(&a) || seen_b.contains(&b) {
+            runs.push(&items[start..i]);
+            (start, seen_a, seen_b) = (i, HashSet::new(), HashSet::new());
+        }
+        seen_a.insert(a);
+        seen_b.insert(b);
+    }
+    if start < items.len() {
+        runs.push(&items[start..]);
+    }
+    runs
+}
+
 /// A statement's result: how many rows it touched (sqlx has this per database only).
 pub(crate) trait Affected {
     fn affected(&self) -> u64;
@@ -595,5 +645,29 @@ impl Affected for sqlx::mysql::MySqlQueryResult {
 impl Affected for sqlx::sqlite::SqliteQueryResult {
     fn affected(&self) -> u64 {
         self.rows_affected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_split_where_a_key_comes_again_or_a_run_is_full() {
+        let items = [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (4, "d"), (5, "e")];
+        let runs = distinct_runs(&items, 10, |(n, s)| (*n, *s));
+        assert_eq!(
+            runs,
+            vec![&items[0..2], &items[2..4], &items[4..6]],
+            "\"a\" again, then 4 again"
+        );
+        let runs = distinct_runs(&items, 4, |(n, _)| (*n, *n));
+        assert_eq!(runs, vec![&items[0..4], &items[4..6]]);
+        assert_eq!(
+            distinct_runs(&items, 2, |(n, _)| (*n, 0)).len(),
+            6,
+            "a key every item has"
+        );
+        assert!(distinct_runs(&items[..0], 2, |(n, _)| (*n, *n)).is_empty());
     }
 }

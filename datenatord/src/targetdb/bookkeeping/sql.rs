@@ -54,30 +54,98 @@ pub(crate) fn mark_done_sql(d: Dialect, events: &str, ids: &[i64], note: Option<
     )
 }
 
-/// One event failed (binds: the error, the event's id).
-pub(crate) fn mark_failed_sql(d: Dialect, events: &str) -> String {
+/// The placeholders of `n` bound values, in order.
+fn bound(d: Dialect, n: usize) -> Vec<String> {
+    (1..=n).map(|i| placeholder(d, i)).collect()
+}
+
+/// `CASE {column} WHEN {key} THEN {value} … END`: each key given its value, the first
+/// matching key winning.
+fn case(column: &str, pairs: impl IntoIterator<Item = (String, String)>) -> String {
+    let whens: String = pairs
+        .into_iter()
+        .map(|(key, value)| format!(" WHEN {key} THEN {value}"))
+        .collect();
+    format!("CASE {column}{whens} END")
+}
+
+/// These events failed (binds: their errors, in the order of `ids`). No id twice.
+pub(crate) fn events_failed_sql(d: Dialect, events: &str, ids: &[i64]) -> String {
+    let id = c(d, "id");
+    let errors = case(&id, ids.iter().map(i64::to_string).zip(bound(d, ids.len())));
     format!(
-        "UPDATE {events} SET {} = 'FAILED', {} = {}, {} = {} WHERE {} = {}",
+        "UPDATE {events} SET {} = 'FAILED', {} = {errors}, {} = {} WHERE {id} IN ({})",
         c(d, "state"),
         c(d, "error"),
-        placeholder(d, 1),
         c(d, "processed_at"),
         now_sql(d),
-        c(d, "id"),
-        placeholder(d, 2)
+        id_list(ids)
     )
 }
 
-/// The failed event's row says so (binds: the error, the event's id).
-pub(crate) fn row_failed_sql(d: Dialect, table: &str, events: &str) -> String {
+/// The rows of these failed events say so (binds: the events' errors, in the order of
+/// `ids`); a row with several of them gets the error of the last in `ids`, as when each
+/// was marked in turn.
+pub(crate) fn rows_failed_sql(d: Dialect, table: &str, events: &str, ids: &[i64]) -> String {
+    let (id, row_id) = (c(d, "id"), c(d, "row_id"));
+    let row_of = |e: &i64| format!("(SELECT {row_id} FROM {events} WHERE {id} = {e})");
+    // Last first: CASE takes the first key that matches.
+    let errors = case(&id, ids.iter().rev().map(row_of).zip(bound(d, ids.len())));
     format!(
-        "UPDATE {table} SET {} = 'FAILED', {} = {} WHERE {id} = (SELECT {} FROM {events} WHERE {id} = {})",
+        "UPDATE {table} SET {} = 'FAILED', {} = {errors} WHERE {id} IN (SELECT {row_id} FROM {events} WHERE {id} IN ({}))",
         c(d, "_dn_state"),
         c(d, "_dn_error"),
-        placeholder(d, 1),
-        c(d, "row_id"),
-        placeholder(d, 2),
-        id = c(d, "id"),
+        id_list(ids)
+    )
+}
+
+/// Removes other rows already holding the sfids creates are being given (binds: the sfids,
+/// in the order of `rows`, the created rows' ids): a pull brought a record in as a row of
+/// its own before the create's answer was known. The created row, with the local changes,
+/// is the one that stays. (The created rows hold no sfid of the batch yet.)
+pub(crate) fn duplicate_rows_sql(d: Dialect, table: &str, rows: &[i64]) -> String {
+    let id = c(d, "id");
+    format!(
+        "DELETE FROM {table} WHERE {} IN ({}) AND {id} NOT IN ({})",
+        c(d, "sfid"),
+        bound(d, rows.len()).join(", "),
+        id_list(rows)
+    )
+}
+
+/// Creates' sfids on their rows, synced (binds: the sfids, in the order of `rows`). No row
+/// twice.
+pub(crate) fn sfids_written_sql(d: Dialect, table: &str, rows: &[i64]) -> String {
+    let id = c(d, "id");
+    let sfids = case(
+        &id,
+        rows.iter().map(i64::to_string).zip(bound(d, rows.len())),
+    );
+    format!(
+        "UPDATE {table} SET {} = {sfids}, {} = 'SYNCED', {} = NULL WHERE {id} IN ({})",
+        c(d, "sfid"),
+        c(d, "_dn_state"),
+        c(d, "_dn_error"),
+        id_list(rows)
+    )
+}
+
+/// Gives the rows' unfinished events the sfids their creates were just given (binds: the
+/// sfids, in the order of `rows`). A change made while a create was in flight — an
+/// update, a delete — was recorded without an sfid; from here on it goes to that record
+/// instead of being taken for part of a create. Run in the transaction that writes the
+/// sfids onto the rows: a writer holding a row then either committed its event before
+/// (and this finds it) or waits for the row and records the sfid itself.
+pub(crate) fn events_take_sfids_sql(d: Dialect, events: &str, rows: &[i64]) -> String {
+    let (row_id, sfid) = (c(d, "row_id"), c(d, "sfid"));
+    let sfids = case(
+        &row_id,
+        rows.iter().map(i64::to_string).zip(bound(d, rows.len())),
+    );
+    format!(
+        "UPDATE {events} SET {sfid} = {sfids} WHERE {row_id} IN ({}) AND {sfid} IS NULL AND {} <> 'DONE'",
+        id_list(rows),
+        c(d, "state")
     )
 }
 
@@ -94,19 +162,6 @@ pub(crate) fn purge_events_sql(d: Dialect, events: &str) -> String {
         c(d, "state"),
         c(d, "processed_at"),
         placeholder(d, 1)
-    )
-}
-
-/// A create's sfid on its row, synced (binds: the sfid, the row's id).
-pub(crate) fn sfid_written_sql(d: Dialect, table: &str) -> String {
-    format!(
-        "UPDATE {table} SET {} = {}, {} = 'SYNCED', {} = NULL WHERE {} = {}",
-        c(d, "sfid"),
-        placeholder(d, 1),
-        c(d, "_dn_state"),
-        c(d, "_dn_error"),
-        c(d, "id"),
-        placeholder(d, 2)
     )
 }
 
@@ -156,8 +211,24 @@ mod tests {
     #[test]
     fn each_dialect_gets_its_quoting_placeholders_and_clock() {
         assert_eq!(
-            mark_failed_sql(Dialect::Postgres, "\"s\".\"e\""),
-            "UPDATE \"s\".\"e\" SET \"state\" = 'FAILED', \"error\" = $1, \"processed_at\" = now() WHERE \"id\" = $2"
+            events_failed_sql(Dialect::Postgres, "\"s\".\"e\"", &[7, 9]),
+            "UPDATE \"s\".\"e\" SET \"state\" = 'FAILED', \"error\" = CASE \"id\" WHEN 7 THEN $1 WHEN 9 THEN $2 END, \"processed_at\" = now() WHERE \"id\" IN (7, 9)"
+        );
+        assert_eq!(
+            rows_failed_sql(Dialect::Sqlite, "\"t\"", "\"e\"", &[7, 9]),
+            "UPDATE \"t\" SET \"_dn_state\" = 'FAILED', \"_dn_error\" = CASE \"id\" WHEN (SELECT \"row_id\" FROM \"e\" WHERE \"id\" = 9) THEN ? WHEN (SELECT \"row_id\" FROM \"e\" WHERE \"id\" = 7) THEN ? END WHERE \"id\" IN (SELECT \"row_id\" FROM \"e\" WHERE \"id\" IN (7, 9))"
+        );
+        assert_eq!(
+            duplicate_rows_sql(Dialect::Mysql, "`t`", &[3, 4]),
+            "DELETE FROM `t` WHERE `sfid` IN (?, ?) AND `id` NOT IN (3, 4)"
+        );
+        assert_eq!(
+            sfids_written_sql(Dialect::Postgres, "t", &[3, 4]),
+            "UPDATE t SET \"sfid\" = CASE \"id\" WHEN 3 THEN $1 WHEN 4 THEN $2 END, \"_dn_state\" = 'SYNCED', \"_dn_error\" = NULL WHERE \"id\" IN (3, 4)"
+        );
+        assert_eq!(
+            events_take_sfids_sql(Dialect::Postgres, "e", &[3]),
+            "UPDATE e SET \"sfid\" = CASE \"row_id\" WHEN 3 THEN $1 END WHERE \"row_id\" IN (3) AND \"sfid\" IS NULL AND \"state\" <> 'DONE'"
         );
         assert_eq!(
             mark_done_sql(Dialect::Mysql, "`s`.`e`", &[3, 4], None),

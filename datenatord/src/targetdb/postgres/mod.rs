@@ -664,13 +664,12 @@ impl Target for PgTarget {
         Bookkeeping::settle_events(self, mapping, ids, not_sent).await
     }
 
-    async fn mark_event_failed(
+    async fn mark_events_failed(
         &self,
         mapping: &ObjectMapping,
-        id: i64,
-        error: &str,
+        failed: &[(i64, &str)],
     ) -> Result<(), TargetError> {
-        Bookkeeping::mark_event_failed(self, mapping, id, error).await
+        Bookkeeping::mark_events_failed(self, mapping, failed).await
     }
 
     async fn fetch_rows(
@@ -711,13 +710,12 @@ impl Target for PgTarget {
         Bookkeeping::purge_events(self, mapping, before).await
     }
 
-    async fn write_back_sfid(
+    async fn write_back_sfids(
         &self,
         mapping: &ObjectMapping,
-        row_id: i64,
-        sfid: &str,
+        created: &[(i64, &str)],
     ) -> Result<(), TargetError> {
-        Bookkeeping::write_back_sfid(self, mapping, row_id, sfid).await
+        Bookkeeping::write_back_sfids(self, mapping, created).await
     }
 
     async fn pending_fields(
