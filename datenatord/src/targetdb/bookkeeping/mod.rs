@@ -596,6 +596,140 @@ where
     }
 }
 
+/// The [`Target`](super::Target) methods every dialect answers with its [`Bookkeeping`]:
+/// `bookkeeping::target_methods!();` in a dialect's `impl Target` block.
+macro_rules! target_methods {
+    () => {
+        async fn cursor(
+            &self,
+            object: &str,
+        ) -> Result<Option<$crate::targetdb::Cursor>, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::cursor(self, object).await
+        }
+        async fn leave_rows(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            sfids: &[String],
+            how: $crate::targetdb::RowsLeave,
+        ) -> Result<u64, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::leave_rows(self, mapping, sfids, how).await
+        }
+        async fn reset_cursor(&self, object: &str) -> Result<(), $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::reset_cursor(self, object).await
+        }
+        async fn requeue_claimed(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+        ) -> Result<u64, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::requeue_claimed(self, mapping).await
+        }
+        async fn settle_events(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            ids: &[i64],
+            not_sent: Option<&'static str>,
+        ) -> Result<(), $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::settle_events(self, mapping, ids, not_sent)
+                .await
+        }
+        async fn mark_events_failed(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            failed: &[(i64, &str)],
+        ) -> Result<(), $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::mark_events_failed(self, mapping, failed)
+                .await
+        }
+        async fn event_counts(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+        ) -> Result<$crate::targetdb::EventCounts, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::event_counts(self, mapping).await
+        }
+        async fn purge_events(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            before: ::chrono::DateTime<::chrono::Utc>,
+        ) -> Result<u64, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::purge_events(self, mapping, before).await
+        }
+        async fn write_back_sfids(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            created: &[(i64, &str)],
+        ) -> Result<(), $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::write_back_sfids(self, mapping, created)
+                .await
+        }
+        async fn pending_fields(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            sfids: &[String],
+        ) -> Result<Vec<(i64, Vec<String>)>, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::pending_fields(self, mapping, sfids).await
+        }
+        async fn write_fields(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            sfid: &str,
+            values: &::serde_json::Map<String, ::serde_json::Value>,
+            expected: &::serde_json::Map<String, ::serde_json::Value>,
+        ) -> Result<(), $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::write_fields(
+                self, mapping, sfid, values, expected,
+            )
+            .await
+        }
+        async fn fill_fields(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            fields: &[String],
+            rows: &[$crate::targetdb::Row],
+        ) -> Result<$crate::targetdb::UpsertReport, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::fill_fields(self, mapping, fields, rows)
+                .await
+        }
+        async fn row_count(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+        ) -> Result<u64, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::row_count(self, mapping).await
+        }
+        async fn synced_sfids(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            read_back: bool,
+        ) -> Result<Vec<String>, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::synced_sfids(self, mapping, read_back).await
+        }
+        async fn failed_events(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            limit: usize,
+        ) -> Result<Vec<$crate::targetdb::FailedEvent>, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::failed_events(self, mapping, limit).await
+        }
+        async fn recent_events(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            limit: usize,
+        ) -> Result<Vec<$crate::targetdb::RecentEvent>, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::recent_events(self, mapping, limit).await
+        }
+        async fn settle_failed(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            scope: $crate::targetdb::FailedScope<'_>,
+            action: $crate::targetdb::FailedAction,
+        ) -> Result<u64, $crate::targetdb::TargetError> {
+            $crate::targetdb::bookkeeping::Bookkeeping::settle_failed(self, mapping, scope, action)
+                .await
+        }
+    };
+}
+
+pub(crate) use target_methods;
+
 /// `items` in runs of at most `max`, in order, none holding either key of an item twice
 /// (an item whose key the run has already starts the next run): a run's set-based
 /// statements then do what one item at a time would have done.

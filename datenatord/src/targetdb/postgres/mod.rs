@@ -14,7 +14,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, PgConnection, Row as _};
 
 use super::FieldSpec;
-use super::RowsLeave;
 use super::bookkeeping::Bookkeeping;
 use super::check::{failed, ok, skip_rest, tcp_probe, tls_failure, warning};
 use super::load::CsvChunk;
@@ -25,9 +24,7 @@ use super::{
     Row, RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident,
     random_password, row_values,
 };
-use super::{EventCounts, StoredRow, UpsertReport, convert_rows, write_chunks};
-use super::{FailedAction, FailedEvent, FailedScope, RecentEvent};
-use serde_json::{Map, Value};
+use super::{StoredRow, UpsertReport, convert_rows, write_chunks};
 
 mod check;
 mod copy;
@@ -557,6 +554,8 @@ impl Bookkeeping for PgTarget {
 }
 
 impl Target for PgTarget {
+    super::bookkeeping::target_methods!();
+
     fn dialect(&self) -> Dialect {
         D
     }
@@ -614,23 +613,6 @@ impl Target for PgTarget {
             .await
     }
 
-    async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
-        Bookkeeping::cursor(self, object).await
-    }
-
-    async fn leave_rows(
-        &self,
-        mapping: &ObjectMapping,
-        sfids: &[String],
-        how: RowsLeave,
-    ) -> Result<u64, TargetError> {
-        Bookkeeping::leave_rows(self, mapping, sfids, how).await
-    }
-
-    async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
-        Bookkeeping::reset_cursor(self, object).await
-    }
-
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         self.bulk_impl(mapping, LoadRows::Typed(rows)).await
     }
@@ -649,27 +631,6 @@ impl Target for PgTarget {
         max: usize,
     ) -> Result<Vec<Event>, TargetError> {
         self.claim_impl(mapping, max).await
-    }
-
-    async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        Bookkeeping::requeue_claimed(self, mapping).await
-    }
-
-    async fn settle_events(
-        &self,
-        mapping: &ObjectMapping,
-        ids: &[i64],
-        not_sent: Option<&'static str>,
-    ) -> Result<(), TargetError> {
-        Bookkeeping::settle_events(self, mapping, ids, not_sent).await
-    }
-
-    async fn mark_events_failed(
-        &self,
-        mapping: &ObjectMapping,
-        failed: &[(i64, &str)],
-    ) -> Result<(), TargetError> {
-        Bookkeeping::mark_events_failed(self, mapping, failed).await
     }
 
     async fn fetch_rows(
@@ -696,89 +657,5 @@ impl Target for PgTarget {
         rows.iter()
             .map(|r| decode_row(D, mapping, &r.get::<String, _>(0)))
             .collect()
-    }
-
-    async fn event_counts(&self, mapping: &ObjectMapping) -> Result<EventCounts, TargetError> {
-        Bookkeeping::event_counts(self, mapping).await
-    }
-
-    async fn purge_events(
-        &self,
-        mapping: &ObjectMapping,
-        before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<u64, TargetError> {
-        Bookkeeping::purge_events(self, mapping, before).await
-    }
-
-    async fn write_back_sfids(
-        &self,
-        mapping: &ObjectMapping,
-        created: &[(i64, &str)],
-    ) -> Result<(), TargetError> {
-        Bookkeeping::write_back_sfids(self, mapping, created).await
-    }
-
-    async fn pending_fields(
-        &self,
-        mapping: &ObjectMapping,
-        sfids: &[String],
-    ) -> Result<Vec<(i64, Vec<String>)>, TargetError> {
-        Bookkeeping::pending_fields(self, mapping, sfids).await
-    }
-
-    async fn write_fields(
-        &self,
-        mapping: &ObjectMapping,
-        sfid: &str,
-        values: &Map<String, Value>,
-        expected: &Map<String, Value>,
-    ) -> Result<(), TargetError> {
-        Bookkeeping::write_fields(self, mapping, sfid, values, expected).await
-    }
-
-    async fn fill_fields(
-        &self,
-        mapping: &ObjectMapping,
-        fields: &[String],
-        rows: &[Row],
-    ) -> Result<UpsertReport, TargetError> {
-        Bookkeeping::fill_fields(self, mapping, fields, rows).await
-    }
-
-    async fn row_count(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
-        Bookkeeping::row_count(self, mapping).await
-    }
-
-    async fn synced_sfids(
-        &self,
-        mapping: &ObjectMapping,
-        read_back: bool,
-    ) -> Result<Vec<String>, TargetError> {
-        Bookkeeping::synced_sfids(self, mapping, read_back).await
-    }
-
-    async fn failed_events(
-        &self,
-        mapping: &ObjectMapping,
-        limit: usize,
-    ) -> Result<Vec<FailedEvent>, TargetError> {
-        Bookkeeping::failed_events(self, mapping, limit).await
-    }
-
-    async fn recent_events(
-        &self,
-        mapping: &ObjectMapping,
-        limit: usize,
-    ) -> Result<Vec<RecentEvent>, TargetError> {
-        Bookkeeping::recent_events(self, mapping, limit).await
-    }
-
-    async fn settle_failed(
-        &self,
-        mapping: &ObjectMapping,
-        scope: FailedScope<'_>,
-        action: FailedAction,
-    ) -> Result<u64, TargetError> {
-        Bookkeeping::settle_failed(self, mapping, scope, action).await
     }
 }
