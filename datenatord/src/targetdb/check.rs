@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use datenator_shared::datasource::{CheckKind, CheckResult, CheckStatus};
+use datenator_shared::datasource::{CheckKind, CheckResult, CheckStatus, DatasourceSettings};
 
 /// How long a TCP connection attempt may take before the host counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -111,6 +111,96 @@ pub(crate) fn tls_failure(e: &sqlx::Error) -> Option<CheckResult> {
         format!("the TLS connection failed: {text}"),
         fix,
     ))
+}
+
+/// The database's own words for an error (sqlx's text where there are none).
+pub(crate) fn db_message(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => d.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// What a dialect makes of a login the check could not complete.
+pub(crate) enum LoginRefused {
+    /// The user logged in, but the database does not exist; `fix` creates it.
+    NoDatabase { fix: String },
+    /// The user logged in, but may not use the database.
+    DatabaseDenied { message: String, fix: String },
+    /// The server rejected the user; `fix` says what to check.
+    Rejected { fix: &'static str },
+    /// Anything else: a TLS failure, or a login that did not work.
+    Other,
+}
+
+/// The results of a login the check could not complete (`e`, which the dialect read as
+/// `refused`); every check after it is skipped.
+pub(crate) fn login_refused(
+    results: &mut Vec<CheckResult>,
+    all: &[CheckKind],
+    s: &DatasourceSettings,
+    e: &sqlx::Error,
+    refused: LoginRefused,
+) {
+    let logged_in = || {
+        ok(
+            CheckKind::Authentication,
+            format!("user {} logged in", s.user),
+        )
+    };
+    let why = match refused {
+        LoginRefused::NoDatabase { fix } => {
+            results.push(logged_in());
+            results.push(failed(
+                CheckKind::DatabaseExists,
+                format!("database {} does not exist", s.database),
+                fix,
+            ));
+            "the database does not exist"
+        }
+        LoginRefused::DatabaseDenied { message, fix } => {
+            results.push(logged_in());
+            results.push(failed(CheckKind::DatabaseExists, message, fix));
+            "the database is not accessible"
+        }
+        LoginRefused::Rejected { fix } => {
+            results.push(failed(
+                CheckKind::Authentication,
+                format!("the server rejected user {}: {}", s.user, db_message(e)),
+                fix,
+            ));
+            "authentication failed"
+        }
+        LoginRefused::Other => match tls_failure(e) {
+            Some(tls) => {
+                results.push(tls);
+                "no TLS connection"
+            }
+            None => {
+                results.push(failed(
+                    CheckKind::Authentication,
+                    format!("could not log in as {}: {e}", s.user),
+                    "check the user name, password and TLS mode",
+                ));
+                "could not connect"
+            }
+        },
+    };
+    skip_rest(results, all, why);
+}
+
+/// The results of a login that worked: the user logged in, the database exists.
+pub(crate) fn logged_in(s: &DatasourceSettings) -> [CheckResult; 2] {
+    [
+        ok(
+            CheckKind::Authentication,
+            format!("user {} logged in", s.user),
+        ),
+        ok(
+            CheckKind::DatabaseExists,
+            format!("database {} exists", s.database),
+        ),
+    ]
 }
 
 /// Parses the leading `major.minor.patch` numbers of a version string.

@@ -123,6 +123,12 @@ where
         }
     }
 
+    /// A plan's statement for a new or dropped table, which starts over: the object's next
+    /// pull is a first load.
+    fn forget_cursor(&self, m: &ObjectMapping) -> String {
+        forget_cursor_sql(Self::DIALECT, &self.table_name(CURSOR_TABLE), &m.object)
+    }
+
     /// [`Target::cursor`](super::Target::cursor).
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
         let d = Self::DIALECT;

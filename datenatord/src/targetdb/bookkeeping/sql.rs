@@ -30,6 +30,16 @@ pub(crate) fn read_cursor_sql(d: Dialect, cursor_table: &str) -> String {
     )
 }
 
+/// Forgets an object's pull cursor in a schema change (no binds: a plan's statements are
+/// text of their own, the object written as a literal).
+pub(crate) fn forget_cursor_sql(d: Dialect, cursor_table: &str, object: &str) -> String {
+    format!(
+        "DELETE FROM {cursor_table} WHERE {} = {}",
+        c(d, "object"),
+        ident::literal(d, object)
+    )
+}
+
 /// Claimed events back to new (no binds).
 pub(crate) fn requeue_claimed_sql(d: Dialect, events: &str) -> String {
     format!(

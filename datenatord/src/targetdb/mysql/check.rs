@@ -30,64 +30,37 @@ impl MysqlTarget {
         let mut conn = match MySqlConnection::connect_with(&options(s)).await {
             Ok(c) => c,
             Err(e) => {
-                match errno(&e) {
-                    Some(1049) => {
-                        results.push(ok(
-                            CheckKind::Authentication,
-                            format!("user {} logged in", s.user),
-                        ));
-                        results.push(failed(
-                            CheckKind::DatabaseExists,
-                            format!("database {} does not exist", s.database),
-                            format!("CREATE DATABASE {};  -- or correct the database name (any existing database will do, e.g. mysql)", q(&s.database)),
-                        ));
-                        skip_rest(&mut results, &all, "the database does not exist");
-                    }
-                    Some(1044) => {
-                        results.push(ok(
-                            CheckKind::Authentication,
-                            format!("user {} logged in", s.user),
-                        ));
-                        results.push(failed(
-                            CheckKind::DatabaseExists,
-                            format!("user {} may not use database {}: {}", s.user, s.database, db_message(&e)),
-                            format!("GRANT SELECT ON {}.* TO {}@'%';  -- or name a database the user may use", q(&s.database), lit(&s.user)),
-                        ));
-                        skip_rest(&mut results, &all, "the database is not accessible");
-                    }
-                    Some(1045) | Some(1698) => {
-                        results.push(failed(
-                            CheckKind::Authentication,
-                            format!("the server rejected user {}: {}", s.user, db_message(&e)),
-                            "check the user name and password, and that the account may connect from this host (user@host)",
-                        ));
-                        skip_rest(&mut results, &all, "authentication failed");
-                    }
-                    _ if tls_failure(&e).is_some() => {
-                        results.extend(tls_failure(&e));
-                        skip_rest(&mut results, &all, "no TLS connection");
-                    }
-                    _ => {
-                        results.push(failed(
-                            CheckKind::Authentication,
-                            format!("could not log in as {}: {e}", s.user),
-                            "check the user name, password and TLS mode",
-                        ));
-                        skip_rest(&mut results, &all, "could not connect");
-                    }
-                }
+                let refused = match errno(&e) {
+                    Some(1049) => LoginRefused::NoDatabase {
+                        fix: format!(
+                            "CREATE DATABASE {};  -- or correct the database name (any existing database will do, e.g. mysql)",
+                            q(&s.database)
+                        ),
+                    },
+                    Some(1044) => LoginRefused::DatabaseDenied {
+                        message: format!(
+                            "user {} may not use database {}: {}",
+                            s.user,
+                            s.database,
+                            db_message(&e)
+                        ),
+                        fix: format!(
+                            "GRANT SELECT ON {}.* TO {}@'%';  -- or name a database the user may use",
+                            q(&s.database),
+                            lit(&s.user)
+                        ),
+                    },
+                    Some(1045) | Some(1698) => LoginRefused::Rejected {
+                        fix: "check the user name and password, and that the account may connect from this host (user@host)",
+                    },
+                    _ => LoginRefused::Other,
+                };
+                login_refused(&mut results, &all, s, &e, refused);
                 report.results = results;
                 return report;
             }
         };
-        results.push(ok(
-            CheckKind::Authentication,
-            format!("user {} logged in", s.user),
-        ));
-        results.push(ok(
-            CheckKind::DatabaseExists,
-            format!("database {} exists", s.database),
-        ));
+        results.extend(logged_in(s));
         let account = match sqlx::query("SELECT CURRENT_USER()")
             .fetch_one(&mut conn)
             .await

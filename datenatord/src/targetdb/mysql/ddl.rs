@@ -67,15 +67,6 @@ impl MysqlTarget {
         out
     }
 
-    /// A new or dropped table starts over: the object's next pull is a first load.
-    pub(super) fn forget_cursor(&self, m: &ObjectMapping) -> String {
-        format!(
-            "DELETE FROM {} WHERE `object` = {}",
-            self.qs(CURSOR_TABLE),
-            lit(&m.object)
-        )
-    }
-
     pub(super) fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
         let table = self.qs(&m.table(D));
         let events = self.qs(&m.events_table(D));

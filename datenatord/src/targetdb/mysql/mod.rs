@@ -22,7 +22,10 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, MySqlConnec
 
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
-use super::check::{failed, ok, parse_version, skip_rest, tcp_probe, tls_failure};
+use super::check::{
+    LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version, skip_rest,
+    tcp_probe,
+};
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
 use super::types::sql_type;
 use super::{
@@ -95,13 +98,6 @@ fn errno(e: &sqlx::Error) -> Option<u16> {
     e.as_database_error()
         .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
         .map(|d| d.number())
-}
-
-fn db_message(e: &sqlx::Error) -> String {
-    match e.as_database_error() {
-        Some(d) => d.message().to_string(),
-        None => e.to_string(),
-    }
 }
 
 fn connect_error(s: &DatasourceSettings, e: sqlx::Error) -> TargetError {

@@ -32,76 +32,37 @@ impl PgTarget {
                     .as_database_error()
                     .and_then(|d| d.code())
                     .map(|c| c.to_string());
-                match code.as_deref() {
-                    Some("3D000") => {
-                        results.push(ok(
-                            CheckKind::Authentication,
-                            format!("user {} logged in", s.user),
-                        ));
-                        results.push(failed(
-                            CheckKind::DatabaseExists,
-                            format!("database {} does not exist", s.database),
-                            format!(
-                                "CREATE DATABASE {};  -- or correct the database name",
-                                q(&s.database)
-                            ),
-                        ));
-                        skip_rest(&mut results, &all, "the database does not exist");
-                    }
-                    Some("42501") => {
-                        results.push(ok(
-                            CheckKind::Authentication,
-                            format!("user {} logged in", s.user),
-                        ));
-                        results.push(failed(
-                            CheckKind::DatabaseExists,
-                            format!(
-                                "database {} exists, but user {} may not connect to it: {}",
-                                s.database,
-                                s.user,
-                                db_message(&e)
-                            ),
-                            format!(
-                                "GRANT CONNECT ON DATABASE {} TO {};",
-                                q(&s.database),
-                                q(&s.user)
-                            ),
-                        ));
-                        skip_rest(&mut results, &all, "the database is not accessible");
-                    }
-                    Some("28P01") | Some("28000") => {
-                        results.push(failed(
-                            CheckKind::Authentication,
-                            format!("the server rejected user {}: {}", s.user, db_message(&e)),
-                            "check the user name and password; the server's pg_hba.conf must allow this user from this host",
-                        ));
-                        skip_rest(&mut results, &all, "authentication failed");
-                    }
-                    _ if tls_failure(&e).is_some() => {
-                        results.extend(tls_failure(&e));
-                        skip_rest(&mut results, &all, "no TLS connection");
-                    }
-                    _ => {
-                        results.push(failed(
-                            CheckKind::Authentication,
-                            format!("could not log in as {}: {e}", s.user),
-                            "check the user name, password and TLS mode",
-                        ));
-                        skip_rest(&mut results, &all, "could not connect");
-                    }
-                }
+                let refused = match code.as_deref() {
+                    Some("3D000") => LoginRefused::NoDatabase {
+                        fix: format!(
+                            "CREATE DATABASE {};  -- or correct the database name",
+                            q(&s.database)
+                        ),
+                    },
+                    Some("42501") => LoginRefused::DatabaseDenied {
+                        message: format!(
+                            "database {} exists, but user {} may not connect to it: {}",
+                            s.database,
+                            s.user,
+                            db_message(&e)
+                        ),
+                        fix: format!(
+                            "GRANT CONNECT ON DATABASE {} TO {};",
+                            q(&s.database),
+                            q(&s.user)
+                        ),
+                    },
+                    Some("28P01") | Some("28000") => LoginRefused::Rejected {
+                        fix: "check the user name and password; the server's pg_hba.conf must allow this user from this host",
+                    },
+                    _ => LoginRefused::Other,
+                };
+                login_refused(&mut results, &all, s, &e, refused);
                 report.results = results;
                 return report;
             }
         };
-        results.push(ok(
-            CheckKind::Authentication,
-            format!("user {} logged in", s.user),
-        ));
-        results.push(ok(
-            CheckKind::DatabaseExists,
-            format!("database {} exists", s.database),
-        ));
+        results.extend(logged_in(s));
         match sqlx::query(
             "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
         )

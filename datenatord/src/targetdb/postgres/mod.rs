@@ -15,7 +15,9 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, PgConnectio
 
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
-use super::check::{failed, ok, skip_rest, tcp_probe, tls_failure, warning};
+use super::check::{
+    LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe, warning,
+};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
 use super::types::{SqlValue, sql_type};
@@ -442,13 +444,6 @@ fn admin_options(s: &DatasourceSettings) -> PgConnectOptions {
         .application_name("datenator")
         // Provisioning runs CREATE/ALTER ROLE … PASSWORD: no statement text in the logs.
         .disable_statement_logging()
-}
-
-fn db_message(e: &sqlx::Error) -> String {
-    match e.as_database_error() {
-        Some(d) => d.message().to_string(),
-        None => e.to_string(),
-    }
 }
 
 fn connect_error(s: &DatasourceSettings, e: sqlx::Error) -> TargetError {

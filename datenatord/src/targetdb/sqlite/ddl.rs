@@ -124,7 +124,7 @@ impl SqliteTarget {
     pub(super) fn create_mapping_step(&self, m: &ObjectMapping) -> PlanStep {
         let events = q(&m.events_table(D));
         let mut sql = vec![
-            forget_cursor(m),
+            self.forget_cursor(m),
             self.table_sql(m, &m.table(D)),
             format!(
                 "CREATE TABLE IF NOT EXISTS {events} (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"op\" text NOT NULL, \"row_id\" integer NOT NULL, \"sfid\" text, \"changed\" text NOT NULL, \"old_values\" text NOT NULL, \"new_values\" text NOT NULL, \"db_user\" text NOT NULL, \"created_at\" text NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \"state\" text NOT NULL DEFAULT 'NEW', \"error\" text, \"claim_token\" text, \"claimed_at\" text, \"processed_at\" text)"
@@ -217,7 +217,7 @@ impl SqliteTarget {
                         vec![
                             format!("DROP TABLE IF EXISTS {}", q(&m.events_table(D))),
                             format!("DROP TABLE IF EXISTS {}", q(&m.table(D))),
-                            forget_cursor(&m),
+                            self.forget_cursor(&m),
                             format!(
                                 "DELETE FROM {} WHERE \"name\" IN ({}, {})",
                                 q(REGISTRY_TABLE),
@@ -437,13 +437,4 @@ impl SqliteTarget {
             .await
             .map_err(TargetError::db("committing the schema change"))
     }
-}
-
-/// A new or dropped table starts over: the object's next pull is a first load.
-pub(super) fn forget_cursor(m: &ObjectMapping) -> String {
-    format!(
-        "DELETE FROM {} WHERE \"object\" = {}",
-        q(CURSOR_TABLE),
-        lit(&m.object)
-    )
 }
