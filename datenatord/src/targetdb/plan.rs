@@ -73,6 +73,87 @@ impl PlanStep {
         self
     }
 
+    /// Marks the step destructive when `why` says so.
+    pub(crate) fn destructive_if(self, why: Option<String>) -> Self {
+        match why {
+            Some(why) => self.destructive(why),
+            None => self,
+        }
+    }
+
+    // The steps every dialect's plan has, worded once; the statements are the dialect's.
+
+    /// A new mapping's table, with its events table and triggers.
+    pub(crate) fn create_mapping(d: Dialect, m: &ObjectMapping, sql: Vec<String>) -> Self {
+        Self::new(
+            format!("create table {} with events table and triggers", m.table(d)),
+            sql,
+        )
+    }
+
+    /// A dropped mapping's table, with its events and triggers: its rows are lost.
+    pub(crate) fn drop_mapping(d: Dialect, m: &ObjectMapping, sql: Vec<String>) -> Self {
+        Self::new(
+            format!("drop table {} with its events and triggers", m.table(d)),
+            sql,
+        )
+        .destructive(format!(
+            "all rows of {} and its unprocessed events are lost",
+            m.table(d)
+        ))
+    }
+
+    /// A column for an added field.
+    pub(crate) fn add_column(
+        d: Dialect,
+        m: &ObjectMapping,
+        field: &FieldSpec,
+        sql: Vec<String>,
+    ) -> Self {
+        Self::new(
+            format!("add column {}.{}", m.table(d), field.column(d)),
+            sql,
+        )
+    }
+
+    /// A removed field's column: its values are lost.
+    pub(crate) fn drop_column(
+        d: Dialect,
+        m: &ObjectMapping,
+        field: &FieldSpec,
+        sql: Vec<String>,
+    ) -> Self {
+        Self::new(
+            format!("drop column {}.{}", m.table(d), field.column(d)),
+            sql,
+        )
+        .destructive(format!("the values of {} are lost", field.name))
+    }
+
+    /// A column's type change, from `from` to `to` (as the dialect names them).
+    pub(crate) fn change_column(
+        d: Dialect,
+        m: &ObjectMapping,
+        field: &FieldSpec,
+        from: &str,
+        to: &str,
+        sql: Vec<String>,
+    ) -> Self {
+        Self::new(
+            format!(
+                "change column {}.{} from {from} to {to}",
+                m.table(d),
+                field.column(d)
+            ),
+            sql,
+        )
+    }
+
+    /// New triggers for a mapping whose columns changed.
+    pub(crate) fn rebuild_triggers(d: Dialect, m: &ObjectMapping, sql: Vec<String>) -> Self {
+        Self::new(format!("rebuild the triggers of {}", m.table(d)), sql)
+    }
+
     /// The statements this step runs, in order.
     pub fn sql(&self) -> &[String] {
         &self.sql

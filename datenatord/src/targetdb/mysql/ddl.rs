@@ -92,10 +92,7 @@ impl MysqlTarget {
             ),
         ];
         sql.extend(self.triggers(m));
-        PlanStep::new(
-            format!("create table {} with events table and triggers", m.table(D)),
-            sql,
-        )
+        PlanStep::create_mapping(D, m, sql)
     }
 
     pub(super) fn render(&self, changes: Vec<Change>) -> Plan {
@@ -103,23 +100,20 @@ impl MysqlTarget {
         for c in changes {
             match c {
                 Change::CreateMapping(m) => steps.push(self.create_mapping_step(&m)),
-                Change::DropMapping(m) => steps.push(
-                    PlanStep::new(
-                        format!("drop table {} with its events and triggers", m.table(D)),
-                        vec![
-                            format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
-                            format!("DROP TABLE IF EXISTS {}", self.qs(&m.table(D))),
-                            self.forget_cursor(&m),
-                        ],
-                    )
-                    .destructive(format!(
-                        "all rows of {} and its unprocessed events are lost",
-                        m.table(D)
-                    )),
-                ),
+                Change::DropMapping(m) => steps.push(PlanStep::drop_mapping(
+                    D,
+                    &m,
+                    vec![
+                        format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
+                        format!("DROP TABLE IF EXISTS {}", self.qs(&m.table(D))),
+                        self.forget_cursor(&m),
+                    ],
+                )),
                 Change::AddColumn { mapping, field } => steps.push(
-                    PlanStep::new(
-                        format!("add column {}.{}", mapping.table(D), field.column(D)),
+                    PlanStep::add_column(
+                        D,
+                        &mapping,
+                        &field,
                         vec![format!(
                             "ALTER TABLE {} ADD COLUMN {} {} NULL",
                             self.qs(&mapping.table(D)),
@@ -133,15 +127,16 @@ impl MysqlTarget {
                     }),
                 ),
                 Change::DropColumn { mapping, field } => steps.push(
-                    PlanStep::new(
-                        format!("drop column {}.{}", mapping.table(D), field.column(D)),
+                    PlanStep::drop_column(
+                        D,
+                        &mapping,
+                        &field,
                         vec![format!(
                             "ALTER TABLE {} DROP COLUMN {}",
                             self.qs(&mapping.table(D)),
                             q(&field.column(D))
                         )],
                     )
-                    .destructive(format!("the values of {} are lost", field.name))
                     .guarded(Guard::ColumnPresent {
                         table: mapping.table(D),
                         column: field.column(D),
@@ -154,28 +149,19 @@ impl MysqlTarget {
                     narrowing,
                 } => {
                     let ty = column_type(&mapping, &new);
-                    let mut step = PlanStep::new(
-                        format!(
-                            "change column {}.{} from {} to {ty}",
-                            mapping.table(D),
-                            new.column(D),
-                            sql_type(D, &old)
-                        ),
-                        vec![format!(
-                            "ALTER TABLE {} MODIFY COLUMN {} {ty} NULL",
-                            self.qs(&mapping.table(D)),
-                            q(&new.column(D))
-                        )],
+                    let sql = vec![format!(
+                        "ALTER TABLE {} MODIFY COLUMN {} {ty} NULL",
+                        self.qs(&mapping.table(D)),
+                        q(&new.column(D))
+                    )];
+                    steps.push(
+                        PlanStep::change_column(D, &mapping, &new, &sql_type(D, &old), &ty, sql)
+                            .destructive_if(narrowing),
                     );
-                    if let Some(why) = narrowing {
-                        step = step.destructive(why);
-                    }
-                    steps.push(step);
                 }
-                Change::RebuildTriggers { new, .. } => steps.push(PlanStep::new(
-                    format!("rebuild the triggers of {}", new.table(D)),
-                    self.triggers(&new),
-                )),
+                Change::RebuildTriggers { new, .. } => {
+                    steps.push(PlanStep::rebuild_triggers(D, &new, self.triggers(&new)))
+                }
             }
         }
         Plan {

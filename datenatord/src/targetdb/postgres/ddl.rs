@@ -61,22 +61,19 @@ $dn$"#,
         for c in changes {
             match c {
                 Change::CreateMapping(m) => steps.push(self.create_mapping_step(&m)),
-                Change::DropMapping(m) => steps.push(
-                    PlanStep::new(
-                        format!("drop table {} with its events and triggers", m.table(D)),
-                        vec![
-                            format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
-                            format!("DROP TABLE IF EXISTS {} CASCADE", self.qs(&m.table(D))),
-                            self.forget_cursor(&m),
-                        ],
-                    )
-                    .destructive(format!(
-                        "all rows of {} and its unprocessed events are lost",
-                        m.table(D)
-                    )),
-                ),
-                Change::AddColumn { mapping, field } => steps.push(PlanStep::new(
-                    format!("add column {}.{}", mapping.table(D), field.column(D)),
+                Change::DropMapping(m) => steps.push(PlanStep::drop_mapping(
+                    D,
+                    &m,
+                    vec![
+                        format!("DROP TABLE IF EXISTS {}", self.qs(&m.events_table(D))),
+                        format!("DROP TABLE IF EXISTS {} CASCADE", self.qs(&m.table(D))),
+                        self.forget_cursor(&m),
+                    ],
+                )),
+                Change::AddColumn { mapping, field } => steps.push(PlanStep::add_column(
+                    D,
+                    &mapping,
+                    &field,
                     vec![format!(
                         "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
                         self.qs(&mapping.table(D)),
@@ -84,17 +81,16 @@ $dn$"#,
                         sql_type(D, &field)
                     )],
                 )),
-                Change::DropColumn { mapping, field } => steps.push(
-                    PlanStep::new(
-                        format!("drop column {}.{}", mapping.table(D), field.column(D)),
-                        vec![format!(
-                            "ALTER TABLE {} DROP COLUMN IF EXISTS {}",
-                            self.qs(&mapping.table(D)),
-                            q(&field.column(D))
-                        )],
-                    )
-                    .destructive(format!("the values of {} are lost", field.name)),
-                ),
+                Change::DropColumn { mapping, field } => steps.push(PlanStep::drop_column(
+                    D,
+                    &mapping,
+                    &field,
+                    vec![format!(
+                        "ALTER TABLE {} DROP COLUMN IF EXISTS {}",
+                        self.qs(&mapping.table(D)),
+                        q(&field.column(D))
+                    )],
+                )),
                 Change::AlterColumn {
                     mapping,
                     old,
@@ -113,22 +109,14 @@ $dn$"#,
                     } else {
                         format!(" USING {col}::text::{ty}")
                     };
-                    let mut step = PlanStep::new(
-                        format!(
-                            "change column {}.{} from {} to {ty}",
-                            mapping.table(D),
-                            new.column(D),
-                            sql_type(D, &old)
-                        ),
-                        vec![format!(
-                            "ALTER TABLE {} ALTER COLUMN {col} TYPE {ty}{using}",
-                            self.qs(&mapping.table(D)),
-                        )],
+                    let sql = vec![format!(
+                        "ALTER TABLE {} ALTER COLUMN {col} TYPE {ty}{using}",
+                        self.qs(&mapping.table(D)),
+                    )];
+                    steps.push(
+                        PlanStep::change_column(D, &mapping, &new, &sql_type(D, &old), &ty, sql)
+                            .destructive_if(narrowing),
                     );
-                    if let Some(why) = narrowing {
-                        step = step.destructive(why);
-                    }
-                    steps.push(step);
                 }
                 // One generic trigger function: nothing lists columns.
                 Change::RebuildTriggers { .. } => {}
@@ -155,8 +143,9 @@ $dn$"#,
         cols.push("\"_dn_state\" varchar(16) NOT NULL DEFAULT 'LOCAL'".into());
         cols.push("\"_dn_error\" text".into());
         let trigger = q(&m.derived(D, "__dn_events"));
-        PlanStep::new(
-            format!("create table {} with events table and triggers", m.table(D)),
+        PlanStep::create_mapping(
+            D,
+            m,
             vec![
                 self.forget_cursor(m),
                 format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", ")),

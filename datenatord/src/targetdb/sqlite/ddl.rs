@@ -141,10 +141,7 @@ impl SqliteTarget {
             ),
         ];
         sql.extend(self.triggers(m));
-        PlanStep::new(
-            format!("create table {} with events table and triggers", m.table(D)),
-            sql,
-        )
+        PlanStep::create_mapping(D, m, sql)
     }
 
     /// Rebuilds a table with `new`'s columns, copying the columns `old` and `new` share:
@@ -211,26 +208,21 @@ impl SqliteTarget {
         for c in changes {
             match c {
                 Change::CreateMapping(m) => steps.push(self.create_mapping_step(&m)),
-                Change::DropMapping(m) => steps.push(
-                    PlanStep::new(
-                        format!("drop table {} with its events and triggers", m.table(D)),
-                        vec![
-                            format!("DROP TABLE IF EXISTS {}", q(&m.events_table(D))),
-                            format!("DROP TABLE IF EXISTS {}", q(&m.table(D))),
-                            self.forget_cursor(&m),
-                            format!(
-                                "DELETE FROM {} WHERE \"name\" IN ({}, {})",
-                                q(REGISTRY_TABLE),
-                                lit(&m.table(D)),
-                                lit(&m.events_table(D))
-                            ),
-                        ],
-                    )
-                    .destructive(format!(
-                        "all rows of {} and its unprocessed events are lost",
-                        m.table(D)
-                    )),
-                ),
+                Change::DropMapping(m) => steps.push(PlanStep::drop_mapping(
+                    D,
+                    &m,
+                    vec![
+                        format!("DROP TABLE IF EXISTS {}", q(&m.events_table(D))),
+                        format!("DROP TABLE IF EXISTS {}", q(&m.table(D))),
+                        self.forget_cursor(&m),
+                        format!(
+                            "DELETE FROM {} WHERE \"name\" IN ({}, {})",
+                            q(REGISTRY_TABLE),
+                            lit(&m.table(D)),
+                            lit(&m.events_table(D))
+                        ),
+                    ],
+                )),
                 Change::AddColumn { mapping, field } => {
                     let sql = if rebuilt.contains(&mapping.table(D)) {
                         vec![]
@@ -242,10 +234,7 @@ impl SqliteTarget {
                             sql_type(D, &field)
                         )]
                     };
-                    steps.push(PlanStep::new(
-                        format!("add column {}.{}", mapping.table(D), field.column(D)),
-                        sql,
-                    ))
+                    steps.push(PlanStep::add_column(D, &mapping, &field, sql))
                 }
                 Change::DropColumn { mapping, field } => {
                     let sql = if rebuilt.contains(&mapping.table(D)) {
@@ -260,13 +249,7 @@ impl SqliteTarget {
                         ));
                         sql
                     };
-                    steps.push(
-                        PlanStep::new(
-                            format!("drop column {}.{}", mapping.table(D), field.column(D)),
-                            sql,
-                        )
-                        .destructive(format!("the values of {} are lost", field.name)),
-                    )
+                    steps.push(PlanStep::drop_column(D, &mapping, &field, sql))
                 }
                 Change::AlterColumn {
                     mapping,
@@ -274,20 +257,11 @@ impl SqliteTarget {
                     new,
                     narrowing,
                 } => {
-                    let mut step = PlanStep::new(
-                        format!(
-                            "change column {}.{} from {} to {} (the table is rebuilt)",
-                            mapping.table(D),
-                            new.column(D),
-                            sql_type(D, &old),
-                            sql_type(D, &new)
-                        ),
-                        vec![],
+                    let to = format!("{} (the table is rebuilt)", sql_type(D, &new));
+                    steps.push(
+                        PlanStep::change_column(D, &mapping, &new, &sql_type(D, &old), &to, vec![])
+                            .destructive_if(narrowing),
                     );
-                    if let Some(why) = narrowing {
-                        step = step.destructive(why);
-                    }
-                    steps.push(step);
                 }
                 Change::RebuildTriggers { old, new } => {
                     if rebuilt.contains(&new.table(D)) {
@@ -296,10 +270,7 @@ impl SqliteTarget {
                             self.rebuild_table_sql(&old, &new),
                         ));
                     } else {
-                        steps.push(PlanStep::new(
-                            format!("rebuild the triggers of {}", new.table(D)),
-                            self.triggers(&new),
-                        ));
+                        steps.push(PlanStep::rebuild_triggers(D, &new, self.triggers(&new)));
                     }
                 }
             }
