@@ -7,6 +7,18 @@ use datenator_shared::datasource::{CheckKind, CheckResult, CheckStatus, Datasour
 /// How long a TCP connection attempt may take before the host counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The checks every dialect makes, in the order they are shown (MySQL adds
+/// `BinlogTriggers`).
+pub(crate) const CHECKS: [CheckKind; 7] = [
+    CheckKind::HostReachable,
+    CheckKind::Authentication,
+    CheckKind::DatabaseExists,
+    CheckKind::ServerVersion,
+    CheckKind::CreateSchema,
+    CheckKind::CreateUser,
+    CheckKind::CreateTrigger,
+];
+
 pub(crate) fn ok(check: CheckKind, message: impl Into<String>) -> CheckResult {
     CheckResult {
         check,

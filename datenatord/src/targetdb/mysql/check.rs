@@ -6,16 +6,7 @@ impl MysqlTarget {
     pub(super) async fn run_check(&self) -> CheckReport {
         let s = &self.settings;
         let port = s.port_or_default();
-        let all = [
-            CheckKind::HostReachable,
-            CheckKind::Authentication,
-            CheckKind::DatabaseExists,
-            CheckKind::ServerVersion,
-            CheckKind::CreateSchema,
-            CheckKind::CreateUser,
-            CheckKind::CreateTrigger,
-            CheckKind::BinlogTriggers,
-        ];
+        let all = [&CHECKS[..], &[CheckKind::BinlogTriggers]].concat();
         let mut report = CheckReport {
             results: Vec::new(),
             server_version: None,

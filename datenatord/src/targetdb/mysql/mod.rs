@@ -23,8 +23,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, MySqlConnec
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
 use super::check::{
-    LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version, skip_rest,
-    tcp_probe,
+    CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version,
+    skip_rest, tcp_probe,
 };
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
 use super::types::sql_type;

@@ -5,15 +5,7 @@ impl PgTarget {
     pub(super) async fn run_check(&self) -> CheckReport {
         let s = &self.settings;
         let port = s.port_or_default();
-        let all = [
-            CheckKind::HostReachable,
-            CheckKind::Authentication,
-            CheckKind::DatabaseExists,
-            CheckKind::ServerVersion,
-            CheckKind::CreateSchema,
-            CheckKind::CreateUser,
-            CheckKind::CreateTrigger,
-        ];
+        let all = CHECKS;
         let mut results = vec![tcp_probe(&s.host, port).await];
         let mut report = CheckReport {
             results: Vec::new(),

@@ -16,7 +16,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection, Executor, PgConnectio
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
 use super::check::{
-    LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe, warning,
+    CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe,
+    warning,
 };
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};

@@ -3,15 +3,7 @@ use super::*;
 
 impl SqliteTarget {
     pub(super) async fn run_check(&self) -> CheckReport {
-        let all = [
-            CheckKind::HostReachable,
-            CheckKind::Authentication,
-            CheckKind::DatabaseExists,
-            CheckKind::ServerVersion,
-            CheckKind::CreateSchema,
-            CheckKind::CreateUser,
-            CheckKind::CreateTrigger,
-        ];
+        let all = CHECKS;
         let mut results = Vec::new();
         let mut report = CheckReport {
             results: Vec::new(),

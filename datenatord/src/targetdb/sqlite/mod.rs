@@ -17,7 +17,7 @@ use sqlx::{AssertSqlSafe, Executor, Row as _, SqliteConnection};
 
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
-use super::check::{failed, ok, parse_version, skip_rest};
+use super::check::{CHECKS, failed, ok, parse_version, skip_rest};
 use super::plan::{Change, Plan, PlanStep, check_plan, diff};
 use super::types::{datetime_text, sql_type};
 use super::{
