@@ -602,10 +602,75 @@ where
     }
 }
 
-/// The [`Target`](super::Target) methods every dialect answers with its [`Bookkeeping`]:
-/// `bookkeeping::target_methods!();` in a dialect's `impl Target` block.
+/// The [`Target`](super::Target) methods every dialect answers alike, for its `impl Target`
+/// block (`bookkeeping::target_methods!();`): with its [`Bookkeeping`], and with what each
+/// dialect has under the same names — a `schema` field and the methods `run_check`,
+/// `provision_impl`, `deprovision_impl`, `render` (a diff as a plan), `apply_impl` and
+/// `upsert_impl(mapping, rows, position, lenient, keep_pending)`.
 macro_rules! target_methods {
     () => {
+        fn dialect(&self) -> $crate::targetdb::Dialect {
+            <Self as $crate::targetdb::bookkeeping::Bookkeeping>::DIALECT
+        }
+
+        fn schema(&self) -> &str {
+            &self.schema
+        }
+
+        async fn check(&self) -> ::datenator_shared::datasource::CheckReport {
+            self.run_check().await
+        }
+
+        async fn provision(
+            &self,
+        ) -> Result<$crate::targetdb::Provisioned, $crate::targetdb::TargetError> {
+            self.provision_impl().await
+        }
+
+        async fn deprovision(&self) -> Result<(), $crate::targetdb::TargetError> {
+            self.deprovision_impl().await
+        }
+
+        fn plan(
+            &self,
+            old: &[$crate::targetdb::ObjectMapping],
+            new: &[$crate::targetdb::ObjectMapping],
+        ) -> Result<$crate::targetdb::Plan, $crate::targetdb::TargetError> {
+            let d = <Self as $crate::targetdb::bookkeeping::Bookkeeping>::DIALECT;
+            Ok(self.render($crate::targetdb::plan::diff(d, old, new)?))
+        }
+
+        async fn apply(
+            &self,
+            plan: &$crate::targetdb::Plan,
+        ) -> Result<(), $crate::targetdb::TargetError> {
+            self.apply_impl(plan).await
+        }
+
+        async fn upsert_rows(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            rows: &[$crate::targetdb::Row],
+            cursor: Option<&$crate::targetdb::Cursor>,
+        ) -> Result<u64, $crate::targetdb::TargetError> {
+            let position = cursor.map(|c| $crate::targetdb::Position::pull(&mapping.object, c));
+            Ok(self
+                .upsert_impl(mapping, rows, position, false, false)
+                .await?
+                .written)
+        }
+
+        async fn upsert_rows_lenient(
+            &self,
+            mapping: &$crate::targetdb::ObjectMapping,
+            rows: &[$crate::targetdb::Row],
+            cursor: Option<$crate::targetdb::Position<'_>>,
+            keep_pending: bool,
+        ) -> Result<$crate::targetdb::UpsertReport, $crate::targetdb::TargetError> {
+            self.upsert_impl(mapping, rows, cursor, true, keep_pending)
+                .await
+        }
+
         async fn cursor(
             &self,
             object: &str,

@@ -26,10 +26,10 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version,
     skip_rest, tcp_probe,
 };
-use super::plan::{Change, Guard, Plan, PlanStep, check_plan, diff};
+use super::plan::{Change, Guard, Plan, PlanStep, check_plan};
 use super::types::sql_type;
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys,
+    CURSOR_TABLE, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys,
     SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
 };
 use super::{StoredRow, UpsertReport, convert_rows, write_chunks};
@@ -563,63 +563,6 @@ impl Bookkeeping for MysqlTarget {
 
 impl Target for MysqlTarget {
     super::bookkeeping::target_methods!();
-
-    fn dialect(&self) -> Dialect {
-        D
-    }
-
-    fn schema(&self) -> &str {
-        &self.schema
-    }
-
-    async fn check(&self) -> CheckReport {
-        self.run_check().await
-    }
-
-    async fn provision(&self) -> Result<Provisioned, TargetError> {
-        self.provision_impl().await
-    }
-
-    async fn deprovision(&self) -> Result<(), TargetError> {
-        self.deprovision_impl().await
-    }
-
-    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
-        Ok(self.render(diff(D, old, new)?))
-    }
-
-    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
-        self.apply_impl(plan).await
-    }
-
-    async fn upsert_rows(
-        &self,
-        mapping: &ObjectMapping,
-        rows: &[Row],
-        cursor: Option<&Cursor>,
-    ) -> Result<u64, TargetError> {
-        Ok(self
-            .upsert_impl(
-                mapping,
-                rows,
-                cursor.map(|c| Position::pull(&mapping.object, c)),
-                false,
-                false,
-            )
-            .await?
-            .written)
-    }
-
-    async fn upsert_rows_lenient(
-        &self,
-        mapping: &ObjectMapping,
-        rows: &[Row],
-        cursor: Option<Position<'_>>,
-        keep_pending: bool,
-    ) -> Result<UpsertReport, TargetError> {
-        self.upsert_impl(mapping, rows, cursor, true, keep_pending)
-            .await
-    }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         Ok(self

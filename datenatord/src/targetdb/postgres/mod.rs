@@ -20,7 +20,7 @@ use super::check::{
     warning,
 };
 use super::load::CsvChunk;
-use super::plan::{Change, Plan, PlanStep, check_plan, diff};
+use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{SqlValue, sql_type};
 use super::{
     CURSOR_TABLE, Cursor, Dialect, Event, NOTIFY_CHANNEL, ObjectMapping, Position, Provisioned,
@@ -551,63 +551,6 @@ impl Bookkeeping for PgTarget {
 
 impl Target for PgTarget {
     super::bookkeeping::target_methods!();
-
-    fn dialect(&self) -> Dialect {
-        D
-    }
-
-    fn schema(&self) -> &str {
-        &self.schema
-    }
-
-    async fn check(&self) -> CheckReport {
-        self.run_check().await
-    }
-
-    async fn provision(&self) -> Result<Provisioned, TargetError> {
-        self.provision_impl().await
-    }
-
-    async fn deprovision(&self) -> Result<(), TargetError> {
-        self.deprovision_impl().await
-    }
-
-    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
-        Ok(self.render(diff(D, old, new)?))
-    }
-
-    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
-        self.apply_impl(plan).await
-    }
-
-    async fn upsert_rows(
-        &self,
-        mapping: &ObjectMapping,
-        rows: &[Row],
-        cursor: Option<&Cursor>,
-    ) -> Result<u64, TargetError> {
-        Ok(self
-            .upsert_impl(
-                mapping,
-                rows,
-                cursor.map(|c| Position::pull(&mapping.object, c)),
-                false,
-                false,
-            )
-            .await?
-            .written)
-    }
-
-    async fn upsert_rows_lenient(
-        &self,
-        mapping: &ObjectMapping,
-        rows: &[Row],
-        cursor: Option<Position<'_>>,
-        keep_pending: bool,
-    ) -> Result<UpsertReport, TargetError> {
-        self.upsert_impl(mapping, rows, cursor, true, keep_pending)
-            .await
-    }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         self.bulk_impl(mapping, LoadRows::Typed(rows)).await

@@ -18,11 +18,11 @@ use sqlx::{AssertSqlSafe, Executor, Row as _, SqliteConnection};
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
 use super::check::{CHECKS, failed, ok, parse_version, skip_rest};
-use super::plan::{Change, Plan, PlanStep, check_plan, diff};
+use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{datetime_text, sql_type};
 use super::{
-    CURSOR_TABLE, Cursor, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys,
-    Target, TargetError, claim_token, ident,
+    CURSOR_TABLE, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys, Target,
+    TargetError, claim_token, ident,
 };
 use super::{StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
 
@@ -199,7 +199,7 @@ impl SqliteTarget {
         Ok(report)
     }
 
-    async fn upsert_with_cursor(
+    async fn upsert_impl(
         &self,
         mapping: &ObjectMapping,
         rows: &[Row],
@@ -281,63 +281,6 @@ impl Bookkeeping for SqliteTarget {
 
 impl Target for SqliteTarget {
     super::bookkeeping::target_methods!();
-
-    fn dialect(&self) -> Dialect {
-        D
-    }
-
-    fn schema(&self) -> &str {
-        &self.schema
-    }
-
-    async fn check(&self) -> CheckReport {
-        self.run_check().await
-    }
-
-    async fn provision(&self) -> Result<Provisioned, TargetError> {
-        self.provision_impl().await
-    }
-
-    async fn deprovision(&self) -> Result<(), TargetError> {
-        self.deprovision_impl().await
-    }
-
-    fn plan(&self, old: &[ObjectMapping], new: &[ObjectMapping]) -> Result<Plan, TargetError> {
-        Ok(self.render(diff(D, old, new)?))
-    }
-
-    async fn apply(&self, plan: &Plan) -> Result<(), TargetError> {
-        self.apply_impl(plan).await
-    }
-
-    async fn upsert_rows(
-        &self,
-        mapping: &ObjectMapping,
-        rows: &[Row],
-        cursor: Option<&Cursor>,
-    ) -> Result<u64, TargetError> {
-        Ok(self
-            .upsert_with_cursor(
-                mapping,
-                rows,
-                cursor.map(|c| Position::pull(&mapping.object, c)),
-                false,
-                false,
-            )
-            .await?
-            .written)
-    }
-
-    async fn upsert_rows_lenient(
-        &self,
-        mapping: &ObjectMapping,
-        rows: &[Row],
-        cursor: Option<Position<'_>>,
-        keep_pending: bool,
-    ) -> Result<UpsertReport, TargetError> {
-        self.upsert_with_cursor(mapping, rows, cursor, true, keep_pending)
-            .await
-    }
 
     async fn bulk_load(&self, mapping: &ObjectMapping, rows: &[Row]) -> Result<u64, TargetError> {
         self.upsert_rows(mapping, rows, None).await
