@@ -23,8 +23,8 @@ use super::{
     settle_failed_sql,
 };
 use super::{
-    FieldSpec, Row, UpsertReport, field_values, fill_chunk, fill_fields_sql, fill_values,
-    named_fields, write_chunks, write_fields_sql,
+    Converted, FieldSpec, Row, UpsertReport, field_values, fill_chunk, fill_fields_sql,
+    fill_values, named_fields, write_chunks, write_fields_sql,
 };
 
 mod sql;
@@ -48,6 +48,7 @@ where
     for<'q> bool: Encode<'q, Self::Db> + Type<Self::Db>,
     for<'q> Option<String>: Encode<'q, Self::Db>,
     for<'q> Self::Time: Encode<'q, Self::Db> + Decode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<Self::Time>: Encode<'q, Self::Db>,
 {
     /// The dialect's sqlx database.
     type Db: Database;
@@ -105,6 +106,41 @@ where
             SqlValue::Int(i) => q.bind(*i),
             SqlValue::Text(s) => q.bind(s.clone()),
         }
+    }
+
+    /// Upserts converted rows with the dialect's statement for `n` rows (`sql(n)`, which
+    /// binds each row's sfid, stamp and values in turn), `per_chunk` rows a statement,
+    /// inside the caller's transaction (see [`write_chunks`]).
+    async fn write_rows(
+        conn: &mut <Self::Db as Database>::Connection,
+        rows: &[Converted<'_>],
+        per_chunk: usize,
+        lenient: bool,
+        mapping: &ObjectMapping,
+        report: &mut UpsertReport,
+        sql: impl Fn(usize) -> String + Send + Sync,
+    ) -> Result<(), TargetError> {
+        write_chunks::<Self::Db, _>(
+            conn,
+            rows,
+            per_chunk,
+            lenient,
+            &format!("upserting rows into {}", mapping.table(Self::DIALECT)),
+            report,
+            |conn, chunk| {
+                let mut query = sqlx::query::<Self::Db>(AssertSqlSafe(sql(chunk.len())));
+                for (r, vals) in chunk {
+                    query = query
+                        .bind(r.sfid.clone())
+                        .bind(r.systemmodstamp.map(|t| Self::time_to_db(&t)));
+                    for v in vals {
+                        query = Self::bind_value(query, v);
+                    }
+                }
+                Box::pin(async move { Ok(conn.execute(query).await?.affected()) })
+            },
+        )
+        .await
     }
 
     /// An event row selected as `id, op, row_id, sfid, changed, old_values, new_values,

@@ -32,7 +32,7 @@ use super::{
     CURSOR_TABLE, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys,
     SyncCredentials, Target, TargetError, claim_token, decode_row, ident, random_password,
 };
-use super::{StoredRow, UpsertReport, convert_rows, write_chunks};
+use super::{StoredRow, UpsertReport, convert_rows};
 
 mod check;
 mod ddl;
@@ -313,34 +313,14 @@ impl MysqlTarget {
             rows
         };
         let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
-        write_chunks::<sqlx::MySql, _>(
-            &mut tx,
-            &converted,
-            30_000 / ncols,
-            lenient,
-            &format!("upserting rows into {}", m.table(D)),
-            &mut report,
-            |conn, chunk| {
-                let sql = format!(
-                    "INSERT INTO {table} ({}, `_dn_state`, `_dn_error`) VALUES {} ON DUPLICATE KEY UPDATE {}",
-                    cols.join(", "),
-                    vec![row_ph.as_str(); chunk.len()].join(", "),
-                    sets.join(", ")
-                );
-                Box::pin(async move {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (r, vals) in chunk {
-                        query = query
-                            .bind(r.sfid.clone())
-                            .bind(r.systemmodstamp.map(|t| t.naive_utc()));
-                        for v in vals {
-                            query = Self::bind_value(query, v);
-                        }
-                    }
-                    Ok(query.execute(conn).await?.rows_affected())
-                })
-            },
-        )
+        Self::write_rows(&mut tx, &converted, 30_000 / ncols, lenient, m, &mut report, |n| {
+            format!(
+                "INSERT INTO {table} ({}, `_dn_state`, `_dn_error`) VALUES {} ON DUPLICATE KEY UPDATE {}",
+                cols.join(", "),
+                vec![row_ph.as_str(); n].join(", "),
+                sets.join(", ")
+            )
+        })
         .await?;
         if let Some(Position { key, cursor: c }) = cursor {
             sqlx::query(AssertSqlSafe(format!(

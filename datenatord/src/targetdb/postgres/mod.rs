@@ -27,7 +27,7 @@ use super::{
     Row, RowKeys, SyncCredentials, Target, TargetError, claim_token, decode_row, ident,
     random_password, row_values,
 };
-use super::{StoredRow, UpsertReport, convert_rows, write_chunks};
+use super::{StoredRow, UpsertReport, convert_rows};
 
 mod check;
 mod copy;
@@ -267,26 +267,14 @@ impl PgTarget {
             rows
         };
         let converted = convert_rows(D, m, rows, lenient, &mut report.rejected)?;
-        write_chunks::<sqlx::Postgres, _>(
+        Self::write_rows(
             &mut tx,
             &converted,
             per_chunk,
             lenient,
-            &format!("upserting rows into {}", m.table(D)),
+            m,
             &mut report,
-            |conn, chunk| {
-                let sql = self.upsert_sql(m, chunk.len(), None);
-                Box::pin(async move {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (r, vals) in chunk {
-                        query = query.bind(r.sfid.clone()).bind(r.systemmodstamp);
-                        for v in vals {
-                            query = Self::bind_value(query, v);
-                        }
-                    }
-                    Ok(query.execute(conn).await?.rows_affected())
-                })
-            },
+            |n| self.upsert_sql(m, n, None),
         )
         .await?;
         if let Some(Position { key, cursor: c }) = cursor {

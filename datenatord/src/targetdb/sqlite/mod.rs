@@ -24,7 +24,7 @@ use super::{
     CURSOR_TABLE, Dialect, Event, ObjectMapping, Position, Provisioned, Row, RowKeys, Target,
     TargetError, claim_token, ident,
 };
-use super::{StoredRow, UpsertReport, convert_rows, decode_row, write_chunks};
+use super::{StoredRow, UpsertReport, convert_rows, decode_row};
 
 mod check;
 mod ddl;
@@ -167,34 +167,14 @@ impl SqliteTarget {
                 .collect::<Vec<_>>()
                 .join(" OR ")
         };
-        write_chunks::<sqlx::Sqlite, _>(
-            conn,
-            &converted,
-            30_000 / ncols,
-            lenient,
-            &format!("upserting rows into {}", m.table(D)),
-            &mut report,
-            |conn, chunk| {
-                let sql = format!(
-                    "INSERT INTO {table} AS d ({}, \"_dn_state\", \"_dn_error\") VALUES {} ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR excluded.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < excluded.\"systemmodstamp\" OR (d.\"systemmodstamp\" = excluded.\"systemmodstamp\" AND ({same_second_changed}))",
-                    cols.join(", "),
-                    vec![row_ph.as_str(); chunk.len()].join(", "),
-                    sets.join(", ")
-                );
-                Box::pin(async move {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (r, vals) in chunk {
-                        query = query
-                            .bind(r.sfid.clone())
-                            .bind(r.systemmodstamp.map(|t| datetime_text(D, &t)));
-                        for v in vals {
-                            query = Self::bind_value(query, v);
-                        }
-                    }
-                    Ok(query.execute(conn).await?.rows_affected())
-                })
-            },
-        )
+        Self::write_rows(conn, &converted, 30_000 / ncols, lenient, m, &mut report, |n| {
+            format!(
+                "INSERT INTO {table} AS d ({}, \"_dn_state\", \"_dn_error\") VALUES {} ON CONFLICT (\"sfid\") DO UPDATE SET {} WHERE d.\"systemmodstamp\" IS NULL OR excluded.\"systemmodstamp\" IS NULL OR d.\"systemmodstamp\" < excluded.\"systemmodstamp\" OR (d.\"systemmodstamp\" = excluded.\"systemmodstamp\" AND ({same_second_changed}))",
+                cols.join(", "),
+                vec![row_ph.as_str(); n].join(", "),
+                sets.join(", ")
+            )
+        })
         .await?;
         Ok(report)
     }
