@@ -474,6 +474,24 @@ where
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
+    /// At most `limit` rows of the object's events table, selected by `sql` (given the
+    /// dialect, the table and [`JSON_TEXT`](Bookkeeping::JSON_TEXT); bind: the limit).
+    async fn event_rows(
+        &self,
+        mapping: &ObjectMapping,
+        sql: fn(Dialect, &str, &str) -> String,
+        limit: usize,
+        context: &str,
+    ) -> Result<Vec<<Self::Db as Database>::Row>, TargetError> {
+        let d = Self::DIALECT;
+        let events = self.table_name(&mapping.events_table(d));
+        sqlx::query::<Self::Db>(AssertSqlSafe(sql(d, &events, Self::JSON_TEXT)))
+            .bind(limit as i64)
+            .fetch_all(&self.pool()?)
+            .await
+            .map_err(TargetError::db(context))
+    }
+
     /// [`Target::failed_events`](super::Target::failed_events).
     async fn failed_events(
         &self,
@@ -481,15 +499,9 @@ where
         limit: usize,
     ) -> Result<Vec<FailedEvent>, TargetError> {
         let d = Self::DIALECT;
-        let rows = sqlx::query::<Self::Db>(AssertSqlSafe(failed_events_sql(
-            d,
-            &self.table_name(&mapping.events_table(d)),
-            Self::JSON_TEXT,
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.pool()?)
-        .await
-        .map_err(TargetError::db("reading failed events"))?;
+        let rows = self
+            .event_rows(mapping, failed_events_sql, limit, "reading failed events")
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(FailedEvent {
@@ -507,15 +519,9 @@ where
         limit: usize,
     ) -> Result<Vec<RecentEvent>, TargetError> {
         let d = Self::DIALECT;
-        let rows = sqlx::query::<Self::Db>(AssertSqlSafe(recent_events_sql(
-            d,
-            &self.table_name(&mapping.events_table(d)),
-            Self::JSON_TEXT,
-        )))
-        .bind(limit as i64)
-        .fetch_all(&self.pool()?)
-        .await
-        .map_err(TargetError::db("reading recent events"))?;
+        let rows = self
+            .event_rows(mapping, recent_events_sql, limit, "reading recent events")
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(RecentEvent {
