@@ -1,7 +1,7 @@
 //! The bookkeeping statements every dialect runs alike — they differ only in quoting,
 //! placeholders and the clock — built once here for a dialect, given qualified table
 //! names: the pull cursor, claimed events put back, events done or failed, counts, purges,
-//! a create's sfid written back. Integer ids are written as literals (the same text in
+//! creates' sfids written back. Integer ids are written as literals (the same text in
 //! every dialect); anything else is bound, in the order each function names.
 use crate::targetdb::{Dialect, ident, now_sql, placeholder};
 
