@@ -11,6 +11,9 @@
 //! log_level = "info"                        # a tracing filter, e.g. "info,datenatord=debug"
 //! shutdown_grace_secs = 10                  # how long to wait for in-flight work on stop
 //! max_connections = 64                      # clients served at once; more are refused
+//! credentials_key_file = "/etc/datenator/credentials.key" # seals the stored secrets;
+//!                                           # default: systemd's credential credentials-key,
+//!                                           # else one made in the state directory
 //!
 //! [sync]
 //! push_poll_ms = 1000                       # how often database changes are looked for
@@ -144,6 +147,9 @@ pub struct DaemonSection {
     /// The most clients connected at once; a client past it is refused with a reply that
     /// says so. Connections that have not sent their handshake make room for new ones.
     pub max_connections: usize,
+    /// The key that seals the secrets in the state database (see `store::sealed`); by
+    /// default systemd's credential `credentials-key`, else a key made beside the state.
+    pub credentials_key_file: Option<PathBuf>,
 }
 
 impl Default for DaemonSection {
@@ -156,6 +162,7 @@ impl Default for DaemonSection {
             log_level: "info".into(),
             shutdown_grace_secs: 10,
             max_connections: crate::ipc::DEFAULT_MAX_CONNECTIONS,
+            credentials_key_file: None,
         }
     }
 }

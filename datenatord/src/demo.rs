@@ -31,9 +31,11 @@ impl DemoOrg {
     }
 }
 
-/// Starts the simulated org the demo syncs with.
+/// Starts the simulated org the demo syncs with. Accounts and Contacts publish change
+/// events (streamed, their pull lag "live"); Opportunities do not (polled), so the demo
+/// shows both.
 async fn start_sim() -> anyhow::Result<RunningSim> {
-    Sim::start(SimConfig {
+    let sim = Sim::start(SimConfig {
         seed_counts: vec![
             ("Account".into(), 300),
             ("Contact".into(), 600),
@@ -41,7 +43,10 @@ async fn start_sim() -> anyhow::Result<RunningSim> {
         ],
         ..SimConfig::default()
     })
-    .await
+    .await?;
+    sim.enable_cdc(&["Account", "Contact"])
+        .map_err(|e| anyhow::anyhow!("the demo org's change events: {e}"))?;
+    Ok(sim)
 }
 
 fn settings(state: &State, target: Option<&str>) -> anyhow::Result<DatasourceSettings> {

@@ -50,13 +50,14 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let settings = serde_json::from_str(&r.settings_json).map_err(|e| {
+        let json = self.unseal(Some(r.settings_json))?.unwrap_or_default();
+        let settings = serde_json::from_str(&json).map_err(|e| {
             StoreError::Corrupt(format!("the datasource settings of org {org}: {e}"))
         })?;
         Ok(Some(DatasourceRow {
             settings,
             sync_user: r.sync_user,
-            sync_password: r.sync_password,
+            sync_password: self.unseal(r.sync_password)?,
             sync_account_host: r.sync_account_host,
             sync_host: r.sync_host,
             // A report this version cannot read is as good as none: check again.
@@ -94,7 +95,7 @@ impl Store {
                checked_at = CASE WHEN ? THEN checked_at END",
         )
         .bind(org)
-        .bind(to_json(settings)?)
+        .bind(self.seal(&to_json(settings)?))
         .bind(keep_check)
         .bind(keep_check)
         .bind(keep_check)
@@ -111,7 +112,7 @@ impl Store {
         settings: &DatasourceSettings,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE datasources SET settings_json = ? WHERE org_name = ?")
-            .bind(to_json(settings)?)
+            .bind(self.seal(&to_json(settings)?))
             .bind(org)
             .execute(self.pool())
             .await?;
@@ -168,7 +169,7 @@ impl Store {
               WHERE org_name = ?",
         )
         .bind(user)
-        .bind(password)
+        .bind(self.seal_opt(password))
         .bind(user)
         .bind(host)
         .bind(app_role)

@@ -9,6 +9,9 @@ mod metadata;
 mod orgs;
 mod reloads;
 mod removed_fields;
+pub mod sealed;
+
+pub use sealed::{SealError, Sealer};
 
 pub use backfills::PendingBackfill;
 pub use datasources::DatasourceRow;
@@ -57,18 +60,39 @@ pub enum StoreError {
         "the state database holds a value this datenatord does not know ({0}); was it written by a newer version? Restore a backup or use the newer version"
     )]
     Corrupt(String),
+    #[error("{0}")]
+    Sealed(#[from] SealError),
 }
+
+/// The columns holding secrets, sealed at rest: (table, key column, column).
+const SECRET_COLUMNS: [(&str, &str, &str); 5] = [
+    ("credentials", "org_name", "client_secret"),
+    ("credentials", "org_name", "refresh_token"),
+    ("credentials", "org_name", "access_token"),
+    ("datasources", "org_name", "settings_json"),
+    ("datasources", "org_name", "sync_password"),
+];
 
 /// A handle on the state database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// Seals the secrets it stores (see [`sealed`]).
+    sealer: Sealer,
 }
 
 impl Store {
-    /// Opens (creating and migrating as needed) the state database in `dir`.
+    /// Opens (creating and migrating as needed) the state database in `dir`, its secrets
+    /// sealed with the key of `dir` (made on first use).
     pub async fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_key(dir, None).await
+    }
+
+    /// Opens the state database in `dir`, its secrets sealed with the key in `key_file`, or
+    /// systemd's credential, or the key of `dir` (see [`Sealer::load`]). Secrets stored
+    /// before sealing are sealed now; a key that does not open the stored ones is refused.
+    pub async fn open_with_key(dir: &Path, key_file: Option<&Path>) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
@@ -94,6 +118,8 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
+            // What a secret's update replaces is overwritten, not left in a free page.
+            .pragma("secure_delete", "ON")
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -110,7 +136,57 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Store { pool, path })
+        let sealer = Sealer::load(key_file, dir)?;
+        let store = Store { pool, path, sealer };
+        store.seal_stored_secrets().await?;
+        Ok(store)
+    }
+
+    /// Seals a secret for storing.
+    pub(super) fn seal(&self, secret: &str) -> String {
+        self.sealer.seal(secret)
+    }
+
+    /// Seals an optional secret.
+    pub(super) fn seal_opt(&self, secret: Option<&str>) -> Option<String> {
+        secret.map(|s| self.sealer.seal(s))
+    }
+
+    /// Opens a stored secret.
+    pub(super) fn unseal(&self, stored: Option<String>) -> Result<Option<String>, StoreError> {
+        stored
+            .map(|s| self.sealer.open(&s).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Seals the secrets written before sealing existed, and checks that the key opens the
+    /// ones sealed before (one of each column is enough: one key seals them all).
+    async fn seal_stored_secrets(&self) -> Result<(), StoreError> {
+        for (table, key, column) in SECRET_COLUMNS {
+            let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL"
+            )))
+            .fetch_all(&self.pool)
+            .await?;
+            let mut checked = false;
+            for (id, value) in rows {
+                if Sealer::is_sealed(&value) {
+                    if !checked {
+                        self.sealer.open(&value)?;
+                        checked = true;
+                    }
+                    continue;
+                }
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {table} SET {column} = ? WHERE {key} = ?"
+                )))
+                .bind(self.seal(&value))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -207,6 +283,76 @@ mod tests {
         // Opening again runs no migration twice.
         let again = Store::open(dir.path()).await.unwrap();
         assert_eq!(again.org_count().await.unwrap(), 0);
+    }
+
+    /// Secrets are sealed at rest: tokens and client secrets written by the store never
+    /// reach the file in clear; ones written before sealing are sealed at the next open;
+    /// another key is refused at open, in words.
+    #[tokio::test]
+    async fn secrets_are_sealed_at_rest_and_open_only_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store
+            .insert_org(&NewOrg {
+                name: "acme".into(),
+                org_type: OrgType::Production,
+                flow: "device".into(),
+                client_id: "cid".into(),
+                client_secret: Some("the-client-secret".into()),
+                username: None,
+                auth: datenator_shared::model::AuthState::Authorized,
+            })
+            .await
+            .unwrap();
+        store
+            .set_authorized(
+                "acme",
+                None,
+                None,
+                "https://x",
+                "the-access-token",
+                Some("the-refresh-token"),
+                None,
+            )
+            .await
+            .unwrap();
+        let c = store.credentials("acme").await.unwrap().unwrap();
+        assert_eq!(c.access_token.as_deref(), Some("the-access-token"));
+        assert_eq!(c.refresh_token.as_deref(), Some("the-refresh-token"));
+        assert_eq!(c.client_secret.as_deref(), Some("the-client-secret"));
+        // A token written in clear (by an earlier version) is sealed at the next open.
+        sqlx::query("UPDATE credentials SET refresh_token = 'old-clear-token'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        let store = Store::open(dir.path()).await.unwrap();
+        store.close().await;
+        let file = std::fs::read(dir.path().join(STATE_DB_FILE)).unwrap();
+        let text = String::from_utf8_lossy(&file);
+        for secret in [
+            "the-access-token",
+            "the-refresh-token",
+            "the-client-secret",
+            "old-clear-token",
+        ] {
+            assert!(!text.contains(secret), "{secret} in the file");
+        }
+        let store = Store::open(dir.path()).await.unwrap();
+        let c = store.credentials("acme").await.unwrap().unwrap();
+        assert_eq!(c.refresh_token.as_deref(), Some("old-clear-token"));
+        store.close().await;
+        // Another key: refused at open, saying what to do.
+        let other = dir.path().join("other.key");
+        std::fs::write(&other, [9u8; 32]).unwrap();
+        let e = Store::open_with_key(dir.path(), Some(&other))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("does not open with this credentials key"),
+            "{e}"
+        );
     }
 
     #[tokio::test]

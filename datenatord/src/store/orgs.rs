@@ -94,7 +94,7 @@ impl Store {
         .bind(&org.name)
         .bind(&org.flow)
         .bind(&org.client_id)
-        .bind(&org.client_secret)
+        .bind(self.seal_opt(org.client_secret.as_deref()))
         .bind(&org.username)
         .execute(&mut *tx)
         .await?;
@@ -209,8 +209,8 @@ impl Store {
         sqlx::query(
             "UPDATE credentials SET access_token = ?, refresh_token = COALESCE(?, refresh_token), issued_at = ? WHERE org_name = ?",
         )
-        .bind(access_token)
-        .bind(refresh_token)
+        .bind(self.seal(access_token))
+        .bind(self.seal_opt(refresh_token))
         .bind(issued_at)
         .bind(name)
         .execute(&mut *tx)
@@ -229,8 +229,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE credentials SET access_token = ?, refresh_token = COALESCE(?, refresh_token) WHERE org_name = ?")
-            .bind(access_token)
-            .bind(refresh_token)
+            .bind(self.seal(access_token))
+            .bind(self.seal_opt(refresh_token))
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -260,10 +260,10 @@ impl Store {
             ),
             flow: row.try_get("flow")?,
             client_id: row.try_get("client_id")?,
-            client_secret: row.try_get("client_secret")?,
+            client_secret: self.unseal(row.try_get("client_secret")?)?,
             username: row.try_get("username")?,
-            refresh_token: row.try_get("refresh_token")?,
-            access_token: row.try_get("access_token")?,
+            refresh_token: self.unseal(row.try_get("refresh_token")?)?,
+            access_token: self.unseal(row.try_get("access_token")?)?,
             instance_url: row.try_get("instance_url")?,
         }))
     }
