@@ -197,7 +197,19 @@ async fn changes_arrive_as_events_at_no_api_cost(kind: Db) {
     .await
     .unwrap();
     assert!(pending.is_empty(), "no change recorded by the echo");
-    drop(org);
+
+    // Contact publishes no events: its changes come with its polls.
+    let contact = sim
+        .create("Contact", json!({"LastName": "Polled"}))
+        .unwrap();
+    eventually("a Contact change through a poll", || async {
+        org.sync_now().await;
+        column_of(&db, &pool, "Contact", &contact, "lastname")
+            .await
+            .as_deref()
+            == Some("Polled")
+    })
+    .await;
 }
 
 async fn a_kill_before_the_commit_replays_the_event_once(kind: Db) {
@@ -338,6 +350,26 @@ async fn what_the_stream_cannot_carry_is_pulled(kind: Db) {
         .unwrap();
     eventually("the stream carries changes again", || async {
         value(&db, &pool, &ids[1], "phone").await.as_deref() == Some("streamed again")
+    })
+    .await;
+}
+
+/// Change events cost no API call: while the org's daily limit holds sync back, streamed
+/// objects stay current.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_are_applied_while_the_api_budget_holds_sync_back() {
+    let (sim, db, org, watcher, ids) = start(Db::Sqlite, "cdcthrottle").await;
+    let pool = db.pool().await;
+    sim.set_api_usage(15_000, None);
+    org.sync_now().await;
+    status_where(&watcher, "Account", "sync held back", |s| {
+        s.state == datenator_shared::model::ObjectState::Throttled
+    })
+    .await;
+    sim.update(&ids[2], json!({"Phone": "while held back"}))
+        .unwrap();
+    eventually("the change through its event", || async {
+        value(&db, &pool, &ids[2], "phone").await.as_deref() == Some("while held back")
     })
     .await;
 }

@@ -24,8 +24,9 @@ use crate::salesforce::streaming::{ChangeEvent, Setback, Stream, StreamError, ch
 use crate::state::State;
 use crate::targetdb::{Target, stream_key};
 
-/// How often the objects selected for Change Data Capture are read again (one API call).
-const RESELECT_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How often the objects selected for Change Data Capture are read again (one API call;
+/// the session is opened again, from the applied positions).
+const RESELECT_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// How long the stream waits after the event allocation is used up before trying again.
 const ALLOCATION_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -452,5 +453,89 @@ fn take_setbacks(stream: &mut Stream, shared: &OrgStream, object_of: &BTreeMap<S
                 shared.needs_pull(object, None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::streaming::ChangeType;
+
+    fn event(replay: i64) -> ChangeEvent {
+        ChangeEvent {
+            channel: "/data/AccountChangeEvent".into(),
+            replay_id: replay,
+            entity: "Account".into(),
+            record_ids: vec!["001".into()],
+            change_type: ChangeType::Update,
+            changed_fields: vec![],
+            nulled_fields: vec![],
+            commit_user: String::new(),
+            change_origin: String::new(),
+            commit_timestamp: 0,
+            transaction_key: String::new(),
+            sequence_number: 1,
+            fields: Default::default(),
+        }
+    }
+
+    fn ids(events: &[ChangeEvent]) -> Vec<i64> {
+        events.iter().map(|e| e.replay_id).collect()
+    }
+
+    #[test]
+    fn events_queue_in_order_once_and_go_back_when_not_applied() {
+        let s = OrgStream::default();
+        s.want([("Account".to_owned(), None)].into());
+        let routed = |r: &[i64]| {
+            r.iter()
+                .map(|i| ("Account".to_owned(), event(*i)))
+                .collect()
+        };
+        assert!(s.received(routed(&[1, 2, 3])));
+        // Delivered again after a reconnection: not queued twice.
+        assert!(s.received(routed(&[2, 3, 4])));
+        let taken = s.take("Account");
+        assert_eq!(ids(&taken), [1, 2, 3, 4]);
+        assert!(s.take("Account").is_empty());
+        // Not applied (the database was down): back at the head, before newer ones.
+        assert!(s.received(routed(&[5])));
+        s.untake("Account", taken);
+        assert_eq!(ids(&s.take("Account")), [1, 2, 3, 4, 5]);
+        // Applied: a redelivery of what was applied is dropped.
+        s.applied("Account", "/data/AccountChangeEvent", 5);
+        assert!(s.received(routed(&[4, 5, 6])));
+        assert_eq!(ids(&s.take("Account")), [6]);
+        assert!(s.feed("Account").last_event.is_some());
+    }
+
+    #[test]
+    fn objects_that_cannot_stream_say_why_and_a_lost_stream_asks_for_pulls() {
+        let s = OrgStream::default();
+        s.want(
+            [
+                ("Account".to_owned(), None),
+                ("Lead".to_owned(), Some("polled: a row filter".to_owned())),
+            ]
+            .into(),
+        );
+        assert_eq!(s.streamable(), ["Account"]);
+        assert_eq!(s.feed("Lead").note.as_deref(), Some("polled: a row filter"));
+        s.set_feed("Account", true, None);
+        assert!(s.is_streaming("Account"));
+        s.all_polled("polled while the change-event stream is down: x");
+        assert!(!s.is_streaming("Account"));
+        assert_eq!(
+            s.feed("Account").note.as_deref(),
+            Some("polled while the change-event stream is down: x")
+        );
+        assert_eq!(s.feed("Lead").note.as_deref(), Some("polled: a row filter"));
+        // What was streamed may have missed events: a pull catches it up, once.
+        assert_eq!(s.take_catch_up(), ["Account".to_owned()].into());
+        assert!(s.take_catch_up().is_empty());
+        // An object no longer mapped is forgotten.
+        s.want([("Lead".to_owned(), Some("polled: a row filter".to_owned()))].into());
+        assert!(s.streamable().is_empty());
+        assert!(s.feed("Account").note.is_none());
     }
 }

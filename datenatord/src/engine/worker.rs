@@ -293,6 +293,12 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         }
     }
     if let Some(throttle) = throttle {
+        // Change events cost no API call: streamed objects stay current meanwhile.
+        let mut failed = HashMap::new();
+        apply_events(&ctx, &mappings, memory, &mut failed).await;
+        for (object, e) in failed {
+            tracing::warn!(%object, "applying change events failed (tried again next round): {e}");
+        }
         for m in &mappings {
             state
                 .engine
@@ -352,19 +358,7 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     // Change events received since the last tick, after the pushes (an event read before a
     // push and written after it would undo it in the row until the push's own event came
     // back) and before the pulls (see `stream_apply`).
-    for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
-        let object = &m.mapping.object;
-        if failed.contains_key(object) || unresolved(memory, object) {
-            continue;
-        }
-        let watch = memory.watch.entry(object.clone()).or_default();
-        let result = super::stream_apply::apply(&ctx, m, &memory.stream, watch)
-            .instrument(tracing::info_span!("object", object = %object))
-            .await;
-        if let Err(e) = result {
-            failed.insert(object.clone(), e);
-        }
-    }
+    apply_events(&ctx, &mappings, memory, &mut failed).await;
     // What the stream could not carry is read by a pull now.
     for object in memory.stream.take_catch_up() {
         if let Some(m) = mappings.iter().find(|m| m.resolved.object == object) {
@@ -441,6 +435,29 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Applies each pulled object's queued change events (see `stream_apply`); an object whose
+/// events fail goes into `failed`, its events kept for the next round.
+async fn apply_events(
+    ctx: &Ctx<'_>,
+    mappings: &[StoredMapping],
+    memory: &mut WorkerMemory,
+    failed: &mut HashMap<String, StepError>,
+) {
+    for m in mappings.iter().filter(|m| m.mapping.direction.pulls()) {
+        let object = &m.mapping.object;
+        if failed.contains_key(object) || unresolved(memory, object) {
+            continue;
+        }
+        let watch = memory.watch.entry(object.clone()).or_default();
+        let result = super::stream_apply::apply(ctx, m, &memory.stream, watch)
+            .instrument(tracing::info_span!("object", object = %object))
+            .await;
+        if let Err(e) = result {
+            failed.insert(object.clone(), e);
+        }
     }
 }
 
