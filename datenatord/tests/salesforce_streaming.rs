@@ -115,3 +115,39 @@ async fn a_replay_id_past_retention_and_an_unknown_channel_set_back_one_channel_
     assert_eq!(after[0].fields["Name"], json!("d"), "new events flow");
     stream.close().await;
 }
+
+/// A reconnection resumes after the last event received, committed or not (the caller
+/// holds what it received); one before any event arrived cannot know where the old session
+/// stood, and says so as a setback.
+#[tokio::test]
+async fn a_reconnection_resumes_after_what_arrived_or_says_it_cannot() {
+    let sim = sim().await;
+    let api = api(&sim);
+    let mut stream = Stream::open(&api, &[(ACCOUNTS.to_owned(), -1)])
+        .await
+        .unwrap();
+    // No event yet: a change made while the session is forgotten is not seen; the setback
+    // says what to read instead.
+    assert!(sim.forget_streaming_clients() >= 1);
+    let id = sim.create("Account", json!({"Name": "Between"})).unwrap();
+    for _ in 0..3 {
+        assert!(stream.poll().await.unwrap().is_empty());
+    }
+    let setbacks = stream.take_setbacks();
+    assert!(
+        matches!(&setbacks[..], [Setback::Restarted { channel, .. }] if channel == ACCOUNTS),
+        "{setbacks:?}"
+    );
+    // An event received (not committed), then a forgotten session: the next change arrives,
+    // the received one does not come again.
+    sim.update(&id, json!({"Phone": "1"})).unwrap();
+    let first = events(&mut stream, 1).await;
+    assert!(sim.forget_streaming_clients() >= 1);
+    sim.update(&id, json!({"Phone": "2"})).unwrap();
+    let next = events(&mut stream, 1).await;
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert_eq!(next[0].fields["Phone"], "2");
+    assert!(next[0].replay_id > first[0].replay_id);
+    assert!(stream.take_setbacks().is_empty());
+    stream.close().await;
+}

@@ -354,6 +354,44 @@ async fn what_the_stream_cannot_carry_is_pulled(kind: Db) {
     .await;
 }
 
+/// The stream's own faults: a session Salesforce forgot (`403::Unknown client`) and long
+/// polls dropped on the way are opened again from the applied positions, and nothing is
+/// missed (the object is polled only hourly, so only the stream can bring the change); a
+/// used-up event allocation turns the org back to polling, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_session_resumes_and_a_used_up_allocation_polls() {
+    let (sim, db, org, watcher, ids) = start(Db::Sqlite, "cdcfaults").await;
+    let pool = db.pool().await;
+    sim.update(&ids[0], json!({"Phone": "before"})).unwrap();
+    eventually("a first event applied", || async {
+        stored_position(&db, &pool).await.is_some()
+    })
+    .await;
+    sim.drop_next_long_polls(2);
+    sim.forget_streaming_clients();
+    sim.update(&ids[0], json!({"Phone": "after a new session"}))
+        .unwrap();
+    sim.update(&ids[1], json!({"Phone": "also"})).unwrap();
+    eventually("the changes made meanwhile", || async {
+        value(&db, &pool, &ids[0], "phone").await.as_deref() == Some("after a new session")
+            && value(&db, &pool, &ids[1], "phone").await.as_deref() == Some("also")
+    })
+    .await;
+
+    sim.set_event_delivery(10_000, Some(10_000));
+    sim.update(&ids[2], json!({"Phone": "not delivered"}))
+        .unwrap();
+    status_where(&watcher, "Account", "polled for the allocation", |s| {
+        polled_because(s, "allocation is used up")
+    })
+    .await;
+    eventually("the change through a poll", || async {
+        org.sync_now().await;
+        value(&db, &pool, &ids[2], "phone").await.as_deref() == Some("not delivered")
+    })
+    .await;
+}
+
 /// Change events cost no API call: while the org's daily limit holds sync back, streamed
 /// objects stay current.
 #[tokio::test(flavor = "multi_thread")]

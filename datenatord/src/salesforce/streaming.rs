@@ -116,10 +116,13 @@ pub struct Stream {
     api: Api,
     path: String,
     client_id: String,
-    /// Per channel, the replay id a reconnection subscribes from.
+    /// Per channel, the replay id a reconnection subscribes from: the newest event
+    /// committed or received (what was received is the caller's to keep).
     committed: BTreeMap<String, i64>,
     next_id: u64,
     setbacks: Vec<Setback>,
+    /// Whether the session was opened once already (a handshake now is a reconnection).
+    opened: bool,
 }
 
 impl Stream {
@@ -134,8 +137,10 @@ impl Stream {
             committed: channels.iter().cloned().collect(),
             next_id: 0,
             setbacks: Vec::new(),
+            opened: false,
         };
         stream.handshake().await?;
+        stream.opened = true;
         Ok(stream)
     }
 
@@ -150,7 +155,8 @@ impl Stream {
         &self.committed
     }
 
-    /// `replay_id` of `channel` is applied: a reconnection resumes after it.
+    /// `replay_id` of `channel` is applied (or held by the caller): a reconnection resumes
+    /// after it.
     pub fn commit(&mut self, channel: &str, replay_id: i64) {
         if let Some(r) = self.committed.get_mut(channel) {
             *r = (*r).max(replay_id);
@@ -185,7 +191,10 @@ impl Stream {
                     return Ok(Vec::new());
                 }
             } else if !channel.starts_with("/meta/") {
-                events.push(change_event(channel, m)?);
+                let event = change_event(channel, m)?;
+                // A reconnection resumes after what arrived: the caller holds it.
+                self.commit(channel, event.replay_id);
+                events.push(event);
             }
         }
         Ok(events)
@@ -254,6 +263,14 @@ impl Stream {
             .map(|(c, r)| (c.clone(), *r))
             .collect();
         for (channel, replay) in channels {
+            if replay == -1 && self.opened {
+                // Subscribed for new events only and none came: where the old session
+                // stood is unknown, so what came between is for the caller to read.
+                self.setbacks.push(Setback::Restarted {
+                    channel: channel.clone(),
+                    message: "the streaming session ended before its first event, so where it stood is unknown".into(),
+                });
+            }
             match self.subscribe(&channel, replay).await {
                 Ok(()) => {}
                 Err(StreamError::ReplayTooOld { channel, message }) => {
