@@ -138,6 +138,9 @@ pub struct Plan {
     /// as they come, beside its polls); with gap events for some changes.
     pub cdc: bool,
     pub gaps: u32,
+    /// When the streaming session is forgotten by Salesforce and the next long poll is
+    /// dropped (with `cdc`), from the start of the activity.
+    pub stream_faults: Vec<Duration>,
 }
 
 impl Plan {
@@ -161,11 +164,17 @@ impl Plan {
         kills.sort();
         let cdc = rng.random_bool(0.5);
         let gaps = if cdc { rng.random_range(0..=2) } else { 0 };
+        let n = if cdc { rng.random_range(0..=2) } else { 0 };
+        let mut stream_faults: Vec<Duration> = (0..n)
+            .map(|_| activity.mul_f64(rng.random_range(0.05..0.95)))
+            .collect();
+        stream_faults.sort();
         Plan {
             faults,
             kills,
             cdc,
             gaps,
+            stream_faults,
         }
     }
 }
@@ -1760,6 +1769,16 @@ pub async fn run(cfg: &Config) -> Outcome {
         StdRng::seed_from_u64(cfg.seed ^ NUDGE_STREAM),
         t0 + cfg.activity,
     ));
+    let stream_faults = {
+        let (sim, at) = (sim.sim.clone(), plan.stream_faults.clone());
+        tokio::spawn(async move {
+            for at in at {
+                tokio::time::sleep_until((t0 + at).into()).await;
+                sim.forget_streaming_clients();
+                sim.drop_next_long_polls(1);
+            }
+        })
+    };
     let mut kills = 0;
     let mut harness: Vec<String> = Vec::new();
     for at in &plan.kills {
@@ -1776,6 +1795,7 @@ pub async fn run(cfg: &Config) -> Outcome {
         }
     }
     let _ = nudge.await;
+    let _ = stream_faults.await;
     let stopped = Instant::now();
 
     // Quiet: no faults, no latency; pull now, and again every few seconds.
@@ -1925,7 +1945,10 @@ fn report(
         plan.faults,
         plan.kills,
         if plan.cdc {
-            format!("on ({} gap events)", plan.gaps)
+            format!(
+                "on ({} gap events, sessions forgotten at {:?})",
+                plan.gaps, plan.stream_faults
+            )
         } else {
             "off".to_owned()
         }
