@@ -111,6 +111,8 @@ impl OrgStream {
         inner.queue.retain(|o, _| objects.contains_key(o));
         drop(inner);
         self.wanted.send_replace(objects);
+        // A stream waiting for room may have had it made here.
+        self.drained.notify_one();
     }
 
     /// The objects the stream should follow.
@@ -130,6 +132,14 @@ impl OrgStream {
             .get(object)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Whether events wait for the object.
+    pub fn has_waiting(&self, object: &str) -> bool {
+        lock(&self.inner)
+            .queue
+            .get(object)
+            .is_some_and(|q| !q.is_empty())
     }
 
     /// Whether the object's changes arrive as events (it is polled at the safety interval).
@@ -169,8 +179,12 @@ impl OrgStream {
     /// Queues received events under their object; returns false when a queue is full
     /// (the stream waits for the worker to drain it).
     fn received(&self, events: Vec<(String, ChangeEvent)>) -> bool {
+        let streamable = self.streamable();
         let mut inner = lock(&self.inner);
         for (object, e) in events {
+            if !streamable.contains(&object) {
+                continue; // no longer followed (unmapped, or a row filter now)
+            }
             let applied = inner.applied.get(&e.channel).copied().unwrap_or(i64::MIN);
             if e.replay_id <= applied {
                 continue; // delivered again after a reconnection: applied already
@@ -180,15 +194,38 @@ impl OrgStream {
                 queue.push_back(e);
             }
         }
+        // A queue the worker does not drain (its object fails, or waits for a create's
+        // outcome) must not grow without bound: its events go, and the pull reads instead
+        // (the stream never moved the pull cursor).
+        let overflowing: Vec<String> = inner
+            .queue
+            .iter()
+            .filter(|(_, q)| q.len() >= 2 * QUEUE_MAX)
+            .map(|(o, _)| o.clone())
+            .collect();
+        for o in overflowing {
+            inner.queue.remove(&o);
+            inner.catch_up.insert(o.clone());
+            if let Some(f) = inner.feeds.get_mut(&o) {
+                f.note = Some(
+                    "caught up by polling: more change events waited than are kept in memory"
+                        .into(),
+                );
+            }
+        }
         inner.queue.values().all(|q| q.len() < QUEUE_MAX)
     }
 
-    /// The object's queued events, in replay order (the worker applies them).
-    pub fn take(&self, object: &str) -> Vec<ChangeEvent> {
+    /// The object's queued events, in replay order, at most `max` (the worker applies
+    /// them; the rest wait for its next round).
+    pub fn take(&self, object: &str, max: usize) -> Vec<ChangeEvent> {
         let taken: Vec<ChangeEvent> = lock(&self.inner)
             .queue
             .get_mut(object)
-            .map(|q| q.drain(..).collect())
+            .map(|q| {
+                let n = q.len().min(max);
+                q.drain(..n).collect()
+            })
             .unwrap_or_default();
         if !taken.is_empty() {
             self.drained.notify_one();
@@ -412,7 +449,13 @@ async fn session(
             if !room {
                 // The worker is behind (a long first load, say): wait for it, the events
                 // stay in Salesforce meanwhile.
-                shared.drained.notified().await;
+                tokio::select! {
+                    _ = shared.drained.notified() => {}
+                    _ = wanted.changed() => {
+                        stream.close().await;
+                        return Ok(Ended::Reconfigure);
+                    }
+                }
             }
         }
         if opened.elapsed() >= RESELECT_EVERY {
@@ -495,17 +538,17 @@ mod tests {
         assert!(s.received(routed(&[1, 2, 3])));
         // Delivered again after a reconnection: not queued twice.
         assert!(s.received(routed(&[2, 3, 4])));
-        let taken = s.take("Account");
+        let taken = s.take("Account", usize::MAX);
         assert_eq!(ids(&taken), [1, 2, 3, 4]);
-        assert!(s.take("Account").is_empty());
+        assert!(s.take("Account", usize::MAX).is_empty());
         // Not applied (the database was down): back at the head, before newer ones.
         assert!(s.received(routed(&[5])));
         s.untake("Account", taken);
-        assert_eq!(ids(&s.take("Account")), [1, 2, 3, 4, 5]);
+        assert_eq!(ids(&s.take("Account", usize::MAX)), [1, 2, 3, 4, 5]);
         // Applied: a redelivery of what was applied is dropped.
         s.applied("Account", "/data/AccountChangeEvent", 5);
         assert!(s.received(routed(&[4, 5, 6])));
-        assert_eq!(ids(&s.take("Account")), [6]);
+        assert_eq!(ids(&s.take("Account", usize::MAX)), [6]);
         assert!(s.feed("Account").last_event.is_some());
     }
 

@@ -22,6 +22,9 @@ use crate::mappings::StoredMapping;
 use crate::salesforce::streaming::{ChangeEvent, ChangeType};
 use crate::targetdb::{Cursor, DETACHED_STATE, Position, Row, RowKeys, Target, stream_key};
 
+/// The most events one write applies (the rest wait for the worker's next round).
+const MAX_EVENTS: usize = 2000;
+
 /// What the events of one tick do to one record.
 #[derive(Debug, Clone, PartialEq)]
 enum Change {
@@ -37,7 +40,7 @@ enum Change {
 #[derive(Debug, Default, PartialEq)]
 struct Folded {
     order: Vec<String>,
-    changes: HashMap<String, (Change, DateTime<Utc>)>,
+    changes: HashMap<String, (Change, Option<DateTime<Utc>>)>,
     gap: bool,
 }
 
@@ -52,9 +55,16 @@ fn fold(events: &[ChangeEvent]) -> Folded {
             ChangeType::Delete => Map::new(),
             _ => flatten(e),
         };
-        let at = DateTime::from_timestamp_millis(e.commit_timestamp).unwrap_or_else(Utc::now);
+        // The row's stamp: the change's LastModifiedDate (whole seconds, never after its
+        // SystemModstamp), so a pull of the same version still writes what events do not
+        // carry (formula fields); none known (a delete): no stamp, the next pull writes.
+        let at = e
+            .fields
+            .get("LastModifiedDate")
+            .and_then(Value::as_str)
+            .and_then(crate::targetdb::types::parse_datetime);
         for id in &e.record_ids {
-            let next = match (e.change_type, out.changes.remove(id)) {
+            let next = match (e.change_type, out.changes.get(id).cloned()) {
                 (ChangeType::Create | ChangeType::Undelete, _) => Change::Full(values.clone()),
                 (ChangeType::Delete, _) => Change::Deleted,
                 (_, Some((Change::Full(mut v), _))) => {
@@ -69,10 +79,14 @@ fn fold(events: &[ChangeEvent]) -> Folded {
                 (_, Some((Change::Deleted, _))) => Change::Deleted,
                 (_, None) => Change::Partial(values.clone()),
             };
-            if !out.order.contains(id) {
+            let at = match (at, out.changes.get(id)) {
+                (Some(a), _) => Some(a),
+                (None, Some((_, earlier))) => *earlier,
+                (None, None) => None,
+            };
+            if out.changes.insert(id.clone(), (next, at)).is_none() {
                 out.order.push(id.clone());
             }
-            out.changes.insert(id.clone(), (next, at));
         }
     }
     out
@@ -141,29 +155,38 @@ pub async fn apply(
     watch: &mut super::conflicts::Watch,
 ) -> Result<u64, StepError> {
     let object = &m.resolved.object;
-    let events = stream.take(object);
-    let Some(last) = events.last() else {
+    if super::stream::cannot_stream(m).is_some() {
+        // A row filter came since these were received: the pull decides.
+        drop(stream.take(object, usize::MAX));
         return Ok(0);
-    };
-    let (channel, last_replay) = (last.channel.clone(), last.replay_id);
-    match write(ctx, m, &events, watch).await {
-        Ok((touched, pull)) => {
-            stream.applied(object, &channel, last_replay);
-            if let Some(why) = pull {
-                stream.needs_pull(object, why);
+    }
+    // A backlog goes in bounded transactions, one after another.
+    let mut touched = 0;
+    loop {
+        let events = stream.take(object, MAX_EVENTS);
+        let Some(last) = events.last() else {
+            return Ok(touched);
+        };
+        let (channel, last_replay) = (last.channel.clone(), last.replay_id);
+        match write(ctx, m, &events, watch).await {
+            Ok((n, pull)) => {
+                stream.applied(object, &channel, last_replay);
+                if let Some(why) = pull {
+                    stream.needs_pull(object, why);
+                }
+                tracing::debug!(
+                    events = events.len(),
+                    records = n,
+                    replay_id = last_replay,
+                    "applied change events"
+                );
+                touched += n;
             }
-            tracing::debug!(
-                events = events.len(),
-                records = touched,
-                replay_id = last_replay,
-                "applied change events"
-            );
-            Ok(touched)
-        }
-        Err(e) => {
-            // Tried again next tick, from the same events.
-            stream.untake(object, events);
-            Err(e)
+            Err(e) => {
+                // Tried again next tick, from the same events.
+                stream.untake(object, events);
+                return Err(e);
+            }
         }
     }
 }
@@ -188,18 +211,11 @@ async fn write(
         ))
     });
 
-    let deleted: Vec<String> = folded
+    let (deleted, live): (Vec<String>, Vec<String>) = folded
         .order
         .iter()
-        .filter(|id| matches!(folded.changes.get(*id), Some((Change::Deleted, _))))
         .cloned()
-        .collect();
-    let live: Vec<String> = folded
-        .order
-        .iter()
-        .filter(|id| !deleted.contains(id))
-        .cloned()
-        .collect();
+        .partition(|id| matches!(folded.changes.get(id), Some((Change::Deleted, _))));
     let stored: BTreeMap<String, crate::targetdb::StoredRow> = if live.is_empty() {
         BTreeMap::new()
     } else {
@@ -237,7 +253,7 @@ async fn write(
         };
         rows.push(Row {
             sfid: id.clone(),
-            systemmodstamp: Some(*at),
+            systemmodstamp: *at,
             values,
         });
     }
@@ -307,7 +323,12 @@ mod tests {
                 &["A"],
                 json!({"Name": "a", "Phone": "1"}),
             ),
-            event(2, ChangeType::Update, &["A", "B"], json!({"Phone": "2"})),
+            event(
+                2,
+                ChangeType::Update,
+                &["A", "B"],
+                json!({"Phone": "2", "LastModifiedDate": "2026-12-04T10:00:02.000Z"}),
+            ),
             event(3, ChangeType::Delete, &["C"], json!({})),
             event(4, ChangeType::Update, &["C"], json!({"Phone": "3"})),
             event(5, ChangeType::Undelete, &["D"], json!({"Name": "d"})),
@@ -318,7 +339,7 @@ mod tests {
         assert_eq!(
             f.changes["A"].0,
             Change::Full(
-                json!({"Name": "a", "Phone": "2"})
+                json!({"Name": "a", "Phone": "2", "LastModifiedDate": "2026-12-04T10:00:02.000Z"})
                     .as_object()
                     .unwrap()
                     .clone()
@@ -326,14 +347,20 @@ mod tests {
         );
         assert_eq!(
             f.changes["B"].0,
-            Change::Partial(json!({"Phone": "2"}).as_object().unwrap().clone())
+            Change::Partial(
+                json!({"Phone": "2", "LastModifiedDate": "2026-12-04T10:00:02.000Z"})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
         );
         assert_eq!(f.changes["C"].0, Change::Deleted);
         assert_eq!(f.changes["D"].0, Change::Deleted);
         assert_eq!(
             f.changes["A"].1,
-            DateTime::from_timestamp_millis(1_700_000_000_002).unwrap()
+            crate::targetdb::types::parse_datetime("2026-12-04T10:00:02.000Z")
         );
+        assert_eq!(f.changes["C"].1, None, "a delete carries no stamp");
         assert!(!f.gap);
         let gap = fold(&[event(7, ChangeType::GapOverflow, &[], json!({}))]);
         assert!(gap.gap && gap.order.is_empty());

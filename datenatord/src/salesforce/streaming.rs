@@ -167,14 +167,28 @@ impl Stream {
     /// be opened again).
     pub async fn poll(&mut self) -> Result<Vec<ChangeEvent>, StreamError> {
         let id = self.id();
-        let answer = self
-            .exchange(json!([{
+        // Not resent on a lost answer: Salesforce may have handed events out in it, and a
+        // second connect of the same session would go on after them. A new session
+        // resubscribes from what arrived instead.
+        let answer = match self
+            .exchange_once(json!([{
                 "channel": "/meta/connect",
                 "clientId": self.client_id,
                 "connectionType": "long-polling",
                 "id": id,
             }]))
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            Err(StreamError::Salesforce(e))
+                if e.is_transient() || matches!(e, SalesforceError::OutcomeUnknown(_)) =>
+            {
+                tracing::info!("a long poll was lost ({e}); opening a new session");
+                self.handshake().await?;
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
         let mut events = Vec::new();
         for m in &answer {
             let channel = m["channel"].as_str().unwrap_or_default();
@@ -185,10 +199,11 @@ impl Stream {
                         return Err(StreamError::AllocationExhausted(error.to_owned()));
                     }
                     // `403::Unknown client` (the session expired or the server forgot it),
-                    // or any advice to handshake: a new session from the committed ids.
+                    // or any advice to handshake: a new session from what arrived (the
+                    // events of this answer included).
                     tracing::info!("the streaming session ended ({error}); opening a new one");
                     self.handshake().await?;
-                    return Ok(Vec::new());
+                    return Ok(events);
                 }
             } else if !channel.starts_with("/meta/") {
                 let event = change_event(channel, m)?;
@@ -218,9 +233,18 @@ impl Stream {
     }
 
     async fn exchange(&self, messages: Value) -> Result<Vec<Value>, StreamError> {
+        self.send(messages, Replay::Safe).await
+    }
+
+    /// [`Stream::exchange`] without resending after a lost answer.
+    async fn exchange_once(&self, messages: Value) -> Result<Vec<Value>, StreamError> {
+        self.send(messages, Replay::Unsafe).await
+    }
+
+    async fn send(&self, messages: Value, replay: Replay) -> Result<Vec<Value>, StreamError> {
         let answer = self
             .api
-            .send_uncounted(Method::POST, &self.path, Body::Json(messages), Replay::Safe)
+            .send_uncounted(Method::POST, &self.path, Body::Json(messages), replay)
             .await?;
         match answer.json::<Value>()? {
             Value::Array(a) => Ok(a),
@@ -278,7 +302,11 @@ impl Stream {
                     self.committed.insert(channel.clone(), -1);
                     self.setbacks.push(Setback::Restarted { channel, message });
                 }
-                Err(StreamError::NoSuchChannel { channel, message }) => {
+                Err(
+                    StreamError::NoSuchChannel { message, .. }
+                    | StreamError::Refused { message, .. },
+                ) => {
+                    // One channel refused does not stop the others.
                     self.committed.remove(&channel);
                     self.setbacks.push(Setback::Dropped { channel, message });
                 }

@@ -33,10 +33,12 @@ pub(crate) fn read_cursor_sql(d: Dialect, cursor_table: &str) -> String {
 /// Forgets an object's pull cursor in a schema change (no binds: a plan's statements are
 /// text of their own, the object written as a literal).
 pub(crate) fn forget_cursor_sql(d: Dialect, cursor_table: &str, object: &str) -> String {
+    // The change-event stream's position goes too: a new table starts from a first load.
     format!(
-        "DELETE FROM {cursor_table} WHERE {} = {}",
+        "DELETE FROM {cursor_table} WHERE {} IN ({}, {})",
         c(d, "object"),
-        ident::literal(d, object)
+        ident::literal(d, object),
+        ident::literal(d, &crate::targetdb::stream_key(object))
     )
 }
 
