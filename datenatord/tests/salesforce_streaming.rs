@@ -151,3 +151,24 @@ async fn a_reconnection_resumes_after_what_arrived_or_says_it_cannot() {
     assert!(stream.take_setbacks().is_empty());
     stream.close().await;
 }
+
+/// A long poll's answer lost on the way back, after Salesforce handed its events out: the
+/// client does not send the same connect again (the session would go on after them) but
+/// subscribes again from what arrived, and gets them.
+#[tokio::test]
+async fn events_of_a_lost_answer_come_again() {
+    let sim = sim().await;
+    let api = api(&sim);
+    let mut stream = Stream::open(&api, &[(ACCOUNTS.to_owned(), -1)])
+        .await
+        .unwrap();
+    let id = sim.create("Account", json!({"Name": "Lost"})).unwrap();
+    let created = events(&mut stream, 1).await;
+    sim.lose_next_answers(1);
+    sim.update(&id, json!({"Phone": "9"})).unwrap();
+    let again = events(&mut stream, 1).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].fields["Phone"], "9");
+    assert!(again[0].replay_id > created[0].replay_id);
+    stream.close().await;
+}

@@ -228,6 +228,10 @@ pub struct StreamingFaults {
     /// The next this many `/meta/connect` requests have their connection closed without an
     /// answer.
     pub drop_polls: u32,
+    /// The next this many `/meta/connect` answers are lost on the way back: the events they
+    /// carried count as delivered to the client (as when a proxy drops a long poll's
+    /// answer), and its connection is closed.
+    pub lose_answers: u32,
     /// The next this many changes are published as gap events (`GAP_CREATE`, …) instead.
     pub gap_next: u32,
 }
@@ -871,6 +875,13 @@ impl Sim {
         self.stream().faults.drop_polls = n;
     }
 
+    /// Loses the next `n` long-poll answers that carry events, after the events were handed
+    /// out (a client that sends the same connect again never gets them; one that
+    /// subscribes again from its last replay id does).
+    pub fn lose_next_answers(&self, n: u32) {
+        self.stream().faults.lose_answers = n;
+    }
+
     /// Publishes the next `n` changes as gap events (`GAP_UPDATE`, …: header only).
     pub fn gap_next_changes(&self, n: u32) {
         self.stream().faults.gap_next = n;
@@ -1227,6 +1238,17 @@ pub async fn handle(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: 
                 let (events, result) = long_poll(&sim, cid, poll, hold).await;
                 if let Some(c) = sim.stream().clients.get_mut(cid) {
                     c.last_seen = c.last_seen.max(std::time::Instant::now());
+                }
+                let lose = {
+                    let mut st = sim.stream();
+                    let lose = !events.is_empty() && st.faults.lose_answers > 0;
+                    if lose {
+                        st.faults.lose_answers -= 1;
+                    }
+                    lose
+                };
+                if lose {
+                    return crate::http::dropped();
                 }
                 out.extend(events);
                 out.push(match result {

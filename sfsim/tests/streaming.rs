@@ -1059,7 +1059,10 @@ async fn non_api_changes_bulk_upserts_hard_deletes_and_merged_deletes() {
     let (_, v) = t
         .admin(Method::PUT, "streaming/faults", json!({"gap_next": 3}))
         .await;
-    assert_eq!(v["faults"], json!({"drop_polls": 2, "gap_next": 3}));
+    assert_eq!(
+        v["faults"],
+        json!({"drop_polls": 2, "gap_next": 3, "lose_answers": 0})
+    );
 }
 
 #[tokio::test]
