@@ -138,8 +138,8 @@ pub struct Plan {
     /// as they come, beside its polls); with gap events for some changes.
     pub cdc: bool,
     pub gaps: u32,
-    /// When the streaming session is forgotten by Salesforce and the next long poll is
-    /// dropped (with `cdc`), from the start of the activity.
+    /// When the streaming session is forgotten by Salesforce, the next long poll dropped and
+    /// the next answer with events lost (with `cdc`), from the start of the activity.
     pub stream_faults: Vec<Duration>,
 }
 
@@ -1776,6 +1776,7 @@ pub async fn run(cfg: &Config) -> Outcome {
                 tokio::time::sleep_until((t0 + at).into()).await;
                 sim.forget_streaming_clients();
                 sim.drop_next_long_polls(1);
+                sim.lose_next_answers(1);
             }
         })
     };
