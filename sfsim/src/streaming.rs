@@ -674,7 +674,9 @@ fn build_events(org: &Org, changes: Vec<Change>, st: &mut StreamState) -> Vec<(S
                     "changeOrigin": d.origin,
                     "transactionKey": key,
                     "sequenceNumber": i + 1,
-                    "commitTimestamp": d.stamp.timestamp_millis(),
+                    // The commit comes at the transaction's end: after the records' stamps
+                    // (whole seconds), to the millisecond.
+                    "commitTimestamp": d.stamp.timestamp_millis().max(chrono::Utc::now().timestamp_millis()),
                     "commitNumber": commit,
                     "commitUser": d.user,
                     "nulledFields": d.nulled,

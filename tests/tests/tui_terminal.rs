@@ -156,6 +156,8 @@ fn the_demo_walks_a_paused_org_and_stops_with_its_terminal() {
     tui.keys(&["Enter"]);
     tui.wait_for("log line");
     tui.keys(&["Escape"]);
+    // Two Escapes sent at once can reach the terminal as one sequence: one at a time.
+    tui.wait_gone("log line");
     // Back on Watch: the selected object's recent changes, one of them whole.
     tui.keys(&["Escape"]);
     tui.wait_for("Last 10 min");
