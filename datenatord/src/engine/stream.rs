@@ -380,6 +380,7 @@ async fn session(
     let mut channels = Vec::new();
     let mut object_of: BTreeMap<String, String> = BTreeMap::new();
     let mut fresh = Vec::new();
+    let applied = shared.applied_positions();
     for object in &objects {
         if !selected.contains(object) {
             shared.set_feed(
@@ -404,8 +405,7 @@ async fn session(
             fresh.push(object.clone());
         }
         // After a reconnection, what the worker applied since is newer than what is stored.
-        let applied = shared.applied_positions().get(&channel).copied();
-        let from = position.max(applied).unwrap_or(-1);
+        let from = position.max(applied.get(&channel).copied()).unwrap_or(-1);
         channels.push((channel.clone(), from));
         object_of.insert(channel, object.clone());
     }

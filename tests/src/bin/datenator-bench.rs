@@ -402,11 +402,7 @@ async fn api_calls(changes: usize) -> Value {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // SF → DB: every record changed in Salesforce by a process (not counted as our calls).
-    let ids: Vec<String> = sim.with_org(|o| {
-        o.table("Account")
-            .map(|t| t.live().map(|r| r.id.clone()).collect())
-            .unwrap_or_default()
-    });
+    let ids: Vec<String> = account_ids(&sim);
     for (i, id) in ids.iter().enumerate() {
         sim.system_touch(id, &[("Phone".into(), json!(format!("sf-{i}")))])
             .unwrap();
@@ -728,11 +724,7 @@ async fn pull_lag(intervals: &[u32]) -> Value {
         ConflictPolicy::NewestWins,
     )
     .await;
-    let ids: Vec<String> = sim.with_org(|o| {
-        o.table("Account")
-            .map(|t| t.live().map(|r| r.id.clone()).collect())
-            .unwrap_or_default()
-    });
+    let ids: Vec<String> = account_ids(&sim);
     let table = db.table("Account");
     let mut rng = rand::rngs::StdRng::seed_from_u64(8);
     let mut out = BTreeMap::new();
@@ -844,6 +836,15 @@ async fn change_lags(
     lags
 }
 
+/// The ids of the org's live Accounts.
+fn account_ids(sim: &RunningSim) -> Vec<String> {
+    sim.with_org(|o| {
+        o.table("Account")
+            .map(|t| t.live().map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
+    })
+}
+
 /// The `p` quantile of sorted values (NaN when there are none).
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted
@@ -879,11 +880,7 @@ async fn stream_lag(dbs: &[Db]) -> Value {
         .await;
         // The subscription's catch-up poll comes first.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let ids: Vec<String> = sim.with_org(|o| {
-            o.table("Account")
-                .map(|t| t.live().map(|r| r.id.clone()).collect())
-                .unwrap_or_default()
-        });
+        let ids: Vec<String> = account_ids(&sim);
         sim.reset_counters();
         let delivered = sim.streaming_status().delivered_total;
         let mut rng = rand::rngs::StdRng::seed_from_u64(20);
