@@ -14,6 +14,10 @@
 //! credentials_key_file = "/etc/datenator/credentials.key" # seals the stored secrets;
 //!                                           # default: systemd's credential credentials-key,
 //!                                           # else one made in the state directory
+//! state_url = "postgres://datenator@db/datenator_state" # a fleet: every daemon shares its
+//!                                           # state here (default: SQLite in state_dir)
+//! name = "sync-1"                           # this daemon in the fleet (default: host name)
+//! lease_ttl_secs = 15                       # how long an org stays with a silent daemon
 //!
 //! [sync]
 //! push_poll_ms = 1000                       # how often database changes are looked for
@@ -150,6 +154,23 @@ pub struct DaemonSection {
     /// The key that seals the secrets in the state database (see `store::sealed`); by
     /// default systemd's credential `credentials-key`, else a key made beside the state.
     pub credentials_key_file: Option<PathBuf>,
+    /// A fleet's shared state database (PostgreSQL); `None`: SQLite in the state directory.
+    pub state_url: Option<StateUrl>,
+    /// This daemon's name in the fleet (default: the host name).
+    pub name: Option<String>,
+    /// How long an org's lease lasts without a heartbeat (fleet only).
+    pub lease_ttl_secs: u64,
+}
+
+/// A state database URL: its password never shows in `Debug`.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct StateUrl(pub String);
+
+impl std::fmt::Debug for StateUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::redact_url(&self.0))
+    }
 }
 
 impl Default for DaemonSection {
@@ -163,6 +184,9 @@ impl Default for DaemonSection {
             shutdown_grace_secs: 10,
             max_connections: crate::ipc::DEFAULT_MAX_CONNECTIONS,
             credentials_key_file: None,
+            state_url: None,
+            name: None,
+            lease_ttl_secs: 15,
         }
     }
 }

@@ -128,11 +128,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Files we create (state database, WAL) are private; the socket's mode is set explicitly.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let store = Store::open_with_key(
-        &settings.state_dir,
-        settings.config.daemon.credentials_key_file.as_deref(),
-    )
-    .await?;
+    let key_file = settings.config.daemon.credentials_key_file.as_deref();
+    let store = match &settings.config.daemon.state_url {
+        Some(url) => Store::connect(&url.0, key_file, &settings.state_dir).await?,
+        None => Store::open_with_key(&settings.state_dir, key_file).await?,
+    };
     let ipc::Bound { listener, own_dir } = ipc::bind_socket(&settings.socket).await?;
     let access = AccessPolicy::for_group(&settings.config.daemon.group);
     share_socket(&settings.socket, own_dir.as_deref(), &access);

@@ -40,11 +40,10 @@ impl Store {
                 all.push(f.clone());
             }
         }
-        sqlx::query(
-            "INSERT INTO backfills (org_name, object_name, fields_json, total, done, after_id, since)
+        sqlx::query(self.sql("INSERT INTO backfills (org_name, object_name, fields_json, total, done, after_id, since)
              VALUES (?, ?, ?, ?, 0, '', ?)
              ON CONFLICT (org_name, object_name) DO UPDATE SET fields_json = excluded.fields_json,
-                 total = excluded.total, done = 0, after_id = '', since = excluded.since",
+                 total = excluded.total, done = 0, after_id = '', since = excluded.since"),
         )
         .bind(org)
         .bind(object)
@@ -62,8 +61,7 @@ impl Store {
         org: &str,
         object: &str,
     ) -> Result<Option<PendingBackfill>, StoreError> {
-        let row = sqlx::query(
-            "SELECT object_name, fields_json, total, done, after_id FROM backfills WHERE org_name = ? AND object_name = ?",
+        let row = sqlx::query(self.sql("SELECT object_name, fields_json, total, done, after_id FROM backfills WHERE org_name = ? AND object_name = ?"),
         )
         .bind(org)
         .bind(object)
@@ -81,7 +79,7 @@ impl Store {
     /// The org's pending backfills.
     pub async fn backfills(&self, org: &str) -> Result<Vec<PendingBackfill>, StoreError> {
         let objects: Vec<String> =
-            sqlx::query_scalar("SELECT object_name FROM backfills WHERE org_name = ?")
+            sqlx::query_scalar(self.sql("SELECT object_name FROM backfills WHERE org_name = ?"))
                 .bind(org)
                 .fetch_all(self.pool())
                 .await?;
@@ -100,8 +98,7 @@ impl Store {
         done: u64,
         after_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE backfills SET done = ?, after_id = ? WHERE org_name = ? AND object_name = ?",
+        sqlx::query(self.sql("UPDATE backfills SET done = ?, after_id = ? WHERE org_name = ? AND object_name = ?"),
         )
         .bind(i64::try_from(done).unwrap_or(i64::MAX))
         .bind(after_id)
@@ -114,7 +111,7 @@ impl Store {
 
     /// Forgets the object's backfill: done, or its mapping removed.
     pub async fn finish_backfill(&self, org: &str, object: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM backfills WHERE org_name = ? AND object_name = ?")
+        sqlx::query(self.sql("DELETE FROM backfills WHERE org_name = ? AND object_name = ?"))
             .bind(org)
             .bind(object)
             .execute(self.pool())

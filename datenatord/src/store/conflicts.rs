@@ -34,9 +34,8 @@ impl Store {
     pub async fn log_conflicts(&self, org: &str, log: &[ConflictRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for c in log {
-            sqlx::query(
-                "INSERT INTO conflicts (org_name, object_name, sfid, field, db_value, sf_value, winner, policy, at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sqlx::query(self.sql("INSERT INTO conflicts (org_name, object_name, sfid, field, db_value, sf_value, winner, policy, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             )
             .bind(org)
             .bind(&c.object)
@@ -50,9 +49,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
-            "DELETE FROM conflicts WHERE org_name = ? AND id <= (
-                 SELECT id FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        sqlx::query(self.sql("DELETE FROM conflicts WHERE org_name = ? AND id <= (
+                 SELECT id FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"),
         )
         .bind(org)
         .bind(org)
@@ -69,8 +67,7 @@ impl Store {
         org: &str,
         limit: i64,
     ) -> Result<Vec<ConflictRecord>, StoreError> {
-        let rows: Vec<RawConflict> = sqlx::query_as(
-            "SELECT object_name, sfid, field, db_value, sf_value, winner, policy, at FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT ?",
+        let rows: Vec<RawConflict> = sqlx::query_as(self.sql("SELECT object_name, sfid, field, db_value, sf_value, winner, policy, at FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT ?"),
         )
         .bind(org)
         .bind(limit)

@@ -41,10 +41,9 @@ fn to_json(settings: &DatasourceSettings) -> Result<String, StoreError> {
 impl Store {
     /// The org's datasource, if it has one.
     pub async fn datasource(&self, org: &str) -> Result<Option<DatasourceRow>, StoreError> {
-        let row: Option<RawDatasource> = sqlx::query_as(
-            "SELECT settings_json, sync_user, sync_password, check_json, schema_generated, schema_error,
+        let row: Option<RawDatasource> = sqlx::query_as(self.sql("SELECT settings_json, sync_user, sync_password, check_json, schema_generated, schema_error,
                     sync_host, sync_account_host, app_role
-               FROM datasources WHERE org_name = ?",
+               FROM datasources WHERE org_name = ?"),
         )
         .bind(org)
         .fetch_optional(self.pool())
@@ -70,8 +69,7 @@ impl Store {
 
     /// Every org with a datasource but `except`, by name.
     pub async fn datasource_orgs_except(&self, except: &str) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT org_name FROM datasources WHERE org_name <> ? ORDER BY org_name",
+        let rows: Vec<(String,)> = sqlx::query_as(self.sql("SELECT org_name FROM datasources WHERE org_name <> ? ORDER BY org_name"),
         )
         .bind(except)
         .fetch_all(self.pool())
@@ -87,12 +85,11 @@ impl Store {
         settings: &DatasourceSettings,
         keep_check: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO datasources (org_name, settings_json) VALUES (?, ?)
+        sqlx::query(self.sql("INSERT INTO datasources (org_name, settings_json) VALUES (?, ?)
              ON CONFLICT (org_name) DO UPDATE SET settings_json = excluded.settings_json,
-               check_ok = CASE WHEN ? THEN check_ok END,
-               check_json = CASE WHEN ? THEN check_json END,
-               checked_at = CASE WHEN ? THEN checked_at END",
+               check_ok = CASE WHEN ? THEN datasources.check_ok END,
+               check_json = CASE WHEN ? THEN datasources.check_json END,
+               checked_at = CASE WHEN ? THEN datasources.checked_at END"),
         )
         .bind(org)
         .bind(self.seal(&to_json(settings)?))
@@ -111,7 +108,7 @@ impl Store {
         org: &str,
         settings: &DatasourceSettings,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE datasources SET settings_json = ? WHERE org_name = ?")
+        sqlx::query(self.sql("UPDATE datasources SET settings_json = ? WHERE org_name = ?"))
             .bind(self.seal(&to_json(settings)?))
             .bind(org)
             .execute(self.pool())
@@ -124,7 +121,7 @@ impl Store {
         org: &str,
         host: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE datasources SET sync_host = ? WHERE org_name = ?")
+        sqlx::query(self.sql("UPDATE datasources SET sync_host = ? WHERE org_name = ?"))
             .bind(host)
             .bind(org)
             .execute(self.pool())
@@ -137,8 +134,7 @@ impl Store {
         org: &str,
         report: &CheckReport,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE datasources SET check_ok = ?, check_json = ?, checked_at = ? WHERE org_name = ?",
+        sqlx::query(self.sql("UPDATE datasources SET check_ok = ?, check_json = ?, checked_at = ? WHERE org_name = ?"),
         )
         .bind(report.is_ok() as i64)
         .bind(serde_json::to_string(report).unwrap_or_default())
@@ -161,12 +157,11 @@ impl Store {
             Some((u, p, h)) => (Some(u), Some(p), h),
             None => (None, None, None),
         };
-        sqlx::query(
-            "UPDATE datasources SET schema_generated = 1, schema_error = NULL,
+        sqlx::query(self.sql("UPDATE datasources SET schema_generated = 1, schema_error = NULL,
                     sync_user = COALESCE(?, sync_user), sync_password = COALESCE(?, sync_password),
                     sync_account_host = CASE WHEN ? IS NULL THEN sync_account_host ELSE ? END,
                     app_role = ?
-              WHERE org_name = ?",
+              WHERE org_name = ?"),
         )
         .bind(user)
         .bind(self.seal_opt(password))
@@ -186,7 +181,7 @@ impl Store {
         org: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE datasources SET schema_error = ? WHERE org_name = ?")
+        sqlx::query(self.sql("UPDATE datasources SET schema_error = ? WHERE org_name = ?"))
             .bind(error)
             .bind(org)
             .execute(self.pool())

@@ -76,8 +76,7 @@ fn parse_policy(s: &str) -> Result<ConflictPolicy, StoreError> {
 impl Store {
     /// The org's applied mappings, by object name.
     pub async fn mappings(&self, org: &str) -> Result<Vec<MappingRow>, StoreError> {
-        let rows: Vec<RawMapping> = sqlx::query_as(
-            "SELECT object_name, direction, conflict_policy, row_filter, fields_json FROM mappings WHERE org_name = ? AND applied = 1 ORDER BY object_name",
+        let rows: Vec<RawMapping> = sqlx::query_as(self.sql("SELECT object_name, direction, conflict_policy, row_filter, fields_json FROM mappings WHERE org_name = ? AND applied = 1 ORDER BY object_name"),
         )
         .bind(org)
         .fetch_all(self.pool())
@@ -98,12 +97,11 @@ impl Store {
     /// Stores (or replaces) an applied mapping.
     pub async fn put_mapping(&self, org: &str, m: NewMapping<'_>) -> Result<(), StoreError> {
         let now = Utc::now().to_rfc3339();
-        sqlx::query(
-            "INSERT INTO mappings (org_name, object_name, table_name, direction, conflict_policy, row_filter, fields_json, applied, created_at, updated_at)
+        sqlx::query(self.sql("INSERT INTO mappings (org_name, object_name, table_name, direction, conflict_policy, row_filter, fields_json, applied, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
              ON CONFLICT (org_name, object_name) DO UPDATE SET direction = excluded.direction,
                  conflict_policy = excluded.conflict_policy, row_filter = excluded.row_filter,
-                 fields_json = excluded.fields_json, applied = 1, apply_error = NULL, updated_at = excluded.updated_at",
+                 fields_json = excluded.fields_json, applied = 1, apply_error = NULL, updated_at = excluded.updated_at"),
         )
         .bind(org)
         .bind(m.object)
@@ -121,7 +119,7 @@ impl Store {
 
     /// Forgets a mapping.
     pub async fn delete_mapping(&self, org: &str, object: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM mappings WHERE org_name = ? AND object_name = ?")
+        sqlx::query(self.sql("DELETE FROM mappings WHERE org_name = ? AND object_name = ?"))
             .bind(org)
             .bind(object)
             .execute(self.pool())

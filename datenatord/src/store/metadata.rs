@@ -33,14 +33,13 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM metadata_objects WHERE org_name = ?")
+        sqlx::query(self.sql("DELETE FROM metadata_objects WHERE org_name = ?"))
             .bind(org)
             .execute(&mut *tx)
             .await?;
         for o in objects {
-            sqlx::query(
-                "INSERT INTO metadata_objects (org_name, object_name, label, global_json, describe_json, downloaded_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+            sqlx::query(self.sql("INSERT INTO metadata_objects (org_name, object_name, label, global_json, describe_json, downloaded_at)
+                 VALUES (?, ?, ?, ?, ?, ?)"),
             )
             .bind(org)
             .bind(&o.name)
@@ -51,7 +50,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE orgs SET metadata_downloaded_at = ? WHERE name = ?")
+        sqlx::query(self.sql("UPDATE orgs SET metadata_downloaded_at = ? WHERE name = ?"))
             .bind(at.to_rfc3339())
             .bind(org)
             .execute(&mut *tx)
@@ -62,8 +61,7 @@ impl Store {
 
     /// Every cached object of the org, by name.
     pub async fn metadata(&self, org: &str) -> Result<Vec<CachedObject>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT object_name, label, global_json, describe_json FROM metadata_objects WHERE org_name = ? ORDER BY object_name",
+        let rows = sqlx::query(self.sql("SELECT object_name, label, global_json, describe_json FROM metadata_objects WHERE org_name = ? ORDER BY object_name"),
         )
         .bind(org)
         .fetch_all(self.pool())
@@ -83,12 +81,18 @@ impl Store {
     }
 
     /// The org's object list without parsing a describe (a real org's cache holds
-    /// hundreds, some of them large): the field count comes from SQLite's JSON functions.
+    /// hundreds, some of them large): the field count comes from the database's JSON functions.
     pub async fn metadata_summary(&self, org: &str) -> Result<Vec<CachedSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT object_name, label, global_json, json_array_length(describe_json, '$.fields') AS fields
-             FROM metadata_objects WHERE org_name = ? ORDER BY object_name",
-        )
+        let rows = sqlx::query(match self.backend() {
+            super::Backend::Sqlite => self.sql(
+                "SELECT object_name, label, global_json, json_array_length(describe_json, '$.fields') AS fields
+                   FROM metadata_objects WHERE org_name = ? ORDER BY object_name",
+            ),
+            super::Backend::Postgres => self.sql(
+                "SELECT object_name, label, global_json, json_array_length(describe_json::json -> 'fields')::bigint AS fields
+                   FROM metadata_objects WHERE org_name = ? ORDER BY object_name",
+            ),
+        })
         .bind(org)
         .fetch_all(self.pool())
         .await?;
@@ -112,10 +116,9 @@ impl Store {
         org: &str,
         object: &str,
     ) -> Result<Option<CachedObject>, StoreError> {
-        let row = sqlx::query(
-            "SELECT object_name, label, global_json, describe_json FROM metadata_objects
-             WHERE org_name = ? AND object_name = ? COLLATE NOCASE
-             ORDER BY object_name = ? DESC LIMIT 1",
+        let row = sqlx::query(self.sql("SELECT object_name, label, global_json, describe_json FROM metadata_objects
+             WHERE org_name = ? AND lower(object_name) = lower(?)
+             ORDER BY object_name = ? DESC LIMIT 1"),
         )
         .bind(org)
         .bind(object)

@@ -19,14 +19,15 @@ pub use mappings::{MappingRow, NewMapping};
 pub use metadata::CachedObject;
 pub use orgs::{NewOrg, StoredCredentials};
 pub use reloads::PendingReload;
+use std::borrow::Cow;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use datenator_shared::model::{ApiUsage, AuthState, OrgSummary};
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, Row};
 
 /// The state database's file name inside the state directory.
 pub const STATE_DB_FILE: &str = "state.db";
@@ -42,18 +43,24 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "cannot open the state database {path}: {source}; check that the file and its directory belong to the daemon's user",
-        path = .path.display()
+        "cannot open the state database {location}: {source}; {hint}"
     )]
-    Open { path: PathBuf, source: sqlx::Error },
+    Open {
+        location: String,
+        source: sqlx::Error,
+        hint: &'static str,
+    },
     #[error(
-        "cannot upgrade the state database {path}: {source}; was it written by a newer datenatord? Restore a backup or use the newer version",
-        path = .path.display()
+        "cannot upgrade the state database {location}: {source}; was it written by a newer datenatord? Restore a backup or use the newer version"
     )]
     Migrate {
-        path: PathBuf,
+        location: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error(
+        "[daemon] state_url must be a postgres:// URL (the fleet shares its state through PostgreSQL; leave it out for one daemon's SQLite state): got {0}"
+    )]
+    NotPostgres(String),
     #[error("state database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error(
@@ -73,13 +80,36 @@ const SECRET_COLUMNS: [(&str, &str, &str); 5] = [
     ("datasources", "org_name", "sync_password"),
 ];
 
-/// A handle on the state database; cheap to clone.
+/// Which database holds the state: one daemon's SQLite file, or a fleet's PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the state database; cheap to clone. Every statement is written once, with
+/// `?` placeholders, and runs on either backend ([`Store::sql`]).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    pool: AnyPool,
+    backend: Backend,
+    /// The file (SQLite) or the URL without its password (PostgreSQL), for messages.
+    location: String,
     /// Seals the secrets it stores (see [`sealed`]).
     sealer: Sealer,
+}
+
+/// A URL as it may be shown: without its password.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(an unreadable URL)".into(),
+    }
 }
 
 impl Store {
@@ -93,6 +123,7 @@ impl Store {
     /// systemd's credential, or the key of `dir` (see [`Sealer::load`]). Secrets stored
     /// before sealing are sealed now; a key that does not open the stored ones is refused.
     pub async fn open_with_key(dir: &Path, key_file: Option<&Path>) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
@@ -109,37 +140,126 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?
+        let location = path.display().to_string();
+        let open_error = |source| StoreError::Open {
+            location: location.clone(),
+            source,
+            hint: "check that the file and its directory belong to the daemon's user",
+        };
+        // Write-ahead logging is a property of the file: set once, it stays.
+        let file = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            // What a secret's update replaces is overwritten, not left in a free page.
-            .pragma("secure_delete", "ON")
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        file.connect()
             .await
-            .map_err(|source| StoreError::Open {
+            .map_err(open_error)?
+            .close()
+            .await
+            .map_err(open_error)?;
+        let url = url::Url::from_file_path(&path)
+            .map(|u| format!("sqlite://{}?mode=rwc", u.path()))
+            .map_err(|()| StoreError::CreateDir {
                 path: path.clone(),
-                source,
+                source: std::io::Error::other("not an absolute path"),
             })?;
-        sqlx::migrate!("./migrations")
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Foreign keys on; a secret's update overwrites what it replaces
+                    // instead of leaving it in a free page; wait for a busy writer.
+                    conn.execute(
+                        "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 10000",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(url.parse::<AnyConnectOptions>().map_err(open_error)?)
+            .await
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
+                location: location.clone(),
                 source,
             })?;
         let sealer = Sealer::load(key_file, dir)?;
-        let store = Store { pool, path, sealer };
+        Store::ready(pool, Backend::Sqlite, location, sealer).await
+    }
+
+    /// Connects to a fleet's shared state database (`[daemon] state_url`), migrating it as
+    /// needed (one daemon at a time: the migrations take a lock). Its secrets are sealed
+    /// with the fleet's key, which every daemon must be given ([`Sealer::load_shared`]).
+    pub async fn connect(
+        url: &str,
+        key_file: Option<&Path>,
+        state_dir: &Path,
+    ) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let location = redact_url(url);
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::NotPostgres(location));
+        }
+        let open_error = |source| StoreError::Open {
+            location: location.clone(),
+            source,
+            hint: "check that PostgreSQL runs there, that the URL's user may log in, and that the database exists (createdb)",
+        };
+        let options: AnyConnectOptions = url.parse().map_err(open_error)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(6)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                location: location.clone(),
+                source,
+            })?;
+        let sealer = Sealer::load_shared(key_file, state_dir)?;
+        Store::ready(pool, Backend::Postgres, location, sealer).await
+    }
+
+    async fn ready(
+        pool: AnyPool,
+        backend: Backend,
+        location: String,
+        sealer: Sealer,
+    ) -> Result<Store, StoreError> {
+        let store = Store {
+            pool,
+            backend,
+            location,
+            sealer,
+        };
         store.seal_stored_secrets().await?;
         Ok(store)
+    }
+
+    /// A statement written with `?` placeholders, as the backend takes it (PostgreSQL
+    /// numbers them: `$1`, `$2`…). Quoted text is left alone.
+    pub(crate) fn sql(&self, statement: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        AssertSqlSafe(match self.backend {
+            Backend::Sqlite => Cow::Borrowed(statement),
+            Backend::Postgres => Cow::Owned(numbered_placeholders(statement)),
+        })
+    }
+
+    /// Like [`Store::sql`], for a statement built at run time.
+    pub(crate) fn sql_owned(&self, statement: String) -> AssertSqlSafe<Cow<'static, str>> {
+        AssertSqlSafe(match self.backend {
+            Backend::Sqlite => Cow::Owned(statement),
+            Backend::Postgres => Cow::Owned(numbered_placeholders(&statement)),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Seals a secret for storing.
@@ -163,7 +283,7 @@ impl Store {
     /// ones sealed before (one of each column is enough: one key seals them all).
     async fn seal_stored_secrets(&self) -> Result<(), StoreError> {
         for (table, key, column) in SECRET_COLUMNS {
-            let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let rows: Vec<(String, String)> = sqlx::query_as(self.sql_owned(format!(
                 "SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL"
             )))
             .fetch_all(&self.pool)
@@ -177,7 +297,7 @@ impl Store {
                     }
                     continue;
                 }
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                sqlx::query(self.sql_owned(format!(
                     "UPDATE {table} SET {column} = ? WHERE {key} = ?"
                 )))
                 .bind(self.seal(&value))
@@ -189,11 +309,18 @@ impl Store {
         Ok(())
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The state database: its file, or its URL without the password.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
-    pub(super) fn pool(&self) -> &SqlitePool {
+    /// The SQLite file (tests).
+    #[cfg(test)]
+    pub fn path(&self) -> &Path {
+        Path::new(&self.location)
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -202,7 +329,7 @@ impl Store {
     }
 
     pub async fn org_count(&self) -> Result<usize, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs")
+        let n: i64 = sqlx::query_scalar(self.sql("SELECT COUNT(*) FROM orgs"))
             .fetch_one(&self.pool)
             .await?;
         Ok(n as usize)
@@ -210,13 +337,12 @@ impl Store {
 
     /// The Orgs screen's rows, by name.
     pub async fn org_summaries(&self) -> Result<Vec<OrgSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.name, o.org_id, o.org_type, o.custom_domain, o.instance_url, o.sync_enabled,
+        let rows = sqlx::query(self.sql("SELECT o.name, o.org_id, o.org_type, o.custom_domain, o.instance_url, o.sync_enabled,
                     o.auth_json, o.metadata_downloaded_at, o.api_used, o.api_max,
                     o.polling_interval_secs, o.api_budget_percent,
                     COALESCE(d.check_ok, 0) AS check_ok, COALESCE(d.schema_generated, 0) AS schema_generated
                FROM orgs o LEFT JOIN datasources d ON d.org_name = o.name
-              ORDER BY o.name",
+              ORDER BY o.name"),
         )
         .fetch_all(&self.pool)
         .await?;
@@ -262,6 +388,30 @@ impl Store {
         Ok(out)
     }
 }
+
+/// `?` placeholders numbered as PostgreSQL takes them, skipping quoted text.
+fn numbered_placeholders(statement: &str) -> String {
+    let mut out = String::with_capacity(statement.len() + 8);
+    let (mut n, mut quote) = (0, None::<char>);
+    for c in statement.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '?') => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod roundtrip_tests;
 
 #[cfg(test)]
 mod tests {

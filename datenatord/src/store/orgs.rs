@@ -64,7 +64,7 @@ fn auth_json(a: &AuthState) -> String {
 
 impl Store {
     pub async fn org_exists(&self, name: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs WHERE name = ?")
+        let n: i64 = sqlx::query_scalar(self.sql("SELECT COUNT(*) FROM orgs WHERE name = ?"))
             .bind(name)
             .fetch_one(self.pool())
             .await?;
@@ -76,9 +76,8 @@ impl Store {
         let now = Utc::now().to_rfc3339();
         let (kind, custom) = org_type_columns(&org.org_type);
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO orgs (name, org_type, custom_domain, auth_json, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+        sqlx::query(self.sql("INSERT INTO orgs (name, org_type, custom_domain, auth_json, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)"),
         )
         .bind(&org.name)
         .bind(kind)
@@ -88,8 +87,7 @@ impl Store {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO credentials (org_name, flow, client_id, client_secret, username) VALUES (?, ?, ?, ?, ?)",
+        sqlx::query(self.sql("INSERT INTO credentials (org_name, flow, client_id, client_secret, username) VALUES (?, ?, ?, ?, ?)"),
         )
         .bind(&org.name)
         .bind(&org.flow)
@@ -109,7 +107,7 @@ impl Store {
         except: &str,
     ) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT name FROM orgs WHERE org_id = ? AND name <> ?")
+            sqlx::query_scalar(self.sql("SELECT name FROM orgs WHERE org_id = ? AND name <> ?"))
                 .bind(org_id)
                 .bind(except)
                 .fetch_optional(self.pool())
@@ -120,7 +118,7 @@ impl Store {
     /// The Salesforce org id stored for `name`, once authorized.
     pub async fn org_id(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar::<_, Option<String>>("SELECT org_id FROM orgs WHERE name = ?")
+            sqlx::query_scalar::<_, Option<String>>(self.sql("SELECT org_id FROM orgs WHERE name = ?"))
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?
@@ -135,7 +133,7 @@ impl Store {
         name: &str,
         keeps: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET refresh_keeps_credentials = ? WHERE name = ?")
+        sqlx::query(self.sql("UPDATE orgs SET refresh_keeps_credentials = ? WHERE name = ?"))
             .bind(keeps as i64)
             .bind(name)
             .execute(self.pool())
@@ -146,7 +144,7 @@ impl Store {
     /// Whether a refresh is running while the stored credentials still work.
     pub async fn refresh_keeps_credentials(&self, name: &str) -> Result<bool, StoreError> {
         let v: Option<i64> =
-            sqlx::query_scalar("SELECT refresh_keeps_credentials FROM orgs WHERE name = ?")
+            sqlx::query_scalar(self.sql("SELECT refresh_keeps_credentials FROM orgs WHERE name = ?"))
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
@@ -154,7 +152,7 @@ impl Store {
     }
 
     pub async fn set_auth(&self, name: &str, auth: &AuthState) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET auth_json = ?, updated_at = ? WHERE name = ?")
+        sqlx::query(self.sql("UPDATE orgs SET auth_json = ?, updated_at = ? WHERE name = ?"))
             .bind(auth_json(auth))
             .bind(Utc::now().to_rfc3339())
             .bind(name)
@@ -171,8 +169,7 @@ impl Store {
         username: Option<&str>,
         auth: &AuthState,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE credentials SET flow = ?, username = COALESCE(?, username) WHERE org_name = ?",
+        sqlx::query(self.sql("UPDATE credentials SET flow = ?, username = COALESCE(?, username) WHERE org_name = ?"),
         )
         .bind(flow)
         .bind(username)
@@ -195,8 +192,7 @@ impl Store {
         issued_at: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "UPDATE orgs SET org_id = ?, user_id = ?, instance_url = ?, auth_json = ?, updated_at = ? WHERE name = ?",
+        sqlx::query(self.sql("UPDATE orgs SET org_id = ?, user_id = ?, instance_url = ?, auth_json = ?, updated_at = ? WHERE name = ?"),
         )
         .bind(org_id)
         .bind(user_id)
@@ -206,8 +202,7 @@ impl Store {
         .bind(name)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE credentials SET access_token = ?, refresh_token = COALESCE(?, refresh_token), issued_at = ? WHERE org_name = ?",
+        sqlx::query(self.sql("UPDATE credentials SET access_token = ?, refresh_token = COALESCE(?, refresh_token), issued_at = ? WHERE org_name = ?"),
         )
         .bind(self.seal(access_token))
         .bind(self.seal_opt(refresh_token))
@@ -228,13 +223,13 @@ impl Store {
         refresh_token: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE credentials SET access_token = ?, refresh_token = COALESCE(?, refresh_token) WHERE org_name = ?")
+        sqlx::query(self.sql("UPDATE credentials SET access_token = ?, refresh_token = COALESCE(?, refresh_token) WHERE org_name = ?"))
             .bind(self.seal(access_token))
             .bind(self.seal_opt(refresh_token))
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE orgs SET instance_url = ? WHERE name = ?")
+        sqlx::query(self.sql("UPDATE orgs SET instance_url = ? WHERE name = ?"))
             .bind(instance_url)
             .bind(name)
             .execute(&mut *tx)
@@ -244,10 +239,9 @@ impl Store {
     }
 
     pub async fn credentials(&self, name: &str) -> Result<Option<StoredCredentials>, StoreError> {
-        let row = sqlx::query(
-            "SELECT o.org_type, o.custom_domain, o.instance_url, c.flow, c.client_id, c.client_secret,
+        let row = sqlx::query(self.sql("SELECT o.org_type, o.custom_domain, o.instance_url, c.flow, c.client_id, c.client_secret,
                     c.username, c.refresh_token, c.access_token
-               FROM orgs o JOIN credentials c ON c.org_name = o.name WHERE o.name = ?",
+               FROM orgs o JOIN credentials c ON c.org_name = o.name WHERE o.name = ?"),
         )
         .bind(name)
         .fetch_optional(self.pool())
@@ -271,7 +265,7 @@ impl Store {
     /// The Salesforce user the org was authorized as.
     pub async fn org_user_id(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT user_id FROM orgs WHERE name = ?")
+            sqlx::query_scalar(self.sql("SELECT user_id FROM orgs WHERE name = ?"))
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?
@@ -280,7 +274,7 @@ impl Store {
     }
 
     pub async fn set_sync_enabled(&self, name: &str, enabled: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET sync_enabled = ?, updated_at = ? WHERE name = ?")
+        sqlx::query(self.sql("UPDATE orgs SET sync_enabled = ?, updated_at = ? WHERE name = ?"))
             .bind(enabled as i64)
             .bind(Utc::now().to_rfc3339())
             .bind(name)
@@ -295,9 +289,8 @@ impl Store {
         polling_interval_secs: Option<u32>,
         api_budget_percent: Option<u8>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE orgs SET polling_interval_secs = COALESCE(?, polling_interval_secs),
-                             api_budget_percent = COALESCE(?, api_budget_percent), updated_at = ? WHERE name = ?",
+        sqlx::query(self.sql("UPDATE orgs SET polling_interval_secs = COALESCE(?, polling_interval_secs),
+                             api_budget_percent = COALESCE(?, api_budget_percent), updated_at = ? WHERE name = ?"),
         )
         .bind(polling_interval_secs.map(i64::from))
         .bind(api_budget_percent.map(i64::from))
@@ -309,7 +302,7 @@ impl Store {
     }
 
     pub async fn set_api_usage(&self, name: &str, usage: ApiUsage) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET api_used = ?, api_max = ? WHERE name = ?")
+        sqlx::query(self.sql("UPDATE orgs SET api_used = ?, api_max = ? WHERE name = ?"))
             .bind(usage.used as i64)
             .bind(usage.max as i64)
             .bind(name)
@@ -321,7 +314,7 @@ impl Store {
     /// Removes the org and everything stored for it (cascades to credentials, datasource,
     /// metadata, mappings).
     pub async fn delete_org(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM orgs WHERE name = ?")
+        let done = sqlx::query(self.sql("DELETE FROM orgs WHERE name = ?"))
             .bind(name)
             .execute(self.pool())
             .await?;

@@ -46,10 +46,9 @@ impl Store {
         leaving: LeavingRows,
         row_filter: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO reloads (org_name, object_name, leaving, row_filter, since) VALUES (?, ?, ?, ?, ?)
+        sqlx::query(self.sql("INSERT INTO reloads (org_name, object_name, leaving, row_filter, since) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (org_name, object_name) DO UPDATE SET leaving = excluded.leaving,
-                 row_filter = excluded.row_filter",
+                 row_filter = excluded.row_filter"),
         )
         .bind(org)
         .bind(object)
@@ -63,8 +62,7 @@ impl Store {
 
     /// The org's pending re-reads, by object.
     pub async fn reloads(&self, org: &str) -> Result<Vec<PendingReload>, StoreError> {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT object_name, leaving, row_filter FROM reloads WHERE org_name = ? ORDER BY object_name",
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(self.sql("SELECT object_name, leaving, row_filter FROM reloads WHERE org_name = ? ORDER BY object_name"),
         )
         .bind(org)
         .fetch_all(self.pool())
@@ -82,7 +80,7 @@ impl Store {
 
     /// The object's re-read is done (or its mapping is gone).
     pub async fn finish_reload(&self, org: &str, object: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM reloads WHERE org_name = ? AND object_name = ?")
+        sqlx::query(self.sql("DELETE FROM reloads WHERE org_name = ? AND object_name = ?"))
             .bind(org)
             .bind(object)
             .execute(self.pool())
@@ -100,9 +98,8 @@ impl Store {
         let now = Utc::now().to_rfc3339();
         let mut tx = self.pool().begin().await?;
         for id in sfids {
-            sqlx::query(
-                "INSERT INTO detached_rows (org_name, object_name, sfid, since) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (org_name, object_name, sfid) DO NOTHING",
+            sqlx::query(self.sql("INSERT INTO detached_rows (org_name, object_name, sfid, since) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (org_name, object_name, sfid) DO NOTHING"),
             )
             .bind(org)
             .bind(object)
@@ -118,7 +115,7 @@ impl Store {
     /// The records of `object` whose rows are detached.
     pub async fn detached(&self, org: &str, object: &str) -> Result<HashSet<String>, StoreError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT sfid FROM detached_rows WHERE org_name = ? AND object_name = ?")
+            sqlx::query_as(self.sql("SELECT sfid FROM detached_rows WHERE org_name = ? AND object_name = ?"))
                 .bind(org)
                 .bind(object)
                 .fetch_all(self.pool())
@@ -128,8 +125,7 @@ impl Store {
 
     /// How many rows each object of the org has detached.
     pub async fn detached_counts(&self, org: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT object_name, COUNT(*) FROM detached_rows WHERE org_name = ? GROUP BY object_name",
+        let rows: Vec<(String, i64)> = sqlx::query_as(self.sql("SELECT object_name, COUNT(*) FROM detached_rows WHERE org_name = ? GROUP BY object_name"),
         )
         .bind(org)
         .fetch_all(self.pool())
@@ -150,7 +146,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match sfids {
             None => {
-                sqlx::query("DELETE FROM detached_rows WHERE org_name = ? AND object_name = ?")
+                sqlx::query(self.sql("DELETE FROM detached_rows WHERE org_name = ? AND object_name = ?"))
                     .bind(org)
                     .bind(object)
                     .execute(self.pool())
@@ -159,8 +155,7 @@ impl Store {
             Some(ids) => {
                 let mut tx = self.pool().begin().await?;
                 for id in ids {
-                    sqlx::query(
-                        "DELETE FROM detached_rows WHERE org_name = ? AND object_name = ? AND sfid = ?",
+                    sqlx::query(self.sql("DELETE FROM detached_rows WHERE org_name = ? AND object_name = ? AND sfid = ?"),
                     )
                     .bind(org)
                     .bind(object)

@@ -14,9 +14,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = Utc::now().to_rfc3339();
         for f in fields {
-            sqlx::query(
-                "INSERT INTO removed_fields (org_name, object_name, field_name, since) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (org_name, object_name, field_name) DO NOTHING",
+            sqlx::query(self.sql("INSERT INTO removed_fields (org_name, object_name, field_name, since) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (org_name, object_name, field_name) DO NOTHING"),
             )
             .bind(org)
             .bind(object)
@@ -30,8 +29,7 @@ impl Store {
 
     /// Every (object, field) of the org marked removed, in order.
     pub async fn removed_fields(&self, org: &str) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT object_name, field_name FROM removed_fields WHERE org_name = ? ORDER BY object_name, field_name",
+        Ok(sqlx::query_as(self.sql("SELECT object_name, field_name FROM removed_fields WHERE org_name = ? ORDER BY object_name, field_name"),
         )
         .bind(org)
         .fetch_all(self.pool())
@@ -41,7 +39,7 @@ impl Store {
     /// Forgets the marks of `object` (its mapping was saved or removed: the user decided;
     /// a field still gone is found again by the next query).
     pub async fn clear_removed_fields(&self, org: &str, object: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM removed_fields WHERE org_name = ? AND object_name = ?")
+        sqlx::query(self.sql("DELETE FROM removed_fields WHERE org_name = ? AND object_name = ?"))
             .bind(org)
             .bind(object)
             .execute(self.pool())
@@ -57,8 +55,7 @@ impl Store {
         fields: &[String],
     ) -> Result<(), StoreError> {
         for f in fields {
-            sqlx::query(
-                "DELETE FROM removed_fields WHERE org_name = ? AND object_name = ? AND field_name = ?",
+            sqlx::query(self.sql("DELETE FROM removed_fields WHERE org_name = ? AND object_name = ? AND field_name = ?"),
             )
             .bind(org)
             .bind(object)

@@ -49,6 +49,10 @@ pub enum SealError {
         "a stored secret does not open with this credentials key (the key changed, or the state database was copied from another installation): start the daemon with the key the secrets were stored with, or register the org and set its datasource again"
     )]
     WrongKey,
+    #[error(
+        "a shared state database ([daemon] state_url) needs the fleet's credentials key on every daemon: copy one key file to each host and set [daemon] credentials_key_file (or systemd's LoadCredential=credentials-key:…); make it once with `head -c 32 /dev/urandom | base64`"
+    )]
+    SharedKeyMissing,
 }
 
 /// Seals and opens secrets with one key. Its `Debug` never shows the key.
@@ -89,6 +93,19 @@ impl Sealer {
             );
         }
         Sealer::from_file(&path)
+    }
+
+    /// The key of a fleet's shared state: given to every daemon alike, from the config or
+    /// systemd's credential; never made on the spot (another daemon could not open what
+    /// this one sealed).
+    pub fn load_shared(configured: Option<&Path>, state_dir: &Path) -> Result<Sealer, SealError> {
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| Path::new(&dir).join(CREDENTIAL_NAME))
+            .filter(|p| p.exists());
+        match (configured, credential) {
+            (None, None) if !state_dir.join(KEY_FILE).exists() => Err(SealError::SharedKeyMissing),
+            _ => Sealer::load(configured, state_dir),
+        }
     }
 
     fn from_file(path: &Path) -> Result<Sealer, SealError> {
