@@ -46,6 +46,7 @@ fn connected() -> App {
             config_file: None,
             orgs: 0,
             connections: 1,
+            fleet: None,
         })),
     );
     app
@@ -76,6 +77,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             api_forecast: None,
             refresh_error: None,
             event_allocation: None,
+            run_by: None,
         },
         OrgSummary {
             name: "acme-uat".into(),
@@ -95,6 +97,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             api_forecast: None,
             refresh_error: None,
             event_allocation: None,
+            run_by: None,
         },
     ]
 }

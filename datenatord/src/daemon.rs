@@ -148,6 +148,21 @@ pub async fn run(
         settings.config.sync.engine_config(),
     )
     .await?;
+    // A fleet: join it before any org starts (the fleet's loop starts those placed here).
+    let fleet = match &settings.config.daemon.state_url {
+        Some(url) => {
+            let fleet = crate::fleet::Fleet::join(
+                store.clone(),
+                &url.0,
+                settings.config.daemon.name.as_deref(),
+                Duration::from_secs(settings.config.daemon.lease_ttl_secs),
+            )
+            .await?;
+            state.set_fleet(fleet.clone());
+            Some(fleet)
+        }
+        None => None,
+    };
     crate::orgs::registration::fail_interrupted_flows(&state).await;
     crate::datasource::warn_shared_schemas(&state).await;
     crate::engine::start_enabled(&state).await;
@@ -159,6 +174,9 @@ pub async fn run(
     };
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    if let Some(fleet) = &fleet {
+        tasks.spawn(crate::fleet::run(state.clone(), fleet.clone(), shutdown.clone()));
+    }
     // Paused orgs' objects stay on the dashboard with current counts.
     tasks.spawn(crate::engine::paused::run(state.clone(), shutdown.clone()));
     let server = tokio::spawn(ipc::serve(
@@ -188,6 +206,9 @@ pub async fn run(
     notify(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
     state.engine.stop_all().await;
+    if let Some(fleet) = &fleet {
+        crate::fleet::leave(fleet).await;
+    }
     tasks.close();
     let grace = Duration::from_secs(settings.config.daemon.shutdown_grace_secs);
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {

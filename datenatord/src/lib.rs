@@ -4,7 +4,8 @@
 //! * [`engine`] — the sync engine: per-org workers, pull, push, status.
 //! * [`mappings`] — object mappings: validation, DDL plans, storage.
 //! * [`ipc`] — the local-socket server speaking `datenator_shared::protocol`.
-//! * [`store`] — the daemon's own SQLite state.
+//! * [`store`] — the daemon's own state (SQLite, or a fleet's shared PostgreSQL).
+//! * [`fleet`] — several daemons sharing the orgs: membership, placement, leases, fencing.
 //! * [`salesforce`] — the Salesforce client (OAuth, REST, Bulk 2.0).
 //! * [`targetdb`] — the databases it syncs into (one folder per dialect).
 // No data a user, a database or Salesforce sends may panic this crate (tests may: see
@@ -25,6 +26,7 @@ pub mod demo;
 #[path = "demo_off.rs"]
 pub mod demo;
 pub mod engine;
+pub mod fleet;
 pub mod error;
 pub mod ipc;
 pub mod log_tail;

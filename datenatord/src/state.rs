@@ -39,6 +39,8 @@ pub struct DaemonState {
     pub orgs_runtime: OrgRuntime,
     /// The sync engine's workers and status board.
     pub engine: Engine,
+    /// This daemon's membership of a fleet (a shared state database), once joined.
+    fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
 }
 
 impl DaemonState {
@@ -62,6 +64,7 @@ impl DaemonState {
             config_file: paths.config_file.as_ref().map(|p| p.display().to_string()),
             orgs: orgs.len(),
             connections: 0,
+            fleet: None,
         };
         Ok(Arc::new(DaemonState {
             started_at,
@@ -74,6 +77,7 @@ impl DaemonState {
             salesforce: std::sync::RwLock::new(salesforce),
             orgs_runtime: OrgRuntime::default(),
             engine: Engine::new(engine),
+            fleet: std::sync::OnceLock::new(),
         }))
     }
 
@@ -96,6 +100,29 @@ impl DaemonState {
         self.orgs.borrow().clone()
     }
 
+    /// The fleet this daemon belongs to, if its state is shared.
+    pub fn fleet(&self) -> Option<&Arc<crate::fleet::Fleet>> {
+        self.fleet.get()
+    }
+
+    /// Joins a fleet (once, at start).
+    pub fn set_fleet(&self, fleet: Arc<crate::fleet::Fleet>) {
+        let _ = self.engine.set_fleet(fleet.clone());
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// The fleet's view changed: the status says so.
+    pub fn fleet_changed(&self) {
+        let view = self.fleet().map(|f| f.view());
+        let started_at = self.started_at;
+        self.status.send_if_modified(|s| {
+            s.uptime_secs = (Utc::now() - started_at).num_seconds().max(0) as u64;
+            let changed = s.fleet != view;
+            s.fleet = view;
+            changed
+        });
+    }
+
     /// Re-reads the org list from the store and tells subscribers when it changed.
     pub async fn refresh_orgs(&self) -> Result<(), StoreError> {
         let mut orgs = self.store.org_summaries().await?;
@@ -105,6 +132,7 @@ impl DaemonState {
                     .forecast(&o.name, o.polling_interval_secs, o.api_budget_percent);
             o.refresh_error = self.orgs_runtime.refresh_error(&o.name);
             o.event_allocation = self.orgs_runtime.event_allocation(&o.name);
+            o.run_by = self.fleet().and_then(|f| f.holder(&o.name));
         }
         let count = orgs.len();
         self.orgs.send_if_modified(|cur| {

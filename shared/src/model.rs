@@ -21,6 +21,38 @@ pub struct DaemonStatus {
     pub orgs: usize,
     /// Open client connections, this one included.
     pub connections: usize,
+    /// The fleet this daemon belongs to (a shared state database), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetView>,
+}
+
+/// The daemons sharing one state database, as one of them last read it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetView {
+    /// The name of the daemon that answers.
+    pub me: String,
+    pub members: Vec<FleetMember>,
+}
+
+/// One daemon of a fleet and its health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetMember {
+    pub name: String,
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    /// Heartbeating within the lease TTL and not leaving.
+    pub live: bool,
+    /// Stopped (or stopping) cleanly: its orgs moved.
+    pub leaving: bool,
+    /// Seconds since its last heartbeat.
+    pub silent_secs: f64,
+    /// Orgs it runs.
+    pub orgs: usize,
+    /// Clients connected to it.
+    pub connections: usize,
+    /// The daemon that answers.
+    pub me: bool,
 }
 
 /// Subscription topics.
@@ -139,6 +171,10 @@ pub struct OrgSummary {
     /// the last 24 hours, of the maximum), as Salesforce's `/limits` last said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_allocation: Option<ApiUsage>,
+    /// In a fleet: the daemon that runs the org's sync now (`None`: not running anywhere,
+    /// or no fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_by: Option<String>,
 }
 
 /// Where an org's API usage is heading, and what the scheduler does about it.

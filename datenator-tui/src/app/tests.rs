@@ -31,6 +31,7 @@ pub(crate) fn org(name: &str) -> OrgSummary {
         api_forecast: None,
         refresh_error: None,
         event_allocation: None,
+        run_by: None,
     }
 }
 

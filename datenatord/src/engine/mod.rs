@@ -78,6 +78,8 @@ struct Worker {
 /// Starts, stops and wakes the per-org workers; holds the published status.
 pub struct Engine {
     workers: Mutex<HashMap<String, Worker>>,
+    /// The fleet, when the state is shared: wake-ups of orgs run elsewhere go there.
+    fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
     status: status::StatusBoard,
     recent: recent::RecentPulls,
     pub config: EngineConfig,
@@ -91,6 +93,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             workers: Mutex::new(HashMap::new()),
+            fleet: std::sync::OnceLock::new(),
             status: status::StatusBoard::default(),
             recent: recent::RecentPulls::default(),
             config,
@@ -110,16 +113,49 @@ impl Engine {
         self.status.subscribe()
     }
 
-    /// Runs the org's worker now instead of at its next tick.
+    /// Joins the engine to a fleet (see [`crate::fleet`]).
+    pub fn set_fleet(&self, fleet: Arc<crate::fleet::Fleet>) -> Result<(), Arc<crate::fleet::Fleet>> {
+        self.fleet.set(fleet)
+    }
+
+    /// Runs the org's worker now instead of at its next tick; in a fleet, the daemon that
+    /// runs the org is told.
     pub fn wake(&self, org: &str) {
-        if let Some(w) = lock(&self.workers).get(org) {
-            w.wake.notify_one();
+        if !self.wake_local(org)
+            && let Some(f) = self.fleet.get()
+        {
+            f.forward(crate::fleet::Forward::Wake, org);
+        }
+    }
+
+    /// Wakes the org's worker if it runs here.
+    pub fn wake_local(&self, org: &str) -> bool {
+        match lock(&self.workers).get(org) {
+            Some(w) => {
+                w.wake.notify_one();
+                true
+            }
+            None => false,
         }
     }
 
     /// Pulls every mapped object of the org now, whatever the polling interval says.
-    /// Returns false when sync is not running for the org.
+    /// Returns false when sync is not running for the org (here or, in a fleet, anywhere).
     pub fn pull_now(&self, org: &str) -> bool {
+        if self.pull_now_local(org) {
+            return true;
+        }
+        match self.fleet.get() {
+            Some(f) if f.holder(org).is_some() => {
+                f.forward(crate::fleet::Forward::PullNow, org);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Pulls every object of the org now if its worker runs here.
+    pub fn pull_now_local(&self, org: &str) -> bool {
         match lock(&self.workers).get(org) {
             Some(w) if !w.task.is_finished() => {
                 w.pull_now.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -201,6 +237,19 @@ impl Engine {
         self.status.pause_org(org);
     }
 
+    /// Stops the org's worker at once, whatever step it is in (its lease ran out: not one
+    /// more write may go out). What it did not finish is redone by the next holder.
+    pub async fn abort(&self, org: &str) {
+        let worker = lock(&self.workers).remove(org);
+        if let Some(w) = worker {
+            w.cancel.cancel();
+            w.task.abort();
+            let _ = w.task.await;
+            tracing::info!(org = %org, "sync stopped here");
+        }
+        self.status.pause_org(org);
+    }
+
     /// Stops every worker (daemon shutdown).
     pub async fn stop_all(&self) {
         let orgs: Vec<String> = lock(&self.workers).keys().cloned().collect();
@@ -270,8 +319,12 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
-/// Starts the workers of every org with sync enabled (daemon start).
+/// Starts the workers of every org with sync enabled (daemon start); in a fleet, the
+/// fleet's loop starts those placed here once it holds their leases.
 pub async fn start_enabled(state: &State) {
+    if state.fleet().is_some() {
+        return;
+    }
     for org in state.orgs() {
         if org.sync_enabled {
             state.engine.start(state, &org.name);

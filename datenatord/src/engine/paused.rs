@@ -24,6 +24,8 @@ pub async fn run(state: State, cancel: CancellationToken) {
             .orgs()
             .into_iter()
             .filter(|o| !state.engine.is_running(&o.name))
+            // In a fleet, an org with sync on is run (and its status published) elsewhere.
+            .filter(|o| state.fleet().is_none() || !o.sync_enabled)
             .map(|o| o.name)
             .collect();
         targets.retain(|org, _| paused.contains(org));

@@ -169,6 +169,26 @@ impl StatusBoard {
         self.publish(&board);
     }
 
+    /// The org's objects, as this daemon sees them (published to the fleet).
+    pub fn org_objects(&self, org: &str) -> Vec<ObjectStatus> {
+        self.tx
+            .borrow()
+            .iter()
+            .filter(|s| s.org == org)
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the org's objects with what the daemon that runs it published (a fleet).
+    pub fn set_org(&self, org: &str, objects: Vec<ObjectStatus>) {
+        let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        board.objects.retain(|(o, _), _| o != org);
+        for s in objects.into_iter().filter(|s| s.org == org) {
+            board.objects.insert((s.org.clone(), s.object.clone()), s);
+        }
+        self.publish(&board);
+    }
+
     pub fn remove_org(&self, org: &str) {
         let mut board = self.map.lock().unwrap_or_else(|e| e.into_inner());
         board.objects.retain(|(o, _), _| o != org);

@@ -228,6 +228,14 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         }
     };
     let api = state.orgs_runtime.api(state, org).await?;
+    // In a fleet, nothing goes to Salesforce once this daemon's lease on the org runs out.
+    let api = match state.fleet() {
+        Some(fleet) => {
+            let (fleet, org) = (fleet.clone(), org.to_owned());
+            api.gated(Arc::new(move || fleet.may_act(&org)))
+        }
+        None => api,
+    };
     let ctx = Ctx {
         state,
         org,

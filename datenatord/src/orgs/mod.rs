@@ -288,6 +288,9 @@ pub async fn delete(
         }
     }
     state.engine.stop(name).await;
+    if let Some(fleet) = state.fleet() {
+        fleet.forward(crate::fleet::Forward::Placement, name);
+    }
     state.engine.recent().forget(name);
     let schema_dropped = match crate::datasource::deprovision(state, name).await {
         Ok(dropped) => dropped,
@@ -346,10 +349,17 @@ pub async fn set_sync(
         .await
         .map_err(store_error)?;
     state.refresh_orgs().await.map_err(store_error)?;
-    if enabled {
-        state.engine.start(state, org);
-    } else {
-        state.engine.stop(org).await;
+    match state.fleet() {
+        // The fleet places the org (here or on another daemon); a daemon that runs it
+        // and no longer should stops it in its next round.
+        Some(fleet) => {
+            if !enabled {
+                state.engine.stop(org).await;
+            }
+            fleet.forward(crate::fleet::Forward::Placement, org);
+        }
+        None if enabled => state.engine.start(state, org),
+        None => state.engine.stop(org).await,
     }
     summary(state, org)
 }

@@ -54,6 +54,11 @@ pub enum SalesforceError {
     /// The answer did not have the documented shape.
     #[error("unexpected answer from Salesforce: {0}")]
     Protocol(String),
+    /// A fleet's daemon whose lease on the org ran out sends nothing more for it.
+    #[error(
+        "this daemon no longer runs the org (its lease in the fleet ran out): nothing more is sent from here, the daemon that took the org over carries on"
+    )]
+    LeaseLost,
 }
 
 fn oauth_message(error: &str, description: &str) -> String {

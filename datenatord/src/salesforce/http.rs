@@ -149,7 +149,12 @@ struct Inner {
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<Inner>,
+    /// Asked before every request this handle sends (see [`Api::gated`]).
+    gate: Option<Gate>,
 }
+
+/// Whether a request may go out now (a fleet: the daemon still holds the org's lease).
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -206,6 +211,7 @@ impl ApiBuilder {
                 refresh_lock: Mutex::new(()),
                 server_time: std::sync::Mutex::new(None),
             }),
+            gate: None,
         }
     }
 }
@@ -235,6 +241,15 @@ impl Api {
 
     pub fn usage(&self) -> &Arc<UsageTracker> {
         &self.inner.usage
+    }
+
+    /// This handle, asking `gate` before each request it sends, retries included: once the
+    /// gate says no, nothing more goes out ([`SalesforceError::LeaseLost`]).
+    pub fn gated(&self, gate: Gate) -> Api {
+        Api {
+            inner: self.inner.clone(),
+            gate: Some(gate),
+        }
     }
 
     /// Salesforce's time now, in whole seconds, as far as it is known: the newest answer's
@@ -319,6 +334,9 @@ impl Api {
         let mut attempt = 0u32;
         let mut refreshes = 0u32;
         loop {
+            if self.gate.as_ref().is_some_and(|may| !may()) {
+                return Err(SalesforceError::LeaseLost);
+            }
             let session = self.inner.session.read().await.clone();
             let url = if target.starts_with("http://") || target.starts_with("https://") {
                 target.to_owned()

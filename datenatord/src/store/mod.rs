@@ -383,6 +383,7 @@ impl Store {
                 api_forecast: None,
                 refresh_error: None,
                 event_allocation: None,
+                run_by: None,
             });
         }
         Ok(out)

@@ -1,0 +1,270 @@
+//! Several daemons sharing the orgs through one PostgreSQL state database (`[daemon]
+//! state_url`), with no coordinator of our own:
+//!
+//! * **Members**: each daemon heartbeats a row (`fleet_members`) every third of the lease
+//!   TTL; one silent for a TTL, or marked leaving at its stop, is no longer live.
+//! * **Placement** ([`placement`]): every daemon computes, from the same live list, which
+//!   daemon should run each org with sync on (an operator's pin first, else rendezvous
+//!   hashing); a daemon joining or leaving moves only its share.
+//! * **Leases with fencing** (`fleet_leases`): a daemon runs an org only while it holds the
+//!   org's lease — a holder, a fencing token that only grows, an expiry its heartbeat
+//!   pushes forward. A daemon that cannot renew in time stops the org's work before the
+//!   lease expires (its own clock, counted from before the renewal was sent, with a
+//!   margin); every write the engine commits to the target checks the token stored there
+//!   (`targetdb::fence`), so a daemon paused past its lease commits nothing after the next
+//!   holder took over; its Salesforce writes check [`Fleet::may_act`] first.
+//! * **One view**: holders publish their orgs' live status (`fleet_status`); every daemon
+//!   shows the whole fleet, and forwards "sync now" and wake-ups to the holder (`NOTIFY`).
+pub mod placement;
+mod run;
+pub mod sql;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datenator_shared::model::{FleetMember, FleetView};
+use tokio::sync::Notify;
+
+pub use run::{leave, run};
+
+use crate::store::{Store, StoreError};
+
+/// The channel the fleet's daemons LISTEN on.
+pub const CHANNEL: &str = "datenator_fleet";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "another daemon named {name} is live in the fleet (on {host}, pid {pid}): give each daemon its own name with [daemon] name"
+    )]
+    NameTaken { name: String, host: String, pid: i64 },
+}
+
+/// An org's lease as this daemon holds it.
+#[derive(Debug)]
+pub struct Lease {
+    /// The fencing token: every target write of this holder carries it.
+    pub token: i64,
+    /// Until when this daemon may act for the org (its own monotonic clock).
+    deadline: Mutex<Instant>,
+    /// Set once its work is being handed to another daemon.
+    releasing: AtomicBool,
+}
+
+impl Lease {
+    /// Whether this daemon may still act for the org.
+    pub fn valid(&self) -> bool {
+        Instant::now() < *lock(&self.deadline)
+    }
+
+    fn extend(&self, until: Instant) {
+        *lock(&self.deadline) = until;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// This daemon's membership of the fleet.
+pub struct Fleet {
+    /// Its name in the fleet.
+    pub id: String,
+    host: String,
+    instance: String,
+    started_ms: i64,
+    ttl: Duration,
+    store: Store,
+    url: String,
+    held: Mutex<HashMap<String, Arc<Lease>>>,
+    /// Who runs each org, as last read.
+    holders: Mutex<HashMap<String, String>>,
+    view: Mutex<FleetView>,
+    poke: Notify,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("id", &self.id)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    /// Joins the fleet whose state is `store` (at `url`) as `name` (default: the host name).
+    /// A daemon of the same name that went silent (this one, restarted) is waited out for
+    /// a TTL, so its leases expire first; one still heartbeating is refused.
+    pub async fn join(
+        store: Store,
+        url: &str,
+        name: Option<&str>,
+        ttl: Duration,
+    ) -> Result<Arc<Fleet>, FleetError> {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let id = name.map(str::to_owned).unwrap_or_else(|| host.clone());
+        let ttl = ttl.max(Duration::from_secs(3));
+        let fleet = Arc::new(Fleet {
+            id: id.clone(),
+            host,
+            instance: format!("{:016x}", rand::random::<u64>()),
+            started_ms: chrono::Utc::now().timestamp_millis(),
+            ttl,
+            store,
+            url: url.to_owned(),
+            held: Mutex::new(HashMap::new()),
+            holders: Mutex::new(HashMap::new()),
+            view: Mutex::new(FleetView {
+                me: id.clone(),
+                members: Vec::new(),
+            }),
+            poke: Notify::new(),
+        });
+        let until = Instant::now() + ttl * 2 + Duration::from_secs(1);
+        while let Some(m) = sql::member(&fleet.store, &id).await? {
+            let live = !m.leaving && m.silent_ms < ttl.as_millis() as i64;
+            if !live {
+                break;
+            }
+            if Instant::now() > until {
+                return Err(FleetError::NameTaken {
+                    name: id,
+                    host: m.host,
+                    pid: m.pid,
+                });
+            }
+            tracing::info!(
+                daemon = %id,
+                "a daemon of this name was live a moment ago (this one before a restart?): waiting for its leases to expire"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        fleet.heartbeat(0, 0).await?;
+        tracing::info!(daemon = %id, ttl_secs = ttl.as_secs(), "joined the fleet");
+        Ok(fleet)
+    }
+
+    async fn heartbeat(&self, orgs: usize, connections: usize) -> Result<(), StoreError> {
+        sql::heartbeat(
+            &self.store,
+            &self.id,
+            &self.host,
+            self.started_ms,
+            &sql::Health {
+                instance: self.instance.clone(),
+                orgs,
+                connections,
+            },
+        )
+        .await
+    }
+
+    /// The lease this daemon holds on `org`, if any.
+    pub fn lease(&self, org: &str) -> Option<Arc<Lease>> {
+        lock(&self.held).get(org).cloned()
+    }
+
+    /// Whether this daemon may act for `org` now (it holds a lease not yet run out).
+    pub fn may_act(&self, org: &str) -> bool {
+        self.lease(org).is_some_and(|l| l.valid())
+    }
+
+    /// The daemon that runs `org`, as last read.
+    pub fn holder(&self, org: &str) -> Option<String> {
+        lock(&self.holders).get(org).cloned()
+    }
+
+    /// The fleet as last read.
+    pub fn view(&self) -> FleetView {
+        lock(&self.view).clone()
+    }
+
+    /// Runs a placement round now rather than at the next heartbeat.
+    pub fn poke(&self) {
+        self.poke.notify_one();
+    }
+
+    /// Tells every daemon of the fleet (this one too) something (see [`Forward`]).
+    pub fn forward(self: &Arc<Self>, what: Forward, org: &str) {
+        let (fleet, payload) = (self.clone(), what.payload(org));
+        tokio::spawn(async move {
+            if let Err(e) = sql::notify(&fleet.store, &payload).await {
+                tracing::warn!("cannot tell the fleet ({payload}): {e}");
+            }
+        });
+    }
+
+    fn margin(&self) -> Duration {
+        (self.ttl / 5).max(Duration::from_secs(1))
+    }
+
+    /// A member as the view shows it.
+    fn member_view(&self, m: &sql::Member, running: usize) -> FleetMember {
+        FleetMember {
+            name: m.id.clone(),
+            host: m.host.clone(),
+            pid: m.pid as u32,
+            version: m.version.clone(),
+            live: !m.leaving && m.silent_ms < self.ttl.as_millis() as i64,
+            leaving: m.leaving,
+            silent_secs: (m.silent_ms.max(0) as f64) / 1000.0,
+            orgs: running,
+            connections: m.health.connections,
+            me: m.id == self.id,
+        }
+    }
+}
+
+/// What one daemon asks of the daemon that runs an org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Run the org's worker now (a mapping or setting changed).
+    Wake,
+    /// Pull every object now ("sync now").
+    PullNow,
+    /// Placement changed (sync turned on or off, a pin, an org deleted): decide again.
+    Placement,
+}
+
+impl Forward {
+    fn payload(self, org: &str) -> String {
+        match self {
+            Forward::Wake => format!("wake:{org}"),
+            Forward::PullNow => format!("pull:{org}"),
+            Forward::Placement => format!("placement:{org}"),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<(Forward, &str)> {
+        let (kind, org) = payload.split_once(':')?;
+        let what = match kind {
+            "wake" => Forward::Wake,
+            "pull" => Forward::PullNow,
+            "placement" => Forward::Placement,
+            _ => return None,
+        };
+        Some((what, org))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_read_back() {
+        for what in [Forward::Wake, Forward::PullNow, Forward::Placement] {
+            let p = what.payload("acme:eu");
+            assert_eq!(Forward::parse(&p), Some((what, "acme:eu")));
+        }
+        assert_eq!(Forward::parse("nonsense"), None);
+    }
+}

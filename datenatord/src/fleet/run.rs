@@ -1,0 +1,226 @@
+//! The fleet's loop on each daemon: heartbeat, renew, place, hand over, publish; a
+//! watchdog that stops an org's work the moment its lease runs out here; a listener for
+//! what other daemons forward.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use datenator_shared::model::ObjectStatus;
+use tokio_util::sync::CancellationToken;
+
+use super::{Fleet, Forward, Lease, lock, placement, sql};
+use crate::state::State;
+use crate::store::StoreError;
+
+/// Runs the daemon's part of the fleet until `cancel`.
+pub async fn run(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
+    let watchdog = tokio::spawn(watchdog(state.clone(), fleet.clone(), cancel.clone()));
+    let listener = tokio::spawn(listen(state.clone(), fleet.clone(), cancel.clone()));
+    let every = fleet.ttl / 3;
+    loop {
+        // A round stuck on the database must not hold up the next heartbeat: the
+        // watchdog stops work whose lease runs out meanwhile.
+        match tokio::time::timeout(every, round(&state, &fleet)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("fleet round failed: {e}; retrying"),
+            Err(_) => tracing::warn!("fleet round took longer than {every:?}; retrying"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = fleet.poke.notified() => {}
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+    watchdog.abort();
+    listener.abort();
+}
+
+/// One round: say we are alive, keep our leases, take the orgs placed here, hand over the
+/// others, and refresh the fleet's view.
+async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
+    let store = &fleet.store;
+    let ttl_ms = fleet.ttl.as_millis() as i64;
+    let held: Vec<(String, Arc<Lease>)> = lock(&fleet.held)
+        .iter()
+        .map(|(o, l)| (o.clone(), l.clone()))
+        .collect();
+    fleet
+        .heartbeat(held.len(), state.status().connections)
+        .await?;
+    // Renew first: the rest of the round may take a while.
+    for (org, lease) in &held {
+        let sent = Instant::now();
+        if sql::renew(store, org, &fleet.id, lease.token, ttl_ms).await? {
+            lease.extend(sent + fleet.ttl - fleet.margin());
+        } else {
+            tracing::warn!(org = %org, token = lease.token, "lost the org's lease: stopping its work here");
+            lose(state, fleet, org).await;
+        }
+    }
+    let members = sql::members(store).await?;
+    let live: Vec<String> = members
+        .iter()
+        .filter(|m| !m.leaving && m.silent_ms < ttl_ms)
+        .map(|m| m.id.clone())
+        .collect();
+    let enabled = sql::enabled_orgs(store).await?;
+    let wanted: HashSet<&str> = enabled
+        .iter()
+        .filter(|(org, pin)| placement::owner(org, pin.as_deref(), &live) == Some(&fleet.id))
+        .map(|(org, _)| org.as_str())
+        .collect();
+    for (org, _) in &enabled {
+        if wanted.contains(org.as_str()) && fleet.lease(org).is_none() {
+            let sent = Instant::now();
+            if let Some(token) = sql::acquire(store, org, &fleet.id, ttl_ms).await? {
+                let lease = Arc::new(Lease {
+                    token,
+                    deadline: std::sync::Mutex::new(sent + fleet.ttl - fleet.margin()),
+                    releasing: Default::default(),
+                });
+                lock(&fleet.held).insert(org.clone(), lease);
+                tracing::info!(org = %org, token, "took the org's lease: running it here");
+                state.engine.start(state, org);
+            }
+        }
+    }
+    // Hand over what is no longer ours: sync turned off, the org deleted, or placed on
+    // another daemon. The lease is renewed until the work has stopped, then released.
+    for (org, lease) in &held {
+        if !wanted.contains(org.as_str()) && !lease.releasing.swap(true, Ordering::SeqCst) {
+            tracing::info!(org = %org, "the org is placed elsewhere now: handing it over");
+            let (state, fleet, org, token) = (state.clone(), fleet.clone(), org.clone(), lease.token);
+            tokio::spawn(async move {
+                state.engine.stop(&org).await;
+                lock(&fleet.held).remove(&org);
+                if let Err(e) = sql::release(&fleet.store, &org, &fleet.id, token).await {
+                    tracing::warn!(org = %org, "cannot release the lease ({e}): it runs out by itself");
+                }
+                fleet.forward(Forward::Placement, &org);
+            });
+        }
+    }
+    publish_and_read(state, fleet, &members).await
+}
+
+/// Publishes the status of the orgs run here; reads the others' into the status board;
+/// refreshes the fleet's view.
+async fn publish_and_read(
+    state: &State,
+    fleet: &Arc<Fleet>,
+    members: &[sql::Member],
+) -> Result<(), StoreError> {
+    let store = &fleet.store;
+    let board = state.engine.status();
+    let mine: Vec<String> = lock(&fleet.held).keys().cloned().collect();
+    for org in &mine {
+        let objects = board.org_objects(org);
+        let json = serde_json::to_string(&objects).unwrap_or_else(|_| "[]".into());
+        sql::publish_status(store, org, &fleet.id, &json).await?;
+    }
+    let holders: HashMap<String, String> = sql::holders(store).await?.into_iter().collect();
+    for (org, daemon, json) in sql::statuses(store).await? {
+        if daemon != fleet.id && holders.get(&org) == Some(&daemon) && !mine.contains(&org) {
+            if let Ok(objects) = serde_json::from_str::<Vec<ObjectStatus>>(&json) {
+                board.set_org(&org, objects);
+            }
+        }
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for d in holders.values() {
+        *counts.entry(d.as_str()).or_default() += 1;
+    }
+    let view_members = members
+        .iter()
+        .map(|m| fleet.member_view(m, counts.get(m.id.as_str()).copied().unwrap_or(0)))
+        .collect();
+    *lock(&fleet.holders) = holders;
+    lock(&fleet.view).members = view_members;
+    state.refresh_orgs().await?;
+    state.fleet_changed();
+    Ok(())
+}
+
+/// The org's lease is gone: its work stops at once (whatever step it is in).
+async fn lose(state: &State, fleet: &Fleet, org: &str) {
+    lock(&fleet.held).remove(org);
+    state.engine.abort(org).await;
+}
+
+/// Stops an org's work the moment its lease runs out on this daemon's clock (a renewal
+/// that did not come back in time, a daemon frozen and resumed).
+async fn watchdog(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
+    loop {
+        let expired: Vec<String> = lock(&fleet.held)
+            .iter()
+            .filter(|(_, l)| !l.valid())
+            .map(|(o, _)| o.clone())
+            .collect();
+        for org in expired {
+            tracing::warn!(org = %org, "the org's lease ran out before it could be renewed: stopping its work here");
+            lose(&state, &fleet, &org).await;
+            fleet.poke();
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// Carries out what other daemons forward (`NOTIFY datenator_fleet`). Reconnects.
+async fn listen(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
+    loop {
+        let listening = async {
+            let mut l = sqlx::postgres::PgListener::connect(&fleet.url).await?;
+            l.listen(super::CHANNEL).await?;
+            loop {
+                let n = l.recv().await?;
+                match Forward::parse(n.payload()) {
+                    Some((Forward::Wake, org)) => {
+                        state.engine.wake_local(org);
+                    }
+                    Some((Forward::PullNow, org)) => {
+                        state.engine.pull_now_local(org);
+                    }
+                    Some((Forward::Placement, _)) => fleet.poke(),
+                    None => tracing::debug!("unknown fleet message {:?}", n.payload()),
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listening => if let Err(e) = r {
+                tracing::warn!("fleet notifications interrupted ({e}); reconnecting");
+            },
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        fleet.poke();
+    }
+}
+
+/// The daemon stops: its workers have stopped; its leases are released and it says it is
+/// leaving, so the others take its orgs now rather than after the TTL.
+pub async fn leave(fleet: &Fleet) {
+    let held: Vec<(String, i64)> = lock(&fleet.held)
+        .drain()
+        .map(|(o, l)| (o, l.token))
+        .collect();
+    for (org, token) in held {
+        if let Err(e) = sql::release(&fleet.store, &org, &fleet.id, token).await {
+            tracing::warn!(org = %org, "cannot release the lease ({e}): it runs out by itself");
+        }
+    }
+    if let Err(e) = sql::leave(&fleet.store, &fleet.id).await {
+        tracing::warn!("cannot tell the fleet this daemon leaves ({e}); its orgs move after the lease TTL");
+    }
+    if let Err(e) = sql::notify(&fleet.store, &Forward::Placement.payload("")).await {
+        tracing::debug!("cannot tell the fleet: {e}");
+    }
+}
