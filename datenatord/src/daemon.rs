@@ -175,7 +175,11 @@ pub async fn run(
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     if let Some(fleet) = &fleet {
-        tasks.spawn(crate::fleet::run(state.clone(), fleet.clone(), shutdown.clone()));
+        tasks.spawn(crate::fleet::run(
+            state.clone(),
+            fleet.clone(),
+            shutdown.clone(),
+        ));
     }
     // Paused orgs' objects stay on the dashboard with current counts.
     tasks.spawn(crate::engine::paused::run(state.clone(), shutdown.clone()));

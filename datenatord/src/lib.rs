@@ -26,8 +26,8 @@ pub mod demo;
 #[path = "demo_off.rs"]
 pub mod demo;
 pub mod engine;
-pub mod fleet;
 pub mod error;
+pub mod fleet;
 pub mod ipc;
 pub mod log_tail;
 pub mod logging;

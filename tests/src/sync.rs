@@ -217,6 +217,17 @@ pub async fn setup_org(
     ));
     let client = daemon.client().await;
     client.subscribe(&[Topic::Orgs]).await.unwrap();
+    prepare_org(&client, sim, db, org).await;
+    SyncedOrg {
+        daemon,
+        client,
+        org: org.into(),
+    }
+}
+
+/// Registers `org` (device flow) against `sim` through `client` (subscribed to the Orgs
+/// topic), sets its datasource on `db`, generates the schema and downloads the metadata.
+pub async fn prepare_org(client: &Client, sim: &RunningSim, db: &TargetDb, org: &str) {
     let summary: OrgSummary = client
         .call(Call::OrgRegister(RegisterOrg {
             name: org.into(),
@@ -255,11 +266,6 @@ pub async fn setup_org(
         .call(Call::MetadataDownload(OrgRef { name: org.into() }))
         .await
         .unwrap();
-    SyncedOrg {
-        daemon,
-        client,
-        org: org.into(),
-    }
 }
 
 impl SyncedOrg {

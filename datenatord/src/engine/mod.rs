@@ -114,7 +114,10 @@ impl Engine {
     }
 
     /// Joins the engine to a fleet (see [`crate::fleet`]).
-    pub fn set_fleet(&self, fleet: Arc<crate::fleet::Fleet>) -> Result<(), Arc<crate::fleet::Fleet>> {
+    pub fn set_fleet(
+        &self,
+        fleet: Arc<crate::fleet::Fleet>,
+    ) -> Result<(), Arc<crate::fleet::Fleet>> {
         self.fleet.set(fleet)
     }
 

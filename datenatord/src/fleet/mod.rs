@@ -41,7 +41,11 @@ pub enum FleetError {
     #[error(
         "another daemon named {name} is live in the fleet (on {host}, pid {pid}): give each daemon its own name with [daemon] name"
     )]
-    NameTaken { name: String, host: String, pid: i64 },
+    NameTaken {
+        name: String,
+        host: String,
+        pid: i64,
+    },
 }
 
 /// An org's lease as this daemon holds it.

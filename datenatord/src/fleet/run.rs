@@ -90,7 +90,8 @@ async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
     for (org, lease) in &held {
         if !wanted.contains(org.as_str()) && !lease.releasing.swap(true, Ordering::SeqCst) {
             tracing::info!(org = %org, "the org is placed elsewhere now: handing it over");
-            let (state, fleet, org, token) = (state.clone(), fleet.clone(), org.clone(), lease.token);
+            let (state, fleet, org, token) =
+                (state.clone(), fleet.clone(), org.clone(), lease.token);
             tokio::spawn(async move {
                 state.engine.stop(&org).await;
                 lock(&fleet.held).remove(&org);
@@ -218,7 +219,9 @@ pub async fn leave(fleet: &Fleet) {
         }
     }
     if let Err(e) = sql::leave(&fleet.store, &fleet.id).await {
-        tracing::warn!("cannot tell the fleet this daemon leaves ({e}); its orgs move after the lease TTL");
+        tracing::warn!(
+            "cannot tell the fleet this daemon leaves ({e}); its orgs move after the lease TTL"
+        );
     }
     if let Err(e) = sql::notify(&fleet.store, &Forward::Placement.payload("")).await {
         tracing::debug!("cannot tell the fleet: {e}");

@@ -106,9 +106,9 @@ pub async fn leave(store: &Store, id: &str) -> Result<(), StoreError> {
 
 /// The orgs with sync on, and the daemon each is pinned to, if any.
 pub async fn enabled_orgs(store: &Store) -> Result<Vec<(String, Option<String>)>, StoreError> {
-    Ok(sqlx::query_as(store.sql(
-        "SELECT name, pinned_daemon FROM orgs WHERE sync_enabled = 1 ORDER BY name",
-    ))
+    Ok(sqlx::query_as(
+        store.sql("SELECT name, pinned_daemon FROM orgs WHERE sync_enabled = 1 ORDER BY name"),
+    )
     .fetch_all(store.pool())
     .await?)
 }

@@ -98,8 +98,9 @@ impl Store {
         done: u64,
         after_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(self.sql("UPDATE backfills SET done = ?, after_id = ? WHERE org_name = ? AND object_name = ?"),
-        )
+        sqlx::query(self.sql(
+            "UPDATE backfills SET done = ?, after_id = ? WHERE org_name = ? AND object_name = ?",
+        ))
         .bind(i64::try_from(done).unwrap_or(i64::MAX))
         .bind(after_id)
         .bind(org)

@@ -49,9 +49,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(self.sql("DELETE FROM conflicts WHERE org_name = ? AND id <= (
-                 SELECT id FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"),
-        )
+        sqlx::query(self.sql(
+            "DELETE FROM conflicts WHERE org_name = ? AND id <= (
+                 SELECT id FROM conflicts WHERE org_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        ))
         .bind(org)
         .bind(org)
         .bind(KEEP_PER_ORG)

@@ -7,9 +7,10 @@ use super::{Store, StoreError};
 impl Store {
     /// Marks `object`'s creates in doubt (before they are sent), as of now: the last send.
     pub async fn mark_creates_in_doubt(&self, org: &str, object: &str) -> Result<(), StoreError> {
-        sqlx::query(self.sql("INSERT INTO creates_in_doubt (org_name, object_name, since) VALUES (?, ?, ?)
-             ON CONFLICT (org_name, object_name) DO UPDATE SET since = excluded.since"),
-        )
+        sqlx::query(self.sql(
+            "INSERT INTO creates_in_doubt (org_name, object_name, since) VALUES (?, ?, ?)
+             ON CONFLICT (org_name, object_name) DO UPDATE SET since = excluded.since",
+        ))
         .bind(org)
         .bind(object)
         .bind(Utc::now().to_rfc3339())
@@ -20,11 +21,13 @@ impl Store {
 
     /// Clears the mark once a push round has settled every create of `object`.
     pub async fn clear_creates_in_doubt(&self, org: &str, object: &str) -> Result<(), StoreError> {
-        sqlx::query(self.sql("DELETE FROM creates_in_doubt WHERE org_name = ? AND object_name = ?"))
-            .bind(org)
-            .bind(object)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            self.sql("DELETE FROM creates_in_doubt WHERE org_name = ? AND object_name = ?"),
+        )
+        .bind(org)
+        .bind(object)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -34,7 +37,8 @@ impl Store {
         org: &str,
         object: &str,
     ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
-        let since: Option<String> = sqlx::query_scalar(self.sql("SELECT since FROM creates_in_doubt WHERE org_name = ? AND object_name = ?"),
+        let since: Option<String> = sqlx::query_scalar(
+            self.sql("SELECT since FROM creates_in_doubt WHERE org_name = ? AND object_name = ?"),
         )
         .bind(org)
         .bind(object)
@@ -47,11 +51,11 @@ impl Store {
 
     /// The objects of `org` whose creates are in doubt.
     pub async fn creates_in_doubt(&self, org: &str) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar(self.sql("SELECT object_name FROM creates_in_doubt WHERE org_name = ?"))
-                .bind(org)
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            self.sql("SELECT object_name FROM creates_in_doubt WHERE org_name = ?"),
         )
+        .bind(org)
+        .fetch_all(self.pool())
+        .await?)
     }
 }

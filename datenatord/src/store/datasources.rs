@@ -69,7 +69,8 @@ impl Store {
 
     /// Every org with a datasource but `except`, by name.
     pub async fn datasource_orgs_except(&self, except: &str) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(self.sql("SELECT org_name FROM datasources WHERE org_name <> ? ORDER BY org_name"),
+        let rows: Vec<(String,)> = sqlx::query_as(
+            self.sql("SELECT org_name FROM datasources WHERE org_name <> ? ORDER BY org_name"),
         )
         .bind(except)
         .fetch_all(self.pool())
@@ -85,12 +86,13 @@ impl Store {
         settings: &DatasourceSettings,
         keep_check: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(self.sql("INSERT INTO datasources (org_name, settings_json) VALUES (?, ?)
+        sqlx::query(self.sql(
+            "INSERT INTO datasources (org_name, settings_json) VALUES (?, ?)
              ON CONFLICT (org_name) DO UPDATE SET settings_json = excluded.settings_json,
                check_ok = CASE WHEN ? THEN datasources.check_ok END,
                check_json = CASE WHEN ? THEN datasources.check_json END,
-               checked_at = CASE WHEN ? THEN datasources.checked_at END"),
-        )
+               checked_at = CASE WHEN ? THEN datasources.checked_at END",
+        ))
         .bind(org)
         .bind(self.seal(&to_json(settings)?))
         .bind(keep_check)
@@ -157,12 +159,13 @@ impl Store {
             Some((u, p, h)) => (Some(u), Some(p), h),
             None => (None, None, None),
         };
-        sqlx::query(self.sql("UPDATE datasources SET schema_generated = 1, schema_error = NULL,
+        sqlx::query(self.sql(
+            "UPDATE datasources SET schema_generated = 1, schema_error = NULL,
                     sync_user = COALESCE(?, sync_user), sync_password = COALESCE(?, sync_password),
                     sync_account_host = CASE WHEN ? IS NULL THEN sync_account_host ELSE ? END,
                     app_role = ?
-              WHERE org_name = ?"),
-        )
+              WHERE org_name = ?",
+        ))
         .bind(user)
         .bind(self.seal_opt(password))
         .bind(user)

@@ -116,10 +116,11 @@ impl Store {
         org: &str,
         object: &str,
     ) -> Result<Option<CachedObject>, StoreError> {
-        let row = sqlx::query(self.sql("SELECT object_name, label, global_json, describe_json FROM metadata_objects
+        let row = sqlx::query(self.sql(
+            "SELECT object_name, label, global_json, describe_json FROM metadata_objects
              WHERE org_name = ? AND lower(object_name) = lower(?)
-             ORDER BY object_name = ? DESC LIMIT 1"),
-        )
+             ORDER BY object_name = ? DESC LIMIT 1",
+        ))
         .bind(org)
         .bind(object)
         .bind(object)

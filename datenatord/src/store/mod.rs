@@ -42,9 +42,7 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "cannot open the state database {location}: {source}; {hint}"
-    )]
+    #[error("cannot open the state database {location}: {source}; {hint}")]
     Open {
         location: String,
         source: sqlx::Error,
@@ -297,9 +295,9 @@ impl Store {
                     }
                     continue;
                 }
-                sqlx::query(self.sql_owned(format!(
-                    "UPDATE {table} SET {column} = ? WHERE {key} = ?"
-                )))
+                sqlx::query(
+                    self.sql_owned(format!("UPDATE {table} SET {column} = ? WHERE {key} = ?")),
+                )
                 .bind(self.seal(&value))
                 .bind(id)
                 .execute(&self.pool)

@@ -76,9 +76,10 @@ impl Store {
         let now = Utc::now().to_rfc3339();
         let (kind, custom) = org_type_columns(&org.org_type);
         let mut tx = self.pool().begin().await?;
-        sqlx::query(self.sql("INSERT INTO orgs (name, org_type, custom_domain, auth_json, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)"),
-        )
+        sqlx::query(self.sql(
+            "INSERT INTO orgs (name, org_type, custom_domain, auth_json, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        ))
         .bind(&org.name)
         .bind(kind)
         .bind(custom)
@@ -117,13 +118,13 @@ impl Store {
 
     /// The Salesforce org id stored for `name`, once authorized.
     pub async fn org_id(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, Option<String>>(self.sql("SELECT org_id FROM orgs WHERE name = ?"))
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?
-                .flatten(),
+        Ok(sqlx::query_scalar::<_, Option<String>>(
+            self.sql("SELECT org_id FROM orgs WHERE name = ?"),
         )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
     }
 
     /// Marks that a "refresh credentials" flow runs while the stored credentials work
@@ -143,11 +144,12 @@ impl Store {
 
     /// Whether a refresh is running while the stored credentials still work.
     pub async fn refresh_keeps_credentials(&self, name: &str) -> Result<bool, StoreError> {
-        let v: Option<i64> =
-            sqlx::query_scalar(self.sql("SELECT refresh_keeps_credentials FROM orgs WHERE name = ?"))
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?;
+        let v: Option<i64> = sqlx::query_scalar(
+            self.sql("SELECT refresh_keeps_credentials FROM orgs WHERE name = ?"),
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(v.unwrap_or(0) != 0)
     }
 
@@ -169,8 +171,9 @@ impl Store {
         username: Option<&str>,
         auth: &AuthState,
     ) -> Result<(), StoreError> {
-        sqlx::query(self.sql("UPDATE credentials SET flow = ?, username = COALESCE(?, username) WHERE org_name = ?"),
-        )
+        sqlx::query(self.sql(
+            "UPDATE credentials SET flow = ?, username = COALESCE(?, username) WHERE org_name = ?",
+        ))
         .bind(flow)
         .bind(username)
         .bind(name)

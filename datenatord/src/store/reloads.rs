@@ -98,9 +98,10 @@ impl Store {
         let now = Utc::now().to_rfc3339();
         let mut tx = self.pool().begin().await?;
         for id in sfids {
-            sqlx::query(self.sql("INSERT INTO detached_rows (org_name, object_name, sfid, since) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (org_name, object_name, sfid) DO NOTHING"),
-            )
+            sqlx::query(self.sql(
+                "INSERT INTO detached_rows (org_name, object_name, sfid, since) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (org_name, object_name, sfid) DO NOTHING",
+            ))
             .bind(org)
             .bind(object)
             .bind(id)
@@ -114,12 +115,13 @@ impl Store {
 
     /// The records of `object` whose rows are detached.
     pub async fn detached(&self, org: &str, object: &str) -> Result<HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as(self.sql("SELECT sfid FROM detached_rows WHERE org_name = ? AND object_name = ?"))
-                .bind(org)
-                .bind(object)
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            self.sql("SELECT sfid FROM detached_rows WHERE org_name = ? AND object_name = ?"),
+        )
+        .bind(org)
+        .bind(object)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
@@ -146,11 +148,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         match sfids {
             None => {
-                sqlx::query(self.sql("DELETE FROM detached_rows WHERE org_name = ? AND object_name = ?"))
-                    .bind(org)
-                    .bind(object)
-                    .execute(self.pool())
-                    .await?;
+                sqlx::query(
+                    self.sql("DELETE FROM detached_rows WHERE org_name = ? AND object_name = ?"),
+                )
+                .bind(org)
+                .bind(object)
+                .execute(self.pool())
+                .await?;
             }
             Some(ids) => {
                 let mut tx = self.pool().begin().await?;

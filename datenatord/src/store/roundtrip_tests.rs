@@ -10,11 +10,7 @@ pub(crate) async fn fresh_pg_database(prefix: &str) -> String {
     use sqlx::Connection as _;
     let server = std::env::var("DATENATOR_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let name = format!("{prefix}_{}_{}", std::process::id(), rand::random::<u32>());
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
         .expect("PostgreSQL on the test server");
@@ -67,7 +63,10 @@ async fn round_trip(store: &Store) {
     let c = store.credentials("acme").await.unwrap().unwrap();
     assert_eq!(c.refresh_token.as_deref(), Some("refresh"));
     assert_eq!(c.client_secret.as_deref(), Some("the-client-secret"));
-    store.set_refresh_keeps_credentials("acme", true).await.unwrap();
+    store
+        .set_refresh_keeps_credentials("acme", true)
+        .await
+        .unwrap();
     assert!(store.refresh_keeps_credentials("acme").await.unwrap());
     store.set_sync_enabled("acme", true).await.unwrap();
     store
@@ -75,14 +74,26 @@ async fn round_trip(store: &Store) {
         .await
         .unwrap();
     store
-        .set_api_usage("acme", ApiUsage { used: 7, max: 15000 })
+        .set_api_usage(
+            "acme",
+            ApiUsage {
+                used: 7,
+                max: 15000,
+            },
+        )
         .await
         .unwrap();
     let orgs = store.org_summaries().await.unwrap();
     assert_eq!(orgs.len(), 1);
     assert!(orgs[0].sync_enabled);
     assert_eq!(orgs[0].polling_interval_secs, 30);
-    assert_eq!(orgs[0].api_usage, Some(ApiUsage { used: 7, max: 15000 }));
+    assert_eq!(
+        orgs[0].api_usage,
+        Some(ApiUsage {
+            used: 7,
+            max: 15000
+        })
+    );
 
     // Mappings, conflicts, creates in doubt.
     store
@@ -118,8 +129,14 @@ async fn round_trip(store: &Store) {
         .log_conflicts("acme", std::slice::from_ref(&conflict))
         .await
         .unwrap();
-    assert_eq!(store.conflicts("acme", 5).await.unwrap()[0].sfid, conflict.sfid);
-    store.mark_creates_in_doubt("acme", "Account").await.unwrap();
+    assert_eq!(
+        store.conflicts("acme", 5).await.unwrap()[0].sfid,
+        conflict.sfid
+    );
+    store
+        .mark_creates_in_doubt("acme", "Account")
+        .await
+        .unwrap();
     assert_eq!(store.creates_in_doubt("acme").await.unwrap(), ["Account"]);
     assert!(
         store
@@ -128,7 +145,10 @@ async fn round_trip(store: &Store) {
             .unwrap()
             .is_some()
     );
-    store.clear_creates_in_doubt("acme", "Account").await.unwrap();
+    store
+        .clear_creates_in_doubt("acme", "Account")
+        .await
+        .unwrap();
     assert!(store.creates_in_doubt("acme").await.unwrap().is_empty());
 
     // Backfills, re-reads, detached rows, removed fields.
@@ -145,10 +165,18 @@ async fn round_trip(store: &Store) {
     store.finish_backfill("acme", "Account").await.unwrap();
     assert!(store.backfills("acme").await.unwrap().is_empty());
     store
-        .add_reload("acme", "Account", LeavingRows::Detach, Some("Industry = 'x'"))
+        .add_reload(
+            "acme",
+            "Account",
+            LeavingRows::Detach,
+            Some("Industry = 'x'"),
+        )
         .await
         .unwrap();
-    assert_eq!(store.reloads("acme").await.unwrap()[0].leaving, LeavingRows::Detach);
+    assert_eq!(
+        store.reloads("acme").await.unwrap()[0].leaving,
+        LeavingRows::Detach
+    );
     store.finish_reload("acme", "Account").await.unwrap();
     store
         .add_detached("acme", "Account", &["001000000000009AAA".into()])
@@ -159,7 +187,10 @@ async fn round_trip(store: &Store) {
         store.detached_counts("acme").await.unwrap(),
         [("Account".to_owned(), 1)]
     );
-    store.forget_detached("acme", "Account", None).await.unwrap();
+    store
+        .forget_detached("acme", "Account", None)
+        .await
+        .unwrap();
     store
         .mark_fields_removed("acme", "Account", &["Gone__c".into()])
         .await
@@ -181,9 +212,17 @@ async fn round_trip(store: &Store) {
         )
         .await
         .unwrap();
-    assert_eq!(store.metadata_summary("acme").await.unwrap()[0].fields, Some(2));
     assert_eq!(
-        store.metadata_object("acme", "account").await.unwrap().unwrap().name,
+        store.metadata_summary("acme").await.unwrap()[0].fields,
+        Some(2)
+    );
+    assert_eq!(
+        store
+            .metadata_object("acme", "account")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
         "Account"
     );
 
@@ -254,7 +293,13 @@ async fn every_part_round_trips_on_postgresql() {
     let again = Store::connect(&url, Some(&key), dir.path()).await.unwrap();
     assert_eq!(again.org_count().await.unwrap(), 1);
     assert_eq!(
-        again.credentials("beta").await.unwrap().unwrap().client_secret.as_deref(),
+        again
+            .credentials("beta")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_secret
+            .as_deref(),
         Some("beta-secret")
     );
     // A URL that is not PostgreSQL is refused in words.

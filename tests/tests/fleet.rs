@@ -1,0 +1,426 @@
+//! A fleet: three daemons share nine simulated orgs through one PostgreSQL state database,
+//! their targets on PostgreSQL, writers changing both sides all along. One daemon is killed
+//! with SIGKILL, another frozen with SIGSTOP past its leases and then resumed, a fourth
+//! joins; afterwards every org's two sides hold the same records and values, record by
+//! record, with no database insert created twice in Salesforce.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use datenator_shared::client::Client;
+use datenator_shared::model::{Direction, Mapping, OrgSummary, Topic};
+use datenator_shared::protocol::{Call, NoParams, SaveMapping, SetSync};
+use datenator_tests::Daemon;
+use datenator_tests::sync::{Db, SfUser, TargetDb, prepare_org, q, text};
+use datenator_tests::wait;
+use nix::sys::signal::Signal;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use sfsim::{RunningSim, Sim, SimConfig};
+
+const ORGS: usize = 9;
+const TTL_SECS: u64 = 6;
+
+/// A fresh PostgreSQL database for the fleet's state.
+async fn state_database() -> String {
+    use sqlx::Connection as _;
+    let server = std::env::var("DATENATOR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    let name = format!("dn_fleet_{}", std::process::id());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = server.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+fn start_member(name: &str, state_url: &str, key: &std::path::Path, sim: &RunningSim) -> Daemon {
+    Daemon::start_with_config(&format!(
+        "[daemon]\nname = \"{name}\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = {TTL_SECS}\n\
+         [salesforce]\nclient_id = \"{}\"\nclient_secret = \"{}\"\n[sync]\npush_poll_ms = 100\noverlap_secs = 5\n",
+        key.display(),
+        sim.info.client_id,
+        sim.info.client_secret
+    ))
+}
+
+async fn orgs(client: &Client) -> Vec<OrgSummary> {
+    client.call(Call::OrgList(NoParams {})).await.unwrap()
+}
+
+/// Who runs each org, as `client`'s daemon sees the fleet.
+async fn placement(client: &Client) -> BTreeMap<String, Option<String>> {
+    orgs(client)
+        .await
+        .into_iter()
+        .map(|o| (o.name, o.run_by))
+        .collect()
+}
+
+/// Waits until `check` holds of the placement `client`'s daemon sees; returns it.
+async fn placement_where(
+    client: &Client,
+    what: &str,
+    check: impl Fn(&BTreeMap<String, Option<String>>) -> bool,
+) -> BTreeMap<String, Option<String>> {
+    wait::poll_every(
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        || async {
+            let p = placement(client).await;
+            if check(&p) { Ok(p) } else { Err(p) }
+        },
+    )
+    .await
+    .unwrap_or_else(|p| panic!("{what}: never happened; last placement {p:?}"))
+}
+
+struct OrgUnderTest {
+    name: String,
+    sim: RunningSim,
+    db: TargetDb,
+    pool: sqlx::AnyPool,
+}
+
+type Records = BTreeMap<String, (Option<String>, Option<String>)>;
+
+async fn db_records(o: &OrgUnderTest) -> Result<(Records, usize), sqlx::Error> {
+    let rows = q(format!(
+        "SELECT sfid, name, phone FROM {}",
+        o.db.table("Account")
+    ))
+    .fetch_all(&o.pool)
+    .await?;
+    let unpushed = rows.iter().filter(|r| text(r, "sfid").is_none()).count();
+    Ok((
+        rows.iter()
+            .filter_map(|r| Some((text(r, "sfid")?, (text(r, "name"), text(r, "phone")))))
+            .collect(),
+        unpushed,
+    ))
+}
+
+async fn sf_records(o: &OrgUnderTest) -> Records {
+    SfUser::new(&o.sim)
+        .query("SELECT Id, Name, Phone FROM Account", false)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_owned(),
+                (
+                    r["Name"].as_str().map(str::to_owned),
+                    r["Phone"].as_str().map(str::to_owned),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn converged(o: &OrgUnderTest) -> Result<(), String> {
+    let (local, unpushed) = db_records(o).await.map_err(|e| e.to_string())?;
+    if unpushed > 0 {
+        return Err(format!("{}: {unpushed} rows not pushed yet", o.name));
+    }
+    let remote = sf_records(o).await;
+    if local != remote {
+        let differ: Vec<_> = local
+            .iter()
+            .filter(|(k, v)| remote.get(*k) != Some(*v))
+            .chain(remote.iter().filter(|(k, _)| !local.contains_key(*k)))
+            .take(5)
+            .collect();
+        return Err(format!("{}: differ: {differ:?}", o.name));
+    }
+    Ok(())
+}
+
+/// Changes both sides of one org at random until `stop`: creates, updates and deletes in
+/// Salesforce (another user) and in the database (another application).
+async fn writer(o: Arc<OrgUnderTest>, seed: u64, stop: Arc<AtomicBool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let sf = SfUser::new(&o.sim);
+    let table = o.db.table("Account");
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let tag = format!("{}-{n}", o.name);
+        match rng.random_range(0..10) {
+            0 => {
+                sf.create(
+                    "Account",
+                    json!({"Name": format!("sf-{tag}"), "Phone": "0"}),
+                )
+                .await;
+            }
+            1..=3 => {
+                let ids: Vec<String> = sf_records(&o).await.into_keys().collect();
+                if !ids.is_empty() {
+                    let id = &ids[rng.random_range(0..ids.len())];
+                    sf.update("Account", id, json!({"Phone": format!("sf-{tag}")}))
+                        .await;
+                }
+            }
+            4 => {
+                let _ = q(format!(
+                    "INSERT INTO {table} (name, phone) VALUES ('db-{tag}', '1')"
+                ))
+                .execute(&o.pool)
+                .await;
+            }
+            5..=7 => {
+                let _ = q(format!(
+                    "UPDATE {table} SET phone = 'db-{tag}' WHERE id = (SELECT id FROM {table} ORDER BY random() LIMIT 1)"
+                ))
+                .execute(&o.pool)
+                .await;
+            }
+            8 => {
+                let ids: Vec<String> = sf_records(&o).await.into_keys().collect();
+                if ids.len() > 10 {
+                    sf.delete("Account", &ids[rng.random_range(0..ids.len())])
+                        .await;
+                }
+            }
+            _ => {
+                let _ = q(format!(
+                    "DELETE FROM {table} WHERE id = (SELECT id FROM {table} WHERE sfid IS NOT NULL ORDER BY random() LIMIT 1) AND (SELECT count(*) FROM {table}) > 10"
+                ))
+                .execute(&o.pool)
+                .await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
+    }
+}
+
+fn held_by<'a>(p: &'a BTreeMap<String, Option<String>>, daemon: &str) -> Vec<&'a String> {
+    p.iter()
+        .filter(|(_, d)| d.as_deref() == Some(daemon))
+        .map(|(o, _)| o)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
+    let state_url = state_database().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = key_dir.path().join("fleet.key");
+    std::fs::write(&key, [42u8; 32]).unwrap();
+
+    let mut sims = Vec::new();
+    for i in 0..ORGS {
+        sims.push(
+            Sim::start(SimConfig {
+                seed: 100 + i as u64,
+                seed_counts: vec![("Account".into(), 20)],
+                ..SimConfig::default()
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let mut daemons: HashMap<&str, Daemon> = HashMap::new();
+    daemons.insert("d1", start_member("d1", &state_url, &key, &sims[0]));
+    let c1 = daemons["d1"].client().await;
+    c1.subscribe(&[Topic::Orgs]).await.unwrap();
+    let mut under_test = Vec::new();
+    for (i, sim) in sims.into_iter().enumerate() {
+        let name = format!("org{i}");
+        let db = TargetDb::new(Db::Postgres, &format!("fleet{i}"));
+        prepare_org(&c1, &sim, &db, &name).await;
+        let _: Value = c1
+            .call(Call::MappingSave(SaveMapping {
+                org: name.clone(),
+                mapping: Mapping {
+                    object: "Account".into(),
+                    fields: vec!["Name".into(), "Phone".into()],
+                    direction: Direction::Bidirectional,
+                    conflict_policy: Default::default(),
+                    row_filter: None,
+                },
+                apply: true,
+                confirm_destructive: false,
+                send_queued: false,
+                leaving_rows: Default::default(),
+            }))
+            .await
+            .unwrap();
+        let pool = db.pool().await;
+        under_test.push(Arc::new(OrgUnderTest {
+            name,
+            sim,
+            db,
+            pool,
+        }));
+    }
+    for o in &under_test {
+        let _: Value = c1
+            .call(Call::OrgSetSync(SetSync {
+                name: o.name.clone(),
+                enabled: true,
+            }))
+            .await
+            .unwrap();
+    }
+    let first = &under_test[0].sim;
+    daemons.insert("d2", start_member("d2", &state_url, &key, first));
+    daemons.insert("d3", start_member("d3", &state_url, &key, first));
+    // Every org runs somewhere, and each of the three daemons runs some.
+    let p = placement_where(&c1, "the orgs spread over three daemons", |p| {
+        p.values().all(Option::is_some)
+            && ["d1", "d2", "d3"].iter().all(|d| !held_by(p, d).is_empty())
+    })
+    .await;
+    eprintln!("placement: {p:?}");
+    for o in &under_test {
+        wait::poll_every(
+            Duration::from_secs(90),
+            Duration::from_millis(200),
+            || async {
+                match db_records(o).await {
+                    Ok((r, _)) if r.len() >= 20 => Ok(()),
+                    other => Err(format!("{}: {other:?}", o.name)),
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("initial load: {e}"));
+    }
+    // The view is the same from every daemon: d2 sees who runs what, d1's orgs included.
+    let c2 = daemons["d2"].client().await;
+    placement_where(&c2, "d2 sees the whole fleet", |p2| p2 == &p).await;
+    let status: datenator_shared::model::DaemonStatus =
+        c2.call(Call::Status(NoParams {})).await.unwrap();
+    let fleet = status.fleet.expect("d2 is in a fleet");
+    assert_eq!(fleet.me, "d2");
+    assert_eq!(
+        fleet.members.iter().filter(|m| m.live).count(),
+        3,
+        "{fleet:?}"
+    );
+
+    for o in &under_test {
+        let mut f = o.sim.faults_config();
+        f.latency_ms = 60;
+        o.sim.set_faults(f);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = under_test
+        .iter()
+        .enumerate()
+        .map(|(i, o)| tokio::spawn(writer(o.clone(), 7 + i as u64, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // kill -9 of d2: its orgs resume on d1 and d3 once their leases run out.
+    let lost = held_by(&p, "d2").into_iter().cloned().collect::<Vec<_>>();
+    daemons.get_mut("d2").unwrap().kill();
+    let killed_at = Instant::now();
+    let p = placement_where(&c1, "d2's orgs resume elsewhere", |p| {
+        lost.iter()
+            .all(|o| matches!(p[o].as_deref(), Some(d) if d != "d2"))
+    })
+    .await;
+    eprintln!(
+        "after SIGKILL of d2 ({lost:?}): resumed in {:.1} s (lease TTL {TTL_SECS} s): {p:?}",
+        killed_at.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // SIGSTOP of d3 past its leases: d1 takes its orgs; resumed, d3 commits nothing for them.
+    let frozen = held_by(&p, "d3").into_iter().cloned().collect::<Vec<_>>();
+    daemons["d3"].signal(Signal::SIGSTOP);
+    let frozen_at = Instant::now();
+    placement_where(&c1, "d3's orgs move while it is frozen", |p| {
+        frozen.iter().all(|o| p[o].as_deref() == Some("d1"))
+    })
+    .await;
+    eprintln!(
+        "after SIGSTOP of d3 ({frozen:?}): taken over in {:.1} s",
+        frozen_at.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemons["d3"].signal(Signal::SIGCONT);
+
+    // A daemon joins: it takes a share.
+    daemons.insert(
+        "d4",
+        start_member("d4", &state_url, &key, &under_test[0].sim),
+    );
+    let p = placement_where(&c1, "d4 takes a share", |p| {
+        !held_by(p, "d4").is_empty() && p.values().all(Option::is_some)
+    })
+    .await;
+    eprintln!("after d4 joined: {p:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    for o in &under_test {
+        let mut f = o.sim.faults_config();
+        f.latency_ms = 0;
+        o.sim.set_faults(f);
+        // Forwarded to whichever daemon runs the org.
+        let _: Value = c1
+            .call(Call::OrgSyncNow(datenator_shared::protocol::OrgRef {
+                name: o.name.clone(),
+            }))
+            .await
+            .unwrap();
+    }
+    let logs = || {
+        daemons
+            .iter()
+            .map(|(n, d)| format!("--- {n} ---\n{}", tail(&d.stderr(), 60)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for o in &under_test {
+        wait::poll_every(Duration::from_secs(120), Duration::from_millis(300), || {
+            converged(o)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("never converged: {e}\n{}", logs()));
+        // No database insert reached Salesforce twice.
+        let remote = sf_records(o).await;
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for (name, _) in remote.values() {
+            if let Some(n) = name.as_deref().filter(|n| n.starts_with("db-")) {
+                *names.entry(n).or_default() += 1;
+            }
+        }
+        let dups: Vec<_> = names.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(dups.is_empty(), "{}: duplicates {dups:?}", o.name);
+    }
+    let d3 = daemons["d3"].stderr();
+    assert!(
+        d3.contains("lease ran out") || d3.contains("lost the org's lease"),
+        "d3 noticed it lost its orgs:\n{}",
+        tail(&d3, 80)
+    );
+    for (n, d) in &daemons {
+        assert!(
+            !d.stderr().contains("panicked"),
+            "{n} panicked:\n{}",
+            d.stderr()
+        );
+    }
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
