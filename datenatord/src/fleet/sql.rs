@@ -231,3 +231,66 @@ pub async fn notify(store: &Store, payload: &str) -> Result<(), StoreError> {
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn fleet_store() -> Store {
+        let url = crate::store::roundtrip_tests::fresh_pg_database("datenator_fleet").await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        std::fs::write(&key, [1u8; 32]).unwrap();
+        Store::connect(&url, Some(&key), dir.path()).await.unwrap()
+    }
+
+    /// A lease is taken only when free or run out, each new holder with a bigger token;
+    /// only its holder, with its token, renews it; a release frees it at once.
+    #[tokio::test]
+    async fn leases_go_to_one_holder_at_a_time_with_growing_tokens() {
+        let store = fleet_store().await;
+        let t1 = acquire(&store, "acme", "a", 60_000).await.unwrap().unwrap();
+        assert_eq!(acquire(&store, "acme", "b", 60_000).await.unwrap(), None);
+        assert!(renew(&store, "acme", "a", t1, 60_000).await.unwrap());
+        assert!(!renew(&store, "acme", "b", t1, 60_000).await.unwrap());
+        // Run out (renewed to a moment past): another daemon takes it, token + 1, and
+        // the old holder can no longer renew.
+        assert!(renew(&store, "acme", "a", t1, -1).await.unwrap());
+        let t2 = acquire(&store, "acme", "b", 60_000).await.unwrap().unwrap();
+        assert!(t2 > t1);
+        assert!(!renew(&store, "acme", "a", t1, 60_000).await.unwrap());
+        assert_eq!(holders(&store).await.unwrap(), [("acme".into(), "b".into())]);
+        // A stale release does nothing; the holder's frees it for the next, token + 1.
+        release(&store, "acme", "a", t1).await.unwrap();
+        assert_eq!(acquire(&store, "acme", "c", 60_000).await.unwrap(), None);
+        release(&store, "acme", "b", t2).await.unwrap();
+        assert!(holders(&store).await.unwrap().is_empty());
+        let t3 = acquire(&store, "acme", "c", 60_000).await.unwrap().unwrap();
+        assert!(t3 > t2);
+    }
+
+    #[tokio::test]
+    async fn members_heartbeat_and_leave() {
+        let store = fleet_store().await;
+        let health = Health {
+            instance: "i1".into(),
+            orgs: 2,
+            connections: 1,
+        };
+        heartbeat(&store, "a", "host-a", 1, &health).await.unwrap();
+        heartbeat(&store, "a", "host-a", 1, &health).await.unwrap();
+        let m = member(&store, "a").await.unwrap().unwrap();
+        assert_eq!((m.host.as_str(), m.leaving), ("host-a", false));
+        assert_eq!(m.health, health);
+        assert!(m.silent_ms < 5_000, "{}", m.silent_ms);
+        leave(&store, "a").await.unwrap();
+        assert!(member(&store, "a").await.unwrap().unwrap().leaving);
+        publish_status(&store, "acme", "a", "[]").await.unwrap();
+        publish_status(&store, "acme", "b", "[1]").await.unwrap();
+        assert_eq!(
+            statuses(&store).await.unwrap(),
+            [("acme".into(), "b".into(), "[1]".into())]
+        );
+        notify(&store, "wake:acme").await.unwrap();
+    }
+}
