@@ -78,6 +78,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             refresh_error: None,
             event_allocation: None,
             run_by: None,
+            pinned_to: None,
         },
         OrgSummary {
             name: "acme-uat".into(),
@@ -98,6 +99,7 @@ fn sample_orgs() -> Vec<OrgSummary> {
             refresh_error: None,
             event_allocation: None,
             run_by: None,
+            pinned_to: None,
         },
     ]
 }
@@ -120,6 +122,41 @@ fn orgs_list_80x24_and_wide() {
     app::update(&mut app, Msg::Event(Event::Orgs(sample_orgs())));
     insta::assert_snapshot!("orgs_list_80x24", render(&app, 80, 24));
     insta::assert_snapshot!("orgs_list_140x30", render(&app, 140, 30));
+}
+
+/// In a fleet, the Orgs screen says which daemon runs the selected org (and its pin) and
+/// how every daemon of the fleet is doing.
+#[test]
+fn orgs_in_a_fleet_say_who_runs_them() {
+    use datenator_shared::model::{FleetMember, FleetView};
+    let mut app = connected();
+    let member = |name: &str, live: bool, orgs: usize| FleetMember {
+        name: name.into(),
+        host: format!("{name}.example"),
+        pid: 7,
+        version: "0.1.0".into(),
+        live,
+        leaving: false,
+        silent_secs: if live { 1.0 } else { 21.0 },
+        orgs,
+        connections: 0,
+        me: name == "sync-1",
+    };
+    let mut status = app.status.clone().unwrap();
+    status.fleet = Some(FleetView {
+        me: "sync-1".into(),
+        members: vec![
+            member("sync-1", true, 1),
+            member("sync-2", true, 0),
+            member("sync-3", false, 0),
+        ],
+    });
+    app::update(&mut app, Msg::Event(Event::Status(status)));
+    let mut orgs = sample_orgs();
+    orgs[0].run_by = Some("sync-1".into());
+    orgs[0].pinned_to = Some("sync-1".into());
+    app::update(&mut app, Msg::Event(Event::Orgs(orgs)));
+    insta::assert_snapshot!(render(&app, 80, 24));
 }
 
 /// Every state an org's Sync column shows keeps its words at 80 columns, and a name its

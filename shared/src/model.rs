@@ -175,6 +175,9 @@ pub struct OrgSummary {
     /// or no fleet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_by: Option<String>,
+    /// In a fleet: the daemon the operator pinned the org to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_to: Option<String>,
 }
 
 /// Where an org's API usage is heading, and what the scheduler does about it.

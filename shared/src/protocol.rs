@@ -280,6 +280,14 @@ pub struct OrgSettings {
     pub api_budget_percent: Option<u8>,
 }
 
+/// Pins an org to one daemon of the fleet, or gives it back to the placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PinOrg {
+    pub name: String,
+    #[serde(default)]
+    pub daemon: Option<String>,
+}
+
 /// Names one object of one org.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -368,6 +376,9 @@ pub enum Call {
     OrgSettings(OrgSettings),
     /// → `null`: pull every mapped object now instead of at the next polling interval.
     OrgSyncNow(OrgRef),
+    /// → [`OrgSummary`](crate::model::OrgSummary): in a fleet, runs the org on the named
+    /// daemon while it is live (`None`: placed by hashing again).
+    OrgPin(PinOrg),
     /// → `Vec<`[`MappingDrift`](crate::model::MappingDrift)`>`: describes the mapped objects
     /// again and reports, per mapping, what drifted from the cached metadata.
     SchemaCheck(OrgRef),
@@ -423,6 +434,7 @@ impl Call {
             Call::OrgSetSync(_) => "org_set_sync",
             Call::OrgSettings(_) => "org_settings",
             Call::OrgSyncNow(_) => "org_sync_now",
+            Call::OrgPin(_) => "org_pin",
             Call::SchemaCheck(_) => "schema_check",
             Call::ConflictList(_) => "conflict_list",
             Call::MappingExport(_) => "mapping_export",
@@ -835,6 +847,10 @@ mod tests {
                 api_budget_percent: None,
             }),
             Call::OrgSyncNow(OrgRef { name: "a".into() }),
+            Call::OrgPin(PinOrg {
+                name: "a".into(),
+                daemon: Some("sync-2".into()),
+            }),
             Call::SchemaCheck(OrgRef { name: "a".into() }),
             Call::ConflictList(OrgRef { name: "a".into() }),
             Call::MappingExport(OrgRef { name: "a".into() }),

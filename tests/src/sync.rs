@@ -245,7 +245,7 @@ pub async fn prepare_org(client: &Client, sim: &RunningSim, db: &TargetDb, org: 
         panic!("{:?}", summary.auth)
     };
     assert!(sim.approve_device(user_code, true));
-    org_where(&client, org, |o| o.auth == AuthState::Authorized).await;
+    org_where(client, org, |o| o.auth == AuthState::Authorized).await;
     let _: Value = client
         .call(Call::DatasourceSet(SetDatasource {
             org: org.into(),

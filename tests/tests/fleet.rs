@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use datenator_shared::client::Client;
 use datenator_shared::model::{Direction, Mapping, OrgSummary, Topic};
-use datenator_shared::protocol::{Call, NoParams, SaveMapping, SetSync};
+use datenator_shared::protocol::{Call, NoParams, PinOrg, SaveMapping, SetSync};
 use datenator_tests::Daemon;
 use datenator_tests::sync::{Db, SfUser, TargetDb, prepare_org, q, text};
 use datenator_tests::wait;
@@ -363,6 +363,32 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
     })
     .await;
     eprintln!("after d4 joined: {p:?}");
+    // The operator pins an org to a daemon; an unknown daemon is refused in words.
+    let target = if p["org0"].as_deref() == Some("d3") {
+        "d4"
+    } else {
+        "d3"
+    };
+    let pinned: OrgSummary = c1
+        .call(Call::OrgPin(PinOrg {
+            name: "org0".into(),
+            daemon: Some(target.into()),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(pinned.pinned_to.as_deref(), Some(target));
+    placement_where(&c1, "org0 moves to the daemon it is pinned to", |p| {
+        p["org0"].as_deref() == Some(target)
+    })
+    .await;
+    let e = c1
+        .call::<OrgSummary>(Call::OrgPin(PinOrg {
+            name: "org0".into(),
+            daemon: Some("nowhere".into()),
+        }))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no daemon named"), "{e}");
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     stop.store(true, Ordering::SeqCst);

@@ -32,6 +32,7 @@ pub(crate) fn org(name: &str) -> OrgSummary {
         refresh_error: None,
         event_allocation: None,
         run_by: None,
+        pinned_to: None,
     }
 }
 

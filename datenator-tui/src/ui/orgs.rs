@@ -188,7 +188,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             line,
         ]))
     });
-    let detail_lines: Vec<Line> = whole.into_iter().chain(advice).chain(forecast).collect();
+    let detail_lines: Vec<Line> = whole
+        .into_iter()
+        .chain(advice)
+        .chain(forecast)
+        .chain(fleet_lines(app, theme))
+        .collect();
     let width = inner.width.max(1) as usize;
     let rows: usize = detail_lines
         .iter()
@@ -207,4 +212,56 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             detail,
         );
     }
+}
+
+/// In a fleet: which daemon runs the selected org, and every daemon's health.
+fn fleet_lines<'a>(app: &App, theme: &Theme) -> Vec<Line<'a>> {
+    let Some(fleet) = app.status.as_ref().and_then(|s| s.fleet.as_ref()) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if let Some(o) = app.selected_org() {
+        let runs = match (&o.run_by, o.sync_enabled) {
+            (Some(d), _) => Span::raw(format!("runs on {d}")),
+            (None, true) => {
+                Span::styled("waits for a daemon of the fleet to take it", theme.warn())
+            }
+            (None, false) => Span::styled("sync is off: no daemon runs it", theme.dim()),
+        };
+        let mut line = vec![Span::styled(format!("{}: ", o.name), theme.bold()), runs];
+        if let Some(p) = &o.pinned_to {
+            line.push(Span::raw(format!(" (pinned to {p})")));
+        }
+        lines.push(Line::from(line));
+    }
+    let mut members = vec![Span::styled(
+        format!("Fleet (this is {}): ", fleet.me),
+        theme.bold(),
+    )];
+    for (i, m) in fleet.members.iter().enumerate() {
+        if i > 0 {
+            members.push(Span::raw(" · "));
+        }
+        let (text, style) = if m.live {
+            (
+                format!(
+                    "{} {} org{}",
+                    m.name,
+                    m.orgs,
+                    if m.orgs == 1 { "" } else { "s" }
+                ),
+                theme.ok(),
+            )
+        } else if m.leaving {
+            (format!("{} stopped", m.name), theme.dim())
+        } else {
+            (
+                format!("{} silent {:.0} s", m.name, m.silent_secs),
+                theme.error(),
+            )
+        };
+        members.push(Span::styled(text, style));
+    }
+    lines.push(Line::from(members));
+    lines
 }

@@ -227,6 +227,41 @@ impl Fleet {
     }
 }
 
+/// `org_pin`: runs the org on the named daemon while it is live (`None`: placed by hashing
+/// again). The daemon must be a member of the fleet.
+pub async fn pin(
+    state: &crate::state::State,
+    req: datenator_shared::protocol::PinOrg,
+) -> Result<datenator_shared::model::OrgSummary, crate::error::DaemonError> {
+    use crate::error::{DaemonError, store_error};
+    let Some(fleet) = state.fleet() else {
+        return Err(DaemonError::rejected(
+            "this daemon is not part of a fleet (no [daemon] state_url): every org runs here, there is nothing to pin",
+        ));
+    };
+    crate::orgs::summary(state, &req.name)?;
+    if let Some(daemon) = &req.daemon {
+        let members = sql::members(&fleet.store).await.map_err(store_error)?;
+        if !members.iter().any(|m| &m.id == daemon) {
+            let names: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+            return Err(DaemonError::rejected(format!(
+                "no daemon named {daemon:?} in the fleet; its members: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    if !sql::pin(&fleet.store, &req.name, req.daemon.as_deref())
+        .await
+        .map_err(store_error)?
+    {
+        return Err(DaemonError::no_org(&req.name));
+    }
+    tracing::info!(org = %req.name, daemon = ?req.daemon, "org pinned");
+    fleet.forward(Forward::Placement, &req.name);
+    state.refresh_orgs().await.map_err(store_error)?;
+    crate::orgs::summary(state, &req.name)
+}
+
 /// What one daemon asks of the daemon that runs an org.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forward {

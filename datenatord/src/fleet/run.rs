@@ -122,10 +122,12 @@ async fn publish_and_read(
     }
     let holders: HashMap<String, String> = sql::holders(store).await?.into_iter().collect();
     for (org, daemon, json) in sql::statuses(store).await? {
-        if daemon != fleet.id && holders.get(&org) == Some(&daemon) && !mine.contains(&org) {
-            if let Ok(objects) = serde_json::from_str::<Vec<ObjectStatus>>(&json) {
-                board.set_org(&org, objects);
-            }
+        if daemon != fleet.id
+            && holders.get(&org) == Some(&daemon)
+            && !mine.contains(&org)
+            && let Ok(objects) = serde_json::from_str::<Vec<ObjectStatus>>(&json)
+        {
+            board.set_org(&org, objects);
         }
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();

@@ -259,7 +259,10 @@ mod tests {
         let t2 = acquire(&store, "acme", "b", 60_000).await.unwrap().unwrap();
         assert!(t2 > t1);
         assert!(!renew(&store, "acme", "a", t1, 60_000).await.unwrap());
-        assert_eq!(holders(&store).await.unwrap(), [("acme".into(), "b".into())]);
+        assert_eq!(
+            holders(&store).await.unwrap(),
+            [("acme".into(), "b".into())]
+        );
         // A stale release does nothing; the holder's frees it for the next, token + 1.
         release(&store, "acme", "a", t1).await.unwrap();
         assert_eq!(acquire(&store, "acme", "c", 60_000).await.unwrap(), None);

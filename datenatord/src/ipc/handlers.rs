@@ -62,6 +62,7 @@ pub(super) async fn handle(state: &State, call: Call) -> Result<Value, RpcError>
                 ))
             }
         }
+        Call::OrgPin(r) => to_value(crate::fleet::pin(state, r).await?),
         Call::FailedList(r) => to_value(failures::list(state, &r.name).await?),
         Call::FailedRetry(r) => to_value(failures::settle(state, r, FailedAction::Retry).await?),
         Call::FailedIgnore(r) => to_value(failures::settle(state, r, FailedAction::Ignore).await?),

@@ -315,7 +315,10 @@ pub async fn delete(
     })
 }
 
-fn summary(state: &State, org: &str) -> Result<datenator_shared::model::OrgSummary, DaemonError> {
+pub(crate) fn summary(
+    state: &State,
+    org: &str,
+) -> Result<datenator_shared::model::OrgSummary, DaemonError> {
     state
         .orgs()
         .into_iter()

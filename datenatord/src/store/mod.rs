@@ -337,7 +337,7 @@ impl Store {
     pub async fn org_summaries(&self) -> Result<Vec<OrgSummary>, StoreError> {
         let rows = sqlx::query(self.sql("SELECT o.name, o.org_id, o.org_type, o.custom_domain, o.instance_url, o.sync_enabled,
                     o.auth_json, o.metadata_downloaded_at, o.api_used, o.api_max,
-                    o.polling_interval_secs, o.api_budget_percent,
+                    o.polling_interval_secs, o.api_budget_percent, o.pinned_daemon,
                     COALESCE(d.check_ok, 0) AS check_ok, COALESCE(d.schema_generated, 0) AS schema_generated
                FROM orgs o LEFT JOIN datasources d ON d.org_name = o.name
               ORDER BY o.name"),
@@ -382,6 +382,7 @@ impl Store {
                 refresh_error: None,
                 event_allocation: None,
                 run_by: None,
+                pinned_to: row.try_get("pinned_daemon")?,
             });
         }
         Ok(out)
