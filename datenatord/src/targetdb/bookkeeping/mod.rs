@@ -6,6 +6,10 @@
 //! write-backs and the binding of pulled rows are written here, and the `impl Target`
 //! methods that only forward are one macro (`forward.rs`). What differs in substance —
 //! DDL, upsert and claim statements, COPY, LISTEN — stays in the dialect.
+//!
+//! Every write the engine commits runs in a transaction from [`Bookkeeping::begin`] (the
+//! dialects' own upserts, loads and claims too). Statements the engine runs outside a
+//! transaction are reads.
 
 use std::collections::HashSet;
 
@@ -70,21 +74,18 @@ where
     /// What follows a JSON column to read it as text (PostgreSQL: `::text`).
     const JSON_TEXT: &'static str;
 
-    /// Whether the engine's writes to data rows need its transaction (SQLite: the mark that
-    /// keeps the triggers quiet); elsewhere the sync user's statement is enough.
-    const WRITES_IN_TX: bool;
-
     /// The placeholder of the `n`th bound value, for a value of field `f`.
     fn value_placeholder(f: &FieldSpec, n: usize) -> String;
 
     /// A table of the org, qualified as the dialect names it.
     fn table_name(&self, name: &str) -> String;
 
-    /// The pool the engine's statements outside a transaction run on.
+    /// The pool the engine's reads run on (its writes run in [`begin`](Bookkeeping::begin)'s
+    /// transactions).
     fn pool(&self) -> Result<sqlx::Pool<Self::Db>, TargetError>;
 
-    /// Begins a transaction of the engine's (on SQLite, with its writes marked as the
-    /// engine's).
+    /// Begins a write transaction of the engine's (on SQLite, with its writes marked as the
+    /// engine's): every write the engine commits to the target goes through here.
     fn begin(
         &self,
     ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, TargetError>> + Send;
@@ -196,15 +197,16 @@ where
 
     /// [`Target::reset_cursor`](super::Target::reset_cursor).
     async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
+        let mut tx = self.begin().await?;
         sqlx::query::<Self::Db>(AssertSqlSafe(reset_cursor_sql(
             Self::DIALECT,
             &self.table_name(CURSOR_TABLE),
         )))
         .bind(object.to_owned())
-        .execute(&self.pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("forgetting the pull cursor"))?;
-        Ok(())
+        self.commit(tx).await
     }
 
     /// [`Target::leave_rows`](super::Target::leave_rows).
@@ -257,13 +259,15 @@ where
     /// [`Target::requeue_claimed`](super::Target::requeue_claimed).
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         let d = Self::DIALECT;
+        let mut tx = self.begin().await?;
         let r = sqlx::query::<Self::Db>(AssertSqlSafe(requeue_claimed_sql(
             d,
             &self.table_name(&mapping.events_table(d)),
         )))
-        .execute(&self.pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("requeueing claimed events"))?;
+        self.commit(tx).await?;
         Ok(r.affected())
     }
 
@@ -275,19 +279,19 @@ where
         not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
         let d = Self::DIALECT;
-        let pool = self.pool()?;
         let events = self.table_name(&mapping.events_table(d));
         let chunks: Vec<&[i64]> = match Self::DONE_CHUNK {
             Some(n) => ids.chunks(n).collect(),
             None => vec![ids],
         };
+        let mut tx = self.begin().await?;
         for chunk in chunks {
             sqlx::query::<Self::Db>(AssertSqlSafe(mark_done_sql(d, &events, chunk, not_sent)))
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(TargetError::db("marking events done"))?;
         }
-        Ok(())
+        self.commit(tx).await
     }
 
     /// [`Target::mark_events_failed`](super::Target::mark_events_failed).
@@ -397,14 +401,16 @@ where
         before: DateTime<Utc>,
     ) -> Result<u64, TargetError> {
         let d = Self::DIALECT;
+        let mut tx = self.begin().await?;
         let r = sqlx::query::<Self::Db>(AssertSqlSafe(purge_events_sql(
             d,
             &self.table_name(&mapping.events_table(d)),
         )))
         .bind(Self::time_to_db(&before))
-        .execute(&self.pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("purging processed events"))?;
+        self.commit(tx).await?;
         Ok(r.affected())
     }
 
@@ -561,19 +567,11 @@ where
             query = Self::bind_value(Self::bind_value(query, was), v);
         }
         let query = query.bind(sfid.to_owned());
-        let context = "writing Salesforce's values into the row";
-        if !Self::WRITES_IN_TX {
-            query
-                .execute(&self.pool()?)
-                .await
-                .map_err(TargetError::db(context))?;
-            return Ok(());
-        }
         let mut tx = self.begin().await?;
         query
             .execute(&mut *tx)
             .await
-            .map_err(TargetError::db(context))?;
+            .map_err(TargetError::db("writing Salesforce's values into the row"))?;
         self.commit(tx).await
     }
 

@@ -188,7 +188,7 @@ impl SqliteTarget {
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         // `BEGIN IMMEDIATE`: no local change commits until this transaction has.
-        let mut tx = self.engine_tx().await?;
+        let mut tx = self.begin().await?;
         let mut kept;
         let mut kept_local = Vec::new();
         let rows = if keep_pending {
@@ -225,7 +225,6 @@ impl Bookkeeping for SqliteTarget {
     const DONE_CHUNK: Option<usize> = Some(1000);
     const BIND_CHUNK: usize = 500;
     const JSON_TEXT: &'static str = "";
-    const WRITES_IN_TX: bool = true;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {
         "?".into()
@@ -273,14 +272,16 @@ impl Target for SqliteTarget {
     ) -> Result<Vec<Event>, TargetError> {
         let ev = q(&mapping.events_table(D));
         // One UPDATE statement: SQLite runs one writer at a time, so the batch is atomic.
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {ev} SET \"state\" = 'CLAIMED', \"claim_token\" = ?, \"claimed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" IN (SELECT \"id\" FROM {ev} WHERE \"state\" = 'NEW' ORDER BY \"id\" LIMIT ?) RETURNING \"id\", \"op\", \"row_id\", \"sfid\", \"changed\", \"old_values\", \"new_values\", \"db_user\", \"created_at\""
         )))
         .bind(claim_token())
         .bind(max as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(TargetError::db(format!("claiming events of {}", mapping.table(D))))?;
+        self.commit(tx).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(Self::raw_event(&r).decode(D, mapping)?);
