@@ -26,6 +26,7 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version,
     skip_rest, tcp_probe,
 };
+use super::fence::Fence;
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan};
 use super::types::sql_type;
 use super::{
@@ -61,6 +62,7 @@ pub struct MysqlTarget {
     /// The sync account's host, as set for the datasource; `None`: the host the daemon
     /// connects from, as the server sees it.
     sync_host: Option<String>,
+    fence: Option<Fence>,
 }
 
 fn ssl_mode(t: TlsMode) -> MySqlSslMode {
@@ -194,7 +196,13 @@ impl MysqlTarget {
             sync_pool: Mutex::new(None),
             skip_locked: Mutex::new(None),
             sync_host: None,
+            fence: None,
         })
+    }
+
+    /// The engine's writes carry `fence` from now on (see [`super::fence`]).
+    pub(crate) fn set_fence(&mut self, fence: Fence) {
+        self.fence = Some(fence);
     }
 
     /// Sets the sync account's host (`None`: the host the daemon connects from).
@@ -423,9 +431,13 @@ impl MysqlTarget {
             .execute(&mut *conn)
             .await
             .map_err(TargetError::db(context))?;
-        // The UPDATE in a transaction of its own, committed before the lock goes.
+        // The UPDATE in a transaction of its own, fenced, committed before the lock goes.
         let r = async {
             let mut tx = conn.begin().await.map_err(TargetError::db(context))?;
+            if let Err(e) = self.fence_tx(&mut tx).await {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
             sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {ev} SET `state` = 'CLAIMED', `claim_token` = ?, `claimed_at` = UTC_TIMESTAMP(3) WHERE `state` = 'NEW' ORDER BY `id` LIMIT ?"
             )))
@@ -517,6 +529,9 @@ impl Bookkeeping for MysqlTarget {
     const DONE_CHUNK: Option<usize> = Some(1000);
     const BIND_CHUNK: usize = 1000;
     const JSON_TEXT: &'static str = "";
+    const FENCE_SHARE: &'static str = " LOCK IN SHARE MODE";
+    const FENCE_CLAIM: &'static str = " FOR UPDATE";
+    const FENCED_TX_SETUP: Option<&'static str> = None;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {
         "?".into()
@@ -530,7 +545,11 @@ impl Bookkeeping for MysqlTarget {
         self.engine_pool()
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>, TargetError> {
+    fn fence(&self) -> Option<Fence> {
+        self.fence
+    }
+
+    async fn open_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>, TargetError> {
         self.engine_pool()?
             .begin()
             .await

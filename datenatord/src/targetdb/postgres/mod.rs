@@ -19,6 +19,7 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe,
     warning,
 };
+use super::fence::{Fence, PG_FENCED_TX_SETUP};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{SqlValue, sql_type};
@@ -86,6 +87,7 @@ pub struct PgTarget {
     admin: PgPool,
     sync_credentials: Mutex<Option<SyncCredentials>>,
     sync_pool: Mutex<Option<PgPool>>,
+    fence: Option<Fence>,
 }
 
 fn ssl_mode(t: TlsMode) -> PgSslMode {
@@ -116,7 +118,13 @@ impl PgTarget {
             admin,
             sync_credentials: Mutex::new(sync),
             sync_pool: Mutex::new(None),
+            fence: None,
         })
+    }
+
+    /// The engine's writes carry `fence` from now on (see [`super::fence`]).
+    pub(crate) fn set_fence(&mut self, fence: Fence) {
+        self.fence = Some(fence);
     }
 
     fn qs(&self, name: &str) -> String {
@@ -494,6 +502,9 @@ impl Bookkeeping for PgTarget {
     const DONE_CHUNK: Option<usize> = None;
     const BIND_CHUNK: usize = 1000;
     const JSON_TEXT: &'static str = "::text";
+    const FENCE_SHARE: &'static str = " FOR SHARE";
+    const FENCE_CLAIM: &'static str = " FOR UPDATE";
+    const FENCED_TX_SETUP: Option<&'static str> = Some(PG_FENCED_TX_SETUP);
 
     fn value_placeholder(f: &FieldSpec, n: usize) -> String {
         format!("CAST(${n} AS {})", bind_cast(f))
@@ -507,7 +518,11 @@ impl Bookkeeping for PgTarget {
         Ok(self.engine_pool())
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TargetError> {
+    fn fence(&self) -> Option<Fence> {
+        self.fence
+    }
+
+    async fn open_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TargetError> {
         self.engine_pool()
             .begin()
             .await
