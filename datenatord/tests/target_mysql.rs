@@ -6,7 +6,10 @@ mod common_target;
 use common_target::scenarios::{self, Harness};
 use common_target::*;
 use datenator_shared::datasource::{CheckKind, CheckStatus, DatasourceKind, SyncWriterMode};
-use datenatord::targetdb::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
+use datenatord::targetdb::{
+    AnyTarget, Dialect, Fence, FieldSpec, ObjectMapping, SfType, SyncCredentials, Target,
+    TargetError, ident,
+};
 use serde_json::json;
 use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row as _};
@@ -288,19 +291,21 @@ struct My {
     admin: MySqlPool,
     app: MySqlPool,
     app_user: String,
+    sync: Option<SyncCredentials>,
 }
 
 impl My {
     async fn with_schema(schema: &str) -> My {
         let admin = admin_pool().await;
         let t = target(schema);
-        t.provision().await.unwrap();
+        let sync = t.provision().await.unwrap().sync_credentials;
         let (app_user, app) = ordinary_user(&admin, t.schema()).await;
         My {
             t,
             admin,
             app,
             app_user,
+            sync,
         }
     }
 
@@ -348,6 +353,17 @@ impl Harness for My {
         // USER() is user@host: the connecting account, not the trigger's definer.
         db_user.starts_with(&format!("{}@", self.app_user))
     }
+
+    fn same_org(&self) -> AnyTarget {
+        AnyTarget::new(settings(), self.t.schema(), self.sync.clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn fenced_writes() {
+    let h = My::new().await;
+    scenarios::fenced_writes(&h).await;
+    h.cleanup().await;
 }
 
 #[tokio::test]
@@ -453,6 +469,47 @@ async fn concurrent_claimers_never_share_update_fallback() {
     let h = std::sync::Arc::new(h);
     scenarios::concurrent_claimers_never_share(h.clone()).await;
     std::sync::Arc::into_inner(h).unwrap().cleanup().await;
+}
+
+/// The single-UPDATE claim (servers without SKIP LOCKED) is fenced too, and a fenced claim
+/// lets go of the claimers' named lock: the new holder claims at once.
+#[tokio::test]
+async fn fenced_claims_update_fallback() {
+    let h = My::new().await;
+    let m = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Name", SfType::String).with_length(20)],
+    );
+    h.t.apply(&h.t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let fallback = |t: AnyTarget| {
+        if let AnyTarget::Mysql(my) = &t {
+            my.force_claim_update();
+        }
+        t
+    };
+    let a = fallback(h.same_org().with_fence(Fence(1)));
+    let b = fallback(h.same_org().with_fence(Fence(2)));
+    a.claim_fence().await.unwrap();
+    h.app_exec(format!(
+        "INSERT INTO {} (`name`) VALUES ('x'), ('y')",
+        h.table("account")
+    ))
+    .await;
+    assert_eq!(a.claim_events(&m, 1).await.unwrap().len(), 1);
+    b.claim_fence().await.unwrap();
+    match a.claim_events(&m, 10).await {
+        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
+        other => panic!("{other:?}"),
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(b.claim_events(&m, 10).await.unwrap().len(), 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the fenced claimer let go of the named lock"
+    );
+    h.cleanup().await;
 }
 
 #[tokio::test]

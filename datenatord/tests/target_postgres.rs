@@ -6,7 +6,10 @@ mod common_target;
 use common_target::scenarios::{self, Harness};
 use common_target::*;
 use datenator_shared::datasource::{CheckKind, CheckStatus, DatasourceKind, SyncWriterMode};
-use datenatord::targetdb::{AnyTarget, Dialect, FieldSpec, ObjectMapping, SfType, Target, ident};
+use datenatord::targetdb::{
+    AnyTarget, Dialect, Fence, FieldSpec, ObjectMapping, SfType, SyncCredentials, Target,
+    TargetError, ident,
+};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row as _};
@@ -412,6 +415,7 @@ struct Pg {
     admin: PgPool,
     app: PgPool,
     app_user: String,
+    sync: Option<SyncCredentials>,
 }
 
 impl Pg {
@@ -419,13 +423,14 @@ impl Pg {
         let admin = admin_pool().await;
         let schema = unique("dn_t_");
         let t = target(&schema);
-        t.provision().await.unwrap();
+        let sync = t.provision().await.unwrap().sync_credentials;
         let (app_user, app) = ordinary_user(&admin, &schema).await;
         Pg {
             t,
             admin,
             app,
             app_user,
+            sync,
         }
     }
 
@@ -468,6 +473,127 @@ impl Harness for Pg {
     fn is_app_user(&self, db_user: &str) -> bool {
         db_user == self.app_user
     }
+
+    fn same_org(&self) -> AnyTarget {
+        AnyTarget::new(
+            settings_from_url(DatasourceKind::Postgres, &pg_url()),
+            self.t.schema(),
+            self.sync.clone(),
+        )
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn fenced_writes() {
+    let h = Pg::new().await;
+    scenarios::fenced_writes(&h).await;
+    h.cleanup().await;
+}
+
+/// The schema's tables with a waiting lock request (a blocked statement).
+async fn lock_waiters(admin: &PgPool, schema: &str) -> i64 {
+    sqlx::query(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0",
+    )
+    .bind(schema)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn wait_for_lock_waiters(admin: &PgPool, schema: &str, n: i64) {
+    for _ in 0..200 {
+        if lock_waiters(admin, schema).await >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never saw {n} statements waiting for a lock in {schema}");
+}
+
+/// A new holder's claim waits for the old holder's write in flight (the fence row is
+/// share-locked until it commits): that write commits, and every later one is fenced.
+#[tokio::test]
+async fn fence_claim_waits_for_a_write_in_flight() {
+    let h = Pg::new().await;
+    let schema = h.t.schema().to_owned();
+    let m = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Name", SfType::String).with_length(40)],
+    );
+    h.t.apply(&h.t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let a = std::sync::Arc::new(h.same_org().with_fence(Fence(1)));
+    let b = h.same_org().with_fence(Fence(2));
+    a.claim_fence().await.unwrap();
+    let one = row(&sfid(1), "2024-01-01T00:00:00Z", json!({"Name": "one"}));
+    a.upsert_rows(&m, &[one], None).await.unwrap();
+    // An application's transaction holds the row: A's next write, its fence checked and
+    // share-locked, waits for it.
+    let mut app_tx = h.app.begin().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "UPDATE \"{schema}\".account SET name = 'app' WHERE sfid = '{}'",
+        sfid(1)
+    )))
+    .execute(&mut *app_tx)
+    .await
+    .unwrap();
+    let write = tokio::spawn({
+        let (a, m) = (a.clone(), m.clone());
+        async move {
+            let two = row(&sfid(1), "2024-02-01T00:00:00Z", json!({"Name": "two"}));
+            a.upsert_rows(&m, &[two], None).await
+        }
+    });
+    wait_for_lock_waiters(&h.admin, &schema, 1).await;
+    let claim = tokio::spawn(async move { b.claim_fence().await });
+    wait_for_lock_waiters(&h.admin, &schema, 2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!claim.is_finished(), "B's claim waits for A's write");
+    assert!(!write.is_finished());
+    app_tx.rollback().await.unwrap();
+    write.await.unwrap().expect("the write in flight commits");
+    claim.await.unwrap().expect("then B claims");
+    let name: String = sqlx::query(AssertSqlSafe(format!(
+        "SELECT name FROM \"{schema}\".account WHERE sfid = '{}'",
+        sfid(1)
+    )))
+    .fetch_one(&h.admin)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(name, "two");
+    let three = row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "three"}));
+    match a.upsert_rows(&m, &[three], None).await {
+        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
+        other => panic!("{other:?}"),
+    }
+    drop(a);
+    h.cleanup().await;
+}
+
+/// Claiming needs a fence, and the org's schema (the cursor table): both errors say so.
+#[tokio::test]
+async fn fence_claim_needs_a_fence_and_the_schema() {
+    admin_pool().await;
+    let schema = unique("dn_t_");
+    let err = target(&schema).claim_fence().await.unwrap_err().to_string();
+    assert!(err.contains("with_fence"), "{err}");
+    let err = target(&schema)
+        .with_fence(Fence(1))
+        .claim_fence()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("_datenator_cursor")
+            && err.contains("does not exist")
+            && err.contains("generate"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -535,13 +661,14 @@ async fn hostile_long_names() {
     let admin = admin_pool().await;
     let schema = format!("{}-\"sch`ema\" naïve {}", unique("dn_t_"), "s".repeat(80));
     let t = target(&schema);
-    t.provision().await.unwrap();
+    let sync = t.provision().await.unwrap().sync_credentials;
     let (app_user, app) = ordinary_user(&admin, t.schema()).await;
     let h = Pg {
         t,
         admin,
         app,
         app_user,
+        sync,
     };
     assert!(h.t.schema().len() <= 63);
     scenarios::hostile_names(&h).await;

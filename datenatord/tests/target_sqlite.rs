@@ -127,6 +127,16 @@ impl Harness for Lite {
     fn is_app_user(&self, db_user: &str) -> bool {
         db_user == "local"
     }
+
+    fn same_org(&self) -> AnyTarget {
+        AnyTarget::new(settings(&self.f.path), "datenator_test", None).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn fenced_writes() {
+    let h = Lite::new().await;
+    scenarios::fenced_writes(&h).await;
 }
 
 #[tokio::test]

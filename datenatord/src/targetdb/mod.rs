@@ -17,6 +17,10 @@
 //! * The engine's own writes (upserts, deletes, sfid write-back, failure marks) never create
 //!   events: PostgreSQL and MySQL skip the sync user (`session_user` / `USER()`), SQLite a
 //!   mark set inside the engine's transaction.
+//! * Fleet mode: a target built [`with_fence`](AnyTarget::with_fence) checks the fencing
+//!   token stored beside the cursor (row `:fence` of the cursor table) at the start of every
+//!   write transaction of the engine's, and writes nothing once a newer lease holder has
+//!   claimed the org ([`AnyTarget::claim_fence`]); see [`fence`].
 //! * Version floors: PostgreSQL 9.6, MariaDB 10.2.3, MySQL 5.7.8 (the MySQL triggers need
 //!   `JSON_OBJECT`), SQLite 3.35.
 //! * Dynamic SQL exists only in the dialect modules, built from identifiers that went through
@@ -25,6 +29,7 @@
 
 pub(crate) mod bookkeeping;
 pub mod check;
+pub mod fence;
 pub mod ident;
 pub mod load;
 pub mod mysql;
@@ -43,6 +48,7 @@ use datenator_shared::datasource::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use fence::Fence;
 pub use plan::{Plan, PlanStep};
 pub use types::{FieldSpec, ObjectMapping, SfType};
 
@@ -105,6 +111,12 @@ pub enum TargetError {
         #[source]
         source: sqlx::Error,
     },
+    /// A write (or a claim) under fencing token `ours` found the newer token `stored` in
+    /// the target: it was rolled back, nothing was written (see [`fence`]).
+    #[error(
+        "another daemon of the fleet took over this org (its fencing token {stored} is newer than this daemon's {ours}): this daemon writes nothing more for the org and leaves it to that daemon"
+    )]
+    Fenced { ours: i64, stored: i64 },
     #[error("{context}: {source}")]
     Io {
         context: String,

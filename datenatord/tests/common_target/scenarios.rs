@@ -6,8 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use datenatord::targetdb::{
-    AnyTarget, Cursor, Dialect, EventCounts, EventOp, FieldSpec, ObjectMapping, Plan, PlanStep,
-    Position, RowKeys, SfType, Target, ident,
+    AnyTarget, Cursor, Dialect, EventCounts, EventOp, FailedAction, FailedScope, Fence, FieldSpec,
+    ObjectMapping, Plan, PlanStep, Position, RowKeys, RowsLeave, SfType, Target, TargetError,
+    ident,
 };
 use serde_json::json;
 
@@ -36,6 +37,11 @@ pub trait Harness: Send + Sync {
 
     /// Whether the events' `db_user` names the application writer.
     fn is_app_user(&self, db_user: &str) -> bool;
+
+    /// Another target of the same org, built from its settings and stored credentials as
+    /// another daemon of a fleet would build it (sharing no connection with
+    /// [`target`](Harness::target)).
+    fn same_org(&self) -> AnyTarget;
 }
 
 fn col(h: &impl Harness, name: &str) -> String {
@@ -1209,4 +1215,292 @@ pub async fn scientific_notation_numbers(h: &impl Harness) {
     let got = t.fetch_rows(&json_rows, RowKeys::Ids(&[4])).await.unwrap();
     assert_eq!(got[0].values["Employees"], json!(35000000));
     assert_eq!(got[0].values["Quantity__c"], json!(10000000));
+}
+
+/// `r` failed because a newer fencing token (2) than the writer's (1) is stored.
+fn assert_fenced<T: std::fmt::Debug>(what: &str, r: Result<T, TargetError>) {
+    match r {
+        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
+        other => panic!("{what}: expected Fenced {{ ours: 1, stored: 2 }}, got {other:?}"),
+    }
+}
+
+fn stamp(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// Fleet mode: daemon A (token 1) claims the org and writes; daemon B (token 2) takes it
+/// over. From then on every write of A — upserts, its cursor, event claims, settles,
+/// requeues, loads, everything — fails with `Fenced` and changes nothing, and A cannot claim
+/// back; B writes fine; a target without a fence works as before; the fence row beside the
+/// cursors confuses none of the cursor's readers and writers.
+pub async fn fenced_writes(h: &impl Harness) {
+    let plain = h.target();
+    let d = plain.dialect();
+    let m = ObjectMapping::new(
+        "Account",
+        vec![
+            FieldSpec::new("Name", SfType::String).with_length(40),
+            FieldSpec::new("Phone", SfType::String).with_length(40),
+        ],
+    );
+    plain
+        .apply(&plain.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let tbl = h.table(&m.table(d));
+    let cursors = h.table("_datenator_cursor");
+    let stored_fence = format!(
+        "SELECT {} FROM {cursors} WHERE {} = ':fence'",
+        col(h, "last_id"),
+        col(h, "object")
+    );
+    let name_of = |n: u32| {
+        format!(
+            "SELECT {} FROM {tbl} WHERE {} = '{}'",
+            col(h, "name"),
+            col(h, "sfid"),
+            sfid(n)
+        )
+    };
+    let named = |name: &str| {
+        format!(
+            "SELECT {} FROM {tbl} WHERE {} = '{name}'",
+            text(d, &col(h, "id")),
+            col(h, "name")
+        )
+    };
+    let a = h.same_org().with_fence(Fence(1));
+    let b = h.same_org().with_fence(Fence(2));
+    assert_eq!((a.fence(), plain.fence()), (Some(Fence(1)), None));
+
+    // No token stored yet counts as 0: a fenced write passes before any claim.
+    a.upsert_rows(
+        &m,
+        &[row(
+            &sfid(9),
+            "2024-01-01T00:00:00Z",
+            json!({"Name": "early"}),
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    a.claim_fence().await.unwrap();
+    a.claim_fence().await.unwrap();
+    assert_eq!(
+        h.admin_text(stored_fence.clone()).await.as_deref(),
+        Some("1")
+    );
+
+    // A runs the org: pulls, pushes, settles.
+    let c1 = Cursor {
+        systemmodstamp: stamp("2024-02-01T00:00:00Z"),
+        last_id: sfid(1),
+    };
+    a.upsert_rows(
+        &m,
+        &[row(&sfid(1), "2024-02-01T00:00:00Z", json!({"Name": "a1"}))],
+        Some(&c1),
+    )
+    .await
+    .unwrap();
+    for name in ["local1", "local2", "local3"] {
+        h.app_exec(format!(
+            "INSERT INTO {tbl} ({}) VALUES ('{name}')",
+            col(h, "name")
+        ))
+        .await;
+    }
+    let ev = a.claim_events(&m, 1).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    a.write_back_sfids(&m, &[(ev[0].row_id, sfid(11).as_str())])
+        .await
+        .unwrap();
+    a.settle_events(&m, &[ev[0].id], None).await.unwrap();
+    let ev = a.claim_events(&m, 1).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(a.requeue_claimed(&m).await.unwrap(), 1);
+    a.purge_events(&m, stamp("2000-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    // The fence row is no cursor.
+    assert_eq!(a.cursor("Account").await.unwrap(), Some(c1.clone()));
+    assert_eq!(a.cursor(":fence").await.unwrap(), None);
+    let counts = EventCounts {
+        new: 2,
+        claimed: 0,
+        failed: 0,
+    };
+    assert_eq!(a.event_counts(&m).await.unwrap(), counts);
+
+    // B takes the org over.
+    b.claim_fence().await.unwrap();
+    assert_eq!(
+        h.admin_text(stored_fence.clone()).await.as_deref(),
+        Some("2")
+    );
+
+    // Every write of A fails and changes nothing.
+    let c2 = Cursor {
+        systemmodstamp: stamp("2024-03-01T00:00:00Z"),
+        last_id: sfid(2),
+    };
+    let newer = [row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "a2"}))];
+    let local1: i64 = h
+        .admin_text(named("local1"))
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    let local2: i64 = h
+        .admin_text(named("local2"))
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_fenced("upsert", a.upsert_rows(&m, &newer, Some(&c2)).await);
+    assert_fenced("cursor store", a.upsert_rows(&m, &[], Some(&c2)).await);
+    assert_fenced(
+        "lenient upsert",
+        a.upsert_rows_lenient(&m, &newer, Some(Position::pull("Account", &c2)), true)
+            .await,
+    );
+    assert_fenced("bulk load", a.bulk_load(&m, &newer).await);
+    let csv = datenatord::targetdb::load::CsvChunk {
+        header: Arc::new(datenatord::targetdb::load::CsvHeader::new(
+            ["Id", "SystemModstamp", "Name", "Phone"]
+                .map(String::from)
+                .to_vec(),
+        )),
+        records: vec![csv::StringRecord::from(vec![
+            sfid(1),
+            "2024-03-01T00:00:00.000Z".into(),
+            "csv".into(),
+            String::new(),
+        ])],
+    };
+    assert_fenced("bulk CSV load", a.bulk_load_csv(&m, &csv).await);
+    assert_fenced("event claim", a.claim_events(&m, 10).await);
+    assert_fenced("requeue", a.requeue_claimed(&m).await);
+    assert_fenced("settle", a.settle_events(&m, &[ev[0].id], None).await);
+    assert_fenced(
+        "failure marks",
+        a.mark_events_failed(&m, &[(ev[0].id, "refused")]).await,
+    );
+    assert_fenced(
+        "sfid write-back",
+        a.write_back_sfids(&m, &[(local2, sfid(12).as_str())]).await,
+    );
+    assert_fenced(
+        "purge",
+        a.purge_events(&m, stamp("2100-01-01T00:00:00Z")).await,
+    );
+    assert_fenced("cursor reset", a.reset_cursor("Account").await);
+    assert_fenced(
+        "rows leaving",
+        a.leave_rows(&m, &[sfid(1)], RowsLeave::Delete).await,
+    );
+    let values: serde_json::Map<String, serde_json::Value> =
+        [("Name".to_owned(), json!("a3"))].into_iter().collect();
+    let was: serde_json::Map<String, serde_json::Value> =
+        [("Name".to_owned(), json!("a1"))].into_iter().collect();
+    assert_fenced(
+        "field write",
+        a.write_fields(&m, &sfid(1), &values, &was).await,
+    );
+    assert_fenced(
+        "fill",
+        a.fill_fields(
+            &m,
+            &["Phone".to_owned()],
+            &[row(&sfid(1), "2024-02-01T00:00:00Z", json!({"Phone": "1"}))],
+        )
+        .await,
+    );
+    assert_fenced(
+        "failed changes",
+        a.settle_failed(&m, FailedScope::All, FailedAction::Retry)
+            .await,
+    );
+    assert_fenced("claim back", a.claim_fence().await);
+    assert_eq!(h.admin_text(name_of(1)).await.as_deref(), Some("a1"));
+    assert_eq!(
+        h.admin_text(format!(
+            "SELECT {} FROM {tbl} WHERE {} = '{}'",
+            col(h, "phone"),
+            col(h, "sfid"),
+            sfid(1)
+        ))
+        .await,
+        None
+    );
+    assert_eq!(a.cursor("Account").await.unwrap(), Some(c1.clone()));
+    assert_eq!(a.event_counts(&m).await.unwrap(), counts);
+    assert_eq!(plain.row_count(&m).await.unwrap(), 5);
+    assert_eq!(
+        h.admin_text(format!(
+            "SELECT {} FROM {tbl} WHERE {} = {local1}",
+            col(h, "sfid"),
+            col(h, "id")
+        ))
+        .await,
+        Some(sfid(11))
+    );
+    assert_eq!(
+        h.admin_text(stored_fence.clone()).await.as_deref(),
+        Some("2")
+    );
+
+    // B writes fine.
+    b.upsert_rows(&m, &newer, Some(&c2)).await.unwrap();
+    assert_eq!(h.admin_text(name_of(1)).await.as_deref(), Some("a2"));
+    assert_eq!(b.cursor("Account").await.unwrap(), Some(c2.clone()));
+    let ev = b.claim_events(&m, 10).await.unwrap();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    b.settle_events(&m, &[ev[0].id, ev[1].id], None)
+        .await
+        .unwrap();
+    b.claim_fence().await.unwrap();
+
+    // A target without a fence checks nothing, as before.
+    plain
+        .upsert_rows(
+            &m,
+            &[row(
+                &sfid(3),
+                "2024-03-01T00:00:00Z",
+                json!({"Name": "plain"}),
+            )],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.admin_text(name_of(3)).await.as_deref(), Some("plain"));
+    h.app_exec(format!(
+        "INSERT INTO {tbl} ({}) VALUES ('local4')",
+        col(h, "name")
+    ))
+    .await;
+    assert_eq!(plain.claim_events(&m, 10).await.unwrap().len(), 1);
+
+    // Cursor resets and a schema change's forgotten cursors leave the fence alone.
+    plain.reset_cursor("Account").await.unwrap();
+    assert_eq!(plain.cursor("Account").await.unwrap(), None);
+    plain.reset_cursor(":fence").await.unwrap();
+    let contacts = ObjectMapping::new(
+        "Contact",
+        vec![FieldSpec::new("Name", SfType::String).with_length(40)],
+    );
+    let both = [m.clone(), contacts];
+    plain
+        .apply(&plain.plan(std::slice::from_ref(&m), &both).unwrap())
+        .await
+        .unwrap();
+    plain
+        .apply(&plain.plan(&both, std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(h.admin_text(stored_fence).await.as_deref(), Some("2"));
+    assert_fenced("after all", a.upsert_rows(&m, &[], Some(&c2)).await);
 }

@@ -6,6 +6,12 @@
 //! write-backs and the binding of pulled rows are written here, and the `impl Target`
 //! methods that only forward are one macro (`forward.rs`). What differs in substance —
 //! DDL, upsert and claim statements, COPY, LISTEN — stays in the dialect.
+//!
+//! Every write the engine commits runs in a transaction from [`Bookkeeping::begin`] (the
+//! dialects' own upserts, loads and claims too; MySQL's single-UPDATE claim, which needs
+//! its own connection, checks its transaction with [`Bookkeeping::fence_tx`]): with a fence
+//! set, that is where it is checked ([`fence`](super::fence)). Statements the engine runs
+//! outside a transaction are reads.
 
 use std::collections::HashSet;
 
@@ -16,6 +22,10 @@ use sqlx::{
 
 use serde_json::{Map, Value};
 
+use super::fence::{
+    FENCE_KEY, Fence, claim_may_retry, insert_fence_sql, is_missing_table, parse_stored,
+    read_fence_sql, update_fence_sql,
+};
 use super::types::SqlValue;
 use super::{
     CURSOR_TABLE, Cursor, Dialect, EventCounts, FailedAction, FailedEvent, FailedScope,
@@ -70,9 +80,15 @@ where
     /// What follows a JSON column to read it as text (PostgreSQL: `::text`).
     const JSON_TEXT: &'static str;
 
-    /// Whether the engine's writes to data rows need its transaction (SQLite: the mark that
-    /// keeps the triggers quiet); elsewhere the sync user's statement is enough.
-    const WRITES_IN_TX: bool;
+    /// What follows the fence row's read in a fenced transaction: a share lock held until
+    /// the commit (SQLite: nothing, one writer at a time). See [`fence`](super::fence).
+    const FENCE_SHARE: &'static str;
+
+    /// What follows the fence row's read in a claim: an update lock.
+    const FENCE_CLAIM: &'static str;
+
+    /// A statement a fenced transaction (and a claim) starts with, if the dialect has one.
+    const FENCED_TX_SETUP: Option<&'static str>;
 
     /// The placeholder of the `n`th bound value, for a value of field `f`.
     fn value_placeholder(f: &FieldSpec, n: usize) -> String;
@@ -80,14 +96,138 @@ where
     /// A table of the org, qualified as the dialect names it.
     fn table_name(&self, name: &str) -> String;
 
-    /// The pool the engine's statements outside a transaction run on.
+    /// The pool the engine's reads run on (its writes run in [`begin`](Bookkeeping::begin)'s
+    /// transactions).
     fn pool(&self) -> Result<sqlx::Pool<Self::Db>, TargetError>;
 
-    /// Begins a transaction of the engine's (on SQLite, with its writes marked as the
-    /// engine's).
-    fn begin(
+    /// The fence the engine's writes carry (fleet mode), if any.
+    fn fence(&self) -> Option<Fence>;
+
+    /// Begins a transaction on the engine's connection (on SQLite, with its writes marked as
+    /// the engine's), unfenced: what [`begin`](Bookkeeping::begin) and
+    /// [`claim_fence`](Bookkeeping::claim_fence) build on.
+    fn open_tx(
         &self,
     ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, TargetError>> + Send;
+
+    /// Begins a write transaction of the engine's: every write the engine commits to the
+    /// target goes through here. With a fence set, the transaction first checks it
+    /// ([`fence_tx`](Bookkeeping::fence_tx)) and is rolled back when a newer one is stored.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Self::Db>, TargetError> {
+        let mut tx = self.open_tx().await?;
+        if let Err(e) = self.fence_tx(&mut tx).await {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+        Ok(tx)
+    }
+
+    /// Checks the fence inside the transaction open on `conn`, before it writes anything,
+    /// and keeps the fence row share-locked until the transaction ends (a new holder's
+    /// claim waits for it). Nothing runs without a fence. `Err(Fenced)` when a newer token
+    /// is stored; the caller rolls back.
+    async fn fence_tx(
+        &self,
+        conn: &mut <Self::Db as Database>::Connection,
+    ) -> Result<(), TargetError> {
+        let Some(ours) = self.fence() else {
+            return Ok(());
+        };
+        if let Some(setup) = Self::FENCED_TX_SETUP {
+            sqlx::query::<Self::Db>(setup)
+                .execute(&mut *conn)
+                .await
+                .map_err(TargetError::db("starting a fenced transaction"))?;
+        }
+        let stored = self.stored_fence(conn, Self::FENCE_SHARE).await?;
+        ours.check(parse_stored(stored)?)
+    }
+
+    /// The fence row's token as stored (`None`: no row), read on `conn` with `lock`.
+    async fn stored_fence(
+        &self,
+        conn: &mut <Self::Db as Database>::Connection,
+        lock: &str,
+    ) -> Result<Option<String>, TargetError> {
+        let table = self.table_name(CURSOR_TABLE);
+        let row = sqlx::query::<Self::Db>(AssertSqlSafe(read_fence_sql(
+            Self::DIALECT,
+            &table,
+            lock,
+        )))
+        .bind(FENCE_KEY.to_owned())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|source| {
+            let context = if is_missing_table(&source) {
+                format!(
+                    "reading the fencing token: the cursor table {table} does not exist; generate the org's schema first"
+                )
+            } else {
+                "reading the fencing token".to_owned()
+            };
+            TargetError::Database { context, source }
+        })?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// [`AnyTarget::claim_fence`](super::AnyTarget::claim_fence): in one transaction, the
+    /// fence row taken for update, refused if newer, else raised to this target's token. A
+    /// claim that lost a race to create the row (or a deadlock) runs again.
+    async fn claim_fence(&self) -> Result<(), TargetError> {
+        let Some(ours) = self.fence() else {
+            return Err(TargetError::Settings(
+                "this target has no fencing token to claim (AnyTarget::with_fence sets one)".into(),
+            ));
+        };
+        let token = ours.stored_text()?;
+        let mut attempt = 0;
+        loop {
+            let mut tx = self.open_tx().await?;
+            match self.claim_in(&mut tx, ours, &token).await {
+                Ok(()) => return self.commit(tx).await,
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    if attempt < 5 && claim_may_retry(&e) {
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// [`claim_fence`](Bookkeeping::claim_fence)'s statements, on the claim's transaction.
+    async fn claim_in(
+        &self,
+        conn: &mut <Self::Db as Database>::Connection,
+        ours: Fence,
+        token: &str,
+    ) -> Result<(), TargetError> {
+        if let Some(setup) = Self::FENCED_TX_SETUP {
+            sqlx::query::<Self::Db>(setup)
+                .execute(&mut *conn)
+                .await
+                .map_err(TargetError::db("starting the fence's claim"))?;
+        }
+        let stored = self.stored_fence(conn, Self::FENCE_CLAIM).await?;
+        let exists = stored.is_some();
+        ours.check(parse_stored(stored)?)?;
+        let table = self.table_name(CURSOR_TABLE);
+        let sql = if exists {
+            update_fence_sql(Self::DIALECT, &table)
+        } else {
+            insert_fence_sql(Self::DIALECT, &table)
+        };
+        sqlx::query::<Self::Db>(AssertSqlSafe(sql))
+            .bind(token.to_owned())
+            .bind(FENCE_KEY.to_owned())
+            .execute(&mut *conn)
+            .await
+            .map_err(TargetError::db("storing the fencing token"))?;
+        Ok(())
+    }
 
     /// Commits a transaction [`begin`](Bookkeeping::begin) started.
     fn commit(
@@ -170,6 +310,9 @@ where
 
     /// [`Target::cursor`](super::Target::cursor).
     async fn cursor(&self, object: &str) -> Result<Option<Cursor>, TargetError> {
+        if object == FENCE_KEY {
+            return Ok(None);
+        }
         let d = Self::DIALECT;
         let row = sqlx::query::<Self::Db>(AssertSqlSafe(read_cursor_sql(
             d,
@@ -196,15 +339,19 @@ where
 
     /// [`Target::reset_cursor`](super::Target::reset_cursor).
     async fn reset_cursor(&self, object: &str) -> Result<(), TargetError> {
+        if object == FENCE_KEY {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
         sqlx::query::<Self::Db>(AssertSqlSafe(reset_cursor_sql(
             Self::DIALECT,
             &self.table_name(CURSOR_TABLE),
         )))
         .bind(object.to_owned())
-        .execute(&self.pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("forgetting the pull cursor"))?;
-        Ok(())
+        self.commit(tx).await
     }
 
     /// [`Target::leave_rows`](super::Target::leave_rows).
@@ -257,13 +404,15 @@ where
     /// [`Target::requeue_claimed`](super::Target::requeue_claimed).
     async fn requeue_claimed(&self, mapping: &ObjectMapping) -> Result<u64, TargetError> {
         let d = Self::DIALECT;
+        let mut tx = self.begin().await?;
         let r = sqlx::query::<Self::Db>(AssertSqlSafe(requeue_claimed_sql(
             d,
             &self.table_name(&mapping.events_table(d)),
         )))
-        .execute(&self.pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("requeueing claimed events"))?;
+        self.commit(tx).await?;
         Ok(r.affected())
     }
 
@@ -275,19 +424,19 @@ where
         not_sent: Option<&'static str>,
     ) -> Result<(), TargetError> {
         let d = Self::DIALECT;
-        let pool = self.pool()?;
         let events = self.table_name(&mapping.events_table(d));
         let chunks: Vec<&[i64]> = match Self::DONE_CHUNK {
             Some(n) => ids.chunks(n).collect(),
             None => vec![ids],
         };
+        let mut tx = self.begin().await?;
         for chunk in chunks {
             sqlx::query::<Self::Db>(AssertSqlSafe(mark_done_sql(d, &events, chunk, not_sent)))
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(TargetError::db("marking events done"))?;
         }
-        Ok(())
+        self.commit(tx).await
     }
 
     /// [`Target::mark_events_failed`](super::Target::mark_events_failed).
@@ -397,14 +546,16 @@ where
         before: DateTime<Utc>,
     ) -> Result<u64, TargetError> {
         let d = Self::DIALECT;
+        let mut tx = self.begin().await?;
         let r = sqlx::query::<Self::Db>(AssertSqlSafe(purge_events_sql(
             d,
             &self.table_name(&mapping.events_table(d)),
         )))
         .bind(Self::time_to_db(&before))
-        .execute(&self.pool()?)
+        .execute(&mut *tx)
         .await
         .map_err(TargetError::db("purging processed events"))?;
+        self.commit(tx).await?;
         Ok(r.affected())
     }
 
@@ -561,19 +712,11 @@ where
             query = Self::bind_value(Self::bind_value(query, was), v);
         }
         let query = query.bind(sfid.to_owned());
-        let context = "writing Salesforce's values into the row";
-        if !Self::WRITES_IN_TX {
-            query
-                .execute(&self.pool()?)
-                .await
-                .map_err(TargetError::db(context))?;
-            return Ok(());
-        }
         let mut tx = self.begin().await?;
         query
             .execute(&mut *tx)
             .await
-            .map_err(TargetError::db(context))?;
+            .map_err(TargetError::db("writing Salesforce's values into the row"))?;
         self.commit(tx).await
     }
 

@@ -26,6 +26,7 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version,
     skip_rest, tcp_probe,
 };
+use super::fence::Fence;
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan};
 use super::types::sql_type;
 use super::{
@@ -61,6 +62,7 @@ pub struct MysqlTarget {
     /// The sync account's host, as set for the datasource; `None`: the host the daemon
     /// connects from, as the server sees it.
     sync_host: Option<String>,
+    fence: Option<Fence>,
 }
 
 fn ssl_mode(t: TlsMode) -> MySqlSslMode {
@@ -194,7 +196,13 @@ impl MysqlTarget {
             sync_pool: Mutex::new(None),
             skip_locked: Mutex::new(None),
             sync_host: None,
+            fence: None,
         })
+    }
+
+    /// The engine's writes carry `fence` from now on (see [`super::fence`]).
+    pub(crate) fn set_fence(&mut self, fence: Fence) {
+        self.fence = Some(fence);
     }
 
     /// Sets the sync account's host (`None`: the host the daemon connects from).
@@ -286,11 +294,7 @@ impl MysqlTarget {
             "`systemmodstamp` = IF({newer}, VALUES(`systemmodstamp`), `systemmodstamp`)"
         ));
         let row_ph = format!("({}, 'SYNCED', NULL)", placeholders(ncols));
-        let pool = self.engine_pool()?;
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
+        let mut tx = self.begin().await?;
         let mut kept;
         let rows = if keep_pending && !rows.is_empty() {
             // A local change committed from here on waits for this transaction.
@@ -365,18 +369,19 @@ impl MysqlTarget {
     /// with `token`: claimers never wait for each other.
     async fn claim_skip_locked(
         &self,
-        pool: &MySqlPool,
         ev: &str,
         token: &str,
         max: usize,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = pool.begin().await?;
+        context: &str,
+    ) -> Result<(), TargetError> {
+        let mut tx = self.begin().await?;
         let ids: Vec<i64> = sqlx::query(AssertSqlSafe(format!(
             "SELECT `id` FROM {ev} WHERE `state` = 'NEW' ORDER BY `id` LIMIT ? FOR UPDATE SKIP LOCKED"
         )))
         .bind(max as u64)
         .fetch_all(&mut *tx)
-        .await?
+        .await
+        .map_err(TargetError::db(context))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -389,9 +394,11 @@ impl MysqlTarget {
             for id in &ids {
                 q = q.bind(*id);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut *tx)
+                .await
+                .map_err(TargetError::db(context))?;
         }
-        tx.commit().await
+        self.commit(tx).await
     }
 
     /// One atomic UPDATE claims the batch; works on every supported version. Claimers of
@@ -404,7 +411,8 @@ impl MysqlTarget {
         ev: &str,
         token: &str,
         max: usize,
-    ) -> Result<(), sqlx::Error> {
+        context: &str,
+    ) -> Result<(), TargetError> {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(ev.as_bytes());
         let lock: String = format!(
@@ -414,22 +422,38 @@ impl MysqlTarget {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
         sqlx::query("SELECT GET_LOCK(?, 60)")
             .bind(&lock)
             .execute(&mut *conn)
-            .await?;
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {ev} SET `state` = 'CLAIMED', `claim_token` = ?, `claimed_at` = UTC_TIMESTAMP(3) WHERE `state` = 'NEW' ORDER BY `id` LIMIT ?"
-        )))
-        .bind(token)
-        .bind(max as u64)
-        .execute(&mut *conn)
+            .await
+            .map_err(TargetError::db(context))?;
+        // The UPDATE in a transaction of its own, fenced, committed before the lock goes.
+        let r = async {
+            let mut tx = conn.begin().await.map_err(TargetError::db(context))?;
+            if let Err(e) = self.fence_tx(&mut tx).await {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {ev} SET `state` = 'CLAIMED', `claim_token` = ?, `claimed_at` = UTC_TIMESTAMP(3) WHERE `state` = 'NEW' ORDER BY `id` LIMIT ?"
+            )))
+            .bind(token)
+            .bind(max as u64)
+            .execute(&mut *tx)
+            .await
+            .map_err(TargetError::db(context))?;
+            tx.commit().await.map_err(TargetError::db(context))
+        }
         .await;
         let released = sqlx::query("SELECT RELEASE_LOCK(?)")
             .bind(&lock)
             .execute(&mut *conn)
-            .await;
+            .await
+            .map_err(TargetError::db("releasing the claim lock"));
         r?;
         released?;
         Ok(())
@@ -440,29 +464,27 @@ impl MysqlTarget {
         let token = claim_token();
         let pool = self.engine_pool()?;
         let skip_locked = self.supports_skip_locked(&pool).await?;
+        let context = format!("claiming events of {}", m.table(D));
         let mut attempt: u64 = 0;
         loop {
             let r = if skip_locked {
-                self.claim_skip_locked(&pool, &ev, &token, max).await
+                self.claim_skip_locked(&ev, &token, max, &context).await
             } else {
-                self.claim_update(&pool, &ev, &token, max).await
+                self.claim_update(&pool, &ev, &token, max, &context).await
             };
             match r {
                 Ok(()) => break,
                 // InnoDB may still pick a claimer as a deadlock victim (an application's
                 // transaction can be the other party): back off a little and retry.
-                Err(e) if errno(&e) == Some(1213) && attempt < 10 => {
+                Err(TargetError::Database { source, .. })
+                    if errno(&source) == Some(1213) && attempt < 10 =>
+                {
                     attempt += 1;
                     let jitter = rand::random::<u64>() % 10;
                     tokio::time::sleep(std::time::Duration::from_millis(attempt * 5 + jitter))
                         .await;
                 }
-                Err(e) => {
-                    return Err(TargetError::db(format!(
-                        "claiming events of {}",
-                        m.table(D)
-                    ))(e));
-                }
+                Err(e) => return Err(e),
             }
         }
         let rows = sqlx::query(AssertSqlSafe(format!(
@@ -507,7 +529,9 @@ impl Bookkeeping for MysqlTarget {
     const DONE_CHUNK: Option<usize> = Some(1000);
     const BIND_CHUNK: usize = 1000;
     const JSON_TEXT: &'static str = "";
-    const WRITES_IN_TX: bool = false;
+    const FENCE_SHARE: &'static str = " LOCK IN SHARE MODE";
+    const FENCE_CLAIM: &'static str = " FOR UPDATE";
+    const FENCED_TX_SETUP: Option<&'static str> = None;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {
         "?".into()
@@ -521,7 +545,11 @@ impl Bookkeeping for MysqlTarget {
         self.engine_pool()
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>, TargetError> {
+    fn fence(&self) -> Option<Fence> {
+        self.fence
+    }
+
+    async fn open_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>, TargetError> {
         self.engine_pool()?
             .begin()
             .await

@@ -19,6 +19,7 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe,
     warning,
 };
+use super::fence::{Fence, PG_FENCED_TX_SETUP};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{SqlValue, sql_type};
@@ -86,6 +87,7 @@ pub struct PgTarget {
     admin: PgPool,
     sync_credentials: Mutex<Option<SyncCredentials>>,
     sync_pool: Mutex<Option<PgPool>>,
+    fence: Option<Fence>,
 }
 
 fn ssl_mode(t: TlsMode) -> PgSslMode {
@@ -116,7 +118,13 @@ impl PgTarget {
             admin,
             sync_credentials: Mutex::new(sync),
             sync_pool: Mutex::new(None),
+            fence: None,
         })
+    }
+
+    /// The engine's writes carry `fence` from now on (see [`super::fence`]).
+    pub(crate) fn set_fence(&mut self, fence: Fence) {
+        self.fence = Some(fence);
     }
 
     fn qs(&self, name: &str) -> String {
@@ -243,11 +251,7 @@ impl PgTarget {
     ) -> Result<UpsertReport, TargetError> {
         let mut report = UpsertReport::default();
         let per_chunk = 30_000 / (m.data_fields().count() + 2);
-        let pool = self.engine_pool();
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
+        let mut tx = self.begin().await?;
         let mut kept;
         let rows = if keep_pending && !rows.is_empty() {
             // A local change committed from here on waits for this transaction.
@@ -334,11 +338,7 @@ impl PgTarget {
 
     async fn bulk_impl(&self, m: &ObjectMapping, rows: LoadRows<'_>) -> Result<u64, TargetError> {
         let fields: Vec<_> = m.data_fields().collect();
-        let pool = self.engine_pool();
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| connect_error(&self.settings, e))?;
+        let mut tx = self.begin().await?;
         let table = self.qs(&m.table(D));
         let mut cols = vec!["\"sfid\"".to_string(), "\"systemmodstamp\"".to_string()];
         cols.extend(fields.iter().map(|f| q(&f.column(D))));
@@ -393,14 +393,16 @@ impl PgTarget {
     async fn claim_impl(&self, m: &ObjectMapping, max: usize) -> Result<Vec<Event>, TargetError> {
         let ev = self.qs(&m.events_table(D));
         let token = claim_token();
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {ev} SET \"state\" = 'CLAIMED', \"claim_token\" = $1, \"claimed_at\" = now() WHERE \"id\" IN (SELECT \"id\" FROM {ev} WHERE \"state\" = 'NEW' ORDER BY \"id\" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING \"id\", \"op\", \"row_id\", \"sfid\", \"changed\"::text, \"old_values\"::text, \"new_values\"::text, \"db_user\", \"created_at\""
         )))
         .bind(&token)
         .bind(max as i64)
-        .fetch_all(&self.engine_pool())
+        .fetch_all(&mut *tx)
         .await
         .map_err(TargetError::db(format!("claiming events of {}", m.table(D))))?;
+        self.commit(tx).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(Self::raw_event(&r).decode(D, m)?);
@@ -500,7 +502,9 @@ impl Bookkeeping for PgTarget {
     const DONE_CHUNK: Option<usize> = None;
     const BIND_CHUNK: usize = 1000;
     const JSON_TEXT: &'static str = "::text";
-    const WRITES_IN_TX: bool = false;
+    const FENCE_SHARE: &'static str = " FOR SHARE";
+    const FENCE_CLAIM: &'static str = " FOR UPDATE";
+    const FENCED_TX_SETUP: Option<&'static str> = Some(PG_FENCED_TX_SETUP);
 
     fn value_placeholder(f: &FieldSpec, n: usize) -> String {
         format!("CAST(${n} AS {})", bind_cast(f))
@@ -514,7 +518,11 @@ impl Bookkeeping for PgTarget {
         Ok(self.engine_pool())
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TargetError> {
+    fn fence(&self) -> Option<Fence> {
+        self.fence
+    }
+
+    async fn open_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TargetError> {
         self.engine_pool()
             .begin()
             .await

@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, Executor, Row as _, SqliteConnection};
 use super::FieldSpec;
 use super::bookkeeping::Bookkeeping;
 use super::check::{CHECKS, failed, ok, parse_version, skip_rest};
+use super::fence::Fence;
 use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{datetime_text, sql_type};
 use super::{
@@ -79,6 +80,7 @@ pub struct SqliteTarget {
     path: PathBuf,
     schema: String,
     pool: SqlitePool,
+    fence: Option<Fence>,
 }
 
 impl SqliteTarget {
@@ -94,7 +96,17 @@ impl SqliteTarget {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_lazy_with(opts);
-        Ok(Self { path, schema, pool })
+        Ok(Self {
+            path,
+            schema,
+            pool,
+            fence: None,
+        })
+    }
+
+    /// The engine's writes carry `fence` from now on (see [`super::fence`]).
+    pub(crate) fn set_fence(&mut self, fence: Fence) {
+        self.fence = Some(fence);
     }
 
     fn connect_error(&self, e: sqlx::Error) -> TargetError {
@@ -188,7 +200,7 @@ impl SqliteTarget {
         keep_pending: bool,
     ) -> Result<UpsertReport, TargetError> {
         // `BEGIN IMMEDIATE`: no local change commits until this transaction has.
-        let mut tx = self.engine_tx().await?;
+        let mut tx = self.begin().await?;
         let mut kept;
         let mut kept_local = Vec::new();
         let rows = if keep_pending {
@@ -225,7 +237,10 @@ impl Bookkeeping for SqliteTarget {
     const DONE_CHUNK: Option<usize> = Some(1000);
     const BIND_CHUNK: usize = 500;
     const JSON_TEXT: &'static str = "";
-    const WRITES_IN_TX: bool = true;
+    // `BEGIN IMMEDIATE`: one writer at a time, so a plain read is the check.
+    const FENCE_SHARE: &'static str = "";
+    const FENCE_CLAIM: &'static str = "";
+    const FENCED_TX_SETUP: Option<&'static str> = None;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {
         "?".into()
@@ -239,7 +254,11 @@ impl Bookkeeping for SqliteTarget {
         Ok(self.pool.clone())
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, TargetError> {
+    fn fence(&self) -> Option<Fence> {
+        self.fence
+    }
+
+    async fn open_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, TargetError> {
         self.engine_tx().await
     }
 
@@ -273,14 +292,16 @@ impl Target for SqliteTarget {
     ) -> Result<Vec<Event>, TargetError> {
         let ev = q(&mapping.events_table(D));
         // One UPDATE statement: SQLite runs one writer at a time, so the batch is atomic.
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {ev} SET \"state\" = 'CLAIMED', \"claim_token\" = ?, \"claimed_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE \"id\" IN (SELECT \"id\" FROM {ev} WHERE \"state\" = 'NEW' ORDER BY \"id\" LIMIT ?) RETURNING \"id\", \"op\", \"row_id\", \"sfid\", \"changed\", \"old_values\", \"new_values\", \"db_user\", \"created_at\""
         )))
         .bind(claim_token())
         .bind(max as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(TargetError::db(format!("claiming events of {}", mapping.table(D))))?;
+        self.commit(tx).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(Self::raw_event(&r).decode(D, mapping)?);
