@@ -21,7 +21,14 @@ use serde_json::{Value, json};
 use sfsim::{RunningSim, Sim, SimConfig};
 
 const ORGS: usize = 9;
-const TTL_SECS: u64 = 6;
+/// The lease TTL the daemons run with (`DATENATOR_FLEET_TTL_SECS`; the default config's is
+/// 15 s, the test's shorter to keep it quick).
+fn ttl_secs() -> u64 {
+    std::env::var("DATENATOR_FLEET_TTL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
 
 /// A fresh PostgreSQL database for the fleet's state.
 async fn state_database() -> String {
@@ -46,9 +53,10 @@ async fn state_database() -> String {
 
 fn start_member(name: &str, state_url: &str, key: &std::path::Path, sim: &RunningSim) -> Daemon {
     Daemon::start_with_config(&format!(
-        "[daemon]\nname = \"{name}\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = {TTL_SECS}\n\
+        "[daemon]\nname = \"{name}\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = {}\n\
          [salesforce]\nclient_id = \"{}\"\nclient_secret = \"{}\"\n[sync]\npush_poll_ms = 100\noverlap_secs = 5\n",
         key.display(),
+        ttl_secs(),
         sim.info.client_id,
         sim.info.client_secret
     ))
@@ -333,8 +341,9 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
     })
     .await;
     eprintln!(
-        "after SIGKILL of d2 ({lost:?}): resumed in {:.1} s (lease TTL {TTL_SECS} s): {p:?}",
-        killed_at.elapsed().as_secs_f64()
+        "after SIGKILL of d2 ({lost:?}): resumed in {:.1} s (lease TTL {} s): {p:?}",
+        killed_at.elapsed().as_secs_f64(),
+        ttl_secs()
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
 

@@ -119,6 +119,14 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
             }
             match tick(&state, &org, &mut memory).await {
                 Ok(()) => backoff = Duration::from_secs(1),
+                Err(e) if e.lost_the_org() => {
+                    // Another daemon of the fleet runs the org now: not one more write.
+                    tracing::warn!("{e}");
+                    if let Some(fleet) = state.fleet() {
+                        fleet.forget_lease(&org);
+                    }
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!("sync step failed: {e}");
                     memory.target = None;
@@ -178,6 +186,33 @@ async fn listen_for_changes(state: State, org: String, wake: Arc<Notify>) {
     }
 }
 
+/// In a fleet, the target's writes carry the fencing token of this daemon's lease, raised
+/// in the target first (a daemon that took the org over later has a bigger one, and then
+/// this one's writes are refused). Alone, the target is used as it is.
+async fn fenced(state: &State, org: &str, target: AnyTarget) -> Result<AnyTarget, StepError> {
+    let Some(fleet) = state.fleet() else {
+        return Ok(target);
+    };
+    let lease = fleet
+        .lease(org)
+        .filter(|l| l.valid())
+        .ok_or(SalesforceError::LeaseLost)?;
+    let target = target.with_fence(crate::targetdb::Fence(lease.token));
+    target.claim_fence().await?;
+    Ok(target)
+}
+
+impl StepError {
+    /// The step stopped because another daemon of the fleet runs the org now.
+    pub fn lost_the_org(&self) -> bool {
+        matches!(
+            self,
+            StepError::Salesforce(SalesforceError::LeaseLost)
+                | StepError::Target(crate::targetdb::TargetError::Fenced { .. })
+        )
+    }
+}
+
 async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(), StepError> {
     tracing::trace!("tick");
     let Some(summary) = state.orgs().into_iter().find(|o| o.name == org) else {
@@ -222,7 +257,13 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     let target = match &memory.target {
         Some(t) => t.clone(),
         None => {
-            let t = Arc::new(crate::datasource::admin_target(state, org).await?);
+            let t = fenced(
+                state,
+                org,
+                crate::datasource::admin_target(state, org).await?,
+            )
+            .await?;
+            let t = Arc::new(t);
             memory.target = Some(t.clone());
             t
         }

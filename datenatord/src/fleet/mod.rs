@@ -176,6 +176,13 @@ impl Fleet {
         lock(&self.held).get(org).cloned()
     }
 
+    /// The org's worker found it was taken over (its writes fenced): the lease is no longer
+    /// this daemon's, and the next round decides again.
+    pub fn forget_lease(&self, org: &str) {
+        lock(&self.held).remove(org);
+        self.poke();
+    }
+
     /// Whether this daemon may act for `org` now (it holds a lease not yet run out).
     pub fn may_act(&self, org: &str) -> bool {
         self.lease(org).is_some_and(|l| l.valid())
