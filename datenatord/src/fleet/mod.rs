@@ -17,7 +17,6 @@
 //!   shows the whole fleet, and forwards "sync now" and wake-ups to the holder (`NOTIFY`).
 pub mod placement;
 mod run;
-pub mod sql;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -29,6 +28,7 @@ use tokio::sync::Notify;
 
 pub use run::{leave, run};
 
+use crate::store::fleet as sql;
 use crate::store::{Store, StoreError};
 
 /// The channel the fleet's daemons LISTEN on.

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use datenator_shared::model::ObjectStatus;
 use tokio_util::sync::CancellationToken;
 
-use super::{Fleet, Forward, Lease, lock, placement, sql};
+use super::{Fleet, Forward, Lease, lock, placement};
 use crate::state::State;
 use crate::store::StoreError;
+use crate::store::fleet as sql;
 
 /// Runs the daemon's part of the fleet until `cancel`.
 pub async fn run(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {

@@ -4,6 +4,7 @@ mod backfills;
 mod conflicts;
 mod creates;
 mod datasources;
+pub mod fleet;
 mod mappings;
 mod metadata;
 mod orgs;
@@ -241,7 +242,7 @@ impl Store {
 
     /// A statement written with `?` placeholders, as the backend takes it (PostgreSQL
     /// numbers them: `$1`, `$2`…). Quoted text is left alone.
-    pub(crate) fn sql(&self, statement: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    pub(super) fn sql(&self, statement: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         AssertSqlSafe(match self.backend {
             Backend::Sqlite => Cow::Borrowed(statement),
             Backend::Postgres => Cow::Owned(numbered_placeholders(statement)),
@@ -249,7 +250,7 @@ impl Store {
     }
 
     /// Like [`Store::sql`], for a statement built at run time.
-    pub(crate) fn sql_owned(&self, statement: String) -> AssertSqlSafe<Cow<'static, str>> {
+    pub(super) fn sql_owned(&self, statement: String) -> AssertSqlSafe<Cow<'static, str>> {
         AssertSqlSafe(match self.backend {
             Backend::Sqlite => Cow::Owned(statement),
             Backend::Postgres => Cow::Owned(numbered_placeholders(&statement)),
@@ -318,7 +319,7 @@ impl Store {
         Path::new(&self.location)
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    pub(super) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 

@@ -1,10 +1,10 @@
-//! The fleet's statements on the shared state database (PostgreSQL only: a fleet's state
+//! The fleet's statements (see `crate::fleet`) on the shared state database (PostgreSQL only: a fleet's state
 //! lives there). Times are the database's clock in milliseconds, so no two daemons ever
 //! compare their own clocks.
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
 
 /// Now on the state database's clock, in milliseconds since the epoch.
 macro_rules! now_ms {
