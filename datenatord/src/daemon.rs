@@ -163,7 +163,15 @@ pub async fn run(
         }
         None => None,
     };
-    crate::orgs::registration::fail_interrupted_flows(&state).await;
+    // Authorizations left pending by a stop fail now, so the user starts them again; in a
+    // fleet, only when no other daemon is live (one may be running them).
+    let alone = match &fleet {
+        Some(f) => f.alone().await.unwrap_or(false),
+        None => true,
+    };
+    if alone {
+        crate::orgs::registration::fail_interrupted_flows(&state).await;
+    }
     crate::datasource::warn_shared_schemas(&state).await;
     crate::engine::start_enabled(&state).await;
 
@@ -174,13 +182,12 @@ pub async fn run(
     };
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    if let Some(fleet) = &fleet {
-        tasks.spawn(crate::fleet::run(
-            state.clone(),
-            fleet.clone(),
-            shutdown.clone(),
-        ));
-    }
+    // The fleet's loop outlives the workers at a stop: their leases are renewed until
+    // they have stopped.
+    let fleet_stop = CancellationToken::new();
+    let fleet_task = fleet
+        .clone()
+        .map(|f| tokio::spawn(crate::fleet::run(state.clone(), f, fleet_stop.clone())));
     // Paused orgs' objects stay on the dashboard with current counts.
     tasks.spawn(crate::engine::paused::run(state.clone(), shutdown.clone()));
     let server = tokio::spawn(ipc::serve(
@@ -208,8 +215,15 @@ pub async fn run(
 
     tracing::info!("shutting down");
     notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(fleet) = &fleet {
+        fleet.begin_leaving();
+    }
     shutdown.cancel();
     state.engine.stop_all().await;
+    fleet_stop.cancel();
+    if let Some(task) = fleet_task {
+        let _ = task.await;
+    }
     if let Some(fleet) = &fleet {
         crate::fleet::leave(fleet).await;
     }

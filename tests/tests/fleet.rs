@@ -362,7 +362,12 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     daemons["d3"].signal(Signal::SIGCONT);
 
-    // A daemon joins: it takes a share.
+    // Awake again, d3 takes its share back.
+    let before = placement_where(&c1, "d3 runs orgs again", |p| {
+        !held_by(p, "d3").is_empty() && p.values().all(Option::is_some)
+    })
+    .await;
+    // A daemon joins: it takes a share, and only orgs moving to it move.
     daemons.insert(
         "d4",
         start_member("d4", &state_url, &key, &under_test[0].sim),
@@ -371,6 +376,13 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
         !held_by(p, "d4").is_empty() && p.values().all(Option::is_some)
     })
     .await;
+    for (org, now) in &p {
+        assert!(
+            now == &before[org] || now.as_deref() == Some("d4"),
+            "{org} moved from {:?} to {now:?} when d4 joined",
+            before[org]
+        );
+    }
     eprintln!("after d4 joined: {p:?}");
     // The operator pins an org to a daemon; an unknown daemon is refused in words.
     let target = if p["org0"].as_deref() == Some("d3") {

@@ -78,6 +78,9 @@ struct Worker {
 /// Starts, stops and wakes the per-org workers; holds the published status.
 pub struct Engine {
     workers: Mutex<HashMap<String, Worker>>,
+    /// Workers told to stop that have not finished yet: an org is not started again
+    /// before its last worker is gone (two would run at once), and an abort cuts them off.
+    stopping: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     /// The fleet, when the state is shared: wake-ups of orgs run elsewhere go there.
     fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
     status: status::StatusBoard,
@@ -93,6 +96,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             workers: Mutex::new(HashMap::new()),
+            stopping: Mutex::new(HashMap::new()),
             fleet: std::sync::OnceLock::new(),
             status: status::StatusBoard::default(),
             recent: recent::RecentPulls::default(),
@@ -134,11 +138,11 @@ impl Engine {
     /// Wakes the org's worker if it runs here.
     pub fn wake_local(&self, org: &str) -> bool {
         match lock(&self.workers).get(org) {
-            Some(w) => {
+            Some(w) if !w.task.is_finished() => {
                 w.wake.notify_one();
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -179,6 +183,14 @@ impl Engine {
     pub fn start(&self, state: &State, org: &str) {
         let mut workers = lock(&self.workers);
         if workers.get(org).is_some_and(|w| !w.task.is_finished()) {
+            return;
+        }
+        if lock(&self.stopping)
+            .get(org)
+            .is_some_and(|t| !t.is_finished())
+        {
+            // Started again by whoever asks next (the fleet's next round).
+            tracing::debug!(org = %org, "the org's last worker is still stopping: not started yet");
             return;
         }
         let wake = Arc::new(Notify::new());
@@ -229,12 +241,14 @@ impl Engine {
         if let Some(w) = worker {
             w.cancel.cancel();
             let abort = w.task.abort_handle();
+            lock(&self.stopping).insert(org.to_owned(), abort.clone());
             if tokio::time::timeout(STOP_GRACE, w.task).await.is_err() {
                 // Its step holds on (a slow database, a long request): cut it off. What it
                 // did not finish is redone by the next start, as after any stop.
                 abort.abort();
                 tracing::warn!(org = %org, "the sync worker did not stop within {STOP_GRACE:?}: aborted");
             }
+            lock(&self.stopping).remove(org);
             tracing::info!(org = %org, "sync stopped");
         }
         self.status.pause_org(org);
@@ -243,6 +257,9 @@ impl Engine {
     /// Stops the org's worker at once, whatever step it is in (its lease ran out: not one
     /// more write may go out). What it did not finish is redone by the next holder.
     pub async fn abort(&self, org: &str) {
+        if let Some(stopping) = lock(&self.stopping).remove(org) {
+            stopping.abort();
+        }
         let worker = lock(&self.workers).remove(org);
         if let Some(w) = worker {
             w.cancel.cancel();
@@ -256,9 +273,7 @@ impl Engine {
     /// Stops every worker (daemon shutdown).
     pub async fn stop_all(&self) {
         let orgs: Vec<String> = lock(&self.workers).keys().cloned().collect();
-        for org in orgs {
-            self.stop(&org).await;
-        }
+        futures::future::join_all(orgs.iter().map(|org| self.stop(org))).await;
     }
 
     /// Forgets an org entirely (deleted).

@@ -65,6 +65,9 @@ pub struct WorkerMemory {
     /// The change events the org's streaming task received (see [`super::stream`]).
     pub stream: Arc<super::stream::OrgStream>,
     target: Option<Arc<AnyTarget>>,
+    /// In a fleet: the lease this worker was started under (its token fences the target's
+    /// writes; its validity gates the Salesforce requests).
+    lease: Option<Arc<crate::fleet::Lease>>,
     recovered: bool,
     last_limits_check: Option<Instant>,
     throttled: bool,
@@ -92,6 +95,17 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
             listen_for_changes(state.clone(), org.clone(), wake.clone()).in_current_span(),
         ));
         let mut memory = WorkerMemory::default();
+        if let Some(fleet) = state.fleet() {
+            match fleet.lease(&org) {
+                Some(lease) => memory.lease = Some(lease),
+                None => {
+                    tracing::info!(
+                        "this daemon does not hold the org's lease: not syncing it here"
+                    );
+                    return;
+                }
+            }
+        }
         // Change Data Capture events, applied by the ticks (see `stream`); aborted with the
         // worker too.
         let streamer = state.engine.config.streaming.then(|| {
@@ -122,8 +136,15 @@ pub async fn run(state: State, org: String, signals: Signals, cancel: Cancellati
                 Err(e) if e.lost_the_org() => {
                     // Another daemon of the fleet runs the org now: not one more write.
                     tracing::warn!("{e}");
-                    if let Some(fleet) = state.fleet() {
-                        fleet.forget_lease(&org);
+                    if let (Some(fleet), Some(lease)) = (state.fleet(), &memory.lease) {
+                        let stored = match &e {
+                            StepError::Target(crate::targetdb::TargetError::Fenced {
+                                stored,
+                                ..
+                            }) => Some(*stored),
+                            _ => None,
+                        };
+                        fleet.forget_lease(&org, lease.token, stored);
                     }
                     break;
                 }
@@ -189,14 +210,18 @@ async fn listen_for_changes(state: State, org: String, wake: Arc<Notify>) {
 /// In a fleet, the target's writes carry the fencing token of this daemon's lease, raised
 /// in the target first (a daemon that took the org over later has a bigger one, and then
 /// this one's writes are refused). Alone, the target is used as it is.
-async fn fenced(state: &State, org: &str, target: AnyTarget) -> Result<AnyTarget, StepError> {
-    let Some(fleet) = state.fleet() else {
+async fn fenced(
+    state: &State,
+    org: &str,
+    lease: Option<&Arc<crate::fleet::Lease>>,
+    target: AnyTarget,
+) -> Result<AnyTarget, StepError> {
+    let (Some(fleet), Some(lease)) = (state.fleet(), lease) else {
         return Ok(target);
     };
-    let lease = fleet
-        .lease(org)
-        .filter(|l| l.valid())
-        .ok_or(SalesforceError::LeaseLost)?;
+    if !fleet.holds(org, lease) {
+        return Err(SalesforceError::LeaseLost.into());
+    }
     let target = target.with_fence(crate::targetdb::Fence(lease.token));
     target.claim_fence().await?;
     Ok(target)
@@ -257,12 +282,8 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     let target = match &memory.target {
         Some(t) => t.clone(),
         None => {
-            let t = fenced(
-                state,
-                org,
-                crate::datasource::admin_target(state, org).await?,
-            )
-            .await?;
+            let t = crate::datasource::admin_target(state, org).await?;
+            let t = fenced(state, org, memory.lease.as_ref(), t).await?;
             let t = Arc::new(t);
             memory.target = Some(t.clone());
             t
@@ -270,12 +291,12 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     };
     let api = state.orgs_runtime.api(state, org).await?;
     // In a fleet, nothing goes to Salesforce once this daemon's lease on the org runs out.
-    let api = match state.fleet() {
-        Some(fleet) => {
-            let (fleet, org) = (fleet.clone(), org.to_owned());
-            api.gated(Arc::new(move || fleet.may_act(&org)))
+    let api = match (state.fleet(), &memory.lease) {
+        (Some(fleet), Some(lease)) => {
+            let (fleet, org, lease) = (fleet.clone(), org.to_owned(), lease.clone());
+            api.gated(Arc::new(move || fleet.holds(&org, &lease)))
         }
-        None => api,
+        _ => api,
     };
     let ctx = Ctx {
         state,

@@ -12,7 +12,7 @@
 //!   lease expires (its own clock, counted from before the renewal was sent, with a
 //!   margin); every write the engine commits to the target checks the token stored there
 //!   (`targetdb::fence`), so a daemon paused past its lease commits nothing after the next
-//!   holder took over; its Salesforce writes check [`Fleet::may_act`] first.
+//!   holder took over; its Salesforce requests check [`Fleet::holds`] first.
 //! * **One view**: holders publish their orgs' live status (`fleet_status`); every daemon
 //!   shows the whole fleet, and forwards "sync now" and wake-ups to the holder (`NOTIFY`).
 pub mod placement;
@@ -53,21 +53,40 @@ pub enum FleetError {
 pub struct Lease {
     /// The fencing token: every target write of this holder carries it.
     pub token: i64,
-    /// Until when this daemon may act for the org (its own monotonic clock).
-    deadline: Mutex<Instant>,
+    /// Until when this daemon may act for the org, on [`clock`].
+    deadline: Mutex<Duration>,
     /// Set once its work is being handed to another daemon.
     releasing: AtomicBool,
 }
 
 impl Lease {
-    /// Whether this daemon may still act for the org.
-    pub fn valid(&self) -> bool {
-        Instant::now() < *lock(&self.deadline)
+    fn new(token: i64, deadline: Duration) -> Lease {
+        Lease {
+            token,
+            deadline: Mutex::new(deadline),
+            releasing: AtomicBool::new(false),
+        }
     }
 
-    fn extend(&self, until: Instant) {
+    /// Whether this daemon may act for the org.
+    pub fn valid(&self) -> bool {
+        clock() < *lock(&self.deadline)
+    }
+
+    fn extend(&self, until: Duration) {
         *lock(&self.deadline) = until;
     }
+}
+
+/// The clock leases are counted on here: time since boot, suspended time included
+/// (`CLOCK_BOOTTIME`), so a host that slept wakes with its leases run out.
+pub fn clock() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(Duration::from)
+        .unwrap_or_else(|_| {
+            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            START.get_or_init(Instant::now).elapsed()
+        })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -85,6 +104,8 @@ pub struct Fleet {
     store: Store,
     url: String,
     held: Mutex<HashMap<String, Arc<Lease>>>,
+    /// Set once the daemon stops: no org is taken any more.
+    leaving: AtomicBool,
     /// Who runs each org, as last read.
     holders: Mutex<HashMap<String, String>>,
     view: Mutex<FleetView>,
@@ -125,6 +146,7 @@ impl Fleet {
             store,
             url: url.to_owned(),
             held: Mutex::new(HashMap::new()),
+            leaving: AtomicBool::new(false),
             holders: Mutex::new(HashMap::new()),
             view: Mutex::new(FleetView {
                 me: id.clone(),
@@ -176,16 +198,87 @@ impl Fleet {
         lock(&self.held).get(org).cloned()
     }
 
-    /// The org's worker found it was taken over (its writes fenced): the lease is no longer
-    /// this daemon's, and the next round decides again.
-    pub fn forget_lease(&self, org: &str) {
-        lock(&self.held).remove(org);
-        self.poke();
+    /// Drops the lease with `token` from those held here (not a newer one of the same org).
+    fn drop_lease(&self, org: &str, token: i64) -> bool {
+        let mut held = lock(&self.held);
+        if held.get(org).is_some_and(|l| l.token == token) {
+            held.remove(org);
+            true
+        } else {
+            false
+        }
     }
 
-    /// Whether this daemon may act for `org` now (it holds a lease not yet run out).
-    pub fn may_act(&self, org: &str) -> bool {
-        self.lease(org).is_some_and(|l| l.valid())
+    /// The org's worker found it was taken over (its writes fenced, `stored`: the token the
+    /// target holds, when it said): the lease is no longer this daemon's. The lease row's
+    /// token is raised to the target's (a state database restored from a backup would
+    /// otherwise hand out tokens the target refuses), and the next round decides again.
+    pub fn forget_lease(self: &Arc<Self>, org: &str, token: i64, stored: Option<i64>) {
+        if self.drop_lease(org, token) {
+            let (fleet, org) = (self.clone(), org.to_owned());
+            tokio::spawn(async move {
+                let raised = match stored {
+                    Some(stored) => sql::raise_token(&fleet.store, &org, stored).await,
+                    None => Ok(()),
+                };
+                let released = match raised {
+                    Ok(()) => sql::release(&fleet.store, &org, &fleet.id, token).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = released {
+                    tracing::warn!(org = %org, "cannot give the lease up ({e}): it runs out by itself");
+                }
+                fleet.poke();
+            });
+        }
+    }
+
+    /// Whether `lease` is still this daemon's lease on `org`, not run out: what a worker
+    /// started under it asks before each request.
+    pub fn holds(&self, org: &str, lease: &Arc<Lease>) -> bool {
+        lock(&self.held)
+            .get(org)
+            .is_some_and(|l| Arc::ptr_eq(l, lease))
+            && lease.valid()
+    }
+
+    /// The daemon stops: it takes no org any more (its leases are renewed until its
+    /// workers have stopped, then released by [`leave`]).
+    pub fn begin_leaving(&self) {
+        self.leaving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether no other daemon of the fleet is live.
+    pub async fn alone(&self) -> Result<bool, StoreError> {
+        let ttl = self.ttl.as_millis() as i64;
+        Ok(!sql::members(&self.store)
+            .await?
+            .iter()
+            .any(|m| m.id != self.id && !m.leaving && m.silent_ms < ttl))
+    }
+
+    /// Waits until no daemon holds `org`'s lease (its work stopped), at most `timeout`.
+    pub async fn wait_released(&self, org: &str, timeout: Duration) -> Result<bool, StoreError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if !sql::holders(&self.store)
+                .await?
+                .iter()
+                .any(|(o, _)| o == org)
+            {
+                return Ok(true);
+            }
+            if Instant::now() > until {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The lease TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// The daemon that runs `org`, as last read.

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datenator_shared::model::ObjectStatus;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,9 @@ pub async fn run(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
     let watchdog = tokio::spawn(watchdog(state.clone(), fleet.clone(), cancel.clone()));
     let listener = tokio::spawn(listen(state.clone(), fleet.clone(), cancel.clone()));
     let every = fleet.ttl / 3;
+    // A fixed rate: a slow round does not push the next heartbeat back.
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // A round stuck on the database must not hold up the next heartbeat: the
         // watchdog stops work whose lease runs out meanwhile.
@@ -30,18 +33,18 @@ pub async fn run(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = fleet.poke.notified() => {}
-            _ = tokio::time::sleep(every) => {}
+            _ = ticks.tick() => {}
         }
     }
     watchdog.abort();
     listener.abort();
 }
 
-/// One round: say we are alive, keep our leases, take the orgs placed here, hand over the
-/// others, and refresh the fleet's view.
-async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
+/// Says this daemon is alive and renews every lease it holds, in two statements; a lease
+/// not renewed is lost (its work stops), one renewed that this daemon does not know of (a
+/// round cut off after taking it) is given up.
+async fn keep_alive(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
     let store = &fleet.store;
-    let ttl_ms = fleet.ttl.as_millis() as i64;
     let held: Vec<(String, Arc<Lease>)> = lock(&fleet.held)
         .iter()
         .map(|(o, l)| (o.clone(), l.clone()))
@@ -49,16 +52,35 @@ async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
     fleet
         .heartbeat(held.len(), state.status().connections)
         .await?;
-    // Renew first: the rest of the round may take a while.
+    let sent = super::clock();
+    let renewed: HashSet<(String, i64)> =
+        sql::renew_all(store, &fleet.id, fleet.ttl.as_millis() as i64)
+            .await?
+            .into_iter()
+            .collect();
+    let until = sent + fleet.ttl - fleet.margin();
     for (org, lease) in &held {
-        let sent = Instant::now();
-        if sql::renew(store, org, &fleet.id, lease.token, ttl_ms).await? {
-            lease.extend(sent + fleet.ttl - fleet.margin());
+        if renewed.contains(&(org.clone(), lease.token)) {
+            lease.extend(until);
         } else {
             tracing::warn!(org = %org, token = lease.token, "lost the org's lease: stopping its work here");
-            lose(state, fleet, org).await;
+            lose(state, fleet, org, lease.token).await;
         }
     }
+    for (org, token) in &renewed {
+        if !held.iter().any(|(o, l)| o == org && l.token == *token) {
+            sql::release(store, org, &fleet.id, *token).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One round: say we are alive, keep our leases, take the orgs placed here, hand over the
+/// others, and refresh the fleet's view.
+async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
+    keep_alive(state, fleet).await?;
+    let store = &fleet.store;
+    let ttl_ms = fleet.ttl.as_millis() as i64;
     let members = sql::members(store).await?;
     let live: Vec<String> = members
         .iter()
@@ -66,28 +88,44 @@ async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
         .map(|m| m.id.clone())
         .collect();
     let enabled = sql::enabled_orgs(store).await?;
+    let leaving = fleet.leaving.load(Ordering::SeqCst);
     let wanted: HashSet<&str> = enabled
         .iter()
-        .filter(|(org, pin)| placement::owner(org, pin.as_deref(), &live) == Some(&fleet.id))
+        .filter(|(org, pin)| {
+            !leaving && placement::owner(org, pin.as_deref(), &live) == Some(&fleet.id)
+        })
         .map(|(org, _)| org.as_str())
         .collect();
     for (org, _) in &enabled {
-        if wanted.contains(org.as_str()) && fleet.lease(org).is_none() {
-            let sent = Instant::now();
-            if let Some(token) = sql::acquire(store, org, &fleet.id, ttl_ms).await? {
-                let lease = Arc::new(Lease {
-                    token,
-                    deadline: std::sync::Mutex::new(sent + fleet.ttl - fleet.margin()),
-                    releasing: Default::default(),
-                });
-                lock(&fleet.held).insert(org.clone(), lease);
-                tracing::info!(org = %org, token, "took the org's lease: running it here");
-                state.engine.start(state, org);
+        if !wanted.contains(org.as_str()) {
+            continue;
+        }
+        match fleet.lease(org) {
+            None => {
+                let sent = super::clock();
+                if let Some(token) = sql::acquire(store, org, &fleet.id, ttl_ms).await? {
+                    let lease = Lease::new(token, sent + fleet.ttl - fleet.margin());
+                    lock(&fleet.held).insert(org.clone(), Arc::new(lease));
+                    tracing::info!(org = %org, token, "took the org's lease: running it here");
+                    state.engine.start(state, org);
+                }
             }
+            // Held, its worker not running: it ended (fenced, or it was still stopping when
+            // the lease was taken): started again.
+            Some(l) if l.valid() && !l.releasing.load(Ordering::SeqCst) => {
+                if !state.engine.is_running(org) {
+                    state.engine.start(state, org);
+                }
+            }
+            Some(_) => {}
         }
     }
     // Hand over what is no longer ours: sync turned off, the org deleted, or placed on
     // another daemon. The lease is renewed until the work has stopped, then released.
+    let held: Vec<(String, Arc<Lease>)> = lock(&fleet.held)
+        .iter()
+        .map(|(o, l)| (o.clone(), l.clone()))
+        .collect();
     for (org, lease) in &held {
         if !wanted.contains(org.as_str()) && !lease.releasing.swap(true, Ordering::SeqCst) {
             tracing::info!(org = %org, "the org is placed elsewhere now: handing it over");
@@ -95,8 +133,9 @@ async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
                 (state.clone(), fleet.clone(), org.clone(), lease.token);
             tokio::spawn(async move {
                 state.engine.stop(&org).await;
-                lock(&fleet.held).remove(&org);
-                if let Err(e) = sql::release(&fleet.store, &org, &fleet.id, token).await {
+                if fleet.drop_lease(&org, token)
+                    && let Err(e) = sql::release(&fleet.store, &org, &fleet.id, token).await
+                {
                     tracing::warn!(org = %org, "cannot release the lease ({e}): it runs out by itself");
                 }
                 fleet.forward(Forward::Placement, &org);
@@ -146,24 +185,26 @@ async fn publish_and_read(
     Ok(())
 }
 
-/// The org's lease is gone: its work stops at once (whatever step it is in).
-async fn lose(state: &State, fleet: &Fleet, org: &str) {
-    lock(&fleet.held).remove(org);
-    state.engine.abort(org).await;
+/// The org's lease is gone: its work stops at once (whatever step it is in, a stop under
+/// way included).
+async fn lose(state: &State, fleet: &Fleet, org: &str, token: i64) {
+    if fleet.drop_lease(org, token) {
+        state.engine.abort(org).await;
+    }
 }
 
 /// Stops an org's work the moment its lease runs out on this daemon's clock (a renewal
 /// that did not come back in time, a daemon frozen and resumed).
 async fn watchdog(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
     loop {
-        let expired: Vec<String> = lock(&fleet.held)
+        let expired: Vec<(String, i64)> = lock(&fleet.held)
             .iter()
             .filter(|(_, l)| !l.valid())
-            .map(|(o, _)| o.clone())
+            .map(|(o, l)| (o.clone(), l.token))
             .collect();
-        for org in expired {
+        for (org, token) in expired {
             tracing::warn!(org = %org, "the org's lease ran out before it could be renewed: stopping its work here");
-            lose(&state, &fleet, &org).await;
+            lose(&state, &fleet, &org, token).await;
             fleet.poke();
         }
         tokio::select! {

@@ -267,6 +267,23 @@ pub async fn delete(
         .map_err(store_error)?
         .ok_or_else(|| DaemonError::no_org(name))?;
     let mut warnings = Vec::new();
+    // In a fleet the org may run on another daemon: its sync is turned off there first,
+    // and the deletion waits for its work to stop.
+    if let Some(fleet) = state.fleet() {
+        state
+            .store
+            .set_sync_enabled(name, false)
+            .await
+            .map_err(store_error)?;
+        fleet.forward(crate::fleet::Forward::Placement, name);
+        let wait = fleet.ttl() + std::time::Duration::from_secs(5);
+        if !fleet.wait_released(name, wait).await.map_err(store_error)? {
+            warnings.push(format!(
+                "the daemon running the org did not stop it within {} s; it stops once it sees the org gone",
+                wait.as_secs()
+            ));
+        }
+    }
     let mut token_revoked = false;
     let token = creds.refresh_token.as_ref().or(creds.access_token.as_ref());
     let had_token = token.is_some();

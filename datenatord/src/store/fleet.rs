@@ -170,6 +170,36 @@ pub async fn renew(
     Ok(r.rows_affected() == 1)
 }
 
+/// Renews every lease `id` holds that has not run out, in one statement: the (org, token)
+/// of each lease renewed.
+pub async fn renew_all(
+    store: &Store,
+    id: &str,
+    ttl_ms: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(store.sql(concat!(
+        "UPDATE fleet_leases SET expires_ms = ",
+        now_ms!(),
+        " + ? WHERE holder = ? AND expires_ms >= ",
+        now_ms!(),
+        " RETURNING org_name, token"
+    )))
+    .bind(ttl_ms)
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// Raises the org's token to at least `token` (the next holder takes the one after it).
+pub async fn raise_token(store: &Store, org: &str, token: i64) -> Result<(), StoreError> {
+    sqlx::query(store.sql("UPDATE fleet_leases SET token = GREATEST(token, ?) WHERE org_name = ?"))
+        .bind(token)
+        .bind(org)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 /// Gives the lease up (the org's work stopped here): the next owner need not wait.
 pub async fn release(store: &Store, org: &str, id: &str, token: i64) -> Result<(), StoreError> {
     sqlx::query(store.sql(

@@ -316,3 +316,14 @@ fn placeholders_are_numbered_outside_quotes() {
         "SELECT '?', \"a?\" FROM t WHERE a = $1 AND b = $2"
     );
 }
+
+#[test]
+fn a_state_url_shows_without_its_password() {
+    assert_eq!(
+        redact_url("postgres://u:secret@db/state?sslmode=require"),
+        "postgres://u:***@db/state?sslmode=require"
+    );
+    let shown = redact_url("postgres://u@db/state?password=secret&sslmode=require");
+    assert!(!shown.contains("secret"), "{shown}");
+    assert_eq!(redact_url("not a url"), "(an unreadable URL)");
+}
