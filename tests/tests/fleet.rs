@@ -452,6 +452,32 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
         let dups: Vec<_> = names.iter().filter(|(_, n)| **n > 1).collect();
         assert!(dups.is_empty(), "{}: duplicates {dups:?}", o.name);
     }
+    // Every target holds the fencing token of the lease its org runs under now: the
+    // holder raised it before writing (a stale holder's writes would be refused).
+    let state = sqlx::PgPool::connect(&state_url).await.unwrap();
+    let tokens: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT org_name, token FROM fleet_leases WHERE holder IS NOT NULL",
+    )
+    .fetch_all(&state)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    for o in &under_test {
+        let stored: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT last_id FROM \"{}\"._datenator_cursor WHERE object = ':fence'",
+            o.db.schema
+        )))
+        .fetch_one(&o.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored.parse::<i64>().ok(),
+            tokens.get(&o.name).copied(),
+            "{}: the target's fence and the lease's token",
+            o.name
+        );
+    }
     let d3 = daemons["d3"].stderr();
     assert!(
         d3.contains("lease ran out") || d3.contains("lost the org's lease"),
