@@ -497,3 +497,107 @@ fn tail(s: &str, lines: usize) -> String {
     let all: Vec<&str> = s.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// The state database goes away: the daemon cannot renew its lease, so it stops the org's
+/// work before the lease runs out (a database change made meanwhile is not sent); once
+/// PostgreSQL answers again, it takes the lease back and sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
+    use datenator_tests::sync::{eventually, setup_org};
+    let state_url = state_database().await;
+    let state_db = state_url.rsplit_once('/').unwrap().1.to_owned();
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = key_dir.path().join("fleet.key");
+    std::fs::write(&key, [5u8; 32]).unwrap();
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 5)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(Db::Postgres, "fleetdown");
+    let org = setup_org(
+        &sim,
+        &db,
+        "solo",
+        &format!(
+            "[daemon]\nname = \"only\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = 4\n",
+            key.display()
+        ),
+    )
+    .await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    eventually("the first load", || async {
+        q(format!("SELECT count(*) AS n FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .map(|r| sqlx::Row::get::<i64, _>(&r, "n") == 5)
+            .unwrap_or(false)
+    })
+    .await;
+
+    // PostgreSQL refuses the state database's connections and ends those open.
+    let server = std::env::var("DATENATOR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sqlx::PgPool::connect(&server).await.unwrap();
+    let block = |allow: bool| {
+        let (admin, state_db) = (admin.clone(), state_db.clone());
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {state_db} ALLOW_CONNECTIONS {allow}"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+            if !allow {
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                )
+                .bind(&state_db)
+                .execute(&admin)
+                .await
+                .unwrap();
+            }
+        }
+    };
+    block(false).await;
+    eventually("the daemon to stop the org's work", || async {
+        org.daemon.stderr().contains("lease ran out")
+    })
+    .await;
+    let sfid: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT sfid FROM {table} ORDER BY sfid LIMIT 1"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    q(format!(
+        "UPDATE {table} SET phone = 'while-down' WHERE sfid = '{sfid}'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let sf = SfUser::new(&sim);
+    let phone = || async {
+        sf.query(
+            &format!("SELECT Phone FROM Account WHERE Id = '{sfid}'"),
+            false,
+        )
+        .await
+        .first()
+        .and_then(|r| r["Phone"].as_str().map(str::to_owned))
+    };
+    // Several push polls' worth: nothing goes out while the daemon holds no lease.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ne!(phone().await.as_deref(), Some("while-down"));
+    block(true).await;
+    eventually("the change to be sent once the state is back", || async {
+        phone().await.as_deref() == Some("while-down")
+    })
+    .await;
+    assert!(!org.daemon.stderr().contains("panicked"));
+}
