@@ -30,6 +30,8 @@ pub enum Action {
     DeleteOrg,
     ToggleSync,
     SyncNow,
+    /// `p` (a fleet): run the org on the next daemon of the fleet, or let the fleet place it.
+    PinOrg,
     OpenDashboard,
     Reauthorize,
     NextField,
@@ -227,6 +229,13 @@ const ORG_ACTIONS: &[Command] = &[
         "y",
         "sync now",
         Action::SyncNow,
+        false,
+    ),
+    cmd(
+        &[KeyCode::Char('p')],
+        "p",
+        "pin to a daemon",
+        Action::PinOrg,
         false,
     ),
     cmd(
@@ -512,7 +521,14 @@ fn screen_commands(app: &App, out: &mut Vec<Command>) {
             );
         }
         Screen::Orgs => {
-            out.extend_from_slice(ORG_ACTIONS);
+            // Pinning means something only in a fleet.
+            let fleet = app.status.as_ref().is_some_and(|s| s.fleet.is_some());
+            out.extend(
+                ORG_ACTIONS
+                    .iter()
+                    .filter(|c| fleet || c.action != Action::PinOrg)
+                    .cloned(),
+            );
             out.extend_from_slice(LIST);
         }
         Screen::Register(r) => match &r.phase {

@@ -564,6 +564,7 @@ fn apply_orgs(app: &mut App, action: Action) -> Vec<Cmd> {
                 return sync_now(app, org);
             }
         }
+        Action::PinOrg => return pin_next(app),
         Action::OpenDashboard => app.screen = Screen::Dashboard(Dashboard::default()),
         Action::OpenFailed | Action::OpenConflicts | Action::OpenLog => {
             return open_org_screen(app, action, org, None);
@@ -642,6 +643,46 @@ pub(crate) fn sync_now(app: &mut App, org: String) -> Vec<Cmd> {
 }
 
 /// Turns an org's sync on or off (once at a time).
+/// `p` in a fleet: pins the selected org to the next live daemon (in the fleet's order),
+/// and after the last one gives it back to the fleet's placement.
+fn pin_next(app: &mut App) -> Vec<Cmd> {
+    let Some(fleet) = app.status.as_ref().and_then(|s| s.fleet.as_ref()) else {
+        return vec![];
+    };
+    let Some(o) = app.selected_org() else {
+        return vec![];
+    };
+    let live: Vec<&str> = fleet
+        .members
+        .iter()
+        .filter(|m| m.live)
+        .map(|m| m.name.as_str())
+        .collect();
+    let next = match o.pinned_to.as_deref() {
+        None => live.first().copied(),
+        Some(now) => live
+            .iter()
+            .position(|m| *m == now)
+            .and_then(|i| live.get(i + 1))
+            .copied(),
+    };
+    let (org, daemon) = (o.name.clone(), next.map(str::to_owned));
+    if app
+        .pending
+        .values()
+        .any(|p| matches!(p, Pending::OrgPin { org: o, .. } if *o == org))
+    {
+        return vec![];
+    }
+    vec![app.request(
+        Call::OrgPin(datenator_shared::protocol::PinOrg {
+            name: org.clone(),
+            daemon: daemon.clone(),
+        }),
+        Pending::OrgPin { org, daemon },
+    )]
+}
+
 pub(crate) fn set_sync(app: &mut App, org: String, enabled: bool) -> Vec<Cmd> {
     if app
         .pending

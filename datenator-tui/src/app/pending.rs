@@ -43,6 +43,11 @@ pub enum Pending {
     SyncNow {
         org: String,
     },
+    /// `daemon`: the daemon asked for (`None`: placed by the fleet).
+    OrgPin {
+        org: String,
+        daemon: Option<String>,
+    },
     OrgSettings {
         org: String,
     },
@@ -121,6 +126,7 @@ impl Pending {
                 enabled: false,
             } => format!("turning sync of {org} off"),
             Pending::SyncNow { org } => format!("asking {org} to sync now"),
+            Pending::OrgPin { org, .. } => format!("pinning {org}"),
             Pending::OrgSettings { org } => format!("saving the settings of {org}"),
             Pending::MappingList { org } => format!("loading the mappings of {org}"),
             Pending::MetadataFields { object, .. } => format!("loading the fields of {object}"),
@@ -186,6 +192,7 @@ impl Pending {
                 format!("Turning sync of {org} off failed")
             }
             Pending::SyncNow { org } => format!("Syncing {org} now failed"),
+            Pending::OrgPin { org, .. } => format!("Pinning {org} failed"),
             Pending::OrgSettings { org } => format!("Saving the settings of {org} failed"),
             Pending::MappingList { org } => format!("Loading the mappings of {org} failed"),
             Pending::MetadataFields { object, .. } => {

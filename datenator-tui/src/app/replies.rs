@@ -57,6 +57,14 @@ pub(super) fn on_reply(app: &mut App, id: u64, result: Result<Value, String>) ->
             );
             vec![]
         }),
+        Pending::OrgPin { org, daemon } => result.and_then(decode).map(|_: OrgSummary| {
+            let text = match daemon {
+                Some(d) => format!("{org} runs on {d} from now on (while {d} is live)."),
+                None => format!("{org} is placed by the fleet again."),
+            };
+            app.say(Tone::Ok, text);
+            vec![]
+        }),
         Pending::OrgSettings { org } => {
             settings::on_org_settings(app, org, result.and_then(decode))
         }

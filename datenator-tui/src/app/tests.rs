@@ -365,3 +365,79 @@ fn a_message_longer_than_the_status_line_opens_whole_with_bang() {
     app.say(Tone::Info, "Saved.");
     assert!(!crate::app::notice_cut(&app));
 }
+
+/// In a fleet, `p` pins the selected org to the first live daemon, then the next, then
+/// gives it back to the fleet's placement; outside a fleet it does nothing and the footer
+/// does not offer it.
+#[test]
+fn p_cycles_an_orgs_pin_through_the_live_daemons_of_a_fleet() {
+    use datenator_shared::model::{DaemonStatus, FleetMember, FleetView};
+    let mut app = with_orgs(&["acme"]);
+    assert!(update(&mut app, key(KeyCode::Char('p'))).is_empty());
+    assert!(
+        !crate::commands::commands(&app)
+            .iter()
+            .any(|c| c.action == crate::commands::Action::PinOrg)
+    );
+    let member = |name: &str, live: bool| FleetMember {
+        name: name.into(),
+        host: "h".into(),
+        pid: 1,
+        version: "1".into(),
+        live,
+        leaving: false,
+        silent_secs: 0.0,
+        orgs: 0,
+        connections: 0,
+        me: name == "a",
+    };
+    update(
+        &mut app,
+        Msg::Event(Event::Status(DaemonStatus {
+            version: "1".into(),
+            protocol: 1,
+            pid: 1,
+            started_at: chrono::Utc::now(),
+            uptime_secs: 1,
+            socket_path: "/s".into(),
+            state_dir: "/d".into(),
+            config_file: None,
+            orgs: 1,
+            connections: 1,
+            fleet: Some(FleetView {
+                me: "a".into(),
+                members: vec![member("a", true), member("gone", false), member("b", true)],
+            }),
+        })),
+    );
+    assert!(
+        crate::commands::commands(&app)
+            .iter()
+            .any(|c| c.action == crate::commands::Action::PinOrg)
+    );
+    let mut pins = Vec::new();
+    for _ in 0..3 {
+        let (id, call) = only_request(update(&mut app, key(KeyCode::Char('p'))));
+        let Call::OrgPin(p) = call else {
+            panic!("{call:?}")
+        };
+        pins.push(p.daemon.clone());
+        let mut o = org("acme");
+        o.pinned_to = p.daemon.clone();
+        update(&mut app, Msg::Event(Event::Orgs(vec![o.clone()])));
+        update(
+            &mut app,
+            Msg::Reply {
+                id,
+                result: Ok(serde_json::to_value(o).unwrap()),
+            },
+        );
+    }
+    assert_eq!(pins, [Some("a".into()), Some("b".into()), None]);
+    assert!(
+        app.notice
+            .unwrap()
+            .text
+            .contains("placed by the fleet again"),
+    );
+}
