@@ -268,26 +268,37 @@ pub async fn prepare_org(client: &Client, sim: &RunningSim, db: &TargetDb, org: 
         .unwrap();
 }
 
+/// Maps `object` of `org` (`fields`, `direction`, the default conflict policy, no row
+/// filter) through `client`, applying the plan.
+pub async fn map_on(
+    client: &Client,
+    org: &str,
+    object: &str,
+    fields: &[&str],
+    direction: Direction,
+) {
+    let _: Value = client
+        .call(Call::MappingSave(SaveMapping {
+            org: org.to_owned(),
+            mapping: Mapping {
+                object: object.into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                direction,
+                conflict_policy: Default::default(),
+                row_filter: None,
+            },
+            apply: true,
+            confirm_destructive: false,
+            send_queued: false,
+            leaving_rows: Default::default(),
+        }))
+        .await
+        .unwrap();
+}
+
 impl SyncedOrg {
     pub async fn map(&self, object: &str, fields: &[&str], direction: Direction) {
-        let _: Value = self
-            .client
-            .call(Call::MappingSave(SaveMapping {
-                org: self.org.clone(),
-                mapping: Mapping {
-                    object: object.into(),
-                    fields: fields.iter().map(|f| f.to_string()).collect(),
-                    direction,
-                    conflict_policy: Default::default(),
-                    row_filter: None,
-                },
-                apply: true,
-                confirm_destructive: false,
-                send_queued: false,
-                leaving_rows: Default::default(),
-            }))
-            .await
-            .unwrap();
+        map_on(&self.client, &self.org, object, fields, direction).await;
     }
 
     pub async fn enable(&self, on: bool) {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use datenator_shared::client::Client;
-use datenator_shared::model::{Direction, Mapping, OrgSummary, Topic};
-use datenator_shared::protocol::{Call, NoParams, PinOrg, SaveMapping, SetSync};
+use datenator_shared::model::{Direction, OrgSummary, Topic};
+use datenator_shared::protocol::{Call, NoParams, PinOrg, SetSync};
 use datenator_tests::Daemon;
-use datenator_tests::sync::{Db, SfUser, TargetDb, prepare_org, q, text};
+use datenator_tests::sync::{Db, SfUser, TargetDb, map_on, prepare_org, q, text};
 use datenator_tests::wait;
 use nix::sys::signal::Signal;
 use rand::rngs::StdRng;
@@ -247,23 +247,14 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
         let name = format!("org{i}");
         let db = TargetDb::new(Db::Postgres, &format!("fleet{i}"));
         prepare_org(&c1, &sim, &db, &name).await;
-        let _: Value = c1
-            .call(Call::MappingSave(SaveMapping {
-                org: name.clone(),
-                mapping: Mapping {
-                    object: "Account".into(),
-                    fields: vec!["Name".into(), "Phone".into()],
-                    direction: Direction::Bidirectional,
-                    conflict_policy: Default::default(),
-                    row_filter: None,
-                },
-                apply: true,
-                confirm_destructive: false,
-                send_queued: false,
-                leaving_rows: Default::default(),
-            }))
-            .await
-            .unwrap();
+        map_on(
+            &c1,
+            &name,
+            "Account",
+            &["Name", "Phone"],
+            Direction::Bidirectional,
+        )
+        .await;
         let pool = db.pool().await;
         under_test.push(Arc::new(OrgUnderTest {
             name,
