@@ -191,13 +191,6 @@ impl Store {
             .connect_with(url.parse::<AnyConnectOptions>().map_err(open_error)?)
             .await
             .map_err(open_error)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                location: location.clone(),
-                source,
-            })?;
         let sealer = Sealer::load(key_file, dir)?;
         Store::ready(pool, Backend::Sqlite, location, sealer).await
     }
@@ -227,23 +220,26 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_error)?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                location: location.clone(),
-                source,
-            })?;
         let sealer = Sealer::load_shared(key_file, state_dir)?;
         Store::ready(pool, Backend::Postgres, location, sealer).await
     }
 
+    /// Migrates the state database (same versions on both backends) and seals what an
+    /// earlier version stored in clear.
     async fn ready(
         pool: AnyPool,
         backend: Backend,
         location: String,
         sealer: Sealer,
     ) -> Result<Store, StoreError> {
+        let migrated = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        };
+        migrated.map_err(|source| StoreError::Migrate {
+            location: location.clone(),
+            source,
+        })?;
         let store = Store {
             pool,
             backend,
