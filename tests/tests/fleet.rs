@@ -30,13 +30,13 @@ fn ttl_secs() -> u64 {
         .unwrap_or(6)
 }
 
-/// A fresh PostgreSQL database for the fleet's state.
-async fn state_database() -> String {
+/// A fresh PostgreSQL database for the fleet's state (`tag`: one per test).
+async fn state_database(tag: &str) -> String {
     use sqlx::Connection as _;
     let server = std::env::var("DATENATOR_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-    let name = format!("dn_fleet_{}", std::process::id());
+    let name = format!("dn_fleet_{tag}_{}", std::process::id());
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name}"
     )))
@@ -221,7 +221,7 @@ fn held_by<'a>(p: &'a BTreeMap<String, Option<String>>, daemon: &str) -> Vec<&'a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
-    let state_url = state_database().await;
+    let state_url = state_database("nine").await;
     let key_dir = tempfile::tempdir().unwrap();
     let key = key_dir.path().join("fleet.key");
     std::fs::write(&key, [42u8; 32]).unwrap();
@@ -495,7 +495,7 @@ fn tail(s: &str, lines: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
     use datenator_tests::sync::{eventually, setup_org};
-    let state_url = state_database().await;
+    let state_url = state_database("down").await;
     let state_db = state_url.rsplit_once('/').unwrap().1.to_owned();
     let key_dir = tempfile::tempdir().unwrap();
     let key = key_dir.path().join("fleet.key");

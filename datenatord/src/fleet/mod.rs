@@ -371,6 +371,9 @@ pub enum Forward {
     PullNow,
     /// Placement changed (sync turned on or off, a pin, an org deleted): decide again.
     Placement,
+    /// The org's credentials changed (authorized again): API handles built with the old
+    /// ones are dropped.
+    Credentials,
 }
 
 impl Forward {
@@ -379,6 +382,7 @@ impl Forward {
             Forward::Wake => format!("wake:{org}"),
             Forward::PullNow => format!("pull:{org}"),
             Forward::Placement => format!("placement:{org}"),
+            Forward::Credentials => format!("credentials:{org}"),
         }
     }
 
@@ -388,6 +392,7 @@ impl Forward {
             "wake" => Forward::Wake,
             "pull" => Forward::PullNow,
             "placement" => Forward::Placement,
+            "credentials" => Forward::Credentials,
             _ => return None,
         };
         Some((what, org))
@@ -400,7 +405,12 @@ mod tests {
 
     #[test]
     fn forwards_read_back() {
-        for what in [Forward::Wake, Forward::PullNow, Forward::Placement] {
+        for what in [
+            Forward::Wake,
+            Forward::PullNow,
+            Forward::Placement,
+            Forward::Credentials,
+        ] {
             let p = what.payload("acme:eu");
             assert_eq!(Forward::parse(&p), Some((what, "acme:eu")));
         }

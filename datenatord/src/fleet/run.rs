@@ -107,6 +107,8 @@ async fn round(state: &State, fleet: &Arc<Fleet>) -> Result<(), StoreError> {
                     let lease = Lease::new(token, sent + fleet.ttl - fleet.margin());
                     lock(&fleet.held).insert(org.clone(), Arc::new(lease));
                     tracing::info!(org = %org, token, "took the org's lease: running it here");
+                    // The credentials as stored now (another daemon may have refreshed them).
+                    state.orgs_runtime.forget_api(org);
                     state.engine.start(state, org);
                 }
             }
@@ -230,6 +232,10 @@ async fn listen(state: State, fleet: Arc<Fleet>, cancel: CancellationToken) {
                         state.engine.pull_now_local(org);
                     }
                     Some((Forward::Placement, _)) => fleet.poke(),
+                    Some((Forward::Credentials, org)) => {
+                        state.orgs_runtime.forget_api(org);
+                        state.engine.wake_local(org);
+                    }
                     None => tracing::debug!("unknown fleet message {:?}", n.payload()),
                 }
             }

@@ -393,6 +393,10 @@ async fn store_tokens(
         .await
         .map_err(store_error)?;
     state.orgs_runtime.forget_api(org);
+    if let Some(fleet) = state.fleet() {
+        // The daemon that runs the org drops its handle on the old credentials.
+        fleet.forward(crate::fleet::Forward::Credentials, org);
+    }
     state.orgs_runtime.clear_refresh_error(org);
     tracing::info!(org = %org, instance = %t.instance_url, "org authorized");
     Ok(())
