@@ -592,3 +592,162 @@ async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
     .await;
     assert!(!org.daemon.stderr().contains("panicked"));
 }
+
+/// A daemon frozen in the middle of a write transaction: the daemon that takes the org over
+/// is not held up for good (PostgreSQL ends the frozen transaction once idle, and only then
+/// does the new holder's fence claim go through), and the frozen daemon's write never lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_takeover() {
+    use datenator_tests::sync::{eventually, setup_org};
+    use datenator_tests::wait::eventually_within;
+    let state_url = state_database("frozen").await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = key_dir.path().join("fleet.key");
+    std::fs::write(&key, [9u8; 32]).unwrap();
+    let sim = Sim::start(SimConfig {
+        seed_counts: vec![("Account".into(), 5)],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = TargetDb::new(Db::Postgres, "fleetfrozen");
+    let fleet_config = |name: &str| {
+        format!(
+            "[daemon]\nname = \"{name}\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = 4\n",
+            key.display()
+        )
+    };
+    let org = setup_org(&sim, &db, "frozen", &fleet_config("d1")).await;
+    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+        .await;
+    org.enable(true).await;
+    let pool = db.pool().await;
+    let table = db.table("Account");
+    eventually("the first load", || async {
+        q(format!("SELECT count(*) AS n FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .map(|r| sqlx::Row::get::<i64, _>(&r, "n") == 5)
+            .unwrap_or(false)
+    })
+    .await;
+    // d1 runs the org (pinned there while it is live); d2 stands by.
+    let _: OrgSummary = org
+        .client
+        .call(Call::OrgPin(PinOrg {
+            name: "frozen".into(),
+            daemon: Some("d1".into()),
+        }))
+        .await
+        .unwrap();
+    let d2 = Daemon::start_with_config(&format!(
+        "{}[salesforce]\nclient_id = \"{}\"\nclient_secret = \"{}\"\n[sync]\npush_poll_ms = 100\noverlap_secs = 5\n",
+        fleet_config("d2"),
+        sim.info.client_id,
+        sim.info.client_secret
+    ));
+    let c2 = d2.client().await;
+    placement_where(&c2, "d2 sees d1 run the org", |p| {
+        p["frozen"].as_deref() == Some("d1")
+    })
+    .await;
+
+    // Another application holds a row: d1's pull of that record waits inside its write
+    // transaction (which holds the fence row shared).
+    let sfid: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT sfid FROM {table} ORDER BY sfid LIMIT 1"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut app = pool.begin().await.unwrap();
+    q(format!(
+        "SELECT 1 FROM {table} WHERE sfid = '{sfid}' FOR UPDATE"
+    ))
+    .execute(&mut *app)
+    .await
+    .unwrap();
+    let sf = SfUser::new(&sim);
+    sf.update("Account", &sfid, json!({"Phone": "one"})).await;
+    org.sync_now().await;
+    let admin = sqlx::PgPool::connect(
+        &std::env::var("DATENATOR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    )
+    .await
+    .unwrap();
+    let waiting = format!("%{}%", db.schema);
+    eventually("d1's write to wait for the row", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+        )
+        .bind(&waiting)
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+            > 0
+    })
+    .await;
+    // Frozen mid-transaction; d2 takes the org once d1's lease runs out.
+    org.daemon.signal(Signal::SIGSTOP);
+    placement_where(&c2, "d2 takes the org over", |p| {
+        p["frozen"].as_deref() == Some("d2")
+    })
+    .await;
+    sf.update("Account", &sfid, json!({"Phone": "two"})).await;
+    // The other application lets go: d1's statement finishes, but d1 cannot commit (it is
+    // frozen); PostgreSQL ends its idle transaction, d2's claim goes through, d2 pulls.
+    app.commit().await.unwrap();
+    let phone = || async {
+        sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(format!(
+            "SELECT phone FROM {table} WHERE sfid = '{sfid}'"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    eventually_within(
+        "d2 to write the record",
+        Duration::from_secs(90),
+        || async { phone().await.as_deref() == Some("two") },
+    )
+    .await;
+    org.daemon.signal(Signal::SIGCONT);
+    eventually("d1 to notice it lost the org", || async {
+        let log = org.daemon.stderr();
+        log.contains("lease ran out") || log.contains("lost the org's lease")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        phone().await.as_deref(),
+        Some("two"),
+        "a stale write landed"
+    );
+    // Awake and live again, d1 (the org is pinned to it) takes the org back under a new
+    // lease; the target's fence holds that lease's token.
+    placement_where(&c2, "d1 takes its pinned org back", |p| {
+        p["frozen"].as_deref() == Some("d1")
+    })
+    .await;
+    sf.update("Account", &sfid, json!({"Phone": "three"})).await;
+    org.sync_now().await;
+    eventually("d1 to sync again", || async {
+        phone().await.as_deref() == Some("three")
+    })
+    .await;
+    let state = sqlx::PgPool::connect(&state_url).await.unwrap();
+    let token: i64 = sqlx::query_scalar("SELECT token FROM fleet_leases WHERE org_name = 'frozen'")
+        .fetch_one(&state)
+        .await
+        .unwrap();
+    assert!(token >= 3, "d1, d2, d1 again: {token}");
+    let stored: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT last_id FROM \"{}\"._datenator_cursor WHERE object = ':fence'",
+        db.schema
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.parse::<i64>().ok(), Some(token));
+}
