@@ -133,6 +133,12 @@ impl DaemonState {
             o.refresh_error = self.orgs_runtime.refresh_error(&o.name);
             o.event_allocation = self.orgs_runtime.event_allocation(&o.name);
             o.run_by = self.fleet().and_then(|f| f.holder(&o.name));
+            // An org another daemon runs: what that daemon knows of it.
+            if let Some(m) = self.fleet().and_then(|f| f.remote_memory(&o.name)) {
+                o.api_forecast = m.api_forecast;
+                o.event_allocation = m.event_allocation;
+                o.refresh_error = m.refresh_error;
+            }
         }
         let count = orgs.len();
         self.orgs.send_if_modified(|cur| {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use datenator_shared::model::{FleetMember, FleetView};
 use tokio::sync::Notify;
 
-pub use run::{leave, run};
+pub use run::{RunnerMemory, leave, run};
 
 use crate::store::fleet as sql;
 use crate::store::{Store, StoreError};
@@ -108,6 +108,8 @@ pub struct Fleet {
     leaving: AtomicBool,
     /// Who runs each org, as last read.
     holders: Mutex<HashMap<String, String>>,
+    /// What the daemons running the other orgs know of them, as last read.
+    remote: Mutex<HashMap<String, RunnerMemory>>,
     view: Mutex<FleetView>,
     poke: Notify,
 }
@@ -148,6 +150,7 @@ impl Fleet {
             held: Mutex::new(HashMap::new()),
             leaving: AtomicBool::new(false),
             holders: Mutex::new(HashMap::new()),
+            remote: Mutex::new(HashMap::new()),
             view: Mutex::new(FleetView {
                 me: id.clone(),
                 members: Vec::new(),
@@ -284,6 +287,11 @@ impl Fleet {
     /// The daemon that runs `org`, as last read.
     pub fn holder(&self, org: &str) -> Option<String> {
         lock(&self.holders).get(org).cloned()
+    }
+
+    /// What the daemon that runs `org` (another one) knows of it, as last read.
+    pub fn remote_memory(&self, org: &str) -> Option<RunnerMemory> {
+        lock(&self.remote).get(org).cloned()
     }
 
     /// The fleet as last read.

@@ -157,21 +157,33 @@ async fn publish_and_read(
     let store = &fleet.store;
     let board = state.engine.status();
     let mine: Vec<String> = lock(&fleet.held).keys().cloned().collect();
+    let summaries = state.orgs();
     for org in &mine {
-        let objects = board.org_objects(org);
-        let json = serde_json::to_string(&objects).unwrap_or_else(|_| "[]".into());
+        let summary = summaries.iter().find(|o| &o.name == org);
+        let published = Published {
+            objects: board.org_objects(org),
+            memory: RunnerMemory {
+                api_forecast: summary.and_then(|o| o.api_forecast),
+                event_allocation: summary.and_then(|o| o.event_allocation),
+                refresh_error: summary.and_then(|o| o.refresh_error.clone()),
+            },
+        };
+        let json = serde_json::to_string(&published).unwrap_or_else(|_| "{}".into());
         sql::publish_status(store, org, &fleet.id, &json).await?;
     }
     let holders: HashMap<String, String> = sql::holders(store).await?.into_iter().collect();
+    let mut memories = HashMap::new();
     for (org, daemon, json) in sql::statuses(store).await? {
         if daemon != fleet.id
             && holders.get(&org) == Some(&daemon)
             && !mine.contains(&org)
-            && let Ok(objects) = serde_json::from_str::<Vec<ObjectStatus>>(&json)
+            && let Ok(published) = serde_json::from_str::<Published>(&json)
         {
-            board.set_org(&org, objects);
+            board.set_org(&org, published.objects);
+            memories.insert(org, published.memory);
         }
     }
+    *lock(&fleet.remote) = memories;
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for d in holders.values() {
         *counts.entry(d.as_str()).or_default() += 1;
@@ -185,6 +197,25 @@ async fn publish_and_read(
     state.refresh_orgs().await?;
     state.fleet_changed();
     Ok(())
+}
+
+/// What the daemon that runs an org publishes of it (`fleet_status.objects_json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Published {
+    objects: Vec<ObjectStatus>,
+    #[serde(flatten)]
+    memory: RunnerMemory,
+}
+
+/// The org's figures only the daemon that runs it knows (they live in its memory).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunnerMemory {
+    #[serde(default)]
+    pub api_forecast: Option<datenator_shared::model::UsageForecast>,
+    #[serde(default)]
+    pub event_allocation: Option<datenator_shared::model::ApiUsage>,
+    #[serde(default)]
+    pub refresh_error: Option<String>,
 }
 
 /// The org's lease is gone: its work stops at once (whatever step it is in, a stop under
@@ -275,5 +306,29 @@ pub async fn leave(fleet: &Fleet) {
     }
     if let Err(e) = sql::notify(&fleet.store, &Forward::Placement.payload("")).await {
         tracing::debug!("cannot tell the fleet: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a holder publishes reads back whole, and a status without the memory figures
+    /// (nothing known yet) reads as unknown.
+    #[test]
+    fn a_published_status_reads_back() {
+        let p = Published {
+            objects: Vec::new(),
+            memory: RunnerMemory {
+                api_forecast: None,
+                event_allocation: Some(datenator_shared::model::ApiUsage { used: 3, max: 10 }),
+                refresh_error: Some("denied".into()),
+            },
+        };
+        let back: Published = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back.memory.refresh_error.as_deref(), Some("denied"));
+        assert_eq!(back.memory.event_allocation.map(|u| u.used), Some(3));
+        let bare: Published = serde_json::from_str(r#"{"objects": []}"#).unwrap();
+        assert!(bare.memory.api_forecast.is_none() && bare.memory.refresh_error.is_none());
     }
 }
