@@ -353,9 +353,9 @@ async fn three_daemons_nine_orgs_survive_a_kill_a_freeze_and_a_join() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     daemons["d3"].signal(Signal::SIGCONT);
 
-    // Awake again, d3 takes its share back.
-    let before = placement_where(&c1, "d3 runs orgs again", |p| {
-        !held_by(p, "d3").is_empty() && p.values().all(Option::is_some)
+    // Awake again, d3 takes its whole share back (the same orgs: the same live daemons).
+    let before = placement_where(&c1, "d3 runs its orgs again", |p| {
+        frozen.iter().all(|o| p[o].as_deref() == Some("d3")) && p.values().all(Option::is_some)
     })
     .await;
     // A daemon joins: it takes a share, and only orgs moving to it move.
