@@ -489,47 +489,83 @@ fn tail(s: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// One org (five Accounts, mapped both ways, first load done) run by one daemon of a
+/// fleet whose state is a fresh PostgreSQL database; lease TTL 4 s.
+struct SmallFleet {
+    state_url: String,
+    key: std::path::PathBuf,
+    _key_dir: tempfile::TempDir,
+    sim: RunningSim,
+    db: TargetDb,
+    org: datenator_tests::sync::SyncedOrg,
+    pool: sqlx::AnyPool,
+    table: String,
+}
+
+impl SmallFleet {
+    async fn start(tag: &str, org_name: &str, daemon: &str) -> SmallFleet {
+        use datenator_tests::sync::{eventually, setup_org};
+        let state_url = state_database(tag).await;
+        let key_dir = tempfile::tempdir().unwrap();
+        let key = key_dir.path().join("fleet.key");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let sim = Sim::start(SimConfig {
+            seed_counts: vec![("Account".into(), 5)],
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let db = TargetDb::new(Db::Postgres, &format!("fleet{tag}"));
+        let config = small_fleet_config(daemon, &state_url, &key);
+        let org = setup_org(&sim, &db, org_name, &config).await;
+        org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
+            .await;
+        org.enable(true).await;
+        let pool = db.pool().await;
+        let table = db.table("Account");
+        eventually("the first load", || async {
+            q(format!("SELECT count(*) AS n FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .map(|r| sqlx::Row::get::<i64, _>(&r, "n") == 5)
+                .unwrap_or(false)
+        })
+        .await;
+        SmallFleet {
+            state_url,
+            key,
+            _key_dir: key_dir,
+            sim,
+            db,
+            org,
+            pool,
+            table,
+        }
+    }
+
+    /// The `[daemon]` section of another daemon of this fleet.
+    fn config(&self, daemon: &str) -> String {
+        small_fleet_config(daemon, &self.state_url, &self.key)
+    }
+}
+
+fn small_fleet_config(daemon: &str, state_url: &str, key: &std::path::Path) -> String {
+    format!(
+        "[daemon]\nname = \"{daemon}\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = 4\n",
+        key.display()
+    )
+}
+
 /// The state database goes away: the daemon cannot renew its lease, so it stops the org's
 /// work before the lease runs out (a database change made meanwhile is not sent); once
 /// PostgreSQL answers again, it takes the lease back and sends it.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
-    use datenator_tests::sync::{eventually, setup_org};
-    let state_url = state_database("down").await;
+    use datenator_tests::sync::eventually;
+    let f = SmallFleet::start("down", "solo", "only").await;
+    let (state_url, org, pool, table) = (&f.state_url, &f.org, f.pool.clone(), &f.table);
+    let (sim, _db) = (&f.sim, &f.db);
     let state_db = state_url.rsplit_once('/').unwrap().1.to_owned();
-    let key_dir = tempfile::tempdir().unwrap();
-    let key = key_dir.path().join("fleet.key");
-    std::fs::write(&key, [5u8; 32]).unwrap();
-    let sim = Sim::start(SimConfig {
-        seed_counts: vec![("Account".into(), 5)],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let db = TargetDb::new(Db::Postgres, "fleetdown");
-    let org = setup_org(
-        &sim,
-        &db,
-        "solo",
-        &format!(
-            "[daemon]\nname = \"only\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = 4\n",
-            key.display()
-        ),
-    )
-    .await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = db.pool().await;
-    let table = db.table("Account");
-    eventually("the first load", || async {
-        q(format!("SELECT count(*) AS n FROM {table}"))
-            .fetch_one(&pool)
-            .await
-            .map(|r| sqlx::Row::get::<i64, _>(&r, "n") == 5)
-            .unwrap_or(false)
-    })
-    .await;
 
     // PostgreSQL refuses the state database's connections and ends those open.
     let server = std::env::var("DATENATOR_TEST_POSTGRES_URL")
@@ -572,7 +608,7 @@ async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
     .execute(&pool)
     .await
     .unwrap();
-    let sf = SfUser::new(&sim);
+    let sf = SfUser::new(sim);
     let phone = || async {
         sf.query(
             &format!("SELECT Phone FROM Account WHERE Id = '{sfid}'"),
@@ -598,39 +634,11 @@ async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
 /// does the new holder's fence claim go through), and the frozen daemon's write never lands.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_takeover() {
-    use datenator_tests::sync::{eventually, setup_org};
+    use datenator_tests::sync::eventually;
     use datenator_tests::wait::eventually_within;
-    let state_url = state_database("frozen").await;
-    let key_dir = tempfile::tempdir().unwrap();
-    let key = key_dir.path().join("fleet.key");
-    std::fs::write(&key, [9u8; 32]).unwrap();
-    let sim = Sim::start(SimConfig {
-        seed_counts: vec![("Account".into(), 5)],
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let db = TargetDb::new(Db::Postgres, "fleetfrozen");
-    let fleet_config = |name: &str| {
-        format!(
-            "[daemon]\nname = \"{name}\"\nstate_url = \"{state_url}\"\ncredentials_key_file = \"{}\"\nlease_ttl_secs = 4\n",
-            key.display()
-        )
-    };
-    let org = setup_org(&sim, &db, "frozen", &fleet_config("d1")).await;
-    org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
-        .await;
-    org.enable(true).await;
-    let pool = db.pool().await;
-    let table = db.table("Account");
-    eventually("the first load", || async {
-        q(format!("SELECT count(*) AS n FROM {table}"))
-            .fetch_one(&pool)
-            .await
-            .map(|r| sqlx::Row::get::<i64, _>(&r, "n") == 5)
-            .unwrap_or(false)
-    })
-    .await;
+    let f = SmallFleet::start("frozen", "frozen", "d1").await;
+    let (state_url, org, pool, table) = (&f.state_url, &f.org, f.pool.clone(), &f.table);
+    let (sim, db) = (&f.sim, &f.db);
     // d1 runs the org (pinned there while it is live); d2 stands by.
     let _: OrgSummary = org
         .client
@@ -642,7 +650,7 @@ async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_tak
         .unwrap();
     let d2 = Daemon::start_with_config(&format!(
         "{}[salesforce]\nclient_id = \"{}\"\nclient_secret = \"{}\"\n[sync]\npush_poll_ms = 100\noverlap_secs = 5\n",
-        fleet_config("d2"),
+        f.config("d2"),
         sim.info.client_id,
         sim.info.client_secret
     ));
@@ -667,7 +675,7 @@ async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_tak
     .execute(&mut *app)
     .await
     .unwrap();
-    let sf = SfUser::new(&sim);
+    let sf = SfUser::new(sim);
     sf.update("Account", &sfid, json!({"Phone": "one"})).await;
     org.sync_now().await;
     let admin = sqlx::PgPool::connect(
@@ -736,7 +744,7 @@ async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_tak
         phone().await.as_deref() == Some("three")
     })
     .await;
-    let state = sqlx::PgPool::connect(&state_url).await.unwrap();
+    let state = sqlx::PgPool::connect(state_url).await.unwrap();
     let token: i64 = sqlx::query_scalar("SELECT token FROM fleet_leases WHERE org_name = 'frozen'")
         .fetch_one(&state)
         .await

@@ -147,29 +147,6 @@ pub async fn acquire(
     .await?)
 }
 
-/// Pushes the lease's expiry forward; false when it is no longer ours (taken over).
-pub async fn renew(
-    store: &Store,
-    org: &str,
-    id: &str,
-    token: i64,
-    ttl_ms: i64,
-) -> Result<bool, StoreError> {
-    let r = sqlx::query(store.sql(concat!(
-        "UPDATE fleet_leases SET expires_ms = ",
-        now_ms!(),
-        " + ? WHERE org_name = ? AND holder = ? AND token = ? AND expires_ms >= ",
-        now_ms!()
-    )))
-    .bind(ttl_ms)
-    .bind(org)
-    .bind(id)
-    .bind(token)
-    .execute(store.pool())
-    .await?;
-    Ok(r.rows_affected() == 1)
-}
-
 /// Renews every lease `id` holds that has not run out, in one statement: the (org, token)
 /// of each lease renewed.
 pub async fn renew_all(
@@ -281,14 +258,15 @@ mod tests {
         let store = fleet_store().await;
         let t1 = acquire(&store, "acme", "a", 60_000).await.unwrap().unwrap();
         assert_eq!(acquire(&store, "acme", "b", 60_000).await.unwrap(), None);
-        assert!(renew(&store, "acme", "a", t1, 60_000).await.unwrap());
-        assert!(!renew(&store, "acme", "b", t1, 60_000).await.unwrap());
+        let a_holds = |held: Vec<(String, i64)>| held == [("acme".to_owned(), t1)];
+        assert!(a_holds(renew_all(&store, "a", 60_000).await.unwrap()));
+        assert!(renew_all(&store, "b", 60_000).await.unwrap().is_empty());
         // Run out (renewed to a moment past): another daemon takes it, token + 1, and
         // the old holder can no longer renew.
-        assert!(renew(&store, "acme", "a", t1, -1).await.unwrap());
+        assert!(a_holds(renew_all(&store, "a", -1).await.unwrap()));
         let t2 = acquire(&store, "acme", "b", 60_000).await.unwrap().unwrap();
         assert!(t2 > t1);
-        assert!(!renew(&store, "acme", "a", t1, 60_000).await.unwrap());
+        assert!(renew_all(&store, "a", 60_000).await.unwrap().is_empty());
         assert_eq!(
             holders(&store).await.unwrap(),
             [("acme".into(), "b".into())]
