@@ -8,8 +8,14 @@ use datenator_shared::protocol::LeavingRows;
 /// A fresh, empty PostgreSQL database on the test server, by URL.
 pub(crate) async fn fresh_pg_database(prefix: &str) -> String {
     use sqlx::Connection as _;
-    let server = std::env::var("DATENATOR_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    // The same server the end-to-end tests use (`DATENATOR_TEST_POSTGRES_URL`, a URL that
+    // names a database: this one creates its own beside it).
+    let url = std::env::var("DATENATOR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(s, _)| s)
+        .to_owned();
     let name = format!("{prefix}_{}_{}", std::process::id(), rand::random::<u32>());
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
