@@ -512,6 +512,104 @@ async fn fenced_claims_update_fallback() {
     h.cleanup().await;
 }
 
+/// Statements of the org's schema waiting for a row lock.
+async fn lock_waiters(admin: &MySqlPool, schema: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = ?",
+    )
+    .bind(schema)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// The connections the engine's account has open to the org's schema.
+async fn engine_connections(admin: &MySqlPool, schema: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND USER = ?",
+    )
+    .bind(schema)
+    .bind(ident::mysql_sync_user(schema))
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// A lease holder frozen with a fenced transaction open (its future polled no more, as a
+/// SIGSTOPped daemon's) does not keep a new holder's claim waiting for good: the server
+/// drops the connection once idle past the fenced transaction's `wait_timeout`, rolling
+/// back what it wrote, and the claim goes through (without it, the claim would wait for
+/// the lock until `innodb_lock_wait_timeout` and fail). Connections that commit get the
+/// server's `wait_timeout` back: an idle one stays open.
+#[tokio::test]
+async fn a_frozen_holders_transaction_does_not_hold_the_claim() {
+    let h = My::new().await;
+    let schema = h.t.schema().to_owned();
+    let (m, a, b) = scenarios::two_holders(&h).await;
+    // An application holds the row: A's next write, its fence row share-locked, waits.
+    let mut app_tx = h.app.begin().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "UPDATE {} SET `name` = 'app' WHERE `sfid` = '{}'",
+        h.table("account"),
+        sfid(1)
+    )))
+    .execute(&mut *app_tx)
+    .await
+    .unwrap();
+    let two = [row(
+        &sfid(1),
+        "2024-02-01T00:00:00Z",
+        json!({"Name": "two"}),
+    )];
+    let mut write = Box::pin(a.upsert_rows(&m, &two, None));
+    tokio::select! {
+        r = &mut write => panic!("A's write went past the application's lock: {r:?}"),
+        _ = async {
+            while lock_waiters(&h.admin, &schema).await < 1 {
+                // InnoDB refreshes INNODB_TRX only when last read 100 ms ago or more.
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        } => {}
+    }
+    // A freezes (`write` is polled no more); the application lets go, A's statement ends
+    // on the server, A never commits. B's claim waits for A's share lock, until the server
+    // drops A's idle connection.
+    app_tx.rollback().await.unwrap();
+    b.claim_fence()
+        .await
+        .expect("the claim goes through once the frozen transaction is gone");
+    let name = h
+        .admin_text(format!(
+            "SELECT `name` FROM {} WHERE `sfid` = '{}'",
+            h.table("account"),
+            sfid(1)
+        ))
+        .await;
+    assert_eq!(
+        name.as_deref(),
+        Some("one"),
+        "A's uncommitted write is rolled back"
+    );
+    // A thaws: its transaction is gone; a new one is fenced.
+    assert!(write.await.is_err(), "A's frozen write cannot commit");
+    let three = row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "three"}));
+    match a.upsert_rows(&m, std::slice::from_ref(&three), None).await {
+        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
+        other => panic!("{other:?}"),
+    }
+    b.upsert_rows(&m, &[three], None).await.unwrap();
+    let open = engine_connections(&h.admin, &schema).await;
+    assert!(open >= 1, "A's and B's connections are back in their pools");
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    assert_eq!(
+        engine_connections(&h.admin, &schema).await,
+        open,
+        "an idle pooled connection keeps the server's wait_timeout"
+    );
+    drop((a, b));
+    h.cleanup().await;
+}
+
 #[tokio::test]
 async fn tls_required_but_not_offered() {
     admin_pool().await;

@@ -513,26 +513,17 @@ async fn wait_for_lock_waiters(admin: &PgPool, schema: &str, n: i64) {
     panic!("never saw {n} statements waiting for a lock in {schema}");
 }
 
-/// A new holder's claim waits for the old holder's write in flight (the fence row is
-/// share-locked until it commits): that write commits, and every later one is fenced.
-#[tokio::test]
-async fn fence_claim_waits_for_a_write_in_flight() {
-    let h = Pg::new().await;
+/// An application's transaction holds the record `sfid(1)`: A's write of "two", its fence
+/// checked and share-locked, waits for it (until the transaction returned ends).
+async fn a_write_waits_on_an_application(
+    h: &Pg,
+    m: &ObjectMapping,
+    a: &std::sync::Arc<AnyTarget>,
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    tokio::task::JoinHandle<Result<u64, TargetError>>,
+) {
     let schema = h.t.schema().to_owned();
-    let m = ObjectMapping::new(
-        "Account",
-        vec![FieldSpec::new("Name", SfType::String).with_length(40)],
-    );
-    h.t.apply(&h.t.plan(&[], std::slice::from_ref(&m)).unwrap())
-        .await
-        .unwrap();
-    let a = std::sync::Arc::new(h.same_org().with_fence(Fence(1)));
-    let b = h.same_org().with_fence(Fence(2));
-    a.claim_fence().await.unwrap();
-    let one = row(&sfid(1), "2024-01-01T00:00:00Z", json!({"Name": "one"}));
-    a.upsert_rows(&m, &[one], None).await.unwrap();
-    // An application's transaction holds the row: A's next write, its fence checked and
-    // share-locked, waits for it.
     let mut app_tx = h.app.begin().await.unwrap();
     sqlx::raw_sql(AssertSqlSafe(format!(
         "UPDATE \"{schema}\".account SET name = 'app' WHERE sfid = '{}'",
@@ -549,6 +540,18 @@ async fn fence_claim_waits_for_a_write_in_flight() {
         }
     });
     wait_for_lock_waiters(&h.admin, &schema, 1).await;
+    (app_tx, write)
+}
+
+/// A new holder's claim waits for the old holder's write in flight (the fence row is
+/// share-locked until it commits): that write commits, and every later one is fenced.
+#[tokio::test]
+async fn fence_claim_waits_for_a_write_in_flight() {
+    let h = Pg::new().await;
+    let schema = h.t.schema().to_owned();
+    let (m, a, b) = scenarios::two_holders(&h).await;
+    let a = std::sync::Arc::new(a);
+    let (app_tx, write) = a_write_waits_on_an_application(&h, &m, &a).await;
     let claim = tokio::spawn(async move { b.claim_fence().await });
     wait_for_lock_waiters(&h.admin, &schema, 2).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -566,6 +569,34 @@ async fn fence_claim_waits_for_a_write_in_flight() {
     .unwrap()
     .get(0);
     assert_eq!(name, "two");
+    let three = row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "three"}));
+    match a.upsert_rows(&m, &[three], None).await {
+        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
+        other => panic!("{other:?}"),
+    }
+    drop(a);
+    h.cleanup().await;
+}
+
+/// A claim behind an old holder's statement that itself waits (on an application's lock,
+/// where no idle timeout applies) does not wait for ever: it gives up with an error that
+/// says why, and goes through once the old transaction has ended.
+#[tokio::test]
+async fn a_claim_behind_a_waiting_transaction_gives_up_and_says_why() {
+    let h = Pg::new().await;
+    let (m, a, b) = scenarios::two_holders(&h).await;
+    let a = std::sync::Arc::new(a);
+    let (app_tx, write) = a_write_waits_on_an_application(&h, &m, &a).await;
+    let err = b.claim_fence().await.unwrap_err();
+    assert!(matches!(err, TargetError::Busy(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("taking the org over") && msg.contains("tried again"),
+        "{msg}"
+    );
+    app_tx.rollback().await.unwrap();
+    write.await.unwrap().expect("the write in flight commits");
+    b.claim_fence().await.expect("the claim goes through now");
     let three = row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "three"}));
     match a.upsert_rows(&m, &[three], None).await {
         Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}

@@ -11,8 +11,10 @@
 //!   when the stored token is bigger than its own. The lock, held until the commit, makes a
 //!   new holder's claim wait for an old holder's transaction in flight; every later
 //!   transaction of the old holder sees the new token and fails. On PostgreSQL a fenced
-//!   transaction also sets `idle_in_transaction_session_timeout`, so a frozen daemon holding
-//!   one open cannot keep the claim waiting for long.
+//!   transaction also sets `idle_in_transaction_session_timeout`, on MariaDB/MySQL the
+//!   session's `wait_timeout` (set back when the connection returns to the pool), so a frozen
+//!   daemon holding one open cannot keep the claim waiting for long: the server ends the
+//!   idle transaction, and with it the lock.
 //!
 //! Without a fence (one daemon, the default) nothing of this runs. The shared code that
 //! reads, checks and claims is in [`Bookkeeping`](super::bookkeeping::Bookkeeping)
@@ -32,6 +34,21 @@ pub const FENCE_KEY: &str = ":fence";
 /// with a transaction open loses it after a while, and with it the share lock that keeps a
 /// new holder's claim waiting.
 pub(crate) const PG_FENCED_TX_SETUP: &str = "SET LOCAL idle_in_transaction_session_timeout = '10s'";
+
+/// What a PostgreSQL claim starts with besides [`PG_FENCED_TX_SETUP`]: the claim waits
+/// for the old holder's transaction, but not for ever (its statement may itself wait on an
+/// application's lock, where no idle timeout applies); it is tried again, and the wait is
+/// said. MariaDB/MySQL bound the wait by `innodb_lock_wait_timeout` (50 s by default).
+pub(crate) const PG_FENCE_CLAIM_SETUP: &str = "SET LOCAL lock_timeout = '20s'";
+
+/// The same for MariaDB/MySQL, which has no timeout for idle transactions: the server drops
+/// a connection that waits longer than `wait_timeout` for its next statement (8 hours by
+/// default), rolling its transaction back. A session setting, it outlives the transaction:
+/// the engine's pool sets it back with [`MYSQL_SESSION_RESET`] when the connection returns.
+pub(crate) const MYSQL_FENCED_TX_SETUP: &str = "SET SESSION wait_timeout = 10";
+
+/// What a connection that ran [`MYSQL_FENCED_TX_SETUP`] runs when it returns to the pool.
+pub(crate) const MYSQL_SESSION_RESET: &str = "SET SESSION wait_timeout = @@GLOBAL.wait_timeout";
 
 impl Fence {
     /// The token as stored in the cursor table's `last_id` (`varchar(18)`): in decimal, at
@@ -119,6 +136,25 @@ pub(crate) fn is_missing_table(e: &sqlx::Error) -> bool {
     // PostgreSQL: undefined_table; MariaDB/MySQL: ER_NO_SUCH_TABLE; SQLite says so.
     matches!(db.code().as_deref(), Some("42P01") | Some("42S02"))
         || db.message().contains("no such table")
+}
+
+/// Whether `e` says a lock wait timed out (PostgreSQL's `lock_timeout`, MariaDB/MySQL's
+/// `innodb_lock_wait_timeout`).
+pub(crate) fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    db.code().as_deref() == Some("55P03")
+        || db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| m.number() == 1205)
+}
+
+/// What a claim that waited too long for the old holder's transaction says.
+pub(crate) fn claim_waited() -> TargetError {
+    TargetError::Busy(
+        "taking the org over: a transaction of the daemon that ran it before (perhaps frozen, or waiting on another application's lock) still holds the target's fencing token; the claim is tried again until it ends".into(),
+    )
 }
 
 /// Whether a claim that failed with `e` may simply run again: a concurrent claimer created

@@ -117,6 +117,10 @@ pub enum TargetError {
         "another daemon of the fleet took over this org (its fencing token {stored} is newer than this daemon's {ours}): this daemon writes nothing more for the org and leaves it to that daemon"
     )]
     Fenced { ours: i64, stored: i64 },
+    /// Waited too long for a lock another session holds: nothing was written, and the
+    /// engine tries again (the message says what waited for what).
+    #[error("{0}")]
+    Busy(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -1229,6 +1229,26 @@ fn stamp(s: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
 }
 
+/// Two daemons' targets of one org, for the fence's claim tests: an `Account` table holding
+/// the record `sfid(1)` named "one", written by A (fencing token 1, claimed); B (token 2)
+/// has not claimed yet.
+pub async fn two_holders(h: &impl Harness) -> (ObjectMapping, AnyTarget, AnyTarget) {
+    let t = h.target();
+    let m = ObjectMapping::new(
+        "Account",
+        vec![FieldSpec::new("Name", SfType::String).with_length(40)],
+    );
+    t.apply(&t.plan(&[], std::slice::from_ref(&m)).unwrap())
+        .await
+        .unwrap();
+    let a = h.same_org().with_fence(Fence(1));
+    let b = h.same_org().with_fence(Fence(2));
+    a.claim_fence().await.unwrap();
+    let one = row(&sfid(1), "2024-01-01T00:00:00Z", json!({"Name": "one"}));
+    a.upsert_rows(&m, &[one], None).await.unwrap();
+    (m, a, b)
+}
+
 /// Fleet mode: daemon A (token 1) claims the org and writes; daemon B (token 2) takes it
 /// over. From then on every write of A — upserts, its cursor, event claims, settles,
 /// requeues, loads, everything — fails with `Fenced` and changes nothing, and A cannot claim

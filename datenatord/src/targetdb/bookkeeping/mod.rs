@@ -23,8 +23,8 @@ use sqlx::{
 use serde_json::{Map, Value};
 
 use super::fence::{
-    FENCE_KEY, Fence, claim_may_retry, insert_fence_sql, is_missing_table, parse_stored,
-    read_fence_sql, update_fence_sql,
+    FENCE_KEY, Fence, claim_may_retry, claim_waited, insert_fence_sql, is_lock_timeout,
+    is_missing_table, parse_stored, read_fence_sql, update_fence_sql,
 };
 use super::types::SqlValue;
 use super::{
@@ -89,6 +89,9 @@ where
 
     /// A statement a fenced transaction (and a claim) starts with, if the dialect has one.
     const FENCED_TX_SETUP: Option<&'static str>;
+
+    /// A statement a claim runs next, if the dialect has one (a bound on its lock wait).
+    const FENCE_CLAIM_SETUP: Option<&'static str>;
 
     /// The placeholder of the `n`th bound value, for a value of field `f`.
     fn value_placeholder(f: &FieldSpec, n: usize) -> String;
@@ -205,13 +208,21 @@ where
         ours: Fence,
         token: &str,
     ) -> Result<(), TargetError> {
-        if let Some(setup) = Self::FENCED_TX_SETUP {
+        for setup in [Self::FENCED_TX_SETUP, Self::FENCE_CLAIM_SETUP]
+            .into_iter()
+            .flatten()
+        {
             sqlx::query::<Self::Db>(setup)
                 .execute(&mut *conn)
                 .await
                 .map_err(TargetError::db("starting the fence's claim"))?;
         }
-        let stored = self.stored_fence(conn, Self::FENCE_CLAIM).await?;
+        let stored = match self.stored_fence(conn, Self::FENCE_CLAIM).await {
+            Err(TargetError::Database { source, .. }) if is_lock_timeout(&source) => {
+                return Err(claim_waited());
+            }
+            stored => stored?,
+        };
         let exists = stored.is_some();
         ours.check(parse_stored(stored)?)?;
         let table = self.table_name(CURSOR_TABLE);

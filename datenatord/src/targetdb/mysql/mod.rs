@@ -26,7 +26,7 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, parse_version,
     skip_rest, tcp_probe,
 };
-use super::fence::Fence;
+use super::fence::{Fence, MYSQL_FENCED_TX_SETUP, MYSQL_SESSION_RESET};
 use super::plan::{Change, Guard, Plan, PlanStep, check_plan};
 use super::types::sql_type;
 use super::{
@@ -203,6 +203,8 @@ impl MysqlTarget {
     /// The engine's writes carry `fence` from now on (see [`super::fence`]).
     pub(crate) fn set_fence(&mut self, fence: Fence) {
         self.fence = Some(fence);
+        // The engine's pool is built for fenced transactions (see `engine_pool`).
+        *self.sync_pool.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Sets the sync account's host (`None`: the host the daemon connects from).
@@ -236,10 +238,19 @@ impl MysqlTarget {
             .username(&creds.user)
             .password(creds.password.expose())
             .database(&self.schema);
-        let pool = MySqlPoolOptions::new()
+        let mut pool = MySqlPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(super::check::CONNECT_TIMEOUT * 2)
-            .connect_lazy_with(opts);
+            .acquire_timeout(super::check::CONNECT_TIMEOUT * 2);
+        if self.fence.is_some() {
+            // A fenced transaction shortened the session's wait_timeout: back to the server's.
+            pool = pool.after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(MYSQL_SESSION_RESET).await?;
+                    Ok(true)
+                })
+            });
+        }
+        let pool = pool.connect_lazy_with(opts);
         *guard = Some(pool.clone());
         Ok(pool)
     }
@@ -426,11 +437,24 @@ impl MysqlTarget {
             .acquire()
             .await
             .map_err(|e| connect_error(&self.settings, e))?;
-        sqlx::query("SELECT GET_LOCK(?, 60)")
+        if self.fence.is_some() {
+            // A holder frozen with the named lock loses it with its connection (see
+            // MYSQL_FENCED_TX_SETUP), as it would a fenced transaction.
+            sqlx::query(MYSQL_FENCED_TX_SETUP)
+                .execute(&mut *conn)
+                .await
+                .map_err(TargetError::db(context))?;
+        }
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)")
             .bind(&lock)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(TargetError::db(context))?;
+        if got != Some(1) {
+            return Err(TargetError::Busy(format!(
+                "{context}: another claimer held the events' claim lock {lock} for 60 s; the claim is tried again"
+            )));
+        }
         // The UPDATE in a transaction of its own, fenced, committed before the lock goes.
         let r = async {
             let mut tx = conn.begin().await.map_err(TargetError::db(context))?;
@@ -531,7 +555,8 @@ impl Bookkeeping for MysqlTarget {
     const JSON_TEXT: &'static str = "";
     const FENCE_SHARE: &'static str = " LOCK IN SHARE MODE";
     const FENCE_CLAIM: &'static str = " FOR UPDATE";
-    const FENCED_TX_SETUP: Option<&'static str> = None;
+    const FENCED_TX_SETUP: Option<&'static str> = Some(MYSQL_FENCED_TX_SETUP);
+    const FENCE_CLAIM_SETUP: Option<&'static str> = None;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {
         "?".into()

@@ -19,7 +19,7 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe,
     warning,
 };
-use super::fence::{Fence, PG_FENCED_TX_SETUP};
+use super::fence::{Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{SqlValue, sql_type};
@@ -505,6 +505,7 @@ impl Bookkeeping for PgTarget {
     const FENCE_SHARE: &'static str = " FOR SHARE";
     const FENCE_CLAIM: &'static str = " FOR UPDATE";
     const FENCED_TX_SETUP: Option<&'static str> = Some(PG_FENCED_TX_SETUP);
+    const FENCE_CLAIM_SETUP: Option<&'static str> = Some(PG_FENCE_CLAIM_SETUP);
 
     fn value_placeholder(f: &FieldSpec, n: usize) -> String {
         format!("CAST(${n} AS {})", bind_cast(f))
