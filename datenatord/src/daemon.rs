@@ -223,6 +223,8 @@ pub async fn run(
     fleet_stop.cancel();
     if let Some(task) = fleet_task {
         let _ = task.await;
+        // A round under way when the daemon began leaving may have started an org since.
+        state.engine.stop_all().await;
     }
     if let Some(fleet) = &fleet {
         crate::fleet::leave(fleet).await;

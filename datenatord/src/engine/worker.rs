@@ -282,8 +282,32 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
     let target = match &memory.target {
         Some(t) => t.clone(),
         None => {
-            let t = crate::datasource::admin_target(state, org).await?;
-            let t = fenced(state, org, memory.lease.as_ref(), t).await?;
+            let t = async {
+                let t = crate::datasource::admin_target(state, org).await?;
+                fenced(state, org, memory.lease.as_ref(), t).await
+            }
+            .await;
+            let t = match t {
+                Ok(t) => t,
+                Err(e) => {
+                    // No object can sync without the target: each says why.
+                    if !e.lost_the_org() {
+                        let message = e.to_string();
+                        for m in &mappings {
+                            state.engine.status().update(
+                                org,
+                                &m.mapping.object,
+                                m.mapping.direction,
+                                |s| {
+                                    s.state = ObjectState::Error;
+                                    s.last_error = Some(message.clone());
+                                },
+                            );
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             let t = Arc::new(t);
             memory.target = Some(t.clone());
             t
@@ -388,8 +412,12 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         let result = push_step(&ctx, m, memory)
             .instrument(tracing::info_span!("object", object = %m.mapping.object))
             .await;
-        if let Err(e) = result {
-            failed.insert(m.mapping.object.clone(), e);
+        match result {
+            Err(e) if e.lost_the_org() => return Err(e),
+            Err(e) => {
+                failed.insert(m.mapping.object.clone(), e);
+            }
+            Ok(()) => {}
         }
     }
 
@@ -471,6 +499,10 @@ async fn tick(state: &State, org: &str, memory: &mut WorkerMemory) -> Result<(),
         // A field gone from Salesforce is left out from now on; the rest keeps syncing.
         let result = super::drift::absorb(&ctx, m, result).await;
         if let Err(e) = result {
+            if e.lost_the_org() {
+                // Not an object's error: the whole org is another daemon's now.
+                return Err(e);
+            }
             let message = e.to_string();
             let reauth = matches!(
                 e,
