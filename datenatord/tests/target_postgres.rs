@@ -579,14 +579,126 @@ async fn fence_claim_waits_for_a_write_in_flight() {
 }
 
 /// A claim behind an old holder's statement that itself waits (on an application's lock,
-/// where no idle timeout applies) does not wait for ever: it gives up with an error that
-/// says why, and goes through once the old transaction has ended.
+/// where no idle timeout applies) does not wait for ever: after a while the new holder
+/// ends the old holder's transaction (its own account's session) and goes on; the
+/// application's transaction is left alone.
 #[tokio::test]
-async fn a_claim_behind_a_waiting_transaction_gives_up_and_says_why() {
+async fn a_claim_behind_a_stuck_holder_ends_its_transaction() {
     let h = Pg::new().await;
     let (m, a, b) = scenarios::two_holders(&h).await;
     let a = std::sync::Arc::new(a);
     let (app_tx, write) = a_write_waits_on_an_application(&h, &m, &a).await;
+    b.claim_fence()
+        .await
+        .expect("the claim ends the stuck transaction and goes through");
+    assert!(
+        write.await.unwrap().is_err(),
+        "A's transaction was ended, its write rolled back"
+    );
+    app_tx.commit().await.unwrap();
+    let name = h
+        .admin_text(format!(
+            "SELECT name FROM {} WHERE sfid = '{}'",
+            h.table("account"),
+            sfid(1)
+        ))
+        .await;
+    assert_eq!(name.as_deref(), Some("app"));
+    let three = row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "three"}));
+    match a.upsert_rows(&m, std::slice::from_ref(&three), None).await {
+        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
+        other => panic!("{other:?}"),
+    }
+    b.upsert_rows(&m, &[three], None).await.unwrap();
+    drop(a);
+    h.cleanup().await;
+}
+
+/// A holder frozen in the middle of a bulk load's `COPY` (its future polled no more while
+/// it streams rows, as a SIGSTOPped daemon's): the server waits for the rest of the data
+/// with no timeout, holding the fence row share-locked; the new holder's claim ends that
+/// transaction and goes through, and nothing of the load lands.
+#[tokio::test]
+async fn a_holder_frozen_mid_copy_does_not_hold_the_claim() {
+    let h = Pg::new().await;
+    let schema = h.t.schema().to_owned();
+    let (m, a, b) = scenarios::two_holders(&h).await;
+    let name = "n".repeat(40);
+    let rows: Vec<_> = (2..200_000)
+        .map(|n| row(&sfid(n), "2024-01-01T00:00:00Z", json!({"Name": name})))
+        .collect();
+    let copy_waits = |on: &'static str| {
+        let (admin, user) = (h.admin.clone(), ident::postgres_sync_user(&schema));
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'COPY%' AND state = 'active' AND wait_event = $2",
+            )
+            .bind(user)
+            .bind(on)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+        }
+    };
+    // An application inserts the load's first record and has not committed: the COPY
+    // stops at it, while A streams on until the connection's buffers are full.
+    let mut app_tx = h.app.begin().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "INSERT INTO {} (sfid, name) VALUES ('{}', 'app')",
+        h.table("account"),
+        sfid(2)
+    )))
+    .execute(&mut *app_tx)
+    .await
+    .unwrap();
+    let mut load = Box::pin(a.bulk_load(&m, &rows));
+    tokio::select! {
+        r = &mut load => panic!("the load went past the application's insert: {r:?}"),
+        _ = async {
+            while copy_waits("transactionid").await < 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        } => {}
+    }
+    // A freezes (`load` is polled no more); the application lets go: the server reads
+    // what A sent, then waits for the rest of the COPY, with no timeout.
+    app_tx.rollback().await.unwrap();
+    let mut waits = 0;
+    for _ in 0..50 {
+        waits = copy_waits("ClientRead").await;
+        if waits == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(waits, 1, "the server waits mid-COPY for the frozen holder");
+    b.claim_fence()
+        .await
+        .expect("the claim ends the frozen load's transaction and goes through");
+    assert!(load.await.is_err(), "the frozen load cannot commit");
+    let count = h
+        .admin_text(format!("SELECT count(*)::text FROM {}", h.table("account")))
+        .await;
+    assert_eq!(count.as_deref(), Some("1"), "nothing of the load landed");
+    drop(a);
+    h.cleanup().await;
+}
+
+/// A claim kept waiting by a lock that is no engine's (here an administrator's on the
+/// fence row) ends nothing: it gives up with an error that says why, and goes through
+/// once the lock is gone.
+#[tokio::test]
+async fn a_claim_behind_a_foreign_lock_gives_up_and_says_why() {
+    let h = Pg::new().await;
+    let (_m, _a, b) = scenarios::two_holders(&h).await;
+    let mut admin_tx = h.admin.begin().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "SELECT 1 FROM {} WHERE object = ':fence' FOR UPDATE",
+        h.table("_datenator_cursor")
+    )))
+    .execute(&mut *admin_tx)
+    .await
+    .unwrap();
     let err = b.claim_fence().await.unwrap_err();
     assert!(matches!(err, TargetError::Busy(_)), "{err:?}");
     let msg = err.to_string();
@@ -594,15 +706,8 @@ async fn a_claim_behind_a_waiting_transaction_gives_up_and_says_why() {
         msg.contains("taking the org over") && msg.contains("tried again"),
         "{msg}"
     );
-    app_tx.rollback().await.unwrap();
-    write.await.unwrap().expect("the write in flight commits");
+    admin_tx.rollback().await.unwrap();
     b.claim_fence().await.expect("the claim goes through now");
-    let three = row(&sfid(1), "2024-03-01T00:00:00Z", json!({"Name": "three"}));
-    match a.upsert_rows(&m, &[three], None).await {
-        Err(TargetError::Fenced { ours: 1, stored: 2 }) => {}
-        other => panic!("{other:?}"),
-    }
-    drop(a);
     h.cleanup().await;
 }
 

@@ -14,7 +14,10 @@
 //!   transaction also sets `idle_in_transaction_session_timeout`, on MariaDB/MySQL the
 //!   session's `wait_timeout` (set back when the connection returns to the pool), so a frozen
 //!   daemon holding one open cannot keep the claim waiting for long: the server ends the
-//!   idle transaction, and with it the lock.
+//!   idle transaction, and with it the lock. A PostgreSQL claim kept waiting anyway (the
+//!   old holder's statement itself waits, or it was frozen mid-`COPY`) gives up after
+//!   [`PG_FENCE_CLAIM_SETUP`]'s `lock_timeout`, ends the older holders' transactions
+//!   (`Bookkeeping::end_stale_holders`) and claims again.
 //!
 //! Without a fence (one daemon, the default) nothing of this runs. The shared code that
 //! reads, checks and claims is in [`Bookkeeping`](super::bookkeeping::Bookkeeping)
@@ -37,8 +40,9 @@ pub(crate) const PG_FENCED_TX_SETUP: &str = "SET LOCAL idle_in_transaction_sessi
 
 /// What a PostgreSQL claim starts with besides [`PG_FENCED_TX_SETUP`]: the claim waits
 /// for the old holder's transaction, but not for ever (its statement may itself wait on an
-/// application's lock, where no idle timeout applies); it is tried again, and the wait is
-/// said. MariaDB/MySQL bound the wait by `innodb_lock_wait_timeout` (50 s by default).
+/// application's lock, or the server on the rest of its `COPY`, where no idle timeout
+/// applies); then the older holders' transactions are ended and the claim runs again.
+/// MariaDB/MySQL bound the wait by `innodb_lock_wait_timeout` (50 s by default).
 pub(crate) const PG_FENCE_CLAIM_SETUP: &str = "SET LOCAL lock_timeout = '20s'";
 
 /// The same for MariaDB/MySQL, which has no timeout for idle transactions: the server drops

@@ -195,10 +195,32 @@ where
                         attempt += 1;
                         continue;
                     }
+                    if attempt < 5
+                        && matches!(e, TargetError::Busy(_))
+                        && self.end_stale_holders(ours).await? > 0
+                    {
+                        attempt += 1;
+                        continue;
+                    }
                     return Err(e);
                 }
             }
         }
+    }
+
+    /// A claim under `ours` waited too long for transactions of an older holder (frozen,
+    /// or stuck behind an application's lock): ends them, where the dialect can, and
+    /// returns how many. Their work is redone by the new holder, as after a crash.
+    /// `Err(Fenced)` when a newer holder claimed meanwhile (its transactions are left
+    /// alone). By default nothing is ended: MariaDB/MySQL end such transactions by
+    /// themselves (see [`MYSQL_FENCED_TX_SETUP`](super::fence::MYSQL_FENCED_TX_SETUP)),
+    /// SQLite has one writer at a time.
+    fn end_stale_holders(
+        &self,
+        ours: Fence,
+    ) -> impl Future<Output = Result<usize, TargetError>> + Send {
+        let _ = ours;
+        std::future::ready(Ok(0))
     }
 
     /// [`claim_fence`](Bookkeeping::claim_fence)'s statements, on the claim's transaction.

@@ -19,7 +19,9 @@ use super::check::{
     CHECKS, LoginRefused, db_message, failed, logged_in, login_refused, ok, skip_rest, tcp_probe,
     warning,
 };
-use super::fence::{Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP};
+use super::fence::{
+    FENCE_KEY, Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP, parse_stored, read_fence_sql,
+};
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan};
 use super::types::{SqlValue, sql_type};
@@ -535,6 +537,54 @@ impl Bookkeeping for PgTarget {
         tx: sqlx::Transaction<'static, sqlx::Postgres>,
     ) -> Result<(), TargetError> {
         tx.commit().await.map_err(TargetError::db("committing"))
+    }
+
+    /// The older holders' transactions still open are the sync account's sessions that
+    /// hold the cursor table share-locked (every fenced transaction starts by reading the
+    /// fence row `FOR SHARE`): ended with `pg_terminate_backend`, which an account may do
+    /// to its own sessions. A frozen holder in the middle of a `COPY` is ended this way
+    /// too (no idle timeout applies to it).
+    async fn end_stale_holders(&self, ours: Fence) -> Result<usize, TargetError> {
+        let pool = self.engine_pool();
+        let table = self.qs(CURSOR_TABLE);
+        let stored: Option<String> =
+            sqlx::query_scalar(AssertSqlSafe(read_fence_sql(D, &table, "")))
+                .bind(FENCE_KEY)
+                .fetch_optional(&pool)
+                .await
+                .map_err(TargetError::db("reading the fencing token"))?;
+        ours.check(parse_stored(stored)?)?;
+        let stale: Vec<(i32, Option<String>, Option<f64>)> = sqlx::query_as(
+            "SELECT a.pid, a.state, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8 \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'relation' AND l.relation = to_regclass($1) \
+               AND l.mode = 'RowShareLock' AND a.usename = current_user \
+               AND l.pid <> pg_backend_pid()",
+        )
+        .bind(&table)
+        .fetch_all(&pool)
+        .await
+        .map_err(TargetError::db(
+            "looking for the previous holder's transactions",
+        ))?;
+        let mut ended = 0;
+        for (pid, state, age) in stale {
+            let done: Option<bool> = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .fetch_one(&pool)
+                .await
+                .map_err(TargetError::db("ending the previous holder's transaction"))?;
+            if done == Some(true) {
+                tracing::warn!(
+                    pid,
+                    state = state.as_deref().unwrap_or("?"),
+                    open_secs = age.unwrap_or(0.0).round(),
+                    "ended a transaction of the org's previous holder that kept the target's fencing token locked: its work is redone here"
+                );
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 
     fn time_to_db(t: &chrono::DateTime<chrono::Utc>) -> Self::Time {
