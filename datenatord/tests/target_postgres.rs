@@ -513,8 +513,8 @@ async fn wait_for_lock_waiters(admin: &PgPool, schema: &str, n: i64) {
     panic!("never saw {n} statements waiting for a lock in {schema}");
 }
 
-/// An application's transaction holds the record `sfid(1)`: A's write of "two", its fence
-/// checked and share-locked, waits for it (until the transaction returned ends).
+/// An application's transaction holds the record `sfid(1)`: `a`'s write of "two", its
+/// fence checked and share-locked, waits for it (until the transaction returned ends).
 async fn a_write_waits_on_an_application(
     h: &Pg,
     m: &ObjectMapping,
@@ -684,19 +684,31 @@ async fn a_holder_frozen_mid_copy_does_not_hold_the_claim() {
     h.cleanup().await;
 }
 
-/// A claim kept waiting by a lock that is no engine's (here an administrator's on the
-/// fence row) ends nothing: it gives up with an error that says why, and goes through
-/// once the lock is gone.
+/// A claim kept waiting by a lock that is no engine transaction's — here a session of the
+/// engine's own account, as a user logged in as it would hold — ends nothing: it gives up
+/// with an error that says why, and goes through once the lock is gone.
 #[tokio::test]
 async fn a_claim_behind_a_foreign_lock_gives_up_and_says_why() {
     let h = Pg::new().await;
     let (_m, _a, b) = scenarios::two_holders(&h).await;
-    let mut admin_tx = h.admin.begin().await.unwrap();
+    let creds = h.sync.clone().expect("a sync account");
+    let s = settings_from_url(DatasourceKind::Postgres, &pg_url());
+    let user = PgPool::connect(&format!(
+        "postgres://{}:{}@{}:{}/{}",
+        creds.user,
+        creds.password.expose(),
+        s.host,
+        s.port_or_default(),
+        s.database
+    ))
+    .await
+    .unwrap();
+    let mut user_tx = user.begin().await.unwrap();
     sqlx::raw_sql(AssertSqlSafe(format!(
         "SELECT 1 FROM {} WHERE object = ':fence' FOR UPDATE",
         h.table("_datenator_cursor")
     )))
-    .execute(&mut *admin_tx)
+    .execute(&mut *user_tx)
     .await
     .unwrap();
     let err = b.claim_fence().await.unwrap_err();
@@ -706,8 +718,34 @@ async fn a_claim_behind_a_foreign_lock_gives_up_and_says_why() {
         msg.contains("taking the org over") && msg.contains("tried again"),
         "{msg}"
     );
-    admin_tx.rollback().await.unwrap();
+    user_tx
+        .rollback()
+        .await
+        .expect("the user's session was left alone");
     b.claim_fence().await.expect("the claim goes through now");
+    user.close().await;
+    h.cleanup().await;
+}
+
+/// A stale holder's claim kept waiting by a *newer* holder's transaction ends nothing: it
+/// is refused as fenced, and the newer holder's write goes on.
+#[tokio::test]
+async fn a_stale_claim_never_ends_a_newer_holders_transaction() {
+    let h = Pg::new().await;
+    let (m, _a, b) = scenarios::two_holders(&h).await;
+    let c = std::sync::Arc::new(h.same_org().with_fence(Fence(3)));
+    c.claim_fence().await.unwrap();
+    let (app_tx, write) = a_write_waits_on_an_application(&h, &m, &c).await;
+    match b.claim_fence().await {
+        Err(TargetError::Fenced { ours: 2, stored: 3 }) => {}
+        other => panic!("{other:?}"),
+    }
+    app_tx.rollback().await.unwrap();
+    write
+        .await
+        .unwrap()
+        .expect("the newer holder's write was left alone and commits");
+    drop(c);
     h.cleanup().await;
 }
 

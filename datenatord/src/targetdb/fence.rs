@@ -36,7 +36,18 @@ pub const FENCE_KEY: &str = ":fence";
 /// The statement a fenced PostgreSQL transaction starts with: a daemon frozen (SIGSTOP)
 /// with a transaction open loses it after a while, and with it the share lock that keeps a
 /// new holder's claim waiting.
-pub(crate) const PG_FENCED_TX_SETUP: &str = "SET LOCAL idle_in_transaction_session_timeout = '10s'";
+/// It also names the transaction's session by its token (`application_name`, `$1` =
+/// [`fence_tag`], back to the pool's name at the end of the transaction): how a new
+/// holder's claim tells an older holder's transactions from anyone else's.
+pub(crate) const PG_FENCED_TX_SETUP: &str = "SELECT set_config('idle_in_transaction_session_timeout', '10s', true), set_config('application_name', $1, true)";
+
+/// The session name a fenced PostgreSQL transaction carries (see [`PG_FENCED_TX_SETUP`]).
+pub(crate) fn fence_tag(fence: Fence) -> String {
+    format!("{FENCE_TAG_PREFIX}{}", fence.0)
+}
+
+/// What [`fence_tag`] starts with.
+pub(crate) const FENCE_TAG_PREFIX: &str = "datenator-fence:";
 
 /// What a PostgreSQL claim starts with besides [`PG_FENCED_TX_SETUP`]: the claim waits
 /// for the old holder's transaction, but not for ever (its statement may itself wait on an
@@ -254,6 +265,9 @@ mod tests {
         assert_eq!(Fence(42).stored_text().unwrap(), "42");
         assert!(Fence(999_999_999_999_999_999).stored_text().is_ok());
         assert!(Fence(i64::MAX).stored_text().is_err());
+        assert_eq!(fence_tag(Fence(42)), "datenator-fence:42");
+        // PostgreSQL keeps 63 bytes of an application_name: the longest token fits.
+        assert!(fence_tag(Fence(999_999_999_999_999_999)).len() <= 63);
         assert_eq!(parse_stored(None).unwrap(), 0);
         assert_eq!(parse_stored(Some("17".into())).unwrap(), 17);
         assert!(parse_stored(Some("001xyz".into())).is_err());

@@ -23,7 +23,7 @@ use sqlx::{
 use serde_json::{Map, Value};
 
 use super::fence::{
-    FENCE_KEY, Fence, claim_may_retry, claim_waited, insert_fence_sql, is_lock_timeout,
+    FENCE_KEY, Fence, claim_may_retry, claim_waited, fence_tag, insert_fence_sql, is_lock_timeout,
     is_missing_table, parse_stored, read_fence_sql, update_fence_sql,
 };
 use super::types::SqlValue;
@@ -90,6 +90,10 @@ where
     /// A statement a fenced transaction (and a claim) starts with, if the dialect has one.
     const FENCED_TX_SETUP: Option<&'static str>;
 
+    /// Whether [`FENCED_TX_SETUP`](Bookkeeping::FENCED_TX_SETUP) binds the fence's tag
+    /// ([`fence_tag`]) as its one parameter.
+    const FENCE_TAGGED: bool;
+
     /// A statement a claim runs next, if the dialect has one (a bound on its lock wait).
     const FENCE_CLAIM_SETUP: Option<&'static str>;
 
@@ -136,14 +140,31 @@ where
         let Some(ours) = self.fence() else {
             return Ok(());
         };
-        if let Some(setup) = Self::FENCED_TX_SETUP {
-            sqlx::query::<Self::Db>(setup)
-                .execute(&mut *conn)
-                .await
-                .map_err(TargetError::db("starting a fenced transaction"))?;
-        }
+        self.fenced_setup(conn, ours, "starting a fenced transaction")
+            .await?;
         let stored = self.stored_fence(conn, Self::FENCE_SHARE).await?;
         ours.check(parse_stored(stored)?)
+    }
+
+    /// Runs [`FENCED_TX_SETUP`](Bookkeeping::FENCED_TX_SETUP) on `conn`, if the dialect has
+    /// one.
+    async fn fenced_setup(
+        &self,
+        conn: &mut <Self::Db as Database>::Connection,
+        ours: Fence,
+        context: &str,
+    ) -> Result<(), TargetError> {
+        let Some(setup) = Self::FENCED_TX_SETUP else {
+            return Ok(());
+        };
+        let mut q = sqlx::query::<Self::Db>(setup);
+        if Self::FENCE_TAGGED {
+            q = q.bind(fence_tag(ours));
+        }
+        q.execute(&mut *conn)
+            .await
+            .map_err(TargetError::db(context))?;
+        Ok(())
     }
 
     /// The fence row's token as stored (`None`: no row), read on `conn` with `lock`.
@@ -230,10 +251,9 @@ where
         ours: Fence,
         token: &str,
     ) -> Result<(), TargetError> {
-        for setup in [Self::FENCED_TX_SETUP, Self::FENCE_CLAIM_SETUP]
-            .into_iter()
-            .flatten()
-        {
+        self.fenced_setup(conn, ours, "starting the fence's claim")
+            .await?;
+        if let Some(setup) = Self::FENCE_CLAIM_SETUP {
             sqlx::query::<Self::Db>(setup)
                 .execute(&mut *conn)
                 .await

@@ -556,6 +556,7 @@ impl Bookkeeping for MysqlTarget {
     const FENCE_SHARE: &'static str = " LOCK IN SHARE MODE";
     const FENCE_CLAIM: &'static str = " FOR UPDATE";
     const FENCED_TX_SETUP: Option<&'static str> = Some(MYSQL_FENCED_TX_SETUP);
+    const FENCE_TAGGED: bool = false;
     const FENCE_CLAIM_SETUP: Option<&'static str> = None;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {

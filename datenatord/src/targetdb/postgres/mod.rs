@@ -20,7 +20,8 @@ use super::check::{
     warning,
 };
 use super::fence::{
-    FENCE_KEY, Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP, parse_stored, read_fence_sql,
+    FENCE_KEY, FENCE_TAG_PREFIX, Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP, parse_stored,
+    read_fence_sql,
 };
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan};
@@ -507,6 +508,7 @@ impl Bookkeeping for PgTarget {
     const FENCE_SHARE: &'static str = " FOR SHARE";
     const FENCE_CLAIM: &'static str = " FOR UPDATE";
     const FENCED_TX_SETUP: Option<&'static str> = Some(PG_FENCED_TX_SETUP);
+    const FENCE_TAGGED: bool = true;
     const FENCE_CLAIM_SETUP: Option<&'static str> = Some(PG_FENCE_CLAIM_SETUP);
 
     fn value_placeholder(f: &FieldSpec, n: usize) -> String {
@@ -539,10 +541,11 @@ impl Bookkeeping for PgTarget {
         tx.commit().await.map_err(TargetError::db("committing"))
     }
 
-    /// The older holders' transactions still open are the sync account's sessions that
-    /// hold the cursor table share-locked (every fenced transaction starts by reading the
-    /// fence row `FOR SHARE`): ended with `pg_terminate_backend`, which an account may do
-    /// to its own sessions. A frozen holder in the middle of a `COPY` is ended this way
+    /// The older holders' transactions still open are the sessions of this database and
+    /// account named by an older token ([`fence_tag`](super::fence::fence_tag)) that hold
+    /// the cursor table locked (every fenced transaction starts by reading the fence row
+    /// `FOR SHARE`): ended with `pg_terminate_backend`, which an account may do to its own
+    /// sessions. A newer holder's, a user's or an application's are left alone. A frozen holder in the middle of a `COPY` is ended this way
     /// too (no idle timeout applies to it).
     async fn end_stale_holders(&self, ours: Fence) -> Result<usize, TargetError> {
         let pool = self.engine_pool();
@@ -554,26 +557,29 @@ impl Bookkeeping for PgTarget {
                 .await
                 .map_err(TargetError::db("reading the fencing token"))?;
         ours.check(parse_stored(stored)?)?;
-        let stale: Vec<(i32, Option<String>, Option<f64>)> = sqlx::query_as(
-            "SELECT a.pid, a.state, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8 \
-             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'relation' AND l.relation = to_regclass($1) \
-               AND l.mode = 'RowShareLock' AND a.usename = current_user \
-               AND l.pid <> pg_backend_pid()",
-        )
+        // One statement: the sessions are chosen and ended together (no pid read here
+        // and ended later, when it may be another session's).
+        // pid, state, seconds open, ended.
+        type Ended = (i32, Option<String>, Option<f64>, Option<bool>);
+        let ended: Vec<Ended> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT a.pid, a.state, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8, \
+                   pg_terminate_backend(a.pid) \
+                 FROM pg_stat_activity a \
+                 WHERE a.datname = current_database() AND a.usename = current_user \
+                   AND a.pid <> pg_backend_pid() \
+                   AND (CASE WHEN a.application_name ~ '^{FENCE_TAG_PREFIX}[0-9]{{1,18}}$' \
+                        THEN substr(a.application_name, {}, 18)::bigint END) < $2 \
+                   AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted \
+                     AND l.locktype = 'relation' AND l.relation = to_regclass($1))",
+            FENCE_TAG_PREFIX.len() + 1
+        )))
         .bind(&table)
+        .bind(ours.0)
         .fetch_all(&pool)
         .await
-        .map_err(TargetError::db(
-            "looking for the previous holder's transactions",
-        ))?;
-        let mut ended = 0;
-        for (pid, state, age) in stale {
-            let done: Option<bool> = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-                .bind(pid)
-                .fetch_one(&pool)
-                .await
-                .map_err(TargetError::db("ending the previous holder's transaction"))?;
+        .map_err(TargetError::db("ending the previous holder's transactions"))?;
+        let mut ended_count = 0;
+        for (pid, state, age, done) in ended {
             if done == Some(true) {
                 tracing::warn!(
                     pid,
@@ -581,10 +587,10 @@ impl Bookkeeping for PgTarget {
                     open_secs = age.unwrap_or(0.0).round(),
                     "ended a transaction of the org's previous holder that kept the target's fencing token locked: its work is redone here"
                 );
-                ended += 1;
+                ended_count += 1;
             }
         }
-        Ok(ended)
+        Ok(ended_count)
     }
 
     fn time_to_db(t: &chrono::DateTime<chrono::Utc>) -> Self::Time {

@@ -241,6 +241,7 @@ impl Bookkeeping for SqliteTarget {
     const FENCE_SHARE: &'static str = "";
     const FENCE_CLAIM: &'static str = "";
     const FENCED_TX_SETUP: Option<&'static str> = None;
+    const FENCE_TAGGED: bool = false;
     const FENCE_CLAIM_SETUP: Option<&'static str> = None;
 
     fn value_placeholder(_: &FieldSpec, _: usize) -> String {
