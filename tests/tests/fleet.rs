@@ -503,7 +503,7 @@ struct SmallFleet {
 }
 
 impl SmallFleet {
-    async fn start(tag: &str, org_name: &str, daemon: &str) -> SmallFleet {
+    async fn start(tag: &str, org_name: &str, daemon: &str, target: Db) -> SmallFleet {
         use datenator_tests::sync::{eventually, setup_org};
         let state_url = state_database(tag).await;
         let key_dir = tempfile::tempdir().unwrap();
@@ -515,7 +515,7 @@ impl SmallFleet {
         })
         .await
         .unwrap();
-        let db = TargetDb::new(Db::Postgres, &format!("fleet{tag}"));
+        let db = TargetDb::new(target, &format!("fleet{tag}"));
         let config = small_fleet_config(daemon, &state_url, &key);
         let org = setup_org(&sim, &db, org_name, &config).await;
         org.map("Account", &["Name", "Phone"], Direction::Bidirectional)
@@ -562,7 +562,7 @@ fn small_fleet_config(daemon: &str, state_url: &str, key: &std::path::Path) -> S
 #[tokio::test(flavor = "multi_thread")]
 async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
     use datenator_tests::sync::eventually;
-    let f = SmallFleet::start("down", "solo", "only").await;
+    let f = SmallFleet::start("down", "solo", "only", Db::Postgres).await;
     let (state_url, org, pool, table) = (&f.state_url, &f.org, f.pool.clone(), &f.table);
     let (sim, _db) = (&f.sim, &f.db);
     let state_db = state_url.rsplit_once('/').unwrap().1.to_owned();
@@ -630,13 +630,38 @@ async fn without_its_state_database_a_daemon_stops_its_orgs_then_resumes() {
 }
 
 /// A daemon frozen in the middle of a write transaction: the daemon that takes the org over
-/// is not held up for good (its claim, kept waiting by the frozen statement, ends the
-/// frozen daemon's transaction), and the frozen daemon's write never lands.
+/// is not held up for good (PostgreSQL: its claim, kept waiting by the frozen statement,
+/// ends the frozen daemon's transaction; MariaDB: the server drops the frozen connection
+/// once idle), and the frozen daemon's write never lands.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_takeover() {
+    frozen_mid_transaction("frozen", Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_frozen_mid_transaction_on_mariadb_neither_blocks_nor_writes() {
+    frozen_mid_transaction("frozenmy", Db::Mysql).await;
+}
+
+/// Statements of `schema` waiting for a row lock.
+async fn lock_waiters(pool: &sqlx::AnyPool, target: Db, schema: &str) -> i64 {
+    let sql = match target {
+        Db::Postgres => format!(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%{schema}%'"
+        ),
+        // InnoDB refreshes INNODB_TRX only when last read 100 ms ago or more.
+        Db::Mysql => format!(
+            "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = '{schema}'"
+        ),
+        Db::Sqlite => unreachable!("a fleet's targets are shared databases"),
+    };
+    sqlx::Row::get::<i64, _>(&q(sql).fetch_one(pool).await.unwrap(), "n")
+}
+
+async fn frozen_mid_transaction(tag: &str, target: Db) {
     use datenator_tests::sync::eventually;
     use datenator_tests::wait::eventually_within;
-    let f = SmallFleet::start("frozen", "frozen", "d1").await;
+    let f = SmallFleet::start(tag, "frozen", "d1", target).await;
     let (state_url, org, pool, table) = (&f.state_url, &f.org, f.pool.clone(), &f.table);
     let (sim, db) = (&f.sim, &f.db);
     // d1 runs the org (pinned there while it is live); d2 stands by.
@@ -678,39 +703,37 @@ async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_tak
     let sf = SfUser::new(sim);
     sf.update("Account", &sfid, json!({"Phone": "one"})).await;
     org.sync_now().await;
-    let admin = sqlx::PgPool::connect(
-        &std::env::var("DATENATOR_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    wait::poll_every(
+        Duration::from_secs(90),
+        Duration::from_millis(250),
+        || async {
+            if lock_waiters(&pool, target, &db.schema).await > 0 {
+                Ok(())
+            } else {
+                Err("none")
+            }
+        },
     )
     .await
-    .unwrap();
-    let waiting = format!("%{}%", db.schema);
-    eventually("d1's write to wait for the row", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
-        )
-        .bind(&waiting)
-        .fetch_one(&admin)
-        .await
-        .unwrap()
-            > 0
-    })
-    .await;
+    .expect("d1's write to wait for the row");
     // Frozen mid-transaction; d2 takes the org once d1's lease runs out.
     org.daemon.signal(Signal::SIGSTOP);
     placement_where(&c2, "d2 takes the org over", |p| {
         p["frozen"].as_deref() == Some("d2")
     })
     .await;
-    // d1's statement still waits on the application's lock (no idle timeout applies): d2's
-    // claim, kept waiting, ends d1's transaction and goes on.
-    eventually("d2 to end d1's stuck transaction", || async {
-        d2.stderr()
-            .contains("ended a transaction of the org's previous holder")
-    })
-    .await;
+    if target == Db::Postgres {
+        // d1's statement still waits on the application's lock (no idle timeout applies):
+        // d2's claim, kept waiting, ends d1's transaction and goes on.
+        eventually("d2 to end d1's stuck transaction", || async {
+            d2.stderr()
+                .contains("ended a transaction of the org's previous holder")
+        })
+        .await;
+    }
     sf.update("Account", &sfid, json!({"Phone": "two"})).await;
-    // The other application lets go: d2's pull writes the record.
+    // The other application lets go: d2's pull writes the record (MariaDB: d1's statement
+    // ends, its frozen transaction idles until the server drops it, then d2 claims).
     app.commit().await.unwrap();
     let phone = || async {
         sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(format!(
@@ -757,8 +780,8 @@ async fn a_daemon_frozen_mid_transaction_neither_blocks_nor_writes_after_the_tak
         .unwrap();
     assert!(token >= 3, "d1, d2, d1 again: {token}");
     let stored: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT last_id FROM \"{}\"._datenator_cursor WHERE object = ':fence'",
-        db.schema
+        "SELECT last_id FROM {} WHERE object = ':fence'",
+        db.table("_datenator_cursor")
     )))
     .fetch_one(&pool)
     .await
