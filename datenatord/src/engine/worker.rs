@@ -223,7 +223,12 @@ async fn fenced(
         return Err(SalesforceError::LeaseLost.into());
     }
     let target = target.with_fence(crate::targetdb::Fence(lease.token));
-    target.claim_fence().await?;
+    if lease.claimed.load(Ordering::SeqCst) {
+        target.claim_fence().await?;
+    } else {
+        target.claim_fence_for_new_lease().await?;
+        lease.claimed.store(true, Ordering::SeqCst);
+    }
     Ok(target)
 }
 

@@ -57,6 +57,9 @@ pub struct Lease {
     deadline: Mutex<Duration>,
     /// Set once its work is being handed to another daemon.
     releasing: AtomicBool,
+    /// Set once a worker claimed the org's target under it: a later claim (a worker
+    /// started again under the same lease) finds its own token stored.
+    pub claimed: AtomicBool,
 }
 
 impl Lease {
@@ -65,6 +68,7 @@ impl Lease {
             token,
             deadline: Mutex::new(deadline),
             releasing: AtomicBool::new(false),
+            claimed: AtomicBool::new(false),
         }
     }
 

@@ -212,11 +212,22 @@ impl AnyTarget {
     /// Needs the org's schema generated (the cursor table), and a fence
     /// ([`with_fence`](AnyTarget::with_fence)).
     pub async fn claim_fence(&self) -> Result<(), TargetError> {
+        self.claim(false).await
+    }
+
+    /// [`claim_fence`](AnyTarget::claim_fence) under a lease just taken: its token is new,
+    /// so finding it stored already means another holder has it too (the state database
+    /// was restored to an older point) — refused with [`TargetError::Fenced`] as well.
+    pub async fn claim_fence_for_new_lease(&self) -> Result<(), TargetError> {
+        self.claim(true).await
+    }
+
+    async fn claim(&self, new_lease: bool) -> Result<(), TargetError> {
         use super::bookkeeping::Bookkeeping;
         match self {
-            AnyTarget::Postgres(t) => t.claim_fence().await,
-            AnyTarget::Mysql(t) => t.claim_fence().await,
-            AnyTarget::Sqlite(t) => t.claim_fence().await,
+            AnyTarget::Postgres(t) => t.claim_fence(new_lease).await,
+            AnyTarget::Mysql(t) => t.claim_fence(new_lease).await,
+            AnyTarget::Sqlite(t) => t.claim_fence(new_lease).await,
         }
     }
 }

@@ -114,7 +114,7 @@ pub enum TargetError {
     /// A write (or a claim) under fencing token `ours` found the newer token `stored` in
     /// the target: it was rolled back, nothing was written (see [`fence`]).
     #[error(
-        "another daemon of the fleet took over this org (its fencing token {stored} is newer than this daemon's {ours}): this daemon writes nothing more for the org and leaves it to that daemon"
+        "another daemon of the fleet took over this org (the target holds its fencing token {stored}; this daemon's lease has {ours}): this daemon writes nothing more for the org and leaves it to that daemon"
     )]
     Fenced { ours: i64, stored: i64 },
     /// Waited too long for a lock another session holds: nothing was written, and the

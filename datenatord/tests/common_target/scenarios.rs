@@ -1312,6 +1312,17 @@ pub async fn fenced_writes(h: &impl Harness) {
         h.admin_text(stored_fence.clone()).await.as_deref(),
         Some("1")
     );
+    // The same token claimed under a lease just taken: another holder has it too (a state
+    // database restored to an older point): refused.
+    match h
+        .same_org()
+        .with_fence(Fence(1))
+        .claim_fence_for_new_lease()
+        .await
+    {
+        Err(TargetError::Fenced { ours: 1, stored: 1 }) => {}
+        other => panic!("an equal token under a new lease: {other:?}"),
+    }
 
     // A runs the org: pulls, pushes, settles.
     let c1 = Cursor {

@@ -198,7 +198,7 @@ where
     /// [`AnyTarget::claim_fence`](super::AnyTarget::claim_fence): in one transaction, the
     /// fence row taken for update, refused if newer, else raised to this target's token. A
     /// claim that lost a race to create the row (or a deadlock) runs again.
-    async fn claim_fence(&self) -> Result<(), TargetError> {
+    async fn claim_fence(&self, new_lease: bool) -> Result<(), TargetError> {
         let Some(ours) = self.fence() else {
             return Err(TargetError::Settings(
                 "this target has no fencing token to claim (AnyTarget::with_fence sets one)".into(),
@@ -208,7 +208,7 @@ where
         let mut attempt = 0;
         loop {
             let mut tx = self.open_tx().await?;
-            match self.claim_in(&mut tx, ours, &token).await {
+            match self.claim_in(&mut tx, ours, &token, new_lease).await {
                 Ok(()) => return self.commit(tx).await,
                 Err(e) => {
                     let _ = tx.rollback().await;
@@ -250,6 +250,7 @@ where
         conn: &mut <Self::Db as Database>::Connection,
         ours: Fence,
         token: &str,
+        new_lease: bool,
     ) -> Result<(), TargetError> {
         self.fenced_setup(conn, ours, "starting the fence's claim")
             .await?;
@@ -266,7 +267,16 @@ where
             stored => stored?,
         };
         let exists = stored.is_some();
-        ours.check(parse_stored(stored)?)?;
+        let stored = parse_stored(stored)?;
+        if new_lease && stored == ours.0 {
+            // A lease's token is new: another holder has it too (the state database went
+            // back to an older point). Refused like a newer one; the next lease is bigger.
+            return Err(TargetError::Fenced {
+                ours: ours.0,
+                stored,
+            });
+        }
+        ours.check(stored)?;
         let table = self.table_name(CURSOR_TABLE);
         let sql = if exists {
             update_fence_sql(Self::DIALECT, &table)
