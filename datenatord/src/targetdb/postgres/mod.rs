@@ -20,8 +20,7 @@ use super::check::{
     warning,
 };
 use super::fence::{
-    FENCE_KEY, FENCE_TAG_PREFIX, Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP, parse_stored,
-    read_fence_sql,
+    FENCE_TAG_PREFIX, Fence, PG_FENCE_CLAIM_SETUP, PG_FENCED_TX_SETUP, parse_stored,
 };
 use super::load::CsvChunk;
 use super::plan::{Change, Plan, PlanStep, check_plan};
@@ -545,18 +544,16 @@ impl Bookkeeping for PgTarget {
     /// account named by an older token ([`fence_tag`](super::fence::fence_tag)) that hold
     /// the cursor table locked (every fenced transaction starts by reading the fence row
     /// `FOR SHARE`): ended with `pg_terminate_backend`, which an account may do to its own
-    /// sessions. A newer holder's, a user's or an application's are left alone. A frozen holder in the middle of a `COPY` is ended this way
-    /// too (no idle timeout applies to it).
+    /// sessions. A newer holder's, a user's or an application's are left alone. A frozen
+    /// holder in the middle of a `COPY` is ended this way too (no idle timeout applies).
     async fn end_stale_holders(&self, ours: Fence) -> Result<usize, TargetError> {
-        let pool = self.engine_pool();
+        let mut conn = self
+            .engine_pool()
+            .acquire()
+            .await
+            .map_err(|e| connect_error(&self.settings, e))?;
+        ours.check(parse_stored(self.stored_fence(&mut conn, "").await?)?)?;
         let table = self.qs(CURSOR_TABLE);
-        let stored: Option<String> =
-            sqlx::query_scalar(AssertSqlSafe(read_fence_sql(D, &table, "")))
-                .bind(FENCE_KEY)
-                .fetch_optional(&pool)
-                .await
-                .map_err(TargetError::db("reading the fencing token"))?;
-        ours.check(parse_stored(stored)?)?;
         // One statement: the sessions are chosen and ended together (no pid read here
         // and ended later, when it may be another session's).
         // pid, state, seconds open, ended.
@@ -575,7 +572,7 @@ impl Bookkeeping for PgTarget {
         )))
         .bind(&table)
         .bind(ours.0)
-        .fetch_all(&pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(TargetError::db("ending the previous holder's transactions"))?;
         let mut ended_count = 0;
